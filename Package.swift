@@ -1,0 +1,28 @@
+// swift-tools-version:6.0
+// rootless: an unprivileged sandbox. Module map and import rules: ../shared/design.md §2.
+// No package dependencies: the run path stays small and static (argument parsing is a
+// hand-written, golden-tested parser in Rootless; see README "Why no ArgumentParser").
+import PackageDescription
+
+let package = Package(
+    name: "rootless",
+    products: [
+        .executable(name: "rootless", targets: ["RootlessCLI"]),
+        .library(name: "Rootless", targets: ["Rootless"]),
+    ],
+    targets: [
+        // Between clone and exec, and syscalls Swift cannot make. Allocation-free child code.
+        .target(name: "CRootless", cSettings: [.define("_GNU_SOURCE")]),
+        // PURE: /etc/subuid text -> ranges -> uid_map lines / newuidmap argv.
+        .target(name: "IDMap"),
+        // User-mode networking; only the `none`/`host` drivers so far.
+        .target(name: "SlirpNet"),
+        .target(name: "Rootless", dependencies: ["CRootless", "IDMap", "SlirpNet"]),
+        .executableTarget(name: "RootlessCLI", dependencies: ["Rootless"]),
+        .testTarget(name: "IDMapTests", dependencies: ["IDMap"]),
+        .testTarget(name: "RootlessTests", dependencies: ["Rootless"]),
+        // Real sandboxes; run as an unprivileged user by scripts/test (skips loudly otherwise).
+        .testTarget(name: "IntegrationTests", dependencies: []),
+    ],
+    swiftLanguageModes: [.v5]
+)

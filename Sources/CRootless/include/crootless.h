@@ -1,0 +1,175 @@
+// CRootless: everything between clone and exec, in small allocation-free C.
+//
+// Why C: a child cloned from a (possibly multi-threaded) Swift process must not run
+// Swift: a lock held at clone time by another thread deadlocks it (design.md §3). The
+// Swift side fills `struct rl_config` (all memory owned by Swift, alive until
+// rl_supervise returns), calls rl_spawn, writes the id maps, calls rl_release and then
+// rl_supervise. The child only reads the struct, makes syscalls and reports failures as
+// (step, errno, index) records over a CLOEXEC pipe.
+#ifndef CROOTLESS_H
+#define CROOTLESS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- mount operations, walked in order inside the child -------------------------------
+enum rl_mount_kind {
+    RL_MOUNT_BIND = 1,    // source: host path, cloned with open_tree before pivot_root
+    RL_MOUNT_TMPFS = 2,   // data: "size=..,mode=.."
+    RL_MOUNT_PROC = 3,    // fresh procfs of the new pid namespace
+    RL_MOUNT_SYSFS = 4,   // fresh sysfs (needs our own net namespace)
+    RL_MOUNT_CGROUP2 = 5, // cgroup2 of the new cgroup namespace
+    RL_MOUNT_DEVPTS = 6,  // new devpts instance
+    RL_MOUNT_MQUEUE = 7,
+    RL_MOUNT_MASK = 8,    // file: bind of /dev/null (checked to be char 1:3); dir: empty ro tmpfs
+    RL_MOUNT_READONLY = 9,// re-bind an existing path onto itself read-only
+    RL_MOUNT_SYMLINK = 10,// create symlink target -> source
+    RL_MOUNT_DEVICE = 11, // bind a host device node (source) on an empty file
+};
+
+enum rl_mount_flags {
+    RL_MF_RDONLY = 1u << 0,
+    RL_MF_NOSUID = 1u << 1,
+    RL_MF_NODEV = 1u << 2,
+    RL_MF_NOEXEC = 1u << 3,
+    RL_MF_OPTIONAL = 1u << 4,   // skip silently when source/target is missing or fs unsupported
+    RL_MF_NOSYMLINK = 1u << 5,  // target path may not contain symlinks (proc, sys, dev)
+    RL_MF_FILE = 1u << 6,       // target is a regular file (created empty when missing)
+    RL_MF_NOCREATE = 1u << 7,   // target must exist
+};
+
+struct rl_mount {
+    int32_t kind;
+    uint32_t flags;
+    const char *source;  // host path (BIND, DEVICE) or symlink contents (SYMLINK)
+    const char *target;  // absolute path inside the new root
+    const char *data;    // filesystem options "k=v,k2=v2,flag" (TMPFS, DEVPTS)
+};
+
+// ---- steps reported back when the child fails (keep in sync with ChildStep.swift) --------
+enum rl_step {
+    RL_STEP_NONE = 0,
+    RL_STEP_SYNC = 1,        // waiting for the parent to write the id maps
+    RL_STEP_HOSTNAME = 2,
+    RL_STEP_LOOPBACK = 3,
+    RL_STEP_PRIVATE = 4,     // make / rprivate
+    RL_STEP_OPEN_ROOT = 5,   // open_tree of the root (host / or rootfs dir)
+    RL_STEP_OPEN_SOURCE = 6, // open_tree of a bind source (index = mount)
+    RL_STEP_ATTACH_ROOT = 7,
+    RL_STEP_TARGET = 8,      // resolving / creating a mount target in the new root (index)
+    RL_STEP_MOUNT = 9,       // creating or moving the mount (index)
+    RL_STEP_ROOT_RDONLY = 10,
+    RL_STEP_PIVOT = 11,
+    RL_STEP_CHDIR = 12,
+    RL_STEP_FORK_PAYLOAD = 13,
+    RL_STEP_SETSID = 14,
+    RL_STEP_TTY = 15,
+    RL_STEP_FDS = 16,
+    RL_STEP_SETGROUPS = 17,
+    RL_STEP_SETGID = 18,
+    RL_STEP_SETUID = 19,
+    RL_STEP_CAPS = 20,
+    RL_STEP_NNP = 21,
+    RL_STEP_SECCOMP = 22,
+    RL_STEP_EXEC = 23,
+    RL_STEP_PDEATHSIG = 24,
+    RL_STEP_CWD_ESCAPE = 25, // cwd resolved outside the new root (CVE-2024-21626 class)
+    RL_STEP_LANDLOCK = 26,
+    RL_STEP_RLIMIT = 27,
+    RL_STEP_STATUS = 100,    // not an error: pid 1 reports the payload's wait status
+};
+
+struct rl_report {
+    int32_t step;
+    int32_t err;   // errno, or the wait status for RL_STEP_STATUS
+    int32_t index; // mount index, or -1
+    int32_t pad;
+};
+
+struct rl_config {
+    uint64_t clone_flags;     // CLONE_NEW* (CLONE_PIDFD is added by rl_spawn)
+    int32_t host_view;        // 1: root is a clone of the host "/" (made read-only)
+    int32_t root_readonly;    // make the root mount read-only after all mounts
+    const char *rootfs;       // root directory when !host_view
+    const char *hostname;     // NULL: keep
+    int32_t loopback_up;      // bring up lo in a new net namespace
+
+    const struct rl_mount *mounts;
+    int32_t n_mounts;
+
+    const char *const *argv;  // NULL-terminated
+    const char *const *envp;  // NULL-terminated
+    const char *search_path;  // PATH used to find argv[0] when it has no '/'
+    const char *cwd;          // inside the new root
+
+    uint32_t uid, gid;        // identity inside for the payload
+    int32_t clear_groups;     // setgroups(0) (only when /proc/self/setgroups allows)
+    uint64_t cap_keep;        // bounding/permitted/effective set for the payload
+
+    int32_t use_init;         // pid 1 is our reaper; payload is its child
+    int32_t use_tty;          // payload gets a pty
+    int32_t preserve_fds;     // fds 3..3+n-1 stay open
+    int32_t die_with_parent;
+    int64_t timeout_ms;       // 0: none; whole sandbox killed at expiry
+
+    // seccomp filter (classic BPF program), loaded last; NULL = none
+    const void *bpf;          // struct sock_filter[]
+    int32_t bpf_len;          // number of instructions
+};
+
+struct rl_child {
+    int pid;        // in the caller's pid namespace
+    int pidfd;
+    int sync_fd;    // write end: one byte releases the child (maps written)
+    int report_fd;  // read end of the report pipe
+    int pty_master; // -1 without a tty
+};
+
+enum rl_outcome {
+    RL_EXITED = 1,      // code = exit status
+    RL_SIGNALED = 2,    // code = signal number
+    RL_SETUP_FAILED = 3,// report holds the step/errno/index
+    RL_TIMED_OUT = 4,
+    RL_LOST = 5,        // child vanished without status (e.g. killed from outside)
+};
+
+struct rl_result {
+    int32_t outcome;
+    int32_t code;
+    struct rl_report report;
+};
+
+// Creates the child with clone3(). Returns 0 or -errno (out unchanged on failure).
+// Blocks the forwarded signals in the caller (undone by rl_supervise).
+int rl_spawn(const struct rl_config *cfg, struct rl_child *out);
+// Tells the child the id maps are in place.
+int rl_release(struct rl_child *child);
+// Kills and reaps a child that will not be released (id-map failure).
+void rl_abort(struct rl_child *child);
+// Relays tty/signals, enforces the timeout, reaps, fills res. Closes the child's fds.
+int rl_supervise(const struct rl_config *cfg, struct rl_child *child, struct rl_result *res);
+
+// ---- small probes for `doctor`, each in a throw-away child --------------------------------
+// 0 when an unprivileged user namespace can be created, else errno.
+int rl_probe_userns(void);
+// 0 when overlayfs with userxattr mounts inside a fresh user+mount namespace, else errno.
+int rl_probe_overlay(void);
+// Landlock ABI version, or -errno.
+int rl_landlock_abi(void);
+// 1 if the file has a security.capability xattr.
+int rl_has_file_caps(const char *path);
+
+// pipe2(O_CLOEXEC): a GNU extension Swift's Glibc module does not export.
+int rl_pipe_cloexec(int fds[2]);
+
+// PR_SET_PDEATHSIG on the calling thread (the one that will clone).
+int rl_set_pdeathsig(int sig);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,20 @@
+// Private to CRootless: shared by the child-side files. Nothing here allocates.
+#ifndef CROOTLESS_INTERNAL_H
+#define CROOTLESS_INTERNAL_H
+#define _GNU_SOURCE
+#include "crootless.h"
+
+// Most mount ops one sandbox may carry; the Swift planner enforces it (Plan.maxMounts).
+#define RL_MAX_MOUNTS 256
+
+// Writes one failure record on the report pipe and exits 125. Async-signal-safe.
+__attribute__((noreturn)) void rl_fail(int report_fd, int step, int err, int index);
+
+// Builds the new root as the plan says and pivots into it (child only). Reports and
+// exits on failure; returns only on success, with the cwd at the new "/".
+void rl_build_root(const struct rl_config *c, int report_fd);
+
+// Runs the payload: session, tty, fds, ids, caps, no_new_privs, seccomp, exec. Never returns.
+__attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int report_fd, int pty_slave);
+
+#endif

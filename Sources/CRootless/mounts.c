@@ -1,0 +1,311 @@
+// The new root, built inside the child's private mount namespace.
+//
+// Order (and why):
+//   1. "/" becomes rprivate, so nothing we do propagates back to the host.
+//   2. Every host-side source (bind sources, the root itself, /dev/null for masks) is
+//      cloned with open_tree(OPEN_TREE_CLONE) *before* anything is mounted: later steps
+//      cover /tmp, and a source under it must still be the host's.
+//   3. The root tree is made read-only/nosuid/nodev while still detached (host view), so
+//      nothing below can create files on the host: a missing mount target fails EROFS.
+//   4. The root is attached at /tmp (of the private namespace) so it has a path for
+//      pivot_root; from then on every target is resolved *relative to the root fd* with
+//      openat2(RESOLVE_IN_ROOT): a symlink in a rootfs ("mnt -> /") resolves inside the
+//      new root and can never redirect a mount onto the host (CVE-2021-30465 class).
+//      Missing targets are created one component at a time with mkdirat on a parent fd
+//      that was itself resolved in-root (CVE-2024-45310 class).
+//   5. Mounts are made detached (fsopen/fsmount or the open_tree clones) and attached
+//      by fd with move_mount: there is no path-based window between check and mount.
+//   6. Read-only root (rootfs --read-only) is applied last, after all targets exist.
+//   7. pivot_root(".", ".") + lazy unmount of the old root.
+#include "internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static int sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = flags;
+    how.resolve = resolve;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+static const char *relpath(const char *p) {
+    while (*p == '/') p++;
+    return *p ? p : ".";
+}
+
+// Resolves `path` inside the root (creating what is missing when `create`), returns an
+// O_PATH fd or -errno.
+static int ensure_target(int rootfd, const char *path, int want_file, int create, uint64_t resolve) {
+    const char *r = relpath(path);
+    int fd = sys_openat2(rootfd, r, O_PATH | O_CLOEXEC, resolve);
+    if (fd >= 0) return fd;
+    if (errno != ENOENT || !create) return -errno;
+
+    char buf[4096];
+    size_t n = strlen(r);
+    if (n >= sizeof buf) return -ENAMETOOLONG;
+    memcpy(buf, r, n + 1);
+    int parent = -1;
+    char *p = buf;
+    for (;;) {
+        char *slash = strchr(p, '/');
+        int last = slash == NULL;
+        if (!last) *slash = 0;
+        if (strcmp(p, "..") == 0) { if (parent >= 0) close(parent); return -EINVAL; }
+        fd = sys_openat2(rootfd, buf, O_PATH | O_CLOEXEC, resolve);
+        if (fd < 0 && errno == ENOENT) {
+            int pfd = parent >= 0 ? parent : rootfd;
+            int rc;
+            if (last && want_file) {
+                // O_NOFOLLOW|O_EXCL: a dangling symlink planted here is not followed.
+                rc = openat(pfd, p, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (rc >= 0) close(rc);
+            } else {
+                rc = mkdirat(pfd, p, 0755);
+            }
+            if (rc < 0 && errno != EEXIST) {
+                int e = errno;
+                if (parent >= 0) close(parent);
+                return -e;
+            }
+            fd = sys_openat2(rootfd, buf, O_PATH | O_CLOEXEC, resolve);
+        }
+        if (fd < 0) {
+            int e = errno;
+            if (parent >= 0) close(parent);
+            return -e;
+        }
+        if (parent >= 0) close(parent);
+        if (last) return fd;
+        parent = fd;
+        *slash = '/';
+        p = slash + 1;
+    }
+}
+
+static uint64_t attr_bits(uint32_t flags) {
+    uint64_t a = 0;
+    if (flags & RL_MF_RDONLY) a |= MOUNT_ATTR_RDONLY;
+    if (flags & RL_MF_NOSUID) a |= MOUNT_ATTR_NOSUID;
+    if (flags & RL_MF_NODEV) a |= MOUNT_ATTR_NODEV;
+    if (flags & RL_MF_NOEXEC) a |= MOUNT_ATTR_NOEXEC;
+    return a;
+}
+
+static int set_attrs(int mfd, uint32_t flags, int recursive) {
+    struct mount_attr a;
+    memset(&a, 0, sizeof a);
+    a.attr_set = attr_bits(flags);
+    if (!a.attr_set) return 0;
+    return mount_setattr(mfd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof a);
+}
+
+static int attach(int mfd, int targetfd) {
+    return move_mount(mfd, "", targetfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+}
+
+// fsopen + options ("k=v,flag,...") + fsmount. Returns a detached mount fd or -errno.
+static int new_fs(const char *type, const char *data, uint32_t flags) {
+    int fs = fsopen(type, FSOPEN_CLOEXEC);
+    if (fs < 0) return -errno;
+    if (data && *data) {
+        char buf[512];
+        size_t n = strlen(data);
+        if (n >= sizeof buf) { close(fs); return -E2BIG; }
+        memcpy(buf, data, n + 1);
+        char *save = NULL;
+        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(tok, '=');
+            int rc;
+            if (eq) { *eq = 0; rc = fsconfig(fs, FSCONFIG_SET_STRING, tok, eq + 1, 0); }
+            else rc = fsconfig(fs, FSCONFIG_SET_FLAG, tok, NULL, 0);
+            if (rc < 0) { int e = errno; close(fs); return -e; }
+        }
+    }
+    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) { int e = errno; close(fs); return -e; }
+    int m = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned)attr_bits(flags));
+    int e = errno;
+    close(fs);
+    return m < 0 ? -e : m;
+}
+
+static const char *fs_type(int kind) {
+    switch (kind) {
+    case RL_MOUNT_TMPFS: return "tmpfs";
+    case RL_MOUNT_PROC: return "proc";
+    case RL_MOUNT_SYSFS: return "sysfs";
+    case RL_MOUNT_CGROUP2: return "cgroup2";
+    case RL_MOUNT_DEVPTS: return "devpts";
+    case RL_MOUNT_MQUEUE: return "mqueue";
+    default: return NULL;
+    }
+}
+
+// Splits "/a/b/c" into parent "/a/b" (in buf) and returns the last component.
+static const char *split_parent(const char *path, char *buf, size_t cap) {
+    size_t n = strlen(path);
+    if (n >= cap) return NULL;
+    memcpy(buf, path, n + 1);
+    char *slash = strrchr(buf, '/');
+    if (!slash) { buf[0] = '/'; buf[1] = 0; return path; }
+    *slash = 0;
+    if (buf[0] == 0) { buf[0] = '/'; buf[1] = 0; }
+    return path + (slash - buf) + 1;
+}
+
+void rl_build_root(const struct rl_config *c, int rep) {
+    int n = c->n_mounts;
+    if (n < 0 || n > RL_MAX_MOUNTS) rl_fail(rep, RL_STEP_MOUNT, E2BIG, -1);
+    int src[RL_MAX_MOUNTS];
+
+    // 1.
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) rl_fail(rep, RL_STEP_PRIVATE, errno, -1);
+
+    // 2. host-side sources, all cloned before anything is mounted.
+    for (int i = 0; i < n; i++) {
+        const struct rl_mount *m = &c->mounts[i];
+        src[i] = -1;
+        const char *path = NULL;
+        if (m->kind == RL_MOUNT_BIND || m->kind == RL_MOUNT_DEVICE) path = m->source;
+        else if (m->kind == RL_MOUNT_MASK) path = "/dev/null";
+        else continue;
+        int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (fd < 0) {
+            if ((m->flags & RL_MF_OPTIONAL) && errno == ENOENT) continue;
+            rl_fail(rep, RL_STEP_OPEN_SOURCE, errno, i);
+        }
+        if (m->kind != RL_MOUNT_BIND) {
+            // Devices and mask sources must really be the host's character devices: a
+            // planted regular file or symlink here would mask nothing (CVE-2025-31133).
+            struct stat st;
+            if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) ||
+                (m->kind == RL_MOUNT_MASK && st.st_rdev != makedev(1, 3)))
+                rl_fail(rep, RL_STEP_OPEN_SOURCE, ENODEV, i);
+        } else if (set_attrs(fd, m->flags, 1) < 0) {
+            rl_fail(rep, RL_STEP_OPEN_SOURCE, errno, i);
+        }
+        src[i] = fd;
+    }
+
+    // 2b/3. the root tree itself.
+    int root = open_tree(AT_FDCWD, c->host_view ? "/" : c->rootfs,
+                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (root < 0) rl_fail(rep, RL_STEP_OPEN_ROOT, errno, -1);
+    if (c->host_view && set_attrs(root, RL_MF_RDONLY | RL_MF_NOSUID | RL_MF_NODEV, 1) < 0)
+        rl_fail(rep, RL_STEP_OPEN_ROOT, errno, -1);
+
+    // 4.
+    if (move_mount(root, "", AT_FDCWD, "/tmp", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        rl_fail(rep, RL_STEP_ATTACH_ROOT, errno, -1);
+
+    // 5. the mount list, in plan order.
+    for (int i = 0; i < n; i++) {
+        const struct rl_mount *m = &c->mounts[i];
+        int optional = (m->flags & RL_MF_OPTIONAL) != 0;
+        uint64_t resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        if (m->flags & RL_MF_NOSYMLINK) resolve |= RESOLVE_NO_SYMLINKS;
+        int create = !(m->flags & RL_MF_NOCREATE);
+        int t, mfd;
+
+        switch (m->kind) {
+        case RL_MOUNT_BIND:
+        case RL_MOUNT_DEVICE: {
+            if (src[i] < 0) continue;
+            struct stat st;
+            int is_file = fstat(src[i], &st) == 0 && !S_ISDIR(st.st_mode);
+            t = ensure_target(root, m->target, is_file, create, resolve);
+            if (t < 0) rl_fail(rep, RL_STEP_TARGET, -t, i);
+            if (attach(src[i], t) < 0) rl_fail(rep, RL_STEP_MOUNT, errno, i);
+            close(t);
+            close(src[i]);
+            src[i] = -1;
+            break;
+        }
+        case RL_MOUNT_MASK: {
+            t = ensure_target(root, m->target, 0, 0, resolve);
+            if (t < 0) {
+                if (optional && t == -ENOENT) { close(src[i]); src[i] = -1; continue; }
+                rl_fail(rep, RL_STEP_TARGET, -t, i);
+            }
+            struct stat st;
+            if (fstat(t, &st) < 0) rl_fail(rep, RL_STEP_TARGET, errno, i);
+            if (S_ISDIR(st.st_mode)) {
+                mfd = new_fs("tmpfs", "size=4k,mode=0555", RL_MF_RDONLY | RL_MF_NOSUID | RL_MF_NODEV | RL_MF_NOEXEC);
+                if (mfd < 0) rl_fail(rep, RL_STEP_MOUNT, -mfd, i);
+                if (attach(mfd, t) < 0) rl_fail(rep, RL_STEP_MOUNT, errno, i);
+                close(mfd);
+            } else if (attach(src[i], t) < 0) {
+                rl_fail(rep, RL_STEP_MOUNT, errno, i);
+            }
+            close(t);
+            close(src[i]);
+            src[i] = -1;
+            break;
+        }
+        case RL_MOUNT_READONLY: {
+            t = ensure_target(root, m->target, 0, 0, resolve);
+            if (t < 0) {
+                if (optional && t == -ENOENT) continue;
+                rl_fail(rep, RL_STEP_TARGET, -t, i);
+            }
+            mfd = open_tree(t, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+            if (mfd < 0 || set_attrs(mfd, m->flags | RL_MF_RDONLY, 1) < 0 || attach(mfd, t) < 0)
+                rl_fail(rep, RL_STEP_MOUNT, errno, i);
+            close(mfd);
+            close(t);
+            break;
+        }
+        case RL_MOUNT_SYMLINK: {
+            char pbuf[4096];
+            const char *base = split_parent(m->target, pbuf, sizeof pbuf);
+            if (!base) rl_fail(rep, RL_STEP_TARGET, ENAMETOOLONG, i);
+            t = ensure_target(root, pbuf, 0, create, resolve);
+            if (t < 0) rl_fail(rep, RL_STEP_TARGET, -t, i);
+            // symlinkat needs a real directory fd, not O_PATH... O_PATH dirfds work for *at().
+            if (symlinkat(m->source, t, base) < 0 && !(errno == EEXIST && optional))
+                rl_fail(rep, RL_STEP_MOUNT, errno, i);
+            close(t);
+            break;
+        }
+        default: {
+            const char *type = fs_type(m->kind);
+            if (!type) rl_fail(rep, RL_STEP_MOUNT, EINVAL, i);
+            t = ensure_target(root, m->target, 0, create, resolve);
+            if (t < 0) {
+                if (optional) continue;
+                rl_fail(rep, RL_STEP_TARGET, -t, i);
+            }
+            mfd = new_fs(type, m->data, m->flags);
+            if (mfd < 0) {
+                if (optional) { close(t); continue; }
+                rl_fail(rep, RL_STEP_MOUNT, -mfd, i);
+            }
+            if (attach(mfd, t) < 0) {
+                if (!optional) rl_fail(rep, RL_STEP_MOUNT, errno, i);
+            }
+            close(mfd);
+            close(t);
+            break;
+        }
+        }
+    }
+
+    // 6.
+    if (c->root_readonly && set_attrs(root, RL_MF_RDONLY, 0) < 0)
+        rl_fail(rep, RL_STEP_ROOT_RDONLY, errno, -1);
+
+    // 7. The old root is stacked under "." by pivot_root(".", "."); detach it.
+    if (fchdir(root) < 0) rl_fail(rep, RL_STEP_PIVOT, errno, -1);
+    if (syscall(SYS_pivot_root, ".", ".") < 0) rl_fail(rep, RL_STEP_PIVOT, errno, -1);
+    if (umount2(".", MNT_DETACH) < 0) rl_fail(rep, RL_STEP_PIVOT, errno, -1);
+    if (chdir("/") < 0) rl_fail(rep, RL_STEP_PIVOT, errno, -1);
+    close(root);
+}

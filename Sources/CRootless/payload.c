@@ -1,0 +1,112 @@
+// The payload's last steps before execve, in this order (each needs what the previous
+// left): new session -> tty -> fds -> bounding set (needs CAP_SETPCAP) -> groups/gid/uid
+// -> pdeathsig (cleared by uid changes) -> capabilities -> no_new_privs -> seccomp (last:
+// it may forbid any call above) -> signal dispositions -> exec.
+#include "internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void drop_bounding_set(const struct rl_config *c, int rep) {
+    for (int cap = 0; cap < 64; cap++) {
+        if (c->cap_keep & (1ULL << cap)) continue;
+        if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break; // past cap_last_cap
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) rl_fail(rep, RL_STEP_CAPS, errno, cap);
+    }
+}
+
+static void set_caps(const struct rl_config *c, int rep) {
+    // Ambient and inheritable are always empty (CVE-2022-29162 class).
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        rl_fail(rep, RL_STEP_CAPS, errno, -1);
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    if (c->uid == 0) {
+        // A non-root payload lost its permitted set at setresuid(); root keeps the kept set.
+        d[0].effective = d[0].permitted = (uint32_t)c->cap_keep;
+        d[1].effective = d[1].permitted = (uint32_t)(c->cap_keep >> 32);
+    }
+    if (syscall(SYS_capset, &h, d) < 0) rl_fail(rep, RL_STEP_CAPS, errno, -1);
+}
+
+static void exec_search(const struct rl_config *c, int rep) {
+    const char *file = c->argv[0];
+    char *const *argv = (char *const *)c->argv;
+    char *const *envp = (char *const *)c->envp;
+    if (strchr(file, '/')) {
+        execve(file, argv, envp);
+        rl_fail(rep, RL_STEP_EXEC, errno, -1);
+    }
+    const char *p = c->search_path && *c->search_path ? c->search_path : "/usr/local/bin:/usr/bin:/bin";
+    size_t flen = strlen(file);
+    int saved = ENOENT;
+    char buf[4096];
+    while (*p) {
+        const char *colon = strchr(p, ':');
+        size_t dlen = colon ? (size_t)(colon - p) : strlen(p);
+        if (dlen == 0) { buf[0] = '.'; dlen = 1; } else if (dlen + flen + 2 <= sizeof buf) memcpy(buf, p, dlen);
+        if (dlen + flen + 2 <= sizeof buf) {
+            buf[dlen] = '/';
+            memcpy(buf + dlen + 1, file, flen + 1);
+            execve(buf, argv, envp);
+            if (errno == EACCES || errno == ENOEXEC || errno == EPERM) saved = errno;
+            else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP) rl_fail(rep, RL_STEP_EXEC, errno, -1);
+        }
+        if (!colon) break;
+        p = colon + 1;
+    }
+    rl_fail(rep, RL_STEP_EXEC, saved, -1);
+}
+
+void rl_exec_payload(const struct rl_config *c, int rep, int pty_slave) {
+    // New session: no controlling terminal, so TIOCSTI into the caller's tty is refused
+    // (CVE-2017-5226).
+    if (setsid() < 0) rl_fail(rep, RL_STEP_SETSID, errno, -1);
+    if (c->use_tty) {
+        if (ioctl(pty_slave, TIOCSCTTY, 0) < 0) rl_fail(rep, RL_STEP_TTY, errno, -1);
+        for (int fd = 0; fd < 3; fd++)
+            if (dup2(pty_slave, fd) < 0) rl_fail(rep, RL_STEP_TTY, errno, fd);
+        close(pty_slave);
+    }
+
+    // 0-2 and the preserved fds stay; everything else closes at exec (not now: the
+    // report pipe is needed until then).
+    int keep = c->preserve_fds > 0 ? c->preserve_fds : 0;
+    for (int fd = 3; fd < 3 + keep; fd++)
+        if (fcntl(fd, F_SETFD, 0) < 0) rl_fail(rep, RL_STEP_FDS, errno, fd);
+    if (syscall(SYS_close_range, 3 + keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0) rl_fail(rep, RL_STEP_FDS, errno, -1);
+
+    drop_bounding_set(c, rep);
+    if (c->clear_groups && setgroups(0, NULL) < 0) rl_fail(rep, RL_STEP_SETGROUPS, errno, -1);
+    if (setresgid(c->gid, c->gid, c->gid) < 0) rl_fail(rep, RL_STEP_SETGID, errno, -1);
+    if (setresuid(c->uid, c->uid, c->uid) < 0) rl_fail(rep, RL_STEP_SETUID, errno, -1);
+    if (!c->use_init && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) rl_fail(rep, RL_STEP_PDEATHSIG, errno, -1);
+    set_caps(c, rep);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) rl_fail(rep, RL_STEP_NNP, errno, -1);
+    if (c->bpf && c->bpf_len > 0) {
+        struct sock_fprog prog = { (unsigned short)c->bpf_len, (struct sock_filter *)c->bpf };
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) rl_fail(rep, RL_STEP_SECCOMP, errno, -1);
+    }
+
+    // Dispositions: SIG_IGN survives exec, so reset everything; then unblock.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    exec_search(c, rep);
+    _exit(125);
+}

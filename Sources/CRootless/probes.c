@@ -1,0 +1,76 @@
+// Throw-away children for `rootless doctor`. Each answers one question with an errno.
+#define _GNU_SOURCE
+#include "crootless.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/landlock.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+static int run_child(uint64_t flags, int (*fn)(void *), void *arg) {
+    struct clone_args a;
+    memset(&a, 0, sizeof a);
+    a.flags = flags;
+    a.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &a, sizeof a);
+    if (pid < 0) return errno;
+    if (pid == 0) _exit(fn(arg) & 0xff);
+    int st;
+    while (waitpid((pid_t)pid, &st, 0) < 0 && errno == EINTR) {}
+    return WIFEXITED(st) ? WEXITSTATUS(st) : EINTR;
+}
+
+static int nothing(void *arg) { (void)arg; return 0; }
+
+int rl_probe_userns(void) { return run_child(CLONE_NEWUSER, nothing, NULL); }
+
+static int write_file(const char *path, const char *s) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    ssize_t n = write(fd, s, strlen(s));
+    int e = n < 0 ? errno : 0;
+    close(fd);
+    return e;
+}
+
+struct maps { char uid[64]; char gid[64]; };
+
+static int overlay_child(void *arg) {
+    struct maps *m = arg;
+    int e;
+    if ((e = write_file("/proc/self/setgroups", "deny")) && e != ENOENT) return e;
+    if ((e = write_file("/proc/self/uid_map", m->uid))) return e;
+    if ((e = write_file("/proc/self/gid_map", m->gid))) return e;
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) return errno;
+    if (mount("tmpfs", "/tmp", "tmpfs", 0, NULL) < 0) return errno;
+    const char *dirs[] = { "/tmp/l", "/tmp/u", "/tmp/w", "/tmp/m" };
+    for (int i = 0; i < 4; i++) if (mkdir(dirs[i], 0755) < 0) return errno;
+    if (mount("overlay", "/tmp/m", "overlay", 0, "lowerdir=/tmp/l,upperdir=/tmp/u,workdir=/tmp/w,userxattr") < 0)
+        return errno;
+    return 0;
+}
+
+int rl_probe_overlay(void) {
+    struct maps m;
+    snprintf(m.uid, sizeof m.uid, "0 %u 1", (unsigned)getuid());
+    snprintf(m.gid, sizeof m.gid, "0 %u 1", (unsigned)getgid());
+    return run_child(CLONE_NEWUSER | CLONE_NEWNS, overlay_child, &m);
+}
+
+int rl_landlock_abi(void) {
+    long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    return v < 0 ? -errno : (int)v;
+}
+
+int rl_has_file_caps(const char *path) {
+    return getxattr(path, "security.capability", NULL, 0) > 0;
+}

@@ -1,0 +1,218 @@
+// clone3 and the child's life up to the new root. See design.md §3 for the order.
+#include "internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+void rl_fail(int rep, int step, int err, int index) {
+    struct rl_report r = { step, err, index, 0 };
+    ssize_t w;
+    do w = write(rep, &r, sizeof r); while (w < 0 && errno == EINTR);
+    _exit(125);
+}
+
+// Forwarded from pid 1 to the payload (and from the rootless process to pid 1).
+static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH };
+
+static void noop_handler(int sig) { (void)sig; }
+
+// Moves fd to >= min (keeping CLOEXEC) so it cannot collide with --preserve-fds.
+static int lift_fd(int fd, int min) {
+    if (fd < 0 || fd >= min) return fd;
+    int nfd = fcntl(fd, F_DUPFD_CLOEXEC, min);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return nfd;
+}
+
+static void loopback_up(int rep) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) rl_fail(rep, RL_STEP_LOOPBACK, errno, -1);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) rl_fail(rep, RL_STEP_LOOPBACK, errno, -1);
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) rl_fail(rep, RL_STEP_LOOPBACK, errno, -1);
+    close(s);
+}
+
+// pid 1: reaps everything, forwards signals to the payload, and reports the payload's
+// wait status on the report pipe before exiting (the parent cannot see it otherwise:
+// pid 1 cannot die of the payload's signal). When pid 1 exits the kernel kills the rest
+// of the pid namespace, so no orphan outlives the sandbox.
+__attribute__((noreturn)) static void init_loop(pid_t payload, int rep) {
+    // Signals sent to a namespace init with SIG_DFL are dropped by the kernel: give each
+    // forwarded one a handler; they stay blocked and are taken with sigwaitinfo.
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = noop_handler;
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaction(forwarded[i], &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    sigset_t all;
+    sigfillset(&all);
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&all, &si);
+        if (sig < 0) continue;
+        if (sig != SIGCHLD) {
+            kill(payload, sig);
+            continue;
+        }
+        int st;
+        pid_t p;
+        while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+            if (p == payload) {
+                struct rl_report r = { RL_STEP_STATUS, st, -1, 0 };
+                ssize_t w;
+                do w = write(rep, &r, sizeof r); while (w < 0 && errno == EINTR);
+                _exit(0);
+            }
+        }
+    }
+}
+
+__attribute__((noreturn)) static void child_main(const struct rl_config *c, int sync_rd, int rep, int pty_slave) {
+    // Die with the rootless process (the thread that cloned us). Set before waiting so a
+    // parent that dies while writing maps cannot leave us behind.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) rl_fail(rep, RL_STEP_PDEATHSIG, errno, -1);
+
+    // Wait for the id maps. EOF means the parent gave up (and already reported why).
+    char b;
+    ssize_t r;
+    do r = read(sync_rd, &b, 1); while (r < 0 && errno == EINTR);
+    if (r != 1) _exit(125);
+    close(sync_rd);
+
+    if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+        rl_fail(rep, RL_STEP_HOSTNAME, errno, -1);
+    if (c->loopback_up) loopback_up(rep);
+
+    rl_build_root(c, rep);
+
+    // cwd inside the new root. A cwd such as /proc/self/fd/N pointing at a leaked host fd
+    // would land outside the root (CVE-2024-21626); all our host fds are closed by now
+    // and getcwd() reports "(unreachable)" / ENOENT if it still escaped.
+    if (c->cwd && chdir(c->cwd) < 0) rl_fail(rep, RL_STEP_CHDIR, errno, -1);
+    char cwdbuf[4096];
+    if (getcwd(cwdbuf, sizeof cwdbuf) == NULL) {
+        if (errno != ERANGE) rl_fail(rep, RL_STEP_CWD_ESCAPE, errno, -1);
+    } else if (cwdbuf[0] != '/') {
+        rl_fail(rep, RL_STEP_CWD_ESCAPE, EXDEV, -1);
+    }
+
+    if (!c->use_init) rl_exec_payload(c, rep, pty_slave);
+
+    pid_t p = fork();
+    if (p < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
+    if (p == 0) rl_exec_payload(c, rep, pty_slave);
+    if (pty_slave >= 0) close(pty_slave);
+    // pid 1 keeps only the report pipe (and 0-2): a preserved pipe end held here would
+    // keep a reader outside from ever seeing EOF.
+    if (rep > 3) syscall(SYS_close_range, 3, (unsigned)rep - 1, 0);
+    syscall(SYS_close_range, (unsigned)rep + 1, ~0U, 0);
+    init_loop(p, rep);
+}
+
+int rl_spawn(const struct rl_config *c, struct rl_child *out) {
+    int min_fd = 3 + (c->preserve_fds > 0 ? c->preserve_fds : 0);
+    int syncp[2], repp[2];
+    int master = -1, slave = -1;
+    if (pipe2(syncp, O_CLOEXEC) < 0) return -errno;
+    if (pipe2(repp, O_CLOEXEC) < 0) { int e = errno; close(syncp[0]); close(syncp[1]); return -e; }
+    syncp[0] = lift_fd(syncp[0], min_fd);
+    syncp[1] = lift_fd(syncp[1], min_fd);
+    repp[0] = lift_fd(repp[0], min_fd);
+    repp[1] = lift_fd(repp[1], min_fd);
+    if (c->use_tty) {
+        master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) return -errno;
+        // TIOCGPTPEER opens the peer through the master fd: no path lookup of /dev/pts/N
+        // that another process could race (CVE-2025-52565 class).
+        slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0) return -errno;
+        master = lift_fd(master, min_fd);
+        slave = lift_fd(slave, min_fd);
+        struct winsize ws;
+        if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+    }
+
+    // Everything blocked across clone: pid 1 must not lose a signal between its birth and
+    // its sigwaitinfo loop; the payload unblocks before exec.
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+
+    int pidfd = -1;
+    struct clone_args a;
+    memset(&a, 0, sizeof a);
+    a.flags = c->clone_flags | CLONE_PIDFD;
+    a.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    a.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &a, sizeof a);
+    if (pid == 0) {
+        close(syncp[1]);
+        close(repp[0]);
+        if (master >= 0) close(master);
+        child_main(c, syncp[0], repp[1], slave);
+    }
+    int e = errno;
+    // The parent keeps the forwarded signals blocked (rl_supervise reads them from a
+    // signalfd) and restores the rest.
+    sigset_t fwd = old;
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaddset(&fwd, forwarded[i]);
+    sigprocmask(SIG_SETMASK, &fwd, NULL);
+    close(syncp[0]);
+    close(repp[1]);
+    if (slave >= 0) close(slave);
+    if (pid < 0) {
+        close(syncp[1]);
+        close(repp[0]);
+        if (master >= 0) close(master);
+        return -e;
+    }
+    out->pid = (int)pid;
+    out->pidfd = pidfd;
+    out->sync_fd = syncp[1];
+    out->report_fd = repp[0];
+    out->pty_master = master;
+    return 0;
+}
+
+int rl_release(struct rl_child *child) {
+    char b = 1;
+    ssize_t w;
+    do w = write(child->sync_fd, &b, 1); while (w < 0 && errno == EINTR);
+    int e = errno;
+    close(child->sync_fd);
+    child->sync_fd = -1;
+    return w == 1 ? 0 : -e;
+}
+
+void rl_abort(struct rl_child *child) {
+    syscall(SYS_pidfd_send_signal, child->pidfd, SIGKILL, NULL, 0);
+    if (child->sync_fd >= 0) close(child->sync_fd);
+    siginfo_t si;
+    waitid(P_PIDFD, (id_t)child->pidfd, &si, WEXITED);
+    close(child->pidfd);
+    close(child->report_fd);
+    if (child->pty_master >= 0) close(child->pty_master);
+    child->sync_fd = child->report_fd = child->pty_master = child->pidfd = -1;
+}
+
+int rl_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig) < 0 ? -errno : 0; }
+
+int rl_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0; }

@@ -1,0 +1,166 @@
+// The rootless process after release: relay the tty, forward signals to pid 1, enforce
+// the timeout, reap, and turn what happened into an rl_result.
+// In C because it shares the signal mask set up around clone with rl_spawn and relays
+// a pty in raw mode; it runs on the caller's single thread.
+#define _GNU_SOURCE
+#include "crootless.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH };
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void write_all(int fd, const char *b, ssize_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, b, (size_t)n);
+        if (w < 0) { if (errno == EINTR) continue; return; }
+        b += w; n -= w;
+    }
+}
+
+static int read_report(int fd, struct rl_report *r) {
+    ssize_t n;
+    do n = read(fd, r, sizeof *r); while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof *r ? 1 : (n == 0 ? 0 : -1);
+}
+
+int rl_supervise(const struct rl_config *c, struct rl_child *ch, struct rl_result *res) {
+    memset(res, 0, sizeof *res);
+    sigset_t fwd;
+    sigemptyset(&fwd);
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaddset(&fwd, forwarded[i]);
+    int sfd = signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    struct termios saved;
+    int raw = 0;
+    if (ch->pty_master >= 0 && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0) {
+        struct termios t = saved;
+        cfmakeraw(&t);
+        raw = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+    }
+    int master = ch->pty_master;
+    if (master >= 0) fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+    int in_open = master >= 0;
+
+    int64_t deadline = c->timeout_ms > 0 ? now_ms() + c->timeout_ms : 0;
+    int timed_out = 0, have_status = 0, have_error = 0, exited = 0;
+    int status = 0;
+    siginfo_t wsi;
+    memset(&wsi, 0, sizeof wsi);
+    int report_fd = ch->report_fd;
+    char buf[8192];
+
+    while (!exited) {
+        struct pollfd p[5];
+        int np = 0;
+        int i_pid = np; p[np++] = (struct pollfd){ ch->pidfd, POLLIN, 0 };
+        int i_rep = -1, i_sig = -1, i_in = -1, i_master = -1;
+        if (report_fd >= 0) { i_rep = np; p[np++] = (struct pollfd){ report_fd, POLLIN, 0 }; }
+        if (sfd >= 0) { i_sig = np; p[np++] = (struct pollfd){ sfd, POLLIN, 0 }; }
+        if (in_open) { i_in = np; p[np++] = (struct pollfd){ STDIN_FILENO, POLLIN, 0 }; }
+        if (master >= 0) { i_master = np; p[np++] = (struct pollfd){ master, POLLIN, 0 }; }
+        int wait_ms = -1;
+        if (deadline && !timed_out) {
+            int64_t left = deadline - now_ms();
+            wait_ms = left < 0 ? 0 : (int)left;
+        }
+        int n = poll(p, (nfds_t)np, wait_ms);
+        if (n < 0 && errno != EINTR) break;
+        if (deadline && !timed_out && now_ms() >= deadline) {
+            // Killing pid 1 tears down the whole pid namespace.
+            syscall(SYS_pidfd_send_signal, ch->pidfd, SIGKILL, NULL, 0);
+            timed_out = 1;
+        }
+        if (n <= 0) continue;
+        if (i_rep >= 0 && (p[i_rep].revents & (POLLIN | POLLHUP))) {
+            struct rl_report r;
+            int k = read_report(report_fd, &r);
+            if (k == 1) {
+                if (r.step == RL_STEP_STATUS) { have_status = 1; status = r.err; }
+                else if (!have_error) { have_error = 1; res->report = r; }
+            } else {
+                close(report_fd);
+                report_fd = -1;
+            }
+        }
+        if (i_sig >= 0 && (p[i_sig].revents & POLLIN)) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if ((int)si.ssi_signo == SIGWINCH && master >= 0) {
+                    struct winsize ws;
+                    if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+                } else {
+                    syscall(SYS_pidfd_send_signal, ch->pidfd, (int)si.ssi_signo, NULL, 0);
+                }
+            }
+        }
+        if (i_in >= 0 && (p[i_in].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t k = read(STDIN_FILENO, buf, sizeof buf);
+            if (k > 0) write_all(master, buf, k);
+            else if (k == 0 || errno != EINTR) {
+                in_open = 0;
+                if (!raw) { char eof = 4; write_all(master, &eof, 1); }
+            }
+        }
+        if (i_master >= 0 && (p[i_master].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t k = read(master, buf, sizeof buf);
+            if (k > 0) write_all(STDOUT_FILENO, buf, k);
+            else if (k == 0 || (errno != EINTR && errno != EAGAIN)) { close(master); master = -1; }
+        }
+        if (p[i_pid].revents & POLLIN) {
+            if (waitid(P_PIDFD, (id_t)ch->pidfd, &wsi, WEXITED) == 0) exited = 1;
+        }
+    }
+
+    // Drain what is left: pid 1 wrote the status before it exited.
+    if (report_fd >= 0) {
+        fcntl(report_fd, F_SETFL, O_NONBLOCK);
+        struct rl_report r;
+        while (read_report(report_fd, &r) == 1) {
+            if (r.step == RL_STEP_STATUS) { have_status = 1; status = r.err; }
+            else if (!have_error) { have_error = 1; res->report = r; }
+        }
+        close(report_fd);
+    }
+    if (master >= 0) {
+        ssize_t k;
+        while ((k = read(master, buf, sizeof buf)) > 0) write_all(STDOUT_FILENO, buf, k);
+        close(master);
+    }
+    if (raw) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    if (sfd >= 0) close(sfd);
+    close(ch->pidfd);
+    ch->pidfd = ch->report_fd = ch->pty_master = -1;
+    sigprocmask(SIG_UNBLOCK, &fwd, NULL);
+
+    if (have_error) {
+        res->outcome = RL_SETUP_FAILED;
+    } else if (timed_out) {
+        res->outcome = RL_TIMED_OUT;
+    } else if (have_status) {
+        if (WIFEXITED(status)) { res->outcome = RL_EXITED; res->code = WEXITSTATUS(status); }
+        else { res->outcome = RL_SIGNALED; res->code = WTERMSIG(status); }
+    } else if (!c->use_init && wsi.si_code == CLD_EXITED) {
+        res->outcome = RL_EXITED; res->code = wsi.si_status;
+    } else if (!c->use_init) {
+        res->outcome = RL_SIGNALED; res->code = wsi.si_status;
+    } else {
+        res->outcome = RL_LOST; res->code = wsi.si_code == CLD_EXITED ? wsi.si_status : -wsi.si_status;
+    }
+    return 0;
+}

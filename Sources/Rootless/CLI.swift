@@ -1,0 +1,58 @@
+import Glibc
+
+/// Subcommand dispatch (the executable only calls CLI.main).
+public enum CLI {
+    public static let version = "0.1.0"
+    public static let usage = """
+        rootless \(version): an unprivileged sandbox — fake root inside, nothing gained outside.
+        usage:
+          rootless run [OPTIONS] [--] CMD [ARGS...]   run CMD in a new sandbox (rootless run --help)
+          rootless doctor [--format text|json]        what this host allows, and how to fix what it does not
+          rootless version
+        """
+
+    public static func main(_ args: [String]) -> Int32 {
+        guard let cmd = args.first else {
+            OS.writeStderr(usage + "\n")
+            return 125
+        }
+        let rest = Array(args.dropFirst())
+        switch cmd {
+        case "run":
+            if rest.first == "--help" || rest.first == "-h" {
+                OS.writeStdout(RunArguments.usage + "\n")
+                return 0
+            }
+            return run(rest)
+        case "doctor":
+            return Doctor.main(rest)
+        case "version", "--version":
+            OS.writeStdout("rootless \(version)\n")
+            return 0
+        case "help", "--help", "-h":
+            OS.writeStdout(usage + "\n")
+            return 0
+        default:
+            OS.writeStderr("rootless: unknown command \"\(cmd)\" — see rootless --help\n")
+            return 125
+        }
+    }
+
+    static func run(_ args: [String]) -> Int32 {
+        do {
+            let spec = try RunArguments.parse(args)
+            let plan = try Planner.plan(spec, SystemFacts.gather())
+            if spec.dryRun {
+                OS.writeStdout(plan.render())
+                return 0
+            }
+            return Launcher().run(plan)
+        } catch let e as RootlessError {
+            OS.writeStderr("rootless: \(e.description)\n")
+            return e.exitCode
+        } catch {
+            OS.writeStderr("rootless: \(error)\n")
+            return 125
+        }
+    }
+}

@@ -1,0 +1,3 @@
+public enum Doctor {
+    public static func main(_ args: [String]) -> Int32 { 0 }
+}

@@ -1,0 +1,111 @@
+import CRootless
+import Glibc
+
+/// The launcher's only way to act on the system. LiveKernel does it for real; tests
+/// record the calls to check their order (spawn -> maps -> release -> supervise).
+public protocol Kernel {
+    func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child
+    func writeFile(_ path: String, _ contents: String) throws
+    /// Runs the programs concurrently (newuidmap and newgidmap) and waits for all.
+    func runHelpers(_ argvs: [[String]]) throws
+    func release(_ child: inout rl_child) throws
+    func abort(_ child: inout rl_child)
+    func supervise(_ cfg: UnsafePointer<rl_config>, _ child: inout rl_child) -> rl_result
+}
+
+public struct LiveKernel: Kernel {
+    public init() {}
+
+    public func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child {
+        var child = rl_child()
+        let rc = rl_spawn(cfg, &child)
+        guard rc == 0 else {
+            let e = -rc
+            let fix = e == EPERM || e == ENOSPC || e == EINVAL
+                ? "user namespaces look disabled or exhausted here; run `rootless doctor` for the cause and the fix"
+                : "run `rootless doctor`"
+            throw RootlessError("cannot create the sandbox namespaces (clone3): \(OS.errorText(e))", fix: fix)
+        }
+        return child
+    }
+
+    public func writeFile(_ path: String, _ contents: String) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RootlessError("cannot open \(path): \(OS.errorText(errno))") }
+        defer { close(fd) }
+        let n = contents.withCString { write(fd, $0, strlen($0)) }
+        guard n == contents.utf8.count else {
+            throw RootlessError("cannot write \"\(contents.split(separator: "\n").joined(separator: "\\n"))\" to \(path): \(OS.errorText(errno))")
+        }
+    }
+
+    public func runHelpers(_ argvs: [[String]]) throws {
+        var running: [(pid_t, Int32, [String])] = []
+        for argv in argvs {
+            var fds: [Int32] = [0, 0]
+            guard rl_pipe_cloexec(&fds) == 0 else { throw RootlessError("cannot create a pipe for \(argv[0]): \(OS.errorText(errno))") }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+            var attr = posix_spawnattr_t()
+            posix_spawnattr_init(&attr)
+            // The caller blocks the forwarded signals around the sandbox; helpers get a clean mask.
+            var empty = sigset_t()
+            sigemptyset(&empty)
+            posix_spawnattr_setsigmask(&attr, &empty)
+            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
+            var pid: pid_t = 0
+            let cargs = argv.map { strdup($0) } + [nil]
+            let env: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nil]
+            let rc = posix_spawn(&pid, argv[0], &actions, &attr, cargs, env)
+            cargs.forEach { free($0) }
+            env.forEach { free($0) }
+            posix_spawn_file_actions_destroy(&actions)
+            posix_spawnattr_destroy(&attr)
+            close(fds[1])
+            guard rc == 0 else {
+                close(fds[0])
+                throw RootlessError("cannot run \(argv[0]): \(OS.errorText(rc))", fix: "install uidmap, or use --map self")
+            }
+            running.append((pid, fds[0], argv))
+        }
+        var failure: RootlessError?
+        for (pid, fd, argv) in running {
+            var err: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                err.append(contentsOf: buf[0..<n])
+            }
+            close(fd)
+            var st: Int32 = 0
+            while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+            let ok = (st & 0x7f) == 0 && ((st >> 8) & 0xff) == 0
+            if !ok && failure == nil {
+                let text = String(decoding: err, as: UTF8.self).split(separator: "\n").joined(separator: "; ")
+                failure = RootlessError("\(argv[0].lastComponent) failed for pid \(argv[1]) (\(argv.dropFirst(2).joined(separator: " "))): \(text.isEmpty ? "exit status \((st >> 8) & 0xff)" : text)",
+                                        fix: "check your entries in /etc/subuid and /etc/subgid (rootless doctor), or use --map self")
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    public func release(_ child: inout rl_child) throws {
+        let rc = rl_release(&child)
+        guard rc == 0 else { throw RootlessError("cannot release the sandbox child: \(OS.errorText(-rc))") }
+    }
+
+    public func abort(_ child: inout rl_child) { rl_abort(&child) }
+
+    public func supervise(_ cfg: UnsafePointer<rl_config>, _ child: inout rl_child) -> rl_result {
+        var r = rl_result()
+        _ = rl_supervise(cfg, &child, &r)
+        return r
+    }
+}
+
+extension String {
+    var lastComponent: String { split(separator: "/").last.map(String.init) ?? self }
+}

@@ -1,0 +1,71 @@
+import CRootless
+import Glibc
+import IDMap
+
+/// Walks a Plan: spawn (C) -> write the id maps -> release -> supervise -> exit status.
+public struct Launcher {
+    public var kernel: any Kernel
+    public var warn: (String) -> Void
+
+    public init(kernel: any Kernel = LiveKernel(), warn: @escaping (String) -> Void = { OS.writeStderr("rootless: " + $0 + "\n") }) {
+        self.kernel = kernel
+        self.warn = warn
+    }
+
+    /// Returns the exit status rootless should exit with.
+    public func run(_ plan: Plan) -> Int32 {
+        plan.notes.forEach(warn)
+        if plan.dieWithParent { _ = rl_set_pdeathsig(SIGKILL) }
+        let cfg = CConfig(plan)
+        return withUnsafePointer(to: cfg.config) { c in
+            var child: rl_child
+            do { child = try kernel.spawn(c) } catch let e as RootlessError { return fail(e) } catch { return 125 }
+            do {
+                try writeMaps(plan.idmap, pid: child.pid)
+                try kernel.release(&child)
+            } catch let e as RootlessError {
+                kernel.abort(&child)
+                return fail(e)
+            } catch {
+                kernel.abort(&child)
+                return 125
+            }
+            let r = kernel.supervise(c, &child)
+            return withExtendedLifetime(cfg) { status(r, plan) }
+        }
+    }
+
+    func writeMaps(_ m: IDMapPlan, pid: Int32) throws {
+        switch m.method {
+        case .direct:
+            // setgroups must be denied before an unprivileged gid_map write is accepted.
+            try kernel.writeFile("/proc/\(pid)/setgroups", "deny")
+            try kernel.writeFile("/proc/\(pid)/uid_map", IDMapPlan.render(m.uidLines))
+            try kernel.writeFile("/proc/\(pid)/gid_map", IDMapPlan.render(m.gidLines))
+        case .helpers:
+            try kernel.runHelpers([
+                IDMapPlan.helperArgv(m.uidHelper ?? "newuidmap", pid: pid, m.uidLines),
+                IDMapPlan.helperArgv(m.gidHelper ?? "newgidmap", pid: pid, m.gidLines),
+            ])
+        }
+    }
+
+    func fail(_ e: RootlessError) -> Int32 {
+        warn(e.description)
+        return e.exitCode
+    }
+
+    func status(_ r: rl_result, _ plan: Plan) -> Int32 {
+        switch r.outcome {
+        case Int32(bitPattern: RL_EXITED.rawValue): return r.code
+        case Int32(bitPattern: RL_SIGNALED.rawValue): return 128 + r.code
+        case Int32(bitPattern: RL_SETUP_FAILED.rawValue): return fail(ChildStep.error(r.report, plan))
+        case Int32(bitPattern: RL_TIMED_OUT.rawValue):
+            warn("timed out after \(Double(plan.timeoutMS) / 1000)s; the whole sandbox was killed")
+            return 124
+        default:
+            warn("the sandbox's pid 1 was killed from outside\(r.code < 0 ? " (signal \(-r.code))" : "")")
+            return r.code < 0 ? 128 - r.code : 125
+        }
+    }
+}

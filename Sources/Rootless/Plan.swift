@@ -1,0 +1,97 @@
+import IDMap
+
+/// One mount step, in the order the child performs it. Mirrors `struct rl_mount`.
+public struct MountOp: Equatable, Sendable {
+    public enum Kind: String, Sendable {
+        case bind, tmpfs, proc, sysfs, cgroup2, devpts, mqueue, mask, readonly, symlink, device
+    }
+    public struct Flags: OptionSet, Equatable, Sendable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        public static let readOnly = Flags(rawValue: 1 << 0)
+        public static let nosuid = Flags(rawValue: 1 << 1)
+        public static let nodev = Flags(rawValue: 1 << 2)
+        public static let noexec = Flags(rawValue: 1 << 3)
+        public static let optional = Flags(rawValue: 1 << 4)
+        public static let noSymlinks = Flags(rawValue: 1 << 5)
+        public static let file = Flags(rawValue: 1 << 6)
+        public static let noCreate = Flags(rawValue: 1 << 7)
+        static let labels: [(Flags, String)] = [(.readOnly, "ro"), (.nosuid, "nosuid"), (.nodev, "nodev"), (.noexec, "noexec"),
+                                                (.optional, "optional"), (.noSymlinks, "nosymlinks"), (.file, "file"), (.noCreate, "nocreate")]
+        var label: String { Flags.labels.filter { contains($0.0) }.map(\.1).joined(separator: ",") }
+    }
+    public var kind: Kind
+    public var target: String
+    public var source: String?
+    public var data: String?
+    public var flags: Flags
+
+    public init(_ kind: Kind, _ target: String, source: String? = nil, data: String? = nil, flags: Flags = []) {
+        self.kind = kind
+        self.target = target
+        self.source = source
+        self.data = data
+        self.flags = flags
+    }
+}
+
+public enum RootPlan: Equatable, Sendable {
+    /// A clone of the host's "/" tree, read-only, nosuid, nodev.
+    case hostView
+    case directory(String, readOnly: Bool)
+}
+
+public enum Namespace: String, CaseIterable, Sendable {
+    case user, mount, pid, uts, ipc, net, cgroup
+}
+
+/// Everything the launcher will do, decided before anything is done. Printable
+/// (`rootless run --dry-run`) and golden-tested.
+public struct Plan: Equatable, Sendable {
+    public static let maxMounts = 256
+
+    public var namespaces: [Namespace]
+    public var idmap: IDMapPlan
+    public var root: RootPlan
+    public var mounts: [MountOp]
+    public var hostname: String?
+    public var argv: [String]
+    public var env: [String]
+    public var searchPath: String
+    public var cwd: String
+    public var uid: UInt32
+    public var gid: UInt32
+    public var capabilities: [String]
+    public var useInit: Bool
+    public var tty: Bool
+    public var preserveFDs: Int
+    public var dieWithParent: Bool
+    public var timeoutMS: Int64
+    public var notes: [String]
+
+    public func render() -> String {
+        var out: [String] = []
+        out.append("namespaces: " + namespaces.map(\.rawValue).joined(separator: " "))
+        out.append("idmap: \(idmap.method.rawValue) uid [\(idmap.uidLines.map(\.description).joined(separator: ", "))] gid [\(idmap.gidLines.map(\.description).joined(separator: ", "))]")
+        switch root {
+        case .hostView: out.append("root: host / (ro,nosuid,nodev)")
+        case let .directory(d, ro): out.append("root: \(d)\(ro ? " (ro)" : "")")
+        }
+        for (i, m) in mounts.enumerated() {
+            var line = "mount \(i): \(m.kind.rawValue) \(m.target)"
+            if let s = m.source { line += (m.kind == .symlink ? " -> " : " <- ") + s }
+            if let d = m.data { line += " [\(d)]" }
+            if !m.flags.isEmpty { line += " (\(m.flags.label))" }
+            out.append(line)
+        }
+        if let h = hostname { out.append("hostname: \(h)") }
+        out.append("process: uid=\(uid) gid=\(gid) cwd=\(cwd) argv=\(argv)")
+        out.append("path: \(searchPath)")
+        out.append("env: \(env.count) variables")
+        out.append("caps: " + capabilities.joined(separator: ","))
+        out.append("security: new session, no_new_privs, inheritable/ambient caps empty, fds > \(2 + preserveFDs) closed")
+        out.append("init: \(useInit ? "rootless pid 1" : "none (command is pid 1)") tty: \(tty ? "yes" : "no") die-with-parent: \(dieWithParent ? "yes" : "no") timeout: \(timeoutMS > 0 ? "\(timeoutMS)ms" : "none")")
+        for n in notes { out.append("note: \(n)") }
+        return out.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,116 @@
+import IDMap
+
+/// RunSpec + HostFacts -> Plan. Pure: no syscalls, so every decision is golden-tested.
+public enum Planner {
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    public static let defaultHostname = "rootless"
+
+    /// OCI runtimes' masked paths (runc/crun defaults): files get /dev/null, dirs an
+    /// empty read-only tmpfs. Missing ones are skipped.
+    public static let maskedPaths = [
+        "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/sched_debug", "/proc/scsi", "/proc/timer_list", "/proc/timer_stats", "/sys/devices/virtual/powercap",
+        "/sys/firmware",
+    ]
+    public static let readOnlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+    static let devices = ["null", "zero", "full", "random", "urandom", "tty"]
+
+    public static func plan(_ s: RunSpec, _ h: HostFacts) throws -> Plan {
+        let hostView = s.rootfs == nil
+        if let r = s.rootfs, h.lookup(r) != true {
+            throw RootlessError("rootfs \(r) does not exist or is not a directory", fix: "create it (e.g. unpack an image into it) or fix the path")
+        }
+        for case let .bind(src, _, _) in s.mounts where h.lookup(src) == nil {
+            throw RootlessError("bind source \(src) does not exist", fix: "create it first or fix the path")
+        }
+
+        var inputs = MapInputs(mode: s.map, uid: h.uid, gid: h.gid, userName: h.userName, subuid: h.subuid, subgid: h.subgid,
+                               uidHelper: h.uidHelper, gidHelper: h.gidHelper)
+        inputs.subuidPath = h.subuidPath
+        inputs.subgidPath = h.subgidPath
+        let idmap: IDMapPlan
+        do { idmap = try IDMapPlanner.plan(inputs) } catch let e as IDMapError { throw RootlessError(e.description) }
+
+        let uid = s.user?.uid ?? idmap.defaultUID
+        let gid = s.user?.gid ?? (s.user != nil && idmap.mapsGID(uid) ? uid : idmap.defaultGID)
+        guard idmap.mapsUID(uid) else {
+            throw RootlessError("uid \(uid) is not mapped in the sandbox (--map \(s.map.rawValue) maps \(idmap.uidLines.map(\.description)))",
+                                fix: "use --map auto with a subuid range that covers it, or choose a mapped uid")
+        }
+        guard idmap.mapsGID(gid) else {
+            throw RootlessError("gid \(gid) is not mapped in the sandbox (--map \(s.map.rawValue) maps \(idmap.gidLines.map(\.description)))",
+                                fix: "use --map auto with a subgid range that covers it, or choose a mapped gid")
+        }
+
+        var ns: [Namespace] = [.user, .mount, .pid, .uts, .ipc]
+        if s.net.newNamespace { ns.append(.net) }
+        ns.append(.cgroup)
+
+        let cwd = s.workdir ?? (hostView ? h.cwd : "/")
+        var m: [MountOp] = []
+        if hostView {
+            // /tmp first: the current directory may live under it and must stay visible.
+            m.append(MountOp(.tmpfs, "/tmp", data: "mode=1777", flags: [.nosuid, .nodev]))
+            if h.cwd != "/" && s.workdir == nil {
+                m.append(MountOp(.bind, h.cwd, source: h.cwd, flags: [.nosuid, .nodev]))
+            }
+        }
+        m.append(MountOp(.proc, "/proc", flags: [.nosuid, .nodev, .noexec, .noSymlinks]))
+        if s.net.newNamespace {
+            // A fresh sysfs shows only our own network devices; cgroup2 shows only our
+            // cgroup namespace. Both read-only (CVE-2023-25809 class).
+            m.append(MountOp(.sysfs, "/sys", flags: [.readOnly, .nosuid, .nodev, .noexec, .noSymlinks]))
+            m.append(MountOp(.cgroup2, "/sys/fs/cgroup", flags: [.readOnly, .nosuid, .nodev, .noexec, .noSymlinks, .optional]))
+        } else if !hostView {
+            m.append(MountOp(.bind, "/sys", source: "/sys", flags: [.readOnly, .nosuid, .nodev, .noexec, .noSymlinks]))
+        }
+        m.append(MountOp(.tmpfs, "/dev", data: "mode=0755,size=65536", flags: [.nosuid, .noexec, .noSymlinks]))
+        for d in devices { m.append(MountOp(.device, "/dev/" + d, source: "/dev/" + d, flags: [.file])) }
+        m.append(MountOp(.devpts, "/dev/pts", data: "newinstance,ptmxmode=0666,mode=0620", flags: [.nosuid, .noexec]))
+        m.append(MountOp(.symlink, "/dev/ptmx", source: "pts/ptmx"))
+        m.append(MountOp(.tmpfs, "/dev/shm", data: "mode=1777", flags: [.nosuid, .nodev, .noexec]))
+        m.append(MountOp(.mqueue, "/dev/mqueue", flags: [.nosuid, .nodev, .noexec, .optional]))
+        m.append(MountOp(.symlink, "/dev/fd", source: "/proc/self/fd"))
+        for (i, n) in ["stdin", "stdout", "stderr"].enumerated() {
+            m.append(MountOp(.symlink, "/dev/" + n, source: "/proc/self/fd/\(i)"))
+        }
+        for r in s.mounts {
+            switch r {
+            case let .bind(src, dst, ro):
+                m.append(MountOp(.bind, dst, source: src, flags: ro ? [.readOnly, .nosuid, .nodev] : [.nosuid, .nodev]))
+            case let .tmpfs(dst, opts):
+                m.append(MountOp(.tmpfs, dst, data: opts ?? "mode=1777", flags: [.nosuid, .nodev]))
+            }
+        }
+        for p in maskedPaths { m.append(MountOp(.mask, p, flags: [.optional, .noCreate])) }
+        for p in readOnlyPaths { m.append(MountOp(.readonly, p, flags: [.optional, .nosuid, .nodev, .noexec, .noCreate])) }
+        guard m.count <= Plan.maxMounts else {
+            throw RootlessError("too many mounts (\(m.count), at most \(Plan.maxMounts))", fix: "bind a common parent directory instead")
+        }
+
+        let env = environment(s, h)
+        let path = env.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? defaultPath
+        var notes: [String] = []
+        if let n = idmap.note { notes.append(n) }
+        return Plan(namespaces: ns, idmap: idmap, root: hostView ? .hostView : .directory(s.rootfs!, readOnly: s.readOnly),
+                    mounts: m, hostname: s.hostname ?? defaultHostname, argv: s.command, env: env, searchPath: path,
+                    cwd: cwd, uid: uid, gid: gid, capabilities: Capabilities.defaultSet, useInit: !s.noInit, tty: s.tty,
+                    preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent,
+                    timeoutMS: s.timeoutSeconds.map { Int64(($0 * 1000).rounded(.up)) } ?? 0, notes: notes)
+    }
+
+    /// The caller's environment (as bwrap does) unless --clearenv; then -e in order.
+    static func environment(_ s: RunSpec, _ h: HostFacts) -> [String] {
+        var env: [String] = s.clearEnv ? [] : h.env
+        func set(_ kv: String) {
+            let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv
+            env.removeAll { $0.hasPrefix(key + "=") }
+            env.append(kv)
+        }
+        for e in s.env {
+            if e.contains("=") { set(e) } else if let v = h.env.first(where: { $0.hasPrefix(e + "=") }) { set(v) }
+        }
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=" + defaultPath) }
+        return env
+    }
+}

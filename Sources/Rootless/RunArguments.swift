@@ -1,0 +1,145 @@
+import IDMap
+import SlirpNet
+
+/// `rootless run [OPTIONS] [--] CMD [ARGS...]` -> RunSpec. Pure; every rejection is a
+/// RootlessError naming the flag and the fix. The first non-option word starts the
+/// command, so `rootless run ls -l` works as with bwrap; a command literally named
+/// "--bind" needs `--` before it and is then only ever a program name.
+public enum RunArguments {
+    public static let usage = """
+        usage: rootless run [OPTIONS] [--] CMD [ARGS...]
+          --rootfs DIR            pivot_root into DIR (default: read-only view of the host /)
+          --read-only             make the rootfs read-only
+          --bind SRC[:DST[:ro]]   bind mount (read-write unless :ro)
+          --ro-bind SRC[:DST]     read-only bind mount
+          --tmpfs DST[:OPTS]      tmpfs (OPTS e.g. size=64m,mode=1777)
+          -e, --env K[=V]         set (or copy from the caller) an environment variable
+          --clearenv              start from an empty environment
+          -w, --workdir DIR       working directory inside
+          --hostname NAME         hostname inside (default: rootless)
+          --user UID[:GID]        identity inside (default: 0:0, keep-id: yours)
+          --map MODE              auto | subids | self | keep-id (default: auto)
+          --net MODE              none | host (default: none)
+          --no-init               run CMD as pid 1 (no reaper)
+          --die-with-parent       kill the sandbox when rootless' parent dies
+          --timeout SECONDS       kill the whole sandbox after SECONDS (exit 124)
+          -t, --tty               give CMD a pseudo-terminal
+          -i, --interactive       accepted for podman compatibility (stdin is always passed)
+          --preserve-fds N        pass fds 3..3+N-1 to CMD
+          --dry-run               print the plan and exit
+        """
+
+    public static func parse(_ args: [String]) throws -> RunSpec {
+        var s = RunSpec()
+        var i = 0
+        func value(_ flag: String, _ inline: String?) throws -> String {
+            if let inline { return inline }
+            i += 1
+            guard i < args.count else { throw RootlessError("\(flag) needs a value", fix: "see rootless run --help") }
+            return args[i]
+        }
+        while i < args.count {
+            let a = args[i]
+            if a == "--" { i += 1; break }
+            if !a.hasPrefix("-") || a == "-" { break }
+            var flag = a
+            var inline: String?
+            if a.hasPrefix("--"), let eq = a.firstIndex(of: "=") {
+                flag = String(a[..<eq])
+                inline = String(a[a.index(after: eq)...])
+            }
+            switch flag {
+            case "--rootfs": s.rootfs = try absolute(try value(flag, inline), flag)
+            case "--read-only": s.readOnly = true
+            case "--bind": s.mounts.append(try bind(try value(flag, inline), readOnly: false, flag))
+            case "--ro-bind": s.mounts.append(try bind(try value(flag, inline), readOnly: true, flag))
+            case "--tmpfs":
+                let v = try value(flag, inline)
+                let parts = v.split(separator: ":", maxSplits: 1).map(String.init)
+                guard let t = parts.first else { throw RootlessError("--tmpfs needs a target", fix: "e.g. --tmpfs /scratch:size=64m") }
+                s.mounts.append(.tmpfs(target: try absolute(t, flag), options: parts.count > 1 ? parts[1] : nil))
+            case "-e", "--env": s.env.append(try value(flag, inline))
+            case "--clearenv": s.clearEnv = true
+            case "-w", "--workdir": s.workdir = try absolute(try value(flag, inline), flag)
+            case "--hostname": s.hostname = try value(flag, inline)
+            case "--user", "-u": s.user = try user(try value(flag, inline))
+            case "--map":
+                let v = try value(flag, inline)
+                guard let m = MapMode(rawValue: v) else {
+                    throw RootlessError("unknown --map mode \"\(v)\"", fix: "use one of: \(MapMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                s.map = m
+            case "--net", "--network":
+                let v = try value(flag, inline)
+                guard let m = NetworkMode(rawValue: v) else {
+                    throw RootlessError("unknown --net mode \"\(v)\"", fix: "use one of: \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                guard m.available else { throw RootlessError("--net \(v) is not available in this build yet", fix: "use --net none or --net host") }
+                s.net = m
+            case "--no-init": s.noInit = true
+            case "--die-with-parent": s.dieWithParent = true
+            case "--timeout":
+                let v = try value(flag, inline)
+                guard let t = Double(v), t > 0, t < 1e9 else { throw RootlessError("--timeout \"\(v)\" is not a positive number of seconds", fix: "e.g. --timeout 30") }
+                s.timeoutSeconds = t
+            case "-t", "--tty": s.tty = true
+            case "-i", "--interactive": break
+            case "-it", "-ti": s.tty = true
+            case "--preserve-fds":
+                let v = try value(flag, inline)
+                guard let n = Int(v), n >= 0, n < 1024 else { throw RootlessError("--preserve-fds \"\(v)\" is not a count of fds", fix: "e.g. --preserve-fds 2 passes fds 3 and 4") }
+                s.preserveFDs = n
+            case "--dry-run": s.dryRun = true
+            default:
+                throw RootlessError("unknown option \(flag)", fix: "see rootless run --help; put -- before a command that starts with '-'")
+            }
+            i += 1
+        }
+        s.command = Array(args[i...])
+        guard !s.command.isEmpty else { throw RootlessError("no command given", fix: "e.g. rootless run -- sh") }
+        return s
+    }
+
+    static func absolute(_ p: String, _ flag: String) throws -> String {
+        guard p.hasPrefix("/") else { throw RootlessError("\(flag) \(p): path must be absolute", fix: "write it as /\(p) or $PWD/\(p)") }
+        return try Paths.normalize(p, flag)
+    }
+
+    static func bind(_ v: String, readOnly: Bool, _ flag: String) throws -> MountRequest {
+        var parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        var ro = readOnly
+        if parts.count == 3 || (parts.count == 2 && (parts[1] == "ro" || parts[1] == "rw")) {
+            let mode = parts.removeLast()
+            guard mode == "ro" || mode == "rw" else { throw RootlessError("\(flag) \(v): unknown mode \"\(mode)\"", fix: "use SRC[:DST[:ro|rw]]") }
+            ro = ro || mode == "ro"
+        }
+        guard parts.count <= 2, let src = parts.first, !src.isEmpty else {
+            throw RootlessError("\(flag) \(v): expected SRC[:DST[:ro]]", fix: "e.g. --bind $HOME/src:/src:ro")
+        }
+        let source = try absolute(src, flag)
+        let target = try absolute(parts.count == 2 && !parts[1].isEmpty ? parts[1] : src, flag)
+        return .bind(source: source, target: target, readOnly: ro)
+    }
+
+    static func user(_ v: String) throws -> (uid: UInt32, gid: UInt32?) {
+        let parts = v.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let u = UInt32(parts[0]), parts.count == 1 || UInt32(parts[1]) != nil else {
+            throw RootlessError("--user \(v): expected numeric UID[:GID]", fix: "e.g. --user 1000:1000 (names are not looked up inside)")
+        }
+        return (u, parts.count == 2 ? UInt32(parts[1]) : nil)
+    }
+}
+
+public enum Paths {
+    /// Lexically normalises an absolute path ("//a/./b/" -> "/a/b"); ".." is refused so
+    /// a target can never walk up and out of the root.
+    public static func normalize(_ p: String, _ what: String) throws -> String {
+        var out: [Substring] = []
+        for c in p.split(separator: "/") {
+            if c == "." { continue }
+            if c == ".." { throw RootlessError("\(what) \(p): \"..\" is not allowed in paths", fix: "write the path without ..") }
+            out.append(c)
+        }
+        return "/" + out.joined(separator: "/")
+    }
+}
