@@ -59,7 +59,10 @@ static void exec_search(const struct rl_config *c, int rep) {
             buf[dlen] = '/';
             memcpy(buf + dlen + 1, file, flen + 1);
             execve(buf, argv, envp);
-            if (errno == EACCES || errno == ENOEXEC || errno == EPERM) saved = errno;
+            // EACCES from an unsearchable PATH directory must not hide "not found":
+            // remember it only when the file itself exists (execvp keeps any EACCES).
+            if ((errno == EACCES || errno == ENOEXEC || errno == EPERM) && access(buf, F_OK) == 0) saved = errno;
+            else if (errno == EACCES) {}
             else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP) rl_fail(rep, RL_STEP_EXEC, errno, -1);
         }
         if (!colon) break;

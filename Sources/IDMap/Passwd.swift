@@ -11,7 +11,7 @@ public struct PasswdEntry: Equatable, Sendable {
 
 public enum Passwd {
     public static func parse(_ text: String) -> [PasswdEntry] {
-        text.split(separator: "\n").compactMap { line in
+        lines(text).compactMap { line in
             let f = line.split(separator: ":", omittingEmptySubsequences: false)
             guard f.count >= 7, let uid = parseDecimal(f[2]), let gid = parseDecimal(f[3]) else { return nil }
             return PasswdEntry(name: String(f[0]), uid: uid, gid: gid, home: String(f[5]), shell: String(trim(f[6])))

@@ -30,7 +30,7 @@ public struct SubIDTable: Equatable, Sendable {
 
     public init(parsing text: String) {
         var lineNo = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for raw in lines(text) {
             lineNo += 1
             let line = trim(raw)
             if line.isEmpty || line.hasPrefix("#") { continue }
@@ -83,4 +83,10 @@ func parseDecimal(_ s: Substring) -> UInt32? {
         v = v * 10 + UInt64(c - 48)
     }
     return v <= UInt64(UInt32.max) ? UInt32(v) : nil
+}
+
+/// Lines of a text file. Swift treats "\r\n" as one Character, so splitting on "\n"
+/// alone would glue CRLF lines together.
+func lines(_ text: String) -> [Substring] {
+    text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
 }

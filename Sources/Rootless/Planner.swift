@@ -104,8 +104,8 @@ public enum Planner {
         var env: [String] = s.clearEnv ? [] : h.env
         func set(_ kv: String) {
             let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv
-            env.removeAll { $0.hasPrefix(key + "=") }
-            env.append(kv)
+            if let i = env.firstIndex(where: { $0.hasPrefix(key + "=") }) { env[i] = kv } else { env.append(kv) }
+            env.removeAll { $0.hasPrefix(key + "=") && $0 != kv }
         }
         for e in s.env {
             if e.contains("=") { set(e) } else if let v = h.env.first(where: { $0.hasPrefix(e + "=") }) { set(v) }

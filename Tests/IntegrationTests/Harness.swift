@@ -1,0 +1,86 @@
+import Foundation
+import XCTest
+
+/// Runs the real `rootless` CLI. scripts/test runs this test binary as the unprivileged
+/// user `rltest` (and the fallback tests as `rlnosub`); as root, or without the
+/// environment scripts/test sets, every test skips loudly with the reason.
+struct Harness {
+    let bin: String
+    let probe: String
+    let scratch: URL
+
+    struct Result {
+        var status: Int32
+        var out: String
+        var err: String
+        subscript(_ key: String) -> String? {
+            for line in out.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+                let l = line.trimmingCharacters(in: .whitespacesAndNewlines)
+                if l.hasPrefix(key + "=") { return String(l.dropFirst(key.count + 1)) }
+            }
+            return nil
+        }
+    }
+
+    static func make(role: String = "subids") throws -> Harness {
+        let env = ProcessInfo.processInfo.environment
+        guard let bin = env["ROOTLESS_BIN"], let probe = env["ROOTLESS_PROBE"] else {
+            throw XCTSkip("SKIP: ROOTLESS_BIN/ROOTLESS_PROBE not set — integration tests run through scripts/test as an unprivileged user")
+        }
+        guard getuid() != 0 else {
+            throw XCTSkip("SKIP: running as root proves nothing about rootless behaviour — scripts/test runs these as rltest")
+        }
+        guard env["ROOTLESS_ROLE"] == role else {
+            throw XCTSkip("SKIP: this case needs the \(role) test user (ROOTLESS_ROLE=\(env["ROOTLESS_ROLE"] ?? "unset"))")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rlit-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return Harness(bin: bin, probe: probe, scratch: dir)
+    }
+
+    func cleanup() { try? FileManager.default.removeItem(at: scratch) }
+
+    /// rootless ARGS, in `cwd` (default: scratch), stdin from /dev/null unless given.
+    @discardableResult
+    func run(_ args: [String], cwd: URL? = nil, stdin: FileHandle? = nil, shell: String? = nil) throws -> Result {
+        let p = Process()
+        if let shell {
+            // For fd games: sh -c '<shell> "$@"' with $0.. as the rootless argv.
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", shell, bin] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: bin)
+            p.arguments = args
+        }
+        p.currentDirectoryURL = cwd ?? scratch
+        // stdout through a pipe, stderr into a file: no reader threads, no deadlock.
+        let out = Pipe()
+        let errPath = scratch.appendingPathComponent(".stderr-\(UUID().uuidString)").path
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let errHandle = FileHandle(forWritingAtPath: errPath)!
+        defer { try? FileManager.default.removeItem(atPath: errPath) }
+        p.standardOutput = out
+        p.standardError = errHandle
+        p.standardInput = stdin ?? FileHandle(forReadingAtPath: "/dev/null")
+        try p.run()
+        try errHandle.close()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let errData = FileManager.default.contents(atPath: errPath) ?? Data()
+        let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
+        return Result(status: status, out: String(decoding: outData, as: UTF8.self), err: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// A busybox root filesystem with the probe at /probe.
+    func busyboxRoot(_ name: String = "rootfs") throws -> URL {
+        let fm = FileManager.default
+        let r = scratch.appendingPathComponent(name)
+        for d in ["bin", "etc", "tmp"] { try fm.createDirectory(at: r.appendingPathComponent(d), withIntermediateDirectories: true) }
+        try fm.copyItem(atPath: "/bin/busybox", toPath: r.appendingPathComponent("bin/busybox").path)
+        for tool in ["sh", "true", "false", "ls", "cat", "echo", "id", "touch", "mkdir", "sleep"] {
+            try fm.createSymbolicLink(atPath: r.appendingPathComponent("bin/\(tool)").path, withDestinationPath: "busybox")
+        }
+        try fm.copyItem(atPath: probe, toPath: r.appendingPathComponent("probe").path)
+        return r
+    }
+}

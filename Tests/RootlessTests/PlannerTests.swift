@@ -1,0 +1,113 @@
+import IDMap
+@testable import Rootless
+import XCTest
+
+/// Golden plans: the whole ordered plan for a fixed host, no privileges needed.
+final class PlannerTests: XCTestCase {
+    func facts(subids: Bool = true, existing: Set<String> = ["/src"], dirs: Set<String> = ["/srv/root"]) -> HostFacts {
+        let sub = subids ? SubIDTable(parsing: "alice:100000:65536\n") : SubIDTable(parsing: "")
+        return HostFacts(uid: 1000, gid: 1000, userName: "alice", cwd: "/home/alice/proj", env: ["PATH=/usr/bin:/bin", "HOME=/home/alice"],
+                         subuid: sub, subgid: sub, uidHelper: .usable(path: "/usr/bin/newuidmap"),
+                         gidHelper: .usable(path: "/usr/bin/newgidmap"),
+                         lookup: { dirs.contains($0) ? true : existing.contains($0) ? false : nil })
+    }
+
+    func testDefaultHostViewPlanIsGolden() throws {
+        let plan = try Planner.plan(try RunArguments.parse(["make", "-j2"]), facts())
+        let golden = """
+            namespaces: user mount pid uts ipc net cgroup
+            idmap: helpers uid [0 1000 1, 1 100000 65536] gid [0 1000 1, 1 100000 65536]
+            root: host / (ro,nosuid,nodev)
+            mount 0: tmpfs /tmp [mode=1777] (nosuid,nodev)
+            mount 1: bind /home/alice/proj <- /home/alice/proj (nosuid,nodev)
+            mount 2: proc /proc (nosuid,nodev,noexec,nosymlinks)
+            mount 3: sysfs /sys (ro,nosuid,nodev,noexec,nosymlinks)
+            mount 4: cgroup2 /sys/fs/cgroup (ro,nosuid,nodev,noexec,optional,nosymlinks)
+            mount 5: tmpfs /dev [mode=0755,size=65536] (nosuid,noexec,nosymlinks)
+            mount 6: device /dev/null <- /dev/null (file)
+            mount 7: device /dev/zero <- /dev/zero (file)
+            mount 8: device /dev/full <- /dev/full (file)
+            mount 9: device /dev/random <- /dev/random (file)
+            mount 10: device /dev/urandom <- /dev/urandom (file)
+            mount 11: device /dev/tty <- /dev/tty (file)
+            mount 12: devpts /dev/pts [newinstance,ptmxmode=0666,mode=0620] (nosuid,noexec)
+            mount 13: symlink /dev/ptmx -> pts/ptmx
+            mount 14: tmpfs /dev/shm [mode=1777] (nosuid,nodev,noexec)
+            mount 15: mqueue /dev/mqueue (nosuid,nodev,noexec,optional)
+            mount 16: symlink /dev/fd -> /proc/self/fd
+            mount 17: symlink /dev/stdin -> /proc/self/fd/0
+            mount 18: symlink /dev/stdout -> /proc/self/fd/1
+            mount 19: symlink /dev/stderr -> /proc/self/fd/2
+            mount 20: mask /proc/acpi (optional,nocreate)
+            mount 21: mask /proc/asound (optional,nocreate)
+            mount 22: mask /proc/interrupts (optional,nocreate)
+            mount 23: mask /proc/kcore (optional,nocreate)
+            mount 24: mask /proc/keys (optional,nocreate)
+            mount 25: mask /proc/latency_stats (optional,nocreate)
+            mount 26: mask /proc/sched_debug (optional,nocreate)
+            mount 27: mask /proc/scsi (optional,nocreate)
+            mount 28: mask /proc/timer_list (optional,nocreate)
+            mount 29: mask /proc/timer_stats (optional,nocreate)
+            mount 30: mask /sys/devices/virtual/powercap (optional,nocreate)
+            mount 31: mask /sys/firmware (optional,nocreate)
+            mount 32: readonly /proc/bus (nosuid,nodev,noexec,optional,nocreate)
+            mount 33: readonly /proc/fs (nosuid,nodev,noexec,optional,nocreate)
+            mount 34: readonly /proc/irq (nosuid,nodev,noexec,optional,nocreate)
+            mount 35: readonly /proc/sys (nosuid,nodev,noexec,optional,nocreate)
+            mount 36: readonly /proc/sysrq-trigger (nosuid,nodev,noexec,optional,nocreate)
+            hostname: rootless
+            process: uid=0 gid=0 cwd=/home/alice/proj argv=["make", "-j2"]
+            path: /usr/bin:/bin
+            env: 2 variables
+            caps: CAP_CHOWN,CAP_DAC_OVERRIDE,CAP_FOWNER,CAP_FSETID,CAP_KILL,CAP_NET_BIND_SERVICE,CAP_SETFCAP,CAP_SETGID,CAP_SETPCAP,CAP_SETUID,CAP_SYS_CHROOT
+            security: new session, no_new_privs, inheritable/ambient caps empty, fds > 2 closed
+            init: rootless pid 1 tty: no die-with-parent: no timeout: none
+
+            """
+        XCTAssertEqual(plan.render(), golden)
+    }
+
+    func testRootfsPlanWithHostNetAndUserMounts() throws {
+        let plan = try Planner.plan(try RunArguments.parse(["--rootfs", "/srv/root", "--read-only", "--net", "host", "--map", "self",
+                                                            "--bind", "/src:/work:ro", "--tmpfs", "/scratch", "--no-init",
+                                                            "--timeout", "1.5", "/bin/sh"]), facts())
+        XCTAssertEqual(plan.root, .directory("/srv/root", readOnly: true))
+        XCTAssertFalse(plan.namespaces.contains(.net))
+        XCTAssertEqual(plan.idmap.method, .direct)
+        XCTAssertEqual(plan.cwd, "/")
+        XCTAssertFalse(plan.mounts.contains { $0.target == "/tmp" }, "a rootfs keeps its own /tmp")
+        XCTAssertTrue(plan.mounts.contains(MountOp(.bind, "/sys", source: "/sys", flags: [.readOnly, .nosuid, .nodev, .noexec, .noSymlinks])),
+                      "host net: the host's sysfs, read-only")
+        let user = plan.mounts.filter { $0.target == "/work" || $0.target == "/scratch" }
+        XCTAssertEqual(user, [MountOp(.bind, "/work", source: "/src", flags: [.readOnly, .nosuid, .nodev]),
+                              MountOp(.tmpfs, "/scratch", data: "mode=1777", flags: [.nosuid, .nodev])])
+        // masks come after user mounts so a bind cannot un-mask /proc/kcore
+        XCTAssertLessThan(plan.mounts.firstIndex { $0.target == "/work" }!, plan.mounts.firstIndex { $0.kind == .mask }!)
+        XCTAssertFalse(plan.useInit)
+        XCTAssertEqual(plan.timeoutMS, 1500)
+    }
+
+    func testPlannerRejectsMissingThingsWithFixes() {
+        XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--rootfs", "/nope", "true"]), facts())) {
+            XCTAssertTrue("\($0)".contains("rootfs /nope does not exist"))
+        }
+        XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--bind", "/missing", "true"]), facts())) {
+            XCTAssertTrue("\($0)".contains("bind source /missing does not exist"))
+        }
+        XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--map", "self", "--user", "7", "true"]), facts())) {
+            XCTAssertTrue("\($0)".contains("uid 7 is not mapped"))
+        }
+        var f = facts()
+        f.subuid = SubIDTable(parsing: "alice:1:2\nalice:oops\n")
+        XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["true"]), f)) {
+            XCTAssertTrue("\($0)".contains("/etc/subuid:2: malformed entry"), "\($0)")
+        }
+    }
+
+    func testEnvironmentInheritsThenAppliesFlags() throws {
+        let p = try Planner.plan(try RunArguments.parse(["-e", "HOME=/root", "-e", "NOPE", "-e", "PATH", "true"]), facts())
+        XCTAssertEqual(p.env, ["PATH=/usr/bin:/bin", "HOME=/root"])
+        let c = try Planner.plan(try RunArguments.parse(["--clearenv", "-e", "A=b", "true"]), facts())
+        XCTAssertEqual(c.env, ["A=b", "PATH=" + Planner.defaultPath])
+    }
+}

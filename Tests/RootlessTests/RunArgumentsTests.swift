@@ -1,0 +1,54 @@
+import IDMap
+@testable import Rootless
+import XCTest
+
+final class RunArgumentsTests: XCTestCase {
+    func testParsesFlagsInOrderAndCommand() throws {
+        let s = try RunArguments.parse(["--bind", "/a:/b:ro", "--tmpfs=/t:size=1m", "-e", "X=1", "--map", "keep-id",
+                                        "--user", "5:6", "--timeout", "2.5", "-t", "--preserve-fds", "2", "ls", "-l"])
+        XCTAssertEqual(s.mounts, [.bind(source: "/a", target: "/b", readOnly: true), .tmpfs(target: "/t", options: "size=1m")])
+        XCTAssertEqual(s.env, ["X=1"])
+        XCTAssertEqual(s.map, .keepID)
+        XCTAssertEqual(s.user?.uid, 5)
+        XCTAssertEqual(s.user?.gid, 6)
+        XCTAssertEqual(s.timeoutSeconds, 2.5)
+        XCTAssertTrue(s.tty)
+        XCTAssertEqual(s.preserveFDs, 2)
+        XCTAssertEqual(s.command, ["ls", "-l"])
+    }
+
+    func testDoubleDashMakesEverythingAfterItTheCommand() throws {
+        XCTAssertEqual(try RunArguments.parse(["--", "--bind", "/", "/x"]).command, ["--bind", "/", "/x"])
+        XCTAssertEqual(try RunArguments.parse(["--bind", "/src", "--", "true"]).mounts, [.bind(source: "/src", target: "/src", readOnly: false)])
+    }
+
+    func testRejectionsNameTheFlagAndTheFix() {
+        let bad: [([String], String)] = [
+            (["--nope", "x"], "unknown option --nope"),
+            (["--bind"], "--bind needs a value"),
+            (["--bind", "rel:/x", "true"], "path must be absolute"),
+            (["--bind", "/a/../etc:/x", "true"], "\"..\" is not allowed"),
+            (["--user", "bob", "true"], "expected numeric UID[:GID]"),
+            (["--timeout", "-1", "true"], "not a positive number"),
+            (["--net", "slirp", "true"], "not available in this build yet"),
+            (["--preserve-fds", "x", "true"], "not a count of fds"),
+            ([], "no command given"),
+        ]
+        for (args, text) in bad {
+            XCTAssertThrowsError(try RunArguments.parse(args), "\(args)") { e in
+                let e = e as! RootlessError
+                XCTAssertTrue(e.description.contains(text), "\(args): \(e)")
+                XCTAssertNotNil(e.fix, "\(args) names a fix")
+                XCTAssertEqual(e.exitCode, 125)
+            }
+        }
+    }
+
+    func testFuzzedArgumentsNeverCrash() {
+        let words = ["--bind", "--tmpfs", "/a", ":", "/b:ro", "--user", "1:2", "--", "-e", "x", "--timeout", "0", "--map", "self", "--rootfs", "=", ""]
+        for _ in 0..<2000 {
+            let args = (0..<Int.random(in: 0..<8)).map { _ in words.randomElement()! }
+            _ = try? RunArguments.parse(args)
+        }
+    }
+}
