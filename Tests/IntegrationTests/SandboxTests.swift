@@ -268,3 +268,25 @@ final class SandboxTests: XCTestCase {
         XCTAssertTrue(r.err.contains("command not found inside the sandbox: --bind"), r.err)
     }
 }
+
+final class DoctorTests: XCTestCase {
+    func testDoctorReportsThisHostAsJSON() throws {
+        let h = try Harness.make()
+        defer { h.cleanup() }
+        let r = try h.run(["doctor", "--format", "json"])
+        let checks = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [[String: Any]]
+        func check(_ n: String) -> [String: Any]? { checks.first { $0["name"] as? String == n } }
+        XCTAssertEqual(check("user namespaces")?["status"] as? String, "ok")
+        XCTAssertEqual(check("subuid")?["status"] as? String, "ok")
+        XCTAssertEqual(check("newuidmap")?["status"] as? String, "ok")
+        XCTAssertNotNil(check("landlock"))
+        XCTAssertNotNil(check("seccomp"))
+        let cg = check("cgroups")
+        if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified") {
+            XCTAssertTrue((cg?["detail"] as? String ?? "").hasPrefix("hybrid, no controllers"), "\(cg ?? [:])")
+            XCTAssertNotNil(cg?["fix"] as? String)
+        }
+        let text = try h.run(["doctor"])
+        XCTAssertTrue(text.out.contains("[ok]   user namespaces"), text.out)
+    }
+}
