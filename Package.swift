@@ -15,12 +15,15 @@ let package = Package(
         .target(name: "CRootless", cSettings: [.define("_GNU_SOURCE")]),
         // PURE: /etc/subuid text -> ranges -> uid_map lines / newuidmap argv.
         .target(name: "IDMap"),
+        // PURE: OCI/Docker seccomp JSON -> validated, resolved rules.
+        .target(name: "SeccompPolicy"),
         // User-mode networking; only the `none`/`host` drivers so far.
         .target(name: "SlirpNet"),
         .target(name: "Rootless", dependencies: ["CRootless", "IDMap", "SlirpNet"]),
         .executableTarget(name: "RootlessCLI", dependencies: ["Rootless"]),
         .testTarget(name: "IDMapTests", dependencies: ["IDMap"]),
         .testTarget(name: "RootlessTests", dependencies: ["Rootless"]),
+        .testTarget(name: "SeccompPolicyTests", dependencies: ["SeccompPolicy"]),
         // Real sandboxes; run as an unprivileged user by scripts/test (skips loudly otherwise).
         .testTarget(name: "IntegrationTests", dependencies: []),
     ],
