@@ -7,6 +7,11 @@
 // Most mount ops one sandbox may carry; the Swift planner enforces it (Plan.maxMounts).
 #define RL_MAX_MOUNTS 256
 
+// Signals the rootless process forwards to pid 1 and pid 1 forwards to the payload.
+// One list: rl_spawn blocks exactly these and rl_supervise reads exactly these.
+extern const int rl_forwarded_signals[];
+extern const int rl_n_forwarded_signals;
+
 // Writes one failure record on the report pipe and exits 125. Async-signal-safe.
 __attribute__((noreturn)) void rl_fail(int report_fd, int step, int err, int index);
 

@@ -24,7 +24,8 @@ void rl_fail(int rep, int step, int err, int index) {
 }
 
 // Forwarded from pid 1 to the payload (and from the rootless process to pid 1).
-static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH };
+const int rl_forwarded_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH };
+const int rl_n_forwarded_signals = sizeof rl_forwarded_signals / sizeof rl_forwarded_signals[0];
 
 static void noop_handler(int sig) { (void)sig; }
 
@@ -60,7 +61,7 @@ __attribute__((noreturn)) static void init_loop(pid_t payload, int rep) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = noop_handler;
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaction(forwarded[i], &sa, NULL);
+    for (int i = 0; i < rl_n_forwarded_signals; i++) sigaction(rl_forwarded_signals[i], &sa, NULL);
     sigaction(SIGCHLD, &sa, NULL);
     sigset_t all;
     sigfillset(&all);
@@ -173,7 +174,7 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
     // The parent keeps the forwarded signals blocked (rl_supervise reads them from a
     // signalfd) and restores the rest.
     sigset_t fwd = old;
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaddset(&fwd, forwarded[i]);
+    for (int i = 0; i < rl_n_forwarded_signals; i++) sigaddset(&fwd, rl_forwarded_signals[i]);
     sigprocmask(SIG_SETMASK, &fwd, NULL);
     close(syncp[0]);
     close(repp[1]);

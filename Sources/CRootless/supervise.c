@@ -2,8 +2,7 @@
 // the timeout, reap, and turn what happened into an rl_result.
 // In C because it shares the signal mask set up around clone with rl_spawn and relays
 // a pty in raw mode; it runs on the caller's single thread.
-#define _GNU_SOURCE
-#include "crootless.h"
+#include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH };
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -43,7 +41,7 @@ int rl_supervise(const struct rl_config *c, struct rl_child *ch, struct rl_resul
     memset(res, 0, sizeof *res);
     sigset_t fwd;
     sigemptyset(&fwd);
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaddset(&fwd, forwarded[i]);
+    for (int i = 0; i < rl_n_forwarded_signals; i++) sigaddset(&fwd, rl_forwarded_signals[i]);
     int sfd = signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK);
 
     struct termios saved;

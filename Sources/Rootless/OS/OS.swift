@@ -45,25 +45,15 @@ public enum OS {
 
     public static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 
-    public static func writeStderr(_ s: String) {
-        var s = s
-        s.withUTF8 { b in
-            var off = 0
-            while off < b.count {
-                let n = write(2, b.baseAddress! + off, b.count - off)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                off += n
-            }
-        }
-    }
+    public static func writeStderr(_ s: String) { writeAll(2, s) }
+    public static func writeStdout(_ s: String) { writeAll(1, s) }
 
-    public static func writeStdout(_ s: String) {
+    static func writeAll(_ fd: Int32, _ s: String) {
         var s = s
         s.withUTF8 { b in
             var off = 0
             while off < b.count {
-                let n = write(1, b.baseAddress! + off, b.count - off)
+                let n = write(fd, b.baseAddress! + off, b.count - off)
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { return }
                 off += n
