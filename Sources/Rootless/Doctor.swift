@@ -57,7 +57,7 @@ public enum Doctor {
             } else if SystemFacts.noNewPrivs(p) || e == EPERM {
                 fix = "a seccomp filter (e.g. Docker's default) forbids it here; run rootless outside that container, or --userns=none (Landlock + seccomp only)"
             }
-            c.append(Check(name: "user namespaces", status: .fail, detail: "clone(CLONE_NEWUSER) failed: \(OS.errorText(e))", fix: fix))
+            c.append(Check(name: "user namespaces", status: .fail, detail: "clone3 with CLONE_NEWUSER failed: \(OS.errorText(e))", fix: fix))
         }
 
         // subordinate ids
