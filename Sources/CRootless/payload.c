@@ -59,11 +59,14 @@ static void exec_search(const struct rl_config *c, int rep) {
             buf[dlen] = '/';
             memcpy(buf + dlen + 1, file, flen + 1);
             execve(buf, argv, envp);
-            // EACCES from an unsearchable PATH directory must not hide "not found":
-            // remember it only when the file itself exists (execvp keeps any EACCES).
-            if ((errno == EACCES || errno == ENOEXEC || errno == EPERM) && access(buf, F_OK) == 0) saved = errno;
-            else if (errno == EACCES) {}
-            else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP) rl_fail(rep, RL_STEP_EXEC, errno, -1);
+            int e = errno; // access() below may overwrite errno
+            if (e == EACCES || e == ENOEXEC || e == EPERM) {
+                // EACCES from an unsearchable PATH directory must not hide "not found":
+                // remember it only when the file itself exists.
+                if (access(buf, F_OK) == 0) saved = e;
+            } else if (e != ENOENT && e != ENOTDIR && e != ELOOP) {
+                rl_fail(rep, RL_STEP_EXEC, e, -1);
+            }
         }
         if (!colon) break;
         p = colon + 1;

@@ -48,7 +48,6 @@ final class CConfig {
         c.use_init = plan.useInit ? 1 : 0
         c.use_tty = plan.tty ? 1 : 0
         c.preserve_fds = Int32(plan.preserveFDs)
-        c.die_with_parent = plan.dieWithParent ? 1 : 0
         c.timeout_ms = plan.timeoutMS
         config = c
     }

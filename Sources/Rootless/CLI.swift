@@ -1,4 +1,5 @@
 import Glibc
+import IDMap
 
 /// Subcommand dispatch (the executable only calls CLI.main).
 public enum CLI {
@@ -41,7 +42,7 @@ public enum CLI {
     static func run(_ args: [String]) -> Int32 {
         do {
             let spec = try RunArguments.parse(args)
-            let plan = try Planner.plan(spec, SystemFacts.gather())
+            let plan = try Planner.plan(spec, SystemFacts.gather(subIDs: spec.map != .selfOnly))
             if spec.dryRun {
                 OS.writeStdout(plan.render())
                 return 0

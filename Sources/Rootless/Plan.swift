@@ -14,10 +14,9 @@ public struct MountOp: Equatable, Sendable {
         public static let noexec = Flags(rawValue: 1 << 3)
         public static let optional = Flags(rawValue: 1 << 4)
         public static let noSymlinks = Flags(rawValue: 1 << 5)
-        public static let file = Flags(rawValue: 1 << 6)
         public static let noCreate = Flags(rawValue: 1 << 7)
         static let labels: [(Flags, String)] = [(.readOnly, "ro"), (.nosuid, "nosuid"), (.nodev, "nodev"), (.noexec, "noexec"),
-                                                (.optional, "optional"), (.noSymlinks, "nosymlinks"), (.file, "file"), (.noCreate, "nocreate")]
+                                                (.optional, "optional"), (.noSymlinks, "nosymlinks"), (.noCreate, "nocreate")]
         var label: String { Flags.labels.filter { contains($0.0) }.map(\.1).joined(separator: ",") }
     }
     public var kind: Kind

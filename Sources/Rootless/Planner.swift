@@ -65,7 +65,7 @@ public enum Planner {
             m.append(MountOp(.bind, "/sys", source: "/sys", flags: [.readOnly, .nosuid, .nodev, .noexec, .noSymlinks]))
         }
         m.append(MountOp(.tmpfs, "/dev", data: "mode=0755,size=65536", flags: [.nosuid, .noexec, .noSymlinks]))
-        for d in devices { m.append(MountOp(.device, "/dev/" + d, source: "/dev/" + d, flags: [.file])) }
+        for d in devices { m.append(MountOp(.device, "/dev/" + d, source: "/dev/" + d)) }
         m.append(MountOp(.devpts, "/dev/pts", data: "newinstance,ptmxmode=0666,mode=0620", flags: [.nosuid, .noexec]))
         m.append(MountOp(.symlink, "/dev/ptmx", source: "pts/ptmx"))
         m.append(MountOp(.tmpfs, "/dev/shm", data: "mode=1777", flags: [.nosuid, .nodev, .noexec]))

@@ -59,40 +59,22 @@ public struct JSONParser {
         guard i < b.count else { throw fail("unexpected end of input") }
         switch b[i] {
         case UInt8(ascii: "{"):
-            i += 1
             var members: [(String, JSONValue)] = []
-            ws()
-            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
-            while true {
-                ws()
-                guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a \"key\"") }
-                let k = try string()
-                if members.contains(where: { $0.0 == k }) { throw fail("duplicate key \"\(k)\"") }
-                ws()
-                guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':' after \"\(k)\"") }
-                i += 1
-                ws()
-                members.append((k, try value(depth: depth + 1)))
-                ws()
-                guard i < b.count else { throw fail("unterminated object") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
-                throw fail("expected ',' or '}'")
+            try sequence(close: UInt8(ascii: "}"), what: "object") { p in
+                guard p.i < p.b.count, p.b[p.i] == UInt8(ascii: "\"") else { throw p.fail("expected a \"key\"") }
+                let k = try p.string()
+                if members.contains(where: { $0.0 == k }) { throw p.fail("duplicate key \"\(k)\"") }
+                p.ws()
+                guard p.i < p.b.count, p.b[p.i] == UInt8(ascii: ":") else { throw p.fail("expected ':' after \"\(k)\"") }
+                p.i += 1
+                p.ws()
+                members.append((k, try p.value(depth: depth + 1)))
             }
+            return .object(members)
         case UInt8(ascii: "["):
-            i += 1
             var items: [JSONValue] = []
-            ws()
-            if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
-            while true {
-                ws()
-                items.append(try value(depth: depth + 1))
-                ws()
-                guard i < b.count else { throw fail("unterminated array") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
-                throw fail("expected ',' or ']'")
-            }
+            try sequence(close: UInt8(ascii: "]"), what: "array") { p in items.append(try p.value(depth: depth + 1)) }
+            return .array(items)
         case UInt8(ascii: "\""):
             return .string(try string())
         case UInt8(ascii: "t"): return try literal("true", .bool(true))
@@ -100,6 +82,22 @@ public struct JSONParser {
         case UInt8(ascii: "n"): return try literal("null", .null)
         default:
             return try number()
+        }
+    }
+
+    /// `[` or `{` already at i: calls `element` for each ','-separated item until `close`.
+    mutating func sequence(close: UInt8, what: String, _ element: (inout JSONParser) throws -> Void) throws {
+        i += 1
+        ws()
+        if i < b.count, b[i] == close { i += 1; return }
+        while true {
+            ws()
+            try element(&self)
+            ws()
+            guard i < b.count else { throw fail("unterminated \(what)") }
+            if b[i] == UInt8(ascii: ",") { i += 1; continue }
+            if b[i] == close { i += 1; return }
+            throw fail("expected ',' or '\(Character(Unicode.Scalar(close)))'")
         }
     }
 

@@ -223,9 +223,14 @@ final class SandboxTests: XCTestCase {
     }
 
     func testTimeoutKillsWholeSandbox() throws {
-        let r = try h.run(["run", "--timeout", "0.3", "--", "/bin/sh", "-c", "sleep 30 & sleep 30"])
+        // A background and a foreground child, both with a marker argument we can find.
+        let marker = String(3000 + Int(getpid() % 997))
+        let r = try h.run(["run", "--timeout", "0.3", "--", "/bin/sh", "-c", "sleep \(marker) & sleep \(marker)"])
         XCTAssertEqual(r.status, 124)
         XCTAssertTrue(r.err.contains("timed out"), r.err)
+        // pid 1's death tears down the whole pid namespace before rootless can reap it, so
+        // nothing may be left now (no waiting needed).
+        XCTAssertEqual(processes(withArgv: ["sleep", marker]), [], "no process of the sandbox outlives it")
     }
 
     func testEnvWorkdirAndTty() throws {
@@ -237,6 +242,15 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(t["isatty"], "1", t.out)
         XCTAssertEqual(t["devtty"], "ok", "the pty is the controlling terminal")
         XCTAssertEqual(try probe("tty")["isatty"], "0")
+    }
+
+    /// Host pids whose argv is exactly `argv`.
+    func processes(withArgv argv: [String]) -> [String] {
+        let want = argv.joined(separator: "\u{0}") + "\u{0}"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
+            guard pid.allSatisfy(\.isNumber), let d = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: d, as: UTF8.self) == want
+        }
     }
 
     // --- bad input: one line, exit 125, nothing left behind ---------------------------------

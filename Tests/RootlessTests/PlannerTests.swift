@@ -24,12 +24,12 @@ final class PlannerTests: XCTestCase {
             mount 3: sysfs /sys (ro,nosuid,nodev,noexec,nosymlinks)
             mount 4: cgroup2 /sys/fs/cgroup (ro,nosuid,nodev,noexec,optional,nosymlinks)
             mount 5: tmpfs /dev [mode=0755,size=65536] (nosuid,noexec,nosymlinks)
-            mount 6: device /dev/null <- /dev/null (file)
-            mount 7: device /dev/zero <- /dev/zero (file)
-            mount 8: device /dev/full <- /dev/full (file)
-            mount 9: device /dev/random <- /dev/random (file)
-            mount 10: device /dev/urandom <- /dev/urandom (file)
-            mount 11: device /dev/tty <- /dev/tty (file)
+            mount 6: device /dev/null <- /dev/null
+            mount 7: device /dev/zero <- /dev/zero
+            mount 8: device /dev/full <- /dev/full
+            mount 9: device /dev/random <- /dev/random
+            mount 10: device /dev/urandom <- /dev/urandom
+            mount 11: device /dev/tty <- /dev/tty
             mount 12: devpts /dev/pts [newinstance,ptmxmode=0666,mode=0620] (nosuid,noexec)
             mount 13: symlink /dev/ptmx -> pts/ptmx
             mount 14: tmpfs /dev/shm [mode=1777] (nosuid,nodev,noexec)

@@ -38,7 +38,7 @@ enum rl_mount_flags {
     RL_MF_NOEXEC = 1u << 3,
     RL_MF_OPTIONAL = 1u << 4,   // skip silently when source/target is missing or fs unsupported
     RL_MF_NOSYMLINK = 1u << 5,  // target path may not contain symlinks (proc, sys, dev)
-    RL_MF_FILE = 1u << 6,       // target is a regular file (created empty when missing)
+    // 1u << 6 unused: file vs directory targets follow the source (fstat in the child).
     RL_MF_NOCREATE = 1u << 7,   // target must exist
 };
 
@@ -113,7 +113,6 @@ struct rl_config {
     int32_t use_init;         // pid 1 is our reaper; payload is its child
     int32_t use_tty;          // payload gets a pty
     int32_t preserve_fds;     // fds 3..3+n-1 stay open
-    int32_t die_with_parent;
     int64_t timeout_ms;       // 0: none; whole sandbox killed at expiry
 
     // seccomp filter (classic BPF program), loaded last; NULL = none

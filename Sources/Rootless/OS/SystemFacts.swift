@@ -12,14 +12,18 @@ public struct HostPaths: Sendable {
 }
 
 public enum SystemFacts {
-    public static func gather(_ p: HostPaths = HostPaths()) -> HostFacts {
+    /// `subIDs: false` (for --map self) skips /etc/passwd, /etc/subuid|subgid and the
+    /// helper checks: that mode uses none of them, and this runs on every start.
+    public static func gather(_ p: HostPaths = HostPaths(), subIDs: Bool = true) -> HostFacts {
         let uid = getuid(), gid = getgid()
-        let name = OS.readFile(p.etc + "/passwd").flatMap { Passwd.lookup(uid: uid, in: $0)?.name }
-        let nnp = noNewPrivs(p)
+        let unused = HelperStatus.missing(name: "not looked up for --map self")
+        let name = subIDs ? OS.readFile(p.etc + "/passwd").flatMap { Passwd.lookup(uid: uid, in: $0)?.name } : nil
+        let nnp = subIDs && noNewPrivs(p)
         var f = HostFacts(uid: uid, gid: gid, userName: name, cwd: OS.currentDirectory(), env: OS.environment(),
-                          subuid: OS.readFile(p.etc + "/subuid").map { SubIDTable(parsing: $0) },
-                          subgid: OS.readFile(p.etc + "/subgid").map { SubIDTable(parsing: $0) },
-                          uidHelper: helper("newuidmap", p, nnp), gidHelper: helper("newgidmap", p, nnp),
+                          subuid: subIDs ? OS.readFile(p.etc + "/subuid").map { SubIDTable(parsing: $0) } : nil,
+                          subgid: subIDs ? OS.readFile(p.etc + "/subgid").map { SubIDTable(parsing: $0) } : nil,
+                          uidHelper: subIDs ? helper("newuidmap", p, nnp) : unused,
+                          gidHelper: subIDs ? helper("newgidmap", p, nnp) : unused,
                           lookup: OS.lookup)
         f.subuidPath = p.etc + "/subuid"
         f.subgidPath = p.etc + "/subgid"
