@@ -13,16 +13,18 @@ let package = Package(
     targets: [
         // Between clone and exec, and syscalls Swift cannot make. Allocation-free child code.
         .target(name: "CRootless", cSettings: [.define("_GNU_SOURCE")]),
+        // Header-only module for <seccomp.h>; libseccomp is linked statically (design.md §3).
+        .target(name: "CSeccomp", linkerSettings: [.linkedLibrary(":libseccomp.a")]),
         // PURE: /etc/subuid text -> ranges -> uid_map lines / newuidmap argv.
         .target(name: "IDMap"),
         // PURE: OCI/Docker seccomp JSON -> validated, resolved rules.
         .target(name: "SeccompPolicy"),
         // User-mode networking; only the `none`/`host` drivers so far.
         .target(name: "SlirpNet"),
-        .target(name: "Rootless", dependencies: ["CRootless", "IDMap", "SlirpNet"]),
+        .target(name: "Rootless", dependencies: ["CRootless", "CSeccomp", "IDMap", "SeccompPolicy", "SlirpNet"]),
         .executableTarget(name: "RootlessCLI", dependencies: ["Rootless"]),
         .testTarget(name: "IDMapTests", dependencies: ["IDMap"]),
-        .testTarget(name: "RootlessTests", dependencies: ["Rootless"]),
+        .testTarget(name: "RootlessTests", dependencies: ["Rootless", "SeccompPolicy"]),
         .testTarget(name: "SeccompPolicyTests", dependencies: ["SeccompPolicy"]),
         // Real sandboxes; run as an unprivileged user by scripts/test (skips loudly otherwise).
         .testTarget(name: "IntegrationTests", dependencies: []),

@@ -1,16 +1,20 @@
 // The payload's last steps before execve, in this order (each needs what the previous
 // left): new session -> tty -> fds -> bounding set (needs CAP_SETPCAP) -> groups/gid/uid
 // -> pdeathsig (cleared by uid changes) -> capabilities -> no_new_privs -> seccomp (last:
-// it may forbid any call above) -> signal dispositions -> exec.
+// it may forbid any call above) -> signal dispositions -> exec. Landlock sits between
+// no_new_privs (it needs it, unprivileged) and seccomp (whose policy may deny its calls).
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/landlock.h>
 #include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -37,6 +41,45 @@ static void set_caps(const struct rl_config *c, int rep) {
         d[1].effective = d[1].permitted = (uint32_t)(c->cap_keep >> 32);
     }
     if (syscall(SYS_capset, &h, d) < 0) rl_fail(rep, RL_STEP_CAPS, errno, -1);
+}
+
+// Landlock: the payload may only touch what the rules grant, for every right the ABI
+// handles. Paths are resolved in the new root (we are past pivot_root); a missing path
+// is skipped (nothing to grant there). A non-directory only takes file rights.
+// The ABI 6 layout of struct landlock_ruleset_attr (Debian 12's headers stop at ABI 1).
+struct rl_ll_ruleset_attr {
+    uint64_t handled_access_fs;
+    uint64_t handled_access_net; // ABI 4
+    uint64_t scoped;             // ABI 6
+};
+
+static void apply_landlock(const struct rl_config *c, int rep) {
+    struct rl_ll_ruleset_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.handled_access_fs = c->ll_handled_fs;
+    attr.handled_access_net = c->ll_handled_net;
+    attr.scoped = c->ll_scoped;
+    // The kernel accepts a shorter struct from older ABIs; send only what is set.
+    size_t size = c->ll_scoped ? sizeof attr : c->ll_handled_net ? 2 * sizeof(uint64_t) : sizeof attr.handled_access_fs;
+    int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
+    if (rs < 0) rl_fail(rep, RL_STEP_LANDLOCK, errno, -1);
+    const uint64_t file_rights = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE
+        | (1ULL << 14) /* TRUNCATE, ABI 3 */ | (1ULL << 15) /* IOCTL_DEV, ABI 5 */;
+    for (int i = 0; i < c->n_ll_rules; i++) {
+        int fd = open(c->ll_rules[i].path, O_PATH | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT || errno == ENOTDIR) continue;
+            rl_fail(rep, RL_STEP_LANDLOCK, errno, i);
+        }
+        struct stat st;
+        struct landlock_path_beneath_attr pb = { .allowed_access = c->ll_rules[i].access & c->ll_handled_fs, .parent_fd = fd };
+        if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) pb.allowed_access &= file_rights;
+        if (pb.allowed_access && syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
+            rl_fail(rep, RL_STEP_LANDLOCK, errno, i);
+        close(fd);
+    }
+    if (syscall(SYS_landlock_restrict_self, rs, 0) < 0) rl_fail(rep, RL_STEP_LANDLOCK, errno, -1);
+    close(rs);
 }
 
 static void exec_search(const struct rl_config *c, int rep) {
@@ -92,16 +135,19 @@ void rl_exec_payload(const struct rl_config *c, int rep, int pty_slave) {
         if (fcntl(fd, F_SETFD, 0) < 0) rl_fail(rep, RL_STEP_FDS, errno, fd);
     if (syscall(SYS_close_range, 3 + keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0) rl_fail(rep, RL_STEP_FDS, errno, -1);
 
-    drop_bounding_set(c, rep);
-    if (c->clear_groups && setgroups(0, NULL) < 0) rl_fail(rep, RL_STEP_SETGROUPS, errno, -1);
-    if (setresgid(c->gid, c->gid, c->gid) < 0) rl_fail(rep, RL_STEP_SETGID, errno, -1);
-    if (setresuid(c->uid, c->uid, c->uid) < 0) rl_fail(rep, RL_STEP_SETUID, errno, -1);
+    if (!c->keep_ids) {
+        drop_bounding_set(c, rep);
+        if (c->clear_groups && setgroups(0, NULL) < 0) rl_fail(rep, RL_STEP_SETGROUPS, errno, -1);
+        if (setresgid(c->gid, c->gid, c->gid) < 0) rl_fail(rep, RL_STEP_SETGID, errno, -1);
+        if (setresuid(c->uid, c->uid, c->uid) < 0) rl_fail(rep, RL_STEP_SETUID, errno, -1);
+    }
     if (!c->use_init && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) rl_fail(rep, RL_STEP_PDEATHSIG, errno, -1);
-    set_caps(c, rep);
+    if (!c->keep_ids) set_caps(c, rep);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) rl_fail(rep, RL_STEP_NNP, errno, -1);
-    if (c->bpf && c->bpf_len > 0) {
-        struct sock_fprog prog = { (unsigned short)c->bpf_len, (struct sock_filter *)c->bpf };
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) rl_fail(rep, RL_STEP_SECCOMP, errno, -1);
+    if (c->landlock) apply_landlock(c, rep);
+    for (int i = 0; i < c->n_filters; i++) {
+        struct sock_fprog prog = { (unsigned short)c->filters[i].len, (struct sock_filter *)c->filters[i].prog };
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) rl_fail(rep, RL_STEP_SECCOMP, errno, i);
     }
 
     // Dispositions: SIG_IGN survives exec, so reset everything; then unblock.

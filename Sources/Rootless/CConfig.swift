@@ -17,7 +17,7 @@ final class CConfig {
         .readonly: 9, .symlink: 10, .device: 11,
     ]
 
-    init(_ plan: Plan) {
+    init(_ plan: Plan, filters: [[UInt8]] = [], landlockABI: Int32 = 0) {
         var c = rl_config()
         c.clone_flags = plan.namespaces.reduce(0) { $0 | (CConfig.cloneFlags[$1] ?? 0) }
         switch plan.root {
@@ -49,10 +49,53 @@ final class CConfig {
         c.use_tty = plan.tty ? 1 : 0
         c.preserve_fds = Int32(plan.preserveFDs)
         c.timeout_ms = plan.timeoutMS
+        if !filters.isEmpty {
+            let f = alloc(rl_bpf.self, filters.count)
+            for (i, b) in filters.enumerated() {
+                let prog = malloc(b.count)!
+                blocks.append(prog)
+                b.withUnsafeBytes { prog.copyMemory(from: $0.baseAddress!, byteCount: b.count) }
+                f[i] = rl_bpf(prog: UnsafeRawPointer(prog), len: Int32(b.count / 8), pad: 0)
+            }
+            c.filters = UnsafePointer(f)
+            c.n_filters = Int32(filters.count)
+        }
+        if let rules = plan.landlock {
+            let lm = CConfig.landlockMasks(abi: landlockABI, blockTCP: plan.blockTCP)
+            c.landlock = 1
+            c.ll_handled_fs = lm.fs
+            c.ll_handled_net = lm.net
+            c.ll_scoped = lm.scoped
+            let r = alloc(rl_landlock_rule.self, rules.count)
+            for (i, x) in rules.enumerated() { r[i] = rl_landlock_rule(path: string(x.path), access: x.writable ? lm.fs : CConfig.landlockRead) }
+            c.ll_rules = UnsafePointer(r)
+            c.n_ll_rules = Int32(rules.count)
+        }
+        if plan.idmap == nil {
+            c.no_root = 1
+            c.keep_ids = 1
+        }
         config = c
     }
 
     deinit { blocks.forEach { free($0) } }
+
+    /// EXECUTE | READ_FILE | READ_DIR
+    static let landlockRead: UInt64 = 1 | 4 | 8
+
+    /// What this ABI can restrict: every fs right it knows (13 in ABI 1, REFER in 2,
+    /// TRUNCATE in 3, IOCTL_DEV in 5), TCP bind/connect (4), signal and abstract-socket
+    /// scoping (6).
+    static func landlockMasks(abi: Int32, blockTCP: Bool) -> (fs: UInt64, net: UInt64, scoped: UInt64) {
+        let fsBits: UInt64 = abi >= 5 ? 16 : abi >= 3 ? 15 : abi >= 2 ? 14 : 13
+        return ((1 << fsBits) - 1, blockTCP && abi >= 4 ? 3 : 0, abi >= 6 ? 3 : 0)
+    }
+
+    private func alloc<T>(_: T.Type, _ n: Int) -> UnsafeMutablePointer<T> {
+        let p = malloc(MemoryLayout<T>.stride * max(n, 1))!
+        blocks.append(p)
+        return p.bindMemory(to: T.self, capacity: max(n, 1))
+    }
 
     private func string(_ s: String?) -> UnsafePointer<CChar>? {
         guard let s, let p = strdup(s) else { return nil }

@@ -1,3 +1,4 @@
+import CRootless
 import Glibc
 import IDMap
 
@@ -9,6 +10,7 @@ public enum CLI {
         usage:
           rootless run [OPTIONS] [--] CMD [ARGS...]   run CMD in a new sandbox (rootless run --help)
           rootless doctor [--format text|json]        what this host allows, and how to fix what it does not
+          rootless policy check FILE | show NAME|FILE | list   seccomp policies
           rootless version
         """
 
@@ -27,6 +29,8 @@ public enum CLI {
             return run(rest)
         case "doctor":
             return Doctor.main(rest)
+        case "policy":
+            return PolicyCommand.main(rest)
         case "version", "--version":
             OS.writeStdout("rootless \(version)\n")
             return 0
@@ -41,7 +45,13 @@ public enum CLI {
 
     static func run(_ args: [String]) -> Int32 {
         do {
-            let spec = try RunArguments.parse(args)
+            var spec = try RunArguments.parse(args)
+            // The no-userns rung only when the user allowed it and this host forbids user
+            // namespaces (a throw-away clone answers; it costs ~1 ms, so only with the flag).
+            if spec.allowNoUserns && spec.userns == .auto && rl_probe_userns() != 0 {
+                OS.writeStderr("rootless: user namespaces are not allowed here (rootless doctor says why); --allow-no-userns: running with --userns none\n")
+                spec.userns = .none
+            }
             let plan = try Planner.plan(spec, SystemFacts.gather(subIDs: spec.map != .selfOnly))
             if spec.dryRun {
                 OS.writeStdout(plan.render())

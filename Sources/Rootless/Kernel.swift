@@ -4,6 +4,10 @@ import Glibc
 /// The launcher's only way to act on the system. LiveKernel does it for real; tests
 /// record the calls to check their order (spawn -> maps -> release -> supervise).
 public protocol Kernel {
+    /// Compiled (or cached) seccomp programs for the plan's filters, in load order.
+    func loadFilters(_ plan: Plan) throws -> [[UInt8]]
+    /// Landlock ABI version (0 or negative: unavailable).
+    func landlockABI() -> Int32
     func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child
     func writeFile(_ path: String, _ contents: String) throws
     /// Runs the programs concurrently (newuidmap and newgidmap) and waits for all.
@@ -15,6 +19,15 @@ public protocol Kernel {
 
 public struct LiveKernel: Kernel {
     public init() {}
+
+    public func loadFilters(_ plan: Plan) throws -> [[UInt8]] {
+        guard !plan.seccomp.isEmpty else { return [] }
+        var loader = SeccompLoader(context: .host(caps: plan.idmap == nil ? [] : plan.capabilities),
+                                   cacheDir: SeccompLoader.defaultCacheDir(env: OS.environment()))
+        return try plan.seccomp.compactMap { try loader.load($0) }
+    }
+
+    public func landlockABI() -> Int32 { rl_landlock_abi() }
 
     public func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child {
         var child = rl_child()

@@ -16,12 +16,24 @@ public struct Launcher {
     public func run(_ plan: Plan) -> Int32 {
         plan.notes.forEach(warn)
         if plan.dieWithParent { _ = rl_set_pdeathsig(SIGKILL) }
-        let cfg = CConfig(plan)
+        // Everything that can fail on input is done before clone: the policy compile (or
+        // cache read) and the Landlock ABI check.
+        let filters: [[UInt8]]
+        do { filters = try kernel.loadFilters(plan) } catch let e as RootlessError { return fail(e) } catch { return 125 }
+        var abi: Int32 = 0
+        if plan.landlock != nil {
+            abi = kernel.landlockABI()
+            guard abi >= 1 else {
+                return fail(RootlessError("Landlock is not available on this kernel (\(abi < 0 ? OS.errorText(-abi) : "ABI 0"))",
+                                          fix: "boot with lsm=...,landlock (kernel >= 5.13), or drop --landlock"))
+            }
+        }
+        let cfg = CConfig(plan, filters: filters, landlockABI: abi)
         return withUnsafePointer(to: cfg.config) { c in
             var child: rl_child
             do { child = try kernel.spawn(c) } catch let e as RootlessError { return fail(e) } catch { return 125 }
             do {
-                try writeMaps(plan.idmap, pid: child.pid)
+                if let idmap = plan.idmap { try writeMaps(idmap, pid: child.pid) }
                 try kernel.release(&child)
             } catch let e as RootlessError {
                 kernel.abort(&child)

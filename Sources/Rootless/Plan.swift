@@ -40,6 +40,16 @@ public enum RootPlan: Equatable, Sendable {
     case directory(String, readOnly: Bool)
 }
 
+/// One Landlock grant: read/execute beneath `path`, or everything (writable).
+public struct LandlockRule: Equatable, Sendable {
+    public var path: String
+    public var writable: Bool
+    public init(_ path: String, writable: Bool) {
+        self.path = path
+        self.writable = writable
+    }
+}
+
 public enum Namespace: String, CaseIterable, Sendable {
     case user, mount, pid, uts, ipc, net, cgroup
 }
@@ -50,7 +60,8 @@ public struct Plan: Equatable, Sendable {
     public static let maxMounts = 256
 
     public var namespaces: [Namespace]
-    public var idmap: IDMapPlan
+    /// nil: no user namespace (--userns none).
+    public var idmap: IDMapPlan?
     public var root: RootPlan
     public var mounts: [MountOp]
     public var hostname: String?
@@ -67,14 +78,24 @@ public struct Plan: Equatable, Sendable {
     public var dieWithParent: Bool
     public var timeoutMS: Int64
     public var notes: [String]
+    /// Filters in load order (the kernel stacks them; the strictest result wins).
+    public var seccomp: [SeccompChoice] = []
+    /// nil: no Landlock.
+    public var landlock: [LandlockRule]?
+    /// --userns none with --net none: Landlock (ABI >= 4) denies TCP bind/connect.
+    public var blockTCP = false
 
     public func render() -> String {
         var out: [String] = []
         out.append("namespaces: " + namespaces.map(\.rawValue).joined(separator: " "))
-        out.append("idmap: \(idmap.method.rawValue) uid [\(idmap.uidLines.map(\.description).joined(separator: ", "))] gid [\(idmap.gidLines.map(\.description).joined(separator: ", "))]")
-        switch root {
-        case .hostView: out.append("root: host / (ro,nosuid,nodev)")
-        case let .directory(d, ro): out.append("root: \(d)\(ro ? " (ro)" : "")")
+        if let idmap {
+            out.append("idmap: \(idmap.method.rawValue) uid [\(idmap.uidLines.map(\.description).joined(separator: ", "))] gid [\(idmap.gidLines.map(\.description).joined(separator: ", "))]")
+            switch root {
+            case .hostView: out.append("root: host / (ro,nosuid,nodev)")
+            case let .directory(d, ro): out.append("root: \(d)\(ro ? " (ro)" : "")")
+            }
+        } else {
+            out.append("idmap: none (no user namespace: your own ids, the host's mounts)")
         }
         for (i, m) in mounts.enumerated() {
             var line = "mount \(i): \(m.kind.rawValue) \(m.target)"
@@ -87,7 +108,11 @@ public struct Plan: Equatable, Sendable {
         out.append("process: uid=\(uid) gid=\(gid) cwd=\(cwd) argv=\(argv)")
         out.append("path: \(searchPath)")
         out.append("env: \(env.count) variables")
-        out.append("caps: " + capabilities.joined(separator: ","))
+        out.append("caps: " + (idmap == nil ? "(none: not in a user namespace)" : capabilities.joined(separator: ",")))
+        out.append("seccomp: " + (seccomp.isEmpty ? "unconfined" : seccomp.map(\.description).joined(separator: " + ")))
+        if let landlock {
+            out.append("landlock: " + landlock.map { "\($0.path) \($0.writable ? "rw" : "ro")" }.joined(separator: ", "))
+        }
         out.append("security: new session, no_new_privs, inheritable/ambient caps empty, fds > \(2 + preserveFDs) closed")
         out.append("init: \(useInit ? "rootless pid 1" : "none (command is pid 1)") tty: \(tty ? "yes" : "no") die-with-parent: \(dieWithParent ? "yes" : "no") timeout: \(timeoutMS > 0 ? "\(timeoutMS)ms" : "none")")
         for n in notes { out.append("note: \(n)") }

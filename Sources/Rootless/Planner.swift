@@ -16,6 +16,7 @@ public enum Planner {
     static let devices = ["null", "zero", "full", "random", "urandom", "tty"]
 
     public static func plan(_ s: RunSpec, _ h: HostFacts) throws -> Plan {
+        if s.userns == .none { return try planNoUserns(s, h) }
         let hostView = s.rootfs == nil
         if let r = s.rootfs, h.lookup(r) != true {
             throw RootlessError("rootfs \(r) does not exist or is not a directory", fix: "create it (e.g. unpack an image into it) or fix the path")
@@ -92,11 +93,70 @@ public enum Planner {
         let path = env.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? defaultPath
         var notes: [String] = []
         if let n = idmap.note { notes.append(n) }
-        return Plan(namespaces: ns, idmap: idmap, root: hostView ? .hostView : .directory(s.rootfs!, readOnly: s.readOnly),
-                    mounts: m, hostname: s.hostname ?? defaultHostname, argv: s.command, env: env, searchPath: path,
-                    cwd: cwd, uid: uid, gid: gid, capabilities: Capabilities.defaultSet, useInit: !s.noInit, tty: s.tty,
-                    preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent,
-                    timeoutMS: s.timeoutSeconds.map { Int64(($0 * 1000).rounded(.up)) } ?? 0, notes: notes)
+        var plan = Plan(namespaces: ns, idmap: idmap, root: hostView ? .hostView : .directory(s.rootfs!, readOnly: s.readOnly),
+                        mounts: m, hostname: s.hostname ?? defaultHostname, argv: s.command, env: env, searchPath: path,
+                        cwd: cwd, uid: uid, gid: gid, capabilities: capabilities(s), useInit: !s.noInit, tty: s.tty,
+                        preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent,
+                        timeoutMS: s.timeoutSeconds.map { Int64(($0 * 1000).rounded(.up)) } ?? 0, notes: notes)
+        plan.seccomp = s.seccomp == .unconfined ? [] : [s.seccomp]
+        // Fake root by default where it is needed: one mapped id (files cannot belong to
+        // anyone else) and the payload is root (package managers will chown and setuid).
+        let singleID = idmap.uidLines.count == 1 && idmap.uidLines[0].count == 1
+        if s.fakeRoot ?? (singleID && uid == 0 && s.seccomp != .unconfined) { plan.seccomp.append(.builtin("fake-root")) }
+        if s.landlock { plan.landlock = landlockRules(s, hostView: hostView, cwdBound: hostView && h.cwd != "/" && s.workdir == nil, cwd: h.cwd) }
+        return plan
+    }
+
+    /// --cap-drop ALL starts from nothing, --cap-add ALL from everything (as podman).
+    static func capabilities(_ s: RunSpec) -> [String] {
+        func norm(_ c: String) -> String { c.uppercased().hasPrefix("CAP_") ? c.uppercased() : "CAP_" + c.uppercased() }
+        let dropAll = s.capDrop.contains { $0.uppercased() == "ALL" }
+        var caps = dropAll ? [] : s.capAdd.contains { $0.uppercased() == "ALL" } ? Capabilities.names : Capabilities.defaultSet
+        for a in s.capAdd.map(norm) where a != "CAP_ALL" && !caps.contains(a) { caps.append(a) }
+        if !dropAll { caps.removeAll { s.capDrop.map(norm).contains($0) } }
+        return caps
+    }
+
+    /// Landlock from the mounts: writable where a writable mount is, read/execute elsewhere.
+    static func landlockRules(_ s: RunSpec, hostView: Bool, cwdBound: Bool, cwd: String) -> [LandlockRule] {
+        var r = [LandlockRule("/", writable: !hostView && !s.readOnly)]
+        if hostView { r.append(LandlockRule("/tmp", writable: true)) }
+        if cwdBound { r.append(LandlockRule(cwd, writable: true)) }
+        r.append(LandlockRule("/dev", writable: true))
+        for m in s.mounts {
+            switch m {
+            case let .bind(_, dst, ro): r.append(LandlockRule(dst, writable: !ro))
+            case let .tmpfs(dst, _): r.append(LandlockRule(dst, writable: true))
+            }
+        }
+        r += s.landlockRO.map { LandlockRule($0, writable: false) } + s.landlockRW.map { LandlockRule($0, writable: true) }
+        return r
+    }
+
+    /// The no-user-namespace rung: nothing is unshared, so nothing can be mounted or
+    /// remapped. What is left: a new session, no_new_privs, Landlock (read/execute
+    /// everywhere, write only in the working directory and --landlock-rw paths, no TCP
+    /// with --net none, signals and abstract sockets scoped), and seccomp.
+    static func planNoUserns(_ s: RunSpec, _ h: HostFacts) throws -> Plan {
+        let unsupported: [(Bool, String)] = [(s.rootfs != nil, "--rootfs"), (!s.mounts.isEmpty, "--bind/--tmpfs"), (s.hostname != nil, "--hostname"),
+                                             (s.user != nil, "--user"), (s.fakeRoot == true, "--fake-root"), (s.map != .auto, "--map")]
+        if let f = unsupported.first(where: { $0.0 }) {
+            throw RootlessError("\(f.1) needs a user namespace, which --userns none does not create", fix: "drop \(f.1), or run where user namespaces are allowed (rootless doctor)")
+        }
+        let env = environment(s, h)
+        let cwd = s.workdir ?? h.cwd
+        var rules = [LandlockRule("/", writable: false), LandlockRule("/dev", writable: true)]
+        if cwd != "/" { rules.append(LandlockRule(cwd, writable: true)) }
+        rules += s.landlockRO.map { LandlockRule($0, writable: false) } + s.landlockRW.map { LandlockRule($0, writable: true) }
+        var plan = Plan(namespaces: [], idmap: nil, root: .hostView, mounts: [], hostname: nil, argv: s.command, env: env,
+                        searchPath: env.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? defaultPath,
+                        cwd: cwd, uid: h.uid, gid: h.gid, capabilities: [], useInit: false, tty: s.tty, preserveFDs: s.preserveFDs,
+                        dieWithParent: s.dieWithParent, timeoutMS: s.timeoutSeconds.map { Int64(($0 * 1000).rounded(.up)) } ?? 0,
+                        notes: ["--userns none: no user, mount, pid, ipc, uts or cgroup namespace — the command runs as you, sees the host's files (read-only under Landlock except \(cwd == "/" ? "--landlock-rw paths" : cwd)) and processes\(s.net.newNamespace ? ", and keeps UDP/unix networking (Landlock blocks TCP only)" : " and network")"])
+        plan.seccomp = s.seccomp == .unconfined ? [] : [s.seccomp]
+        plan.landlock = rules
+        plan.blockTCP = s.net.newNamespace
+        return plan
     }
 
     /// The caller's environment (as bwrap does) unless --clearenv; then -e in order.

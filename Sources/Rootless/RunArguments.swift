@@ -27,6 +27,14 @@ public enum RunArguments {
           -i, --interactive       accepted for podman compatibility (stdin is always passed)
           --preserve-fds N        pass fds 3..3+N-1 to CMD
           --dry-run               print the plan and exit
+          --seccomp NAME|PATH     seccomp policy: default | untrusted | fake-root | unconfined | a JSON file
+          --fake-root             succeed-without-effect chown/setuid/mknod (default with one mapped id as root)
+          --no-fake-root          never add the fake-root rules
+          --cap-add CAP, --cap-drop CAP   change the payload's capabilities (ALL drops all)
+          --landlock              Landlock: write only where a writable mount is, read/execute elsewhere
+          --landlock-ro PATH, --landlock-rw PATH   extra Landlock rules (imply --landlock)
+          --userns auto|none      none: no namespaces, only Landlock + seccomp + no_new_privs
+          --allow-no-userns       with auto: fall back to --userns none where user namespaces are forbidden
         """
 
     public static func parse(_ args: [String]) throws -> RunSpec {
@@ -90,6 +98,25 @@ public enum RunArguments {
                 guard let n = Int(v), n >= 0, n < 1024 else { throw RootlessError("--preserve-fds \"\(v)\" is not a count of fds", fix: "e.g. --preserve-fds 2 passes fds 3 and 4") }
                 s.preserveFDs = n
             case "--dry-run": s.dryRun = true
+            case "--seccomp": s.seccomp = try SeccompChoice.parse(try value(flag, inline))
+            case "--fake-root": s.fakeRoot = true
+            case "--no-fake-root": s.fakeRoot = false
+            case "--cap-add", "--cap-drop":
+                let v = try value(flag, inline)
+                for c in v.split(separator: ",").map(String.init) {
+                    guard c.uppercased() == "ALL" || Capabilities.bit(c) != nil else {
+                        throw RootlessError("\(flag) \(c): unknown capability", fix: "use a name such as CAP_NET_RAW or NET_RAW (see capabilities(7)), or ALL")
+                    }
+                    if flag == "--cap-add" { s.capAdd.append(c) } else { s.capDrop.append(c) }
+                }
+            case "--landlock": s.landlock = true
+            case "--landlock-ro": s.landlockRO.append(try absolute(try value(flag, inline), flag)); s.landlock = true
+            case "--landlock-rw": s.landlockRW.append(try absolute(try value(flag, inline), flag)); s.landlock = true
+            case "--userns":
+                let v = try value(flag, inline)
+                guard let m = UsernsMode(rawValue: v) else { throw RootlessError("unknown --userns mode \"\(v)\"", fix: "use auto or none") }
+                s.userns = m
+            case "--allow-no-userns": s.allowNoUserns = true
             default:
                 throw RootlessError("unknown option \(flag)", fix: "see rootless run --help; put -- before a command that starts with '-'")
             }

@@ -1,6 +1,13 @@
 import IDMap
 import SlirpNet
 
+/// `--userns auto` (a user namespace, the normal case) or `none`: no namespaces at all,
+/// only Landlock + seccomp + no_new_privs (for hosts that forbid user namespaces).
+public enum UsernsMode: String, Equatable, Sendable, CaseIterable {
+    case auto
+    case none
+}
+
 /// A bind or tmpfs request, in command-line order.
 public enum MountRequest: Equatable, Sendable {
     case bind(source: String, target: String, readOnly: Bool)
@@ -27,6 +34,17 @@ public struct RunSpec: Equatable, Sendable {
     public var preserveFDs = 0
     public var dryRun = false
     public var command: [String] = []
+    public var seccomp: SeccompChoice = .builtin("default")
+    /// nil: on when the sandbox has one mapped id and the payload is root (see Planner).
+    public var fakeRoot: Bool?
+    public var capAdd: [String] = []
+    public var capDrop: [String] = []
+    public var landlock = false
+    public var landlockRO: [String] = []
+    public var landlockRW: [String] = []
+    public var userns: UsernsMode = .auto
+    /// With --userns auto: where user namespaces are forbidden, run the no-userns rung.
+    public var allowNoUserns = false
 
     public init() {}
 
@@ -36,5 +54,8 @@ public struct RunSpec: Equatable, Sendable {
             && a.user?.uid == b.user?.uid && a.user?.gid == b.user?.gid && a.map == b.map && a.net == b.net
             && a.noInit == b.noInit && a.dieWithParent == b.dieWithParent && a.timeoutSeconds == b.timeoutSeconds
             && a.tty == b.tty && a.preserveFDs == b.preserveFDs && a.dryRun == b.dryRun && a.command == b.command
+            && a.seccomp == b.seccomp && a.fakeRoot == b.fakeRoot && a.capAdd == b.capAdd && a.capDrop == b.capDrop
+            && a.landlock == b.landlock && a.landlockRO == b.landlockRO && a.landlockRW == b.landlockRW && a.userns == b.userns
+            && a.allowNoUserns == b.allowNoUserns
     }
 }

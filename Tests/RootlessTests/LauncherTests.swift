@@ -9,6 +9,11 @@ final class LauncherTests: XCTestCase {
         var calls: [String] = []
         var result = rl_result(outcome: Int32(RL_EXITED.rawValue), code: 3, report: rl_report())
         var failHelpers = false
+        func loadFilters(_ plan: Plan) throws -> [[UInt8]] {
+            calls.append("filters " + plan.seccomp.map(\.description).joined(separator: "+"))
+            return plan.seccomp.map { _ in [6, 0, 0, 0, 0, 0, 0xff, 0x7f] } // RET ALLOW
+        }
+        func landlockABI() -> Int32 { calls.append("landlock-abi"); return 7 }
         func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child {
             calls.append("spawn flags=\(String(cfg.pointee.clone_flags, radix: 16)) mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))")
             return rl_child(pid: 42, pidfd: -1, sync_fd: -1, report_fd: -1, pty_master: -1)
@@ -35,9 +40,11 @@ final class LauncherTests: XCTestCase {
         var warnings: [String] = []
         let status = Launcher(kernel: k, warn: { warnings.append($0) }).run(try plan(["--map", "self", "true"]))
         XCTAssertEqual(status, 3)
-        XCTAssertEqual(Array(k.calls.dropFirst()), ["write /proc/42/setgroups deny", "write /proc/42/uid_map 0 1000 1\n",
-                                                   "write /proc/42/gid_map 0 1000 1\n", "release", "supervise"])
-        XCTAssertTrue(k.calls[0].hasPrefix("spawn flags=7e020000"), k.calls[0])
+        // The filters are compiled before clone (fake root is on: one id, root inside).
+        XCTAssertEqual(k.calls[0], "filters default+fake-root")
+        XCTAssertEqual(Array(k.calls.dropFirst(2)), ["write /proc/42/setgroups deny", "write /proc/42/uid_map 0 1000 1\n",
+                                                    "write /proc/42/gid_map 0 1000 1\n", "release", "supervise"])
+        XCTAssertTrue(k.calls[1].hasPrefix("spawn flags=7e020000"), k.calls[1])
     }
 
     func testHelpersRunForRangesAndFailureAbortsTheChild() throws {
@@ -46,7 +53,7 @@ final class LauncherTests: XCTestCase {
         var warnings: [String] = []
         let status = Launcher(kernel: k, warn: { warnings.append($0) }).run(try plan(["true"]))
         XCTAssertEqual(status, 125)
-        XCTAssertEqual(k.calls[1], "helpers /usr/bin/newuidmap 42 0 1000 1 1 100000 65536 | /usr/bin/newgidmap 42 0 1000 1 1 100000 65536")
+        XCTAssertEqual(k.calls[2], "helpers /usr/bin/newuidmap 42 0 1000 1 1 100000 65536 | /usr/bin/newgidmap 42 0 1000 1 1 100000 65536")
         XCTAssertEqual(k.calls.last, "abort", "a child whose maps failed is killed, never released")
         XCTAssertEqual(warnings, ["newuidmap failed"])
     }

@@ -5,6 +5,10 @@ import XCTest
 /// Golden plans: the whole ordered plan for a fixed host, no privileges needed.
 final class PlannerTests: XCTestCase {
     func facts(subids: Bool = true, existing: Set<String> = ["/src"], dirs: Set<String> = ["/srv/root"]) -> HostFacts {
+        Self.hostFacts(subids: subids, existing: existing, dirs: dirs)
+    }
+
+    static func hostFacts(subids: Bool = true, existing: Set<String> = ["/src"], dirs: Set<String> = ["/srv/root"]) -> HostFacts {
         let sub = subids ? SubIDTable(parsing: "alice:100000:65536\n") : SubIDTable(parsing: "")
         return HostFacts(uid: 1000, gid: 1000, userName: "alice", cwd: "/home/alice/proj", env: ["PATH=/usr/bin:/bin", "HOME=/home/alice"],
                          subuid: sub, subgid: sub, uidHelper: .usable(path: "/usr/bin/newuidmap"),
@@ -60,6 +64,7 @@ final class PlannerTests: XCTestCase {
             path: /usr/bin:/bin
             env: 2 variables
             caps: CAP_CHOWN,CAP_DAC_OVERRIDE,CAP_FOWNER,CAP_FSETID,CAP_KILL,CAP_NET_BIND_SERVICE,CAP_SETFCAP,CAP_SETGID,CAP_SETPCAP,CAP_SETUID,CAP_SYS_CHROOT
+            seccomp: default
             security: new session, no_new_privs, inheritable/ambient caps empty, fds > 2 closed
             init: rootless pid 1 tty: no die-with-parent: no timeout: none
 
@@ -73,7 +78,7 @@ final class PlannerTests: XCTestCase {
                                                             "--timeout", "1.5", "/bin/sh"]), facts())
         XCTAssertEqual(plan.root, .directory("/srv/root", readOnly: true))
         XCTAssertFalse(plan.namespaces.contains(.net))
-        XCTAssertEqual(plan.idmap.method, .direct)
+        XCTAssertEqual(plan.idmap?.method, .direct)
         XCTAssertEqual(plan.cwd, "/")
         XCTAssertFalse(plan.mounts.contains { $0.target == "/tmp" }, "a rootfs keeps its own /tmp")
         XCTAssertTrue(plan.mounts.contains(MountOp(.bind, "/sys", source: "/sys", flags: [.readOnly, .nosuid, .nodev, .noexec, .noSymlinks])),
@@ -109,5 +114,71 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(p.env, ["PATH=/usr/bin:/bin", "HOME=/root"])
         let c = try Planner.plan(try RunArguments.parse(["--clearenv", "-e", "A=b", "true"]), facts())
         XCTAssertEqual(c.env, ["A=b", "PATH=" + Planner.defaultPath])
+    }
+}
+
+/// Seccomp, fake root, capabilities, Landlock and the no-userns rung in the plan.
+final class SecurityPlanTests: XCTestCase {
+    var f: HostFacts { PlannerTests.hostFacts() }
+
+    func p(_ a: [String]) throws -> Plan { try Planner.plan(try RunArguments.parse(a), f) }
+
+    func testFakeRootIsOnForOneMappedIdAsRootOnly() throws {
+        XCTAssertEqual(try p(["true"]).seccomp, [.builtin("default")], "subid ranges: real chown works")
+        XCTAssertEqual(try p(["--map", "self", "true"]).seccomp, [.builtin("default"), .builtin("fake-root")])
+        XCTAssertEqual(try p(["--map", "keep-id", "true"]).seccomp, [.builtin("default")], "not root inside")
+        XCTAssertEqual(try p(["--map", "self", "--no-fake-root", "true"]).seccomp, [.builtin("default")])
+        XCTAssertEqual(try p(["--fake-root", "true"]).seccomp, [.builtin("default"), .builtin("fake-root")])
+        XCTAssertEqual(try p(["--map", "self", "--seccomp", "unconfined", "true"]).seccomp, [])
+        XCTAssertEqual(try p(["--seccomp", "untrusted", "true"]).seccomp, [.builtin("untrusted")])
+    }
+
+    func testCapabilities() throws {
+        XCTAssertEqual(try p(["--cap-drop", "ALL", "--cap-add", "NET_RAW", "true"]).capabilities, ["CAP_NET_RAW"])
+        let c = try p(["--cap-drop", "CAP_CHOWN,kill", "--cap-add", "sys_ptrace", "true"]).capabilities
+        XCTAssertFalse(c.contains("CAP_CHOWN") || c.contains("CAP_KILL"))
+        XCTAssertTrue(c.contains("CAP_SYS_PTRACE"))
+        XCTAssertEqual(try p(["--cap-add", "ALL", "true"]).capabilities.count, Capabilities.names.count)
+        XCTAssertThrowsError(try RunArguments.parse(["--cap-add", "CAP_NOPE", "true"])) { XCTAssertTrue("\($0)".contains("unknown capability")) }
+    }
+
+    func testLandlockRulesFollowTheMounts() throws {
+        let plan = try p(["--landlock", "--ro-bind", "/src:/src", "--bind", "/src:/out", "--tmpfs", "/scratch", "--landlock-rw", "/var/x", "true"])
+        XCTAssertEqual(plan.landlock, [LandlockRule("/", writable: false), LandlockRule("/tmp", writable: true),
+                                       LandlockRule("/home/alice/proj", writable: true), LandlockRule("/dev", writable: true),
+                                       LandlockRule("/src", writable: false), LandlockRule("/out", writable: true),
+                                       LandlockRule("/scratch", writable: true), LandlockRule("/var/x", writable: true)])
+        XCTAssertNil(try p(["true"]).landlock)
+        XCTAssertTrue(try p(["--dry-run", "--landlock", "true"]).render().contains("landlock: / ro, /tmp rw, /home/alice/proj rw, /dev rw"))
+    }
+
+    func testNoUsernsRungIsGoldenAndRefusesWhatNeedsANamespace() throws {
+        let plan = try p(["--userns", "none", "make"])
+        XCTAssertEqual(plan.render(), """
+            namespaces: \("")
+            idmap: none (no user namespace: your own ids, the host's mounts)
+            process: uid=1000 gid=1000 cwd=/home/alice/proj argv=["make"]
+            path: /usr/bin:/bin
+            env: 2 variables
+            caps: (none: not in a user namespace)
+            seccomp: default
+            landlock: / ro, /dev rw, /home/alice/proj rw
+            security: new session, no_new_privs, inheritable/ambient caps empty, fds > 2 closed
+            init: none (command is pid 1) tty: no die-with-parent: no timeout: none
+            note: --userns none: no user, mount, pid, ipc, uts or cgroup namespace — the command runs as you, sees the host's files (read-only under Landlock except /home/alice/proj) and processes, and keeps UDP/unix networking (Landlock blocks TCP only)
+
+            """)
+        XCTAssertTrue(plan.blockTCP)
+        for bad in [["--rootfs", "/srv/root"], ["--bind", "/src"], ["--user", "0"], ["--fake-root"]] {
+            XCTAssertThrowsError(try p(["--userns", "none"] + bad + ["true"])) { XCTAssertTrue("\($0)".contains("needs a user namespace"), "\($0)") }
+        }
+    }
+
+    func testLandlockMasksPerABI() {
+        XCTAssertEqual(CConfig.landlockMasks(abi: 1, blockTCP: true).fs, 0x1fff)
+        XCTAssertEqual(CConfig.landlockMasks(abi: 3, blockTCP: true).fs, 0x7fff)
+        XCTAssertEqual(CConfig.landlockMasks(abi: 3, blockTCP: true).net, 0, "TCP rules need ABI 4")
+        let m = CConfig.landlockMasks(abi: 7, blockTCP: true)
+        XCTAssertEqual([m.fs, m.net, m.scoped], [0xffff, 3, 3])
     }
 }

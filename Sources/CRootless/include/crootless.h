@@ -83,6 +83,20 @@ enum rl_step {
     RL_STEP_STATUS = 100,    // not an error: pid 1 reports the payload's wait status
 };
 
+// One classic-BPF seccomp program. Several are stacked (the kernel applies the strictest
+// result): the policy, then fake-root's ERRNO(0) rules on top.
+struct rl_bpf {
+    const void *prog;   // struct sock_filter[]
+    int32_t len;        // instructions
+    int32_t pad;
+};
+
+// One Landlock path rule, resolved inside the new root after pivot_root.
+struct rl_landlock_rule {
+    const char *path;
+    uint64_t access;    // LANDLOCK_ACCESS_FS_* (file-only rights are kept for non-directories)
+};
+
 struct rl_report {
     int32_t step;
     int32_t err;   // errno, or the wait status for RL_STEP_STATUS
@@ -115,9 +129,22 @@ struct rl_config {
     int32_t preserve_fds;     // fds 3..3+n-1 stay open
     int64_t timeout_ms;       // 0: none; whole sandbox killed at expiry
 
-    // seccomp filter (classic BPF program), loaded last; NULL = none
-    const void *bpf;          // struct sock_filter[]
-    int32_t bpf_len;          // number of instructions
+    // seccomp filters, loaded last (after no_new_privs and Landlock), in order
+    const struct rl_bpf *filters;
+    int32_t n_filters;
+
+    // Landlock (0 = off): handled rights for this ABI, scopes (ABI >= 6), path rules
+    int32_t landlock;
+    uint64_t ll_handled_fs;
+    uint64_t ll_handled_net;  // ABI >= 4: TCP bind/connect denied (no rules grant any)
+    uint64_t ll_scoped;
+    const struct rl_landlock_rule *ll_rules;
+    int32_t n_ll_rules;
+
+    // The no-user-namespace rung (--userns=none): no new root is built, and ids and
+    // capabilities are left as they are (the caller has none to drop).
+    int32_t no_root;
+    int32_t keep_ids;
 };
 
 struct rl_child {
@@ -164,6 +191,10 @@ int rl_has_file_caps(const char *path);
 
 // pipe2(O_CLOEXEC): a GNU extension Swift's Glibc module does not export.
 int rl_pipe_cloexec(int fds[2]);
+
+// memfd_create(name, MFD_CLOEXEC): a GNU extension Swift's Glibc module does not export
+// (the seccomp compile exports its BPF into one). Returns the fd or -errno.
+int rl_memfd(const char *name);
 
 // PR_SET_PDEATHSIG on the calling thread (the one that will clone).
 int rl_set_pdeathsig(int sig);

@@ -1,0 +1,90 @@
+import CSeccomp
+import SeccompPolicy
+
+/// `rootless policy check FILE [--strict] | show NAME|FILE | list`.
+public enum PolicyCommand {
+    static let usage = """
+        usage: rootless policy check FILE [--strict]   validate and lint an OCI/Docker seccomp profile
+               rootless policy show NAME|FILE          the effective rules on this host (after includes/excludes)
+               rootless policy list                    the built-in policies
+        """
+
+    public static func main(_ args: [String]) -> Int32 {
+        switch (args.first, args.count) {
+        case ("list", 1):
+            for p in EmbeddedPolicies.all { OS.writeStdout(p.name + "\n") }
+            return 0
+        case ("show", 2):
+            return report { try show(args[1]) }
+        case ("check", 2), ("check", 3) where args.last == "--strict":
+            return report { try check(args[1], strict: args.count == 3) }
+        default:
+            OS.writeStderr(usage + "\n")
+            return 125
+        }
+    }
+
+    static func report(_ body: () throws -> Int32) -> Int32 {
+        do { return try body() } catch let e as RootlessError {
+            OS.writeStderr("rootless: \(e.description)\n")
+            return 1
+        } catch {
+            OS.writeStderr("rootless: \(error)\n")
+            return 1
+        }
+    }
+
+    static func load(_ nameOrPath: String) throws -> (name: String, profile: Profile) {
+        let src = try SeccompLoader.source(try SeccompChoice.parse(nameOrPath))
+        guard let text = src.text else { throw RootlessError("unconfined has no rules", fix: "name a policy or a file") }
+        do { return (src.name, try PolicyLoader.parse(text, file: src.name)) } catch let e as PolicyError {
+            throw RootlessError("\(e.file): \(e.path): \(e.message)", fix: e.hint)
+        }
+    }
+
+    static var hostContext: SeccompContext { .host(caps: Capabilities.defaultSet) }
+
+    static func show(_ nameOrPath: String) throws -> Int32 {
+        let (_, p) = try load(nameOrPath)
+        let c = hostContext
+        OS.writeStdout(p.resolve(ResolveContext(arch: c.arch, caps: Set(c.caps), kernel: c.kernel)).render())
+        return 0
+    }
+
+    /// Errors (exit 1): anything the loader or libseccomp rejects, and every syscall name
+    /// unknown on any arch — in every rule, including rules for other arches or caps, so a
+    /// typo cannot hide behind an includes. Warnings (exit 1 only with --strict): lint.
+    static func check(_ path: String, strict: Bool) throws -> Int32 {
+        let (name, p) = try load(path.contains("/") || path.hasSuffix(".json") ? path : "./" + path)
+        var errors: [String] = []
+        for r in p.syscalls {
+            for (j, n) in r.names.enumerated() where seccomp_syscall_resolve_name(n) == __NR_SCMP_ERROR && SeccompCompiler.newerSyscalls[n] == nil {
+                errors.append("\(name): \(r.path).names[\(j)]: unknown syscall \"\(n)\" — check the spelling (names as in `man 2 syscalls`)")
+            }
+        }
+        var warnings: [String] = []
+        if p.defaultAction == .allow {
+            warnings.append("\(name): $.defaultAction: allow-by-default lets every syscall the policy does not name through, including ones newer than it — prefer SCMP_ACT_ERRNO with defaultErrnoRet 38 (ENOSYS) and an allowlist")
+        }
+        if p.defaultAction == .errno && p.defaultErrnoRet != 38 {
+            warnings.append("\(name): $.defaultErrnoRet: \(p.defaultErrnoRet ?? 1) instead of 38 (ENOSYS): programs cannot tell a filtered new syscall from a real failure and will not fall back — set defaultErrnoRet to 38")
+        }
+        if errors.isEmpty {
+            let c = hostContext
+            do {
+                let compiled = try SeccompLoader.compile(printProfileText(path), name: name, c)
+                warnings += compiled.notes.map { "\(name): \($0)" }
+                for w in warnings { OS.writeStderr("warning: \(w)\n") }
+                OS.writeStdout("\(name): ok — \(p.syscalls.count) rules, \(compiled.instructions) BPF instructions for \(c.arch) and its compat arches\n")
+                return strict && !warnings.isEmpty ? 1 : 0
+            } catch let e as RootlessError { errors.append(e.description) }
+        }
+        for w in warnings { OS.writeStderr("warning: \(w)\n") }
+        for e in errors { OS.writeStderr("error: \(e)\n") }
+        return 1
+    }
+
+    static func printProfileText(_ path: String) throws -> String {
+        try SeccompLoader.source(try SeccompChoice.parse(path.contains("/") || path.hasSuffix(".json") ? path : "./" + path)).text ?? ""
+    }
+}

@@ -1,0 +1,133 @@
+import Glibc
+import IDMap
+@testable import Rootless
+import SeccompPolicy
+import XCTest
+
+/// The compile step (libseccomp, static), the cache, and the shipped policies.
+final class SeccompTests: XCTestCase {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let ctx = SeccompContext(arch: "SCMP_ARCH_X86_64", caps: Capabilities.defaultSet.sorted(), kernel: (6, 18))
+
+    func testEmbeddedPoliciesAreTheShippedFilesByteForByte() throws {
+        let dir = Self.repo.appendingPathComponent("policies")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }.sorted()
+        XCTAssertEqual(files.map { String($0.dropLast(5)) }, EmbeddedPolicies.all.map(\.name).sorted(), "run scripts/embed-policies")
+        for e in EmbeddedPolicies.all {
+            let text = try String(contentsOf: dir.appendingPathComponent(e.name + ".json"), encoding: .utf8)
+            XCTAssertEqual(e.text, text, "\(e.name): run scripts/embed-policies")
+            XCTAssertEqual(e.sha256, SHA256.hex(text.utf8), "\(e.name): the embedded hash is the cache key")
+        }
+    }
+
+    func testEveryShippedPolicyParsesAndCompilesForAllX86Arches() throws {
+        for e in EmbeddedPolicies.all {
+            let f = try SeccompLoader.compile(e.text, name: e.name, ctx)
+            XCTAssertGreaterThan(f.instructions, 10, e.name)
+            XCTAssertLessThanOrEqual(f.instructions, 4096, e.name)
+            // The program checks the arch first: x86_64 (0xc000003e), i386 (0x40000003).
+            let words = stride(from: 0, to: f.bpf.count, by: 8).map { i in f.bpf[i + 4..<i + 8].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
+            XCTAssertTrue(words.contains(0xc000_003e), "\(e.name): x86_64 covered")
+            XCTAssertTrue(words.contains(0x4000_0003), "\(e.name): i386 covered (int 0x80 cannot bypass)")
+            XCTAssertTrue(words.contains { $0 >= 0x4000_0000 && $0 < 0x4000_1000 }, "\(e.name): x32 numbers (0x40000000 + nr) handled")
+        }
+        // Podman's own profile compiles unchanged too.
+        let podman = try String(contentsOf: Self.repo.appendingPathComponent("Tests/SeccompPolicyTests/Fixtures/podman-containers-common-0.50.1.json"), encoding: .utf8)
+        XCTAssertGreaterThan(try SeccompLoader.compile(podman, name: "podman", ctx).instructions, 100)
+    }
+
+    func testShippedPoliciesSayWhatTheIssueAsks() throws {
+        func eff(_ n: String) throws -> EffectivePolicy {
+            try PolicyLoader.parse(EmbeddedPolicies.text(n)!, file: n).resolve(ResolveContext(arch: ctx.arch, caps: Set(ctx.caps), kernel: ctx.kernel))
+        }
+        let d = try eff("default")
+        XCTAssertEqual(d.defaultAction, .errno)
+        XCTAssertEqual(d.defaultErrnoRet, 38, "ENOSYS: newer syscalls fail softly")
+        let u = try eff("untrusted")
+        XCTAssertEqual(u.defaultErrnoRet, 38)
+        for n in ["keyctl", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "ptrace", "fsopen", "move_mount", "open_tree", "setns", "mount"] {
+            XCTAssertEqual(u.rules.first { $0.name == n }?.action, .errno, "untrusted denies \(n)")
+        }
+        XCTAssertEqual(u.rules.first { $0.name == "clone3" }?.errnoRet, 38, "clone3 -> ENOSYS so libc falls back to clone")
+        let tiocsti = u.rules.first { $0.name == "ioctl" && $0.args.first?.valueTwo == 0x5412 }
+        XCTAssertEqual(tiocsti?.args.first?.op, .maskedEq)
+        XCTAssertEqual(tiocsti?.args.first?.value, 0xffff_ffff, "high bits the kernel drops cannot dodge the rule")
+        let f = try eff("fake-root")
+        XCTAssertEqual(f.defaultAction, .allow)
+        for n in ["chown", "fchownat", "lchown", "setuid", "setresgid", "setgroups", "capset"] {
+            XCTAssertEqual(f.rules.first { $0.name == n }.map { [$0.action == .errno, $0.errnoRet == 0] }, [true, true], n)
+        }
+        XCTAssertEqual(f.rules.filter { $0.name == "mknodat" }.map { $0.args[0].valueTwo }, [0o020000, 0o060000], "char and block only")
+    }
+
+    func testUnknownSyscallIsAnErrorWithFileAndPath() {
+        let text = #"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"},{"names":["raed"],"action":"SCMP_ACT_ALLOW"}]}"#
+        XCTAssertThrowsError(try SeccompLoader.compile(text, name: "my.json", ctx)) { e in
+            XCTAssertEqual("\(e)".components(separatedBy: " — ").first, "my.json: $.syscalls[1].names: unknown syscall \"raed\"")
+        }
+        // Known to the kernel but newer than libseccomp: allowed by name, falls to the default.
+        let newer = #"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[{"names":["mseal","read"],"action":"SCMP_ACT_ALLOW"}]}"#
+        XCTAssertNoThrow(try SeccompLoader.compile(newer, name: "n.json", ctx))
+    }
+
+    func testCacheHitReadsOneFileAndNeverParses() throws {
+        let dir = NSTemporaryDirectory() + "rl-seccomp-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var l = SeccompLoader(context: ctx, cacheDir: dir)
+        let first = try l.load(.builtin("default"))
+        XCTAssertFalse(l.lastWasHit)
+        let second = try l.load(.builtin("default"))
+        XCTAssertTrue(l.lastWasHit)
+        XCTAssertEqual(first, second)
+        // A different context (caps) is a different key.
+        var other = SeccompLoader(context: SeccompContext(arch: ctx.arch, caps: [], kernel: ctx.kernel), cacheDir: dir)
+        _ = try other.load(.builtin("default"))
+        XCTAssertFalse(other.lastWasHit)
+        // A torn entry (not a whole number of instructions) is recompiled, not loaded.
+        let entries = try FileManager.default.contentsOfDirectory(atPath: dir)
+        XCTAssertEqual(entries.count, 2)
+        for e in entries { try Data([1, 2, 3]).write(to: URL(fileURLWithPath: dir + "/" + e)) }
+        XCTAssertEqual(try l.load(.builtin("default")), first)
+        XCTAssertFalse(l.lastWasHit)
+        // Files are keyed by their bytes.
+        let p = dir + "/p.json"
+        try #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["acct"],"action":"SCMP_ACT_ERRNO"}]}"#.write(toFile: p, atomically: true, encoding: .utf8)
+        _ = try l.load(.file(p))
+        XCTAssertFalse(l.lastWasHit)
+        _ = try l.load(.file(p))
+        XCTAssertTrue(l.lastWasHit)
+    }
+
+    func testSHA256Vectors() {
+        XCTAssertEqual(SHA256.hex("".utf8), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hex("abc".utf8), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8),
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(SHA256.hex([UInt8](repeating: 0x61, count: 1000)), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+    }
+
+    func testPolicyChoiceParsing() throws {
+        XCTAssertEqual(try SeccompChoice.parse("untrusted"), .builtin("untrusted"))
+        XCTAssertEqual(try SeccompChoice.parse("unconfined"), .unconfined)
+        XCTAssertEqual(try SeccompChoice.parse("./x.json"), .file("./x.json"))
+        XCTAssertThrowsError(try SeccompChoice.parse("strict")) { XCTAssertTrue("\($0)".contains("use one of: default")) }
+    }
+
+    /// Malformed policies never crash the compile step either (the parser itself is fuzzed
+    /// in SeccompPolicyTests): mutate a small valid policy and compile whatever parses.
+    func testFuzzedPoliciesNeverCrashTheCompiler() {
+        let base = Array(#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]},{"names":["ioctl"],"action":"SCMP_ACT_ERRNO","errnoRet":1,"args":[{"index":1,"value":4294967295,"valueTwo":21522,"op":"SCMP_CMP_MASKED_EQ"}]}]}"#.utf8)
+        let junk = Array("{}[],:\"0123456789-e.SCMP_ACT_ALLOWKILL".utf8)
+        var rng = SystemRandomNumberGenerator()
+        var compiled = 0
+        for _ in 0..<300 {
+            var b = base
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let i = Int.random(in: 0..<b.count, using: &rng)
+                if Bool.random(using: &rng) { b[i] = junk.randomElement(using: &rng)! } else { b.insert(junk.randomElement(using: &rng)!, at: i) }
+            }
+            if (try? SeccompLoader.compile(String(decoding: b, as: UTF8.self), name: "fuzz", ctx)) != nil { compiled += 1 }
+        }
+        XCTAssertGreaterThan(compiled, 0, "some mutants stay valid and compile")
+    }
+}
