@@ -2,6 +2,7 @@
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <linux/sched.h>
 #include <net/if.h>
 #include <sched.h>
@@ -105,10 +106,25 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
 
     if (!c->no_root) rl_build_root(c, rep);
 
-    // cwd inside the new root. A cwd such as /proc/self/fd/N pointing at a leaked host fd
-    // would land outside the root (CVE-2024-21626); all our host fds are closed by now
-    // and getcwd() reports "(unreachable)" / ENOENT if it still escaped.
-    if (c->cwd && chdir(c->cwd) < 0) rl_fail(rep, RL_STEP_CHDIR, errno, -1);
+    // cwd inside the new root. A cwd such as /proc/self/fd/N naming a leaked host fd
+    // would land outside the root (CVE-2024-21626), and getcwd() then still says "/" on
+    // this kernel, so a check after chdir is not enough: resolve the path *in* the root
+    // with magic links refused (ELOOP -> CWD_ESCAPE) and fchdir to what was resolved.
+    if (c->cwd) {
+        int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0) rl_fail(rep, RL_STEP_CHDIR, errno, -1);
+        const char *rel = c->cwd;
+        while (*rel == '/') rel++;
+        struct open_how how;
+        memset(&how, 0, sizeof how);
+        how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        int fd = *rel ? (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof how) : dup(rootfd);
+        if (fd < 0) rl_fail(rep, errno == ELOOP ? RL_STEP_CWD_ESCAPE : RL_STEP_CHDIR, errno, -1);
+        if (fchdir(fd) < 0) rl_fail(rep, RL_STEP_CHDIR, errno, -1);
+        close(fd);
+        close(rootfd);
+    }
     char cwdbuf[4096];
     if (getcwd(cwdbuf, sizeof cwdbuf) == NULL) {
         if (errno != ERANGE) rl_fail(rep, RL_STEP_CWD_ESCAPE, errno, -1);

@@ -50,7 +50,7 @@ enum ChildStep {
             return RootlessError("cannot change to working directory \(plan.cwd) inside the sandbox: \(why)",
                                  fix: "it must exist inside the sandbox; pick another with -w")
         case RL_STEP_CWD_ESCAPE.rawValue:
-            return RootlessError("working directory \(plan.cwd) resolves outside the sandbox root",
+            return RootlessError("working directory \(plan.cwd) resolves outside the sandbox root\(e == ELOOP ? " (through a /proc magic link)" : "")",
                                  fix: "refusing to start there (CVE-2024-21626 class); use a real directory inside")
         case RL_STEP_FORK_PAYLOAD.rawValue:
             return RootlessError("pid 1 cannot fork the command: \(why)")

@@ -117,9 +117,10 @@ public enum Planner {
         return caps
     }
 
-    /// Landlock from the mounts: writable where a writable mount is, read/execute elsewhere.
+    /// Landlock from the mounts: writable where a writable bind or tmpfs is, read/execute
+    /// everywhere else — including the root of a writable --rootfs (the point of asking).
     static func landlockRules(_ s: RunSpec, hostView: Bool, cwdBound: Bool, cwd: String) -> [LandlockRule] {
-        var r = [LandlockRule("/", writable: !hostView && !s.readOnly)]
+        var r = [LandlockRule("/", writable: false)]
         if hostView { r.append(LandlockRule("/tmp", writable: true)) }
         if cwdBound { r.append(LandlockRule(cwd, writable: true)) }
         r.append(LandlockRule("/dev", writable: true))

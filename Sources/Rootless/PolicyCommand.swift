@@ -55,7 +55,7 @@ public enum PolicyCommand {
     /// unknown on any arch — in every rule, including rules for other arches or caps, so a
     /// typo cannot hide behind an includes. Warnings (exit 1 only with --strict): lint.
     static func check(_ path: String, strict: Bool) throws -> Int32 {
-        let (name, p) = try load(path.contains("/") || path.hasSuffix(".json") ? path : "./" + path)
+        let (name, p) = try load(path)
         var errors: [String] = []
         for r in p.syscalls {
             for (j, n) in r.names.enumerated() where seccomp_syscall_resolve_name(n) == __NR_SCMP_ERROR && SeccompCompiler.newerSyscalls[n] == nil {
@@ -72,7 +72,7 @@ public enum PolicyCommand {
         if errors.isEmpty {
             let c = hostContext
             do {
-                let compiled = try SeccompLoader.compile(printProfileText(path), name: name, c)
+                let compiled = try SeccompLoader.compile(SeccompLoader.source(try SeccompChoice.parse(path)).text ?? "", name: name, c)
                 warnings += compiled.notes.map { "\(name): \($0)" }
                 for w in warnings { OS.writeStderr("warning: \(w)\n") }
                 OS.writeStdout("\(name): ok — \(p.syscalls.count) rules, \(compiled.instructions) BPF instructions for \(c.arch) and its compat arches\n")
@@ -82,9 +82,5 @@ public enum PolicyCommand {
         for w in warnings { OS.writeStderr("warning: \(w)\n") }
         for e in errors { OS.writeStderr("error: \(e)\n") }
         return 1
-    }
-
-    static func printProfileText(_ path: String) throws -> String {
-        try SeccompLoader.source(try SeccompChoice.parse(path.contains("/") || path.hasSuffix(".json") ? path : "./" + path)).text ?? ""
     }
 }

@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <grp.h>
 
+int escape_main(const char *c, const char *a); // escape.c
+
 static const char *ename(int e) { const char *n = strerrorname_np(e); return n ? n : "E?"; }
 
 static void cat_joined(const char *key, const char *path) {
@@ -58,7 +60,7 @@ static int cmd_status(void) {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return 1;
     char line[256];
-    const char *keys[] = { "NoNewPrivs:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:", "Seccomp:" };
+    const char *keys[] = { "NoNewPrivs:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:", "Seccomp:", "Seccomp_filters:" };
     while (fgets(line, sizeof line, f)) {
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
             size_t k = strlen(keys[i]);
@@ -190,6 +192,8 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "wait-signal")) return cmd_wait_signal();
     if (!strcmp(c, "tty")) return cmd_tty();
     if (!strcmp(c, "tiocsti")) return cmd_tiocsti();
+    int esc = escape_main(c, a);
+    if (esc >= 0) return esc;
     if (!strcmp(c, "sleep")) { sleep((unsigned)atoi(a)); return 0; }
     fprintf(stderr, "probe: unknown command %s\n", c);
     return 2;
