@@ -1,4 +1,5 @@
 import CSeccomp
+import Glibc
 import SeccompPolicy
 
 /// `rootless policy check FILE [--strict] | show NAME|FILE | list`.
@@ -7,6 +8,8 @@ public enum PolicyCommand {
         usage: rootless policy check FILE [--strict]   validate and lint an OCI/Docker seccomp profile
                rootless policy show NAME|FILE          the effective rules on this host (after includes/excludes)
                rootless policy list                    the built-in policies
+               rootless policy bpf NAME|FILE           the compiled filter on stdout (e.g. for bwrap --seccomp FD)
+               rootless policy time NAME|FILE [N]      load time: cold (compile) vs cached, mean of N
         """
 
     public static func main(_ args: [String]) -> Int32 {
@@ -16,6 +19,15 @@ public enum PolicyCommand {
             return 0
         case ("show", 2):
             return report { try show(args[1]) }
+        case ("bpf", 2):
+            return report {
+                let text = try SeccompLoader.source(try SeccompChoice.parse(args[1])).text ?? ""
+                let f = try SeccompLoader.compile(text, name: args[1], hostContext)
+                OS.writeBytes(1, f.bpf)
+                return 0
+            }
+        case ("time", 2), ("time", 3):
+            return report { try time(args[1], runs: args.count == 3 ? Int(args[2]) ?? 200 : 200) }
         case ("check", 2), ("check", 3) where args.last == "--strict":
             return report { try check(args[1], strict: args.count == 3) }
         default:
@@ -41,6 +53,32 @@ public enum PolicyCommand {
             throw RootlessError("\(e.file): \(e.path): \(e.message)", fix: e.hint)
         }
     }
+
+    /// Cold: parse + resolve + libseccomp + export, into an empty cache. Cached: what every
+    /// `rootless run` after the first pays (hash lookup + one read). Monotonic clock, in-process.
+    static func time(_ nameOrPath: String, runs: Int) throws -> Int32 {
+        let choice = try SeccompChoice.parse(nameOrPath)
+        let dir = "/tmp/rootless-policy-time-\(getpid())"
+        defer { _ = OS.removeTree(dir) }
+        var cold = 0.0, warm = 0.0
+        for i in 0..<max(runs, 1) {
+            _ = OS.removeTree(dir)
+            var l = SeccompLoader(context: hostContext, cacheDir: dir + "/\(i)")
+            let t0 = OS.monotonicSeconds()
+            _ = try l.load(choice)
+            let t1 = OS.monotonicSeconds()
+            _ = try l.load(choice)
+            let t2 = OS.monotonicSeconds()
+            guard l.lastWasHit else { throw RootlessError("the cache did not hit (is /tmp writable?)") }
+            cold += t1 - t0
+            warm += t2 - t1
+        }
+        let n = Double(max(runs, 1))
+        OS.writeStdout("policy=\(nameOrPath) runs=\(runs) cold_ms=\(fmt(cold / n * 1000)) cached_ms=\(fmt(warm / n * 1000))\n")
+        return 0
+    }
+
+    static func fmt(_ v: Double) -> String { String(Double(Int(v * 1000)) / 1000) }
 
     static var hostContext: SeccompContext { .host(caps: Capabilities.defaultSet) }
 

@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *en(int e) { const char *n = strerrorname_np(e); return n ? n : "E?"; }
@@ -90,7 +91,20 @@ static int denied_set(void) {
     return 0;
 }
 
+// Benchmark payload: ns per getppid() (a syscall the kernel does almost nothing for, so
+// the seccomp filter's cost dominates).
+static int getppid_loop(long n) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long i = 0; i < n; i++) syscall(SYS_getppid);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ns = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / (double)n;
+    printf("ns_per_getppid=%.1f\n", ns);
+    return 0;
+}
+
 int escape_main(const char *c, const char *a) {
+    if (!strcmp(c, "getppid-loop")) return getppid_loop(*a ? atol(a) : 2000000);
     if (!strcmp(c, "fchmodat2")) { res("fchmodat2", syscall(452, AT_FDCWD, "/tmp", 0755, 0)); return 0; }
     if (!strcmp(c, "int80-getpid")) { res("int80_getpid", int80(20, 0)); return 0; }
     if (!strcmp(c, "int80-unshare-user")) { res("int80_unshare", int80(310, CLONE_NEWUSER)); return 0; }

@@ -45,6 +45,40 @@ public enum OS {
 
     public static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 
+    public static func monotonicSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    public static func writeBytes(_ fd: Int32, _ b: [UInt8]) {
+        b.withUnsafeBytes { p in
+            var off = 0
+            while off < p.count {
+                let n = write(fd, p.baseAddress! + off, p.count - off)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                off += n
+            }
+        }
+    }
+
+    /// rm -r of a directory we created (cache dirs of `policy time`). Never follows links.
+    @discardableResult
+    public static func removeTree(_ path: String) -> Bool {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return false }
+        if (st.st_mode & S_IFMT) == S_IFDIR, let d = opendir(path) {
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." { removeTree(path + "/" + name) }
+            }
+            closedir(d)
+            return rmdir(path) == 0
+        }
+        return unlink(path) == 0
+    }
+
     public static func writeStderr(_ s: String) { writeAll(2, s) }
     public static func writeStdout(_ s: String) { writeAll(1, s) }
 
