@@ -36,6 +36,19 @@ final class SeccompTests: XCTestCase {
         XCTAssertGreaterThan(try SeccompLoader.compile(podman, name: "podman", ctx).instructions, 100)
     }
 
+    /// Docker's own default profile (Debian's golang-github-docker-docker-dev 20.10, fetched by
+    /// scripts/setup) loads and compiles unchanged.
+    func testDockersDefaultProfileLoadsAndCompilesUnchanged() throws {
+        let path = "/var/cache/rootless-test/docker-seccomp-default.json"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw XCTSkip("SKIP: \(path) missing — scripts/setup unpacks it from Debian's golang-github-docker-docker-dev")
+        }
+        let p = try PolicyLoader.parse(text, file: "docker")
+        XCTAssertEqual(p.defaultAction, .errno)
+        let f = try SeccompLoader.compile(text, name: "docker", ctx)
+        XCTAssertGreaterThan(f.instructions, 100)
+    }
+
     func testShippedPoliciesSayWhatTheIssueAsks() throws {
         func eff(_ n: String) throws -> EffectivePolicy {
             try PolicyLoader.parse(EmbeddedPolicies.text(n)!, file: n).resolve(ResolveContext(arch: ctx.arch, caps: Set(ctx.caps), kernel: ctx.kernel))
