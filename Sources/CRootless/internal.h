@@ -20,6 +20,7 @@ __attribute__((noreturn)) void rl_fail(int report_fd, int step, int err, int ind
 void rl_build_root(const struct rl_config *c, int report_fd);
 
 // Runs the payload: session, tty, fds, ids, caps, no_new_privs, seccomp, exec. Never returns.
-__attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int report_fd, int pty_slave);
+// notify_sock: child end of the listener socket (--seccomp-log), or -1.
+__attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int report_fd, int pty_slave, int notify_sock);
 
 #endif

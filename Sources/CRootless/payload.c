@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -117,7 +118,30 @@ static void exec_search(const struct rl_config *c, int rep) {
     rl_fail(rep, RL_STEP_EXEC, saved, -1);
 }
 
-void rl_exec_payload(const struct rl_config *c, int rep, int pty_slave) {
+// Hands the seccomp listener to the rootless process (SCM_RIGHTS). Runs under the filter
+// it belongs to, so the policy must allow sendmsg and close (checked before clone).
+static void send_listener(int sock, int lfd, int rep) {
+    char dummy = 'L';
+    struct iovec iov = { &dummy, 1 };
+    union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.b;
+    m.msg_controllen = sizeof u.b;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &lfd, sizeof(int));
+    if (sendmsg(sock, &m, MSG_NOSIGNAL) < 0) rl_fail(rep, RL_STEP_SECCOMP, errno, -2);
+    close(lfd);
+    close(sock);
+}
+
+void rl_exec_payload(const struct rl_config *c, int rep, int pty_slave, int notify_sock) {
     // New session: no controlling terminal, so TIOCSTI into the caller's tty is refused
     // (CVE-2017-5226).
     if (setsid() < 0) rl_fail(rep, RL_STEP_SETSID, errno, -1);
@@ -145,9 +169,19 @@ void rl_exec_payload(const struct rl_config *c, int rep, int pty_slave) {
     if (!c->keep_ids) set_caps(c, rep);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) rl_fail(rep, RL_STEP_NNP, errno, -1);
     if (c->landlock) apply_landlock(c, rep);
+    // The notifying filter goes last: after it, only sendmsg/close (the hand-off) and the
+    // calls below up to execve run under it.
     for (int i = 0; i < c->n_filters; i++) {
+        if (i == c->notify_filter) continue;
         struct sock_fprog prog = { (unsigned short)c->filters[i].len, (struct sock_filter *)c->filters[i].prog };
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) rl_fail(rep, RL_STEP_SECCOMP, errno, i);
+    }
+    if (c->notify_filter >= 0 && c->notify_filter < c->n_filters) {
+        const struct rl_bpf *f = &c->filters[c->notify_filter];
+        struct sock_fprog prog = { (unsigned short)f->len, (struct sock_filter *)f->prog };
+        int lfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+        if (lfd < 0) rl_fail(rep, RL_STEP_SECCOMP, errno, c->notify_filter);
+        send_listener(notify_sock, lfd, rep);
     }
 
     // Dispositions: SIG_IGN survives exec, so reset everything; then unblock.

@@ -88,7 +88,7 @@ __attribute__((noreturn)) static void init_loop(pid_t payload, int rep) {
     }
 }
 
-__attribute__((noreturn)) static void child_main(const struct rl_config *c, int sync_rd, int rep, int pty_slave) {
+__attribute__((noreturn)) static void child_main(const struct rl_config *c, int sync_rd, int rep, int pty_slave, int nsock) {
     // Die with the rootless process (the thread that cloned us). Set before waiting so a
     // parent that dies while writing maps cannot leave us behind.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) rl_fail(rep, RL_STEP_PDEATHSIG, errno, -1);
@@ -132,11 +132,12 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
         rl_fail(rep, RL_STEP_CWD_ESCAPE, EXDEV, -1);
     }
 
-    if (!c->use_init) rl_exec_payload(c, rep, pty_slave);
+    if (!c->use_init) rl_exec_payload(c, rep, pty_slave, nsock);
 
     pid_t p = fork();
     if (p < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
-    if (p == 0) rl_exec_payload(c, rep, pty_slave);
+    if (p == 0) rl_exec_payload(c, rep, pty_slave, nsock);
+    if (nsock >= 0) close(nsock);
     if (pty_slave >= 0) close(pty_slave);
     // pid 1 keeps only the report pipe (and 0-2): a preserved pipe end held here would
     // keep a reader outside from ever seeing EOF.
@@ -149,6 +150,12 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
     int min_fd = 3 + (c->preserve_fds > 0 ? c->preserve_fds : 0);
     int syncp[2], repp[2];
     int master = -1, slave = -1;
+    int nsock[2] = { -1, -1 };
+    if (c->notify_filter >= 0) {
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, nsock) < 0) return -errno;
+        nsock[0] = lift_fd(nsock[0], 3 + (c->preserve_fds > 0 ? c->preserve_fds : 0));
+        nsock[1] = lift_fd(nsock[1], 3 + (c->preserve_fds > 0 ? c->preserve_fds : 0));
+    }
     if (pipe2(syncp, O_CLOEXEC) < 0) return -errno;
     if (pipe2(repp, O_CLOEXEC) < 0) { int e = errno; close(syncp[0]); close(syncp[1]); return -e; }
     syncp[0] = lift_fd(syncp[0], min_fd);
@@ -191,7 +198,8 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
         close(syncp[1]);
         close(repp[0]);
         if (master >= 0) close(master);
-        child_main(c, syncp[0], repp[1], slave);
+        if (nsock[0] >= 0) close(nsock[0]);
+        child_main(c, syncp[0], repp[1], slave, nsock[1]);
     }
     int e = errno;
     // The parent keeps the forwarded signals blocked (rl_supervise reads them from a
@@ -202,10 +210,12 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
     close(syncp[0]);
     close(repp[1]);
     if (slave >= 0) close(slave);
+    if (nsock[1] >= 0) close(nsock[1]);
     if (pid < 0) {
         close(syncp[1]);
         close(repp[0]);
         if (master >= 0) close(master);
+        if (nsock[0] >= 0) close(nsock[0]);
         return -e;
     }
     out->pid = (int)pid;
@@ -213,6 +223,7 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
     out->sync_fd = syncp[1];
     out->report_fd = repp[0];
     out->pty_master = master;
+    out->notify_sock = nsock[0];
     return 0;
 }
 
@@ -234,10 +245,13 @@ void rl_abort(struct rl_child *child) {
     close(child->pidfd);
     close(child->report_fd);
     if (child->pty_master >= 0) close(child->pty_master);
-    child->sync_fd = child->report_fd = child->pty_master = child->pidfd = -1;
+    if (child->notify_sock >= 0) close(child->notify_sock);
+    child->sync_fd = child->report_fd = child->pty_master = child->pidfd = child->notify_sock = -1;
 }
 
 int rl_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig) < 0 ? -errno : 0; }
+
+const char *rl_errno_name(int e) { return strerrorname_np(e); }
 
 int rl_memfd(const char *name) {
     int fd = memfd_create(name, MFD_CLOEXEC);

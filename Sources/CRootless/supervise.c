@@ -9,7 +9,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/seccomp.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -29,6 +31,75 @@ static void write_all(int fd, const char *b, ssize_t n) {
         if (w < 0) { if (errno == EINTR) continue; return; }
         b += w; n -= w;
     }
+}
+
+// --seccomp-log: the listener fd arrives once on the notify socket.
+static int recv_listener(int sock) {
+    char dummy;
+    struct iovec iov = { &dummy, 1 };
+    union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.b;
+    m.msg_controllen = sizeof u.b;
+    if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) <= 0) return -1;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+    return fd;
+}
+
+static int arg_matches(const struct rl_notify_arg *a, uint64_t v) {
+    switch (a->op) {
+    case 1: return v != a->a;
+    case 2: return v < a->a;
+    case 3: return v <= a->a;
+    case 4: return v == a->a;
+    case 5: return v >= a->a;
+    case 6: return v > a->a;
+    case 7: return (v & a->a) == a->b;
+    default: return 0;
+    }
+}
+
+// What the policy would have answered: first matching ERRNO rule, else the default.
+static int decide(const struct rl_config *c, const struct seccomp_data *d) {
+    for (int i = 0; i < c->n_notify_rules; i++) {
+        const struct rl_notify_rule *r = &c->notify_rules[i];
+        if (r->arch != d->arch || r->nr != d->nr) continue;
+        int ok = 1;
+        for (int j = 0; j < r->n_args && ok; j++) ok = r->args[j].index < 6 && arg_matches(&r->args[j], d->args[r->args[j].index]);
+        if (ok) return r->err;
+    }
+    return c->notify_default_errno;
+}
+
+static void count_denial(const struct rl_config *c, const struct seccomp_data *d, int err) {
+    if (!c->denials || !c->n_denials) return;
+    for (int i = 0; i < *c->n_denials; i++) {
+        struct rl_denial *x = &c->denials[i];
+        if (x->arch == d->arch && x->nr == d->nr && x->err == err) { x->count++; return; }
+    }
+    if (*c->n_denials < c->max_denials) c->denials[(*c->n_denials)++] = (struct rl_denial){ d->arch, d->nr, err, 1 };
+}
+
+// One notification: the payload waits in the kernel until we answer. A notification
+// whose task died meanwhile fails NOTIF_SEND with ENOENT; nothing to do then.
+static void answer(const struct rl_config *c, int lfd) {
+    struct seccomp_notif req;
+    struct seccomp_notif_resp resp;
+    memset(&req, 0, sizeof req);
+    if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) return;
+    int err = decide(c, &req.data);
+    count_denial(c, &req.data, err);
+    memset(&resp, 0, sizeof resp);
+    resp.id = req.id;
+    resp.error = -err;
+    resp.val = 0;
+    ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 }
 
 static int read_report(int fd, struct rl_report *r) {
@@ -63,11 +134,14 @@ int rl_supervise(const struct rl_config *c, struct rl_child *ch, struct rl_resul
     int report_fd = ch->report_fd;
     char buf[8192];
 
+    int nsock = ch->notify_sock, lfd = -1;
     while (!exited) {
-        struct pollfd p[5];
+        struct pollfd p[7];
         int np = 0;
         int i_pid = np; p[np++] = (struct pollfd){ ch->pidfd, POLLIN, 0 };
-        int i_rep = -1, i_sig = -1, i_in = -1, i_master = -1;
+        int i_rep = -1, i_sig = -1, i_in = -1, i_master = -1, i_ns = -1, i_lfd = -1;
+        if (nsock >= 0) { i_ns = np; p[np++] = (struct pollfd){ nsock, POLLIN, 0 }; }
+        if (lfd >= 0) { i_lfd = np; p[np++] = (struct pollfd){ lfd, POLLIN, 0 }; }
         if (report_fd >= 0) { i_rep = np; p[np++] = (struct pollfd){ report_fd, POLLIN, 0 }; }
         if (sfd >= 0) { i_sig = np; p[np++] = (struct pollfd){ sfd, POLLIN, 0 }; }
         if (in_open) { i_in = np; p[np++] = (struct pollfd){ STDIN_FILENO, POLLIN, 0 }; }
@@ -85,6 +159,13 @@ int rl_supervise(const struct rl_config *c, struct rl_child *ch, struct rl_resul
             timed_out = 1;
         }
         if (n <= 0) continue;
+        if (i_ns >= 0 && (p[i_ns].revents & (POLLIN | POLLHUP | POLLERR))) {
+            lfd = recv_listener(nsock);
+            close(nsock);
+            nsock = -1;
+        }
+        if (i_lfd >= 0 && (p[i_lfd].revents & POLLIN)) answer(c, lfd);
+        if (i_lfd >= 0 && (p[i_lfd].revents & (POLLHUP | POLLERR))) { close(lfd); lfd = -1; }
         if (i_rep >= 0 && (p[i_rep].revents & (POLLIN | POLLHUP))) {
             struct rl_report r;
             int k = read_report(report_fd, &r);
@@ -142,8 +223,10 @@ int rl_supervise(const struct rl_config *c, struct rl_child *ch, struct rl_resul
     }
     if (raw) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     if (sfd >= 0) close(sfd);
+    if (nsock >= 0) close(nsock);
+    if (lfd >= 0) close(lfd);
     close(ch->pidfd);
-    ch->pidfd = ch->report_fd = ch->pty_master = -1;
+    ch->pidfd = ch->report_fd = ch->pty_master = ch->notify_sock = -1;
     sigprocmask(SIG_UNBLOCK, &fwd, NULL);
 
     if (have_error) {

@@ -17,7 +17,18 @@ final class CConfig {
         .readonly: 9, .symlink: 10, .device: 11,
     ]
 
-    init(_ plan: Plan, filters: [[UInt8]] = [], landlockABI: Int32 = 0) {
+    private var denialBuffer: UnsafeMutablePointer<rl_denial>?
+    private var denialCount: UnsafeMutablePointer<Int32>?
+    static let maxDenials = 256
+
+    /// What the supervisor counted (--seccomp-log).
+    var denials: [rl_denial] {
+        guard let b = denialBuffer, let n = denialCount else { return [] }
+        return Array(UnsafeBufferPointer(start: b, count: Int(min(n.pointee, Int32(CConfig.maxDenials)))))
+    }
+
+    init(_ plan: Plan, filters loaded: LoadedFilters = LoadedFilters(), landlockABI: Int32 = 0) {
+        let filters = loaded.programs
         var c = rl_config()
         c.clone_flags = plan.namespaces.reduce(0) { $0 | (CConfig.cloneFlags[$1] ?? 0) }
         switch plan.root {
@@ -59,6 +70,23 @@ final class CConfig {
             }
             c.filters = UnsafePointer(f)
             c.n_filters = Int32(filters.count)
+        }
+        c.notify_filter = -1
+        if let log = loaded.log {
+            c.notify_filter = 0
+            let r = alloc(rl_notify_rule.self, log.rules.count)
+            for (i, x) in log.rules.enumerated() { r[i] = x }
+            c.notify_rules = UnsafePointer(r)
+            c.n_notify_rules = Int32(log.rules.count)
+            c.notify_default_errno = log.defaultErrno
+            let d = alloc(rl_denial.self, CConfig.maxDenials)
+            let n = alloc(Int32.self, 1)
+            n.pointee = 0
+            denialBuffer = d
+            denialCount = n
+            c.denials = d
+            c.max_denials = Int32(CConfig.maxDenials)
+            c.n_denials = n
         }
         if let rules = plan.landlock {
             let lm = CConfig.landlockMasks(abi: landlockABI, blockTCP: plan.blockTCP)

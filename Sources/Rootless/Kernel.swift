@@ -5,7 +5,7 @@ import Glibc
 /// record the calls to check their order (spawn -> maps -> release -> supervise).
 public protocol Kernel {
     /// Compiled (or cached) seccomp programs for the plan's filters, in load order.
-    func loadFilters(_ plan: Plan) throws -> [[UInt8]]
+    func loadFilters(_ plan: Plan) throws -> LoadedFilters
     /// Landlock ABI version (0 or negative: unavailable).
     func landlockABI() -> Int32
     func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child
@@ -17,14 +17,35 @@ public protocol Kernel {
     func supervise(_ cfg: UnsafePointer<rl_config>, _ child: inout rl_child) -> rl_result
 }
 
+/// The seccomp programs of one sandbox, in load order; `log` when the first one notifies.
+public struct LoadedFilters {
+    public var programs: [[UInt8]] = []
+    public var log: SeccompLogFilter?
+    public init(programs: [[UInt8]] = [], log: SeccompLogFilter? = nil) {
+        self.programs = programs
+        self.log = log
+    }
+}
+
 public struct LiveKernel: Kernel {
     public init() {}
 
-    public func loadFilters(_ plan: Plan) throws -> [[UInt8]] {
-        guard !plan.seccomp.isEmpty else { return [] }
-        var loader = SeccompLoader(context: .host(caps: plan.idmap == nil ? [] : plan.capabilities),
-                                   cacheDir: SeccompLoader.defaultCacheDir(env: OS.environment()))
-        return try plan.seccomp.compactMap { try loader.load($0) }
+    public func loadFilters(_ plan: Plan) throws -> LoadedFilters {
+        guard !plan.seccomp.isEmpty else { return LoadedFilters() }
+        let ctx = SeccompContext.host(caps: plan.idmap == nil ? [] : plan.capabilities)
+        var loader = SeccompLoader(context: ctx, cacheDir: SeccompLoader.defaultCacheDir(env: OS.environment()))
+        var out = LoadedFilters()
+        for (i, c) in plan.seccomp.enumerated() {
+            if i == 0 && plan.seccompLog {
+                // The log variant is not cached: an audit run pays the compile (~20 ms).
+                let src = try SeccompLoader.source(c)
+                out.log = try SeccompLogFilter.build(src.text ?? "", name: src.name, ctx)
+                out.programs.append(out.log!.bpf)
+            } else if let b = try loader.load(c) {
+                out.programs.append(b)
+            }
+        }
+        return out
     }
 
     public func landlockABI() -> Int32 { rl_landlock_abi() }

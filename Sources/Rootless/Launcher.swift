@@ -18,7 +18,7 @@ public struct Launcher {
         if plan.dieWithParent { _ = rl_set_pdeathsig(SIGKILL) }
         // Everything that can fail on input is done before clone: the policy compile (or
         // cache read) and the Landlock ABI check.
-        let filters: [[UInt8]]
+        let filters: LoadedFilters
         do { filters = try kernel.loadFilters(plan) } catch let e as RootlessError { return fail(e) } catch { return 125 }
         var abi: Int32 = 0
         if plan.landlock != nil {
@@ -43,6 +43,10 @@ public struct Launcher {
                 return 125
             }
             let r = kernel.supervise(c, &child)
+            if filters.log != nil {
+                let lines = SeccompLogFilter.report(cfg.denials)
+                warn(lines.isEmpty ? "seccomp-log: no syscall was denied" : "seccomp-log: denied " + lines.joined(separator: "; "))
+            }
             return withExtendedLifetime(cfg) { status(r, plan) }
         }
     }

@@ -80,6 +80,8 @@ public struct Plan: Equatable, Sendable {
     public var notes: [String]
     /// Filters in load order (the kernel stacks them; the strictest result wins).
     public var seccomp: [SeccompChoice] = []
+    /// --seccomp-log: the first filter (the policy) notifies instead of failing.
+    public var seccompLog = false
     /// nil: no Landlock.
     public var landlock: [LandlockRule]?
     /// --userns none with --net none: Landlock (ABI >= 4) denies TCP bind/connect.
@@ -109,7 +111,7 @@ public struct Plan: Equatable, Sendable {
         out.append("path: \(searchPath)")
         out.append("env: \(env.count) variables")
         out.append("caps: " + (idmap == nil ? "(none: not in a user namespace)" : capabilities.joined(separator: ",")))
-        out.append("seccomp: " + (seccomp.isEmpty ? "unconfined" : seccomp.map(\.description).joined(separator: " + ")))
+        out.append("seccomp: " + (seccomp.isEmpty ? "unconfined" : seccomp.map(\.description).joined(separator: " + ")) + (seccompLog ? " (denials logged)" : ""))
         if let landlock {
             out.append("landlock: " + landlock.map { "\($0.path) \($0.writable ? "rw" : "ro")" }.joined(separator: ", "))
         }

@@ -103,6 +103,7 @@ public enum Planner {
         // anyone else) and the payload is root (package managers will chown and setuid).
         let singleID = idmap.uidLines.count == 1 && idmap.uidLines[0].count == 1
         if s.fakeRoot ?? (singleID && uid == 0 && s.seccomp != .unconfined) { plan.seccomp.append(.builtin("fake-root")) }
+        plan.seccompLog = s.seccompLog && s.seccomp != .unconfined
         if s.landlock { plan.landlock = landlockRules(s, hostView: hostView, cwdBound: hostView && h.cwd != "/" && s.workdir == nil, cwd: h.cwd) }
         return plan
     }
@@ -155,6 +156,7 @@ public enum Planner {
                         dieWithParent: s.dieWithParent, timeoutMS: s.timeoutSeconds.map { Int64(($0 * 1000).rounded(.up)) } ?? 0,
                         notes: ["--userns none: no user, mount, pid, ipc, uts or cgroup namespace — the command runs as you, sees the host's files (read-only under Landlock except \(cwd == "/" ? "--landlock-rw paths" : cwd)) and processes\(s.net.newNamespace ? ", and keeps UDP/unix networking (Landlock blocks TCP only)" : " and network")"])
         plan.seccomp = s.seccomp == .unconfined ? [] : [s.seccomp]
+        plan.seccompLog = s.seccompLog && s.seccomp != .unconfined
         plan.landlock = rules
         plan.blockTCP = s.net.newNamespace
         return plan

@@ -28,6 +28,7 @@ public enum RunArguments {
           --preserve-fds N        pass fds 3..3+N-1 to CMD
           --dry-run               print the plan and exit
           --seccomp NAME|PATH     seccomp policy: default | untrusted | fake-root | unconfined | a JSON file
+          --seccomp-log           report at exit which syscalls the policy denied (and how often)
           --fake-root             succeed-without-effect chown/setuid/mknod (default with one mapped id as root)
           --no-fake-root          never add the fake-root rules
           --cap-add CAP, --cap-drop CAP   change the payload's capabilities (ALL drops all)
@@ -99,6 +100,7 @@ public enum RunArguments {
                 s.preserveFDs = n
             case "--dry-run": s.dryRun = true
             case "--seccomp": s.seccomp = try SeccompChoice.parse(try value(flag, inline))
+            case "--seccomp-log": s.seccompLog = true
             case "--fake-root": s.fakeRoot = true
             case "--no-fake-root": s.fakeRoot = false
             case "--cap-add", "--cap-drop":

@@ -116,6 +116,26 @@ final class SecurityTests: XCTestCase {
         XCTAssertEqual(r["uid"], "0", "the outer sandbox's root, not a new namespace's")
     }
 
+    /// Audit mode: the same answers as without it, plus a report of what was denied.
+    func testSeccompLogReportsDenialsWithTheSameErrno() throws {
+        let script = "\(h.probe) denied-set; \(h.probe) int80-unshare-user"
+        let plain = try h.run(["run", "--seccomp", "untrusted", "--", "sh", "-c", script])
+        let logged = try h.run(["run", "--seccomp", "untrusted", "--seccomp-log", "--", "sh", "-c", script])
+        XCTAssertEqual(logged.status, 0, logged.err)
+        XCTAssertEqual(logged.out, plain.out, "the payload sees exactly what the policy answers")
+        XCTAssertEqual(logged["keyctl"], "EPERM")
+        let report = logged.err.split(separator: "\n").first { $0.contains("seccomp-log: denied") } ?? ""
+        for s in ["keyctl ×1 → EPERM", "bpf ×1 → EPERM", "setns ×1 → EPERM", "open_tree ×1 → EPERM"] {
+            XCTAssertTrue(report.contains(s), "\(s) in: \(logged.err)")
+        }
+        if plain["int80_unshare"] == "EPERM" { XCTAssertTrue(report.contains("unshare [x86] ×1 → EPERM"), report.description) }
+        let quiet = try h.run(["run", "--seccomp-log", "--", "true"])
+        XCTAssertTrue(quiet.err.contains("seccomp-log: no syscall was denied"), quiet.err)
+        let newer = try h.run(["run", "--seccomp-log", "--", h.probe, "fchmodat2"])
+        XCTAssertEqual(newer["fchmodat2"], "ENOSYS")
+        XCTAssertTrue(newer.err.contains("fchmodat2 ×1 → ENOSYS"), newer.err)
+    }
+
     func testPolicyCheckNamesFilePathAndHint() throws {
         let bad = h.scratch.appendingPathComponent("bad.json")
         try #"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","wirte"],"action":"SCMP_ACT_ALLOW"}]}"#.write(to: bad, atomically: true, encoding: .utf8)

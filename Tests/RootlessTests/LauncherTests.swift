@@ -9,14 +9,14 @@ final class LauncherTests: XCTestCase {
         var calls: [String] = []
         var result = rl_result(outcome: Int32(RL_EXITED.rawValue), code: 3, report: rl_report())
         var failHelpers = false
-        func loadFilters(_ plan: Plan) throws -> [[UInt8]] {
+        func loadFilters(_ plan: Plan) throws -> LoadedFilters {
             calls.append("filters " + plan.seccomp.map(\.description).joined(separator: "+"))
-            return plan.seccomp.map { _ in [6, 0, 0, 0, 0, 0, 0xff, 0x7f] } // RET ALLOW
+            return LoadedFilters(programs: plan.seccomp.map { _ in [6, 0, 0, 0, 0, 0, 0xff, 0x7f] }) // RET ALLOW
         }
         func landlockABI() -> Int32 { calls.append("landlock-abi"); return 7 }
         func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child {
             calls.append("spawn flags=\(String(cfg.pointee.clone_flags, radix: 16)) mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))")
-            return rl_child(pid: 42, pidfd: -1, sync_fd: -1, report_fd: -1, pty_master: -1)
+            return rl_child(pid: 42, pidfd: -1, sync_fd: -1, report_fd: -1, pty_master: -1, notify_sock: -1)
         }
         func writeFile(_ path: String, _ contents: String) throws { calls.append("write \(path) \(contents)") }
         func runHelpers(_ argvs: [[String]]) throws {

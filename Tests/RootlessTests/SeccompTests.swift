@@ -1,3 +1,4 @@
+import CRootless
 import Glibc
 import IDMap
 @testable import Rootless
@@ -109,6 +110,19 @@ final class SeccompTests: XCTestCase {
         XCTAssertFalse(l.lastWasHit)
         _ = try l.load(.file(p))
         XCTAssertTrue(l.lastWasHit)
+    }
+
+    func testLogFilterTableAndReport() throws {
+        let log = try SeccompLogFilter.build(EmbeddedPolicies.text("untrusted")!, name: "untrusted", ctx)
+        XCTAssertEqual(log.defaultErrno, 38)
+        // keyctl on all three x86 ABIs, each answering EPERM.
+        let keyctl = log.rules.filter { $0.err == 1 && [0xc000_003e, 0x4000_0003].contains($0.arch) && ($0.nr == 250 || $0.nr == 288 || $0.nr == 0x4000_0000 + 250) }
+        XCTAssertEqual(keyctl.count, 3, "x86_64 250, i386 288, x32 250|0x40000000")
+        XCTAssertEqual(SeccompLogFilter.report([rl_denial(arch: 0xc000_003e, nr: 250, err: 1, count: 2), rl_denial(arch: 0x4000_0003, nr: 310, err: 1, count: 5)]),
+                       ["unshare [x86] ×5 → EPERM", "keyctl ×2 → EPERM"])
+        // A policy that would block the hand-off is refused up front, not hung.
+        let strict = #"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","write","close","execve","rt_sigaction","rt_sigprocmask"],"action":"SCMP_ACT_ALLOW"}]}"#
+        XCTAssertThrowsError(try SeccompLogFilter.build(strict, name: "s", ctx)) { XCTAssertTrue("\($0)".contains("does not allow sendmsg"), "\($0)") }
     }
 
     func testSHA256Vectors() {

@@ -97,6 +97,20 @@ struct rl_landlock_rule {
     uint64_t access;    // LANDLOCK_ACCESS_FS_* (file-only rights are kept for non-directories)
 };
 
+// --seccomp-log: the policy filter is compiled with ERRNO turned into USER_NOTIF. The
+// supervisor answers each notification with the errno the policy would have returned —
+// the first rule (in policy order) whose arch, nr and args match, else the default — and
+// counts it in `denials`. ops are libseccomp's scmp_compare values (1 NE .. 7 MASKED_EQ).
+struct rl_notify_arg { uint32_t index; uint32_t op; uint64_t a; uint64_t b; };
+struct rl_notify_rule {
+    uint32_t arch;      // AUDIT_ARCH_* as in seccomp_data (x32: x86_64 with nr | 0x40000000)
+    int32_t nr;
+    int32_t err;        // errno to return (0: success without effect)
+    int32_t n_args;
+    struct rl_notify_arg args[6];
+};
+struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
+
 struct rl_report {
     int32_t step;
     int32_t err;   // errno, or the wait status for RL_STEP_STATUS
@@ -145,6 +159,15 @@ struct rl_config {
     // capabilities are left as they are (the caller has none to drop).
     int32_t no_root;
     int32_t keep_ids;
+
+    // --seccomp-log (see struct rl_notify_rule). notify_filter: index into filters, or -1.
+    int32_t notify_filter;
+    const struct rl_notify_rule *notify_rules;
+    int32_t n_notify_rules;
+    int32_t notify_default_errno;
+    struct rl_denial *denials;  // written by rl_supervise (Swift-owned buffer)
+    int32_t max_denials;
+    int32_t *n_denials;
 };
 
 struct rl_child {
@@ -153,6 +176,7 @@ struct rl_child {
     int sync_fd;    // write end: one byte releases the child (maps written)
     int report_fd;  // read end of the report pipe
     int pty_master; // -1 without a tty
+    int notify_sock;// parent end of the socket the seccomp listener fd arrives on, or -1
 };
 
 enum rl_outcome {
@@ -195,6 +219,9 @@ int rl_pipe_cloexec(int fds[2]);
 // memfd_create(name, MFD_CLOEXEC): a GNU extension Swift's Glibc module does not export
 // (the seccomp compile exports its BPF into one). Returns the fd or -errno.
 int rl_memfd(const char *name);
+
+// strerrorname_np ("EPERM"): a GNU extension Swift's Glibc module does not export. NULL if unknown.
+const char *rl_errno_name(int e);
 
 // PR_SET_PDEATHSIG on the calling thread (the one that will clone).
 int rl_set_pdeathsig(int sig);

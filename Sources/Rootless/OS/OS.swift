@@ -1,3 +1,4 @@
+import CRootless
 import Glibc
 
 /// The small OS layer of the library: file reads, stat, errno text. Everything else that
@@ -26,6 +27,9 @@ public enum OS {
     }
 
     public static func errorText(_ e: Int32) -> String { String(cString: strerror(e)) }
+
+    /// "EPERM" for 1; the number when glibc has no name.
+    public static func errnoName(_ e: Int32) -> String { rl_errno_name(e).map { String(cString: $0) } ?? "errno \(e)" }
 
     public static func currentDirectory() -> String {
         var buf = [CChar](repeating: 0, count: 4096)

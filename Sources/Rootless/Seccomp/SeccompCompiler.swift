@@ -72,8 +72,10 @@ public enum SeccompCompiler {
         native == "SCMP_ARCH_X86_64" ? ["x86", "x32"] : native == "SCMP_ARCH_AARCH64" ? ["arm"] : []
     }
 
-    public static func compile(_ p: EffectivePolicy, file: String) throws -> CompiledFilter {
+    /// `notify`: every ERRNO action (rules and default) becomes USER_NOTIF (--seccomp-log).
+    public static func compile(_ p: EffectivePolicy, file: String, notify: Bool = false) throws -> CompiledFilter {
         func fail(_ path: String, _ m: String, _ fix: String) -> RootlessError { RootlessError("\(file): \(path): \(m)", fix: fix) }
+        func actionValue(_ a: Action, _ e: UInt32?) -> UInt32 { notify && a == .errno ? 0x7fc0_0000 : SeccompCompiler.actionValue(a, e) }
         let defaultAction = actionValue(p.defaultAction, p.defaultErrnoRet)
         guard p.defaultAction != .notify else {
             throw fail("$.defaultAction", "SCMP_ACT_NOTIFY needs a listener rootless does not run", "use SCMP_ACT_ERRNO")
