@@ -45,6 +45,9 @@ final class EscapeTests: XCTestCase {
         XCTAssertEqual(r.status, 125, "must not start: \(r.out)")
         XCTAssertFalse(r.out.contains("cwd="), "the payload never ran")
         XCTAssertTrue(r.err.contains("working directory /proc/self/fd/7"), r.err)
+        // A fd passed on purpose (--preserve-fds) is no way out either.
+        let kept = try h.run(["run", "--preserve-fds", "1", "-w", "/proc/self/fd/3", "--", h.probe, "cwd"], shell: "exec 3</ ; exec \"$0\" \"$@\"")
+        XCTAssertEqual(kept.status, 125, kept.out)
         // And a leaked fd is never inherited by the payload.
         let fds = try h.run(["run", "--", h.probe, "fds"], shell: "exec 7</ 9</ ; exec \"$0\" \"$@\"")
         XCTAssertEqual(fds["fds"], "0,1,2", "only stdio crosses: \(fds.out)")

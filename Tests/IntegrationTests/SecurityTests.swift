@@ -17,6 +17,17 @@ final class SecurityTests: XCTestCase {
         XCTAssertEqual(try h.run(["run", "--seccomp", "unconfined", "--", h.probe, "status"])["Seccomp"], "0")
     }
 
+    func testCapAddAndDropShapeTheBoundingSet() throws {
+        let none = try h.run(["run", "--cap-drop", "ALL", "--", h.probe, "status"])
+        XCTAssertEqual(none["CapBnd"], "0000000000000000", none.err)
+        XCTAssertEqual(none["CapEff"], "0000000000000000")
+        let raw = try h.run(["run", "--cap-drop", "ALL", "--cap-add", "NET_RAW", "--", h.probe, "status"])
+        XCTAssertEqual(raw["CapBnd"], "0000000000002000", "CAP_NET_RAW is bit 13")
+        let bad = try h.run(["run", "--cap-add", "CAP_FLY", "--", "true"])
+        XCTAssertEqual(bad.status, 125)
+        XCTAssertTrue(bad.err.contains("CAP_FLY: unknown capability"), bad.err)
+    }
+
     func testChownWithOneMappedIDSucceedsOnlyWithFakeRoot() throws {
         let script = "touch /tmp/f && chown 42:42 /tmp/f && echo chown=ok"
         XCTAssertEqual(try h.run(["run", "--map", "self", "--", "sh", "-c", script])["chown"], "ok")
