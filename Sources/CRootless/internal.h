@@ -23,4 +23,21 @@ void rl_build_root(const struct rl_config *c, int report_fd);
 // notify_sock: child end of the listener socket (--seccomp-log), or -1.
 __attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int report_fd, int pty_slave, int notify_sock);
 
+// One byte of payload plus room for one fd in SCM_RIGHTS: the --seccomp-log listener
+// hand-off (payload.c sends, supervise.c receives).
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+union rl_fd_ctl { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; };
+static inline void rl_fd_msghdr(struct msghdr *m, struct iovec *iov, char *byte, union rl_fd_ctl *u) {
+    iov->iov_base = byte;
+    iov->iov_len = 1;
+    memset(u, 0, sizeof *u);
+    memset(m, 0, sizeof *m);
+    m->msg_iov = iov;
+    m->msg_iovlen = 1;
+    m->msg_control = u->b;
+    m->msg_controllen = sizeof u->b;
+}
+
 #endif

@@ -121,16 +121,11 @@ static void exec_search(const struct rl_config *c, int rep) {
 // Hands the seccomp listener to the rootless process (SCM_RIGHTS). Runs under the filter
 // it belongs to, so the policy must allow sendmsg and close (checked before clone).
 static void send_listener(int sock, int lfd, int rep) {
-    char dummy = 'L';
-    struct iovec iov = { &dummy, 1 };
-    union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
-    memset(&u, 0, sizeof u);
+    char byte = 'L';
+    struct iovec iov;
+    union rl_fd_ctl u;
     struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = u.b;
-    m.msg_controllen = sizeof u.b;
+    rl_fd_msghdr(&m, &iov, &byte, &u);
     struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;

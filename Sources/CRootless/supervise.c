@@ -35,15 +35,11 @@ static void write_all(int fd, const char *b, ssize_t n) {
 
 // --seccomp-log: the listener fd arrives once on the notify socket.
 static int recv_listener(int sock) {
-    char dummy;
-    struct iovec iov = { &dummy, 1 };
-    union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+    char byte;
+    struct iovec iov;
+    union rl_fd_ctl u;
     struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = u.b;
-    m.msg_controllen = sizeof u.b;
+    rl_fd_msghdr(&m, &iov, &byte, &u);
     if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) <= 0) return -1;
     struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
     if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) return -1;

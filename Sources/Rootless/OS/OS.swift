@@ -86,16 +86,5 @@ public enum OS {
     public static func writeStderr(_ s: String) { writeAll(2, s) }
     public static func writeStdout(_ s: String) { writeAll(1, s) }
 
-    static func writeAll(_ fd: Int32, _ s: String) {
-        var s = s
-        s.withUTF8 { b in
-            var off = 0
-            while off < b.count {
-                let n = write(fd, b.baseAddress! + off, b.count - off)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                off += n
-            }
-        }
-    }
+    static func writeAll(_ fd: Int32, _ s: String) { writeBytes(fd, Array(s.utf8)) }
 }
