@@ -45,6 +45,7 @@ public enum CLI {
 
     static func run(_ args: [String]) -> Int32 {
         do {
+            PhaseTimer.mark("start")
             var spec = try RunArguments.parse(args)
             // The no-userns rung only when the user allowed it and this host forbids user
             // namespaces (a throw-away clone answers; it costs ~1 ms, so only with the flag).
@@ -52,7 +53,10 @@ public enum CLI {
                 OS.writeStderr("rootless: user namespaces are not allowed here (rootless doctor says why); --allow-no-userns: running with --userns none\n")
                 spec.userns = .none
             }
-            let plan = try Planner.plan(spec, SystemFacts.gather(subIDs: spec.map != .selfOnly))
+            let facts = SystemFacts.gather(subIDs: spec.map != .selfOnly)
+            PhaseTimer.mark("args+facts")
+            let plan = try Planner.plan(spec, facts)
+            PhaseTimer.mark("plan")
             if spec.dryRun {
                 OS.writeStdout(plan.render())
                 return 0

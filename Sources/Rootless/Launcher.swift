@@ -20,6 +20,7 @@ public struct Launcher {
         // cache read) and the Landlock ABI check.
         let filters: LoadedFilters
         do { filters = try kernel.loadFilters(plan) } catch let e as RootlessError { return fail(e) } catch { return 125 }
+        PhaseTimer.mark("seccomp load")
         var abi: Int32 = 0
         if plan.landlock != nil {
             abi = kernel.landlockABI()
@@ -32,9 +33,11 @@ public struct Launcher {
         return withUnsafePointer(to: cfg.config) { c in
             var child: rl_child
             do { child = try kernel.spawn(c) } catch let e as RootlessError { return fail(e) } catch { return 125 }
+            PhaseTimer.mark("config+clone")
             do {
                 if let idmap = plan.idmap { try writeMaps(idmap, pid: child.pid) }
                 try kernel.release(&child)
+                PhaseTimer.mark("id maps+release")
             } catch let e as RootlessError {
                 kernel.abort(&child)
                 return fail(e)
@@ -43,6 +46,7 @@ public struct Launcher {
                 return 125
             }
             let r = kernel.supervise(c, &child)
+            PhaseTimer.mark("child setup+payload")
             if filters.log != nil {
                 let lines = SeccompLogFilter.report(cfg.denials)
                 warn(lines.isEmpty ? "seccomp-log: no syscall was denied" : "seccomp-log: denied " + lines.joined(separator: "; "))

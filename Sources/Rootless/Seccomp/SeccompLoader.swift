@@ -39,16 +39,28 @@ public struct SeccompContext: Equatable, Sendable {
     }
     public static func == (a: SeccompContext, b: SeccompContext) -> Bool { a.arch == b.arch && a.caps == b.caps && a.kernel == b.kernel }
 
-    /// This host: uname's machine and release.
+    /// This host: uname's machine and release. Runs on every start: written as plain loops
+    /// (a fresh process pays ~150 µs of first-use generic/conformance cost for the
+    /// Dictionary/split version).
     public static func host(caps: [String]) -> SeccompContext {
         var u = utsname()
         uname(&u)
-        let machine = withUnsafeBytes(of: &u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let arches = ["x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64", "i686": "SCMP_ARCH_X86", "riscv64": "SCMP_ARCH_RISCV64",
-                      "s390x": "SCMP_ARCH_S390X", "ppc64le": "SCMP_ARCH_PPC64LE"]
-        return SeccompContext(arch: arches[machine] ?? "SCMP_ARCH_" + machine.uppercased(), caps: caps.sorted(),
-                              kernel: kernelVersion(release) ?? (0, 0))
+        let machine = withUnsafeBytes(of: &u.machine) { raw -> String in
+            var n = 0
+            while n < raw.count && raw[n] != 0 { n += 1 }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<n]), as: UTF8.self)
+        }
+        var nums = [0, 0]
+        var part = 0
+        withUnsafeBytes(of: &u.release) {
+            for b in $0 {
+                if b >= 0x30 && b <= 0x39 { nums[part] = nums[part] * 10 + Int(b - 0x30) } else if b == 0x2e && part == 0 { part = 1 } else { break }
+            }
+        }
+        let arch = machine == "x86_64" ? "SCMP_ARCH_X86_64" : machine == "aarch64" ? "SCMP_ARCH_AARCH64" : "SCMP_ARCH_" + machine.uppercased()
+        // caps in plan order (deterministic for a command line; another order is only
+        // another cache entry): sorting Strings costs a fresh process ~40 µs.
+        return SeccompContext(arch: arch, caps: caps, kernel: (nums[0], nums[1]))
     }
 }
 
@@ -88,10 +100,14 @@ public struct SeccompLoader {
         }
     }
 
+    /// sha256 of every input the compiled program depends on; 40 hex digits name the file.
     func key(_ sha: String) -> String {
+        var text = "rootless-seccomp-v1\0" + SeccompCompiler.libraryVersion + "\0" + context.arch + "\0"
+        for c in context.caps { text += c + "," }
+        text += "\0" + String(context.kernel.0) + "." + String(context.kernel.1) + "\0" + sha
         var h = SHA256()
-        h.update("rootless-seccomp-v1\0\(SeccompCompiler.libraryVersion)\0\(context.arch)\0\(context.caps.joined(separator: ","))\0\(context.kernel.0).\(context.kernel.1)\0\(sha)")
-        return h.finish().prefix(20).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        h.update(Array(text.utf8))
+        return SHA256.hexString(h.finish(), bytes: 20)
     }
 
     /// Compiles (or fetches) one choice. nil for unconfined.

@@ -16,7 +16,9 @@ public struct SHA256 {
 
     public init() {}
 
-    public mutating func update<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
+    /// Non-generic on purpose: the cache key is hashed on every start, and a generic
+    /// Sequence version costs a fresh process ~100 µs of first-use specialisation lookups.
+    public mutating func update(_ bytes: [UInt8]) {
         for b in bytes {
             pending.append(b)
             length &+= 1
@@ -24,7 +26,16 @@ public struct SHA256 {
         }
     }
 
-    public mutating func update(_ s: String) { update(s.utf8) }
+    public mutating func update(_ s: String) { update(Array(s.utf8)) }
+
+    /// Lower-case hex of the first `bytes` bytes.
+    public static func hexString(_ d: [UInt8], bytes: Int) -> String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes * 2)
+        for b in d.prefix(bytes) { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
 
     public mutating func finish() -> [UInt8] {
         let bits = length &* 8
@@ -38,8 +49,8 @@ public struct SHA256 {
 
     public static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
         var s = SHA256()
-        s.update(bytes)
-        return s.finish().map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        s.update(Array(bytes))
+        return hexString(s.finish(), bytes: 32)
     }
 
     private mutating func block(_ c: ArraySlice<UInt8>) {
