@@ -1080,7 +1080,7 @@ public enum EmbeddedPolicies {
 }
 
 """#),
-        ("untrusted", "ff4aa8b988dc9ccf69710ec7f3548f75f61ec40139967cba5796f56132e73f30", #"""
+        ("untrusted", "fa2e6bebde0be378d7673b2eace67b33f33549fae53d46a307c1dd299637634b", #"""
 {
  "defaultAction": "SCMP_ACT_ERRNO",
  "defaultErrnoRet": 38,
@@ -1140,7 +1140,7 @@ public enum EmbeddedPolicies {
    ],
    "action": "SCMP_ACT_ERRNO",
    "errnoRet": 38,
-   "comment": "clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to clone(2), whose flags are checked below"
+   "comment": "clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to the clone syscall, whose flags are checked below"
   },
   {
    "names": [
