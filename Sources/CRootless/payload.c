@@ -154,14 +154,14 @@ void rl_exec_payload(const struct rl_config *c, int rep, int pty_slave, int noti
         if (fcntl(fd, F_SETFD, 0) < 0) rl_fail(rep, RL_STEP_FDS, errno, fd);
     if (syscall(SYS_close_range, 3 + keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0) rl_fail(rep, RL_STEP_FDS, errno, -1);
 
-    if (!c->keep_ids) {
+    if (!c->no_userns) {
         drop_bounding_set(c, rep);
         if (c->clear_groups && setgroups(0, NULL) < 0) rl_fail(rep, RL_STEP_SETGROUPS, errno, -1);
         if (setresgid(c->gid, c->gid, c->gid) < 0) rl_fail(rep, RL_STEP_SETGID, errno, -1);
         if (setresuid(c->uid, c->uid, c->uid) < 0) rl_fail(rep, RL_STEP_SETUID, errno, -1);
     }
     if (!c->use_init && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) rl_fail(rep, RL_STEP_PDEATHSIG, errno, -1);
-    if (!c->keep_ids) set_caps(c, rep);
+    if (!c->no_userns) set_caps(c, rep);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) rl_fail(rep, RL_STEP_NNP, errno, -1);
     if (c->landlock) apply_landlock(c, rep);
     // The notifying filter goes last: after it, only sendmsg/close (the hand-off) and the

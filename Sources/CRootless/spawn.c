@@ -104,7 +104,7 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
         rl_fail(rep, RL_STEP_HOSTNAME, errno, -1);
     if (c->loopback_up) loopback_up(rep);
 
-    if (!c->no_root) rl_build_root(c, rep);
+    if (!c->no_userns) rl_build_root(c, rep);
 
     // cwd inside the new root. A cwd such as /proc/self/fd/N naming a leaked host fd
     // would land outside the root (CVE-2024-21626), and getcwd() then still says "/" on
@@ -153,8 +153,8 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
     int nsock[2] = { -1, -1 };
     if (c->notify_filter >= 0) {
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, nsock) < 0) return -errno;
-        nsock[0] = lift_fd(nsock[0], 3 + (c->preserve_fds > 0 ? c->preserve_fds : 0));
-        nsock[1] = lift_fd(nsock[1], 3 + (c->preserve_fds > 0 ? c->preserve_fds : 0));
+        nsock[0] = lift_fd(nsock[0], min_fd);
+        nsock[1] = lift_fd(nsock[1], min_fd);
     }
     if (pipe2(syncp, O_CLOEXEC) < 0) return -errno;
     if (pipe2(repp, O_CLOEXEC) < 0) { int e = errno; close(syncp[0]); close(syncp[1]); return -e; }

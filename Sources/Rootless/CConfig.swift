@@ -99,10 +99,7 @@ final class CConfig {
             c.ll_rules = UnsafePointer(r)
             c.n_ll_rules = Int32(rules.count)
         }
-        if plan.idmap == nil {
-            c.no_root = 1
-            c.keep_ids = 1
-        }
+        c.no_userns = plan.idmap == nil ? 1 : 0
         config = c
     }
 

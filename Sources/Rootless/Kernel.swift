@@ -33,7 +33,7 @@ public struct LiveKernel: Kernel {
     public func loadFilters(_ plan: Plan) throws -> LoadedFilters {
         guard !plan.seccomp.isEmpty else { return LoadedFilters() }
         let ctx = SeccompContext.host(caps: plan.idmap == nil ? [] : plan.capabilities)
-        var loader = SeccompLoader(context: ctx, cacheDir: SeccompLoader.defaultCacheDir(env: OS.environment()))
+        var loader = SeccompLoader(context: ctx, cacheDir: SeccompLoader.defaultCacheDir())
         var out = LoadedFilters()
         for (i, c) in plan.seccomp.enumerated() {
             if i == 0 && plan.seccompLog {

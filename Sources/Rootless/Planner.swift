@@ -90,20 +90,18 @@ public enum Planner {
         }
 
         let env = environment(s, h)
-        let path = env.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? defaultPath
+        let path = searchPath(env)
         var notes: [String] = []
         if let n = idmap.note { notes.append(n) }
         var plan = Plan(namespaces: ns, idmap: idmap, root: hostView ? .hostView : .directory(s.rootfs!, readOnly: s.readOnly),
                         mounts: m, hostname: s.hostname ?? defaultHostname, argv: s.command, env: env, searchPath: path,
                         cwd: cwd, uid: uid, gid: gid, capabilities: capabilities(s), useInit: !s.noInit, tty: s.tty,
-                        preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent,
-                        timeoutMS: s.timeoutSeconds.map { Int64(($0 * 1000).rounded(.up)) } ?? 0, notes: notes)
-        plan.seccomp = s.seccomp == .unconfined ? [] : [s.seccomp]
+                        preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent, timeoutMS: timeoutMS(s), notes: notes)
+        try applySeccomp(&plan, s)
         // Fake root by default where it is needed: one mapped id (files cannot belong to
         // anyone else) and the payload is root (package managers will chown and setuid).
         let singleID = idmap.uidLines.count == 1 && idmap.uidLines[0].count == 1
         if s.fakeRoot ?? (singleID && uid == 0 && s.seccomp != .unconfined) { plan.seccomp.append(.builtin("fake-root")) }
-        plan.seccompLog = s.seccompLog && s.seccomp != .unconfined
         if s.landlock { plan.landlock = landlockRules(s, hostView: hostView, cwdBound: hostView && h.cwd != "/" && s.workdir == nil, cwd: h.cwd) }
         return plan
     }
@@ -131,8 +129,25 @@ public enum Planner {
             case let .tmpfs(dst, _): r.append(LandlockRule(dst, writable: true))
             }
         }
-        r += s.landlockRO.map { LandlockRule($0, writable: false) } + s.landlockRW.map { LandlockRule($0, writable: true) }
-        return r
+        return r + extraLandlock(s)
+    }
+
+    /// --landlock-ro / --landlock-rw, after the rules a mode derives itself.
+    static func extraLandlock(_ s: RunSpec) -> [LandlockRule] {
+        s.landlockRO.map { LandlockRule($0, writable: false) } + s.landlockRW.map { LandlockRule($0, writable: true) }
+    }
+
+    static func timeoutMS(_ s: RunSpec) -> Int64 { s.timeoutSeconds.map { Int64(($0 * 1000).rounded(.up)) } ?? 0 }
+
+    static func searchPath(_ env: [String]) -> String { env.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? defaultPath }
+
+    /// The policy filter (none for unconfined) and whether its denials are logged.
+    static func applySeccomp(_ plan: inout Plan, _ s: RunSpec) throws {
+        if s.seccompLog && s.seccomp == .unconfined {
+            throw RootlessError("--seccomp-log has nothing to log with --seccomp unconfined", fix: "name a policy (e.g. --seccomp default), or drop --seccomp-log")
+        }
+        plan.seccomp = s.seccomp == .unconfined ? [] : [s.seccomp]
+        plan.seccompLog = s.seccompLog
     }
 
     /// The no-user-namespace rung: nothing is unshared, so nothing can be mounted or
@@ -149,14 +164,12 @@ public enum Planner {
         let cwd = s.workdir ?? h.cwd
         var rules = [LandlockRule("/", writable: false), LandlockRule("/dev", writable: true)]
         if cwd != "/" { rules.append(LandlockRule(cwd, writable: true)) }
-        rules += s.landlockRO.map { LandlockRule($0, writable: false) } + s.landlockRW.map { LandlockRule($0, writable: true) }
+        rules += extraLandlock(s)
         var plan = Plan(namespaces: [], idmap: nil, root: .hostView, mounts: [], hostname: nil, argv: s.command, env: env,
-                        searchPath: env.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? defaultPath,
-                        cwd: cwd, uid: h.uid, gid: h.gid, capabilities: [], useInit: false, tty: s.tty, preserveFDs: s.preserveFDs,
-                        dieWithParent: s.dieWithParent, timeoutMS: s.timeoutSeconds.map { Int64(($0 * 1000).rounded(.up)) } ?? 0,
+                        searchPath: searchPath(env), cwd: cwd, uid: h.uid, gid: h.gid, capabilities: [], useInit: false, tty: s.tty,
+                        preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent, timeoutMS: timeoutMS(s),
                         notes: ["--userns none: no user, mount, pid, ipc, uts or cgroup namespace — the command runs as you, sees the host's files (read-only under Landlock except \(cwd == "/" ? "--landlock-rw paths" : cwd)) and processes\(s.net.newNamespace ? ", and keeps UDP/unix networking (Landlock blocks TCP only)" : " and network")"])
-        plan.seccomp = s.seccomp == .unconfined ? [] : [s.seccomp]
-        plan.seccompLog = s.seccompLog && s.seccomp != .unconfined
+        try applySeccomp(&plan, s)
         plan.landlock = rules
         plan.blockTCP = s.net.newNamespace
         return plan

@@ -49,9 +49,7 @@ public enum PolicyCommand {
     static func load(_ nameOrPath: String) throws -> (name: String, profile: Profile) {
         let src = try SeccompLoader.source(try SeccompChoice.parse(nameOrPath))
         guard let text = src.text else { throw RootlessError("unconfined has no rules", fix: "name a policy or a file") }
-        do { return (src.name, try PolicyLoader.parse(text, file: src.name)) } catch let e as PolicyError {
-            throw RootlessError("\(e.file): \(e.path): \(e.message)", fix: e.hint)
-        }
+        return (src.name, try SeccompLoader.parse(text, name: src.name))
     }
 
     /// Cold: parse + resolve + libseccomp + export, into an empty cache. Cached: what every
@@ -89,9 +87,7 @@ public enum PolicyCommand {
     static var hostContext: SeccompContext { .host(caps: Capabilities.defaultSet) }
 
     static func show(_ nameOrPath: String) throws -> Int32 {
-        let (_, p) = try load(nameOrPath)
-        let c = hostContext
-        OS.writeStdout(p.resolve(ResolveContext(arch: c.arch, caps: Set(c.caps), kernel: c.kernel)).render())
+        OS.writeStdout(hostContext.effective(try load(nameOrPath).profile).render())
         return 0
     }
 
@@ -116,7 +112,7 @@ public enum PolicyCommand {
         if errors.isEmpty {
             let c = hostContext
             do {
-                let compiled = try SeccompLoader.compile(SeccompLoader.source(try SeccompChoice.parse(path)).text ?? "", name: name, c)
+                let compiled = try SeccompCompiler.compile(c.effective(p), file: name) // the profile parsed above
                 warnings += compiled.notes.map { "\(name): \($0)" }
                 for w in warnings { OS.writeStderr("warning: \(w)\n") }
                 OS.writeStdout("\(name): ok — \(p.syscalls.count) rules, \(compiled.instructions) BPF instructions for \(c.arch) and its compat arches\n")

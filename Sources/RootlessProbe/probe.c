@@ -45,7 +45,7 @@ static void cat_joined(const char *key, const char *path) {
 }
 
 static int cmd_ids(void) {
-    printf("uid=%u\ngid=%u\neuid=%u\n", getuid(), getgid(), geteuid());
+    printf("uid=%u\ngid=%u\neuid=%u\negid=%u\n", getuid(), getgid(), geteuid(), getegid());
     gid_t g[64]; int n = getgroups(64, g);
     printf("groups=");
     for (int i = 0; i < n; i++) printf("%s%u", i ? "," : "", g[i]);

@@ -62,20 +62,25 @@ final class EscapeTests: XCTestCase {
         }
     }
 
-    // Setuid binaries inside (the host's, on the read-only view, or one the user plants)
-    // gain nothing: the view is nosuid and the payload has no_new_privs.
+    // Setuid binaries inside gain nothing: the host view is nosuid and the payload has
+    // no_new_privs. The probe is setuid+setgid to an id that *is* mapped (uid/gid 1000
+    // inside), so the kernel's own "unmapped owner" rule cannot be what stops it.
     func testSetuidBinaryGainsNothing() throws {
         guard let suid = ProcessInfo.processInfo.environment["ROOTLESS_PROBE_SUID"] else {
-            throw XCTSkip("SKIP: ROOTLESS_PROBE_SUID not set (scripts/test installs a setuid-root probe)")
+            throw XCTSkip("SKIP: ROOTLESS_PROBE_SUID not set (scripts/test installs a setuid probe)")
         }
+        let owner = try FileManager.default.attributesOfItem(atPath: suid)[.ownerAccountID] as? NSNumber
         let outside = try h.run([], shell: "exec \(suid) ids")
-        XCTAssertEqual(outside["euid"], "0", "the control: on the host this binary really is setuid root")
-        let inside = try probe(["--user", "1000:1000"], "ids")
-        XCTAssertEqual(inside["euid"], "1000")
-        let r = try h.run(["run", "--user", "1000:1000", "--", suid, "ids"])
+        XCTAssertEqual(outside["euid"], owner?.stringValue, "the control: on the host the setuid bit is live")
+        XCTAssertNotEqual(outside["euid"], String(getuid()))
+        let st = try h.run(["run", "--", h.probe, "stat", suid])
+        XCTAssertEqual(st["uid"], "1000", "the owner is mapped inside: \(st.out)")
+        XCTAssertEqual(st["mode"], "6755")
+        let r = try h.run(["run", "--user", "2000:2000", "--", suid, "ids"])
         XCTAssertEqual(r.status, 0, r.err)
-        XCTAssertEqual(r["euid"], "1000", "setuid bit ignored inside: \(r.out)")
-        let s = try h.run(["run", "--user", "1000:1000", "--", suid, "status"])
+        XCTAssertEqual(r["euid"], "2000", "setuid bit ignored inside: \(r.out)")
+        XCTAssertEqual(r["egid"], "2000", "setgid bit ignored inside")
+        let s = try h.run(["run", "--user", "2000:2000", "--", suid, "status"])
         XCTAssertEqual(s["CapEff"], "0000000000000000")
     }
 

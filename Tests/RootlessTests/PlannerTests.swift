@@ -133,6 +133,19 @@ final class SecurityPlanTests: XCTestCase {
         XCTAssertEqual(try p(["--seccomp", "untrusted", "true"]).seccomp, [.builtin("untrusted")])
     }
 
+    func testSeccompLogNeedsAPolicy() throws {
+        XCTAssertTrue(try p(["--seccomp-log", "true"]).seccompLog)
+        XCTAssertThrowsError(try p(["--seccomp", "unconfined", "--seccomp-log", "true"])) {
+            XCTAssertTrue("\($0)".contains("nothing to log"), "\($0)")
+        }
+    }
+
+    func testCacheDirFollowsXDGThenHome() {
+        XCTAssertEqual(SeccompLoader.defaultCacheDir { ["XDG_CACHE_HOME": "/x", "HOME": "/h"][$0] }, "/x/rootless/seccomp")
+        XCTAssertEqual(SeccompLoader.defaultCacheDir { ["XDG_CACHE_HOME": "rel", "HOME": "/h"][$0] }, "/h/.cache/rootless/seccomp")
+        XCTAssertNil(SeccompLoader.defaultCacheDir { ["HOME": "/"][$0] }, "no cache rather than one in /")
+    }
+
     func testCapabilities() throws {
         XCTAssertEqual(try p(["--cap-drop", "ALL", "--cap-add", "NET_RAW", "true"]).capabilities, ["CAP_NET_RAW"])
         let c = try p(["--cap-drop", "CAP_CHOWN,kill", "--cap-add", "sys_ptrace", "true"]).capabilities

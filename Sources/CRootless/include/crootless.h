@@ -157,8 +157,7 @@ struct rl_config {
 
     // The no-user-namespace rung (--userns=none): no new root is built, and ids and
     // capabilities are left as they are (the caller has none to drop).
-    int32_t no_root;
-    int32_t keep_ids;
+    int32_t no_userns;
 
     // --seccomp-log (see struct rl_notify_rule). notify_filter: index into filters, or -1.
     int32_t notify_filter;

@@ -39,6 +39,11 @@ public struct SeccompContext: Equatable, Sendable {
     }
     public static func == (a: SeccompContext, b: SeccompContext) -> Bool { a.arch == b.arch && a.caps == b.caps && a.kernel == b.kernel }
 
+    /// The profile's includes/excludes resolved for this context.
+    public func effective(_ p: Profile) -> EffectivePolicy {
+        p.resolve(ResolveContext(arch: arch, caps: Set(caps), kernel: kernel))
+    }
+
     /// This host: uname's machine and release. Runs on every start: written as plain loops
     /// (a fresh process pays ~150 µs of first-use generic/conformance cost for the
     /// Dictionary/split version).
@@ -77,12 +82,22 @@ public struct SeccompLoader {
         self.cacheDir = cacheDir
     }
 
-    /// $XDG_CACHE_HOME/rootless/seccomp, else $HOME/.cache/rootless/seccomp.
-    public static func defaultCacheDir(env: [String]) -> String? {
-        func get(_ k: String) -> String? { env.last { $0.hasPrefix(k + "=") }.map { String($0.dropFirst(k.count + 1)) }.flatMap { $0.hasPrefix("/") ? $0 : nil } }
-        if let x = get("XDG_CACHE_HOME") { return x + "/rootless/seccomp" }
-        if let h = get("HOME"), h != "/" { return h + "/.cache/rootless/seccomp" }
+    /// $XDG_CACHE_HOME/rootless/seccomp, else $HOME/.cache/rootless/seccomp. `get` reads one
+    /// variable (getenv at run time: no copy of the whole environment on the start path).
+    public static func defaultCacheDir(_ get: (String) -> String?) -> String? {
+        func abs(_ k: String) -> String? { get(k).flatMap { $0.hasPrefix("/") ? $0 : nil } }
+        if let x = abs("XDG_CACHE_HOME") { return x + "/rootless/seccomp" }
+        if let h = abs("HOME"), h != "/" { return h + "/.cache/rootless/seccomp" }
         return nil
+    }
+
+    public static func defaultCacheDir() -> String? { defaultCacheDir { getenv($0).map { String(cString: $0) } } }
+
+    /// The one place policy text becomes a Profile; PolicyError becomes the user's one line.
+    public static func parse(_ text: String, name: String) throws -> Profile {
+        do { return try PolicyLoader.parse(text, file: name) } catch let e as PolicyError {
+            throw RootlessError("\(e.file): \(e.path): \(e.message)", fix: e.hint)
+        }
     }
 
     /// The policy's text and the hex sha256 of its bytes.
@@ -110,22 +125,16 @@ public struct SeccompLoader {
         return SHA256.hexString(h.finish(), bytes: 20)
     }
 
-    /// Compiles (or fetches) one choice. nil for unconfined.
+    /// Compiles (or fetches) one choice. nil for unconfined. A built-in policy's hash was
+    /// computed when it was embedded; a file's bytes are hashed. A hit parses nothing.
     public mutating func load(_ c: SeccompChoice) throws -> [UInt8]? {
         lastWasHit = false
-        if c == .unconfined { return nil }
-        // A built-in policy's hash was computed when it was embedded: a hit costs one read.
-        let builtinSHA: String? = { if case let .builtin(n) = c { return EmbeddedPolicies.all.first { $0.name == n }?.sha256 }; return nil }()
-        var path: String?
-        if let dir = cacheDir, let sha = builtinSHA {
-            path = dir + "/" + key(sha) + ".bpf"
-            if let b = SeccompLoader.readCache(path!) { lastWasHit = true; return b }
-        }
         let src = try SeccompLoader.source(c)
         guard let text = src.text else { return nil }
-        if path == nil, let dir = cacheDir {
-            path = dir + "/" + key(SHA256.hex(text.utf8)) + ".bpf"
-            if let b = SeccompLoader.readCache(path!) { lastWasHit = true; return b }
+        let path = cacheDir.map { $0 + "/" + key(src.sha ?? SHA256.hex(text.utf8)) + ".bpf" }
+        if let path, let b = SeccompLoader.readCache(path) {
+            lastWasHit = true
+            return b
         }
         let compiled = try SeccompLoader.compile(text, name: src.name, context)
         if let path { SeccompLoader.writeCache(path, compiled.bpf) }
@@ -133,12 +142,7 @@ public struct SeccompLoader {
     }
 
     public static func compile(_ text: String, name: String, _ ctx: SeccompContext) throws -> CompiledFilter {
-        let profile: Profile
-        do { profile = try PolicyLoader.parse(text, file: name) } catch let e as PolicyError {
-            throw RootlessError("\(e.file): \(e.path): \(e.message)", fix: e.hint)
-        }
-        let eff = profile.resolve(ResolveContext(arch: ctx.arch, caps: Set(ctx.caps), kernel: ctx.kernel))
-        return try SeccompCompiler.compile(eff, file: name)
+        try SeccompCompiler.compile(ctx.effective(try parse(text, name: name)), file: name)
     }
 
     /// A cache entry is used only if it is ours, a regular file, and a whole number of

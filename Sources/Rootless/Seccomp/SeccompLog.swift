@@ -19,11 +19,7 @@ public struct SeccompLogFilter {
     static let arches: [(token: String, audit: UInt32)] = [("x86_64", 0xc000_003e), ("x86", 0x4000_0003), ("x32", 0xc000_003e)]
 
     public static func build(_ text: String, name: String, _ ctx: SeccompContext) throws -> SeccompLogFilter {
-        let profile: Profile
-        do { profile = try PolicyLoader.parse(text, file: name) } catch let e as PolicyError {
-            throw RootlessError("\(e.file): \(e.path): \(e.message)", fix: e.hint)
-        }
-        let eff = profile.resolve(ResolveContext(arch: ctx.arch, caps: Set(ctx.caps), kernel: ctx.kernel))
+        let eff = ctx.effective(try SeccompLoader.parse(text, name: name))
         for n in handOff where eff.defaultAction != .allow && !eff.rules.contains(where: { $0.name == n && $0.action == .allow && $0.args.isEmpty }) {
             throw RootlessError("--seccomp-log: policy \(name) does not allow \(n), which the sandbox needs to hand the log over",
                                 fix: "allow \(n) in the policy, or run without --seccomp-log")

@@ -1,3 +1,5 @@
+import Glibc
+
 /// ROOTLESS_TIMING=1: one stderr line per start-up phase (µs since the previous mark), to
 /// see where a start goes without a profiler (callgrind cannot read the static binary).
 public enum PhaseTimer {
@@ -6,7 +8,7 @@ public enum PhaseTimer {
 
     public static func mark(_ phase: String) {
         if enabled == nil {
-            enabled = OS.environment().contains("ROOTLESS_TIMING=1")
+            enabled = getenv("ROOTLESS_TIMING").map { String(cString: $0) == "1" } ?? false
             last = OS.monotonicSeconds()
         }
         guard enabled == true else { return }
