@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -73,4 +74,17 @@ int rl_landlock_abi(void) {
 
 int rl_has_file_caps(const char *path) {
     return getxattr(path, "security.capability", NULL, 0) > 0;
+}
+
+int rl_kernel_serves_x32(void) {
+#ifdef __x86_64__
+    // Already under a seccomp filter (a nested sandbox): an x32 call could be killed by
+    // it — ours kills x32 numbers when it has no x32 branch — so do not probe; answer 0,
+    // and our filter then kills x32 calls too, the safe side.
+    if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0) return 0;
+    // getpid through the x32 ABI: ENOSYS where CONFIG_X86_X32_ABI is off or syscall.x32=n.
+    return syscall(0x40000000 | SYS_getpid) >= 0;
+#else
+    return 0;
+#endif
 }

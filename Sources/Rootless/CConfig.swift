@@ -27,7 +27,7 @@ final class CConfig {
         return Array(UnsafeBufferPointer(start: b, count: Int(min(n.pointee, Int32(CConfig.maxDenials)))))
     }
 
-    init(_ plan: Plan, filters loaded: LoadedFilters = LoadedFilters(), landlockABI: Int32 = 0) {
+    init(_ plan: Plan, filters loaded: LoadedFilters = LoadedFilters(), landlockABI: Int32 = 0, usernsFD: Int32? = nil) {
         let filters = loaded.programs
         var c = rl_config()
         c.clone_flags = plan.namespaces.reduce(0) { $0 | (CConfig.cloneFlags[$1] ?? 0) }
@@ -100,6 +100,11 @@ final class CConfig {
             c.n_ll_rules = Int32(rules.count)
         }
         c.no_userns = plan.idmap == nil ? 1 : 0
+        if let fd = usernsFD {
+            c.join_userns = 1
+            c.userns_fd = fd
+            c.clone_flags &= ~CConfig.cloneFlags[.user]!
+        }
         config = c
     }
 

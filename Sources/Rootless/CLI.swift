@@ -11,8 +11,15 @@ public enum CLI {
           rootless run [OPTIONS] [--] CMD [ARGS...]   run CMD in a new sandbox (rootless run --help)
           rootless doctor [--format text|json]        what this host allows, and how to fix what it does not
           rootless policy check FILE | show NAME|FILE | list   seccomp policies
+          rootless keeper status | stop               the process holding the shared --map auto user namespace
           rootless version
         """
+
+    /// The whole argv, argv[0] included: the keeper is exec'd under its own name.
+    public static func entry(_ argv: [String]) -> Int32 {
+        if argv.first == Keeper.processName { rl_keeper_loop() }
+        return main(Array(argv.dropFirst()))
+    }
 
     public static func main(_ args: [String]) -> Int32 {
         guard let cmd = args.first else {
@@ -31,6 +38,8 @@ public enum CLI {
             return Doctor.main(rest)
         case "policy":
             return PolicyCommand.main(rest)
+        case "keeper":
+            return KeeperCommand.main(rest)
         case "version", "--version":
             OS.writeStdout("rootless \(version)\n")
             return 0

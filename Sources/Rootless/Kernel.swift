@@ -1,5 +1,6 @@
 import CRootless
 import Glibc
+import IDMap
 
 /// The launcher's only way to act on the system. LiveKernel does it for real; tests
 /// record the calls to check their order (spawn -> maps -> release -> supervise).
@@ -8,6 +9,9 @@ public protocol Kernel {
     func loadFilters(_ plan: Plan) throws -> LoadedFilters
     /// Landlock ABI version (0 or negative: unavailable).
     func landlockABI() -> Int32
+    /// A user-namespace fd of the keeper holding these maps (started if needed), or nil.
+    func keeperUserns(_ idmap: IDMapPlan) -> Int32?
+    /// With cfg.join_userns set, joins cfg.userns_fd first (and closes it).
     func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child
     func writeFile(_ path: String, _ contents: String) throws
     /// Runs the programs concurrently (newuidmap and newgidmap) and waits for all.
@@ -50,7 +54,22 @@ public struct LiveKernel: Kernel {
 
     public func landlockABI() -> Int32 { rl_landlock_abi() }
 
+    public func keeperUserns(_ idmap: IDMapPlan) -> Int32? {
+        KeeperStore()?.userns(idmap, helpers: runHelpers)
+    }
+
     public func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child {
+        if cfg.pointee.join_userns != 0 {
+            // Joined by the process itself, right before clone3: the new namespaces are then
+            // owned by the keeper's user namespace, where we hold every capability. setns
+            // refuses a multi-threaded caller (EINVAL); rootless has one thread here.
+            let rc = rl_setns_user(cfg.pointee.userns_fd)
+            close(cfg.pointee.userns_fd)
+            guard rc == 0 else {
+                throw RootlessError("cannot join the keeper's user namespace: \(OS.errorText(-rc))",
+                                    fix: "run `rootless keeper stop` and try again, or use --no-keeper")
+            }
+        }
         var child = rl_child()
         let rc = rl_spawn(cfg, &child)
         guard rc == 0 else {

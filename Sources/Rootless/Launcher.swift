@@ -29,13 +29,17 @@ public struct Launcher {
                                           fix: "boot with lsm=...,landlock (kernel >= 5.13), or drop --landlock"))
             }
         }
-        let cfg = CConfig(plan, filters: filters, landlockABI: abi)
+        // --map auto: join the keeper's already-mapped user namespace when there is one
+        // (or one can be started); else the maps are written for this sandbox below.
+        let keeperFD = plan.keeper ? plan.idmap.flatMap(kernel.keeperUserns) : nil
+        PhaseTimer.mark("keeper")
+        let cfg = CConfig(plan, filters: filters, landlockABI: abi, usernsFD: keeperFD)
         return withUnsafePointer(to: cfg.config) { c in
             var child: rl_child
             do { child = try kernel.spawn(c) } catch let e as RootlessError { return fail(e) } catch { return 125 }
             PhaseTimer.mark("config+clone")
             do {
-                if let idmap = plan.idmap { try writeMaps(idmap, pid: child.pid) }
+                if let idmap = plan.idmap, keeperFD == nil { try writeMaps(idmap, pid: child.pid) }
                 try kernel.release(&child)
                 PhaseTimer.mark("id maps+release")
             } catch let e as RootlessError {

@@ -84,6 +84,8 @@ public struct Plan: Equatable, Sendable {
     public var seccompLog = false
     /// nil: no Landlock.
     public var landlock: [LandlockRule]?
+    /// Join (or start) the keeper of these helper-written maps instead of mapping afresh.
+    public var keeper = false
     /// --userns none with --net none: Landlock (ABI >= 4) denies TCP bind/connect.
     public var blockTCP = false
 
@@ -91,7 +93,7 @@ public struct Plan: Equatable, Sendable {
         var out: [String] = []
         out.append("namespaces: " + namespaces.map(\.rawValue).joined(separator: " "))
         if let idmap {
-            out.append("idmap: \(idmap.method.rawValue) uid [\(idmap.uidLines.map(\.description).joined(separator: ", "))] gid [\(idmap.gidLines.map(\.description).joined(separator: ", "))]")
+            out.append("idmap: \(keeper ? "keeper (shared, maps by helpers)" : idmap.method.rawValue) uid [\(idmap.uidLines.map(\.description).joined(separator: ", "))] gid [\(idmap.gidLines.map(\.description).joined(separator: ", "))]")
             switch root {
             case .hostView: out.append("root: host / (ro,nosuid,nodev)")
             case let .directory(d, ro): out.append("root: \(d)\(ro ? " (ro)" : "")")

@@ -97,6 +97,9 @@ public enum Planner {
                         mounts: m, hostname: s.hostname ?? defaultHostname, argv: s.command, env: env, searchPath: path,
                         cwd: cwd, uid: uid, gid: gid, capabilities: capabilities(s), useInit: !s.noInit, tty: s.tty,
                         preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent, timeoutMS: timeoutMS(s), notes: notes)
+        // Sandboxes with the same helper-written maps share one user namespace, as podman's
+        // do; --no-keeper gives this one its own.
+        plan.keeper = idmap.method == .helpers && s.keeper
         try applySeccomp(&plan, s)
         // Fake root by default where it is needed: one mapped id (files cannot belong to
         // anyone else) and the payload is root (package managers will chown and setuid).

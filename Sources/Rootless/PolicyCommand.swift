@@ -112,7 +112,7 @@ public enum PolicyCommand {
         if errors.isEmpty {
             let c = hostContext
             do {
-                let compiled = try SeccompCompiler.compile(c.effective(p), file: name) // the profile parsed above
+                let compiled = try SeccompCompiler.compile(c.effective(p), file: name, x32: c.x32) // the profile parsed above
                 warnings += compiled.notes.map { "\(name): \($0)" }
                 for w in warnings { OS.writeStderr("warning: \(w)\n") }
                 OS.writeStdout("\(name): ok — \(p.syscalls.count) rules, \(compiled.instructions) BPF instructions for \(c.arch) and its compat arches\n")

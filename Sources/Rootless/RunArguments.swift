@@ -36,6 +36,8 @@ public enum RunArguments {
           --landlock-ro PATH, --landlock-rw PATH   extra Landlock rules (imply --landlock)
           --userns auto|none      none: no namespaces, only Landlock + seccomp + no_new_privs
           --allow-no-userns       with auto: fall back to --userns none where user namespaces are forbidden
+          --no-keeper             map a private user namespace (default: subuid maps join the shared
+                                  one `rootless keeper` holds, as podman's pause process)
         """
 
     public static func parse(_ args: [String]) throws -> RunSpec {
@@ -119,6 +121,7 @@ public enum RunArguments {
                 guard let m = UsernsMode(rawValue: v) else { throw RootlessError("unknown --userns mode \"\(v)\"", fix: "use auto or none") }
                 s.userns = m
             case "--allow-no-userns": s.allowNoUserns = true
+            case "--no-keeper": s.keeper = false
             default:
                 throw RootlessError("unknown option \(flag)", fix: "see rootless run --help; put -- before a command that starts with '-'")
             }

@@ -47,6 +47,8 @@ public struct RunSpec: Equatable, Sendable {
     public var allowNoUserns = false
     /// Report the syscalls the policy denied (USER_NOTIF; the payload sees the same errno).
     public var seccompLog = false
+    /// Join the keeper's user namespace when the maps need the helpers (--no-keeper: off).
+    public var keeper = true
 
     public init() {}
 
@@ -58,6 +60,6 @@ public struct RunSpec: Equatable, Sendable {
             && a.tty == b.tty && a.preserveFDs == b.preserveFDs && a.dryRun == b.dryRun && a.command == b.command
             && a.seccomp == b.seccomp && a.fakeRoot == b.fakeRoot && a.capAdd == b.capAdd && a.capDrop == b.capDrop
             && a.landlock == b.landlock && a.landlockRO == b.landlockRO && a.landlockRW == b.landlockRW && a.userns == b.userns
-            && a.allowNoUserns == b.allowNoUserns && a.seccompLog == b.seccompLog
+            && a.allowNoUserns == b.allowNoUserns && a.seccompLog == b.seccompLog && a.keeper == b.keeper
     }
 }

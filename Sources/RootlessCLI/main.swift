@@ -2,5 +2,5 @@
 import Glibc
 import Rootless
 
-let status = CLI.main(Array(CommandLine.arguments.dropFirst()))
+let status = CLI.entry(CommandLine.arguments)
 exit(status)

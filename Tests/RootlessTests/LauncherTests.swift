@@ -1,5 +1,5 @@
 import CRootless
-import IDMap
+@testable import IDMap
 @testable import Rootless
 import XCTest
 
@@ -9,13 +9,18 @@ final class LauncherTests: XCTestCase {
         var calls: [String] = []
         var result = rl_result(outcome: Int32(RL_EXITED.rawValue), code: 3, report: rl_report())
         var failHelpers = false
+        var keeperFD: Int32?
+        func keeperUserns(_ idmap: IDMapPlan) -> Int32? {
+            calls.append("keeper " + IDMapPlan.render(idmap.uidLines).split(separator: "\n").joined(separator: ","))
+            return keeperFD
+        }
         func loadFilters(_ plan: Plan) throws -> LoadedFilters {
             calls.append("filters " + plan.seccomp.map(\.description).joined(separator: "+"))
             return LoadedFilters(programs: plan.seccomp.map { _ in [6, 0, 0, 0, 0, 0, 0xff, 0x7f] }) // RET ALLOW
         }
         func landlockABI() -> Int32 { calls.append("landlock-abi"); return 7 }
         func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child {
-            calls.append("spawn flags=\(String(cfg.pointee.clone_flags, radix: 16)) mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))")
+            calls.append("spawn flags=\(String(cfg.pointee.clone_flags, radix: 16))\(cfg.pointee.join_userns != 0 ? " join=\(cfg.pointee.userns_fd)" : "") mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))")
             return rl_child(pid: 42, pidfd: -1, sync_fd: -1, report_fd: -1, pty_master: -1, notify_sock: -1)
         }
         func writeFile(_ path: String, _ contents: String) throws { calls.append("write \(path) \(contents)") }
@@ -51,11 +56,32 @@ final class LauncherTests: XCTestCase {
         let k = Recorder()
         k.failHelpers = true
         var warnings: [String] = []
-        let status = Launcher(kernel: k, warn: { warnings.append($0) }).run(try plan(["true"]))
+        let status = Launcher(kernel: k, warn: { warnings.append($0) }).run(try plan(["--no-keeper", "true"]))
         XCTAssertEqual(status, 125)
         XCTAssertEqual(k.calls[2], "helpers /usr/bin/newuidmap 42 0 1000 1 1 100000 65536 | /usr/bin/newgidmap 42 0 1000 1 1 100000 65536")
         XCTAssertEqual(k.calls.last, "abort", "a child whose maps failed is killed, never released")
         XCTAssertEqual(warnings, ["newuidmap failed"])
+    }
+
+    func testKeeperNamespaceIsJoinedAndNoMapsAreWritten() throws {
+        let k = Recorder()
+        k.keeperFD = 9
+        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["true"])), 3)
+        XCTAssertEqual(k.calls[1], "keeper 0 1000 1,1 100000 65536")
+        // CLONE_NEWUSER (0x10000000) is left out: the clone happens inside the joined namespace.
+        XCTAssertTrue(k.calls[2].hasPrefix("spawn flags=6e020000 join=9"), k.calls[2])
+        XCTAssertEqual(Array(k.calls.dropFirst(3)), ["release", "supervise"])
+    }
+
+    func testWithoutAKeeperTheHelpersMapAFreshNamespace() throws {
+        let k = Recorder()
+        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["true"])), 3)
+        XCTAssertEqual(k.calls[1], "keeper 0 1000 1,1 100000 65536")
+        XCTAssertTrue(k.calls[2].hasPrefix("spawn flags=7e020000 mounts"), k.calls[2])
+        XCTAssertTrue(k.calls[3].hasPrefix("helpers /usr/bin/newuidmap 42"), k.calls[3])
+        let selfOnly = Recorder()
+        _ = Launcher(kernel: selfOnly, warn: { _ in }).run(try plan(["--map", "self", "true"]))
+        XCTAssertFalse(selfOnly.calls.contains { $0.hasPrefix("keeper") }, "--map self writes its one line itself")
     }
 
     func testOutcomesMapToExitStatuses() throws {
@@ -71,5 +97,36 @@ final class LauncherTests: XCTestCase {
                              report: rl_report(step: Int32(RL_STEP_EXEC.rawValue), err: ENOENT, index: -1, pad: 0))
         XCTAssertEqual(Launcher(kernel: k, warn: { msg.append($0) }).run(p), 125)
         XCTAssertEqual(msg.last, "command not found inside the sandbox: true — searched PATH=\(Planner.defaultPath); give a full path or bind the directory that holds it")
+    }
+}
+
+final class KeeperTests: XCTestCase {
+    func testRecordRoundTripsAndRejectsJunk() {
+        let r = Keeper.Record(pid: 4242, startTime: 987654)
+        XCTAssertEqual(Keeper.Record(parsing: r.text), r)
+        for bad in ["", "4242", "-1 5", "0 5", "x 5", "4242 5 6", "4242 -5"] { XCTAssertNil(Keeper.Record(parsing: bad), bad) }
+    }
+
+    func testStartTimeIsField22EvenWithParenthesesInTheName() {
+        let tail = (3...21).map { "\($0)" }.joined(separator: " ")
+        XCTAssertEqual(Keeper.startTime(stat: "77 (a) b) (c) S " + tail.split(separator: " ").dropFirst().joined(separator: " ") + " 123456 9 9"), 123456)
+        XCTAssertNil(Keeper.startTime(stat: "77 (short) S 1 2"))
+        XCTAssertNil(Keeper.startTime(stat: "no parenthesis"))
+    }
+
+    func testMapTextIsComparedByNumbersNotPadding() {
+        let lines = [MapLine(0, 1001, 1), MapLine(1, 100000, 65536)]
+        XCTAssertTrue(Keeper.mapMatches("         0       1001          1\n         1     100000      65536\n", lines))
+        XCTAssertFalse(Keeper.mapMatches("         0       1001          1\n", lines))
+        XCTAssertFalse(Keeper.mapMatches("0 1001 1\n1 100000 65537\n", lines))
+    }
+
+    func testKeyFollowsTheMaps() {
+        let a = IDMapPlan(method: .helpers, uidLines: [MapLine(0, 1001, 1)], gidLines: [MapLine(0, 1001, 1)], defaultUID: 0, defaultGID: 0)
+        var b = a
+        b.gidLines = [MapLine(0, 1002, 1)]
+        XCTAssertEqual(Keeper.key(a).utf8.count, 16)
+        XCTAssertNotEqual(Keeper.key(a), Keeper.key(b))
+        XCTAssertEqual(Keeper.key(a), Keeper.key(a))
     }
 }

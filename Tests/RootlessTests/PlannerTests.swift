@@ -20,7 +20,7 @@ final class PlannerTests: XCTestCase {
         let plan = try Planner.plan(try RunArguments.parse(["make", "-j2"]), facts())
         let golden = """
             namespaces: user mount pid uts ipc net cgroup
-            idmap: helpers uid [0 1000 1, 1 100000 65536] gid [0 1000 1, 1 100000 65536]
+            idmap: keeper (shared, maps by helpers) uid [0 1000 1, 1 100000 65536] gid [0 1000 1, 1 100000 65536]
             root: host / (ro,nosuid,nodev)
             mount 0: tmpfs /tmp [mode=1777] (nosuid,nodev)
             mount 1: bind /home/alice/proj <- /home/alice/proj (nosuid,nodev)

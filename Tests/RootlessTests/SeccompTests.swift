@@ -37,6 +37,26 @@ final class SeccompTests: XCTestCase {
         XCTAssertGreaterThan(try SeccompLoader.compile(podman, name: "podman", ctx).instructions, 100)
     }
 
+    /// Where the kernel does not serve x32 the program has no x32 branch: libseccomp's
+    /// x86_64 branch then sends every number >= 0x40000000 to the bad-arch action (kill).
+    func testWithoutX32TheProgramIsShorterAndKillsX32Numbers() throws {
+        var no = ctx
+        no.x32 = false
+        let text = EmbeddedPolicies.text("default")!
+        let with = try SeccompLoader.compile(text, name: "default", ctx), without = try SeccompLoader.compile(text, name: "default", no)
+        XCTAssertLessThan(without.instructions * 10, with.instructions * 8, "\(without.instructions) vs \(with.instructions)")
+        // BPF_JMP|BPF_JGE|BPF_K (0x35) against 0x40000000 right after the arch check.
+        let b = without.bpf
+        var insns: [(code: UInt16, k: UInt32)] = []
+        for i in stride(from: 0, to: b.count, by: 8) {
+            let code = UInt16(b[i]) | UInt16(b[i + 1]) << 8
+            let k = UInt32(b[i + 4]) | UInt32(b[i + 5]) << 8 | UInt32(b[i + 6]) << 16 | UInt32(b[i + 7]) << 24
+            insns.append((code, k))
+        }
+        XCTAssertTrue(insns.contains { $0.code == 0x35 && $0.k == 0x4000_0000 }, "x32 numbers are checked and sent to the bad-arch action")
+        XCTAssertEqual(insns.last.map { $0.code == 6 && $0.k == 0x8000_0000 }, true, "the bad-arch action is KILL_PROCESS")
+    }
+
     /// Docker's own default profile (Debian's golang-github-docker-docker-dev 20.10, fetched by
     /// scripts/setup) loads and compiles unchanged.
     func testDockersDefaultProfileLoadsAndCompilesUnchanged() throws {

@@ -159,6 +159,12 @@ struct rl_config {
     // capabilities are left as they are (the caller has none to drop).
     int32_t no_userns;
 
+    // join_userns: the caller setns()es into userns_fd (the keeper's, maps already
+    // written) before clone, and clone_flags then lack CLONE_NEWUSER. rl_spawn does not
+    // act on these; the Swift side does the setns so its failure gets its own message.
+    int32_t join_userns;
+    int32_t userns_fd;
+
     // --seccomp-log (see struct rl_notify_rule). notify_filter: index into filters, or -1.
     int32_t notify_filter;
     const struct rl_notify_rule *notify_rules;
@@ -209,6 +215,8 @@ int rl_probe_userns(void);
 int rl_probe_overlay(void);
 // Landlock ABI version, or -errno.
 int rl_landlock_abi(void);
+// 1 if the kernel serves x32-ABI syscalls (probed only when no seccomp filter is on us).
+int rl_kernel_serves_x32(void);
 // 1 if the file has a security.capability xattr.
 int rl_has_file_caps(const char *path);
 
@@ -224,6 +232,22 @@ const char *rl_errno_name(int e);
 
 // PR_SET_PDEATHSIG on the calling thread (the one that will clone).
 int rl_set_pdeathsig(int sig);
+
+// ---- the keeper of a mapped user namespace (keeper.c) ------------------------------------
+// clone3(CLONE_NEWUSER) child that waits for one byte on out->sync_fd (the maps are
+// written), detaches (setsid, cwd /, fds 0-2 on /dev/null, the rest closed) and execs
+// /proc/self/exe as "rootless-keeper". Fills pid, pidfd, sync_fd. Returns 0 or -errno.
+int rl_keeper_spawn(struct rl_child *out);
+// What "rootless-keeper" runs: close stray fds, sleep until killed.
+__attribute__((noreturn)) void rl_keeper_loop(void);
+// setns(fd, CLONE_NEWUSER) for the calling process (must be single-threaded). 0 or -errno.
+int rl_setns_user(int fd);
+// pidfd_open(pid, 0): fd or -errno. alive: 1 while the process has not exited.
+int rl_pidfd_open(int pid);
+int rl_pidfd_alive(int pidfd);
+int rl_pidfd_kill(int pidfd, int sig);
+// flock(2) (LOCK_EX = 2, LOCK_UN = 8): 0 or -errno.
+int rl_flock(int fd, int op);
 
 #ifdef __cplusplus
 }

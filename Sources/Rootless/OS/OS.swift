@@ -67,6 +67,19 @@ public enum OS {
         }
     }
 
+    /// Writes a temp file beside `path` and renames it over: a reader sees the old file
+    /// or the whole new one, never half. false on any failure (the temp file is removed).
+    @discardableResult
+    public static func replaceFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) -> Bool {
+        let tmp = path + ".tmp.\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { return false }
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard n == bytes.count, rename(tmp, path) == 0 else { unlink(tmp); return false }
+        return true
+    }
+
     /// rm -r of a directory we created (cache dirs of `policy time`). Never follows links.
     @discardableResult
     public static func removeTree(_ path: String) -> Bool {

@@ -15,7 +15,8 @@ public struct CompiledFilter: Equatable, Sendable {
 /// before clone; the child just loads the bytes.
 ///
 /// Order: init with the default action -> add every compat arch of the host (x86_64 also
-/// gets x86 and x32: a 32-bit `int 0x80` or an x32 call must meet the same filter) ->
+/// gets x86, and x32 where the kernel serves it: a 32-bit `int 0x80` or an x32 call must
+/// meet the same filter) ->
 /// binary-tree optimisation -> rules in file order (first rule for a syscall wins, as the
 /// kernel would only ever see one) -> export to a memfd (libseccomp 2.5 cannot export to
 /// memory) -> read back.
@@ -67,13 +68,14 @@ public enum SeccompCompiler {
         }
     }
 
-    /// Compat arches a filter must also cover on this native arch.
-    static func compatArches(native: String) -> [String] {
-        native == "SCMP_ARCH_X86_64" ? ["x86", "x32"] : native == "SCMP_ARCH_AARCH64" ? ["arm"] : []
+    /// Compat arches a filter must also cover on this native arch (x32 only where the
+    /// kernel serves it; see SeccompContext.x32).
+    static func compatArches(native: String, x32: Bool) -> [String] {
+        native == "SCMP_ARCH_X86_64" ? (x32 ? ["x86", "x32"] : ["x86"]) : native == "SCMP_ARCH_AARCH64" ? ["arm"] : []
     }
 
     /// `notify`: every ERRNO action (rules and default) becomes USER_NOTIF (--seccomp-log).
-    public static func compile(_ p: EffectivePolicy, file: String, notify: Bool = false) throws -> CompiledFilter {
+    public static func compile(_ p: EffectivePolicy, file: String, notify: Bool = false, x32: Bool = true) throws -> CompiledFilter {
         func fail(_ path: String, _ m: String, _ fix: String) -> RootlessError { RootlessError("\(file): \(path): \(m)", fix: fix) }
         func actionValue(_ a: Action, _ e: UInt32?) -> UInt32 { notify && a == .errno ? 0x7fc0_0000 : SeccompCompiler.actionValue(a, e) }
         let defaultAction = actionValue(p.defaultAction, p.defaultErrnoRet)
@@ -88,7 +90,7 @@ public enum SeccompCompiler {
         _ = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, actionValue(.killProcess, nil))
         _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) // the child sets no_new_privs itself, earlier
         _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)
-        for a in compatArches(native: p.architectures.first ?? "") {
+        for a in compatArches(native: p.architectures.first ?? "", x32: x32) {
             let token = seccomp_arch_resolve_name(a)
             let rc = seccomp_arch_add(ctx, token)
             guard rc == 0 || rc == -EEXIST else { throw fail("$.architectures", "libseccomp cannot add arch \(a): \(OS.errorText(-rc))", "report this") }

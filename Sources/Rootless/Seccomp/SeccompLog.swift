@@ -46,7 +46,7 @@ public struct SeccompLogFilter {
                 rules.append(x)
             }
         }
-        let compiled = try SeccompCompiler.compile(eff, file: name, notify: true)
+        let compiled = try SeccompCompiler.compile(eff, file: name, notify: true, x32: ctx.x32)
         return SeccompLogFilter(bpf: compiled.bpf, rules: rules, defaultErrno: Int32(eff.defaultAction == .errno ? eff.defaultErrnoRet ?? 1 : 0))
     }
 

@@ -1,0 +1,118 @@
+import CRootless
+import Glibc
+import IDMap
+
+/// Finds, starts and stops keepers (see Keeper.swift). Records live in a directory only
+/// the caller can write: $XDG_RUNTIME_DIR/rootless, else /tmp/rootless-UID — used only if
+/// it is a real directory, ours, and closed to others (else no keeper, nothing breaks).
+public struct KeeperStore {
+    public var dir: String
+    public var proc = "/proc"
+
+    public init?(env: [String] = OS.environment(), uid: UInt32 = getuid()) {
+        let xdg = env.last { $0.hasPrefix("XDG_RUNTIME_DIR=") }.map { String($0.dropFirst(16)) }
+        let d = xdg.flatMap { $0.hasPrefix("/") ? $0 + "/rootless" : nil } ?? "/tmp/rootless-\(uid)"
+        mkdir(d, 0o700)
+        var st = stat()
+        guard lstat(d, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == uid, st.st_mode & 0o077 == 0 else { return nil }
+        dir = d
+    }
+
+    /// A user-namespace fd of a live keeper with exactly these maps, starting one when
+    /// there is none. nil when none can be had; the caller then maps a fresh namespace
+    /// itself (and reports any helper failure with the usual message).
+    public func userns(_ m: IDMapPlan, helpers: ([[String]]) throws -> Void) -> Int32? {
+        let key = Keeper.key(m)
+        if let fd = join(key, m) { return fd }
+        // Slow path, once per map layout: serialise starters so two first runs make one keeper.
+        let lock = open(dir + "/" + key + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard lock >= 0 else { return nil }
+        defer { close(lock) }
+        guard rl_flock(lock, LOCK_EX) == 0 else { return nil }
+        if let fd = join(key, m) { return fd }
+        return start(key, m, helpers: helpers)
+    }
+
+    /// Order: pidfd first, then the start time through /proc (a pid reused before the
+    /// pidfd was taken fails here), the maps, the namespace fd, and last a liveness check
+    /// on the pidfd (a keeper that died after the start-time check could have had its pid
+    /// reused by the time /proc/PID/ns/user was opened).
+    func join(_ key: String, _ m: IDMapPlan) -> Int32? {
+        guard let r = OS.readFile(dir + "/" + key, limit: 64).flatMap(Keeper.Record.init(parsing:)) else { return nil }
+        let pidfd = rl_pidfd_open(r.pid)
+        guard pidfd >= 0 else { return nil }
+        defer { close(pidfd) }
+        let p = proc + "/\(r.pid)"
+        guard OS.readFile(p + "/stat", limit: 4096).flatMap(Keeper.startTime(stat:)) == r.startTime else { return nil }
+        guard let u = OS.readFile(p + "/uid_map"), let g = OS.readFile(p + "/gid_map"),
+              Keeper.mapMatches(u, m.uidLines), Keeper.mapMatches(g, m.gidLines) else {
+            _ = rl_pidfd_kill(pidfd, SIGKILL)   // ours, but holding other maps: replace it
+            return nil
+        }
+        let ns = open(p + "/ns/user", O_RDONLY | O_CLOEXEC)
+        guard ns >= 0 else { return nil }
+        guard rl_pidfd_alive(pidfd) == 1 else { close(ns); return nil }
+        return ns
+    }
+
+    /// clone the keeper -> helpers write its maps -> release it -> record (temp + rename,
+    /// so a reader never sees half a record) -> open its namespace.
+    func start(_ key: String, _ m: IDMapPlan, helpers: ([[String]]) throws -> Void) -> Int32? {
+        var child = rl_child()
+        guard rl_keeper_spawn(&child) == 0 else { return nil }
+        do {
+            try helpers([IDMapPlan.helperArgv(m.uidHelper ?? "newuidmap", pid: child.pid, m.uidLines),
+                         IDMapPlan.helperArgv(m.gidHelper ?? "newgidmap", pid: child.pid, m.gidLines)])
+        } catch {
+            rl_abort(&child)
+            return nil
+        }
+        guard rl_release(&child) == 0,
+              let t = OS.readFile(proc + "/\(child.pid)/stat", limit: 4096).flatMap(Keeper.startTime(stat:)) else {
+            rl_abort(&child)
+            return nil
+        }
+        let ns = open(proc + "/\(child.pid)/ns/user", O_RDONLY | O_CLOEXEC)
+        guard ns >= 0, OS.replaceFile(dir + "/" + key, Array(Keeper.Record(pid: child.pid, startTime: t).text.utf8)) else {
+            if ns >= 0 { close(ns) }
+            rl_abort(&child)
+            return nil
+        }
+        close(child.pidfd)
+        return ns
+    }
+
+    /// Live keepers as (key, record).
+    public func list() -> [(String, Keeper.Record)] {
+        var out: [(String, Keeper.Record)] = []
+        guard let d = opendir(dir) else { return out }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.utf8.count == 16, name.allSatisfy(\.isHexDigit),
+                  let r = OS.readFile(dir + "/" + name, limit: 64).flatMap(Keeper.Record.init(parsing:)),
+                  OS.readFile(proc + "/\(r.pid)/stat", limit: 4096).flatMap(Keeper.startTime(stat:)) == r.startTime else { continue }
+            out.append((name, r))
+        }
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    /// Kills every live keeper (SIGKILL through a pidfd checked against the record) and
+    /// waits until each is gone. Returns how many were stopped.
+    public func stopAll() -> Int {
+        var n = 0
+        for (key, r) in list() {
+            let pidfd = rl_pidfd_open(r.pid)
+            guard pidfd >= 0 else { continue }
+            if OS.readFile(proc + "/\(r.pid)/stat", limit: 4096).flatMap(Keeper.startTime(stat:)) == r.startTime,
+               rl_pidfd_kill(pidfd, SIGKILL) == 0 {
+                var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+                _ = poll(&p, 1, 5000)
+                n += 1
+            }
+            close(pidfd)
+            unlink(dir + "/" + key)
+        }
+        return n
+    }
+}
