@@ -244,6 +244,49 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(try probe("tty")["isatty"], "0")
     }
 
+    /// -t copies the caller's window size onto the sandbox's pty (script gives rootless a
+    /// real terminal, sized 33x111 first).
+    func testTtyGetsTheCallersWindowSize() throws {
+        let r = try h.run([], shell: "exec script -qec 'stty rows 33 cols 111; \(h.bin) run -t -- /bin/stty size' /dev/null")
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("33 111"), "stty size inside: \(r.out)")
+    }
+
+    /// --die-with-parent: when the process that started rootless is SIGKILLed, rootless and
+    /// the whole sandbox die too. Synchronised by the pipe: "ready" comes from inside, and
+    /// EOF arrives only once every holder of the pipe (sh, rootless, pid 1, sleep) is gone.
+    func testDieWithParentTakesTheSandboxDown() throws {
+        let marker = String(4000 + Int(getpid() % 997))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "\"$0\" run --die-with-parent -- /bin/sh -c 'echo ready; exec /bin/sleep \(marker)'; echo sh-outlived", h.bin]
+        p.currentDirectoryURL = h.scratch
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        try p.run()
+        let fd = out.fileHandleForReading.fileDescriptor
+        defer { for pid in processes(withArgv: ["/bin/sleep", marker]) { kill(pid_t(pid)!, SIGKILL) } }
+        func read(until deadline: Double) -> String? {
+            var text = ""
+            var buf = [UInt8](repeating: 0, count: 256)
+            while true {
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&pfd, 1, Int32(deadline * 1000)) == 1 else { return nil } // timed out
+                let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { return text }
+                text += String(decoding: buf[0..<n], as: UTF8.self)
+                if text.contains("ready\n") && deadline > 5 { return text }
+            }
+        }
+        XCTAssertEqual(read(until: 30), "ready\n", "the sandbox started")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        XCTAssertEqual(read(until: 5), "", "rootless and the sandbox die with their parent (EOF, nothing more)")
+        XCTAssertEqual(processes(withArgv: ["/bin/sleep", marker]), [], "no process of the sandbox outlives its parent")
+    }
+
     /// Host pids whose argv is exactly `argv`.
     func processes(withArgv argv: [String]) -> [String] {
         let want = argv.joined(separator: "\u{0}") + "\u{0}"
