@@ -1,5 +1,5 @@
 // The payload's last steps before execve, in this order (each needs what the previous
-// left): new session -> tty -> fds -> bounding set (needs CAP_SETPCAP) -> groups/gid/uid
+// left): new session -> tty -> fds -> rlimits -> bounding set (needs CAP_SETPCAP) -> groups/gid/uid
 // -> pdeathsig (cleared by uid changes) -> capabilities -> no_new_privs -> seccomp (last:
 // it may forbid any call above) -> signal dispositions -> exec. Landlock sits between
 // no_new_privs (it needs it, unprivileged) and seccomp (whose policy may deny its calls).
@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -153,6 +154,13 @@ void rl_exec_payload(const struct rl_config *c, int rep, int pty_slave, int noti
     for (int fd = 3; fd < 3 + keep; fd++)
         if (fcntl(fd, F_SETFD, 0) < 0) rl_fail(rep, RL_STEP_FDS, errno, fd);
     if (syscall(SYS_close_range, 3 + keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0) rl_fail(rep, RL_STEP_FDS, errno, -1);
+
+    // Before the capabilities go: lowering is always allowed, and a hard limit above the
+    // caller's fails EPERM either way (CAP_SYS_RESOURCE counts in the initial namespace).
+    for (int i = 0; i < c->n_rlimits; i++) {
+        struct rlimit rl = { (rlim_t)c->rlimits[i].soft, (rlim_t)c->rlimits[i].hard };
+        if (setrlimit(c->rlimits[i].resource, &rl) < 0) rl_fail(rep, RL_STEP_RLIMIT, errno, i);
+    }
 
     if (!c->no_userns) {
         drop_bounding_set(c, rep);

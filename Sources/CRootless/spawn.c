@@ -100,6 +100,9 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
     if (r != 1) _exit(125);
     close(sync_rd);
 
+    // Already inside the sandbox's cgroup (CLONE_INTO_CGROUP): a cgroup namespace made now
+    // is rooted there, so /sys/fs/cgroup inside shows only the sandbox's own subtree.
+    if (c->into_cgroup && unshare(CLONE_NEWCGROUP) < 0) rl_fail(rep, RL_STEP_CGROUPNS, errno, -1);
     if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
         rl_fail(rep, RL_STEP_HOSTNAME, errno, -1);
     if (c->loopback_up) loopback_up(rep);
@@ -187,8 +190,12 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
     a.flags = c->clone_flags | CLONE_PIDFD;
     a.pidfd = (uint64_t)(uintptr_t)&pidfd;
     a.exit_signal = SIGCHLD;
+    if (c->into_cgroup) {
+        a.flags |= CLONE_INTO_CGROUP;
+        a.cgroup = (uint64_t)c->cgroup_fd;
+    }
     long pid = syscall(SYS_clone3, &a, sizeof a);
-    if (pid < 0 && errno == ENOSYS) {
+    if (pid < 0 && errno == ENOSYS && !c->into_cgroup) {
         // A seccomp policy around us (ours: `untrusted`) may answer clone3 with ENOSYS so
         // that clone's flags can be checked; clone(2) does the same job. x86_64 order:
         // flags, stack (0: share ours, as fork), parent_tid (gets the pidfd), child_tid, tls.

@@ -27,7 +27,7 @@ final class CConfig {
         return Array(UnsafeBufferPointer(start: b, count: Int(min(n.pointee, Int32(CConfig.maxDenials)))))
     }
 
-    init(_ plan: Plan, filters loaded: LoadedFilters = LoadedFilters(), landlockABI: Int32 = 0, usernsFD: Int32? = nil) {
+    init(_ plan: Plan, filters loaded: LoadedFilters = LoadedFilters(), landlockABI: Int32 = 0, usernsFD: Int32? = nil, cgroupFD: Int32? = nil) {
         let filters = loaded.programs
         var c = rl_config()
         c.clone_flags = plan.namespaces.reduce(0) { $0 | (CConfig.cloneFlags[$1] ?? 0) }
@@ -104,6 +104,17 @@ final class CConfig {
             c.join_userns = 1
             c.userns_fd = fd
             c.clone_flags &= ~CConfig.cloneFlags[.user]!
+        }
+        if let fd = cgroupFD {
+            c.into_cgroup = 1
+            c.cgroup_fd = fd
+            c.clone_flags &= ~CConfig.cloneFlags[.cgroup]!   // the child unshares it inside the leaf
+        }
+        if !plan.rlimits.isEmpty {
+            let r = alloc(rl_rlimit.self, plan.rlimits.count)
+            for (i, u) in plan.rlimits.enumerated() { r[i] = rl_rlimit(resource: u.resource, pad: 0, soft: u.soft, hard: u.hard) }
+            c.rlimits = UnsafePointer(r)
+            c.n_rlimits = Int32(plan.rlimits.count)
         }
         config = c
     }

@@ -12,6 +12,7 @@ public enum CLI {
           rootless doctor [--format text|json]        what this host allows, and how to fix what it does not
           rootless policy check FILE | show NAME|FILE | list   seccomp policies
           rootless keeper status | stop               the process holding the shared --map auto user namespace
+          rootless gc                                 remove cgroups left by crashed runs
           rootless version
         """
 
@@ -40,6 +41,11 @@ public enum CLI {
             return PolicyCommand.main(rest)
         case "keeper":
             return KeeperCommand.main(rest)
+        case "gc":
+            let removed = CgroupTree.gc()
+            for r in removed { OS.writeStdout("removed cgroup \(r)\n") }
+            OS.writeStdout("gc: \(removed.count) cgroup\(removed.count == 1 ? "" : "s") of crashed runs removed\n")
+            return 0
         case "version", "--version":
             OS.writeStdout("rootless \(version)\n")
             return 0

@@ -73,6 +73,13 @@ enum ChildStep {
             return RootlessError("cannot set no_new_privs: \(why)")
         case RL_STEP_SECCOMP.rawValue:
             return RootlessError("cannot load the seccomp filter: \(why)", fix: "try --seccomp unconfined to confirm, then check the policy")
+        case RL_STEP_RLIMIT.rawValue:
+            guard r.index >= 0 && Int(r.index) < plan.rlimits.count else { break }
+            let u = plan.rlimits[Int(r.index)]
+            return RootlessError("cannot set --ulimit \(u.name): \(why)",
+                                 fix: e == EPERM ? "an unprivileged user cannot raise a hard limit above its own (ulimit -H\(u.name == "nofile" ? "n" : "")); ask for less" : "check the values")
+        case RL_STEP_CGROUPNS.rawValue:
+            return RootlessError("cannot create the cgroup namespace inside the sandbox's cgroup: \(why)", fix: "run `rootless doctor`; --cgroup none runs without a cgroup")
         case RL_STEP_PDEATHSIG.rawValue:
             return RootlessError("cannot set the parent-death signal: \(why)")
         case RL_STEP_EXEC.rawValue:

@@ -14,6 +14,8 @@ public struct HostFacts {
     public var gidHelper: HelperStatus
     public var subuidPath = "/etc/subuid"
     public var subgidPath = "/etc/subgid"
+    /// nil: not gathered (the planner then plans no cgroup, and fails on limits).
+    public var cgroup: CgroupFacts?
     /// nil: missing; true: directory; false: something else.
     public var lookup: (String) -> Bool?
 

@@ -11,6 +11,15 @@ public protocol Kernel {
     func landlockABI() -> Int32
     /// A user-namespace fd of the keeper holding these maps (started if needed), or nil.
     func keeperUserns(_ idmap: IDMapPlan) -> Int32?
+    /// The sandbox's cgroup, limits written, its leaf open for CLONE_INTO_CGROUP.
+    func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle
+    /// Kills what is left in it, reads the usage, removes it.
+    func finishCgroup(_ h: CgroupHandle, wallSeconds: Double) -> SandboxStats
+    /// CPU of the reaped children (stats without a cgroup).
+    func childrenUsage(wallSeconds: Double) -> SandboxStats
+    /// true the first time `key` is asked in this boot (per user): notes said once.
+    func firstTime(_ key: String) -> Bool
+    func writeFile(atomically path: String, _ contents: String) -> Bool
     /// With cfg.join_userns set, joins cfg.userns_fd first (and closes it).
     func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child
     func writeFile(_ path: String, _ contents: String) throws
@@ -57,6 +66,28 @@ public struct LiveKernel: Kernel {
     public func keeperUserns(_ idmap: IDMapPlan) -> Int32? {
         KeeperStore()?.userns(idmap, helpers: runHelpers)
     }
+
+    public func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle { try CgroupTree.create(c) }
+
+    public func finishCgroup(_ h: CgroupHandle, wallSeconds: Double) -> SandboxStats { CgroupTree.finish(h, wallSeconds: wallSeconds) }
+
+    public func childrenUsage(wallSeconds: Double) -> SandboxStats {
+        var u = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &u)
+        var s = SandboxStats(wallSeconds: wallSeconds, source: "rusage")
+        s.cpuUserUsec = UInt64(u.ru_utime.tv_sec) * 1_000_000 + UInt64(u.ru_utime.tv_usec)
+        s.cpuSystemUsec = UInt64(u.ru_stime.tv_sec) * 1_000_000 + UInt64(u.ru_stime.tv_usec)
+        return s
+    }
+
+    public func firstTime(_ key: String) -> Bool {
+        guard let d = RuntimeDir.path() else { return true }
+        let fd = open(d + "/said-" + key, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd) }
+        return fd >= 0
+    }
+
+    public func writeFile(atomically path: String, _ contents: String) -> Bool { OS.replaceFile(path, Array(contents.utf8), mode: 0o644) }
 
     public func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child {
         if cfg.pointee.join_userns != 0 {

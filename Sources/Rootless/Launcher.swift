@@ -29,34 +29,58 @@ public struct Launcher {
                                           fix: "boot with lsm=...,landlock (kernel >= 5.13), or drop --landlock"))
             }
         }
+        // The cgroup before the keeper: a failure here (a limit the kernel refuses) must
+        // not leave us inside the keeper's namespace for nothing.
+        var cgroup: CgroupHandle?
+        if let c = plan.cgroup {
+            do { cgroup = try kernel.makeCgroup(c) } catch let e as RootlessError { return fail(e) } catch { return 125 }
+        } else if let n = plan.cgroupNote, plan.stats || kernel.firstTime("no-cgroup") {
+            warn("no cgroup for sandboxes here: \(n) (said once; rootless doctor explains)")
+        }
+        PhaseTimer.mark("cgroup")
         // --map auto: join the keeper's already-mapped user namespace when there is one
         // (or one can be started); else the maps are written for this sandbox below.
         let keeperFD = plan.keeper ? plan.idmap.flatMap(kernel.keeperUserns) : nil
         PhaseTimer.mark("keeper")
-        let cfg = CConfig(plan, filters: filters, landlockABI: abi, usernsFD: keeperFD)
-        return withUnsafePointer(to: cfg.config) { c in
+        let cfg = CConfig(plan, filters: filters, landlockABI: abi, usernsFD: keeperFD, cgroupFD: cgroup?.leafFD)
+        let started = OS.monotonicSeconds()
+        let r: rl_result? = withUnsafePointer(to: cfg.config) { c in
             var child: rl_child
-            do { child = try kernel.spawn(c) } catch let e as RootlessError { return fail(e) } catch { return 125 }
+            do { child = try kernel.spawn(c) } catch let e as RootlessError { _ = fail(e); return nil } catch { return nil }
             PhaseTimer.mark("config+clone")
             do {
                 if let idmap = plan.idmap, keeperFD == nil { try writeMaps(idmap, pid: child.pid) }
                 try kernel.release(&child)
                 PhaseTimer.mark("id maps+release")
-            } catch let e as RootlessError {
-                kernel.abort(&child)
-                return fail(e)
             } catch {
                 kernel.abort(&child)
-                return 125
+                if let e = error as? RootlessError { _ = fail(e) }
+                return nil
             }
             let r = kernel.supervise(c, &child)
             PhaseTimer.mark("child setup+payload")
-            if filters.log != nil {
-                let lines = SeccompLogFilter.report(cfg.denials)
-                warn(lines.isEmpty ? "seccomp-log: no syscall was denied" : "seccomp-log: denied " + lines.joined(separator: "; "))
-            }
-            return withExtendedLifetime(cfg) { status(r, plan) }
+            return r
         }
+        // Whatever happened, the cgroup goes (everything in it killed first).
+        let wall = OS.monotonicSeconds() - started
+        let stats = cgroup.map { kernel.finishCgroup($0, wallSeconds: wall) } ?? (plan.stats ? kernel.childrenUsage(wallSeconds: wall) : nil)
+        guard let r else { return 125 }
+        if filters.log != nil {
+            let lines = SeccompLogFilter.report(cfg.denials)
+            warn(lines.isEmpty ? "seccomp-log: no syscall was denied" : "seccomp-log: denied " + lines.joined(separator: "; "))
+        }
+        let code = withExtendedLifetime(cfg) { status(r, plan) }
+        if let s = stats {
+            if let k = s.oomKills, k > 0 {
+                let limit = plan.cgroup?.limits.first { $0.file == "memory.max" }.map { " (memory.max \($0.value) bytes reached)" } ?? ""
+                warn(code == 137 ? "the command was killed by the OOM killer\(limit)" : "the OOM killer killed \(k) process\(k == 1 ? "" : "es") in the sandbox\(limit)")
+            }
+            if plan.stats { warn(s.text) }
+            if let f = plan.statsJSON, !kernel.writeFile(atomically: f, s.json) {
+                warn("cannot write --stats-json \(f): \(OS.errorText(errno))")
+            }
+        }
+        return code
     }
 
     func writeMaps(_ m: IDMapPlan, pid: Int32) throws {

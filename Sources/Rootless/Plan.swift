@@ -84,6 +84,13 @@ public struct Plan: Equatable, Sendable {
     public var seccompLog = false
     /// nil: no Landlock.
     public var landlock: [LandlockRule]?
+    /// nil: the sandbox gets no cgroup of its own.
+    public var cgroup: CgroupPlan?
+    /// Why there is no cgroup, said once per boot (or on every run with --stats).
+    public var cgroupNote: String?
+    public var rlimits: [Ulimit] = []
+    public var stats = false
+    public var statsJSON: String?
     /// Join (or start) the keeper of these helper-written maps instead of mapping afresh.
     public var keeper = false
     /// --userns none with --net none: Landlock (ABI >= 4) denies TCP bind/connect.
@@ -108,6 +115,12 @@ public struct Plan: Equatable, Sendable {
             if !m.flags.isEmpty { line += " (\(m.flags.label))" }
             out.append(line)
         }
+        if let c = cgroup {
+            out.append("cgroup: \(c.parent)/rootless-<pid>/payload (into it at clone, own cgroup namespace\(c.delegate ? ", writable inside" : "")) controllers [\(c.controllers.joined(separator: " "))] limits [\(c.limits.map(\.description).joined(separator: ", "))]")
+        } else if let n = cgroupNote {
+            out.append("cgroup: none (\(n))")
+        }
+        if !rlimits.isEmpty { out.append("ulimits: " + rlimits.map { "\($0.name)=\($0.soft == Ulimit.infinity ? "unlimited" : String($0.soft)):\($0.hard == Ulimit.infinity ? "unlimited" : String($0.hard))" }.joined(separator: " ")) }
         if let h = hostname { out.append("hostname: \(h)") }
         out.append("process: uid=\(uid) gid=\(gid) cwd=\(cwd) argv=\(argv)")
         out.append("path: \(searchPath)")

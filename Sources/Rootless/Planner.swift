@@ -100,6 +100,13 @@ public enum Planner {
         // Sandboxes with the same helper-written maps share one user namespace, as podman's
         // do; --no-keeper gives this one its own.
         plan.keeper = idmap.method == .helpers && s.keeper
+        (plan.cgroup, plan.cgroupNote) = try cgroupPlan(s, h)
+        if let c = plan.cgroup, c.delegate, let i = plan.mounts.firstIndex(where: { $0.kind == .cgroup2 }) {
+            plan.mounts[i].flags.remove(.readOnly)
+        }
+        plan.rlimits = s.ulimits
+        plan.stats = s.stats
+        plan.statsJSON = s.statsJSON
         try applySeccomp(&plan, s)
         // Fake root by default where it is needed: one mapped id (files cannot belong to
         // anyone else) and the payload is root (package managers will chown and setuid).
@@ -107,6 +114,41 @@ public enum Planner {
         if s.fakeRoot ?? (singleID && uid == 0 && s.seccomp != .unconfined) { plan.seccomp.append(.builtin("fake-root")) }
         if s.landlock { plan.landlock = landlockRules(s, hostView: hostView, cwdBound: hostView && h.cwd != "/" && s.workdir == nil, cwd: h.cwd) }
         return plan
+    }
+
+    /// Where the sandbox's cgroup goes: under the caller's own cgroup when it is delegated
+    /// (and offers the controllers the limits need); else none — an error when limits or
+    /// --cgroup-delegate were asked for, unless --cgroup optional.
+    static func cgroupPlan(_ s: RunSpec, _ h: HostFacts) throws -> (CgroupPlan?, String?) {
+        let asked = !s.limits.isEmpty || s.cgroupDelegate
+        if s.cgroup == .none {
+            if asked { throw RootlessError("--cgroup none leaves nothing to enforce the limits (or --cgroup-delegate) given", fix: "drop --cgroup none, or the limits") }
+            return (nil, nil)
+        }
+        let needed = s.limits.controllers
+        let why: String
+        if let c = h.cgroup, let mount = c.layout.v2Mount, let base = c.base {
+            if c.delegated && c.layout.kind == .unified {
+                let missing = needed.filter { !c.available.contains($0) }
+                if missing.isEmpty {
+                    return (CgroupPlan(parent: base, controllers: needed, limits: s.limits.files().map { CgroupSetting($0.0, $0.1) }, delegate: s.cgroupDelegate), nil)
+                }
+                why = "your cgroup \(base) is delegated but offers no \(missing.joined(separator: "/")) controller (it has: \(c.available.isEmpty ? "none" : c.available.joined(separator: " ")))"
+            } else if c.layout.kind == .hybrid {
+                why = "this host is hybrid: cgroup v1 controllers, and the cgroup2 tree at \(mount) has \(c.available.isEmpty ? "no controllers" : "only " + c.available.joined(separator: " "))"
+            } else {
+                why = "your cgroup \(base) is not delegated to you"
+            }
+        } else {
+            why = h.cgroup == nil ? "cgroups were not looked at" : "no cgroup v2 is mounted (cgroup v1 only)"
+        }
+        if h.cgroup == nil && !asked { return (nil, nil) }
+        if asked && s.cgroup != .optional {
+            let flags = (s.limits.isEmpty ? [] : ["limits (\(s.limits.files().map(\.0).joined(separator: ", ")))"]) + (s.cgroupDelegate ? ["--cgroup-delegate"] : [])
+            throw RootlessError("\(flags.joined(separator: " and ")) need a delegated cgroup v2 subtree, and \(why)",
+                                fix: "run inside one: systemd-run --user --scope -p Delegate=yes rootless run ... (on a cgroup v2 host; a hybrid host needs systemd.unified_cgroup_hierarchy=1 at boot), or add --cgroup optional to run without limits")
+        }
+        return (nil, why + (asked ? "; limits not enforced (--cgroup optional)" : ""))
     }
 
     /// --cap-drop ALL starts from nothing, --cap-add ALL from everything (as podman).

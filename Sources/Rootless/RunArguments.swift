@@ -36,6 +36,17 @@ public enum RunArguments {
           --landlock-ro PATH, --landlock-rw PATH   extra Landlock rules (imply --landlock)
           --userns auto|none      none: no namespaces, only Landlock + seccomp + no_new_privs
           --allow-no-userns       with auto: fall back to --userns none where user namespaces are forbidden
+          --memory SIZE           memory limit (cgroup v2 memory.max), e.g. 512m
+          --memory-swap SIZE      memory + swap limit (-1: unlimited swap)
+          --pids-limit N          most processes/threads at once (pids.max)
+          --cpus N                CPU time, in CPUs (cpu.max), e.g. 1.5
+          --cpu-weight N, --io-weight N   relative shares (1-10000)
+          --ulimit NAME=SOFT[:HARD]       an rlimit for the command (works without cgroups)
+          --cgroup auto|optional|none     auto: a cgroup where one is delegated to you, and
+                                  limits fail (exit 125) where none is; optional: run without
+          --cgroup-delegate       /sys/fs/cgroup inside is writable (a nested manager)
+          --stats                 at exit: peak memory, CPU, peak pids, OOM kills, wall time
+          --stats-json FILE       the same as JSON
           --no-keeper             map a private user namespace (default: subuid maps join the shared
                                   one `rootless keeper` holds, as podman's pause process)
         """
@@ -122,11 +133,36 @@ public enum RunArguments {
                 s.userns = m
             case "--allow-no-userns": s.allowNoUserns = true
             case "--no-keeper": s.keeper = false
+            case "--memory", "-m": s.limits.memory = try ResourceLimits.parseSize(try value(flag, inline), flag: "--memory")
+            case "--memory-swap":
+                let v = try value(flag, inline)
+                s.limits.memorySwap = v == "-1" ? -1 : Int64(try ResourceLimits.parseSize(v, flag: flag))
+            case "--pids-limit":
+                let v = try value(flag, inline)
+                guard let n = Int64(v), n > 0 || n == -1 else { throw RootlessError("--pids-limit \"\(v)\" is not a positive count", fix: "e.g. --pids-limit 100") }
+                s.limits.pids = n > 0 ? n : nil
+            case "--cpus":
+                let v = try value(flag, inline)
+                guard let n = Double(v), n >= 0.01, n <= 1024 else { throw RootlessError("--cpus \"\(v)\" is not a number of CPUs between 0.01 and 1024", fix: "e.g. --cpus 1.5") }
+                s.limits.cpus = n
+            case "--cpu-weight", "--io-weight":
+                let v = try value(flag, inline)
+                guard let n = Int(v), (1...10000).contains(n) else { throw RootlessError("\(flag) \"\(v)\" is not a weight from 1 to 10000", fix: "e.g. \(flag) 100 (the default)") }
+                if flag == "--cpu-weight" { s.limits.cpuWeight = n } else { s.limits.ioWeight = n }
+            case "--ulimit": s.ulimits.append(try Ulimit.parse(try value(flag, inline)))
+            case "--cgroup", "--cgroups":
+                let v = try value(flag, inline)
+                guard let m = CgroupMode(rawValue: v) else { throw RootlessError("unknown --cgroup mode \"\(v)\"", fix: "use auto, optional or none") }
+                s.cgroup = m
+            case "--cgroup-delegate": s.cgroupDelegate = true
+            case "--stats": s.stats = true
+            case "--stats-json": s.statsJSON = try value(flag, inline); s.stats = true
             default:
                 throw RootlessError("unknown option \(flag)", fix: "see rootless run --help; put -- before a command that starts with '-'")
             }
             i += 1
         }
+        try s.limits.validate()
         s.command = Array(args[i...])
         guard !s.command.isEmpty else { throw RootlessError("no command given", fix: "e.g. rootless run -- sh") }
         return s

@@ -49,6 +49,13 @@ public struct RunSpec: Equatable, Sendable {
     public var seccompLog = false
     /// Join the keeper's user namespace when the maps need the helpers (--no-keeper: off).
     public var keeper = true
+    public var limits = ResourceLimits()
+    public var ulimits: [Ulimit] = []
+    public var cgroup: CgroupMode = .auto
+    public var cgroupDelegate = false
+    /// --stats: peak memory, CPU, peak pids, OOM kills and wall time at exit (stderr).
+    public var stats = false
+    public var statsJSON: String?
 
     public init() {}
 
@@ -61,5 +68,7 @@ public struct RunSpec: Equatable, Sendable {
             && a.seccomp == b.seccomp && a.fakeRoot == b.fakeRoot && a.capAdd == b.capAdd && a.capDrop == b.capDrop
             && a.landlock == b.landlock && a.landlockRO == b.landlockRO && a.landlockRW == b.landlockRW && a.userns == b.userns
             && a.allowNoUserns == b.allowNoUserns && a.seccompLog == b.seccompLog && a.keeper == b.keeper
+            && a.limits == b.limits && a.ulimits == b.ulimits && a.cgroup == b.cgroup && a.cgroupDelegate == b.cgroupDelegate
+            && a.stats == b.stats && a.statsJSON == b.statsJSON
     }
 }

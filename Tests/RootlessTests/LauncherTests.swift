@@ -10,6 +10,22 @@ final class LauncherTests: XCTestCase {
         var result = rl_result(outcome: Int32(RL_EXITED.rawValue), code: 3, report: rl_report())
         var failHelpers = false
         var keeperFD: Int32?
+        var failCgroup = false
+        var said: Set<String> = []
+        func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle {
+            calls.append("cgroup \(c.parent) " + c.limits.map(\.description).joined(separator: ","))
+            if failCgroup { throw RootlessError("cannot set memory.max") }
+            return CgroupHandle(path: c.parent + "/rootless-1", leafFD: 77)
+        }
+        func finishCgroup(_ h: CgroupHandle, wallSeconds: Double) -> SandboxStats {
+            calls.append("finish \(h.path)")
+            var s = SandboxStats(wallSeconds: wallSeconds, source: "cgroup")
+            s.oomKills = 1
+            return s
+        }
+        func childrenUsage(wallSeconds: Double) -> SandboxStats { SandboxStats(wallSeconds: wallSeconds, source: "rusage") }
+        func firstTime(_ key: String) -> Bool { said.insert(key).inserted }
+        func writeFile(atomically path: String, _ contents: String) -> Bool { calls.append("json \(path)"); return true }
         func keeperUserns(_ idmap: IDMapPlan) -> Int32? {
             calls.append("keeper " + IDMapPlan.render(idmap.uidLines).split(separator: "\n").joined(separator: ","))
             return keeperFD
@@ -20,7 +36,7 @@ final class LauncherTests: XCTestCase {
         }
         func landlockABI() -> Int32 { calls.append("landlock-abi"); return 7 }
         func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child {
-            calls.append("spawn flags=\(String(cfg.pointee.clone_flags, radix: 16))\(cfg.pointee.join_userns != 0 ? " join=\(cfg.pointee.userns_fd)" : "") mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))")
+            calls.append("spawn flags=\(String(cfg.pointee.clone_flags, radix: 16))\(cfg.pointee.join_userns != 0 ? " join=\(cfg.pointee.userns_fd)" : "")\(cfg.pointee.into_cgroup != 0 ? " cgroup=\(cfg.pointee.cgroup_fd)" : "") mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))")
             return rl_child(pid: 42, pidfd: -1, sync_fd: -1, report_fd: -1, pty_master: -1, notify_sock: -1)
         }
         func writeFile(_ path: String, _ contents: String) throws { calls.append("write \(path) \(contents)") }
@@ -33,11 +49,48 @@ final class LauncherTests: XCTestCase {
         func supervise(_ cfg: UnsafePointer<rl_config>, _ child: inout rl_child) -> rl_result { calls.append("supervise"); return result }
     }
 
-    func plan(_ args: [String]) throws -> Plan {
+    func plan(_ args: [String], cgroup: CgroupFacts? = nil) throws -> Plan {
         let sub = SubIDTable(parsing: "alice:100000:65536\n")
-        let f = HostFacts(uid: 1000, gid: 1000, userName: "alice", cwd: "/", env: [], subuid: sub, subgid: sub,
+        var f = HostFacts(uid: 1000, gid: 1000, userName: "alice", cwd: "/", env: [], subuid: sub, subgid: sub,
                           uidHelper: .usable(path: "/usr/bin/newuidmap"), gidHelper: .usable(path: "/usr/bin/newgidmap"), lookup: { _ in true })
+        f.cgroup = cgroup
         return try Planner.plan(try RunArguments.parse(args), f)
+    }
+
+    static let delegated = CgroupFacts(layout: CgroupLayout(kind: .unified, v2Mount: "/sys/fs/cgroup", v1Controllers: [], ownPath: "/user.slice/run-1.scope"),
+                                       base: "/sys/fs/cgroup/user.slice/run-1.scope", delegated: true, available: ["cpu", "io", "memory", "pids"])
+
+    func testCgroupIsMadeBeforeCloneEnteredAtCloneAndFinishedAfter() throws {
+        let k = Recorder()
+        var warnings: [String] = []
+        let p = try plan(["--map", "self", "--memory", "64m", "--stats", "--stats-json", "/tmp/s.json", "true"], cgroup: Self.delegated)
+        XCTAssertEqual(Launcher(kernel: k, warn: { warnings.append($0) }).run(p), 3)
+        XCTAssertEqual(k.calls[1], "cgroup /sys/fs/cgroup/user.slice/run-1.scope memory.max=67108864")
+        // CLONE_NEWCGROUP (0x02000000) is left to the child, which unshares it inside the leaf.
+        XCTAssertTrue(k.calls[2].hasPrefix("spawn flags=7c020000 cgroup=77"), k.calls[2])
+        XCTAssertEqual(Array(k.calls.suffix(2)), ["finish /sys/fs/cgroup/user.slice/run-1.scope/rootless-1", "json /tmp/s.json"])
+        XCTAssertTrue(warnings.contains { $0.hasPrefix("the OOM killer killed 1 process") }, "\(warnings)")
+        XCTAssertTrue(warnings.contains { $0.hasPrefix("stats (cgroup): wall ") }, "\(warnings)")
+    }
+
+    func testACgroupThatCannotBeMadeStopsBeforeClone() throws {
+        let k = Recorder()
+        k.failCgroup = true
+        var warnings: [String] = []
+        XCTAssertEqual(Launcher(kernel: k, warn: { warnings.append($0) }).run(try plan(["--map", "self", "--memory", "64m", "true"], cgroup: Self.delegated)), 125)
+        XCTAssertFalse(k.calls.contains { $0.hasPrefix("spawn") })
+        XCTAssertEqual(warnings, ["cannot set memory.max"])
+    }
+
+    func testNoCgroupNoteIsSaidOnce() throws {
+        let hybrid = CgroupFacts(layout: CgroupLayout(kind: .hybrid, v2Mount: "/sys/fs/cgroup/unified", v1Controllers: ["memory"], ownPath: "/"),
+                                 base: "/sys/fs/cgroup/unified", delegated: false, available: [])
+        let k = Recorder()
+        var warnings: [String] = []
+        let l = Launcher(kernel: k, warn: { warnings.append($0) })
+        _ = l.run(try plan(["--map", "self", "true"], cgroup: hybrid))
+        _ = l.run(try plan(["--map", "self", "true"], cgroup: hybrid))
+        XCTAssertEqual(warnings.filter { $0.hasPrefix("no cgroup") }.count, 1, "\(warnings)")
     }
 
     func testDirectMapsAreWrittenSetgroupsFirstThenReleased() throws {

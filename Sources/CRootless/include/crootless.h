@@ -79,7 +79,8 @@ enum rl_step {
     RL_STEP_PDEATHSIG = 24,
     RL_STEP_CWD_ESCAPE = 25, // cwd resolved outside the new root (CVE-2024-21626 class)
     RL_STEP_LANDLOCK = 26,
-    RL_STEP_RLIMIT = 27,
+    RL_STEP_RLIMIT = 27,     // index = position in rlimits
+    RL_STEP_CGROUPNS = 28,   // unshare(CLONE_NEWCGROUP) once inside the sandbox's cgroup
     RL_STEP_STATUS = 100,    // not an error: pid 1 reports the payload's wait status
 };
 
@@ -110,6 +111,9 @@ struct rl_notify_rule {
     struct rl_notify_arg args[6];
 };
 struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
+
+// --ulimit: setrlimit in the payload before exec.
+struct rl_rlimit { int32_t resource; int32_t pad; uint64_t soft; uint64_t hard; };
 
 struct rl_report {
     int32_t step;
@@ -164,6 +168,16 @@ struct rl_config {
     // act on these; the Swift side does the setns so its failure gets its own message.
     int32_t join_userns;
     int32_t userns_fd;
+
+    // into_cgroup: clone3 with CLONE_INTO_CGROUP into cgroup_fd (the sandbox's leaf, limits
+    // already written), so the child never runs a single instruction outside it. The
+    // cgroup namespace is then unshared by the child (clone_flags lack CLONE_NEWCGROUP):
+    // clone3 would root it at the *caller's* cgroup, not the leaf.
+    int32_t into_cgroup;
+    int32_t cgroup_fd;
+
+    const struct rl_rlimit *rlimits;
+    int32_t n_rlimits;
 
     // --seccomp-log (see struct rl_notify_rule). notify_filter: index into filters, or -1.
     int32_t notify_filter;

@@ -2,19 +2,14 @@ import CRootless
 import Glibc
 import IDMap
 
-/// Finds, starts and stops keepers (see Keeper.swift). Records live in a directory only
-/// the caller can write: $XDG_RUNTIME_DIR/rootless, else /tmp/rootless-UID — used only if
-/// it is a real directory, ours, and closed to others (else no keeper, nothing breaks).
+/// Finds, starts and stops keepers (see Keeper.swift). Records live in the caller's
+/// RuntimeDir (no such directory: no keeper, nothing breaks).
 public struct KeeperStore {
     public var dir: String
     public var proc = "/proc"
 
     public init?(env: [String] = OS.environment(), uid: UInt32 = getuid()) {
-        let xdg = env.last { $0.hasPrefix("XDG_RUNTIME_DIR=") }.map { String($0.dropFirst(16)) }
-        let d = xdg.flatMap { $0.hasPrefix("/") ? $0 + "/rootless" : nil } ?? "/tmp/rootless-\(uid)"
-        mkdir(d, 0o700)
-        var st = stat()
-        guard lstat(d, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == uid, st.st_mode & 0o077 == 0 else { return nil }
+        guard let d = RuntimeDir.path(env: env, uid: uid) else { return nil }
         dir = d
     }
 

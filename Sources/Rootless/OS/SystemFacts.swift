@@ -27,7 +27,22 @@ public enum SystemFacts {
                           lookup: OS.lookup)
         f.subuidPath = p.etc + "/subuid"
         f.subgidPath = p.etc + "/subgid"
+        f.cgroup = cgroup(p)
         return f
+    }
+
+    /// The caller's cgroup2 and whether it is delegated: the directory is ours and its
+    /// cgroup.procs and cgroup.subtree_control are writable. Reads two /proc files, one
+    /// cgroup.controllers, and checks three permissions.
+    public static func cgroup(_ p: HostPaths) -> CgroupFacts {
+        let layout = CgroupLayout.detect(mountinfo: OS.readFile(p.proc + "/self/mountinfo") ?? "", selfCgroup: OS.readFile(p.proc + "/self/cgroup") ?? "")
+        guard let mount = layout.v2Mount, let own = layout.ownPath else { return CgroupFacts(layout: layout, base: nil, delegated: false, available: []) }
+        let base = CgroupFacts.base(mount: mount, own: own)
+        var st = stat()
+        let delegated = stat(base, &st) == 0 && st.st_uid == getuid() && access(base, W_OK) == 0
+            && access(base + "/cgroup.procs", W_OK) == 0 && access(base + "/cgroup.subtree_control", W_OK) == 0
+        let available = OS.readFile(base + "/cgroup.controllers", limit: 4096)?.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init) ?? []
+        return CgroupFacts(layout: layout, base: base, delegated: delegated, available: available)
     }
 
     public static func noNewPrivs(_ p: HostPaths) -> Bool {

@@ -1,0 +1,162 @@
+import CRootless
+import Glibc
+
+/// One sandbox's cgroup on the live system: parent/rootless-<pid> (the limits) with a
+/// `payload` leaf (the processes, the cgroup namespace root). Effects only; what to
+/// create was decided by Planner.cgroupPlan.
+public struct CgroupHandle: Equatable, Sendable {
+    public var path: String
+    /// O_DIRECTORY fd of the payload leaf, for CLONE_INTO_CGROUP (closed by finish).
+    public var leafFD: Int32
+    public init(path: String, leafFD: Int32) {
+        self.path = path
+        self.leafFD = leafFD
+    }
+}
+
+public enum CgroupTree {
+    /// Order: controllers on in the parent (moving the parent's own processes into the
+    /// `rootless-outer` leaf first: a cgroup with processes cannot give controllers to its
+    /// children) -> mkdir the sandbox cgroup -> its limits -> controllers on in it -> mkdir
+    /// the leaf -> a copy of the limits there (tools inside read them) -> open the leaf ->
+    /// a record for `rootless gc`. On failure everything made so far is removed.
+    public static func create(_ p: CgroupPlan, name: String = "rootless-\(getpid())") throws -> CgroupHandle {
+        try enable(p.controllers, in: p.parent)
+        let path = p.parent + "/" + name
+        if mkdir(path, 0o755) != 0 {
+            // EEXIST: left by a dead run that had our pid (we are the only live one).
+            guard errno == EEXIST else { throw RootlessError("cannot create cgroup \(path): \(OS.errorText(errno))", fix: "check that \(p.parent) is delegated to you (rootless doctor)") }
+            _ = remove(path)
+            guard mkdir(path, 0o755) == 0 else { throw RootlessError("cannot create cgroup \(path): \(OS.errorText(errno))", fix: "remove it (rootless gc) and try again") }
+        }
+        do {
+            for l in p.limits { try write(path + "/" + l.file, l.value, what: "set \(l.file)=\(l.value)") }
+            if !p.controllers.isEmpty {
+                try write(path + "/cgroup.subtree_control", p.controllers.map { "+" + $0 }.joined(separator: " "), what: "enable \(p.controllers.joined(separator: " "))")
+            }
+            let leaf = path + "/payload"
+            guard mkdir(leaf, 0o755) == 0 else { throw RootlessError("cannot create cgroup \(leaf): \(OS.errorText(errno))") }
+            for l in p.limits { try write(leaf + "/" + l.file, l.value, what: "set \(l.file)=\(l.value)") }
+            let fd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { throw RootlessError("cannot open cgroup \(leaf): \(OS.errorText(errno))") }
+            record(name, path)
+            return CgroupHandle(path: path, leafFD: fd)
+        } catch {
+            _ = remove(path)
+            throw error
+        }
+    }
+
+    static func enable(_ controllers: [String], in parent: String) throws {
+        let on = Set((OS.readFile(parent + "/cgroup.subtree_control") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+        let missing = controllers.filter { !on.contains($0) }
+        guard !missing.isEmpty else { return }
+        let outer = parent + "/" + CgroupFacts.outerLeaf
+        // New processes can appear while we move (a shell forking): a few rounds.
+        for _ in 0..<8 {
+            let pids = (OS.readFile(parent + "/cgroup.procs") ?? "").split(separator: "\n")
+            if pids.isEmpty { break }
+            mkdir(outer, 0o755)
+            for pid in pids { _ = try? write(outer + "/cgroup.procs", String(pid), what: "move process \(pid) into \(outer)") }
+        }
+        try write(parent + "/cgroup.subtree_control", missing.map { "+" + $0 }.joined(separator: " "), what: "enable \(missing.joined(separator: " "))",
+                  fix: "\(parent) must be delegated with these controllers (systemd: Delegate=yes); its processes must be movable into \(outer)")
+    }
+
+    /// At exit (or timeout, Ctrl-C): kill everything left (cgroup.kill; freeze, kill each
+    /// pid, thaw where it is missing), wait until the cgroup is empty (cgroup.events
+    /// "populated 0", woken by POLLPRI), read the usage, remove the tree and the record.
+    public static func finish(_ h: CgroupHandle, wallSeconds: Double) -> SandboxStats {
+        close(h.leafFD)
+        if (try? write(h.path + "/cgroup.kill", "1", what: "kill")) == nil { freezeAndKill(h.path) }
+        waitEmpty(h.path)
+        var s = SandboxStats(wallSeconds: wallSeconds, source: "cgroup")
+        s.apply(cpuStat: OS.readFile(h.path + "/cpu.stat"), memoryPeak: OS.readFile(h.path + "/memory.peak"),
+                memoryEvents: OS.readFile(h.path + "/memory.events"), pidsPeak: OS.readFile(h.path + "/pids.peak"))
+        _ = remove(h.path)
+        if let d = RuntimeDir.path(sub: "cgroups") { unlink(d + "/" + (h.path.split(separator: "/").last.map(String.init) ?? "")) }
+        return s
+    }
+
+    static func freezeAndKill(_ path: String) {
+        _ = try? write(path + "/cgroup.freeze", "1", what: "freeze")
+        for dir in tree(path) {
+            for pid in (OS.readFile(dir + "/cgroup.procs") ?? "").split(separator: "\n") { if let p = Int32(pid) { kill(p, SIGKILL) } }
+        }
+        _ = try? write(path + "/cgroup.freeze", "0", what: "thaw")
+    }
+
+    static func waitEmpty(_ path: String) {
+        let fd = open(path + "/cgroup.events", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 256)
+        for _ in 0..<50 {
+            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 || String(decoding: buf[0..<n], as: UTF8.self).contains("populated 0") { return }
+            var p = pollfd(fd: fd, events: Int16(POLLPRI), revents: 0)
+            _ = poll(&p, 1, 100)
+        }
+    }
+
+    /// The directory and every cgroup below it, deepest first.
+    static func tree(_ path: String) -> [String] {
+        var out: [String] = []
+        if let d = opendir(path) {
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." && e.pointee.d_type == UInt8(DT_DIR) { out += tree(path + "/" + name) }
+            }
+            closedir(d)
+        }
+        return out + [path]
+    }
+
+    /// rmdir deepest first (cgroupfs removes a directory with its interface files).
+    @discardableResult
+    static func remove(_ path: String) -> Bool {
+        if (try? write(path + "/cgroup.kill", "1", what: "kill")) == nil { freezeAndKill(path) }
+        waitEmpty(path)
+        return tree(path).allSatisfy { rmdir($0) == 0 || errno == ENOENT }
+    }
+
+    static func write(_ path: String, _ value: String, what: String, fix: String = "check the value, and that the cgroup is delegated to you (rootless doctor)") throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RootlessError("cannot \(what) in \(path): \(OS.errorText(errno))", fix: fix) }
+        defer { close(fd) }
+        let n = value.withCString { Glibc.write(fd, $0, strlen($0)) }
+        guard n == value.utf8.count else { throw RootlessError("cannot \(what) in \(path): \(OS.errorText(errno))", fix: fix) }
+    }
+
+    // ---- records for `rootless gc`: RuntimeDir/cgroups/NAME = "PID STARTTIME PATH" ----------
+
+    static func record(_ name: String, _ path: String) {
+        guard let d = RuntimeDir.path(sub: "cgroups"),
+              let t = OS.readFile("/proc/self/stat", limit: 4096).flatMap(Keeper.startTime(stat:)) else { return }
+        OS.replaceFile(d + "/" + name, Array("\(getpid()) \(t) \(path)\n".utf8))
+    }
+
+    /// Removes the cgroups of runs whose rootless process is gone (SIGKILLed, crashed).
+    /// Returns the paths removed.
+    public static func gc(proc: String = "/proc") -> [String] {
+        guard let d = RuntimeDir.path(sub: "cgroups"), let dir = opendir(d) else { return [] }
+        var names: [String] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix("rootless-") && !name.contains(".tmp.") { names.append(name) }
+        }
+        closedir(dir)
+        var removed: [String] = []
+        for name in names {
+            let f = (OS.readFile(d + "/" + name, limit: 4096) ?? "").split(whereSeparator: { $0 == "\n" }).first?.split(separator: " ", maxSplits: 2).map(String.init) ?? []
+            guard f.count == 3, let pid = Int32(f[0]) else { unlink(d + "/" + name); continue }
+            let alive = OS.readFile(proc + "/\(pid)/stat", limit: 4096).flatMap(Keeper.startTime(stat:)) == UInt64(f[1])
+            if alive { continue }
+            // Only ever a rootless-* directory inside a cgroup2 tree.
+            guard f[2].hasPrefix("/sys/fs/cgroup/"), f[2].split(separator: "/").last?.hasPrefix("rootless-") == true else { unlink(d + "/" + name); continue }
+            if OS.lookup(f[2]) == true && remove(f[2]) { removed.append(f[2]) }
+            if OS.lookup(f[2]) == nil { unlink(d + "/" + name) }
+        }
+        return removed
+    }
+}
