@@ -131,7 +131,9 @@ public enum Planner {
             if c.delegated && c.layout.kind == .unified {
                 let missing = needed.filter { !c.available.contains($0) }
                 if missing.isEmpty {
-                    return (CgroupPlan(parent: base, controllers: needed, limits: s.limits.files().map { CgroupSetting($0.0, $0.1) }, delegate: s.cgroupDelegate), nil)
+                    // --stats reads memory.peak and pids.peak: those need their controllers on.
+                    let extra = s.stats ? ["memory", "pids"].filter { c.available.contains($0) && !needed.contains($0) } : []
+                    return (CgroupPlan(parent: base, controllers: (needed + extra).sorted(), limits: s.limits.files().map { CgroupSetting($0.0, $0.1) }, delegate: s.cgroupDelegate), nil)
                 }
                 why = "your cgroup \(base) is delegated but offers no \(missing.joined(separator: "/")) controller (it has: \(c.available.isEmpty ? "none" : c.available.joined(separator: " ")))"
             } else if c.layout.kind == .hybrid {

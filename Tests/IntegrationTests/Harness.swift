@@ -71,6 +71,54 @@ struct Harness {
         return Result(status: status, out: String(decoding: outData, as: UTF8.self), err: String(decoding: errData, as: UTF8.self))
     }
 
+    /// A process whose stdout the test reads as it comes (for "ready" handshakes).
+    final class Running {
+        let process: Process
+        let fd: Int32
+        init(_ p: Process, _ fd: Int32) {
+            process = p
+            self.fd = fd
+        }
+        /// Reads until `marker` has arrived (returns all read so far), or until EOF when
+        /// marker is nil (returns the rest). nil when `timeout` seconds pass first.
+        func read(until marker: String?, timeout: Double) -> String? {
+            var text = ""
+            var buf = [UInt8](repeating: 0, count: 512)
+            while true {
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&pfd, 1, Int32(timeout * 1000)) == 1 else { return nil }
+                let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { return marker == nil ? text : nil }
+                text += String(decoding: buf[0..<n], as: UTF8.self)
+                if let m = marker, text.contains(m) { return text }
+            }
+        }
+    }
+
+    /// Starts `executable ARGS` (default: rootless) with stdout on a pipe, stderr to
+    /// /dev/null, stdin from /dev/null.
+    func start(_ args: [String], executable: String? = nil) throws -> Running {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable ?? bin)
+        p.arguments = args
+        p.currentDirectoryURL = scratch
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        try p.run()
+        return Running(p, out.fileHandleForReading.fileDescriptor)
+    }
+
+    /// Pids (in this pid namespace)  whose argv is exactly `argv`.
+    func processes(withArgv argv: [String]) -> [String] {
+        let want = argv.joined(separator: "\u{0}") + "\u{0}"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
+            guard pid.allSatisfy(\.isNumber), let d = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: d, as: UTF8.self) == want
+        }
+    }
+
     /// A busybox root filesystem with the probe at /probe.
     func busyboxRoot(_ name: String = "rootfs") throws -> URL {
         let fm = FileManager.default

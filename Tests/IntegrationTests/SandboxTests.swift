@@ -230,7 +230,7 @@ final class SandboxTests: XCTestCase {
         XCTAssertTrue(r.err.contains("timed out"), r.err)
         // pid 1's death tears down the whole pid namespace before rootless can reap it, so
         // nothing may be left now (no waiting needed).
-        XCTAssertEqual(processes(withArgv: ["sleep", marker]), [], "no process of the sandbox outlives it")
+        XCTAssertEqual(h.processes(withArgv: ["sleep", marker]), [], "no process of the sandbox outlives it")
     }
 
     func testEnvWorkdirAndTty() throws {
@@ -257,43 +257,37 @@ final class SandboxTests: XCTestCase {
     /// EOF arrives only once every holder of the pipe (sh, rootless, pid 1, sleep) is gone.
     func testDieWithParentTakesTheSandboxDown() throws {
         let marker = String(4000 + Int(getpid() % 997))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "\"$0\" run --die-with-parent -- /bin/sh -c 'echo ready; exec /bin/sleep \(marker)'; echo sh-outlived", h.bin]
-        p.currentDirectoryURL = h.scratch
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        try p.run()
-        let fd = out.fileHandleForReading.fileDescriptor
-        defer { for pid in processes(withArgv: ["/bin/sleep", marker]) { kill(pid_t(pid)!, SIGKILL) } }
-        func read(until deadline: Double) -> String? {
-            var text = ""
-            var buf = [UInt8](repeating: 0, count: 256)
-            while true {
-                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                guard poll(&pfd, 1, Int32(deadline * 1000)) == 1 else { return nil } // timed out
-                let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-                if n <= 0 { return text }
-                text += String(decoding: buf[0..<n], as: UTF8.self)
-                if text.contains("ready\n") && deadline > 5 { return text }
-            }
-        }
-        XCTAssertEqual(read(until: 30), "ready\n", "the sandbox started")
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        XCTAssertEqual(read(until: 5), "", "rootless and the sandbox die with their parent (EOF, nothing more)")
-        XCTAssertEqual(processes(withArgv: ["/bin/sleep", marker]), [], "no process of the sandbox outlives its parent")
+        let r = try h.start(["-c", "\"$0\" run --die-with-parent -- /bin/sh -c 'echo ready; exec /bin/sleep \(marker)'; echo sh-outlived", h.bin],
+                            executable: "/bin/sh")
+        defer { for pid in h.processes(withArgv: ["/bin/sleep", marker]) { kill(pid_t(pid)!, SIGKILL) } }
+        XCTAssertEqual(r.read(until: "ready\n", timeout: 30), "ready\n", "the sandbox started")
+        kill(r.process.processIdentifier, SIGKILL)
+        r.process.waitUntilExit()
+        XCTAssertEqual(r.read(until: nil, timeout: 5), "", "rootless and the sandbox die with their parent (EOF, nothing more)")
+        XCTAssertEqual(h.processes(withArgv: ["/bin/sleep", marker]), [], "no process of the sandbox outlives its parent")
     }
 
-    /// Host pids whose argv is exactly `argv`.
-    func processes(withArgv argv: [String]) -> [String] {
-        let want = argv.joined(separator: "\u{0}") + "\u{0}"
-        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
-            guard pid.allSatisfy(\.isNumber), let d = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-            return String(decoding: d, as: UTF8.self) == want
+    /// On a hybrid host (cgroup v1 controllers, an empty cgroup2 tree) a plain run works,
+    /// a limit fails with the fix, and --cgroup optional runs without it, saying so.
+    /// --ulimit works everywhere.
+    func testLimitsOnAHybridHostFailWithTheFixAndUlimitsWork() throws {
+        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        guard mountinfo.contains(" /sys/fs/cgroup/unified ") else {
+            throw XCTSkip("SKIP: this host is not hybrid (cgroup2 not at /sys/fs/cgroup/unified); the cgroupvm suite covers delegated hosts")
         }
+        XCTAssertEqual(try h.run(["run", "--", "true"]).status, 0)
+        let limited = try h.run(["run", "--memory", "64m", "--", "true"])
+        XCTAssertEqual(limited.status, 125)
+        XCTAssertEqual(limited.err.split(separator: "\n").count, 1, limited.err)
+        XCTAssertTrue(limited.err.contains("this host is hybrid") && limited.err.contains("systemd-run --user --scope -p Delegate=yes"), limited.err)
+        let optional = try h.run(["run", "--cgroup", "optional", "--memory", "64m", "--stats", "--ulimit", "nofile=64:128", "--", "/bin/sh", "-c", "ulimit -n; ulimit -Hn"])
+        XCTAssertEqual(optional.status, 0, optional.err)
+        XCTAssertEqual(optional.out, "64\n128\n")
+        XCTAssertTrue(optional.err.contains("limits not enforced (--cgroup optional)"), optional.err)
+        XCTAssertTrue(optional.err.contains("stats (rusage): wall "), optional.err)
+        let tooHigh = try h.run(["run", "--ulimit", "nofile=64:999999999", "--", "true"])
+        XCTAssertEqual(tooHigh.status, 125)
+        XCTAssertTrue(tooHigh.err.contains("cannot set --ulimit nofile"), tooHigh.err)
     }
 
     // --- bad input: one line, exit 125, nothing left behind ---------------------------------
