@@ -117,22 +117,22 @@ public enum Doctor {
                 ?? Check(name: tool, status: .info, detail: "not installed", fix: "apt-get install \(tool == "pasta" ? "passt" : tool)"))
         }
 
-        // cgroups
-        let layout = CgroupLayout.detect(mountinfo: OS.readFile(p.proc + "/self/mountinfo") ?? "", selfCgroup: OS.readFile(p.proc + "/self/cgroup") ?? "")
-        let controllers = layout.v2Mount.flatMap { OS.readFile($0 + "/cgroup.controllers") }?.split(separator: " ").map { $0.trimmingNewline } ?? []
+        // cgroups: the same facts and decision `rootless run` uses.
+        let cg = SystemFacts.cgroup(p)
+        let layout = cg.layout
+        let rootControllers = layout.v2Mount.flatMap { OS.readFile($0 + "/cgroup.controllers") }?.split(separator: " ").map { $0.trimmingNewline } ?? []
         switch layout.kind {
         case .unified:
-            let own = layout.v2Mount! + (layout.ownPath ?? "")
-            let delegated = access(own + "/cgroup.procs", W_OK) == 0
-            c.append(Check(name: "cgroups", status: delegated ? .ok : .warn,
-                           detail: "cgroup v2 at \(layout.v2Mount!) (controllers: \(controllers.joined(separator: " "))); own cgroup \(layout.ownPath ?? "?") \(delegated ? "is delegated to you" : "is not writable by you")",
-                           fix: delegated ? nil : "run under a delegated scope: systemd-run --user --scope -p Delegate=yes rootless run ..."))
+            let needed = ["cpu", "io", "memory", "pids"].filter { !cg.available.contains($0) }
+            c.append(Check(name: "cgroups", status: cg.delegated && needed.isEmpty ? .ok : .warn,
+                           detail: "cgroup v2 at \(layout.v2Mount!); sandboxes go under \(cg.base ?? "?"), which \(cg.delegated ? "is delegated to you" : "is not delegated to you (not yours, or cgroup.procs/subtree_control not writable)") and offers \(cg.available.isEmpty ? "no controllers" : cg.available.joined(separator: " "))\(needed.isEmpty ? "" : " (missing: " + needed.joined(separator: " ") + ")")",
+                           fix: cg.delegated ? (needed.isEmpty ? nil : "delegate them: systemd-run --user --scope -p Delegate=\(needed.joined(separator: " ")) ...") : "run under a delegated scope: systemd-run --user --scope -p Delegate=yes rootless run ..."))
         case .hybrid:
             c.append(Check(name: "cgroups", status: .warn,
-                           detail: "hybrid, no controllers for limits: v1 (\(layout.v1Controllers.joined(separator: ","))) under /sys/fs/cgroup, cgroup2 at \(layout.v2Mount!) has \(controllers.filter { ["memory", "cpu", "pids", "io"].contains($0) }.isEmpty ? "none of memory/cpu/pids/io" : controllers.joined(separator: " "))\(controllers.isEmpty ? "" : " (only: " + controllers.joined(separator: " ") + ")"); sandboxes run without limits",
-                           fix: "--memory/--pids-limit/--cpus need a cgroup v2 host with delegation (boot with systemd.unified_cgroup_hierarchy=1)"))
+                           detail: "hybrid, no controllers for limits: v1 (\(layout.v1Controllers.joined(separator: ","))) under /sys/fs/cgroup, cgroup2 at \(layout.v2Mount!) has \(rootControllers.filter { ["memory", "cpu", "pids", "io"].contains($0) }.isEmpty ? "none of memory/cpu/pids/io" : rootControllers.joined(separator: " "))\(rootControllers.isEmpty ? "" : " (only: " + rootControllers.joined(separator: " ") + ")"); sandboxes run without a cgroup, and limits fail with this fix",
+                           fix: "--memory/--pids-limit/--cpus need a cgroup v2 host with delegation (boot with systemd.unified_cgroup_hierarchy=1), or --cgroup optional to run without them"))
         case .legacy, .none:
-            c.append(Check(name: "cgroups", status: .warn, detail: "no cgroup v2 mounted; sandboxes run without limits",
+            c.append(Check(name: "cgroups", status: .warn, detail: "no cgroup v2 mounted; sandboxes run without a cgroup, and limits fail",
                            fix: "boot with systemd.unified_cgroup_hierarchy=1"))
         }
 
