@@ -14,7 +14,7 @@ public protocol Kernel {
     /// The sandbox's cgroup, limits written, its leaf open for CLONE_INTO_CGROUP.
     func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle
     /// Kills what is left in it, reads the usage, removes it.
-    func finishCgroup(_ h: CgroupHandle, wallSeconds: Double) -> SandboxStats
+    func finishCgroup(_ h: CgroupHandle, wallSeconds: Double, usage: Bool) -> SandboxStats
     /// CPU of the reaped children (stats without a cgroup).
     func childrenUsage(wallSeconds: Double) -> SandboxStats
     /// true the first time `key` is asked in this boot (per user): notes said once.
@@ -69,7 +69,7 @@ public struct LiveKernel: Kernel {
 
     public func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle { try CgroupTree.create(c) }
 
-    public func finishCgroup(_ h: CgroupHandle, wallSeconds: Double) -> SandboxStats { CgroupTree.finish(h, wallSeconds: wallSeconds) }
+    public func finishCgroup(_ h: CgroupHandle, wallSeconds: Double, usage: Bool) -> SandboxStats { CgroupTree.finish(h, wallSeconds: wallSeconds, usage: usage) }
 
     public func childrenUsage(wallSeconds: Double) -> SandboxStats {
         var u = rusage()

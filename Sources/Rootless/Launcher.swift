@@ -63,7 +63,7 @@ public struct Launcher {
         }
         // Whatever happened, the cgroup goes (everything in it killed first).
         let wall = OS.monotonicSeconds() - started
-        let stats = cgroup.map { kernel.finishCgroup($0, wallSeconds: wall) } ?? (plan.stats ? kernel.childrenUsage(wallSeconds: wall) : nil)
+        let stats = cgroup.map { kernel.finishCgroup($0, wallSeconds: wall, usage: plan.stats) } ?? (plan.stats ? kernel.childrenUsage(wallSeconds: wall) : nil)
         guard let r else { return 125 }
         if filters.log != nil {
             let lines = SeccompLogFilter.report(cfg.denials)

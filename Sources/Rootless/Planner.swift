@@ -128,14 +128,18 @@ public enum Planner {
         let needed = s.limits.controllers
         let why: String
         if let c = h.cgroup, let mount = c.layout.v2Mount, let base = c.base {
-            if c.delegated && c.layout.kind == .unified {
+            // A delegated cgroup2 subtree serves even on a hybrid host (kill-all cleanup, CPU
+            // stats); limits need their controllers in it, which a hybrid host lacks.
+            if c.delegated {
                 let missing = needed.filter { !c.available.contains($0) }
                 if missing.isEmpty {
                     // --stats reads memory.peak and pids.peak: those need their controllers on.
                     let extra = s.stats ? ["memory", "pids"].filter { c.available.contains($0) && !needed.contains($0) } : []
                     return (CgroupPlan(parent: base, controllers: (needed + extra).sorted(), limits: s.limits.files().map { CgroupSetting($0.0, $0.1) }, delegate: s.cgroupDelegate), nil)
                 }
-                why = "your cgroup \(base) is delegated but offers no \(missing.joined(separator: "/")) controller (it has: \(c.available.isEmpty ? "none" : c.available.joined(separator: " ")))"
+                why = c.layout.kind == .hybrid
+                    ? "this host is hybrid: your cgroup2 subtree \(base) is delegated, but the controllers are in cgroup v1 (it has \(c.available.isEmpty ? "none" : "only " + c.available.joined(separator: " ")))"
+                    : "your cgroup \(base) is delegated but offers no \(missing.joined(separator: "/")) controller (it has: \(c.available.isEmpty ? "none" : c.available.joined(separator: " ")))"
             } else if c.layout.kind == .hybrid {
                 why = "this host is hybrid: cgroup v1 controllers, and the cgroup2 tree at \(mount) has \(c.available.isEmpty ? "no controllers" : "only " + c.available.joined(separator: " "))"
             } else {

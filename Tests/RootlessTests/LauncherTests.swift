@@ -17,7 +17,7 @@ final class LauncherTests: XCTestCase {
             if failCgroup { throw RootlessError("cannot set memory.max") }
             return CgroupHandle(path: c.parent + "/rootless-1", leafFD: 77)
         }
-        func finishCgroup(_ h: CgroupHandle, wallSeconds: Double) -> SandboxStats {
+        func finishCgroup(_ h: CgroupHandle, wallSeconds: Double, usage: Bool) -> SandboxStats {
             calls.append("finish \(h.path)")
             var s = SandboxStats(wallSeconds: wallSeconds, source: "cgroup")
             s.oomKills = 1

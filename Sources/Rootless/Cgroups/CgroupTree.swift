@@ -8,9 +8,12 @@ public struct CgroupHandle: Equatable, Sendable {
     public var path: String
     /// O_DIRECTORY fd of the payload leaf, for CLONE_INTO_CGROUP (closed by finish).
     public var leafFD: Int32
-    public init(path: String, leafFD: Int32) {
+    /// The gc record to remove at the end (nil: none was written).
+    public var record: String?
+    public init(path: String, leafFD: Int32, record: String? = nil) {
         self.path = path
         self.leafFD = leafFD
+        self.record = record
     }
 }
 
@@ -39,8 +42,7 @@ public enum CgroupTree {
             for l in p.limits { try write(leaf + "/" + l.file, l.value, what: "set \(l.file)=\(l.value)") }
             let fd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else { throw RootlessError("cannot open cgroup \(leaf): \(OS.errorText(errno))") }
-            record(name, path)
-            return CgroupHandle(path: path, leafFD: fd)
+            return CgroupHandle(path: path, leafFD: fd, record: record(name, path))
         } catch {
             _ = remove(path)
             throw error
@@ -66,15 +68,18 @@ public enum CgroupTree {
     /// At exit (or timeout, Ctrl-C): kill everything left (cgroup.kill; freeze, kill each
     /// pid, thaw where it is missing), wait until the cgroup is empty (cgroup.events
     /// "populated 0", woken by POLLPRI), read the usage, remove the tree and the record.
-    public static func finish(_ h: CgroupHandle, wallSeconds: Double) -> SandboxStats {
+    /// `usage`: read everything --stats prints; else only memory.events (OOM kills).
+    public static func finish(_ h: CgroupHandle, wallSeconds: Double, usage: Bool) -> SandboxStats {
         close(h.leafFD)
         if (try? write(h.path + "/cgroup.kill", "1", what: "kill")) == nil { freezeAndKill(h.path) }
         waitEmpty(h.path)
         var s = SandboxStats(wallSeconds: wallSeconds, source: "cgroup")
-        s.apply(cpuStat: OS.readFile(h.path + "/cpu.stat"), memoryPeak: OS.readFile(h.path + "/memory.peak"),
-                memoryEvents: OS.readFile(h.path + "/memory.events"), pidsPeak: OS.readFile(h.path + "/pids.peak"))
-        _ = remove(h.path)
-        if let d = RuntimeDir.path(sub: "cgroups") { unlink(d + "/" + (h.path.split(separator: "/").last.map(String.init) ?? "")) }
+        s.apply(cpuStat: usage ? OS.readFile(h.path + "/cpu.stat") : nil, memoryPeak: usage ? OS.readFile(h.path + "/memory.peak") : nil,
+                memoryEvents: OS.readFile(h.path + "/memory.events"), pidsPeak: usage ? OS.readFile(h.path + "/pids.peak") : nil)
+        // The usual shape first (two rmdirs); a tree walk only when the payload made
+        // cgroups of its own (--cgroup-delegate).
+        if !(rmdir(h.path + "/payload") == 0 && rmdir(h.path) == 0) { _ = remove(h.path) }
+        if let r = h.record { unlink(r) }
         return s
     }
 
@@ -130,10 +135,11 @@ public enum CgroupTree {
 
     // ---- records for `rootless gc`: RuntimeDir/cgroups/NAME = "PID STARTTIME PATH" ----------
 
-    static func record(_ name: String, _ path: String) {
+    static func record(_ name: String, _ path: String) -> String? {
         guard let d = RuntimeDir.path(sub: "cgroups"),
-              let t = OS.readFile("/proc/self/stat", limit: 4096).flatMap(Keeper.startTime(stat:)) else { return }
-        OS.replaceFile(d + "/" + name, Array("\(getpid()) \(t) \(path)\n".utf8))
+              let t = OS.readFile("/proc/self/stat", limit: 4096).flatMap(Keeper.startTime(stat:)),
+              OS.replaceFile(d + "/" + name, Array("\(getpid()) \(t) \(path)\n".utf8)) else { return nil }
+        return d + "/" + name
     }
 
     /// Removes the cgroups of runs whose rootless process is gone (SIGKILLed, crashed).
