@@ -68,7 +68,7 @@ public enum CLI {
                 OS.writeStderr("rootless: user namespaces are not allowed here (rootless doctor says why); --allow-no-userns: running with --userns none\n")
                 spec.userns = .none
             }
-            let facts = SystemFacts.gather(subIDs: spec.map != .selfOnly)
+            let facts = SystemFacts.gather(subIDs: spec.map != .selfOnly, cgroups: spec.cgroup != .none)
             PhaseTimer.mark("args+facts")
             let plan = try Planner.plan(spec, facts)
             PhaseTimer.mark("plan")

@@ -14,7 +14,8 @@ public struct HostPaths: Sendable {
 public enum SystemFacts {
     /// `subIDs: false` (for --map self) skips /etc/passwd, /etc/subuid|subgid and the
     /// helper checks: that mode uses none of them, and this runs on every start.
-    public static func gather(_ p: HostPaths = HostPaths(), subIDs: Bool = true) -> HostFacts {
+    /// `cgroups: false` (--cgroup none) skips the cgroup facts.
+    public static func gather(_ p: HostPaths = HostPaths(), subIDs: Bool = true, cgroups: Bool = true) -> HostFacts {
         let uid = getuid(), gid = getgid()
         let unused = HelperStatus.missing(name: "not looked up for --map self")
         let name = subIDs ? OS.readFile(p.etc + "/passwd").flatMap { Passwd.lookup(uid: uid, in: $0)?.name } : nil
@@ -27,7 +28,7 @@ public enum SystemFacts {
                           lookup: OS.lookup)
         f.subuidPath = p.etc + "/subuid"
         f.subgidPath = p.etc + "/subgid"
-        f.cgroup = cgroup(p)
+        f.cgroup = cgroups ? cgroup(p) : nil
         return f
     }
 
