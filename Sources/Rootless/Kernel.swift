@@ -114,12 +114,9 @@ public struct LiveKernel: Kernel {
     }
 
     public func writeFile(_ path: String, _ contents: String) throws {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw RootlessError("cannot open \(path): \(OS.errorText(errno))") }
-        defer { close(fd) }
-        let n = contents.withCString { write(fd, $0, strlen($0)) }
-        guard n == contents.utf8.count else {
-            throw RootlessError("cannot write \"\(contents.split(separator: "\n").joined(separator: "\\n"))\" to \(path): \(OS.errorText(errno))")
+        let e = OS.writeExisting(path, contents)
+        guard e == 0 else {
+            throw RootlessError("cannot write \"\(contents.split(separator: "\n").joined(separator: "\\n"))\" to \(path): \(OS.errorText(e))")
         }
     }
 

@@ -155,16 +155,18 @@ final class LauncherTests: XCTestCase {
 
 final class KeeperTests: XCTestCase {
     func testRecordRoundTripsAndRejectsJunk() {
-        let r = Keeper.Record(pid: 4242, startTime: 987654)
-        XCTAssertEqual(Keeper.Record(parsing: r.text), r)
-        for bad in ["", "4242", "-1 5", "0 5", "x 5", "4242 5 6", "4242 -5"] { XCTAssertNil(Keeper.Record(parsing: bad), bad) }
+        let r = ProcessRecord(pid: 4242, startTime: 987654)
+        XCTAssertEqual(ProcessRecord(parsing: r.text), r)
+        let c = ProcessRecord(pid: 7, startTime: 8, path: "/sys/fs/cgroup/a b/rootless-7")
+        XCTAssertEqual(ProcessRecord(parsing: c.text), c, "a path with spaces survives")
+        for bad in ["", "4242", "-1 5", "0 5", "x 5", "4242 -5", "4242 5 "] { XCTAssertNil(ProcessRecord(parsing: bad), bad) }
     }
 
     func testStartTimeIsField22EvenWithParenthesesInTheName() {
         let tail = (3...21).map { "\($0)" }.joined(separator: " ")
-        XCTAssertEqual(Keeper.startTime(stat: "77 (a) b) (c) S " + tail.split(separator: " ").dropFirst().joined(separator: " ") + " 123456 9 9"), 123456)
-        XCTAssertNil(Keeper.startTime(stat: "77 (short) S 1 2"))
-        XCTAssertNil(Keeper.startTime(stat: "no parenthesis"))
+        XCTAssertEqual(ProcessRecord.startTime(stat: "77 (a) b) (c) S " + tail.split(separator: " ").dropFirst().joined(separator: " ") + " 123456 9 9"), 123456)
+        XCTAssertNil(ProcessRecord.startTime(stat: "77 (short) S 1 2"))
+        XCTAssertNil(ProcessRecord.startTime(stat: "no parenthesis"))
     }
 
     func testMapTextIsComparedByNumbersNotPadding() {

@@ -106,15 +106,7 @@ public enum CgroupTree {
 
     /// The directory and every cgroup below it, deepest first.
     static func tree(_ path: String) -> [String] {
-        var out: [String] = []
-        if let d = opendir(path) {
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name != "." && name != ".." && e.pointee.d_type == UInt8(DT_DIR) { out += tree(path + "/" + name) }
-            }
-            closedir(d)
-        }
-        return out + [path]
+        (OS.listDirectory(path) ?? []).filter(\.isDir).flatMap { tree(path + "/" + $0.name) } + [path]
     }
 
     /// rmdir deepest first (cgroupfs removes a directory with its interface files).
@@ -126,42 +118,31 @@ public enum CgroupTree {
     }
 
     static func write(_ path: String, _ value: String, what: String, fix: String = "check the value, and that the cgroup is delegated to you (rootless doctor)") throws {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw RootlessError("cannot \(what) in \(path): \(OS.errorText(errno))", fix: fix) }
-        defer { close(fd) }
-        let n = value.withCString { Glibc.write(fd, $0, strlen($0)) }
-        guard n == value.utf8.count else { throw RootlessError("cannot \(what) in \(path): \(OS.errorText(errno))", fix: fix) }
+        let e = OS.writeExisting(path, value)
+        guard e == 0 else { throw RootlessError("cannot \(what) in \(path): \(OS.errorText(e))", fix: fix) }
     }
 
     // ---- records for `rootless gc`: RuntimeDir/cgroups/NAME = "PID STARTTIME PATH" ----------
 
     static func record(_ name: String, _ path: String) -> String? {
-        guard let d = RuntimeDir.path(sub: "cgroups"),
-              let t = OS.readFile("/proc/self/stat", limit: 4096).flatMap(Keeper.startTime(stat:)),
-              OS.replaceFile(d + "/" + name, Array("\(getpid()) \(t) \(path)\n".utf8)) else { return nil }
+        guard let d = RuntimeDir.path(sub: "cgroups"), let t = OS.startTime(pid: getpid()),
+              OS.replaceFile(d + "/" + name, Array(ProcessRecord(pid: getpid(), startTime: t, path: path).text.utf8)) else { return nil }
         return d + "/" + name
     }
 
     /// Removes the cgroups of runs whose rootless process is gone (SIGKILLed, crashed).
     /// Returns the paths removed.
     public static func gc(proc: String = "/proc") -> [String] {
-        guard let d = RuntimeDir.path(sub: "cgroups"), let dir = opendir(d) else { return [] }
-        var names: [String] = []
-        while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix("rootless-") && !name.contains(".tmp.") { names.append(name) }
-        }
-        closedir(dir)
+        guard let d = RuntimeDir.path(sub: "cgroups") else { return [] }
         var removed: [String] = []
-        for name in names {
-            let f = (OS.readFile(d + "/" + name, limit: 4096) ?? "").split(whereSeparator: { $0 == "\n" }).first?.split(separator: " ", maxSplits: 2).map(String.init) ?? []
-            guard f.count == 3, let pid = Int32(f[0]) else { unlink(d + "/" + name); continue }
-            let alive = OS.readFile(proc + "/\(pid)/stat", limit: 4096).flatMap(Keeper.startTime(stat:)) == UInt64(f[1])
-            if alive { continue }
-            // Only ever a rootless-* directory inside a cgroup2 tree.
-            guard f[2].hasPrefix("/sys/fs/cgroup/"), f[2].split(separator: "/").last?.hasPrefix("rootless-") == true else { unlink(d + "/" + name); continue }
-            if OS.lookup(f[2]) == true && remove(f[2]) { removed.append(f[2]) }
-            if OS.lookup(f[2]) == nil { unlink(d + "/" + name) }
+        for e in OS.listDirectory(d) ?? [] where e.name.hasPrefix("rootless-") && !e.name.contains(".tmp.") {
+            let file = d + "/" + e.name
+            guard let r = OS.readFile(file, limit: 4096).flatMap(ProcessRecord.init(parsing:)), let path = r.path,
+                  // Only ever a rootless-* directory inside a cgroup2 tree.
+                  path.hasPrefix("/sys/fs/cgroup/"), path.split(separator: "/").last?.hasPrefix("rootless-") == true else { unlink(file); continue }
+            if OS.isRunning(r, proc: proc) { continue }
+            if OS.lookup(path) == true && remove(path) { removed.append(path) }
+            if OS.lookup(path) == nil { unlink(file) }
         }
         return removed
     }

@@ -33,12 +33,12 @@ public struct KeeperStore {
     /// on the pidfd (a keeper that died after the start-time check could have had its pid
     /// reused by the time /proc/PID/ns/user was opened).
     func join(_ key: String, _ m: IDMapPlan) -> Int32? {
-        guard let r = OS.readFile(dir + "/" + key, limit: 64).flatMap(Keeper.Record.init(parsing:)) else { return nil }
+        guard let r = OS.readFile(dir + "/" + key, limit: 64).flatMap(ProcessRecord.init(parsing:)) else { return nil }
         let pidfd = rl_pidfd_open(r.pid)
         guard pidfd >= 0 else { return nil }
         defer { close(pidfd) }
         let p = proc + "/\(r.pid)"
-        guard OS.readFile(p + "/stat", limit: 4096).flatMap(Keeper.startTime(stat:)) == r.startTime else { return nil }
+        guard OS.isRunning(r, proc: proc) else { return nil }
         guard let u = OS.readFile(p + "/uid_map"), let g = OS.readFile(p + "/gid_map"),
               Keeper.mapMatches(u, m.uidLines), Keeper.mapMatches(g, m.gidLines) else {
             _ = rl_pidfd_kill(pidfd, SIGKILL)   // ours, but holding other maps: replace it
@@ -63,12 +63,12 @@ public struct KeeperStore {
             return nil
         }
         guard rl_release(&child) == 0,
-              let t = OS.readFile(proc + "/\(child.pid)/stat", limit: 4096).flatMap(Keeper.startTime(stat:)) else {
+              let t = OS.startTime(pid: child.pid, proc: proc) else {
             rl_abort(&child)
             return nil
         }
         let ns = open(proc + "/\(child.pid)/ns/user", O_RDONLY | O_CLOEXEC)
-        guard ns >= 0, OS.replaceFile(dir + "/" + key, Array(Keeper.Record(pid: child.pid, startTime: t).text.utf8)) else {
+        guard ns >= 0, OS.replaceFile(dir + "/" + key, Array(ProcessRecord(pid: child.pid, startTime: t).text.utf8)) else {
             if ns >= 0 { close(ns) }
             rl_abort(&child)
             return nil
@@ -78,16 +78,12 @@ public struct KeeperStore {
     }
 
     /// Live keepers as (key, record).
-    public func list() -> [(String, Keeper.Record)] {
-        var out: [(String, Keeper.Record)] = []
-        guard let d = opendir(dir) else { return out }
-        defer { closedir(d) }
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name.utf8.count == 16, name.allSatisfy(\.isHexDigit),
-                  let r = OS.readFile(dir + "/" + name, limit: 64).flatMap(Keeper.Record.init(parsing:)),
-                  OS.readFile(proc + "/\(r.pid)/stat", limit: 4096).flatMap(Keeper.startTime(stat:)) == r.startTime else { continue }
-            out.append((name, r))
+    public func list() -> [(String, ProcessRecord)] {
+        var out: [(String, ProcessRecord)] = []
+        for e in OS.listDirectory(dir) ?? [] {
+            guard e.name.utf8.count == 16, e.name.allSatisfy(\.isHexDigit),
+                  let r = OS.readFile(dir + "/" + e.name, limit: 64).flatMap(ProcessRecord.init(parsing:)), OS.isRunning(r, proc: proc) else { continue }
+            out.append((e.name, r))
         }
         return out.sorted { $0.0 < $1.0 }
     }
@@ -99,8 +95,7 @@ public struct KeeperStore {
         for (key, r) in list() {
             let pidfd = rl_pidfd_open(r.pid)
             guard pidfd >= 0 else { continue }
-            if OS.readFile(proc + "/\(r.pid)/stat", limit: 4096).flatMap(Keeper.startTime(stat:)) == r.startTime,
-               rl_pidfd_kill(pidfd, SIGKILL) == 0 {
+            if OS.isRunning(r, proc: proc), rl_pidfd_kill(pidfd, SIGKILL) == 0 {
                 var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
                 _ = poll(&p, 1, 5000)
                 n += 1

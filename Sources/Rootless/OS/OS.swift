@@ -85,15 +85,40 @@ public enum OS {
     public static func removeTree(_ path: String) -> Bool {
         var st = stat()
         guard lstat(path, &st) == 0 else { return false }
-        if (st.st_mode & S_IFMT) == S_IFDIR, let d = opendir(path) {
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name != "." && name != ".." { removeTree(path + "/" + name) }
-            }
-            closedir(d)
+        if (st.st_mode & S_IFMT) == S_IFDIR, let entries = listDirectory(path) {
+            for e in entries { removeTree(path + "/" + e.name) }
             return rmdir(path) == 0
         }
         return unlink(path) == 0
+    }
+
+    /// Entries of a directory, without "." and ".."; isDir from d_type. nil if unreadable.
+    public static func listDirectory(_ path: String) -> [(name: String, isDir: Bool)]? {
+        guard let d = opendir(path) else { return nil }
+        defer { closedir(d) }
+        var out: [(name: String, isDir: Bool)] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { out.append((name, e.pointee.d_type == UInt8(DT_DIR))) }
+        }
+        return out
+    }
+
+    /// Start time of a live pid (field 22 of /proc/PID/stat), nil when there is none.
+    public static func startTime(pid: Int32, proc: String = "/proc") -> UInt64? {
+        readFile(proc + "/\(pid)/stat", limit: 4096).flatMap(ProcessRecord.startTime(stat:))
+    }
+
+    /// Whether the recorded process is the one running under its pid now.
+    public static func isRunning(_ r: ProcessRecord, proc: String = "/proc") -> Bool { startTime(pid: r.pid, proc: proc) == r.startTime }
+
+    /// Writes `value` into an existing file (procfs, cgroupfs) in one write(2). 0 or errno.
+    public static func writeExisting(_ path: String, _ value: String) -> Int32 {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return errno }
+        defer { close(fd) }
+        let n = value.withCString { write(fd, $0, strlen($0)) }
+        return n == value.utf8.count ? 0 : (n < 0 ? errno : EIO)
     }
 
     public static func writeStderr(_ s: String) { writeAll(2, s) }
