@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -87,4 +88,9 @@ int rl_kernel_serves_x32(void) {
 #else
     return 0;
 #endif
+}
+
+long rl_fs_type(const char *path) {
+    struct statfs s;
+    return statfs(path, &s) == 0 ? (long)s.f_type : -1;
 }

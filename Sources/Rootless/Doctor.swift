@@ -119,14 +119,20 @@ public enum Doctor {
 
         // cgroups: the same facts and decision `rootless run` uses.
         let cg = SystemFacts.cgroup(p)
-        let layout = cg.layout
+        // The run's facts take the statfs shortcut; the v1 controller list needs mountinfo.
+        let layout = CgroupLayout.detect(mountinfo: OS.readFile(p.proc + "/self/mountinfo") ?? "", selfCgroup: OS.readFile(p.proc + "/self/cgroup") ?? "")
         let rootControllers = layout.v2Mount.flatMap { OS.readFile($0 + "/cgroup.controllers") }?.split(separator: " ").map { $0.trimmingNewline } ?? []
         switch layout.kind {
         case .unified:
             let needed = ["cpu", "io", "memory", "pids"].filter { !cg.available.contains($0) }
+            if !cg.delegated, let bus = cg.userBus {
+                c.append(Check(name: "cgroups", status: .ok,
+                               detail: "cgroup v2 at \(layout.v2Mount!); your cgroup \(cg.base ?? "?") is not delegated, so runs with limits, --stats or --cgroup-delegate ask the systemd user manager (session bus \(bus)) for a transient scope with Delegate=yes"))
+            } else {
             c.append(Check(name: "cgroups", status: cg.delegated && needed.isEmpty ? .ok : .warn,
                            detail: "cgroup v2 at \(layout.v2Mount!); sandboxes go under \(cg.base ?? "?"), which \(cg.delegated ? "is delegated to you" : "is not delegated to you (not yours, or cgroup.procs/subtree_control not writable)") and offers \(cg.available.isEmpty ? "no controllers" : cg.available.joined(separator: " "))\(needed.isEmpty ? "" : " (missing: " + needed.joined(separator: " ") + ")")",
                            fix: cg.delegated ? (needed.isEmpty ? nil : "delegate them: systemd-run --user --scope -p Delegate=\(needed.joined(separator: " ")) ...") : "run under a delegated scope: systemd-run --user --scope -p Delegate=yes rootless run ..."))
+            }
         case .hybrid:
             c.append(Check(name: "cgroups", status: .warn,
                            detail: "hybrid, no controllers for limits: v1 (\(layout.v1Controllers.joined(separator: ","))) under /sys/fs/cgroup, cgroup2 at \(layout.v2Mount!) has \(rootControllers.filter { ["memory", "cpu", "pids", "io"].contains($0) }.isEmpty ? "none of memory/cpu/pids/io" : rootControllers.joined(separator: " "))\(rootControllers.isEmpty ? "" : " (only: " + rootControllers.joined(separator: " ") + ")"); sandboxes run without a cgroup, and limits fail with this fix",

@@ -67,7 +67,7 @@ public struct LiveKernel: Kernel {
         KeeperStore()?.userns(idmap, helpers: runHelpers)
     }
 
-    public func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle { try CgroupTree.create(c) }
+    public func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle { try c.scopeBus.map { try CgroupTree.createInScope(c, bus: $0) } ?? CgroupTree.create(c) }
 
     public func finishCgroup(_ h: CgroupHandle, wallSeconds: Double, usage: Bool) -> SandboxStats { CgroupTree.finish(h, wallSeconds: wallSeconds, usage: usage) }
 

@@ -29,8 +29,12 @@ public struct Launcher {
                                           fix: "boot with lsm=...,landlock (kernel >= 5.13), or drop --landlock"))
             }
         }
-        // The cgroup before the keeper: a failure here (a limit the kernel refuses) must
-        // not leave us inside the keeper's namespace for nothing.
+        // --map auto: join the keeper's already-mapped user namespace when there is one
+        // (or one can be started); else the maps are written for this sandbox below. The
+        // keeper before the cgroup: it outlives this run, so it must not start inside the
+        // sandbox's cgroup (a systemd scope would then never empty and go away).
+        let keeperFD = plan.keeper ? plan.idmap.flatMap(kernel.keeperUserns) : nil
+        PhaseTimer.mark("keeper")
         var cgroup: CgroupHandle?
         if let c = plan.cgroup {
             do { cgroup = try kernel.makeCgroup(c) } catch let e as RootlessError { return fail(e) } catch { return 125 }
@@ -38,10 +42,6 @@ public struct Launcher {
             warn("no cgroup for sandboxes here: \(n) (said once; rootless doctor explains)")
         }
         PhaseTimer.mark("cgroup")
-        // --map auto: join the keeper's already-mapped user namespace when there is one
-        // (or one can be started); else the maps are written for this sandbox below.
-        let keeperFD = plan.keeper ? plan.idmap.flatMap(kernel.keeperUserns) : nil
-        PhaseTimer.mark("keeper")
         let cfg = CConfig(plan, filters: filters, landlockABI: abi, usernsFD: keeperFD, cgroupFD: cgroup?.leafFD)
         let started = OS.monotonicSeconds()
         let r: rl_result? = withUnsafePointer(to: cfg.config) { c in

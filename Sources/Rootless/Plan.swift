@@ -116,7 +116,7 @@ public struct Plan: Equatable, Sendable {
             out.append(line)
         }
         if let c = cgroup {
-            out.append("cgroup: \(c.parent)/rootless-<pid>/payload (into it at clone, own cgroup namespace\(c.delegate ? ", writable inside" : "")) controllers [\(c.controllers.joined(separator: " "))] limits [\(c.limits.map(\.description).joined(separator: ", "))]")
+            out.append("cgroup: \(c.scopeBus.map { "<systemd user scope rootless-<pid>-<start>.scope, Delegate=yes, via \($0)>" } ?? c.parent)/rootless-<pid>/payload (into it at clone, own cgroup namespace\(c.delegate ? ", writable inside" : "")) controllers [\(c.controllers.joined(separator: " "))] limits [\(c.limits.map(\.description).joined(separator: ", "))]")
         } else if let n = cgroupNote {
             out.append("cgroup: none (\(n))")
         }

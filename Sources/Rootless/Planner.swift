@@ -117,7 +117,8 @@ public enum Planner {
     }
 
     /// Where the sandbox's cgroup goes: under the caller's own cgroup when it is delegated
-    /// (and offers the controllers the limits need); else none — an error when limits or
+    /// (and offers the controllers the limits need); else, on a pure v2 host with a
+    /// session bus and limits, --stats or --cgroup-delegate asked, in a systemd scope; else none — an error when limits or
     /// --cgroup-delegate were asked for, unless --cgroup optional.
     static func cgroupPlan(_ s: RunSpec, _ h: HostFacts) throws -> (CgroupPlan?, String?) {
         let asked = !s.limits.isEmpty || s.cgroupDelegate
@@ -140,10 +141,15 @@ public enum Planner {
                 why = c.layout.kind == .hybrid
                     ? "this host is hybrid: your cgroup2 subtree \(base) is delegated, but the controllers are in cgroup v1 (it has \(c.available.isEmpty ? "none" : "only " + c.available.joined(separator: " ")))"
                     : "your cgroup \(base) is delegated but offers no \(missing.joined(separator: "/")) controller (it has: \(c.available.isEmpty ? "none" : c.available.joined(separator: " ")))"
+            } else if c.layout.kind == .unified, let bus = c.userBus, asked || s.stats {
+                // Path (b): the systemd user manager makes us a delegated scope. Which
+                // controllers it delegates is seen only inside it (checked at launch).
+                let extra = s.stats ? ["memory", "pids"].filter { !needed.contains($0) } : []
+                return (CgroupPlan(parent: "", scopeBus: bus, controllers: (needed + extra).sorted(), limits: s.limits.files().map { CgroupSetting($0.0, $0.1) }, delegate: s.cgroupDelegate), nil)
             } else if c.layout.kind == .hybrid {
                 why = "this host is hybrid: cgroup v1 controllers, and the cgroup2 tree at \(mount) has \(c.available.isEmpty ? "no controllers" : "only " + c.available.joined(separator: " "))"
             } else {
-                why = "your cgroup \(base) is not delegated to you"
+                why = "your cgroup \(base) is not delegated to you" + (c.layout.kind == .unified && c.userBus != nil ? " (limits, --stats and --cgroup-delegate get a systemd user scope)" : "")
             }
         } else {
             why = h.cgroup == nil ? "cgroups were not looked at" : "no cgroup v2 is mounted (cgroup v1 only)"

@@ -40,10 +40,12 @@ struct Harness {
 
     func cleanup() { try? FileManager.default.removeItem(at: scratch) }
 
-    /// rootless ARGS, in `cwd` (default: scratch), stdin from /dev/null unless given.
+    /// rootless ARGS, in `cwd` (default: scratch), stdin from /dev/null unless given,
+    /// with `env` over the test's environment.
     @discardableResult
-    func run(_ args: [String], cwd: URL? = nil, stdin: FileHandle? = nil, shell: String? = nil) throws -> Result {
+    func run(_ args: [String], cwd: URL? = nil, stdin: FileHandle? = nil, shell: String? = nil, env: [String: String] = [:]) throws -> Result {
         let p = Process()
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
         if let shell {
             // For fd games: sh -c '<shell> "$@"' with $0.. as the rootless argv.
             p.executableURL = URL(fileURLWithPath: "/bin/sh")

@@ -86,4 +86,25 @@ final class CgroupPlanTests: XCTestCase {
         XCTAssertNotNil(try plan([], Self.hybrid).cgroupNote, "a plain run works, with a note")
         XCTAssertThrowsError(try plan(["--memory", "64m", "--cgroup", "none"], Self.delegated))
     }
+
+    func testUndelegatedV2HostWithASessionBusAsksSystemdForAScope() throws {
+        var c = CgroupFacts(layout: Self.unified, base: "/sys/fs/cgroup/u/session-1.scope", delegated: false, available: ["memory", "pids"], userBus: "/run/user/1000/bus")
+        let p = try plan(["--memory", "64m", "--stats"], c)
+        XCTAssertEqual(p.cgroup, CgroupPlan(parent: "", scopeBus: "/run/user/1000/bus", controllers: ["memory", "pids"],
+                                            limits: [CgroupSetting("memory.max", "67108864")], delegate: false))
+        XCTAssertEqual(p.cgroup?.required, ["memory"], "pids is only for --stats: best effort")
+        XCTAssertTrue(p.render().contains("cgroup: <systemd user scope rootless-<pid>-<start>.scope, Delegate=yes, via /run/user/1000/bus>/rootless-<pid>/payload"), p.render())
+        XCTAssertNotNil(try plan(["--cgroup-delegate"], c).cgroup?.scopeBus)
+        // A plain run does not pay for a scope; the note says what would get one.
+        let plain = try plan([], c)
+        XCTAssertNil(plain.cgroup)
+        XCTAssertTrue(plain.cgroupNote!.contains("get a systemd user scope"), plain.cgroupNote!)
+        // No bus: the error with the fix, as before.
+        c.userBus = nil
+        XCTAssertThrowsError(try plan(["--memory", "64m"], c)) { XCTAssertTrue("\($0)".contains("is not delegated to you"), "\($0)") }
+        // A hybrid host's scope would have no controllers: never asked for.
+        var h = Self.hybrid
+        h.userBus = "/run/user/1000/bus"
+        XCTAssertThrowsError(try plan(["--memory", "64m"], h))
+    }
 }

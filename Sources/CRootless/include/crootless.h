@@ -231,6 +231,9 @@ int rl_probe_overlay(void);
 int rl_landlock_abi(void);
 // 1 if the kernel serves x32-ABI syscalls (probed only when no seccomp filter is on us).
 int rl_kernel_serves_x32(void);
+
+// statfs(path).f_type, or -1 (errno set).
+long rl_fs_type(const char *path);
 // 1 if the file has a security.capability xattr.
 int rl_has_file_caps(const char *path);
 

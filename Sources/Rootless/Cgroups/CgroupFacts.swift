@@ -10,11 +10,16 @@ public struct CgroupFacts: Equatable, Sendable {
     public var delegated: Bool
     /// base's cgroup.controllers: what its children can be given.
     public var available: [String]
-    public init(layout: CgroupLayout, base: String?, delegated: Bool, available: [String]) {
+    /// The session bus socket (a path, or "@name" abstract) when the caller's cgroup is
+    /// not delegated on a pure v2 host: the systemd user manager there can make a
+    /// delegated scope. Looked up only in that case.
+    public var userBus: String?
+    public init(layout: CgroupLayout, base: String?, delegated: Bool, available: [String], userBus: String? = nil) {
         self.layout = layout
         self.base = base
         self.delegated = delegated
         self.available = available
+        self.userBus = userBus
     }
 
     /// Name of the leaf the processes of `base` move into before controllers can be
@@ -39,17 +44,27 @@ public enum CgroupMode: String, Equatable, Sendable, CaseIterable {
 /// processes run and the cgroup namespace is rooted, holding a copy of the limits so
 /// tools inside see them; the parent's copy is the one the payload cannot change).
 public struct CgroupPlan: Equatable, Sendable {
+    /// Where rootless-<pid> goes; with `scopeBus`, filled in at launch (the scope's path).
     public var parent: String
+    /// Ask the systemd user manager on this bus for a `rootless-<pid>-<start>.scope` with
+    /// Delegate=yes first, and use it as the parent.
+    public var scopeBus: String?
     /// Controllers the limits need (enabled in parent's and the sandbox's subtree_control).
     public var controllers: [String]
     public var limits: [CgroupSetting]
     /// --cgroup-delegate: /sys/fs/cgroup inside is writable (nested managers).
     public var delegate: Bool
-    public init(parent: String, controllers: [String], limits: [CgroupSetting], delegate: Bool) {
+    public init(parent: String, scopeBus: String? = nil, controllers: [String], limits: [CgroupSetting], delegate: Bool) {
         self.parent = parent
+        self.scopeBus = scopeBus
         self.controllers = controllers
         self.limits = limits
         self.delegate = delegate
+    }
+
+    /// Controllers the limits themselves need (the rest, for --stats, are best effort).
+    public var required: [String] {
+        controllers.filter { c in limits.contains { $0.file.hasPrefix(c + ".") } }
     }
 }
 

@@ -36,14 +36,42 @@ public enum SystemFacts {
     /// cgroup.procs and cgroup.subtree_control are writable. Reads two /proc files, one
     /// cgroup.controllers, and checks three permissions.
     public static func cgroup(_ p: HostPaths) -> CgroupFacts {
-        let layout = CgroupLayout.detect(mountinfo: OS.readFile(p.proc + "/self/mountinfo") ?? "", selfCgroup: OS.readFile(p.proc + "/self/cgroup") ?? "")
+        let selfCgroup = OS.readFile(p.proc + "/self/cgroup") ?? ""
+        let layout = fastLayout(p, selfCgroup: selfCgroup)
+            ?? CgroupLayout.detect(mountinfo: OS.readFile(p.proc + "/self/mountinfo") ?? "", selfCgroup: selfCgroup)
         guard let mount = layout.v2Mount, let own = layout.ownPath else { return CgroupFacts(layout: layout, base: nil, delegated: false, available: []) }
         let base = CgroupFacts.base(mount: mount, own: own)
         var st = stat()
         let delegated = stat(base, &st) == 0 && st.st_uid == getuid() && access(base, W_OK) == 0
             && access(base + "/cgroup.procs", W_OK) == 0 && access(base + "/cgroup.subtree_control", W_OK) == 0
         let available = OS.readFile(base + "/cgroup.controllers", limit: 4096)?.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init) ?? []
-        return CgroupFacts(layout: layout, base: base, delegated: delegated, available: available)
+        var facts = CgroupFacts(layout: layout, base: base, delegated: delegated, available: available)
+        if !delegated && layout.kind == .unified { facts.userBus = userBus() }
+        return facts
+    }
+
+    /// The usual places by statfs: cgroup2 at /sys/fs/cgroup (pure v2), or at
+    /// /sys/fs/cgroup/unified under a tmpfs of v1 mounts (hybrid). Reading mountinfo is the
+    /// costliest part of the start path where syscalls are slow (10 ms in the UML guest);
+    /// it stays the fallback, and doctor's source for the v1 controller list.
+    static func fastLayout(_ p: HostPaths, selfCgroup: String) -> CgroupLayout? {
+        let cgroup2: Int = 0x6367_7270
+        func type(_ path: String) -> Int { rl_fs_type(path) }
+        let own = selfCgroup.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
+        let root = p.sys + "/fs/cgroup"
+        if type(root) == cgroup2 { return CgroupLayout(kind: .unified, v2Mount: root, v1Controllers: [], ownPath: own) }
+        if type(root + "/unified") == cgroup2 { return CgroupLayout(kind: .hybrid, v2Mount: root + "/unified", v1Controllers: [], ownPath: own) }
+        return nil
+    }
+
+    /// The session bus from DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus when it is
+    /// a socket (what sd-bus does).
+    static func userBus(env: [String] = OS.environment()) -> String? {
+        func value(_ k: String) -> String? { env.first { $0.hasPrefix(k + "=") }.map { String($0.dropFirst(k.count + 1)) } }
+        if let a = value("DBUS_SESSION_BUS_ADDRESS") { return dbusUnixSocket(address: a) }
+        guard let d = value("XDG_RUNTIME_DIR"), d.hasPrefix("/") else { return nil }
+        var st = stat()
+        return stat(d + "/bus", &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK ? d + "/bus" : nil
     }
 
     public static func noNewPrivs(_ p: HostPaths) -> Bool {
