@@ -17,15 +17,22 @@ let package = Package(
         .target(name: "CSeccomp", linkerSettings: [.linkedLibrary(":libseccomp.a")]),
         // PURE: /etc/subuid text -> ranges -> uid_map lines / newuidmap argv.
         .target(name: "IDMap"),
+        // PURE: a strict, bounded JSON parser (policies, image manifests and configs).
+        .target(name: "PureJSON"),
         // PURE: OCI/Docker seccomp JSON -> validated, resolved rules.
-        .target(name: "SeccompPolicy"),
+        .target(name: "SeccompPolicy", dependencies: ["PureJSON"]),
+        // PURE: tar streams, OCI/Docker manifests, indexes, configs, image references.
+        .target(name: "ImageFormat", dependencies: ["PureJSON"]),
+        // Header-only module for zlib, zstd and libcrypto's SHA-256, linked statically.
+        .target(name: "CArchive", linkerSettings: [.linkedLibrary(":libzstd.a"), .linkedLibrary(":libz.a"), .linkedLibrary(":libcrypto.a")]),
         // User-mode networking; only the `none`/`host` drivers so far.
         .target(name: "SlirpNet"),
-        .target(name: "Rootless", dependencies: ["CRootless", "CSeccomp", "IDMap", "SeccompPolicy", "SlirpNet"]),
+        .target(name: "Rootless", dependencies: ["CRootless", "CSeccomp", "CArchive", "IDMap", "SeccompPolicy", "ImageFormat", "SlirpNet"]),
         .executableTarget(name: "RootlessCLI", dependencies: ["Rootless"]),
         .testTarget(name: "IDMapTests", dependencies: ["IDMap"]),
         .testTarget(name: "RootlessTests", dependencies: ["Rootless", "SeccompPolicy"]),
         .testTarget(name: "SeccompPolicyTests", dependencies: ["SeccompPolicy"]),
+        .testTarget(name: "ImageFormatTests", dependencies: ["ImageFormat"]),
         // Real sandboxes; run as an unprivileged user by scripts/test (skips loudly otherwise).
         .testTarget(name: "IntegrationTests", dependencies: []),
     ],

@@ -1,0 +1,25 @@
+// Streaming decompression (gzip via zlib, zstd) and SHA-256 (libcrypto), for image
+// layers. In C because these are C libraries; linked statically (Package.swift).
+// Used only by the parent-side Swift code, never between clone and exec.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+enum rl_codec { RL_CODEC_GZIP = 1, RL_CODEC_ZSTD = 2 };
+
+typedef struct rl_decoder rl_decoder;
+
+rl_decoder *rl_decoder_new(int codec);
+// Consumes from in (sets *in_used), produces into out (sets *out_len). Returns 0 while
+// the stream goes on, 1 at its end (concatenated gzip members / zstd frames continue),
+// -1 on corrupt data (rl_decoder_error says why).
+int rl_decoder_run(rl_decoder *d, const uint8_t *in, size_t in_len, size_t *in_used,
+                   uint8_t *out, size_t out_cap, size_t *out_len);
+const char *rl_decoder_error(const rl_decoder *d);
+void rl_decoder_free(rl_decoder *d);
+
+typedef struct rl_sha256 rl_sha256;
+rl_sha256 *rl_sha256_new(void);
+void rl_sha256_update(rl_sha256 *h, const void *p, size_t n);
+// Writes 32 bytes and frees the context.
+void rl_sha256_final(rl_sha256 *h, uint8_t out[32]);
