@@ -161,6 +161,38 @@ static const char *split_parent(const char *path, char *buf, size_t cap) {
     return path + (slash - buf) + 1;
 }
 
+// The image root: tmpfs on the scratch dir (in this mount namespace only) -> upper and
+// work in it -> overlay of the layers (lowerdir+ one by one: no length limit on the
+// list) with userxattr, the whiteout/opaque format our unpacker writes.
+static int overlay_root(const struct rl_config *c, int rep) {
+    int t = new_fs("tmpfs", "mode=0755", RL_MF_NOSUID | RL_MF_NODEV);
+    if (t < 0) rl_fail(rep, RL_STEP_OVERLAY, -t, -1);
+    if (move_mount(t, "", AT_FDCWD, c->overlay_scratch, MOVE_MOUNT_F_EMPTY_PATH) < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
+    close(t);
+    char upper[4096], work[4096];
+    size_t n = strlen(c->overlay_scratch);
+    if (n + sizeof "/upper" > sizeof upper) rl_fail(rep, RL_STEP_OVERLAY, ENAMETOOLONG, -1);
+    memcpy(upper, c->overlay_scratch, n);
+    memcpy(upper + n, "/upper", sizeof "/upper");
+    memcpy(work, c->overlay_scratch, n);
+    memcpy(work + n, "/work", sizeof "/work");
+    // The upper root must look like the image's root directory (mode 0755, root-owned).
+    if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
+    int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+    if (fs < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
+    for (int i = 0; i < c->n_overlay_lower; i++)
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", c->overlay_lower[i], 0) < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, i);
+    if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0 ||
+        fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
+    int m = fsmount(fs, FSMOUNT_CLOEXEC, 0);
+    if (m < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
+    close(fs);
+    return m;
+}
+
 void rl_build_root(const struct rl_config *c, int rep) {
     int n = c->n_mounts;
     if (n < 0 || n > RL_MAX_MOUNTS) rl_fail(rep, RL_STEP_MOUNT, E2BIG, -1);
@@ -196,8 +228,8 @@ void rl_build_root(const struct rl_config *c, int rep) {
     }
 
     // 2b/3. the root tree itself.
-    int root = open_tree(AT_FDCWD, c->host_view ? "/" : c->rootfs,
-                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    int root = c->n_overlay_lower > 0 ? overlay_root(c, rep)
+             : open_tree(AT_FDCWD, c->host_view ? "/" : c->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (root < 0) rl_fail(rep, RL_STEP_OPEN_ROOT, errno, -1);
     if (c->host_view && set_attrs(root, RL_MF_RDONLY | RL_MF_NOSUID | RL_MF_NODEV, 1) < 0)
         rl_fail(rep, RL_STEP_OPEN_ROOT, errno, -1);

@@ -107,7 +107,7 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
         rl_fail(rep, RL_STEP_HOSTNAME, errno, -1);
     if (c->loopback_up) loopback_up(rep);
 
-    if (!c->no_userns) rl_build_root(c, rep);
+    if (!c->no_userns && !c->keep_root) rl_build_root(c, rep);
 
     // cwd inside the new root. A cwd such as /proc/self/fd/N naming a leaked host fd
     // would land outside the root (CVE-2024-21626), and getcwd() then still says "/" on

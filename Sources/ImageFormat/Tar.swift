@@ -37,6 +37,10 @@ public struct TarEntry: Equatable, Sendable {
     public struct SparseSegment: Equatable, Sendable {
         public var offset: Int64
         public var length: Int64
+        public init(offset: Int64, length: Int64) {
+            self.offset = offset
+            self.length = length
+        }
     }
 }
 

@@ -37,6 +37,12 @@ final class CConfig {
         case let .directory(d, ro):
             c.rootfs = string(d)
             c.root_readonly = ro ? 1 : 0
+        case .keep:
+            c.keep_root = 1
+        case let .overlay(layers, scratch):
+            c.overlay_lower = strings(layers)
+            c.n_overlay_lower = Int32(layers.count)
+            c.overlay_scratch = string(scratch)
         }
         c.hostname = plan.namespaces.contains(.uts) ? string(plan.hostname) : nil
         c.loopback_up = plan.namespaces.contains(.net) ? 1 : 0

@@ -12,6 +12,9 @@ public enum CLI {
           rootless doctor [--format text|json]        what this host allows, and how to fix what it does not
           rootless policy check FILE | show NAME|FILE | list   seccomp policies
           rootless keeper status | stop               the process holding the shared --map auto user namespace
+          rootless import [--name NAME] SOURCE       an OCI layout (dir or tar), docker-archive, or rootfs tar
+          rootless images [--format json] | inspect IMAGE | rmi IMAGE...   the image store
+          rootless unshare [-- CMD]                   CMD (a shell) as root in the store's user namespace
           rootless gc                                 remove cgroups left by crashed runs
           rootless version
         """
@@ -46,6 +49,8 @@ public enum CLI {
             for r in removed { OS.writeStdout("removed cgroup \(r)\n") }
             OS.writeStdout("gc: \(removed.count) cgroup\(removed.count == 1 ? "" : "s") of crashed runs removed\n")
             return 0
+        case "import", "images", "inspect", "rmi", "unshare", "__unpack", "__rmtree", "__compose":
+            return ImageCommand.main(cmd, rest)
         case "version", "--version":
             OS.writeStdout("rootless \(version)\n")
             return 0
@@ -68,6 +73,8 @@ public enum CLI {
                 OS.writeStderr("rootless: user namespaces are not allowed here (rootless doctor says why); --allow-no-userns: running with --userns none\n")
                 spec.userns = .none
             }
+            try ImageRun.resolve(&spec, warn: { OS.writeStderr("rootless: " + $0 + "\n") })
+            defer { if let r = spec.imageRoot { ImageRun.finish(r, map: spec.map) } }
             let facts = SystemFacts.gather(subIDs: spec.map != .selfOnly, cgroups: spec.cgroup != .none)
             PhaseTimer.mark("args+facts")
             let plan = try Planner.plan(spec, facts)

@@ -80,6 +80,10 @@ enum ChildStep {
                                  fix: e == EPERM ? "an unprivileged user cannot raise a hard limit above its own (ulimit -H\(u.name == "nofile" ? "n" : "")); ask for less" : "check the values")
         case RL_STEP_CGROUPNS.rawValue:
             return RootlessError("cannot create the cgroup namespace inside the sandbox's cgroup: \(why)", fix: "run `rootless doctor`; --cgroup none runs without a cgroup")
+        case RL_STEP_OVERLAY.rawValue:
+            let layer = r.index >= 0 ? " (layer \(r.index))" : ""
+            return RootlessError("cannot mount the image's overlayfs root\(layer): \(why)",
+                                 fix: "overlayfs in a user namespace needs kernel >= 5.11 (lowerdir+: 6.8); use --storage-driver copy")
         case RL_STEP_PDEATHSIG.rawValue:
             return RootlessError("cannot set the parent-death signal: \(why)")
         case RL_STEP_EXEC.rawValue:

@@ -38,6 +38,11 @@ public enum RootPlan: Equatable, Sendable {
     /// A clone of the host's "/" tree, read-only, nosuid, nodev.
     case hostView
     case directory(String, readOnly: Bool)
+    /// No new root: the caller's filesystem as it is (rootless unshare, the unpacker).
+    case keep
+    /// An image: its layers (top first) under a throw-away tmpfs upper mounted on
+    /// `scratch` (an empty directory) inside the sandbox's mount namespace.
+    case overlay(layers: [String], scratch: String)
 }
 
 /// One Landlock grant: read/execute beneath `path`, or everything (writable).
@@ -104,6 +109,8 @@ public struct Plan: Equatable, Sendable {
             switch root {
             case .hostView: out.append("root: host / (ro,nosuid,nodev)")
             case let .directory(d, ro): out.append("root: \(d)\(ro ? " (ro)" : "")")
+            case .keep: out.append("root: unchanged (the caller's filesystem)")
+            case let .overlay(layers, scratch): out.append("root: overlay (userxattr) of \(layers.count) layer\(layers.count == 1 ? "" : "s") [\(layers.joined(separator: " "))], upper on a tmpfs at \(scratch)")
             }
         } else {
             out.append("idmap: none (no user namespace: your own ids, the host's mounts)")

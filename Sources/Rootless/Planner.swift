@@ -17,7 +17,7 @@ public enum Planner {
 
     public static func plan(_ s: RunSpec, _ h: HostFacts) throws -> Plan {
         if s.userns == .none { return try planNoUserns(s, h) }
-        let hostView = s.rootfs == nil
+        let hostView = s.rootfs == nil && s.imageRoot == nil
         if let r = s.rootfs, h.lookup(r) != true {
             throw RootlessError("rootfs \(r) does not exist or is not a directory", fix: "create it (e.g. unpack an image into it) or fix the path")
         }
@@ -93,7 +93,13 @@ public enum Planner {
         let path = searchPath(env)
         var notes: [String] = []
         if let n = idmap.note { notes.append(n) }
-        var plan = Plan(namespaces: ns, idmap: idmap, root: hostView ? .hostView : .directory(s.rootfs!, readOnly: s.readOnly),
+        let root: RootPlan
+        switch s.imageRoot?.mount {
+        case let .overlay(layers, scratch)?: root = .overlay(layers: layers, scratch: scratch)
+        case let .copy(dir)?: root = .directory(dir, readOnly: s.readOnly)
+        case nil: root = hostView ? .hostView : .directory(s.rootfs!, readOnly: s.readOnly)
+        }
+        var plan = Plan(namespaces: ns, idmap: idmap, root: root,
                         mounts: m, hostname: s.hostname ?? defaultHostname, argv: s.command, env: env, searchPath: path,
                         cwd: cwd, uid: uid, gid: gid, capabilities: capabilities(s), useInit: !s.noInit, tty: s.tty,
                         preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent, timeoutMS: timeoutMS(s), notes: notes)
@@ -234,7 +240,8 @@ public enum Planner {
 
     /// The caller's environment (as bwrap does) unless --clearenv; then -e in order.
     static func environment(_ s: RunSpec, _ h: HostFacts) -> [String] {
-        var env: [String] = s.clearEnv ? [] : h.env
+        // An image brings its own environment; the caller's is not passed into it.
+        var env: [String] = s.clearEnv ? [] : s.imageRoot?.env ?? h.env
         func set(_ kv: String) {
             let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv
             if let i = env.firstIndex(where: { $0.hasPrefix(key + "=") }) { env[i] = kv } else { env.append(kv) }

@@ -8,7 +8,11 @@ import SlirpNet
 public enum RunArguments {
     public static let usage = """
         usage: rootless run [OPTIONS] [--] CMD [ARGS...]
+               rootless run [OPTIONS] IMAGE -- [CMD [ARGS...]]
           --rootfs DIR            pivot_root into DIR (default: read-only view of the host /)
+          --image IMAGE           run a stored image (rootless images); CMD replaces its Cmd
+          --storage-driver D      auto|overlay|copy: how the image becomes a writable root
+          --root DIR              the image store (default: $XDG_DATA_HOME/rootless)
           --read-only             make the rootfs read-only
           --bind SRC[:DST[:ro]]   bind mount (read-write unless :ro)
           --ro-bind SRC[:DST]     read-only bind mount
@@ -72,6 +76,12 @@ public enum RunArguments {
             }
             switch flag {
             case "--rootfs": s.rootfs = try absolute(try value(flag, inline), flag)
+            case "--image": s.image = try value(flag, inline)
+            case "--root": s.storeRoot = try absolute(try value(flag, inline), flag)
+            case "--storage-driver":
+                let v = try value(flag, inline)
+                guard let d = StorageDriver(rawValue: v) else { throw RootlessError("unknown --storage-driver \"\(v)\"", fix: "use auto, overlay or copy") }
+                s.storageDriver = d
             case "--read-only": s.readOnly = true
             case "--bind": s.mounts.append(try bind(try value(flag, inline), readOnly: false, flag))
             case "--ro-bind": s.mounts.append(try bind(try value(flag, inline), readOnly: true, flag))
@@ -163,8 +173,15 @@ public enum RunArguments {
             i += 1
         }
         try s.limits.validate()
+        // `IMAGE -- CMD`: a word right before "--" names an image (a command is never
+        // followed by a bare "--" of ours: everything after the command is its own).
+        if s.image == nil, i + 1 < args.count, args[i + 1] == "--", args[i] != "--" {
+            s.image = args[i]
+            i += 2
+        }
         s.command = Array(args[i...])
-        guard !s.command.isEmpty else { throw RootlessError("no command given", fix: "e.g. rootless run -- sh") }
+        if s.image != nil && s.rootfs != nil { throw RootlessError("--rootfs and an image are two roots", fix: "give one of them") }
+        guard !s.command.isEmpty || s.image != nil else { throw RootlessError("no command given", fix: "e.g. rootless run -- sh") }
         return s
     }
 

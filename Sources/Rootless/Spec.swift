@@ -18,6 +18,12 @@ public enum MountRequest: Equatable, Sendable {
 /// config); turned into a Plan by Planner with the host's facts.
 public struct RunSpec: Equatable, Sendable {
     public var rootfs: String?
+    /// `rootless run IMAGE -- CMD` / --image: a stored image, resolved (effects: reading
+    /// the store) into `imageRoot` before planning.
+    public var image: String?
+    public var storageDriver: StorageDriver = .auto
+    public var storeRoot: String?
+    public var imageRoot: ImageRoot?
     public var readOnly = false
     public var mounts: [MountRequest] = []
     public var env: [String] = []          // "K=V" sets, "K" copies from the caller
@@ -70,5 +76,29 @@ public struct RunSpec: Equatable, Sendable {
             && a.allowNoUserns == b.allowNoUserns && a.seccompLog == b.seccompLog && a.keeper == b.keeper
             && a.limits == b.limits && a.ulimits == b.ulimits && a.cgroup == b.cgroup && a.cgroupDelegate == b.cgroupDelegate
             && a.stats == b.stats && a.statsJSON == b.statsJSON
+    }
+}
+
+/// `--storage-driver`: how an image becomes a writable root.
+public enum StorageDriver: String, Equatable, Sendable, CaseIterable {
+    case auto, overlay, copy
+}
+
+/// An image resolved for one run: its layer directories and what its config says.
+public struct ImageRoot: Equatable, Sendable {
+    public enum Mount: Equatable, Sendable {
+        /// Native overlayfs: layers top first, a tmpfs upper on `scratch`.
+        case overlay(layers: [String], scratch: String)
+        /// The layers copied into one directory (removed at exit).
+        case copy(dir: String)
+    }
+    public var mount: Mount
+    public var name: String
+    /// The image's Env (the base the -e flags apply to; the caller's is not passed).
+    public var env: [String]
+    public init(mount: Mount, name: String, env: [String]) {
+        self.mount = mount
+        self.name = name
+        self.env = env
     }
 }

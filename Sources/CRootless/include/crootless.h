@@ -81,6 +81,7 @@ enum rl_step {
     RL_STEP_LANDLOCK = 26,
     RL_STEP_RLIMIT = 27,     // index = position in rlimits
     RL_STEP_CGROUPNS = 28,   // unshare(CLONE_NEWCGROUP) once inside the sandbox's cgroup
+    RL_STEP_OVERLAY = 29,    // the image's overlayfs root (index = lower layer, or -1)
     RL_STEP_STATUS = 100,    // not an error: pid 1 reports the payload's wait status
 };
 
@@ -127,6 +128,14 @@ struct rl_config {
     int32_t host_view;        // 1: root is a clone of the host "/" (made read-only)
     int32_t root_readonly;    // make the root mount read-only after all mounts
     const char *rootfs;       // root directory when !host_view
+    int32_t keep_root;        // 1: no new root at all (rootless unshare, the unpacker)
+    // An overlayfs root (when n_overlay_lower > 0): the layers top first, mounted with
+    // userxattr over a tmpfs that holds the upper and work dirs. The tmpfs is mounted on
+    // overlay_scratch (an empty host directory) inside our own mount namespace only, so
+    // the writable layer vanishes with the sandbox and nothing is left to clean up.
+    const char *const *overlay_lower;
+    int32_t n_overlay_lower;
+    const char *overlay_scratch;
     const char *hostname;     // NULL: keep
     int32_t loopback_up;      // bring up lo in a new net namespace
 
@@ -231,6 +240,16 @@ int rl_probe_overlay(void);
 int rl_landlock_abi(void);
 // 1 if the kernel serves x32-ABI syscalls (probed only when no seccomp filter is on us).
 int rl_kernel_serves_x32(void);
+
+// ---- files.c: for the image store and the unpacker (not used between clone and exec).
+// openat2 with RESOLVE_BENEATH|NO_SYMLINKS|NO_MAGICLINKS|NO_XDEV: fd or -errno.
+int rl_openat2_beneath(int dirfd, const char *path, int flags, int mode);
+int rl_fsetxattr(int fd, const char *name, const void *value, size_t size);
+long rl_fgetxattr(int fd, const char *name, void *value, size_t size);
+long rl_flistxattr(int fd, char *list, size_t size);
+int rl_mknod_at(int dirfd, const char *name, unsigned mode, unsigned major, unsigned minor);
+int rl_copy_file(int from, int to, long long size);
+int rl_is_whiteout(unsigned long long rdev);
 
 // statfs(path).f_type, or -1 (errno set).
 long rl_fs_type(const char *path);

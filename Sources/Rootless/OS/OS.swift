@@ -5,6 +5,11 @@ import Glibc
 /// touches the kernel goes through CRootless.
 public enum OS {
     public static func readFile(_ path: String, limit: Int = 4 << 20) -> String? {
+        readBytes(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The whole file (at most `limit` bytes); nil if it cannot be opened.
+    public static func readBytes(_ path: String, limit: Int = 4 << 20) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -16,7 +21,7 @@ public enum OS {
             if n <= 0 { break }
             out.append(contentsOf: buf[0..<n])
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     /// nil: missing; true: directory; false: other.
@@ -95,6 +100,27 @@ public enum OS {
     /// Entries of a directory, without "." and ".."; isDir from d_type. nil if unreadable.
     public static func listDirectory(_ path: String) -> [(name: String, isDir: Bool)]? {
         guard let d = opendir(path) else { return nil }
+        defer { closedir(d) }
+        var out: [(name: String, isDir: Bool)] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { out.append((name, e.pointee.d_type == UInt8(DT_DIR))) }
+        }
+        return out
+    }
+
+    public static func fileSize(_ path: String) -> Int64? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : nil
+    }
+
+    /// O_PATH (Glibc's Swift module leaves it out).
+    public static let oPath: Int32 = 0o10000000
+
+    /// The same for an open directory fd (which stays open and ours).
+    public static func listDirectory(fd: Int32) -> [(name: String, isDir: Bool)] {
+        let own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard own >= 0, let d = fdopendir(own) else { return [] }
         defer { closedir(d) }
         var out: [(name: String, isDir: Bool)] = []
         while let e = readdir(d) {
