@@ -30,6 +30,8 @@ final class BlobSource: ByteSource {
     private var inStart = 0, inEnd = 0
     private var eof = false
     private var sniffed = false
+    /// The decoder's last word was "a frame / member ended": EOF here is a clean end.
+    private var atBoundary = false
     private(set) var compressedBytes: Int64 = 0
 
     init(fd: Int32) { self.fd = fd }
@@ -77,12 +79,13 @@ final class BlobSource: ByteSource {
             }
             inStart += used
             if rc < 0 { throw RootlessError("the layer is corrupt: \(String(cString: rl_decoder_error(decoder)))") }
+            if rc == 1 { atBoundary = true } else if used > 0 || produced > 0 { atBoundary = false }
             if produced > 0 {
                 uncompressed.update(UnsafeRawBufferPointer(start: buf.baseAddress, count: produced))
                 return produced
             }
             if inStart == inEnd && eof {
-                if rc == 1 { return 0 }
+                if rc == 1 || atBoundary { return 0 }
                 throw RootlessError("the layer is truncated: its \(compression) stream ends early")
             }
             if used == 0 && inStart < inEnd && rc == 0 && inEnd - inStart == inBuf.count { throw RootlessError("the layer's \(compression) stream is stuck") }

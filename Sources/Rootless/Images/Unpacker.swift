@@ -73,7 +73,8 @@ public enum Unpacker {
         let plan = try Planner.planUnshare(command: argv, map: map, facts)
         let pid = fork()
         guard pid >= 0 else { throw RootlessError("cannot fork: \(OS.errorText(errno))") }
-        if pid == 0 { _exit(Launcher(warn: { OS.writeStderr("rootless: " + $0 + "\n") }).run(plan)) }
+        // The forked launcher dies with us (a killed import must not go on unpacking).
+        if pid == 0 { _ = rl_set_pdeathsig(SIGKILL); if getppid() == 1 { _exit(125) }; _exit(Launcher(warn: { OS.writeStderr("rootless: " + $0 + "\n") }).run(plan)) }
         var st: Int32 = 0
         while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
         return (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
