@@ -15,7 +15,7 @@ public enum CLI {
           rootless import [--name NAME] SOURCE       an OCI layout (dir or tar), docker-archive, or rootfs tar
           rootless images [--format json] | inspect IMAGE | rmi IMAGE...   the image store
           rootless unshare [-- CMD]                   CMD (a shell) as root in the store's user namespace
-          rootless gc                                 remove cgroups left by crashed runs
+          rootless gc [--root DIR]                    remove cgroups left by crashed runs, unused layers and leftovers
           rootless version
         """
 
@@ -48,7 +48,7 @@ public enum CLI {
             let removed = CgroupTree.gc()
             for r in removed { OS.writeStdout("removed cgroup \(r)\n") }
             OS.writeStdout("gc: \(removed.count) cgroup\(removed.count == 1 ? "" : "s") of crashed runs removed\n")
-            return 0
+            return ImageCommand.main("gc", rest)
         case "import", "images", "inspect", "rmi", "unshare", "__unpack", "__rmtree", "__compose":
             return ImageCommand.main(cmd, rest)
         case "version", "--version":

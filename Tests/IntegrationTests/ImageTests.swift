@@ -132,6 +132,11 @@ final class ImageTests: XCTestCase {
         XCTAssertEqual(try rl(["rmi", "example.com/saved:v2"]).out, "untagged example.com/saved:v2\n")
         XCTAssertTrue(try rl(["rmi", "from-oci-archive"]).out.hasPrefix("removed sha256:"))
         XCTAssertEqual(try rl(["images", "--format", "json"]).out, "[]\n")
+        // gc frees what no image uses: the layers (subordinate-owned files among them) and blobs.
+        let gc = try rl(["gc"])
+        XCTAssertEqual(gc.status, 0, gc.err)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store + "/layers"), [], gc.out)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store + "/blobs/sha256"), [], gc.out)
     }
 
     /// Each hostile archive is refused with a clear error, and nothing appears outside.

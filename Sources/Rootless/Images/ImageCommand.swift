@@ -67,6 +67,12 @@ public enum ImageCommand {
             default: break
             }
             let o = try options(args)
+            if cmd == "gc" {
+                guard let r = o.root ?? Store.defaultRoot(), OS.lookup(r + "/layers") == true else { return 0 }
+                let removed = try Store(root: r).collect(map: o.map)
+                OS.writeStdout("gc: \(removed.count) unused store entr\(removed.count == 1 ? "y" : "ies") removed\n")
+                return 0
+            }
             let s = try store(o)
             switch cmd {
             case "import":
