@@ -92,6 +92,29 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(plan.timeoutMS, 1500)
     }
 
+    func testImageRunsParseAndPlanAnOverlayRoot() throws {
+        var s = try RunArguments.parse(["-e", "X=1", "--storage-driver", "copy", "alpine", "--", "ls", "-l"])
+        XCTAssertEqual(s.image, "alpine")
+        XCTAssertEqual(s.command, ["ls", "-l"])
+        XCTAssertEqual(s.storageDriver, .copy)
+        XCTAssertEqual(try RunArguments.parse(["alpine", "--"]).command, [], "the image's own command")
+        XCTAssertNil(try RunArguments.parse(["sh", "-c", "a -- b"]).image, "a -- inside the command's arguments is the command's")
+        XCTAssertThrowsError(try RunArguments.parse(["--rootfs", "/r", "alpine", "--", "sh"]))
+        XCTAssertThrowsError(try RunArguments.parse(["--storage-driver", "zfs", "x", "--"]))
+        s.imageRoot = ImageRoot(mount: .overlay(layers: ["/s/layers/b", "/s/layers/a"], scratch: "/s/containers/1-2"), name: "alpine", env: ["PATH=/bin", "X=0"])
+        let plan = try Planner.plan(s, facts())
+        XCTAssertEqual(plan.root, .overlay(layers: ["/s/layers/b", "/s/layers/a"], scratch: "/s/containers/1-2"))
+        XCTAssertEqual(plan.env, ["PATH=/bin", "X=1"], "the image's Env, then -e; nothing from the caller")
+        XCTAssertEqual(plan.cwd, "/")
+        XCTAssertFalse(plan.mounts.contains { $0.target == "/tmp" }, "an image keeps its own /tmp")
+        XCTAssertTrue(plan.render().contains("root: overlay (userxattr) of 2 layers [/s/layers/b /s/layers/a], upper on a tmpfs at /s/containers/1-2"), plan.render())
+        let unshare = try Planner.planUnshare(command: ["id"], map: .auto, facts())
+        XCTAssertEqual(unshare.root, .keep)
+        XCTAssertEqual(unshare.namespaces, [.user, .mount])
+        XCTAssertEqual(unshare.seccomp, [])
+        XCTAssertEqual(unshare.cwd, "/home/alice/proj")
+    }
+
     func testPlannerRejectsMissingThingsWithFixes() {
         XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--rootfs", "/nope", "true"]), facts())) {
             XCTAssertTrue("\($0)".contains("rootfs /nope does not exist"))
