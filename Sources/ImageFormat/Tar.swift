@@ -159,6 +159,7 @@ public struct TarReader<Source: ByteSource> {
     }
 
     mutating func skip(_ count: Int64) throws {
+        guard count > 0 else { return }
         var left = count
         var scratch = [UInt8](repeating: 0, count: 8192)
         while left > 0 {

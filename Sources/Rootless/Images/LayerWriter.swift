@@ -19,8 +19,18 @@ struct LayerWriter {
     var dirs: [(path: String, entry: TarEntry)] = []
     var notes: Set<String> = []
     var skippedDevices = 0
+    /// One data buffer for every file (a fresh one per file cost more than the writes).
+    var buf = [UInt8](repeating: 0, count: 1 << 17)
+    /// The last parent directory opened: tar lists a directory's files together, so most
+    /// entries reuse it (dropped whenever anything is removed, which could be it).
+    var cached: (parts: ArraySlice<String>, fd: Int32)?
 
     init(root: Int32) { self.root = root }
+
+    mutating func forgetParent() {
+        if let c = cached { close(c.fd) }
+        cached = nil
+    }
 
     static func hostile(_ path: String, _ why: String) -> RootlessError {
         RootlessError("refusing a hostile layer: \(path.debugDescription) \(why)", fix: "this archive tries to write outside its layer; do not use it")
@@ -36,7 +46,15 @@ struct LayerWriter {
 
     /// The parent directory of `parts`, made where missing (mode 0755, fixed later if the
     /// archive names it), never through a symlink.
-    func parent(_ parts: [String], for path: String) throws -> Int32 {
+    mutating func parent(_ parts: [String], for path: String) throws -> Int32 {
+        if let c = cached, c.parts == parts.dropLast() { return dup(c.fd) }
+        let fd = try openParent(parts, for: path)
+        forgetParent()
+        cached = (parts.dropLast(), dup(fd))
+        return fd
+    }
+
+    func openParent(_ parts: [String], for path: String) throws -> Int32 {
         var fd = dup(root)
         for (i, p) in parts.dropLast().enumerated() {
             var next = rl_openat2_beneath(fd, p, OS.oPath | O_DIRECTORY, 0)
@@ -55,11 +73,12 @@ struct LayerWriter {
 
     /// Makes room for a new entry: keeps an existing directory when a directory comes,
     /// else removes what is there (a later entry replaces an earlier one, as tar does).
-    func clear(_ dir: Int32, _ name: String, keepDirectory: Bool) throws {
+    mutating func clear(_ dir: Int32, _ name: String, keepDirectory: Bool) throws {
         var st = stat()
         guard fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             if keepDirectory { return }
+            forgetParent()
             try Self.removeTree(dir, name)
         } else if unlinkat(dir, name, 0) != 0 {
             throw RootlessError("cannot replace \(name) in the layer: \(OS.errorText(errno))")
@@ -154,8 +173,7 @@ struct LayerWriter {
         notes.insert("ownership not kept where the id is not mapped (e.g. --map self): such files belong to you")
     }
 
-    func writeData<S: ByteSource>(_ fd: Int32, _ e: TarEntry, _ reader: inout TarReader<S>) throws {
-        var buf = [UInt8](repeating: 0, count: 1 << 17)
+    mutating func writeData<S: ByteSource>(_ fd: Int32, _ e: TarEntry, _ reader: inout TarReader<S>) throws {
         let segments = e.sparse ?? [TarEntry.SparseSegment(offset: 0, length: e.size)]
         for s in segments {
             var at = s.offset
@@ -207,6 +225,7 @@ struct LayerWriter {
         } catch let e as TarError {
             throw RootlessError("the layer is not a valid tar archive: \(e)")
         }
+        w.forgetParent()
         try w.finishDirectories()
         return w.notes
     }
