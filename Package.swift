@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "CArchive", linkerSettings: [.linkedLibrary(":libzstd.a"), .linkedLibrary(":libz.a"), .linkedLibrary(":libcrypto.a")]),
         // User-mode networking; only the `none`/`host` drivers so far.
         .target(name: "SlirpNet"),
-        .target(name: "Rootless", dependencies: ["CRootless", "CSeccomp", "CArchive", "IDMap", "SeccompPolicy", "ImageFormat", "SlirpNet"]),
+        .target(name: "Rootless", dependencies: ["CRootless", "CSeccomp", "CArchive", "IDMap", "PureJSON", "SeccompPolicy", "ImageFormat", "SlirpNet"]),
         .executableTarget(name: "RootlessCLI", dependencies: ["Rootless"]),
         .testTarget(name: "IDMapTests", dependencies: ["IDMap"]),
         .testTarget(name: "RootlessTests", dependencies: ["Rootless", "SeccompPolicy"]),

@@ -108,25 +108,6 @@ extension JSONValue {
     public var int64Value: Int64? { if case .number(let n) = self { return Int64(n) } else { return nil } }
 }
 
-/// `"..."` with JSON escapes, for the documents we write ourselves.
-public func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where u.value < 0x20:
-            let h = String(u.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-        default: out.unicodeScalars.append(u)
-        }
-    }
-    return out + "\""
-}
-
 public enum OCI {
     static func req<T>(_ v: T?, _ what: String) throws -> T {
         guard let v else { throw ImageFormatError("\(what) is missing or has the wrong type") }

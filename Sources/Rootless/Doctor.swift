@@ -1,5 +1,6 @@
 import CRootless
 import Glibc
+import PureJSON
 import IDMap
 
 /// `rootless doctor`: what this host allows, and the exact fix for what it does not.
@@ -169,20 +170,7 @@ public enum Doctor {
         }.joined(separator: ",\n") + "\n]\n"
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { jsonString(s) }
 }
 
 extension String {

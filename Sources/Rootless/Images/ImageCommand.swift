@@ -11,10 +11,12 @@ public enum ImageCommand {
         var name: String?
         var platform = Platform.linuxAmd64
         var json = false
+        var dieWithParent = false
         var rest: [String] = []
     }
 
-    static func options(_ args: [String]) throws -> Options {
+    /// `stopAtCommand`: the first plain word starts a command (rootless unshare ls -l).
+    static func options(_ args: [String], stopAtCommand: Bool = false) throws -> Options {
         var o = Options()
         var i = 0
         func value(_ f: String) throws -> String {
@@ -32,6 +34,7 @@ public enum ImageCommand {
                 guard let m = MapMode(rawValue: v) else { throw RootlessError("unknown --map \(v)", fix: "use auto, self or keep-id") }
                 o.map = m
             case "--name", "-n": o.name = try value(a)
+            case "--die-with-parent": o.dieWithParent = true
             case "--platform":
                 let v = try value(a)
                 guard let p = Platform(parsing: v) else { throw RootlessError("bad --platform \(v)", fix: "write it as os/arch[/variant], e.g. linux/arm64") }
@@ -42,6 +45,7 @@ public enum ImageCommand {
                 o.json = v == "json"
             default:
                 if a.hasPrefix("-") && a != "-" { throw RootlessError("unknown option \(a)") }
+                if stopAtCommand { o.rest += args[i...]; return o }
                 o.rest.append(a)
             }
             i += 1
@@ -66,13 +70,15 @@ public enum ImageCommand {
                 return 0
             default: break
             }
-            let o = try options(args)
+            let o = try options(args, stopAtCommand: cmd == "unshare")
             if cmd == "gc" {
                 guard let r = o.root ?? Store.defaultRoot(), OS.lookup(r + "/layers") == true else { return 0 }
                 let removed = try Store(root: r).collect(map: o.map)
                 OS.writeStdout("gc: \(removed.count) unused store entr\(removed.count == 1 ? "y" : "ies") removed\n")
                 return 0
             }
+            // unshare works on no store (the store's namespace is the keeper's).
+            if cmd == "unshare" { return try Unpacker.launch(o.rest.isEmpty ? ["/bin/sh"] : o.rest, map: o.map, dieWithParent: o.dieWithParent) }
             let s = try store(o)
             switch cmd {
             case "import":
@@ -110,10 +116,6 @@ public enum ImageCommand {
                     s.removeImageRecord(i.id)
                     OS.writeStdout("removed \(i.id) (rootless gc frees its layers)\n")
                 }
-            case "unshare":
-                let cmd = o.rest.isEmpty ? ["/bin/sh"] : o.rest
-                _ = s
-                return try Unpacker.inNamespace(cmd, map: o.map)
             default:
                 throw RootlessError("unknown command \(cmd)")
             }

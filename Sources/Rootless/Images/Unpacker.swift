@@ -64,20 +64,28 @@ public enum Unpacker {
         return out
     }
 
-    /// A rootless command in the store's user namespace; its exit status. The launch
-    /// happens in a forked copy of us: joining the keeper's namespace is a setns() of the
-    /// launching process, which cannot be undone, and this process still has work to do
-    /// as itself afterwards (more layers, the run). We are single-threaded here.
+    /// A rootless command in the store's user namespace; its exit status. It runs as
+    /// `rootless unshare --die-with-parent`, a fresh process (posix_spawn: exec, no Swift
+    /// in a forked child): joining the keeper's namespace is a setns() of the launching
+    /// process that cannot be undone, and this process has work left to do as itself.
     static func inNamespace(_ argv: [String], map: MapMode) throws -> Int32 {
-        let facts = SystemFacts.gather(subIDs: map != .selfOnly, cgroups: false)
-        let plan = try Planner.planUnshare(command: argv, map: map, facts)
-        let pid = fork()
-        guard pid >= 0 else { throw RootlessError("cannot fork: \(OS.errorText(errno))") }
-        // The forked launcher dies with us (a killed import must not go on unpacking).
-        if pid == 0 { _ = rl_set_pdeathsig(SIGKILL); if getppid() == 1 { _exit(125) }; _exit(Launcher(warn: { OS.writeStderr("rootless: " + $0 + "\n") }).run(plan)) }
+        let args = ["rootless", "unshare", "--die-with-parent", "--map", map.rawValue, "--"] + argv
+        let cargs = args.map { strdup($0) } + [nil]
+        defer { cargs.forEach { free($0) } }
+        var pid: pid_t = 0
+        let r = posix_spawn(&pid, "/proc/self/exe", nil, nil, cargs, environ)
+        guard r == 0 else { throw RootlessError("cannot start rootless unshare: \(OS.errorText(r))") }
         var st: Int32 = 0
         while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
         return (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+    }
+
+    /// `rootless unshare`: the launch itself, in this process.
+    static func launch(_ argv: [String], map: MapMode, dieWithParent: Bool) throws -> Int32 {
+        let facts = SystemFacts.gather(subIDs: map != .selfOnly, cgroups: false)
+        var plan = try Planner.planUnshare(command: argv, map: map, facts)
+        plan.dieWithParent = dieWithParent
+        return Launcher(warn: { OS.writeStderr("rootless: " + $0 + "\n") }).run(plan)
     }
 
     static func removeInNamespace(_ path: String, map: MapMode) throws {

@@ -99,14 +99,10 @@ public enum OS {
 
     /// Entries of a directory, without "." and ".."; isDir from d_type. nil if unreadable.
     public static func listDirectory(_ path: String) -> [(name: String, isDir: Bool)]? {
-        guard let d = opendir(path) else { return nil }
-        defer { closedir(d) }
-        var out: [(name: String, isDir: Bool)] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { out.append((name, e.pointee.d_type == UInt8(DT_DIR))) }
-        }
-        return out
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return listDirectory(fd: fd)
     }
 
     public static func fileSize(_ path: String) -> Int64? {
