@@ -84,12 +84,14 @@ public enum CLI {
                 return 0
             }
             return Launcher().run(plan)
-        } catch let e as RootlessError {
-            OS.writeStderr("rootless: \(e.description)\n")
-            return e.exitCode
         } catch {
-            OS.writeStderr("rootless: \(error)\n")
-            return 125
+            return report(error)
         }
+    }
+
+    /// The one-line error and the exit status: a RootlessError's own (125 by default).
+    static func report(_ error: Error) -> Int32 {
+        OS.writeStderr("rootless: \((error as? RootlessError)?.description ?? "\(error)")\n")
+        return (error as? RootlessError)?.exitCode ?? 125
     }
 }

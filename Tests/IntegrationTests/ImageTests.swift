@@ -217,6 +217,8 @@ final class ImageTests: XCTestCase {
         // Killed once the unpack has begun: its tmp directory exists.
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline && !((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).contains(where: { $0.hasPrefix("layer-") }) { poll(nil, 0, 5) }
+        XCTAssertTrue(((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).contains { $0.hasPrefix("layer-") },
+                      "the kill lands while the layer is being unpacked")
         kill(k.process.processIdentifier, SIGKILL)
         k.process.waitUntilExit()
         XCTAssertEqual(try rl(["images", "--format", "json"]).out.contains("big"), false, "a killed import names nothing")

@@ -69,7 +69,7 @@ final class BlobSource: ByteSource {
                 if n == 0 { return 0 }
                 inBuf.withUnsafeBytes { buf.baseAddress!.copyMemory(from: $0.baseAddress! + inStart, byteCount: n) }
                 inStart += n
-                uncompressed.update(UnsafeRawBufferPointer(buf.baseAddress.map { UnsafeRawBufferPointer(start: $0, count: n) }!))
+                uncompressed.update(UnsafeRawBufferPointer(start: buf.baseAddress, count: n))
                 return n
             }
             var used = 0, produced = 0

@@ -87,8 +87,9 @@ enum Compose {
         guard fstat(s, &st) == 0 else { return }
         fchown(d, st.st_uid, st.st_gid)
         fchmod(d, st.st_mode & 0o7777)
-        var names = [CChar](repeating: 0, count: 65536)
-        let n = rl_flistxattr(s, &names, names.count)
+        let size = rl_flistxattr(s, nil, 0)
+        var names = [CChar](repeating: 0, count: max(Int(size), 0))
+        let n = size > 0 ? rl_flistxattr(s, &names, names.count) : 0
         if n > 0 {
             for name in names[0..<n].split(separator: 0).map({ String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }) where !name.hasPrefix("user.overlay.") {
                 var v = [UInt8](repeating: 0, count: 65536)

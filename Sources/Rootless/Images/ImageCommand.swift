@@ -72,8 +72,8 @@ public enum ImageCommand {
             }
             let o = try options(args, stopAtCommand: cmd == "unshare")
             if cmd == "gc" {
-                guard let r = o.root ?? Store.defaultRoot(), OS.lookup(r + "/layers") == true else { return 0 }
-                let removed = try Store(root: r).collect(map: o.map)
+                guard let r = o.root ?? Store.defaultRoot(), let store = try? Store(root: r, create: false) else { return 0 }
+                let removed = try store.collect(map: o.map)
                 OS.writeStdout("gc: \(removed.count) unused store entr\(removed.count == 1 ? "y" : "ies") removed\n")
                 return 0
             }
@@ -120,12 +120,8 @@ public enum ImageCommand {
                 throw RootlessError("unknown command \(cmd)")
             }
             return 0
-        } catch let e as RootlessError {
-            OS.writeStderr("rootless: \(e.description)\n")
-            return e.exitCode
         } catch {
-            OS.writeStderr("rootless: \(error)\n")
-            return 125
+            return CLI.report(error)
         }
     }
 

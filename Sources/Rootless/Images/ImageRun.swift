@@ -10,7 +10,7 @@ public enum ImageRun {
     public static func resolve(_ s: inout RunSpec, warn: (String) -> Void) throws {
         guard let name = s.image else { return }
         guard let root = s.storeRoot ?? Store.defaultRoot() else { throw RootlessError("no image store: neither XDG_DATA_HOME nor HOME is set", fix: "pass --root DIR") }
-        let store = try Store(root: root)
+        let store = try Store(root: root, create: false)
         let image = try store.resolve(name)
         let config = try store.config(image)
         let layers = config.diffIDs.reversed().map(store.layerPath)

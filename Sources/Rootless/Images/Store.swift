@@ -17,8 +17,13 @@ import ImageFormat
 public struct Store {
     public let root: String
 
-    public init(root: String) throws {
+    /// `create: false` (a run): the store must exist; nothing is made.
+    public init(root: String, create: Bool = true) throws {
         self.root = root
+        guard create else {
+            guard OS.lookup(root + "/layers") == true else { throw RootlessError("no image store at \(root)", fix: "rootless import (or pull) an image first, or point --root at the store") }
+            return
+        }
         for d in ["", "/blobs", "/blobs/sha256", "/layers", "/images", "/names", "/tmp", "/containers"] {
             if mkdir(root + d, 0o700) != 0 && errno != EEXIST {
                 throw RootlessError("cannot create the image store directory \(root + d): \(OS.errorText(errno))", fix: "check the path, or pick another with --root")
@@ -28,7 +33,7 @@ public struct Store {
 
     /// $XDG_DATA_HOME/rootless, else $HOME/.local/share/rootless.
     public static func defaultRoot(env: [String] = OS.environment()) -> String? {
-        func value(_ k: String) -> String? { env.first { $0.hasPrefix(k + "=") }.map { String($0.dropFirst(k.count + 1)) } }
+        func value(_ k: String) -> String? { OS.env(k, in: env) }
         if let x = value("XDG_DATA_HOME"), x.hasPrefix("/") {
             _ = mkdir(x, 0o700)   // the XDG spec: create it, private, when missing
             return x + "/rootless"

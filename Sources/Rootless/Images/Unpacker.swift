@@ -15,11 +15,6 @@ public enum Unpacker {
         public var diffID: Digest?
     }
 
-    public struct Result {
-        public var blobDigest: Digest
-        public var diffID: Digest
-        public var compression: String
-    }
 
     /// Unpacks the jobs whose layer is missing (one at a time, each under its layer's
     /// lock, so two imports of one image do the work once), into tmp/layer-HEX, then

@@ -105,6 +105,11 @@ public enum OS {
         return listDirectory(fd: fd)
     }
 
+    /// The value of KEY in a "KEY=VALUE" environment (the last one wins, as getenv).
+    public static func env(_ key: String, in env: [String]) -> String? {
+        env.last { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
+    }
+
     public static func fileSize(_ path: String) -> Int64? {
         var st = stat()
         return stat(path, &st) == 0 ? Int64(st.st_size) : nil

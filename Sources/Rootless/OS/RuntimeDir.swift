@@ -5,7 +5,7 @@ import Glibc
 /// to others (a squatted /tmp path is refused, and whatever needed it does without).
 public enum RuntimeDir {
     public static func path(env: [String] = OS.environment(), uid: UInt32 = getuid(), sub: String? = nil) -> String? {
-        let xdg = env.last { $0.hasPrefix("XDG_RUNTIME_DIR=") }.map { String($0.dropFirst(16)) }
+        let xdg = OS.env("XDG_RUNTIME_DIR", in: env)
         var d = xdg.flatMap { $0.hasPrefix("/") ? $0 + "/rootless" : nil } ?? "/tmp/rootless-\(uid)"
         guard ours(d, uid) else { return nil }
         if let sub {

@@ -67,7 +67,7 @@ public enum SystemFacts {
     /// The session bus from DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus when it is
     /// a socket (what sd-bus does).
     static func userBus(env: [String] = OS.environment()) -> String? {
-        func value(_ k: String) -> String? { env.first { $0.hasPrefix(k + "=") }.map { String($0.dropFirst(k.count + 1)) } }
+        func value(_ k: String) -> String? { OS.env(k, in: env) }
         if let a = value("DBUS_SESSION_BUS_ADDRESS") { return dbusUnixSocket(address: a) }
         guard let d = value("XDG_RUNTIME_DIR"), d.hasPrefix("/") else { return nil }
         var st = stat()
