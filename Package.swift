@@ -23,16 +23,18 @@ let package = Package(
         .target(name: "SeccompPolicy", dependencies: ["PureJSON"]),
         // PURE: tar streams, OCI/Docker manifests, indexes, configs, image references.
         .target(name: "ImageFormat", dependencies: ["PureJSON"]),
-        // Header-only module for zlib, zstd and libcrypto's SHA-256, linked statically.
-        .target(name: "CArchive", linkerSettings: [.linkedLibrary(":libzstd.a"), .linkedLibrary(":libz.a"), .linkedLibrary(":libcrypto.a")]),
+        // PURE: HTTP/1.1 heads and chunked bodies, URLs, auth challenges and auth files.
+        .target(name: "RegistryWire", dependencies: ["PureJSON", "ImageFormat"]),
+        // zlib, zstd, libcrypto SHA-256 and libssl TLS (registry pulls), linked statically.
+        .target(name: "CArchive", linkerSettings: [.linkedLibrary(":libzstd.a"), .linkedLibrary(":libz.a"), .linkedLibrary(":libssl.a"), .linkedLibrary(":libcrypto.a")]),
         // User-mode networking; only the `none`/`host` drivers so far.
         .target(name: "SlirpNet"),
-        .target(name: "Rootless", dependencies: ["CRootless", "CSeccomp", "CArchive", "IDMap", "PureJSON", "SeccompPolicy", "ImageFormat", "SlirpNet"]),
+        .target(name: "Rootless", dependencies: ["CRootless", "CSeccomp", "CArchive", "IDMap", "PureJSON", "SeccompPolicy", "ImageFormat", "RegistryWire", "SlirpNet"]),
         .executableTarget(name: "RootlessCLI", dependencies: ["Rootless"]),
         .testTarget(name: "IDMapTests", dependencies: ["IDMap"]),
         .testTarget(name: "RootlessTests", dependencies: ["Rootless", "SeccompPolicy"]),
         .testTarget(name: "SeccompPolicyTests", dependencies: ["SeccompPolicy"]),
-        .testTarget(name: "ImageFormatTests", dependencies: ["ImageFormat"]),
+        .testTarget(name: "ImageFormatTests", dependencies: ["ImageFormat", "RegistryWire"]),
         // Real sandboxes; run as an unprivileged user by scripts/test (skips loudly otherwise).
         .testTarget(name: "IntegrationTests", dependencies: []),
     ],

@@ -12,6 +12,7 @@ public enum CLI {
           rootless doctor [--format text|json]        what this host allows, and how to fix what it does not
           rootless policy check FILE | show NAME|FILE | list   seccomp policies
           rootless keeper status | stop               the process holding the shared --map auto user namespace
+          rootless pull [--platform OS/ARCH] [--creds U:P] [--tls-verify=false] REF   from a registry (OCI distribution)
           rootless import [--name NAME] SOURCE       an OCI layout (dir or tar), docker-archive, or rootfs tar
           rootless images [--format json] | inspect IMAGE | rmi IMAGE...   the image store
           rootless unshare [-- CMD]                   CMD (a shell) as root in the store's user namespace
@@ -49,7 +50,7 @@ public enum CLI {
             for r in removed { OS.writeStdout("removed cgroup \(r)\n") }
             OS.writeStdout("gc: \(removed.count) cgroup\(removed.count == 1 ? "" : "s") of crashed runs removed\n")
             return ImageCommand.main("gc", rest)
-        case "import", "images", "inspect", "rmi", "unshare", "__unpack", "__rmtree", "__compose":
+        case "pull", "import", "images", "inspect", "rmi", "unshare", "__unpack", "__rmtree", "__compose":
             return ImageCommand.main(cmd, rest)
         case "version", "--version":
             OS.writeStdout("rootless \(version)\n")

@@ -23,3 +23,15 @@ rl_sha256 *rl_sha256_new(void);
 void rl_sha256_update(rl_sha256 *h, const void *p, size_t n);
 // Writes 32 bytes and frees the context.
 void rl_sha256_final(rl_sha256 *h, uint8_t out[32]);
+
+// TLS client over a connected socket (libssl, static), for registry pulls. Verifies the
+// peer against the system CA bundle plus extra_ca (a PEM file or a directory of *.crt,
+// may be NULL) and checks the host name (or IP address). The socket is the caller's.
+typedef struct rl_tls rl_tls;
+// NULL on failure with the reason in err (the handshake error and the verify result).
+rl_tls *rl_tls_connect(int fd, const char *host, const char *extra_ca, int verify,
+                       char *err, size_t errlen);
+// Bytes read/written; 0 at a clean end of stream (read); -1 on error (err filled).
+long rl_tls_read(rl_tls *t, void *buf, size_t n, char *err, size_t errlen);
+long rl_tls_write(rl_tls *t, const void *buf, size_t n, char *err, size_t errlen);
+void rl_tls_free(rl_tls *t);

@@ -15,6 +15,11 @@ final class SHA256Stream {
         let hex = "0123456789abcdef".map { $0 }
         return Digest(hex: String(d.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }))!
     }
+    static func digest(_ b: [UInt8]) -> Digest {
+        let h = SHA256Stream()
+        b.withUnsafeBytes { h.update($0) }
+        return h.finish()
+    }
 }
 
 /// A layer blob as a tar byte stream: read from an fd, hashed as stored (the blob's

@@ -1,8 +1,9 @@
 import Glibc
 import IDMap
 import ImageFormat
+import RegistryWire
 
-/// `rootless import|images|inspect|rmi|unshare` and the hidden helpers the store runs
+/// `rootless pull|import|images|inspect|rmi|unshare` and the hidden helpers the store runs
 /// in its user namespace (`__unpack`, `__rmtree`).
 public enum ImageCommand {
     struct Options {
@@ -12,6 +13,7 @@ public enum ImageCommand {
         var platform = Platform.linuxAmd64
         var json = false
         var dieWithParent = false
+        var pull = Puller.Options()
         var rest: [String] = []
     }
 
@@ -35,10 +37,25 @@ public enum ImageCommand {
                 o.map = m
             case "--name", "-n": o.name = try value(a)
             case "--die-with-parent": o.dieWithParent = true
+            case "--quiet", "-q": o.pull.quiet = true
+            case "--authfile": o.pull.authFile = try value(a)
+            case "--cert-dir": o.pull.tls.certDir = try value(a)
+            case "--creds":
+                let v = try value(a)
+                guard let c = Credentials(pair: v) else { throw RootlessError("--creds wants USER:PASSWORD") }
+                o.pull.creds = c
+            case "--tls-verify=false", "--tls-verify=true", "--tls-verify":
+                o.pull.tls.verify = a != "--tls-verify=false"
+                o.pull.insecure = !o.pull.tls.verify
+            case "--jobs":
+                let v = try value(a)
+                guard let n = Int(v), (1...16).contains(n) else { throw RootlessError("--jobs wants a number from 1 to 16") }
+                o.pull.jobs = n
             case "--platform":
                 let v = try value(a)
                 guard let p = Platform(parsing: v) else { throw RootlessError("bad --platform \(v)", fix: "write it as os/arch[/variant], e.g. linux/arm64") }
                 o.platform = p
+                o.pull.platform = p
             case "--format":
                 let v = try value(a)
                 guard v == "json" || v == "table" else { throw RootlessError("unknown --format \(v)", fix: "use table or json") }
@@ -81,6 +98,12 @@ public enum ImageCommand {
             if cmd == "unshare" { return try Unpacker.launch(o.rest.isEmpty ? ["/bin/sh"] : o.rest, map: o.map, dieWithParent: o.dieWithParent) }
             let s = try store(o)
             switch cmd {
+            case "pull":
+                guard o.rest.count == 1 else { throw RootlessError("usage: rootless pull [--platform OS/ARCH] [--creds USER:PASS] [--authfile F] [--tls-verify=false] [--cert-dir D] [-q] REF") }
+                var po = o.pull
+                po.tls.certDirs = AuthLocations.certDirs(explicit: nil)
+                let id = try Puller(store: s, map: o.map, options: po, warn: warn).pull(o.rest[0])
+                OS.writeStdout("\(id)\n")
             case "import":
                 guard o.rest.count == 1 else { throw RootlessError("usage: rootless import [--name NAME] [--platform OS/ARCH] [--root DIR] SOURCE") }
                 let id = try Importer(store: s, map: o.map, platform: o.platform, warn: warn).importSource(o.rest[0], name: o.name)

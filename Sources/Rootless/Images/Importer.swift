@@ -100,9 +100,7 @@ public struct Importer {
         guard d.size <= 16 << 20, let b = OS.readBytes(dir + "/blobs/sha256/" + d.digest.hex, limit: 16 << 20) else {
             throw RootlessError("\(dir) lacks blob \(d.digest) (or it is over 16 MiB)", fix: "the layout is incomplete; copy it again")
         }
-        let h = SHA256Stream()
-        b.withUnsafeBytes { h.update($0) }
-        guard h.finish() == d.digest else { throw RootlessError("blob \(d.digest) in \(dir) does not match its digest", fix: "the layout is corrupt; copy it again") }
+        guard SHA256Stream.digest(b) == d.digest else { throw RootlessError("blob \(d.digest) in \(dir) does not match its digest", fix: "the layout is corrupt; copy it again") }
         return b
     }
 

@@ -53,9 +53,7 @@ public struct Store {
     /// Stores a small blob (a manifest or a config) under its sha256.
     @discardableResult
     public func putBlob(_ bytes: [UInt8]) throws -> Digest {
-        let h = SHA256Stream()
-        bytes.withUnsafeBytes { h.update($0) }
-        let d = h.finish()
+        let d = SHA256Stream.digest(bytes)
         if OS.lookup(blobPath(d)) == nil {
             guard OS.replaceFile(blobPath(d), bytes, mode: 0o600) else { throw RootlessError("cannot write \(blobPath(d)): \(OS.errorText(errno))") }
         }
@@ -66,9 +64,7 @@ public struct Store {
     /// changed it).
     public func blob(_ d: Digest) throws -> [UInt8] {
         guard let b = OS.readBytes(blobPath(d), limit: 16 << 20) else { throw RootlessError("blob \(d) is missing from the store \(root)", fix: "import or pull the image again") }
-        let h = SHA256Stream()
-        b.withUnsafeBytes { h.update($0) }
-        guard h.finish() == d else { throw RootlessError("blob \(d) in the store \(root) is corrupt", fix: "rootless rmi the image and import or pull it again") }
+        guard SHA256Stream.digest(b) == d else { throw RootlessError("blob \(d) in the store \(root) is corrupt", fix: "rootless rmi the image and import or pull it again") }
         return b
     }
 
