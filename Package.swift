@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "SeccompPolicyTests", dependencies: ["SeccompPolicy"]),
         .testTarget(name: "ImageFormatTests", dependencies: ["ImageFormat", "RegistryWire"]),
         // Real sandboxes; run as an unprivileged user by scripts/test (skips loudly otherwise).
-        .testTarget(name: "IntegrationTests", dependencies: []),
+        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

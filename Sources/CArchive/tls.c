@@ -71,7 +71,8 @@ static int add_extra(SSL *s, const char *extra, char *err, size_t errlen) {
     return 0;
 }
 
-rl_tls *rl_tls_connect(int fd, const char *host, const char *extra_ca, int verify, char *err, size_t errlen) {
+rl_tls *rl_tls_connect(int fd, const char *host, const char *extra_ca, int verify, int *untrusted, char *err, size_t errlen) {
+    *untrusted = 0;
     pthread_mutex_lock(&ctx_lock);
     if (!ctx_verify) ctx_verify = new_ctx();
     SSL_CTX *c = ctx_verify;
@@ -96,6 +97,7 @@ rl_tls *rl_tls_connect(int fd, const char *host, const char *extra_ca, int verif
         long v = SSL_get_verify_result(s);
         if (verify && v != X509_V_OK) {
             snprintf(err, errlen, "certificate verification failed: %s", X509_verify_cert_error_string(v));
+            *untrusted = 1;
             ERR_clear_error();
         } else {
             fill_err(err, errlen, "TLS handshake failed");

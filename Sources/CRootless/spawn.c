@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -39,6 +40,42 @@ static int lift_fd(int fd, int min) {
     close(fd);
     errno = e;
     return nfd;
+}
+
+// The missing components of cwd, made one at a time: each prefix is resolved in the
+// root (symlinks stay inside, magic links refused) and only its last, plain name is
+// created there, root-owned 0755 as docker does for a WorkingDir. Stack buffer only.
+static void make_cwd(int rootfd, const char *rel, int rep) {
+    char buf[4096];
+    size_t n = strlen(rel);
+    if (n >= sizeof buf) rl_fail(rep, RL_STEP_CHDIR, ENAMETOOLONG, -1);
+    memcpy(buf, rel, n + 1);
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    int parent = dup(rootfd);
+    if (parent < 0) rl_fail(rep, RL_STEP_CHDIR, errno, -1);
+    char *start = buf;
+    for (char *p = buf;; p++) {
+        if (*p != '/' && *p != 0) continue;
+        char end = *p;
+        *p = 0;
+        if (*start) {
+            int fd = (int)syscall(SYS_openat2, rootfd, buf, &how, sizeof how);
+            if (fd < 0 && errno == ENOENT) {
+                if (mkdirat(parent, start, 0755) < 0 && errno != EEXIST) rl_fail(rep, RL_STEP_CHDIR, errno, -1);
+                fd = (int)syscall(SYS_openat2, rootfd, buf, &how, sizeof how);
+            }
+            if (fd < 0) rl_fail(rep, errno == ELOOP ? RL_STEP_CWD_ESCAPE : RL_STEP_CHDIR, errno, -1);
+            close(parent);
+            parent = fd;
+        }
+        if (end == 0) break;
+        *p = '/';
+        start = p + 1;
+    }
+    close(parent);
 }
 
 static void loopback_up(int rep) {
@@ -122,6 +159,7 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
         memset(&how, 0, sizeof how);
         how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
         how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        if (c->cwd_create && *rel) make_cwd(rootfd, rel, rep);
         int fd = *rel ? (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof how) : dup(rootfd);
         if (fd < 0) rl_fail(rep, errno == ELOOP ? RL_STEP_CWD_ESCAPE : RL_STEP_CHDIR, errno, -1);
         if (fchdir(fd) < 0) rl_fail(rep, RL_STEP_CHDIR, errno, -1);

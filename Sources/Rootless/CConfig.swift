@@ -59,6 +59,7 @@ final class CConfig {
         c.envp = strings(plan.env)
         c.search_path = string(plan.searchPath)
         c.cwd = string(plan.cwd)
+        c.cwd_create = plan.createCwd ? 1 : 0
         c.uid = plan.uid
         c.gid = plan.gid
         c.cap_keep = Capabilities.mask(plan.capabilities)

@@ -74,6 +74,8 @@ public struct Plan: Equatable, Sendable {
     public var env: [String]
     public var searchPath: String
     public var cwd: String
+    /// Create cwd (root-owned, 0755) when it is missing: the image's WorkingDir.
+    public var createCwd = false
     public var uid: UInt32
     public var gid: UInt32
     public var capabilities: [String]
@@ -129,7 +131,7 @@ public struct Plan: Equatable, Sendable {
         }
         if !rlimits.isEmpty { out.append("ulimits: " + rlimits.map { "\($0.name)=\($0.soft == Ulimit.infinity ? "unlimited" : String($0.soft)):\($0.hard == Ulimit.infinity ? "unlimited" : String($0.hard))" }.joined(separator: " ")) }
         if let h = hostname { out.append("hostname: \(h)") }
-        out.append("process: uid=\(uid) gid=\(gid) cwd=\(cwd) argv=\(argv)")
+        out.append("process: uid=\(uid) gid=\(gid) cwd=\(cwd)\(createCwd ? " (created if missing)" : "") argv=\(argv)")
         out.append("path: \(searchPath)")
         out.append("env: \(env.count) variables")
         out.append("caps: " + (idmap == nil ? "(none: not in a user namespace)" : capabilities.joined(separator: ",")))

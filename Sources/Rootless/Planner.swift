@@ -106,6 +106,9 @@ public enum Planner {
         // Sandboxes with the same helper-written maps share one user namespace, as podman's
         // do; --no-keeper gives this one its own.
         plan.keeper = idmap.method == .helpers && s.keeper
+        // An image's WorkingDir need not exist in its layers (docker and podman create it);
+        // only on an image root, which is a private writable copy.
+        plan.createCwd = s.imageRoot != nil && !s.readOnly
         (plan.cgroup, plan.cgroupNote) = try cgroupPlan(s, h)
         if let c = plan.cgroup, c.delegate, let i = plan.mounts.firstIndex(where: { $0.kind == .cgroup2 }) {
             plan.mounts[i].flags.remove(.readOnly)

@@ -14,8 +14,10 @@ final class ImageTests: XCTestCase {
         h?.cleanup()
     }
 
-    /// sh with helpers: `layer DIR` (a gzip layer blob), `layout OUT REF DIR...` (an OCI
-    /// image layout of those layers, a config with Env/Cmd/WorkingDir).
+    /// sh with helpers: `layout OUT REF DIR...` (an OCI image layout of those layers as
+    /// gzip blobs, or zstd with COMP=zstd; a config with Env/Cmd/WorkingDir for $ARCH, default amd64; it leaves
+    /// the manifest's digest and size in MD and MS), and `multi OUT REF AMD64DIR ARM64DIR`
+    /// (a layout whose REF is an image index of two platforms).
     static let helpers = #"""
         set -e
         blob() { d=$(sha256sum < "$1" | cut -c1-64); mv "$1" "$out/blobs/sha256/$d"; echo "$d"; }
@@ -26,14 +28,23 @@ final class ImageTests: XCTestCase {
           for d in "$@"; do
             tar --sort=name --owner=0 --group=0 --numeric-owner -C "$d" -cf "$out/l.tar" .
             diffs="$diffs${diffs:+,}\"sha256:$(sha256sum < "$out/l.tar" | cut -c1-64)\""
-            gzip -n "$out/l.tar"; size=$(stat -c %s "$out/l.tar.gz"); dg=$(blob "$out/l.tar.gz")
-            layers="$layers${layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dg\",\"size\":$size}"
+            if [ "${COMP:-gzip}" = zstd ]; then zstd -q --rm "$out/l.tar" -o "$out/l.tar.z"; else gzip -n -c "$out/l.tar" > "$out/l.tar.z"; rm "$out/l.tar"; fi
+            size=$(stat -c %s "$out/l.tar.z"); dg=$(blob "$out/l.tar.z")
+            layers="$layers${layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+${COMP:-gzip}\",\"digest\":\"sha256:$dg\",\"size\":$size}"
           done
-          printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","FOO=bar"],"Cmd":["/bin/sh","-c","echo default-cmd"],"WorkingDir":"/work"},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$diffs" > "$out/c.json"
+          printf '{"architecture":"%s","os":"linux","config":{"Env":["PATH=/bin","FOO=bar"],"Cmd":["/bin/sh","-c","echo default-cmd"],"WorkingDir":"/work"},"rootfs":{"type":"layers","diff_ids":[%s]}}' "${ARCH:-amd64}" "$diffs" > "$out/c.json"
           cs=$(stat -c %s "$out/c.json"); cd_=$(blob "$out/c.json")
           printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' "$cd_" "$cs" "$layers" > "$out/m.json"
-          ms=$(stat -c %s "$out/m.json"); md=$(blob "$out/m.json")
+          ms=$(stat -c %s "$out/m.json"); md=$(blob "$out/m.json"); MD=$md; MS=$ms
           printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' "$md" "$ms" "$ref" > "$out/index.json"
+        }
+        multi() {
+          ARCH=amd64 layout "$1" a "$3"; a="\"digest\":\"sha256:$MD\",\"size\":$MS"
+          ARCH=arm64 layout "$1" b "$4"; b="\"digest\":\"sha256:$MD\",\"size\":$MS"
+          m='"mediaType":"application/vnd.oci.image.manifest.v1+json"'
+          printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{%s,%s,"platform":{"os":"linux","architecture":"amd64"}},{%s,%s,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}' "$m" "$a" "$m" "$b" > "$1/i.json"
+          is=$(stat -c %s "$1/i.json"); id=$(blob "$1/i.json")
+          printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' "$id" "$is" "$2" > "$1/index.json"
         }
         """#
 

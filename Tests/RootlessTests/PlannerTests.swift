@@ -106,6 +106,8 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(plan.root, .overlay(layers: ["/s/layers/b", "/s/layers/a"], scratch: "/s/containers/1-2"))
         XCTAssertEqual(plan.env, ["PATH=/bin", "X=1"], "the image's Env, then -e; nothing from the caller")
         XCTAssertEqual(plan.cwd, "/")
+        XCTAssertTrue(plan.createCwd, "an image's WorkingDir is created when its layers lack it")
+        XCTAssertFalse(try Planner.plan(try RunArguments.parse(["sh"]), facts()).createCwd, "never on the host view")
         XCTAssertFalse(plan.mounts.contains { $0.target == "/tmp" }, "an image keeps its own /tmp")
         XCTAssertTrue(plan.render().contains("root: overlay (userxattr) of 2 layers [/s/layers/b /s/layers/a], upper on a tmpfs at /s/containers/1-2"), plan.render())
         let unshare = try Planner.planUnshare(command: ["id"], map: .auto, facts())

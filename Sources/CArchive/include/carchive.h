@@ -28,9 +28,10 @@ void rl_sha256_final(rl_sha256 *h, uint8_t out[32]);
 // peer against the system CA bundle plus extra_ca (a PEM file or a directory of *.crt,
 // may be NULL) and checks the host name (or IP address). The socket is the caller's.
 typedef struct rl_tls rl_tls;
-// NULL on failure with the reason in err (the handshake error and the verify result).
+// NULL on failure with the reason in err (the handshake error and the verify result);
+// *untrusted is set when the server spoke TLS but its certificate failed verification.
 rl_tls *rl_tls_connect(int fd, const char *host, const char *extra_ca, int verify,
-                       char *err, size_t errlen);
+                       int *untrusted, char *err, size_t errlen);
 // Bytes read/written; 0 at a clean end of stream (read); -1 on error (err filled).
 long rl_tls_read(rl_tls *t, void *buf, size_t n, char *err, size_t errlen);
 long rl_tls_write(rl_tls *t, const void *buf, size_t n, char *err, size_t errlen);

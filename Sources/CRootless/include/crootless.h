@@ -146,6 +146,7 @@ struct rl_config {
     const char *const *envp;  // NULL-terminated
     const char *search_path;  // PATH used to find argv[0] when it has no '/'
     const char *cwd;          // inside the new root
+    int32_t cwd_create;       // mkdir the missing components of cwd (an image's WorkingDir)
 
     uint32_t uid, gid;        // identity inside for the payload
     int32_t clear_groups;     // setgroups(0) (only when /proc/self/setgroups allows)

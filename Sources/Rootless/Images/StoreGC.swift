@@ -4,7 +4,7 @@ import ImageFormat
 
 extension Store {
     /// What `rootless gc` removes from the store, and how: layers no image names, blobs
-    /// no image uses, tmp/ leftovers of killed imports (only those whose lock is free:
+    /// no image uses, tmp/ leftovers of killed imports and pulls (only those whose lock is free:
     /// a running import holds its own), scratch dirs of runs that are gone. Trees that
     /// may hold files of subordinate ids are removed in the store's namespace.
     public func collect(map: MapMode) throws -> [String] {
@@ -27,6 +27,13 @@ extension Store {
             } else if e.name.hasPrefix("import-"), let pid = Int32(e.name.dropFirst(7)), OS.startTime(pid: pid) == nil {
                 if OS.removeTree(root + "/tmp/" + e.name) { removed.append(root + "/tmp/" + e.name) }
             }
+        }
+        // A killed pull's partial blob (plain bytes, ours): gone when no pull holds its lock.
+        for e in OS.listDirectory(root + "/tmp") ?? [] where !e.isDir && e.name.hasPrefix("blob-") && e.name.hasSuffix(".partial") {
+            let key = String(e.name.dropLast(8))
+            let fd = open(root + "/tmp/" + key + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            defer { if fd >= 0 { close(fd) } }
+            if fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(root + "/tmp/" + e.name) == 0 { removed.append(root + "/tmp/" + e.name) }
         }
         for e in OS.listDirectory(root + "/containers") ?? [] {
             guard let pid = e.name.split(separator: "-").first.flatMap({ Int32($0) }),

@@ -34,10 +34,12 @@ final class HTTPConnection {
         if url.secure {
             var err = [CChar](repeating: 0, count: 512)
             let extra = policy.extraCA(for: url.authority)
-            tls = rl_tls_connect(fd, url.host, extra, policy.verify ? 1 : 0, &err, err.count)
+            var untrusted: Int32 = 0
+            tls = rl_tls_connect(fd, url.host, extra, policy.verify ? 1 : 0, &untrusted, &err, err.count)
             if tls == nil {
                 close(fd)
-                throw HTTPError.tls("TLS to \(url.authority) failed: \(String(cString: err))")
+                let why = "TLS to \(url.authority) failed: \(String(cString: err))"
+                throw untrusted != 0 ? HTTPError.untrusted(why) : HTTPError.tls(why)
             }
         }
     }
@@ -120,12 +122,13 @@ final class HTTPConnection {
 
 enum HTTPError: Error, CustomStringConvertible {
     case connect(String)
-    case tls(String)
+    case tls(String)        // no TLS there (or a broken handshake)
+    case untrusted(String)  // TLS, but a certificate we do not trust: never downgraded
     case closed(String)
     case protocolError(String)
     var description: String {
         switch self {
-        case .connect(let s), .tls(let s): return s
+        case .connect(let s), .tls(let s), .untrusted(let s): return s
         case .closed(let s): return "connection lost: \(s)"
         case .protocolError(let s): return "bad HTTP response: \(s)"
         }

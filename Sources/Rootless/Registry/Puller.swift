@@ -77,7 +77,8 @@ public struct Puller {
 
     static func fix(for e: HTTPError, _ host: String) -> String {
         switch e {
-        case .tls: return "if \(host) uses a private CA, put it in ~/.config/containers/certs.d/\(host)/ca.crt; --tls-verify=false skips the check"
+        case .tls: return "the server does not speak TLS as expected; if it is a plain-HTTP registry elsewhere than on loopback, pass --tls-verify=false"
+        case .untrusted: return "if \(host) uses a private CA, put it in ~/.config/containers/certs.d/\(host)/ca.crt; --tls-verify=false skips the check"
         case .connect: return "check the registry's address and that it is running (and the network)"
         case .closed: return "pull again: what has arrived is kept and resumed"
         case .protocolError: return "the registry (or a proxy) answered something that is not HTTP/1.1"

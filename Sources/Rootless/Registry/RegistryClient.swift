@@ -54,13 +54,9 @@ final class RegistryClient {
             var r: HTTPClient.Response
             do {
                 r = try client.send("GET", u, headers: headers)
-            } catch HTTPError.tls(let why) where plainAllowed && u.secure {
-                // A loopback or insecure registry that speaks plain HTTP: say so once, then use it.
-                _ = why
-                locked { secure = false }
-                continue
-            } catch HTTPError.connect(let why) where plainAllowed && u.secure {
-                _ = why
+            } catch HTTPError.tls where plainAllowed && u.secure {
+                // A loopback or insecure registry that speaks plain HTTP: use it so from now
+                // on. An untrusted certificate is not a reason: that stays an error.
                 locked { secure = false }
                 continue
             }
