@@ -158,7 +158,8 @@ public enum TokenResponse {
         guard let t = doc["token"]?.stringValue ?? doc["access_token"]?.stringValue, !t.isEmpty else {
             throw WireError("the token server's answer has no token")
         }
-        guard !t.contains(where: { $0 == "\r" || $0 == "\n" }) else { throw WireError("the token server's token holds a line break") }
+        // It goes into a header line: visible ASCII only (no CR/LF smuggling a header in).
+        guard t.utf8.allSatisfy({ (0x21...0x7e).contains($0) }) else { throw WireError("the token server's token holds characters a header cannot carry") }
         return t
     }
 }

@@ -27,7 +27,9 @@ public struct HTTPURL: Equatable, Sendable, CustomStringConvertible {
         if s.hasPrefix("https://") { secure = true; rest = s.dropFirst(8) } else if s.hasPrefix("http://") { secure = false; rest = s.dropFirst(7) } else {
             throw WireError("\"\(s.prefix(200))\" is not an http(s) URL")
         }
-        guard s.utf8.count <= 8192, !s.contains(where: { $0 == " " || $0 == "\r" || $0 == "\n" }) else { throw WireError("URL too long or with spaces") }
+        // It goes onto the request line: no spaces or control bytes (CR/LF would smuggle
+        // in a header), checked on bytes (Swift's "\r\n" is one Character).
+        guard s.utf8.count <= 8192, s.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7f }) else { throw WireError("URL too long or with spaces or control characters") }
         let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
         var authority = rest[..<slash]
         rest = rest[slash...]

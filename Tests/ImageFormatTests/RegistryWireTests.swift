@@ -1,0 +1,159 @@
+import ImageFormat
+import RegistryWire
+import XCTest
+
+/// The registry client's parsers: URLs, response heads, chunked bodies, auth challenges,
+/// base64, auth files, token answers. All take the network's bytes, so all are fuzzed.
+final class RegistryWireTests: XCTestCase {
+    func testURLs() throws {
+        let u = try HTTPURL.parse("https://auth.docker.io/token?service=registry.docker.io&scope=repository:library/alpine:pull")
+        XCTAssertEqual(u.host, "auth.docker.io")
+        XCTAssertEqual(u.port, 443)
+        XCTAssertTrue(u.secure)
+        XCTAssertEqual(u.target, "/token?service=registry.docker.io&scope=repository:library/alpine:pull")
+        XCTAssertEqual(u.authority, "auth.docker.io")
+        let p = try HTTPURL.parse("http://127.0.0.1:5000")
+        XCTAssertEqual(p.target, "/")
+        XCTAssertEqual(p.authority, "127.0.0.1:5000")
+        let v6 = try HTTPURL.parse("http://[::1]:5000/v2/")
+        XCTAssertEqual(v6.host, "::1")
+        XCTAssertEqual(v6.authority, "[::1]:5000")
+        XCTAssertEqual(try u.resolving("/v2/x").description, "https://auth.docker.io/v2/x")
+        XCTAssertEqual(try u.resolving("https://cdn.example/blob?sig=1").host, "cdn.example")
+        XCTAssertEqual(try p.resolving("//other:81/y").description, "http://other:81/y")
+        XCTAssertEqual(try HTTPURL.parse("https://user:pw@host/x").host, "host", "userinfo is dropped")
+        for bad in ["ftp://x/", "https://", "http://h:99999/", "http://h:x/", "https://a b/", "relative", "http://h/x\r\nInjected: 1"] {
+            XCTAssertThrowsError(try HTTPURL.parse(bad), bad)
+        }
+        XCTAssertThrowsError(try u.resolving("relative/path"))
+        XCTAssertEqual(percentEncode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull")
+    }
+
+    func testResponseHeadsAndFraming() throws {
+        let text = "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nWWW-Authenticate: Bearer realm=\"https://a/token\"\r\nContent-Length:  12 \r\nConnection: close\r\n\r\nbody"
+        let b = Array(text.utf8)
+        let end = try b.withUnsafeBytes { try HTTPHead.end(in: $0) }
+        XCTAssertEqual(end, text.utf8.count - 4)
+        let h = try HTTPHead.parse(Array(b[0..<end!]))
+        XCTAssertEqual(h.status, 401)
+        XCTAssertEqual(h.reason, "Unauthorized")
+        XCTAssertEqual(h.header("content-length"), "12")
+        XCTAssertEqual(h.header("www-authenticate"), "Bearer realm=\"https://a/token\"")
+        XCTAssertEqual(try h.framing(request: "GET"), .length(12))
+        XCTAssertEqual(try h.framing(request: "HEAD"), HTTPHead.Framing.none)
+        XCTAssertFalse(h.keepAlive)
+        XCTAssertNil(try Array("HTTP/1.1 200 OK\r\nA: b\r\n".utf8).withUnsafeBytes { try HTTPHead.end(in: $0) }, "not complete yet")
+        let chunked = try HTTPHead.parse(Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".utf8))
+        XCTAssertEqual(try chunked.framing(request: "GET"), .chunked)
+        XCTAssertEqual(try HTTPHead.parse(Array("HTTP/1.0 200 OK\r\n\r\n".utf8)).framing(request: "GET"), .close)
+        for bad in ["HTTP/2 200\r\n\r\n", "HTTP/1.1 20 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", "SSH-2.0\r\n\r\n"] {
+            XCTAssertThrowsError(try HTTPHead.parse(Array(bad.utf8)), bad)
+        }
+        XCTAssertThrowsError(try HTTPHead.parse(Array("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n".utf8)).framing(request: "GET"))
+        XCTAssertThrowsError(try HTTPHead.parse(Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n".utf8)).framing(request: "GET"))
+        let huge = [UInt8](repeating: 65, count: HTTPHead.maxSize + 1)
+        XCTAssertThrowsError(try huge.withUnsafeBytes { try HTTPHead.end(in: $0) })
+    }
+
+    func decodeChunked(_ s: [UInt8], pieces: Int) throws -> ([UInt8], Int) {
+        var d = ChunkedDecoder()
+        var out: [UInt8] = []
+        var i = 0
+        let step = max(1, s.count / pieces)
+        while i < s.count && !d.done {
+            let part = Array(s[i..<min(s.count, i + step)])
+            let used = try part.withUnsafeBytes { p in try d.feed(p) { off, n in out += p[off..<(off + n)] } }
+            i += used
+            if used < part.count { break }
+        }
+        XCTAssertTrue(d.done)
+        return (out, i)
+    }
+
+    func testChunkedBodiesInAnySplit() throws {
+        let body = Array("4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nTrailer: x\r\n\r\nNEXT".utf8)
+        for pieces in [1, 2, 3, 7, body.count] {
+            let (out, used) = try decodeChunked(body, pieces: pieces)
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), "Wikipedia in\r\n\r\nchunks.", "split in \(pieces)")
+            XCTAssertEqual(used, body.count - 4, "stops before the next response")
+        }
+        for bad in ["x\r\n", "4\r\nWikiXX", "4\n", "ffffffffffffffff\r\n"] {
+            var d = ChunkedDecoder()
+            XCTAssertThrowsError(try Array(bad.utf8).withUnsafeBytes { try d.feed($0) { _, _ in } }, bad)
+        }
+    }
+
+    func testAuthChallenges() throws {
+        let c = try AuthChallenge.parse(#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#)
+        XCTAssertEqual(c, [AuthChallenge(scheme: "bearer", params: ["realm": "https://auth.docker.io/token", "service": "registry.docker.io", "scope": "repository:samalba/my-app:pull,push"])])
+        let two = try AuthChallenge.parse(#"Basic realm="a \"quoted\" realm", Bearer realm="https://t/", service=reg"#)
+        XCTAssertEqual(two.map(\.scheme), ["basic", "bearer"])
+        XCTAssertEqual(two[0].params["realm"], #"a "quoted" realm"#)
+        XCTAssertEqual(two[1].params["service"], "reg")
+        XCTAssertEqual(try AuthChallenge.parse("Basic").first?.scheme, "basic")
+        XCTAssertThrowsError(try AuthChallenge.parse(#"Bearer realm="unterminated"#))
+    }
+
+    func testBase64AndCredentials() throws {
+        XCTAssertEqual(Base64.encode("alice:s3cret"), "YWxpY2U6czNjcmV0")
+        XCTAssertEqual(Base64.encode("a"), "YQ==")
+        XCTAssertEqual(Base64.encode("ab"), "YWI=")
+        XCTAssertEqual(Base64.decode("YWxpY2U6czNjcmV0").map { String(decoding: $0, as: UTF8.self) }, "alice:s3cret")
+        XCTAssertEqual(Base64.decode("YQ").map { String(decoding: $0, as: UTF8.self) }, "a", "unpadded")
+        XCTAssertNil(Base64.decode("YQ*="))
+        XCTAssertEqual(Credentials(pair: "u:p:q"), Credentials(user: "u", password: "p:q"))
+        XCTAssertNil(Credentials(pair: ":p"))
+        XCTAssertEqual(Credentials(user: "alice", password: "s3cret").basicHeader, "Basic YWxpY2U6czNjcmV0")
+    }
+
+    func testAuthFiles() throws {
+        let podman = Array(#"{"auths":{"localhost:5000":{"auth":"YWxpY2U6czNjcmV0"},"quay.io/team":{"auth":"dGVhbTp0"},"quay.io":{"auth":"YW55OmE="}}}"#.utf8)
+        XCTAssertEqual(try AuthFile.credentials(podman, registry: "localhost:5000", repository: "x/y"), Credentials(user: "alice", password: "s3cret"))
+        XCTAssertEqual(try AuthFile.credentials(podman, registry: "quay.io", repository: "team/app"), Credentials(user: "team", password: "t"), "the longest match wins")
+        XCTAssertEqual(try AuthFile.credentials(podman, registry: "quay.io", repository: "other/app"), Credentials(user: "any", password: "a"))
+        XCTAssertNil(try AuthFile.credentials(podman, registry: "ghcr.io", repository: "x"))
+        let docker = Array(#"{"auths":{"https://index.docker.io/v1/":{"auth":"ZDpw"}},"credsStore":"desktop"}"#.utf8)
+        XCTAssertEqual(try AuthFile.credentials(docker, registry: "docker.io", repository: "library/alpine"), Credentials(user: "d", password: "p"))
+        let plain = Array(#"{"auths":{"r.example":{"username":"u","password":"p"}}}"#.utf8)
+        XCTAssertEqual(try AuthFile.credentials(plain, registry: "r.example", repository: "x"), Credentials(user: "u", password: "p"))
+        XCTAssertThrowsError(try AuthFile.credentials(Array(#"{"auths":{"r":{"auth":"bm9jb2xvbg=="}}}"#.utf8), registry: "r", repository: "x"), "base64 without a colon")
+        XCTAssertEqual(try TokenResponse.token(Array(#"{"token":"abc","expires_in":300}"#.utf8)), "abc")
+        XCTAssertEqual(try TokenResponse.token(Array(#"{"access_token":"xyz"}"#.utf8)), "xyz")
+        XCTAssertThrowsError(try TokenResponse.token(Array(#"{"token":"a\r\nInjected: 1"}"#.utf8)), "no header injection through a token")
+        XCTAssertThrowsError(try TokenResponse.token(Array(#"{}"#.utf8)))
+    }
+
+    func testFuzzedWireInputNeverCrashes() {
+        var rng = SystemRandomNumberGenerator()
+        let seeds = [
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n",
+            "5\r\nhello\r\n0\r\nA: b\r\n\r\n",
+            #"Bearer realm="https://a/t",service="s",scope="repository:a:pull", Basic realm="x""#,
+            "https://[::1]:5000/v2/a/b/manifests/latest?x=1#f",
+            #"{"auths":{"h":{"auth":"YTpi","username":"u"}},"token":"t"}"#,
+        ].map { Array($0.utf8) }
+        for _ in 0..<20000 {
+            var b = seeds[Int.random(in: 0..<seeds.count, using: &rng)]
+            for _ in 0..<Int.random(in: 1...6, using: &rng) {
+                let i = Int.random(in: 0..<b.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: b[i] = UInt8.random(in: 0...255, using: &rng)
+                case 1: b.remove(at: i)
+                default: b.insert(UInt8.random(in: 0...255, using: &rng), at: i)
+                }
+                if b.isEmpty { b = [0] }
+            }
+            _ = try? HTTPHead.parse(b)
+            _ = try? HTTPHead.parse(b).framing(request: "GET")
+            _ = try? b.withUnsafeBytes { try HTTPHead.end(in: $0) }
+            var d = ChunkedDecoder()
+            _ = try? b.withUnsafeBytes { try d.feed($0) { off, n in precondition(off >= 0 && n >= 0 && off + n <= b.count) } }
+            let s = String(decoding: b, as: UTF8.self)
+            _ = try? AuthChallenge.parse(s)
+            _ = try? HTTPURL.parse(s)
+            _ = Base64.decode(s)
+            _ = try? AuthFile.credentials(b, registry: "h", repository: "a/b")
+            _ = try? TokenResponse.token(b)
+        }
+    }
+}
