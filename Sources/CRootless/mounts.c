@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve) {
@@ -161,6 +162,73 @@ static const char *split_parent(const char *path, char *buf, size_t cap) {
     return path + (slash - buf) + 1;
 }
 
+// fuse-overlayfs. The daemon lives in this mount namespace for the sandbox's lifetime,
+// so its root must not be the root we are about to pivot away from: pivot_root moves
+// every process whose root is the old one into the new root — here the FUSE mount
+// itself, which the daemon would then serve to itself and deadlock. So, in order:
+//   1. the host tree is bind-cloned (recursively) at scratch/host, and the daemon is
+//      chrooted there: the same files at the same paths (its libraries, /dev/fuse, the
+//      layers, the tmpfs upper), but a root pivot_root leaves alone;
+//   2. it mounts on scratch/merged as *it* sees it, which from here is
+//      scratch/host/scratch/merged (on the clone of the tmpfs);
+//   3. its foreground process exits 0 once the mount is up (it daemonizes);
+//   4. that mount is cloned detached and becomes the root like any other tree.
+// The option string is built in a static buffer (the layer list can be long); the
+// daemon gets no environment and none of our fds.
+static char fuse_opts[1 << 16];
+static int fuse_root(const struct rl_config *c, const char *upper, const char *work, int rep) {
+    char merged[4096], host[4096], seen[8192];
+    size_t n = strlen(c->overlay_scratch);
+    if (n + sizeof "/merged" > sizeof merged) rl_fail(rep, RL_STEP_OVERLAY, ENAMETOOLONG, -1);
+    memcpy(merged, c->overlay_scratch, n);
+    memcpy(merged + n, "/merged", sizeof "/merged");
+    memcpy(host, c->overlay_scratch, n);
+    memcpy(host + n, "/host", sizeof "/host");
+    if (mkdir(merged, 0755) < 0 || mkdir(host, 0755) < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
+    int h = open_tree(AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (h < 0 || move_mount(h, "", AT_FDCWD, host, MOVE_MOUNT_F_EMPTY_PATH) < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
+    close(h);
+    memcpy(seen, host, n + sizeof "/host" - 1);
+    memcpy(seen + n + sizeof "/host" - 1, merged, n + sizeof "/merged");
+    size_t len = 0;
+#define PUT(s) do { size_t l_ = strlen(s); if (len + l_ + 1 > sizeof fuse_opts) rl_fail(rep, RL_STEP_OVERLAY, E2BIG, -1); memcpy(fuse_opts + len, s, l_); len += l_; } while (0)
+    PUT("lowerdir=");
+    for (int i = 0; i < c->n_overlay_lower; i++) { if (i) PUT(":"); PUT(c->overlay_lower[i]); }
+    PUT(",upperdir="); PUT(upper);
+    PUT(",workdir="); PUT(work);
+    // Anyone inside (uid 1000 of the image too) may use the mount, not only its owner.
+    PUT(",allow_other");
+#undef PUT
+    fuse_opts[len] = 0;
+    // Its stderr goes to a memfd, shown only if the mount fails (fuse-overlayfs 1.10
+    // prints a harmless "unknown argument ignored: lazytime" on every start).
+    int log = (int)syscall(SYS_memfd_create, "fuse-overlayfs-stderr", 1U /* MFD_CLOEXEC */);
+    pid_t p = fork();
+    if (p < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
+    if (p == 0) {
+        const char *argv[] = { "fuse-overlayfs", "-o", fuse_opts, merged, NULL };
+        const char *envp[] = { NULL };
+        if (log >= 0) dup2(log, 2);
+        syscall(SYS_close_range, 3U, ~0U, 0U);
+        if (chroot(host) < 0 || chdir("/") < 0) _exit(126);
+        execve(c->overlay_fuse, (char *const *)argv, (char *const *)envp);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(p, &st, 0) < 0) if (errno != EINTR) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
+    // The index -2 tells the parent it was fuse-overlayfs that failed (exit status as errno).
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        char msg[2048];
+        ssize_t got = log >= 0 ? pread(log, msg, sizeof msg, 0) : -1;
+        if (got > 0) { (void)!write(2, "rootless: fuse-overlayfs said: ", 31); (void)!write(2, msg, (size_t)got); }
+        rl_fail(rep, RL_STEP_OVERLAY, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), -2);
+    }
+    if (log >= 0) close(log);
+    int m = open_tree(AT_FDCWD, seen, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (m < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
+    return m;
+}
+
 // The image root: tmpfs on the scratch dir (in this mount namespace only) -> upper and
 // work in it -> overlay of the layers (lowerdir+ one by one: no length limit on the
 // list) with userxattr, the whiteout/opaque format our unpacker writes.
@@ -178,6 +246,7 @@ static int overlay_root(const struct rl_config *c, int rep) {
     memcpy(work + n, "/work", sizeof "/work");
     // The upper root must look like the image's root directory (mode 0755, root-owned).
     if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
+    if (c->overlay_fuse) return fuse_root(c, upper, work, rep);
     int fs = fsopen("overlay", FSOPEN_CLOEXEC);
     if (fs < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
     for (int i = 0; i < c->n_overlay_lower; i++)

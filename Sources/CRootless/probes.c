@@ -61,6 +61,37 @@ static int overlay_child(void *arg) {
     return 0;
 }
 
+// The same question for a store: lower is an empty directory on the store's filesystem
+// (the layers' one: some filesystems cannot be an overlay lower), the upper and work
+// dirs on a tmpfs mounted at scratch (also an empty directory), as a run mounts them.
+struct overlay_at { struct maps m; const char *lower, *scratch; char opts[8400], u[4100], w[4100]; };
+
+static int overlay_at_child(void *arg) {
+    struct overlay_at *o = arg;
+    int e;
+    if ((e = write_file("/proc/self/setgroups", "deny")) && e != ENOENT) return e;
+    if ((e = write_file("/proc/self/uid_map", o->m.uid))) return e;
+    if ((e = write_file("/proc/self/gid_map", o->m.gid))) return e;
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) return errno;
+    if (mount("tmpfs", o->scratch, "tmpfs", 0, "mode=0755") < 0) return errno;
+    if (mkdir(o->u, 0755) < 0 || mkdir(o->w, 0700) < 0) return errno;
+    if (mount("overlay", o->scratch, "overlay", 0, o->opts) < 0) return errno;
+    return 0;
+}
+
+int rl_probe_overlay_at(const char *lower, const char *scratch) {
+    static struct overlay_at o;
+    snprintf(o.m.uid, sizeof o.m.uid, "0 %u 1", (unsigned)getuid());
+    snprintf(o.m.gid, sizeof o.m.gid, "0 %u 1", (unsigned)getgid());
+    if (strlen(lower) > 4000 || strlen(scratch) > 4000) return ENAMETOOLONG;
+    snprintf(o.u, sizeof o.u, "%s/u", scratch);
+    snprintf(o.w, sizeof o.w, "%s/w", scratch);
+    snprintf(o.opts, sizeof o.opts, "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower, o.u, o.w);
+    o.lower = lower;
+    o.scratch = scratch;
+    return run_child(CLONE_NEWUSER | CLONE_NEWNS, overlay_at_child, &o);
+}
+
 int rl_probe_overlay(void) {
     struct maps m;
     snprintf(m.uid, sizeof m.uid, "0 %u 1", (unsigned)getuid());

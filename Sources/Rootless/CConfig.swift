@@ -39,7 +39,8 @@ final class CConfig {
             c.root_readonly = ro ? 1 : 0
         case .keep:
             c.keep_root = 1
-        case let .overlay(layers, scratch):
+        case let .overlay(layers, scratch, fuse):
+            c.overlay_fuse = fuse.flatMap { string($0) }
             c.overlay_lower = strings(layers)
             c.n_overlay_lower = Int32(layers.count)
             c.overlay_scratch = string(scratch)

@@ -80,6 +80,9 @@ enum ChildStep {
                                  fix: e == EPERM ? "an unprivileged user cannot raise a hard limit above its own (ulimit -H\(u.name == "nofile" ? "n" : "")); ask for less" : "check the values")
         case RL_STEP_CGROUPNS.rawValue:
             return RootlessError("cannot create the cgroup namespace inside the sandbox's cgroup: \(why)", fix: "run `rootless doctor`; --cgroup none runs without a cgroup")
+        case RL_STEP_OVERLAY.rawValue where r.index == -2:
+            return RootlessError("fuse-overlayfs could not mount the image's root (exit status \(e)\(e == 127 ? ": it could not be executed" : ""))",
+                                 fix: "check that /dev/fuse is usable (mode 0666) and fuse-overlayfs works; or use --storage-driver overlay or copy")
         case RL_STEP_OVERLAY.rawValue:
             let layer = r.index >= 0 ? " (layer \(r.index))" : ""
             return RootlessError("cannot mount the image's overlayfs root\(layer): \(why)",

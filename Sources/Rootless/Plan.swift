@@ -42,7 +42,7 @@ public enum RootPlan: Equatable, Sendable {
     case keep
     /// An image: its layers (top first) under a throw-away tmpfs upper mounted on
     /// `scratch` (an empty directory) inside the sandbox's mount namespace.
-    case overlay(layers: [String], scratch: String)
+    case overlay(layers: [String], scratch: String, fuse: String? = nil)
 }
 
 /// One Landlock grant: read/execute beneath `path`, or everything (writable).
@@ -112,7 +112,7 @@ public struct Plan: Equatable, Sendable {
             case .hostView: out.append("root: host / (ro,nosuid,nodev)")
             case let .directory(d, ro): out.append("root: \(d)\(ro ? " (ro)" : "")")
             case .keep: out.append("root: unchanged (the caller's filesystem)")
-            case let .overlay(layers, scratch): out.append("root: overlay (userxattr) of \(layers.count) layer\(layers.count == 1 ? "" : "s") [\(layers.joined(separator: " "))], upper on a tmpfs at \(scratch)")
+            case let .overlay(layers, scratch, fuse): out.append("root: \(fuse.map { "fuse-overlayfs (\($0))" } ?? "overlay (userxattr)") of \(layers.count) layer\(layers.count == 1 ? "" : "s") [\(layers.joined(separator: " "))], upper on a tmpfs at \(scratch)")
             }
         } else {
             out.append("idmap: none (no user namespace: your own ids, the host's mounts)")

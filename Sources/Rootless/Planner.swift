@@ -95,7 +95,7 @@ public enum Planner {
         if let n = idmap.note { notes.append(n) }
         let root: RootPlan
         switch s.imageRoot?.mount {
-        case let .overlay(layers, scratch)?: root = .overlay(layers: layers, scratch: scratch)
+        case let .overlay(layers, scratch, fuse)?: root = .overlay(layers: layers, scratch: scratch, fuse: fuse)
         case let .copy(dir)?: root = .directory(dir, readOnly: s.readOnly)
         case nil: root = hostView ? .hostView : .directory(s.rootfs!, readOnly: s.readOnly)
         }

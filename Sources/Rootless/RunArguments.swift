@@ -80,7 +80,7 @@ public enum RunArguments {
             case "--root": s.storeRoot = try absolute(try value(flag, inline), flag)
             case "--storage-driver":
                 let v = try value(flag, inline)
-                guard let d = StorageDriver(rawValue: v) else { throw RootlessError("unknown --storage-driver \"\(v)\"", fix: "use auto, overlay or copy") }
+                guard let d = StorageDriver(rawValue: v) else { throw RootlessError("unknown --storage-driver \"\(v)\"", fix: "use auto, overlay, fuse-overlayfs or copy") }
                 s.storageDriver = d
             case "--read-only": s.readOnly = true
             case "--bind": s.mounts.append(try bind(try value(flag, inline), readOnly: false, flag))

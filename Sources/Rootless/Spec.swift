@@ -81,14 +81,15 @@ public struct RunSpec: Equatable, Sendable {
 
 /// `--storage-driver`: how an image becomes a writable root.
 public enum StorageDriver: String, Equatable, Sendable, CaseIterable {
-    case auto, overlay, copy
+    case auto, overlay, fuseOverlayfs = "fuse-overlayfs", copy
 }
 
 /// An image resolved for one run: its layer directories and what its config says.
 public struct ImageRoot: Equatable, Sendable {
     public enum Mount: Equatable, Sendable {
         /// Native overlayfs: layers top first, a tmpfs upper on `scratch`.
-        case overlay(layers: [String], scratch: String)
+        /// fuse: the fuse-overlayfs binary (nil: the kernel's overlayfs).
+        case overlay(layers: [String], scratch: String, fuse: String? = nil)
         /// The layers copied into one directory (removed at exit).
         case copy(dir: String)
     }

@@ -89,7 +89,7 @@ final class ImageTests: XCTestCase {
         XCTAssertTrue(i.out.hasPrefix("sha256:"), i.out)
         let images = try rl(["images", "--format", "json"])
         XCTAssertTrue(images.out.contains("\"docker.io/test/multi:v1\""), images.out)
-        for driver in ["overlay", "copy"] {
+        for driver in ["overlay", "fuse-overlayfs", "copy"] {
             let r = try h.run(["run", "--root", store, "--storage-driver", driver, "test/multi:v1", "--", "/bin/sh", "-c",
                                "pwd; echo FOO=$FOO; ls /etc; ls /opt; cat /work/new; test -e /etc/victim || echo victim=gone; echo x > /written && echo write=ok; stat -c mode=%a /bin/suid"])
             XCTAssertEqual(r.status, 0, "\(driver): \(r.err)")

@@ -145,7 +145,14 @@ final class PullTests: XCTestCase {
         XCTAssertEqual(p.status, 0, p.err)
         XCTAssertTrue(p.out.hasPrefix("sha256:"), p.out)
         XCTAssertTrue(p.err.contains("Copied blob"), "plain progress lines off a terminal: \(p.err)")
-        for driver in ["overlay", "copy"] { try assertBaseImage("127.0.0.1:\(port)/test/bb:v1", driver: driver) }
+        for driver in ["overlay", "fuse-overlayfs", "copy"] { try assertBaseImage("127.0.0.1:\(port)/test/bb:v1", driver: driver) }
+        XCTAssertFalse(((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).contains { pid in
+            (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("fuse-overlayfs") == true
+        }, "the fuse-overlayfs daemon ends with its sandbox")
+        // auto: probed once per store and kernel, and it says what it chose.
+        let auto = try h.run(["run", "--root", store, "127.0.0.1:\(port)/test/bb:v1", "--", "/bin/busybox", "true"])
+        XCTAssertTrue(auto.err.contains("storage driver: auto chose "), auto.err)
+        XCTAssertFalse(try h.run(["run", "--root", store, "127.0.0.1:\(port)/test/bb:v1", "--", "/bin/busybox", "true"]).err.contains("auto chose"), "said once")
         // Docker schema 2: same layers, so nothing is fetched again but the manifest.
         let d = try rl(["pull", "127.0.0.1:\(port)/test/bb:v2s2"])
         XCTAssertEqual(d.status, 0, d.err)

@@ -136,6 +136,10 @@ struct rl_config {
     const char *const *overlay_lower;
     int32_t n_overlay_lower;
     const char *overlay_scratch;
+    // Non-NULL: mount the layers with this fuse-overlayfs binary instead of the kernel's
+    // overlayfs (run in our namespaces before the root is attached; it daemonizes once
+    // mounted and lives as long as the sandbox's pid namespace).
+    const char *overlay_fuse;
     const char *hostname;     // NULL: keep
     int32_t loopback_up;      // bring up lo in a new net namespace
 
@@ -237,6 +241,8 @@ int rl_supervise(const struct rl_config *cfg, struct rl_child *child, struct rl_
 int rl_probe_userns(void);
 // 0 when overlayfs with userxattr mounts inside a fresh user+mount namespace, else errno.
 int rl_probe_overlay(void);
+// The same with lower on a given filesystem (an empty dir) and a tmpfs upper on scratch.
+int rl_probe_overlay_at(const char *lower, const char *scratch);
 // Landlock ABI version, or -errno.
 int rl_landlock_abi(void);
 // 1 if the kernel serves x32-ABI syscalls (probed only when no seccomp filter is on us).

@@ -26,11 +26,20 @@ public enum ImageRun {
         let dir = store.root + "/containers/" + unique
         guard mkdir(dir, 0o700) == 0 else { throw RootlessError("cannot create \(dir): \(OS.errorText(errno))") }
         let mount: ImageRoot.Mount
-        switch s.storageDriver {
+        let driver = s.storageDriver == .auto ? DriverChoice.auto(store, warn: warn) : s.storageDriver
+        switch driver {
         case .overlay, .auto:
             // The tmpfs upper is mounted on `dir` inside the sandbox's mount namespace only:
             // the host sees an empty directory, removed after the run.
             mount = .overlay(layers: layers, scratch: dir)
+        case .fuseOverlayfs:
+            guard let bin = DriverChoice.fuseBinary() else {
+                rmdir(dir)
+                throw RootlessError("--storage-driver fuse-overlayfs: no fuse-overlayfs binary in /usr/bin, /usr/local/bin or /bin", fix: "install it (apt install fuse-overlayfs) or use --storage-driver overlay or copy")
+            }
+            // The same tmpfs upper; fuse-overlayfs mounts on dir/merged, also in the
+            // sandbox's mount namespace only.
+            mount = .overlay(layers: layers, scratch: dir, fuse: bin)
         case .copy:
             let code = try Unpacker.inNamespace(["/proc/self/exe", "__compose", dir] + layers.reversed(), map: s.map)
             guard code == 0 else {
@@ -46,7 +55,7 @@ public enum ImageRun {
     /// namespace: the payload may have made files of any mapped id).
     public static func finish(_ r: ImageRoot, map: MapMode) {
         switch r.mount {
-        case let .overlay(_, scratch): rmdir(scratch)
+        case let .overlay(_, scratch, _): rmdir(scratch)
         case let .copy(dir): _ = try? Unpacker.removeInNamespace(dir, map: map)
         }
     }
