@@ -180,4 +180,29 @@ final class TarTests: XCTestCase {
             _ = try? entries(b, chunk: 1 + i % 600)
         }
     }
+
+    /// What `rootless import DIR` writes reads back the same, long names and big values
+    /// (through PAX) included.
+    func testHeadersWeWriteReadBack() throws {
+        let long = "./" + String(repeating: "d", count: 120) + "/file"
+        let target = String(repeating: "t", count: 150)
+        let data = Array("hello".utf8)
+        var b = TarHeader.encode(path: "./", kind: .directory, mode: 0o755, mtime: 1_700_000_000)
+        b += TarHeader.encode(path: long, kind: .file, mode: 0o4755, size: Int64(data.count), mtime: 5) + data + [UInt8](repeating: 0, count: TarHeader.padding(5))
+        b += TarHeader.encode(path: "./ln", kind: .symlink, mode: 0o777, link: target)
+        b += TarHeader.encode(path: "./hard", kind: .hardlink, mode: 0o4755, link: long)
+        b += TarHeader.encode(path: "./old", kind: .file, mode: 0o644, mtime: -5)
+        b += TarHeader.end
+        XCTAssertEqual(b.count % 512, 0)
+        let e = try entries(b, chunk: 13)
+        XCTAssertEqual(e.map(\.0.path), ["./", long, "./ln", "./hard", "./old"])
+        XCTAssertEqual(e.map(\.0.kind), [.directory, .file, .symlink, .hardlink, .file])
+        XCTAssertEqual(e[1].0.mode, 0o4755)
+        XCTAssertEqual(e[1].1, data)
+        XCTAssertEqual(e[1].0.uid, 0)
+        XCTAssertEqual(e[0].0.mtime, 1_700_000_000)
+        XCTAssertEqual(e[2].0.linkTarget, target)
+        XCTAssertEqual(e[3].0.linkTarget, long)
+        XCTAssertEqual(e[4].0.mtime, 0, "a time before 1970 is written as 0")
+    }
 }

@@ -123,6 +123,30 @@ final class ImageTests: XCTestCase {
         XCTAssertEqual(r["bin"], "0:0")
     }
 
+    /// A plain directory of the user's becomes a one-layer image owned by root inside,
+    /// modes, symlinks and hardlinks kept; a fifo is skipped with a note.
+    func testDirectoryImport() throws {
+        let s = h.scratch.path
+        try sh("""
+            mkdir -p \(s)/tree/bin \(s)/tree/etc/deep/er \(s)/tree/\(String(repeating: "x", count: 120))
+            cp /bin/busybox \(s)/tree/bin/busybox; ln -s busybox \(s)/tree/bin/sh; ln \(s)/tree/bin/busybox \(s)/tree/bin/hard
+            echo conf > \(s)/tree/etc/deep/er/c; chmod 4711 \(s)/tree/etc/deep/er/c; mkfifo \(s)/tree/fifo
+            """)
+        let i = try rl(["import", "--name", "dir", s + "/tree"])
+        XCTAssertEqual(i.status, 0, i.err)
+        XCTAssertTrue(i.err.contains("fifo skipped"), i.err)
+        let r = try h.run(["run", "--root", store, "dir", "--", "/bin/sh", "-c",
+                           "stat -c 'own=%u:%g' /etc/deep/er/c; stat -c 'mode=%a' /etc/deep/er/c; stat -c 'links=%h' /bin/hard; ls -d /xxx* | wc -c; cat /etc/deep/er/c"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r["own"], "0:0", "the user's files are root's inside")
+        XCTAssertEqual(r["mode"], "4711")
+        XCTAssertEqual(r["links"], "2", "the hardlink stayed one")
+        XCTAssertTrue(r.out.hasSuffix("122\nconf\n"), r.out)
+        let again = try rl(["import", "--name", "dir2", s + "/tree"])
+        XCTAssertEqual(again.status, 0, again.err)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store + "/layers").count, 1, "the same tree gives the same layer (diff-id)")
+    }
+
     func testDockerArchiveAndOCIArchiveFromSkopeo() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/skopeo") else { throw XCTSkip("SKIP: skopeo is not installed (scripts/setup installs it)") }
         let oci = try makeLayout()

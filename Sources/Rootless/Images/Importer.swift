@@ -4,7 +4,7 @@ import ImageFormat
 
 /// `rootless import SOURCE`: an OCI image layout (directory or tar, as skopeo, umoci and
 /// buildah write it), a docker-archive tar (docker/podman save), or a plain root
-/// filesystem tar (.tar, .tar.gz, .tar.zst).
+/// filesystem tar (.tar, .tar.gz, .tar.zst) or directory.
 public struct Importer {
     public var store: Store
     public var map: MapMode
@@ -30,8 +30,7 @@ public struct Importer {
         guard let kind = OS.lookup(path) else { throw RootlessError("\(source) does not exist", fix: "give an OCI layout directory, an image archive or a root filesystem tar") }
         if kind {
             if OS.lookup(path + "/index.json") == false { return try ociLayout(path, ref: ref, name: name, origin: source) }
-            throw RootlessError("\(path) is a directory but not an OCI image layout (no index.json)",
-                                fix: "import a root filesystem as a tar: tar -C \(path) -cf rootfs.tar . && rootless import rootfs.tar --name NAME")
+            return try rootfsDirectory(path, name: name)
         }
         switch try ArchiveScan.kind(path) {
         case .ociLayout, .dockerArchive:
@@ -59,6 +58,18 @@ public struct Importer {
         let manifest = try store.putBlob(OCI.manifestJSON(config: cfg, layers: [layer]))
         try store.addImage(config: config, manifest: manifest, names: try names(n, fallback: []))
         return config
+    }
+
+    /// A plain directory: written as a tar (0:0 owners) into tmp/import-PID, then
+    /// imported as a rootfs tar; the tar is not kept.
+    func rootfsDirectory(_ path: String, name: String?) throws -> Digest {
+        guard name != nil else { throw RootlessError("a root filesystem directory has no name of its own", fix: "add --name NAME") }
+        let dir = store.root + "/tmp/import-\(getpid())"
+        _ = OS.removeTree(dir)
+        guard mkdir(dir, 0o700) == 0 else { throw RootlessError("cannot create \(dir): \(OS.errorText(errno))") }
+        defer { _ = OS.removeTree(dir) }
+        for n in try DirArchive.write(path, to: dir + "/layer.tar") { warn(n) }
+        return try rootfs(dir + "/layer.tar", name: name)
     }
 
     func ociLayout(_ dir: String, ref: String?, name: String?, origin: String) throws -> Digest {

@@ -64,7 +64,11 @@ public struct Store {
     /// changed it).
     public func blob(_ d: Digest) throws -> [UInt8] {
         guard let b = OS.readBytes(blobPath(d), limit: 16 << 20) else { throw RootlessError("blob \(d) is missing from the store \(root)", fix: "import or pull the image again") }
-        guard SHA256Stream.digest(b) == d else { throw RootlessError("blob \(d) in the store \(root) is corrupt", fix: "rootless rmi the image and import or pull it again") }
+        // Pure-Swift SHA-256 here: this is on every image run's path, and libcrypto's
+        // first use (OpenSSL 3 loads its config and providers) costs a fresh process ~1 ms.
+        var h = SHA256()
+        h.update(b)
+        guard Digest(hex: SHA256.hexString(h.finish(), bytes: 32)) == d else { throw RootlessError("blob \(d) in the store \(root) is corrupt", fix: "rootless rmi the image and import or pull it again") }
         return b
     }
 
