@@ -176,20 +176,24 @@ static const char *split_parent(const char *path, char *buf, size_t cap) {
 // The option string is built in a static buffer (the layer list can be long); the
 // daemon gets no environment and none of our fds.
 static char fuse_opts[1 << 16];
+
+// out = a + b, or the step fails with ENAMETOOLONG.
+static void join(char *out, size_t cap, const char *a, const char *b, int rep) {
+    size_t na = strlen(a), nb = strlen(b);
+    if (na + nb + 1 > cap) rl_fail(rep, RL_STEP_OVERLAY, ENAMETOOLONG, -1);
+    memcpy(out, a, na);
+    memcpy(out + na, b, nb + 1);
+}
+
 static int fuse_root(const struct rl_config *c, const char *upper, const char *work, int rep) {
     char merged[4096], host[4096], seen[8192];
-    size_t n = strlen(c->overlay_scratch);
-    if (n + sizeof "/merged" > sizeof merged) rl_fail(rep, RL_STEP_OVERLAY, ENAMETOOLONG, -1);
-    memcpy(merged, c->overlay_scratch, n);
-    memcpy(merged + n, "/merged", sizeof "/merged");
-    memcpy(host, c->overlay_scratch, n);
-    memcpy(host + n, "/host", sizeof "/host");
+    join(merged, sizeof merged, c->overlay_scratch, "/merged", rep);
+    join(host, sizeof host, c->overlay_scratch, "/host", rep);
+    join(seen, sizeof seen, host, merged, rep);
     if (mkdir(merged, 0755) < 0 || mkdir(host, 0755) < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
     int h = open_tree(AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (h < 0 || move_mount(h, "", AT_FDCWD, host, MOVE_MOUNT_F_EMPTY_PATH) < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
     close(h);
-    memcpy(seen, host, n + sizeof "/host" - 1);
-    memcpy(seen + n + sizeof "/host" - 1, merged, n + sizeof "/merged");
     size_t len = 0;
 #define PUT(s) do { size_t l_ = strlen(s); if (len + l_ + 1 > sizeof fuse_opts) rl_fail(rep, RL_STEP_OVERLAY, E2BIG, -1); memcpy(fuse_opts + len, s, l_); len += l_; } while (0)
     PUT("lowerdir=");
@@ -238,12 +242,8 @@ static int overlay_root(const struct rl_config *c, int rep) {
     if (move_mount(t, "", AT_FDCWD, c->overlay_scratch, MOVE_MOUNT_F_EMPTY_PATH) < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
     close(t);
     char upper[4096], work[4096];
-    size_t n = strlen(c->overlay_scratch);
-    if (n + sizeof "/upper" > sizeof upper) rl_fail(rep, RL_STEP_OVERLAY, ENAMETOOLONG, -1);
-    memcpy(upper, c->overlay_scratch, n);
-    memcpy(upper + n, "/upper", sizeof "/upper");
-    memcpy(work, c->overlay_scratch, n);
-    memcpy(work + n, "/work", sizeof "/work");
+    join(upper, sizeof upper, c->overlay_scratch, "/upper", rep);
+    join(work, sizeof work, c->overlay_scratch, "/work", rep);
     // The upper root must look like the image's root directory (mode 0755, root-owned).
     if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) rl_fail(rep, RL_STEP_OVERLAY, errno, -1);
     if (c->overlay_fuse) return fuse_root(c, upper, work, rep);

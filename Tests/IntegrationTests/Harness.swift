@@ -121,6 +121,21 @@ struct Harness {
         }
     }
 
+    /// sh -c script in the scratch dir (stdout discarded): its status and stderr.
+    func shell(_ script: String) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script]
+        p.currentDirectoryURL = scratch
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+    }
+
     /// A busybox root filesystem with the probe at /probe.
     func busyboxRoot(_ name: String = "rootfs") throws -> URL {
         let fm = FileManager.default

@@ -48,18 +48,6 @@ final class ImageTests: XCTestCase {
         }
         """#
 
-    func sh(_ script: String) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", Self.helpers + "\n" + script]
-        p.currentDirectoryURL = h.scratch
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, "helper script failed: \(String(decoding: e, as: UTF8.self))")
-    }
 
     /// A busybox base layer (with a file owned by 1000 and a setuid file) and a second
     /// layer that deletes /etc/victim, makes /opt opaque and adds /work/new.
@@ -74,6 +62,12 @@ final class ImageTests: XCTestCase {
             layout \(s)/oci v1 \(s)/l1 \(s)/l2
             """)
         return s + "/oci"
+    }
+
+    /// The image helpers (layout, multi) then script, in the scratch dir; it must succeed.
+    func sh(_ script: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let (status, err) = try h.shell(ImageTests.helpers + "\n" + script)
+        XCTAssertEqual(status, 0, "helper script failed: \(err)", file: file, line: line)
     }
 
     func rl(_ args: [String]) throws -> Harness.Result {

@@ -26,18 +26,11 @@ final class PullTests: XCTestCase {
         h?.cleanup()
     }
 
-    func sh(_ script: String) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", ImageTests.helpers + "\n" + script]
-        p.currentDirectoryURL = h.scratch
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        try p.run()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, "helper script failed: \(String(decoding: e, as: UTF8.self))")
+
+    /// The image helpers (layout, multi) then script, in the scratch dir; it must succeed.
+    func sh(_ script: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let (status, err) = try h.shell(ImageTests.helpers + "\n" + script)
+        XCTAssertEqual(status, 0, "helper script failed: \(err)", file: file, line: line)
     }
 
     func rl(_ args: [String]) throws -> Harness.Result { try h.run([args[0], "--root", store] + args.dropFirst()) }
