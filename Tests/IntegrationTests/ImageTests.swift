@@ -139,6 +139,13 @@ final class ImageTests: XCTestCase {
         let again = try rl(["import", "--name", "dir2", s + "/tree"])
         XCTAssertEqual(again.status, 0, again.err)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store + "/layers").count, 1, "the same tree gives the same layer (diff-id)")
+        // A user's own tar of it (no --owner=0): "./" belongs to a subordinate id inside, so
+        // only root in the store's namespace may move the unpacked layer into place.
+        try sh("rm \(s)/tree/fifo; tar -C \(s)/tree -cf \(s)/user.tar .")
+        let own = try rl(["import", "--name", "usertar", s + "/user.tar"])
+        XCTAssertEqual(own.status, 0, own.err)
+        XCTAssertEqual(try h.run(["run", "--root", store, "usertar", "--", "/bin/busybox", "stat", "-c", "etc=%u", "/etc"])["etc"], String(getuid()),
+                       "the files keep the tar's owner: your uid, mapped through the subordinate range")
     }
 
     func testDockerArchiveAndOCIArchiveFromSkopeo() throws {

@@ -11,7 +11,7 @@ public enum ImageRun {
         guard let name = s.image else { return }
         guard let root = s.storeRoot ?? Store.defaultRoot() else { throw RootlessError("no image store: neither XDG_DATA_HOME nor HOME is set", fix: "pass --root DIR") }
         let store = try Store(root: root, create: false)
-        let image = try store.resolve(name)
+        let image = try store.named(name) ?? store.resolve(name)
         let config = try store.config(image)
         let layers = config.diffIDs.reversed().map(store.layerPath)
         for (l, d) in zip(layers, config.diffIDs.reversed()) where OS.lookup(l) != true {

@@ -105,7 +105,20 @@ public struct Store {
         }.sorted { ($0.names.first ?? "~" + $0.id.hex) < ($1.names.first ?? "~" + $1.id.hex) }
     }
 
-    /// A name (as given, or normalized as a reference), a full id, or a unique id prefix.
+    /// The image a name points at, by two small reads (names/NAME, images/ID) and no
+    /// listing, so a run's start does not grow with the store; `names` holds only this
+    /// name. nil when s is not a name (then `resolve` looks at ids too).
+    public func named(_ s: String) -> Image? {
+        for n in [s, (try? ImageReference.parse(s))?.description].compactMap({ $0 }) {
+            guard let id = OS.readFile(root + "/names/" + Self.escape(n), limit: 256).flatMap({ Digest($0.trimmingNewline) }),
+                  let m = OS.readFile(root + "/images/" + id.hex, limit: 256).flatMap({ Digest($0.trimmingNewline) }) else { continue }
+            return Image(id: id, manifest: m, names: [n])
+        }
+        return nil
+    }
+
+    /// A name (as given, or normalized as a reference), a full id, or a unique id prefix;
+    /// the image with all its names.
     public func resolve(_ s: String) throws -> Image {
         let all = images()
         let normalized = (try? ImageReference.parse(s))?.description

@@ -31,29 +31,20 @@ public enum Unpacker {
             let tmp = store.root + "/tmp/layer-" + key
             let result = store.root + "/tmp/result-\(getpid())"
             defer { unlink(result) }
-            let code = try inNamespace(["/proc/self/exe", "__unpack", j.blob, tmp, result], map: map)
+            // The child checks the digests and moves the layer into layers/ itself: the
+            // layer's root directory may belong to a subordinate id (the tar's "./" entry),
+            // and moving a directory to another parent needs write access to it, which
+            // only root in the store's namespace has.
+            let code = try inNamespace(["/proc/self/exe", "__unpack", j.blob, tmp, result, store.root + "/layers",
+                                        j.digest?.description ?? "-", j.diffID?.description ?? "-"], map: map)
             let text = OS.readFile(result, limit: 1 << 16) ?? ""
             let lines = text.split(separator: "\n").map(String.init)
             guard code == 0, let first = lines.first else {
-                try? removeInNamespace(tmp, map: map)
                 throw RootlessError(lines.first.map { String($0) } ?? "unpacking \(j.blob) failed (exit \(code))")
             }
             let f = first.split(separator: " ").map(String.init)
-            guard f.count == 3, let blobDigest = Digest(f[0]), let diffID = Digest(f[1]) else { throw RootlessError("unpacking \(j.blob): bad result \"\(first)\"") }
+            guard f.count == 3, Digest(f[0]) != nil, let diffID = Digest(f[1]) else { throw RootlessError("unpacking \(j.blob): bad result \"\(first)\"") }
             for n in lines.dropFirst() { warn(n) }
-            if let want = j.digest, want != blobDigest {
-                try? removeInNamespace(tmp, map: map)
-                throw RootlessError("layer \(j.blob) has digest \(blobDigest), not the \(want) its manifest names", fix: "the image is corrupt or was tampered with; fetch it again")
-            }
-            if let want = j.diffID, want != diffID {
-                try? removeInNamespace(tmp, map: map)
-                throw RootlessError("layer \(j.blob) unpacks to diff-id \(diffID), not the \(want) the image config names", fix: "the image is corrupt or was tampered with; fetch it again")
-            }
-            if store.hasLayer(diffID) {
-                try? removeInNamespace(tmp, map: map)
-            } else if rename(tmp, store.layerPath(diffID)) != 0 {
-                throw RootlessError("cannot move the unpacked layer into \(store.layerPath(diffID)): \(OS.errorText(errno))")
-            }
             out.append(diffID)
         }
         return out
@@ -93,13 +84,17 @@ public enum Unpacker {
         _ = try inNamespace(["/proc/self/exe", "__rmtree", path], map: map)
     }
 
-    // ---- the child side: `rootless __unpack BLOB DEST RESULT` ------------------------
+    // ---- the child side: `rootless __unpack BLOB DEST RESULT LAYERS WANTDIGEST WANTDIFF`
 
-    /// Runs as root in the store's namespace. Writes "BLOBDIGEST DIFFID COMPRESSION" and
-    /// then the notes to RESULT; on failure, the error as its first line (exit 1).
+    /// Runs as root in the store's namespace: unpacks into DEST, checks the blob digest
+    /// and diff-id against the wanted ones ("-": none), then renames DEST to
+    /// LAYERS/DIFFID (or drops it if that layer appeared meanwhile). Writes "BLOBDIGEST
+    /// DIFFID COMPRESSION" and then the notes to RESULT; on failure, the error as its
+    /// first line (exit 1), and DEST is gone.
     public static func child(_ args: [String]) -> Int32 {
-        guard args.count == 3 else { return 2 }
-        let (blob, dest, result) = (args[0], args[1], args[2])
+        guard args.count == 6 else { return 2 }
+        let (blob, dest, result, layers) = (args[0], args[1], args[2], args[3])
+        let wantDigest = Digest(args[4]), wantDiff = Digest(args[5])
         do {
             if OS.lookup(dest) != nil { try removeTree(dest) }   // left by a killed import
             guard mkdir(dest, 0o755) == 0 else { throw RootlessError("cannot create \(dest): \(OS.errorText(errno))") }
@@ -111,10 +106,22 @@ public enum Unpacker {
             var reader = TarReader(src)
             let notes = try LayerWriter.unpack(&reader, into: root)
             try src.drain()
-            let line = "\(src.compressed.finish()) \(src.uncompressed.finish()) \(src.compression.rawValue)\n" + notes.sorted().map { $0 + "\n" }.joined()
+            let (digest, diffID) = (src.compressed.finish(), src.uncompressed.finish())
+            if let want = wantDigest, want != digest {
+                throw RootlessError("layer \(blob) has digest \(digest), not the \(want) its manifest names", fix: "the image is corrupt or was tampered with; fetch it again")
+            }
+            if let want = wantDiff, want != diffID {
+                throw RootlessError("layer \(blob) unpacks to diff-id \(diffID), not the \(want) the image config names", fix: "the image is corrupt or was tampered with; fetch it again")
+            }
+            let final = layers + "/" + diffID.hex
+            if OS.lookup(final) != nil { try removeTree(dest) } else if rename(dest, final) != 0 {
+                throw RootlessError("cannot move the unpacked layer into \(final): \(OS.errorText(errno))")
+            }
+            let line = "\(digest) \(diffID) \(src.compression.rawValue)\n" + notes.sorted().map { $0 + "\n" }.joined()
             _ = OS.replaceFile(result, Array(line.utf8))
             return 0
         } catch {
+            if OS.lookup(dest) != nil { try? removeTree(dest) }
             _ = OS.replaceFile(result, Array("\(error)\n".utf8))
             return 1
         }
