@@ -121,6 +121,13 @@ struct Harness {
         }
     }
 
+    /// Two rootless commands started together; each one's exit status and stdout.
+    func together(_ a: [String], _ b: [String], timeout: Double = 120) throws -> [(status: Int32, out: String?)] {
+        let running = [try start(a), try start(b)]
+        let outs = running.map { $0.read(until: nil, timeout: timeout) }
+        return zip(running, outs).map { r, o in r.process.waitUntilExit(); return (r.process.terminationStatus, o) }
+    }
+
     /// sh -c script in the scratch dir (stdout discarded): its status and stderr.
     func shell(_ script: String) throws -> (Int32, String) {
         let p = Process()

@@ -238,13 +238,10 @@ final class ImageTests: XCTestCase {
     func testConcurrentImportsAndAKilledImport() throws {
         let oci = try makeLayout()
         // Two imports at once: both succeed, the layers are unpacked once each.
-        let a = try h.start(["import", "--root", store, "--name", "c1", oci + ":v1"])
-        let b = try h.start(["import", "--root", store, "--name", "c2", oci + ":v1"])
-        let outA = a.read(until: nil, timeout: 120), outB = b.read(until: nil, timeout: 120)
-        a.process.waitUntilExit(); b.process.waitUntilExit()
-        XCTAssertEqual(a.process.terminationStatus, 0)
-        XCTAssertEqual(b.process.terminationStatus, 0)
-        XCTAssertEqual(outA, outB)
+        let both = try h.together(["import", "--root", store, "--name", "c1", oci + ":v1"], ["import", "--root", store, "--name", "c2", oci + ":v1"])
+        XCTAssertEqual(both[0].status, 0)
+        XCTAssertEqual(both[1].status, 0)
+        XCTAssertEqual(both[0].out, both[1].out)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store + "/layers").count, 2)
         // An import SIGKILLed while it unpacks (its helper dies with it), then completed.
         let s = h.scratch.path

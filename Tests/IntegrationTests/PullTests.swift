@@ -265,14 +265,12 @@ final class PullTests: XCTestCase {
             skopeo --insecure-policy copy -q --dest-tls-verify=false oci:\(s)/big-oci:v1 docker://127.0.0.1:\(port)/test/big:v1
             """)
         try push(port)
-        // Two pulls of one image at once: both succeed, each layer is fetched and unpacked once.
-        let a = try h.start(["pull", "--root", store, "127.0.0.1:\(port)/test/bb:v1"])
-        let b = try h.start(["pull", "--root", store, "127.0.0.1:\(port)/test/bb:v1"])
-        let outA = a.read(until: nil, timeout: 120), outB = b.read(until: nil, timeout: 120)
-        a.process.waitUntilExit(); b.process.waitUntilExit()
-        XCTAssertEqual(a.process.terminationStatus, 0)
-        XCTAssertEqual(b.process.terminationStatus, 0)
-        XCTAssertEqual(outA, outB)
+        // Two pulls of one image at once: both succeed, each layer is unpacked once.
+        let pull = ["pull", "--root", store, "127.0.0.1:\(port)/test/bb:v1"]
+        let both = try h.together(pull, pull)
+        XCTAssertEqual(both[0].status, 0)
+        XCTAssertEqual(both[1].status, 0)
+        XCTAssertEqual(both[0].out, both[1].out)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store + "/layers").count, 2)
 
         let proxy = try helper("slow-proxy.py", [String(port), "16000000"])

@@ -30,7 +30,7 @@ enum DriverChoice {
         let release = kernelRelease()
         let cache = store.root + "/driver"
         if let text = OS.readFile(cache, limit: 512) {
-            let f = text.split(separator: " ").map { String($0).trimmingWhitespace }
+            let f = text.trimmingNewline.split(separator: " ").map(String.init)
             if f.count == 2, f[0] == release, let d = StorageDriver(rawValue: f[1]), d != .auto { return d }
         }
         let probe = store.root + "/tmp/probe-\(getpid())"
@@ -43,13 +43,5 @@ enum DriverChoice {
         warn("storage driver: auto chose \(d.rawValue) for \(store.root): \(why) (once per kernel; --storage-driver picks another)")
         _ = OS.replaceFile(cache, Array("\(release) \(d.rawValue)\n".utf8))
         return d
-    }
-}
-
-extension String {
-    var trimmingWhitespace: String {
-        var s = Substring(self)
-        while let c = s.last, c == "\n" || c == " " { s = s.dropLast() }
-        return String(s)
     }
 }

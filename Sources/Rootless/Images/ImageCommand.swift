@@ -46,7 +46,6 @@ public enum ImageCommand {
                 o.pull.creds = c
             case "--tls-verify=false", "--tls-verify=true", "--tls-verify":
                 o.pull.tls.verify = a != "--tls-verify=false"
-                o.pull.insecure = !o.pull.tls.verify
             case "--jobs":
                 let v = try value(a)
                 guard let n = Int(v), (1...16).contains(n) else { throw RootlessError("--jobs wants a number from 1 to 16") }
@@ -101,7 +100,7 @@ public enum ImageCommand {
             case "pull":
                 guard o.rest.count == 1 else { throw RootlessError("usage: rootless pull [--platform OS/ARCH] [--creds USER:PASS] [--authfile F] [--tls-verify=false] [--cert-dir D] [-q] REF") }
                 var po = o.pull
-                po.tls.certDirs = AuthLocations.certDirs(explicit: nil)
+                po.tls.certDirs = AuthLocations.certDirs()
                 let id = try Puller(store: s, map: o.map, options: po, warn: warn).pull(o.rest[0])
                 OS.writeStdout("\(id)\n")
             case "import":

@@ -21,19 +21,14 @@ extension Store {
         for e in OS.listDirectory(root + "/layers") ?? [] where !usedLayers.contains(e.name) { trees.append(root + "/layers/" + e.name) }
         for e in OS.listDirectory(root + "/tmp") ?? [] where e.isDir {
             if e.name.hasPrefix("layer-") {
-                let fd = open(root + "/tmp/" + e.name.dropFirst(6) + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-                defer { if fd >= 0 { close(fd) } }
-                if fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 { trees.append(root + "/tmp/" + e.name) }
+                if unlocked(String(e.name.dropFirst(6))) { trees.append(root + "/tmp/" + e.name) }
             } else if e.name.hasPrefix("import-"), let pid = Int32(e.name.dropFirst(7)), OS.startTime(pid: pid) == nil {
                 if OS.removeTree(root + "/tmp/" + e.name) { removed.append(root + "/tmp/" + e.name) }
             }
         }
         // A killed pull's partial blob (plain bytes, ours): gone when no pull holds its lock.
         for e in OS.listDirectory(root + "/tmp") ?? [] where !e.isDir && e.name.hasPrefix("blob-") && e.name.hasSuffix(".partial") {
-            let key = String(e.name.dropLast(8))
-            let fd = open(root + "/tmp/" + key + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-            defer { if fd >= 0 { close(fd) } }
-            if fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(root + "/tmp/" + e.name) == 0 { removed.append(root + "/tmp/" + e.name) }
+            if unlocked(String(e.name.dropLast(8))), unlink(root + "/tmp/" + e.name) == 0 { removed.append(root + "/tmp/" + e.name) }
         }
         for e in OS.listDirectory(root + "/containers") ?? [] {
             guard let pid = e.name.split(separator: "-").first.flatMap({ Int32($0) }),
@@ -49,5 +44,13 @@ extension Store {
             if unlink(root + "/blobs/sha256/" + e.name) == 0 { removed.append(root + "/blobs/sha256/" + e.name) }
         }
         return removed
+    }
+
+    /// Whether no import or pull holds tmp/KEY.lock (gc holds its own "gc" lock meanwhile).
+    func unlocked(_ key: String) -> Bool {
+        let fd = open(root + "/tmp/" + key + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return flock(fd, LOCK_EX | LOCK_NB) == 0
     }
 }

@@ -13,8 +13,7 @@ enum AuthLocations {
         if let f = OS.env("REGISTRY_AUTH_FILE", in: env), !f.isEmpty { out.append(f) }
         if let r = OS.env("XDG_RUNTIME_DIR", in: env), !r.isEmpty { out.append(r + "/containers/auth.json") }
         let home = OS.env("HOME", in: env) ?? ""
-        let config = OS.env("XDG_CONFIG_HOME", in: env).flatMap { $0.isEmpty ? nil : $0 } ?? home + "/.config"
-        out.append(config + "/containers/auth.json")
+        out.append(configHome(env) + "/containers/auth.json")
         if let d = OS.env("DOCKER_CONFIG", in: env), !d.isEmpty { out.append(d + "/config.json") } else { out.append(home + "/.docker/config.json") }
         return out
     }
@@ -34,10 +33,13 @@ enum AuthLocations {
         return nil
     }
 
-    /// podman's certs.d locations for per-registry CAs.
-    static func certDirs(explicit: String?, env: [String] = OS.environment()) -> [String] {
-        let home = OS.env("HOME", in: env) ?? ""
-        let config = OS.env("XDG_CONFIG_HOME", in: env).flatMap { $0.isEmpty ? nil : $0 } ?? home + "/.config"
-        return (explicit.map { [$0] } ?? []) + [config + "/containers/certs.d", "/etc/containers/certs.d", "/etc/docker/certs.d"]
+    /// podman's certs.d locations for per-registry CAs (--cert-dir is TLSPolicy.certDir).
+    static func certDirs(env: [String] = OS.environment()) -> [String] {
+        [configHome(env) + "/containers/certs.d", "/etc/containers/certs.d", "/etc/docker/certs.d"]
+    }
+
+    /// $XDG_CONFIG_HOME, else ~/.config.
+    static func configHome(_ env: [String]) -> String {
+        OS.env("XDG_CONFIG_HOME", in: env).flatMap { $0.isEmpty ? nil : $0 } ?? (OS.env("HOME", in: env) ?? "") + "/.config"
     }
 }

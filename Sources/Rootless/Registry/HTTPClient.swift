@@ -29,7 +29,7 @@ final class HTTPConnection {
     static let timeout = 30
 
     init(_ url: HTTPURL, tls policy: TLSPolicy) throws {
-        key = (url.secure ? "s:" : "p:") + url.authority
+        key = Self.key(url)
         fd = try Self.connect(url.host, url.port)
         if url.secure {
             var err = [CChar](repeating: 0, count: 512)
@@ -43,6 +43,9 @@ final class HTTPConnection {
             }
         }
     }
+
+    /// The pool's key: scheme and authority.
+    static func key(_ url: HTTPURL) -> String { (url.secure ? "s:" : "p:") + url.authority }
 
     deinit {
         if let t = tls { rl_tls_free(t) }
@@ -155,7 +158,7 @@ final class HTTPClient {
         var req = "\(method) \(url.target) HTTP/1.1\r\nHost: \(url.authority)\r\nUser-Agent: rootless/0.1\r\n"
         for (k, v) in headers { req += "\(k): \(v)\r\n" }
         req += "\r\n"
-        let key = (url.secure ? "s:" : "p:") + url.authority
+        let key = HTTPConnection.key(url)
         for attempt in 0..<2 {
             let reused = pool[key] != nil
             let c = try pool[key] ?? HTTPConnection(url, tls: tls)

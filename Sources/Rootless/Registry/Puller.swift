@@ -15,7 +15,6 @@ public struct Puller {
         public var creds: Credentials?
         public var authFile: String?
         public var tls = TLSPolicy()
-        public var insecure = false
         public var quiet = false
         public var jobs = 3
         public init() {}
@@ -40,7 +39,7 @@ public struct Puller {
         let ref: ImageReference
         do { ref = try ImageReference.parse(refText) } catch { throw RootlessError("\(refText) is not an image reference: \(error)", fix: "write it as [REGISTRY/]NAME[:TAG|@sha256:DIGEST]") }
         let creds = try options.creds ?? AuthLocations.credentials(for: ref, file: options.authFile)
-        let registry = RegistryClient(ref: ref, creds: creds, tls: options.tls, insecure: options.insecure)
+        let registry = RegistryClient(ref: ref, creds: creds, tls: options.tls)
         let client = HTTPClient(tls: options.tls)
         let progress = PullProgress(quiet: options.quiet)
         do {

@@ -10,19 +10,19 @@ import RegistryWire
 final class RegistryClient {
     let ref: ImageReference
     let host: String            // where the API lives (docker.io → registry-1.docker.io)
-    let plainAllowed: Bool      // loopback, or --tls-verify=false
+    let plainAllowed: Bool      // loopback, or --tls-verify=false (tls.verify off)
     let creds: Credentials?
     let tls: TLSPolicy
     private var lock = pthread_mutex_t()
     private var secure = true
     private var authorization: String?
 
-    init(ref: ImageReference, creds: Credentials?, tls: TLSPolicy, insecure: Bool) {
+    init(ref: ImageReference, creds: Credentials?, tls: TLSPolicy) {
         self.ref = ref
         host = ref.registry == "docker.io" ? "registry-1.docker.io" : ref.registry
         self.creds = creds
         self.tls = tls
-        plainAllowed = insecure || Self.isLoopback(host)
+        plainAllowed = !tls.verify || Self.isLoopback(host)
         pthread_mutex_init(&lock, nil)
     }
 
