@@ -28,7 +28,8 @@ __attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int re
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-union rl_fd_ctl { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; };
+// Room for two fds (the keeper's answer: user and network namespace).
+union rl_fd_ctl { struct cmsghdr h; char b[CMSG_SPACE(2 * sizeof(int))]; };
 static inline void rl_fd_msghdr(struct msghdr *m, struct iovec *iov, char *byte, union rl_fd_ctl *u) {
     iov->iov_base = byte;
     iov->iov_len = 1;

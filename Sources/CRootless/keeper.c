@@ -1,20 +1,115 @@
-// The keeper: a long-lived process that only holds a user namespace whose id maps
-// newuidmap/newgidmap already wrote, so later `--map auto` sandboxes join it with setns
-// instead of paying the two setuid helpers (~3 ms) per start — podman's pause process.
+// The keeper: a long-lived process that holds a user namespace whose id maps were
+// already written (by newuidmap/newgidmap, or directly for --map self), so later
+// sandboxes join it with setns instead of mapping afresh per start — podman's pause
+// process. It also keeps a small pool of fresh network namespaces (owned by that user
+// namespace, only lo, up): creating one costs ~0.6 ms, the largest single step of a
+// start, and the keeper makes the next one while nobody is asking.
+//
+// The pool is kept by a second thread (see refill); the main thread only answers.
+// Hand-off, over a SOCK_SEQPACKET socket in the caller's 0700 runtime dir: a run
+// connects, the keeper answers one message carrying the user namespace fd and, when the
+// pool has one, a network namespace fd, which it then closes: each network namespace is
+// handed out once and never entered by anything before the sandbox.
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <linux/sched.h>
+#include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
-int rl_keeper_spawn(struct rl_child *out) {
+#define KEEPER_LISTEN_FD 3
+#define KEEPER_POOL 2
+
+static int unix_addr(struct sockaddr_un *sa, const char *path) {
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    size_t n = strlen(path);
+    if (n >= sizeof sa->sun_path) return -ENAMETOOLONG;
+    memcpy(sa->sun_path, path, n + 1);
+    return 0;
+}
+
+int rl_keeper_listen(const char *path) {
+    struct sockaddr_un sa;
+    int rc = unix_addr(&sa, path);
+    if (rc < 0) return rc;
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    unlink(path); // a dead keeper's socket (callers hold the start lock)
+    if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 64) < 0) {
+        int e = errno;
+        close(s);
+        return -e;
+    }
+    return s;
+}
+
+static int ns_type(int fd) { return ioctl(fd, NS_GET_NSTYPE); }
+
+int rl_keeper_connect(const char *path, int *userns, int *netns, int *pid) {
+    *userns = *netns = *pid = -1;
+    struct sockaddr_un sa;
+    int rc = unix_addr(&sa, path);
+    if (rc < 0) return rc;
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    // A stopped keeper must not hang the run: it then maps its own namespace.
+    struct timeval tv = { 1, 0 };
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) { int e = errno; close(s); return -e; }
+    int32_t kpid = -1;
+    char byte;
+    struct iovec iov;
+    union rl_fd_ctl u;
+    struct msghdr m;
+    rl_fd_msghdr(&m, &iov, &byte, &u);
+    iov.iov_base = &kpid;
+    iov.iov_len = sizeof kpid;
+    ssize_t r;
+    do r = recvmsg(s, &m, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
+    int e = r < 0 ? errno : EPROTO;
+    close(s);
+    int fds[2] = { -1, -1 }, n = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+        int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            if (n < 2) fds[n++] = fd; else close(fd);
+        }
+    }
+    if (r != sizeof kpid || kpid <= 0 || n < 1) { for (int i = 0; i < n; i++) close(fds[i]); return -e; }
+    // Only namespaces of the right kinds, and a network namespace the user namespace owns.
+    int ok = ns_type(fds[0]) == CLONE_NEWUSER;
+    if (ok && n == 2) {
+        int owner = ioctl(fds[1], NS_GET_USERNS);
+        struct stat a, b;
+        ok = ns_type(fds[1]) == CLONE_NEWNET && owner >= 0 && fstat(owner, &a) == 0 && fstat(fds[0], &b) == 0
+            && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+        if (owner >= 0) close(owner);
+    }
+    if (!ok) { for (int i = 0; i < n; i++) close(fds[i]); return -EPROTO; }
+    *userns = fds[0];
+    *netns = n == 2 ? fds[1] : -1;
+    *pid = kpid;
+    return 0;
+}
+
+int rl_keeper_spawn(int listen_fd, struct rl_child *out) {
     int syncp[2];
     if (pipe2(syncp, O_CLOEXEC) < 0) return -errno;
     int pidfd = -1;
@@ -41,7 +136,9 @@ int rl_keeper_spawn(struct rl_child *out) {
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0) _exit(125);
         for (int fd = 0; fd < 3; fd++) if (dup2(null, fd) < 0) _exit(125);
-        syscall(SYS_close_range, 3U, ~0U, 0U);
+        // The listening socket stays, at fd 3 (dup2 clears CLOEXEC on the copy).
+        if (dup2(listen_fd, KEEPER_LISTEN_FD) < 0) _exit(125);
+        syscall(SYS_close_range, (unsigned)KEEPER_LISTEN_FD + 1, ~0U, 0U);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -61,11 +158,93 @@ int rl_keeper_spawn(struct rl_child *out) {
     return 0;
 }
 
+// One more fresh network namespace for the pool: the keeper moves into a new one (it
+// holds every capability in its user namespace, which owns it), brings lo up as the
+// sandbox's child would, and keeps an fd. Returns the fd or -1.
+static int fresh_netns(void) {
+    if (unshare(CLONE_NEWNET) < 0) return -1;
+    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    int up = s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr) == 0);
+    if (s >= 0) close(s);
+    if (!up) { close(fd); return -1; }
+    return fd;
+}
+
+// The message: our pid (host pid namespace: we made only a user namespace), for
+// `keeper status|stop`; the fds ride along.
+static void answer(int conn, int userns, int netns) {
+    int32_t pid = getpid();
+    char byte;
+    struct iovec iov;
+    union rl_fd_ctl u;
+    struct msghdr m;
+    rl_fd_msghdr(&m, &iov, &byte, &u);
+    iov.iov_base = &pid;
+    iov.iov_len = sizeof pid;
+    int fds[2] = { userns, netns };
+    int n = netns >= 0 ? 2 : 1;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+    memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+    m.msg_controllen = CMSG_SPACE(n * sizeof(int));
+    sendmsg(conn, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+// The pool, filled by its own thread: a netns made right after another one was torn
+// down waits for the kernel's cleanup (rtnl), up to milliseconds, and a run asking then
+// must not wait behind it. unshare(CLONE_NEWNET) moves only the calling thread.
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t low;
+    int fds[KEEPER_POOL];
+    int n;
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { -1 }, 0 };
+
+static void *refill(void *arg) {
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&pool.mu);
+        while (pool.n >= KEEPER_POOL) pthread_cond_wait(&pool.low, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+        int fd = fresh_netns();
+        if (fd < 0) return NULL; // e.g. max_net_namespaces reached: runs make their own
+        pthread_mutex_lock(&pool.mu);
+        pool.fds[pool.n++] = fd;
+        pthread_mutex_unlock(&pool.mu);
+    }
+}
+
 __attribute__((noreturn)) void rl_keeper_loop(void) {
     // exec'd through /proc/self/exe, so comm would read "exe"; name it for ps -C / top.
     prctl(PR_SET_NAME, "rootless-keeper", 0, 0, 0);
-    syscall(SYS_close_range, 3U, ~0U, 0U);
-    for (;;) pause();
+    syscall(SYS_close_range, (unsigned)KEEPER_LISTEN_FD + 1, ~0U, 0U);
+    int userns = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fstat(KEEPER_LISTEN_FD, &st) < 0 || !S_ISSOCK(st.st_mode) || userns < 0) for (;;) pause();
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_create(&t, &attr, refill, NULL); // no thread, no pool: runs make their own
+    for (;;) {
+        int conn = accept4(KEEPER_LISTEN_FD, NULL, NULL, SOCK_CLOEXEC);
+        if (conn < 0) continue;
+        int net = -1;
+        pthread_mutex_lock(&pool.mu);
+        if (pool.n > 0) net = pool.fds[--pool.n];
+        pthread_cond_signal(&pool.low);
+        pthread_mutex_unlock(&pool.mu);
+        answer(conn, userns, net);
+        if (net >= 0) close(net);
+        close(conn);
+    }
 }
 
 int rl_setns_user(int fd) { return setns(fd, CLONE_NEWUSER) < 0 ? -errno : 0; }

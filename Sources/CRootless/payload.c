@@ -132,6 +132,7 @@ static void send_listener(int sock, int lfd, int rep) {
     cm->cmsg_type = SCM_RIGHTS;
     cm->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cm), &lfd, sizeof(int));
+    m.msg_controllen = CMSG_SPACE(sizeof(int));
     if (sendmsg(sock, &m, MSG_NOSIGNAL) < 0) rl_fail(rep, RL_STEP_SECCOMP, errno, -2);
     close(lfd);
     close(sock);

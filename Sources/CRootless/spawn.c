@@ -125,7 +125,16 @@ __attribute__((noreturn)) static void init_loop(pid_t payload, int rep) {
     }
 }
 
-__attribute__((noreturn)) static void child_main(const struct rl_config *c, int sync_rd, int rep, int pty_slave, int nsock) {
+struct payload_args { const struct rl_config *c; int rep, pty_slave, nsock; };
+static char payload_stack[128 * 1024] __attribute__((aligned(64)));
+
+static int payload_entry(void *arg) {
+    const struct payload_args *a = arg;
+    rl_exec_payload(a->c, a->rep, a->pty_slave, a->nsock);
+    return 125;
+}
+
+__attribute__((noreturn)) static void child_main(const struct rl_config *c, int sync_rd, int rep, int pty_slave, int nsock, int netfd) {
     // Die with the rootless process (the thread that cloned us). Set before waiting so a
     // parent that dies while writing maps cannot leave us behind.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) rl_fail(rep, RL_STEP_PDEATHSIG, errno, -1);
@@ -142,7 +151,14 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
     if (c->into_cgroup && unshare(CLONE_NEWCGROUP) < 0) rl_fail(rep, RL_STEP_CGROUPNS, errno, -1);
     if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
         rl_fail(rep, RL_STEP_HOSTNAME, errno, -1);
-    if (c->loopback_up) loopback_up(rep);
+    // A pooled network namespace replaces CLONE_NEWNET (its lo is already up). We hold
+    // CAP_SYS_ADMIN in the keeper's user namespace, which owns it.
+    if (netfd >= 0) {
+        if (setns(netfd, CLONE_NEWNET) < 0) rl_fail(rep, RL_STEP_NETNS, errno, -1);
+        close(netfd);
+    } else if (c->loopback_up) {
+        loopback_up(rep);
+    }
 
     if (!c->no_userns && !c->keep_root) rl_build_root(c, rep);
 
@@ -175,9 +191,14 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
 
     if (!c->use_init) rl_exec_payload(c, rep, pty_slave, nsock);
 
-    pid_t p = fork();
+    // The payload shares our memory until its execve (CLONE_VM|CLONE_VFORK, as
+    // posix_spawn does): no copy of the rootless process's page tables for a child that
+    // replaces them at once, and none to tear down. We are suspended meanwhile, so the
+    // shared errno/TLS cannot race; it runs on its own stack, in static memory we never
+    // touch. Its fd table, signal handlers, creds and seccomp filters are its own.
+    struct payload_args pa = { c, rep, pty_slave, nsock };
+    pid_t p = clone(payload_entry, payload_stack + sizeof payload_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &pa);
     if (p < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
-    if (p == 0) rl_exec_payload(c, rep, pty_slave, nsock);
     if (nsock >= 0) close(nsock);
     if (pty_slave >= 0) close(pty_slave);
     // pid 1 keeps only the report pipe (and 0-2): a preserved pipe end held here would
@@ -199,6 +220,11 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
     }
     if (pipe2(syncp, O_CLOEXEC) < 0) return -errno;
     if (pipe2(repp, O_CLOEXEC) < 0) { int e = errno; close(syncp[0]); close(syncp[1]); return -e; }
+    // The pooled netns fd, lifted too: the caller's copy may sit where --preserve-fds are.
+    int netfd = -1;
+    if (c->netns_fd >= 0 && (netfd = fcntl(c->netns_fd, F_DUPFD_CLOEXEC, min_fd)) < 0) {
+        int e = errno; close(syncp[0]); close(syncp[1]); close(repp[0]); close(repp[1]); return -e;
+    }
     syncp[0] = lift_fd(syncp[0], min_fd);
     syncp[1] = lift_fd(syncp[1], min_fd);
     repp[0] = lift_fd(repp[0], min_fd);
@@ -244,9 +270,10 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
         close(repp[0]);
         if (master >= 0) close(master);
         if (nsock[0] >= 0) close(nsock[0]);
-        child_main(c, syncp[0], repp[1], slave, nsock[1]);
+        child_main(c, syncp[0], repp[1], slave, nsock[1], netfd);
     }
     int e = errno;
+    if (netfd >= 0) close(netfd);
     // The parent keeps the forwarded signals blocked (rl_supervise reads them from a
     // signalfd) and restores the rest.
     sigset_t fwd = old;

@@ -12,6 +12,9 @@ enum ChildStep {
             return RootlessError("cannot set hostname \(plan.hostname ?? ""): \(why)", fix: "use a name of at most 64 characters")
         case RL_STEP_LOOPBACK.rawValue:
             return RootlessError("cannot bring up lo in the new network namespace: \(why)")
+        case RL_STEP_NETNS.rawValue:
+            return RootlessError("cannot join the network namespace the keeper handed out: \(why)",
+                                 fix: "run `rootless keeper stop` and try again, or use --no-keeper")
         case RL_STEP_PRIVATE.rawValue:
             return RootlessError("cannot make the sandbox's mount tree private: \(why)", fix: "run `rootless doctor`")
         case RL_STEP_OPEN_ROOT.rawValue:

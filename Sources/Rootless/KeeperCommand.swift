@@ -13,9 +13,9 @@ enum KeeperCommand {
         case "status":
             let live = store.list()
             if live.isEmpty { OS.writeStdout("no keeper running (\(store.dir))\n") }
-            for (key, r) in live {
-                let uid = OS.readFile(store.proc + "/\(r.pid)/uid_map").map(oneLine) ?? "?"
-                OS.writeStdout("keeper \(key) pid \(r.pid) uid_map \(uid)\n")
+            for (key, pid) in live {
+                let uid = OS.readFile(store.proc + "/\(pid)/uid_map").map(oneLine) ?? "?"
+                OS.writeStdout("keeper \(key) pid \(pid) uid_map \(uid)\n")
             }
             return 0
         case "stop":

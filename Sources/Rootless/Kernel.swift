@@ -9,8 +9,9 @@ public protocol Kernel {
     func loadFilters(_ plan: Plan) throws -> LoadedFilters
     /// Landlock ABI version (0 or negative: unavailable).
     func landlockABI() -> Int32
-    /// A user-namespace fd of the keeper holding these maps (started if needed), or nil.
-    func keeperUserns(_ idmap: IDMapPlan) -> Int32?
+    /// The namespaces of the keeper holding these maps (started if needed, its maps
+    /// written by `writeMaps(pid)`), or nil.
+    func keeper(_ idmap: IDMapPlan, writeMaps: (Int32) throws -> Void) -> KeeperHandle?
     /// The sandbox's cgroup, limits written, its leaf open for CLONE_INTO_CGROUP.
     func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle
     /// Kills what is left in it, reads the usage, removes it.
@@ -63,8 +64,8 @@ public struct LiveKernel: Kernel {
 
     public func landlockABI() -> Int32 { rl_landlock_abi() }
 
-    public func keeperUserns(_ idmap: IDMapPlan) -> Int32? {
-        KeeperStore()?.userns(idmap, helpers: runHelpers)
+    public func keeper(_ idmap: IDMapPlan, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+        KeeperStore()?.join(idmap, writeMaps: writeMaps)
     }
 
     public func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle { try c.scopeBus.map { try CgroupTree.createInScope(c, bus: $0) } ?? CgroupTree.create(c) }

@@ -29,11 +29,20 @@ public struct Launcher {
                                           fix: "boot with lsm=...,landlock (kernel >= 5.13), or drop --landlock"))
             }
         }
-        // --map auto: join the keeper's already-mapped user namespace when there is one
-        // (or one can be started); else the maps are written for this sandbox below. The
-        // keeper before the cgroup: it outlives this run, so it must not start inside the
-        // sandbox's cgroup (a systemd scope would then never empty and go away).
-        let keeperFD = plan.keeper ? plan.idmap.flatMap(kernel.keeperUserns) : nil
+        // Join the keeper's already-mapped user namespace when there is one (or one can be
+        // started), and take a fresh network namespace from its pool; else the maps are
+        // written for this sandbox below. The keeper before the cgroup: it outlives this
+        // run, so it must not start inside the sandbox's cgroup (a systemd scope would then
+        // never empty and go away).
+        let keeper = plan.keeper ? plan.idmap.flatMap { m in kernel.keeper(m) { try writeMaps(m, pid: $0) } } : nil
+        let keeperFD = keeper?.userns
+        // The pool's namespaces are plain ones (only lo): for --net none only.
+        var netnsFD = keeper?.netns
+        if let n = netnsFD, !plan.namespaces.contains(.net) {
+            close(n)
+            netnsFD = nil
+        }
+        defer { if let n = netnsFD { close(n) } }
         PhaseTimer.mark("keeper")
         var cgroup: CgroupHandle?
         if let c = plan.cgroup {
@@ -42,7 +51,7 @@ public struct Launcher {
             warn("no cgroup for sandboxes here: \(n) (said once; rootless doctor explains)")
         }
         PhaseTimer.mark("cgroup")
-        let cfg = CConfig(plan, filters: filters, landlockABI: abi, usernsFD: keeperFD, cgroupFD: cgroup?.leafFD)
+        let cfg = CConfig(plan, filters: filters, landlockABI: abi, usernsFD: keeperFD, netnsFD: netnsFD, cgroupFD: cgroup?.leafFD)
         let started = OS.monotonicSeconds()
         let r: rl_result? = withUnsafePointer(to: cfg.config) { c in
             var child: rl_child

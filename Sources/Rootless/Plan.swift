@@ -98,7 +98,7 @@ public struct Plan: Equatable, Sendable {
     public var rlimits: [Ulimit] = []
     public var stats = false
     public var statsJSON: String?
-    /// Join (or start) the keeper of these helper-written maps instead of mapping afresh.
+    /// Join (or start) the keeper of these maps instead of mapping afresh.
     public var keeper = false
     /// --userns none with --net none: Landlock (ABI >= 4) denies TCP bind/connect.
     public var blockTCP = false
@@ -107,7 +107,7 @@ public struct Plan: Equatable, Sendable {
         var out: [String] = []
         out.append("namespaces: " + namespaces.map(\.rawValue).joined(separator: " "))
         if let idmap {
-            out.append("idmap: \(keeper ? "keeper (shared, maps by helpers)" : idmap.method.rawValue) uid [\(idmap.uidLines.map(\.description).joined(separator: ", "))] gid [\(idmap.gidLines.map(\.description).joined(separator: ", "))]")
+            out.append("idmap: \(keeper ? "keeper (shared, maps \(idmap.method == .helpers ? "by helpers" : "written directly"))" : idmap.method.rawValue) uid [\(idmap.uidLines.map(\.description).joined(separator: ", "))] gid [\(idmap.gidLines.map(\.description).joined(separator: ", "))]")
             switch root {
             case .hostView: out.append("root: host / (ro,nosuid,nodev)")
             case let .directory(d, ro): out.append("root: \(d)\(ro ? " (ro)" : "")")

@@ -103,9 +103,10 @@ public enum Planner {
                         mounts: m, hostname: s.hostname ?? defaultHostname, argv: s.command, env: env, searchPath: path,
                         cwd: cwd, uid: uid, gid: gid, capabilities: capabilities(s), useInit: !s.noInit, tty: s.tty,
                         preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent, timeoutMS: timeoutMS(s), notes: notes)
-        // Sandboxes with the same helper-written maps share one user namespace, as podman's
-        // do; --no-keeper gives this one its own.
-        plan.keeper = idmap.method == .helpers && s.keeper
+        // Sandboxes with the same maps share one user namespace held by a keeper, as
+        // podman's do (and take their network namespaces from its pool); --no-keeper gives
+        // this one its own.
+        plan.keeper = s.keeper
         // An image's WorkingDir need not exist in its layers (docker and podman create it);
         // only on an image root, which is a private writable copy.
         plan.createCwd = s.imageRoot != nil && !s.readOnly

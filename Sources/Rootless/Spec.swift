@@ -53,7 +53,7 @@ public struct RunSpec: Equatable, Sendable {
     public var allowNoUserns = false
     /// Report the syscalls the policy denied (USER_NOTIF; the payload sees the same errno).
     public var seccompLog = false
-    /// Join the keeper's user namespace when the maps need the helpers (--no-keeper: off).
+    /// Join the keeper's user namespace (and take a pooled netns) (--no-keeper: off).
     public var keeper = true
     public var limits = ResourceLimits()
     public var ulimits: [Ulimit] = []

@@ -1,8 +1,9 @@
 import Foundation
 import XCTest
 
-/// The keeper of the mapped user namespace (`--map auto`), as rltest: runs share it, it
-/// holds nothing of its first caller, a stale record is replaced, `keeper stop` ends it.
+/// The keepers of mapped user namespaces, as rltest: runs with the same maps share one,
+/// it holds nothing of its first caller, its pooled network namespaces are fresh per run,
+/// a dead keeper is replaced, `keeper stop` ends them.
 final class KeeperTests: XCTestCase {
     var h: Harness!
     override func setUpWithError() throws { h = try Harness.make() }
@@ -34,11 +35,19 @@ final class KeeperTests: XCTestCase {
         guard let pid = try keeperPID() else { return XCTFail("a --map auto run leaves a keeper") }
         XCTAssertEqual(try userns(), first, "the second run joins the keeper's namespace")
         XCTAssertNotEqual(try userns(["--no-keeper"]), first, "--no-keeper maps a private namespace")
-        XCTAssertNotEqual(try userns(["--map", "self"]), first, "--map self never uses the keeper")
-        // The keeper holds only /dev/null on 0-2, sits at /, in its own session.
-        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").sorted()
-        XCTAssertEqual(fds, ["0", "1", "2"])
-        for fd in fds { XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), "/dev/null") }
+        let selfNS = try userns(["--map", "self"])
+        XCTAssertNotEqual(selfNS, first, "--map self has a keeper of its own (other maps)")
+        XCTAssertEqual(try userns(["--map", "self"]), selfNS, "which later --map self runs share")
+        // The keeper holds /dev/null on 0-2, sits at /, in its own session; its other fds
+        // are its socket and namespaces (its own, the pool), nothing of its first caller.
+        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { Int($0) }.sorted()
+        XCTAssertEqual(Array(fds.prefix(4)), [0, 1, 2, 3])
+        for fd in fds {
+            let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")
+            if fd < 3 { XCTAssertEqual(target, "/dev/null") } else if fd == 3 { XCTAssertTrue(target.hasPrefix("socket:["), target) } else {
+                XCTAssertTrue(target.hasPrefix("user:[") || target.hasPrefix("net:["), "fd \(fd) -> \(target)")
+            }
+        }
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd"), "/")
         let comm = try String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)
         XCTAssertEqual(comm, "rootless-keeper\n")
@@ -46,26 +55,48 @@ final class KeeperTests: XCTestCase {
         XCTAssertEqual(uidMap.split(separator: "\n").count, 2, "the keeper holds the whole subuid range: \(uidMap)")
 
         let stop = try h.run(["keeper", "stop"])
-        XCTAssertEqual(stop.out, "stopped 1 keeper\n", stop.err)
+        XCTAssertEqual(stop.out, "stopped 2 keepers\n", stop.err)
         // Gone, or a zombie until whoever adopted it reaps it: it was not our child.
         let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)).flatMap { $0.split(separator: ")").last?.split(separator: " ").first }
         XCTAssertTrue(state == nil || state == "Z", "the keeper is gone after stop (state \(state.map(String.init) ?? "none"))")
         XCTAssertNotEqual(try userns(), first, "a new keeper, a new namespace")
     }
 
-    func testAStaleRecordIsReplacedNotTrusted() throws {
+    func testADeadKeeperIsReplaced() throws {
         _ = try userns()
         guard let pid = try keeperPID() else { return XCTFail("no keeper") }
-        let dir = "/tmp/rootless-\(getuid())"
-        guard let key = try FileManager.default.contentsOfDirectory(atPath: dir).first(where: { $0.count == 16 }) else { return XCTFail("no record in \(dir)") }
-        // Point the record at a live process that is not the keeper (this test itself, with a
-        // wrong start time): the run must not join it.
-        try "\(getpid()) 1\n".write(toFile: dir + "/" + key, atomically: true, encoding: .utf8)
+        // Killed outside our control: its socket stays behind and refuses connections.
+        XCTAssertEqual(kill(pid, SIGKILL), 0)
         let r = try h.run(["run", "--", "/bin/cat", "/proc/self/uid_map"])
         XCTAssertEqual(r.status, 0, r.err)
-        XCTAssertEqual(r.out.split(separator: "\n").count, 2, r.out)
-        XCTAssertNotEqual(try keeperPID(), getpid())
-        XCTAssertNotEqual(try keeperPID(), nil)
-        _ = kill(pid, SIGKILL) // the orphaned first keeper (its record was overwritten)
+        XCTAssertEqual(r.out.split(separator: "\n").count, 2, "a new keeper, the whole range again: \(r.out)")
+        guard let second = try keeperPID() else { return XCTFail("no new keeper") }
+        XCTAssertNotEqual(second, pid)
+        XCTAssertEqual(try h.run(["keeper", "stop"]).out, "stopped 1 keeper\n")
+        XCTAssertNil(try keeperPID())
+    }
+
+    /// Runs take their network namespace from the keeper's pool: each is fresh (never the
+    /// same twice, also when runs start together), holds only lo, up, and no socket.
+    func testPooledNetworkNamespacesAreFreshPerRun() throws {
+        let script = "echo $(readlink /proc/self/ns/net) $(ls /sys/class/net) $(cat /sys/class/net/lo/flags) $(tail -n +2 /proc/net/tcp /proc/net/udp /proc/net/unix | grep -c :)"
+        var seen = Set<String>()
+        for map in ["auto", "self", "auto", "self"] {
+            let r = try h.run(["run", "--map", map, "--", "/bin/sh", "-c", script])
+            XCTAssertEqual(r.status, 0, r.err)
+            let f = r.out.split(separator: " ").map(String.init)
+            XCTAssertEqual(f.count, 4, r.out)
+            guard f.count == 4 else { continue }
+            XCTAssertEqual(Array(f[1...]), ["lo", "0x9", "0\n"], "only lo, up (IFF_UP|IFF_LOOPBACK), no socket: \(r.out)")
+            XCTAssertTrue(seen.insert(f[0]).inserted, "\(f[0]) handed out twice")
+        }
+        let both = try h.together(["run", "--", "/bin/readlink", "/proc/self/ns/net"], ["run", "--", "/bin/readlink", "/proc/self/ns/net"])
+        XCTAssertEqual(both.map(\.status), [0, 0])
+        let nets = both.compactMap(\.out)
+        XCTAssertEqual(Set(nets).count, 2, "concurrent runs: \(nets)")
+        XCTAssertTrue(seen.isDisjoint(with: nets.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }))
+        // --net host takes none: the host's namespace.
+        let host = try h.run(["run", "--net", "host", "--", "/bin/readlink", "/proc/self/ns/net"])
+        XCTAssertEqual(host.out.trimmingCharacters(in: .whitespacesAndNewlines), try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net"))
     }
 }

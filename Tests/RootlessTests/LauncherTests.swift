@@ -10,6 +10,9 @@ final class LauncherTests: XCTestCase {
         var result = rl_result(outcome: Int32(RL_EXITED.rawValue), code: 3, report: rl_report())
         var failHelpers = false
         var keeperFD: Int32?
+        var keeperNetFD: Int32?
+        /// What a keeper being started would have its maps written with (a fake pid 7).
+        var startKeeper = false
         var failCgroup = false
         var said: Set<String> = []
         func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle {
@@ -26,9 +29,10 @@ final class LauncherTests: XCTestCase {
         func childrenUsage(wallSeconds: Double) -> SandboxStats { SandboxStats(wallSeconds: wallSeconds, source: "rusage") }
         func firstTime(_ key: String) -> Bool { said.insert(key).inserted }
         func writeFile(atomically path: String, _ contents: String) -> Bool { calls.append("json \(path)"); return true }
-        func keeperUserns(_ idmap: IDMapPlan) -> Int32? {
+        func keeper(_ idmap: IDMapPlan, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
             calls.append("keeper " + IDMapPlan.render(idmap.uidLines).split(separator: "\n").joined(separator: ","))
-            return keeperFD
+            if startKeeper { try? writeMaps(7) }
+            return keeperFD.map { KeeperHandle(userns: $0, netns: keeperNetFD) }
         }
         func loadFilters(_ plan: Plan) throws -> LoadedFilters {
             calls.append("filters " + plan.seccomp.map(\.description).joined(separator: "+"))
@@ -36,7 +40,7 @@ final class LauncherTests: XCTestCase {
         }
         func landlockABI() -> Int32 { calls.append("landlock-abi"); return 7 }
         func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child {
-            calls.append("spawn flags=\(String(cfg.pointee.clone_flags, radix: 16))\(cfg.pointee.join_userns != 0 ? " join=\(cfg.pointee.userns_fd)" : "")\(cfg.pointee.into_cgroup != 0 ? " cgroup=\(cfg.pointee.cgroup_fd)" : "") mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))")
+            calls.append("spawn flags=\(String(cfg.pointee.clone_flags, radix: 16))\(cfg.pointee.join_userns != 0 ? " join=\(cfg.pointee.userns_fd)" : "")\(cfg.pointee.netns_fd >= 0 ? " netns=\(cfg.pointee.netns_fd)" : "")\(cfg.pointee.into_cgroup != 0 ? " cgroup=\(cfg.pointee.cgroup_fd)" : "") mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))")
             return rl_child(pid: 42, pidfd: -1, sync_fd: -1, report_fd: -1, pty_master: -1, notify_sock: -1)
         }
         func writeFile(_ path: String, _ contents: String) throws { calls.append("write \(path) \(contents)") }
@@ -63,7 +67,7 @@ final class LauncherTests: XCTestCase {
     func testCgroupIsMadeBeforeCloneEnteredAtCloneAndFinishedAfter() throws {
         let k = Recorder()
         var warnings: [String] = []
-        let p = try plan(["--map", "self", "--memory", "64m", "--stats", "--stats-json", "/tmp/s.json", "true"], cgroup: Self.delegated)
+        let p = try plan(["--map", "self", "--no-keeper", "--memory", "64m", "--stats", "--stats-json", "/tmp/s.json", "true"], cgroup: Self.delegated)
         XCTAssertEqual(Launcher(kernel: k, warn: { warnings.append($0) }).run(p), 3)
         XCTAssertEqual(k.calls[1], "cgroup /sys/fs/cgroup/user.slice/run-1.scope memory.max=67108864")
         // CLONE_NEWCGROUP (0x02000000) is left to the child, which unshares it inside the leaf.
@@ -96,7 +100,7 @@ final class LauncherTests: XCTestCase {
     func testDirectMapsAreWrittenSetgroupsFirstThenReleased() throws {
         let k = Recorder()
         var warnings: [String] = []
-        let status = Launcher(kernel: k, warn: { warnings.append($0) }).run(try plan(["--map", "self", "true"]))
+        let status = Launcher(kernel: k, warn: { warnings.append($0) }).run(try plan(["--map", "self", "--no-keeper", "true"]))
         XCTAssertEqual(status, 3)
         // The filters are compiled before clone (fake root is on: one id, root inside).
         XCTAssertEqual(k.calls[0], "filters default+fake-root")
@@ -132,9 +136,29 @@ final class LauncherTests: XCTestCase {
         XCTAssertEqual(k.calls[1], "keeper 0 1000 1,1 100000 65536")
         XCTAssertTrue(k.calls[2].hasPrefix("spawn flags=7e020000 mounts"), k.calls[2])
         XCTAssertTrue(k.calls[3].hasPrefix("helpers /usr/bin/newuidmap 42"), k.calls[3])
-        let selfOnly = Recorder()
-        _ = Launcher(kernel: selfOnly, warn: { _ in }).run(try plan(["--map", "self", "true"]))
-        XCTAssertFalse(selfOnly.calls.contains { $0.hasPrefix("keeper") }, "--map self writes its one line itself")
+    }
+
+    func testSelfMapsGetAKeeperOfTheirOwnWrittenDirectly() throws {
+        let k = Recorder()
+        k.startKeeper = true
+        _ = Launcher(kernel: k, warn: { _ in }).run(try plan(["--map", "self", "true"]))
+        // The keeper's maps are the one line, written directly (setgroups first), not by helpers.
+        XCTAssertEqual(Array(k.calls[1...4]), ["keeper 0 1000 1", "write /proc/7/setgroups deny", "write /proc/7/uid_map 0 1000 1\n",
+                                               "write /proc/7/gid_map 0 1000 1\n"])
+    }
+
+    func testAPooledNetworkNamespaceReplacesCloneNewnet() throws {
+        let k = Recorder()
+        k.keeperFD = 9
+        k.keeperNetFD = 10
+        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["true"])), 3)
+        // CLONE_NEWNET (0x40000000) is left out too: the child joins fd 10.
+        XCTAssertTrue(k.calls[2].hasPrefix("spawn flags=2e020000 join=9 netns=10"), k.calls[2])
+        let host = Recorder()
+        host.keeperFD = 9
+        host.keeperNetFD = 10
+        _ = Launcher(kernel: host, warn: { _ in }).run(try plan(["--net", "host", "true"]))
+        XCTAssertTrue(host.calls[2].hasPrefix("spawn flags=2e020000 join=9 mounts"), "--net host takes none: \(host.calls[2])")
     }
 
     func testOutcomesMapToExitStatuses() throws {
@@ -167,13 +191,6 @@ final class KeeperTests: XCTestCase {
         XCTAssertEqual(ProcessRecord.startTime(stat: "77 (a) b) (c) S " + tail.split(separator: " ").dropFirst().joined(separator: " ") + " 123456 9 9"), 123456)
         XCTAssertNil(ProcessRecord.startTime(stat: "77 (short) S 1 2"))
         XCTAssertNil(ProcessRecord.startTime(stat: "no parenthesis"))
-    }
-
-    func testMapTextIsComparedByNumbersNotPadding() {
-        let lines = [MapLine(0, 1001, 1), MapLine(1, 100000, 65536)]
-        XCTAssertTrue(Keeper.mapMatches("         0       1001          1\n         1     100000      65536\n", lines))
-        XCTAssertFalse(Keeper.mapMatches("         0       1001          1\n", lines))
-        XCTAssertFalse(Keeper.mapMatches("0 1001 1\n1 100000 65537\n", lines))
     }
 
     func testKeyFollowsTheMaps() {

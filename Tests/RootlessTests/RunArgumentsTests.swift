@@ -17,6 +17,15 @@ final class RunArgumentsTests: XCTestCase {
         XCTAssertEqual(s.command, ["ls", "-l"])
     }
 
+    func testPathsAreNormalisedLexicallyAndDotDotRefused() throws {
+        for (input, want) in [("//a/./b/", "/a/b"), ("/", "/"), ("", "/"), ("a/b", "/a/b"), ("/a/..b/.c", "/a/..b/.c"), ("/./.", "/"), ("/é/ü", "/é/ü")] {
+            XCTAssertEqual(try Paths.normalize(input, "--bind"), want, input)
+        }
+        for bad in ["/a/../b", "..", "/x/.."] {
+            XCTAssertThrowsError(try Paths.normalize(bad, "--bind")) { XCTAssertTrue("\($0)".contains("\"..\" is not allowed"), "\($0)") }
+        }
+    }
+
     func testDoubleDashMakesEverythingAfterItTheCommand() throws {
         XCTAssertEqual(try RunArguments.parse(["--", "--bind", "/", "/x"]).command, ["--bind", "/", "/x"])
         XCTAssertEqual(try RunArguments.parse(["--bind", "/src", "--", "true"]).mounts, [.bind(source: "/src", target: "/src", readOnly: false)])

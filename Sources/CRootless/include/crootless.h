@@ -82,6 +82,7 @@ enum rl_step {
     RL_STEP_RLIMIT = 27,     // index = position in rlimits
     RL_STEP_CGROUPNS = 28,   // unshare(CLONE_NEWCGROUP) once inside the sandbox's cgroup
     RL_STEP_OVERLAY = 29,    // the image's overlayfs root (index = lower layer, or -1)
+    RL_STEP_NETNS = 30,      // joining the keeper's pooled network namespace
     RL_STEP_STATUS = 100,    // not an error: pid 1 reports the payload's wait status
 };
 
@@ -182,6 +183,9 @@ struct rl_config {
     // act on these; the Swift side does the setns so its failure gets its own message.
     int32_t join_userns;
     int32_t userns_fd;
+    // >= 0: a fresh network namespace from the keeper's pool (lo already up), joined by
+    // the child instead of CLONE_NEWNET (then absent from clone_flags).
+    int32_t netns_fd;
 
     // into_cgroup: clone3 with CLONE_INTO_CGROUP into cgroup_fd (the sandbox's leaf, limits
     // already written), so the child never runs a single instruction outside it. The
@@ -277,12 +281,20 @@ const char *rl_errno_name(int e);
 int rl_set_pdeathsig(int sig);
 
 // ---- the keeper of a mapped user namespace (keeper.c) ------------------------------------
+// A listening SOCK_SEQPACKET socket at path (a stale one unlinked first): fd or -errno.
+int rl_keeper_listen(const char *path);
 // clone3(CLONE_NEWUSER) child that waits for one byte on out->sync_fd (the maps are
-// written), detaches (setsid, cwd /, fds 0-2 on /dev/null, the rest closed) and execs
-// /proc/self/exe as "rootless-keeper". Fills pid, pidfd, sync_fd. Returns 0 or -errno.
-int rl_keeper_spawn(struct rl_child *out);
-// What "rootless-keeper" runs: close stray fds, sleep until killed.
+// written), detaches (setsid, cwd /, fds 0-2 on /dev/null, listen_fd as fd 3, the rest
+// closed) and execs /proc/self/exe as "rootless-keeper". Fills pid, pidfd, sync_fd.
+// Returns 0 or -errno.
+int rl_keeper_spawn(int listen_fd, struct rl_child *out);
+// What "rootless-keeper" runs: answer connections on fd 3 with its user namespace and
+// a pooled fresh network namespace; refill the pool while idle. Never returns.
 __attribute__((noreturn)) void rl_keeper_loop(void);
+// Asks the keeper at path: *userns gets its user namespace, *netns a fresh network
+// namespace it owns (or -1 when the pool is empty), *pid the keeper's pid. Kinds and
+// ownership are checked. 0 or -errno (ENOENT/ECONNREFUSED: no live keeper there).
+int rl_keeper_connect(const char *path, int *userns, int *netns, int *pid);
 // setns(fd, CLONE_NEWUSER) for the calling process (must be single-threaded). 0 or -errno.
 int rl_setns_user(int fd);
 // pidfd_open(pid, 0): fd or -errno. alive: 1 while the process has not exited.

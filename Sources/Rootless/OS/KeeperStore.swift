@@ -2,8 +2,22 @@ import CRootless
 import Glibc
 import IDMap
 
-/// Finds, starts and stops keepers (see Keeper.swift). Records live in the caller's
-/// RuntimeDir (no such directory: no keeper, nothing breaks).
+/// What a keeper hands a run: its user namespace, and a fresh network namespace from its
+/// pool (nil when the pool was empty: the run then makes its own).
+public struct KeeperHandle {
+    public var userns: Int32
+    public var netns: Int32?
+    /// The keeper's own pid, as it reported it (for status and stop).
+    public var pid: Int32 = 0
+    public init(userns: Int32, netns: Int32?, pid: Int32 = 0) {
+        self.userns = userns
+        self.netns = netns
+        self.pid = pid
+    }
+}
+
+/// Finds, starts and stops keepers (see Keeper.swift). Sockets and records live in the
+/// caller's RuntimeDir (no such directory: no keeper, nothing breaks).
 public struct KeeperStore {
     public var dir: String
     public var proc = "/proc"
@@ -13,95 +27,83 @@ public struct KeeperStore {
         dir = d
     }
 
-    /// A user-namespace fd of a live keeper with exactly these maps, starting one when
-    /// there is none. nil when none can be had; the caller then maps a fresh namespace
-    /// itself (and reports any helper failure with the usual message).
-    public func userns(_ m: IDMapPlan, helpers: ([[String]]) throws -> Void) -> Int32? {
+    /// The namespaces of a live keeper with exactly these maps, starting one when there
+    /// is none (its maps written by `writeMaps(pid)`). nil when none can be had; the caller
+    /// then maps a fresh namespace itself (and reports any helper failure as usual).
+    public func join(_ m: IDMapPlan, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
         let key = Keeper.key(m)
-        if let fd = join(key, m) { return fd }
+        if let h = connect(key) { return h }
         // Slow path, once per map layout: serialise starters so two first runs make one keeper.
         let lock = open(dir + "/" + key + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard lock >= 0 else { return nil }
         defer { close(lock) }
         guard rl_flock(lock, LOCK_EX) == 0 else { return nil }
-        if let fd = join(key, m) { return fd }
-        return start(key, m, helpers: helpers)
+        if let h = connect(key) { return h }
+        return start(key, writeMaps: writeMaps)
     }
 
-    /// Order: pidfd first, then the start time through /proc (a pid reused before the
-    /// pidfd was taken fails here), the maps, the namespace fd, and last a liveness check
-    /// on the pidfd (a keeper that died after the start-time check could have had its pid
-    /// reused by the time /proc/PID/ns/user was opened).
-    func join(_ key: String, _ m: IDMapPlan) -> Int32? {
-        guard let r = OS.readFile(dir + "/" + key, limit: 64).flatMap(ProcessRecord.init(parsing:)) else { return nil }
-        let pidfd = rl_pidfd_open(r.pid)
-        guard pidfd >= 0 else { return nil }
-        defer { close(pidfd) }
-        let p = proc + "/\(r.pid)"
-        guard OS.isRunning(r, proc: proc) else { return nil }
-        guard let u = OS.readFile(p + "/uid_map"), let g = OS.readFile(p + "/gid_map"),
-              Keeper.mapMatches(u, m.uidLines), Keeper.mapMatches(g, m.gidLines) else {
-            _ = rl_pidfd_kill(pidfd, SIGKILL)   // ours, but holding other maps: replace it
-            return nil
-        }
-        let ns = open(p + "/ns/user", O_RDONLY | O_CLOEXEC)
-        guard ns >= 0 else { return nil }
-        guard rl_pidfd_alive(pidfd) == 1 else { close(ns); return nil }
-        return ns
+    /// The keeper's socket is named by the hash of its maps and lives in our 0700 runtime
+    /// directory: whoever answers there is a keeper we started with exactly these maps
+    /// (the C side checks the namespace kinds and that the user namespace owns the network
+    /// one). A dead keeper's socket refuses the connection.
+    func connect(_ key: String) -> KeeperHandle? {
+        var u: Int32 = -1, n: Int32 = -1, pid: Int32 = -1
+        guard rl_keeper_connect(socketPath(key), &u, &n, &pid) == 0 else { return nil }
+        return KeeperHandle(userns: u, netns: n >= 0 ? n : nil, pid: pid)
     }
 
-    /// clone the keeper -> helpers write its maps -> release it -> record (temp + rename,
-    /// so a reader never sees half a record) -> open its namespace.
-    func start(_ key: String, _ m: IDMapPlan, helpers: ([[String]]) throws -> Void) -> Int32? {
+    func socketPath(_ key: String) -> String { dir + "/" + key + ".sock" }
+
+    /// listen -> clone the keeper (the socket as its fd 3) -> write its maps -> release
+    /// it -> ask it like any later run. The socket exists before the keeper does, so a run
+    /// that connects early waits in the backlog instead of failing.
+    func start(_ key: String, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+        let listener = rl_keeper_listen(socketPath(key))
+        guard listener >= 0 else { return nil }
         var child = rl_child()
-        guard rl_keeper_spawn(&child) == 0 else { return nil }
-        do {
-            try helpers([IDMapPlan.helperArgv(m.uidHelper ?? "newuidmap", pid: child.pid, m.uidLines),
-                         IDMapPlan.helperArgv(m.gidHelper ?? "newgidmap", pid: child.pid, m.gidLines)])
-        } catch {
+        let rc = rl_keeper_spawn(listener, &child)
+        close(listener)
+        guard rc == 0 else { return nil }
+        do { try writeMaps(child.pid) } catch {
             rl_abort(&child)
             return nil
         }
-        guard rl_release(&child) == 0,
-              let t = OS.startTime(pid: child.pid, proc: proc) else {
-            rl_abort(&child)
-            return nil
-        }
-        let ns = open(proc + "/\(child.pid)/ns/user", O_RDONLY | O_CLOEXEC)
-        guard ns >= 0, OS.replaceFile(dir + "/" + key, Array(ProcessRecord(pid: child.pid, startTime: t).text.utf8)) else {
-            if ns >= 0 { close(ns) }
+        guard rl_release(&child) == 0, let h = connect(key) else {
             rl_abort(&child)
             return nil
         }
         close(child.pidfd)
-        return ns
+        return h
     }
 
-    /// Live keepers as (key, record).
-    public func list() -> [(String, ProcessRecord)] {
-        var out: [(String, ProcessRecord)] = []
-        for e in OS.listDirectory(dir) ?? [] {
-            guard e.name.utf8.count == 16, e.name.allSatisfy(\.isHexDigit),
-                  let r = OS.readFile(dir + "/" + e.name, limit: 64).flatMap(ProcessRecord.init(parsing:)), OS.isRunning(r, proc: proc) else { continue }
-            out.append((e.name, r))
+    /// Live keepers as (key, pid): whoever answers on a socket here (asking costs the
+    /// keeper one pooled network namespace, which is closed at once).
+    public func list() -> [(String, Int32)] {
+        var out: [(String, Int32)] = []
+        for e in OS.listDirectory(dir) ?? [] where e.name.hasSuffix(".sock") {
+            let key = String(e.name.dropLast(5))
+            guard let h = connect(key) else { continue }
+            close(h.userns)
+            if let n = h.netns { close(n) }
+            out.append((key, h.pid))
         }
         return out.sorted { $0.0 < $1.0 }
     }
 
-    /// Kills every live keeper (SIGKILL through a pidfd checked against the record) and
-    /// waits until each is gone. Returns how many were stopped.
+    /// Kills every live keeper (SIGKILL through a pidfd, only a process named
+    /// rootless-keeper) and waits until each is gone. Returns how many were stopped.
     public func stopAll() -> Int {
         var n = 0
-        for (key, r) in list() {
-            let pidfd = rl_pidfd_open(r.pid)
+        for (key, pid) in list() {
+            let pidfd = rl_pidfd_open(pid)
             guard pidfd >= 0 else { continue }
-            if OS.isRunning(r, proc: proc), rl_pidfd_kill(pidfd, SIGKILL) == 0 {
+            if OS.readFile(proc + "/\(pid)/comm", limit: 64) == Keeper.processName + "\n", rl_pidfd_kill(pidfd, SIGKILL) == 0 {
                 var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
                 _ = poll(&p, 1, 5000)
                 n += 1
             }
             close(pidfd)
-            unlink(dir + "/" + key)
+            unlink(socketPath(key))
         }
         return n
     }
