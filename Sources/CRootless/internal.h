@@ -23,22 +23,33 @@ void rl_build_root(const struct rl_config *c, int report_fd);
 // notify_sock: child end of the listener socket (--seccomp-log), or -1.
 __attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int report_fd, int pty_slave, int notify_sock);
 
-// One byte of payload plus room for one fd in SCM_RIGHTS: the --seccomp-log listener
-// hand-off (payload.c sends, supervise.c receives).
+// fds over a unix socket with SCM_RIGHTS: the --seccomp-log listener hand-off (payload.c
+// sends, supervise.c receives; one byte of data) and the keeper's answer (keeper.c: its
+// pid as data, up to two namespace fds).
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 // Room for two fds (the keeper's answer: user and network namespace).
 union rl_fd_ctl { struct cmsghdr h; char b[CMSG_SPACE(2 * sizeof(int))]; };
-static inline void rl_fd_msghdr(struct msghdr *m, struct iovec *iov, char *byte, union rl_fd_ctl *u) {
-    iov->iov_base = byte;
-    iov->iov_len = 1;
+static inline void rl_fd_msghdr(struct msghdr *m, struct iovec *iov, void *data, size_t len, union rl_fd_ctl *u) {
+    iov->iov_base = data;
+    iov->iov_len = len;
     memset(u, 0, sizeof *u);
     memset(m, 0, sizeof *m);
     m->msg_iov = iov;
     m->msg_iovlen = 1;
     m->msg_control = u->b;
     m->msg_controllen = sizeof u->b;
+}
+
+// Puts n (1 or 2) fds in m as one SCM_RIGHTS message, sized to them.
+static inline void rl_fd_put(struct msghdr *m, const int *fds, int n) {
+    struct cmsghdr *cm = CMSG_FIRSTHDR(m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+    memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+    m->msg_controllen = CMSG_SPACE(n * sizeof(int));
 }
 
 #endif

@@ -71,13 +71,10 @@ int rl_keeper_connect(const char *path, int *userns, int *netns, int *pid) {
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) { int e = errno; close(s); return -e; }
     int32_t kpid = -1;
-    char byte;
     struct iovec iov;
     union rl_fd_ctl u;
     struct msghdr m;
-    rl_fd_msghdr(&m, &iov, &byte, &u);
-    iov.iov_base = &kpid;
-    iov.iov_len = sizeof kpid;
+    rl_fd_msghdr(&m, &iov, &kpid, sizeof kpid, &u);
     ssize_t r;
     do r = recvmsg(s, &m, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
     int e = r < 0 ? errno : EPROTO;
@@ -179,21 +176,12 @@ static int fresh_netns(void) {
 // `keeper status|stop`; the fds ride along.
 static void answer(int conn, int userns, int netns) {
     int32_t pid = getpid();
-    char byte;
     struct iovec iov;
     union rl_fd_ctl u;
     struct msghdr m;
-    rl_fd_msghdr(&m, &iov, &byte, &u);
-    iov.iov_base = &pid;
-    iov.iov_len = sizeof pid;
+    rl_fd_msghdr(&m, &iov, &pid, sizeof pid, &u);
     int fds[2] = { userns, netns };
-    int n = netns >= 0 ? 2 : 1;
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(n * sizeof(int));
-    memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
-    m.msg_controllen = CMSG_SPACE(n * sizeof(int));
+    rl_fd_put(&m, fds, netns >= 0 ? 2 : 1);
     sendmsg(conn, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 

@@ -126,13 +126,8 @@ static void send_listener(int sock, int lfd, int rep) {
     struct iovec iov;
     union rl_fd_ctl u;
     struct msghdr m;
-    rl_fd_msghdr(&m, &iov, &byte, &u);
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &lfd, sizeof(int));
-    m.msg_controllen = CMSG_SPACE(sizeof(int));
+    rl_fd_msghdr(&m, &iov, &byte, 1, &u);
+    rl_fd_put(&m, &lfd, 1);
     if (sendmsg(sock, &m, MSG_NOSIGNAL) < 0) rl_fail(rep, RL_STEP_SECCOMP, errno, -2);
     close(lfd);
     close(sock);

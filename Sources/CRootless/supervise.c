@@ -39,7 +39,7 @@ static int recv_listener(int sock) {
     struct iovec iov;
     union rl_fd_ctl u;
     struct msghdr m;
-    rl_fd_msghdr(&m, &iov, &byte, &u);
+    rl_fd_msghdr(&m, &iov, &byte, 1, &u);
     if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) <= 0) return -1;
     struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
     if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) return -1;

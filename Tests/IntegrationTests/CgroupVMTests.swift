@@ -50,7 +50,10 @@ final class CgroupVMTests: XCTestCase {
     }
 
     func testCpuMaxThrottlingShowsInCpuStat() throws {
-        let r = try sh("i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; cat /sys/fs/cgroup/cpu.max; grep nr_throttled /sys/fs/cgroup/cpu.stat | tr ' ' =",
+        // Spin until the kernel has throttled us once (checked every 20k steps), at most 3M
+        // steps: a quota that is not enforced leaves nr_throttled at 0 and fails below. A
+        // fixed 300k steps sometimes fit in the guest's first periods' quota.
+        let r = try sh("i=0; while [ $i -lt 3000000 ]; do i=$((i+1)); if [ $((i % 20000)) = 0 ] && ! grep -q 'nr_throttled 0' /sys/fs/cgroup/cpu.stat; then break; fi; done; cat /sys/fs/cgroup/cpu.max; grep nr_throttled /sys/fs/cgroup/cpu.stat | tr ' ' =",
                        ["--cpus", "0.2"])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertTrue(r.out.contains("20000 100000"), r.out)
