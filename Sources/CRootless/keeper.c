@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -70,6 +71,7 @@ int rl_keeper_connect(const char *path, int *userns, int *netns, int *pid) {
     struct timeval tv = { 1, 0 };
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) { int e = errno; close(s); return -e; }
+    if (send(s, "J", 1, MSG_NOSIGNAL) != 1) { int e = errno; close(s); return -e; }
     int32_t kpid = -1;
     struct iovec iov;
     union rl_fd_ctl u;
@@ -104,6 +106,28 @@ int rl_keeper_connect(const char *path, int *userns, int *netns, int *pid) {
     *netns = n == 2 ? fds[1] : -1;
     *pid = kpid;
     return 0;
+}
+
+int rl_keeper_defer(const char *path, int pidfd, int pid) {
+    char ns[64];
+    snprintf(ns, sizeof ns, "/proc/%d/ns/mnt", pid);
+    int fds[2] = { pidfd, open(ns, O_RDONLY | O_CLOEXEC) };
+    if (fds[1] < 0) return -errno;
+    struct sockaddr_un sa;
+    int rc = unix_addr(&sa, path);
+    int s = rc < 0 ? -1 : socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (s < 0) { int e = rc < 0 ? -rc : errno; close(fds[1]); return -e; }
+    char byte = 'D';
+    struct iovec iov;
+    union rl_fd_ctl u;
+    struct msghdr m;
+    rl_fd_msghdr(&m, &iov, &byte, 1, &u);
+    rl_fd_put(&m, fds, 2);
+    // In flight, the fds are the socket's: the keeper holds them even if we exit first.
+    rc = connect(s, (struct sockaddr *)&sa, sizeof sa) == 0 && sendmsg(s, &m, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+    close(s);
+    close(fds[1]);
+    return rc;
 }
 
 int rl_keeper_spawn(int listen_fd, struct rl_child *out) {
@@ -209,6 +233,48 @@ static void *refill(void *arg) {
     }
 }
 
+// Sandboxes whose mount namespace we hold until their pid 1 is gone (see rl_keeper_defer).
+#define KEEPER_WATCH 64
+
+// One request: 'J' (join: answer with the namespaces) or 'D' + [pidfd, mntns fd] (hold
+// the mount namespace until that pid 1 exits). A client that sends nothing within 200 ms
+// is dropped: the keeper must not hang on one.
+static void serve(int conn, int userns, struct pollfd *watch, int *mnt, int *nw) {
+    struct timeval tv = { 0, 200000 };
+    setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char req = 0;
+    struct iovec iov;
+    union rl_fd_ctl u;
+    struct msghdr m;
+    rl_fd_msghdr(&m, &iov, &req, 1, &u);
+    ssize_t r = recvmsg(conn, &m, MSG_CMSG_CLOEXEC);
+    int fds[2] = { -1, -1 }, n = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); r > 0 && cm; cm = CMSG_NXTHDR(&m, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+        int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            if (n < 2) fds[n++] = fd; else close(fd);
+        }
+    }
+    if (r == 1 && req == 'J') {
+        int net = -1;
+        pthread_mutex_lock(&pool.mu);
+        if (pool.n > 0) net = pool.fds[--pool.n];
+        pthread_cond_signal(&pool.low);
+        pthread_mutex_unlock(&pool.mu);
+        answer(conn, userns, net);
+        if (net >= 0) close(net);
+    } else if (r == 1 && req == 'D' && n == 2 && *nw < KEEPER_WATCH && ns_type(fds[1]) == CLONE_NEWNS) {
+        watch[1 + *nw] = (struct pollfd){ fds[0], POLLIN, 0 };
+        mnt[*nw] = fds[1];
+        (*nw)++;
+        n = 0; // kept
+    }
+    for (int i = 0; i < n; i++) close(fds[i]); // a full list: pid 1 then tears it down itself
+}
+
 __attribute__((noreturn)) void rl_keeper_loop(void) {
     // exec'd through /proc/self/exe, so comm would read "exe"; name it for ps -C / top.
     prctl(PR_SET_NAME, "rootless-keeper", 0, 0, 0);
@@ -221,17 +287,30 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 64 * 1024);
     pthread_create(&t, &attr, refill, NULL); // no thread, no pool: runs make their own
+    struct pollfd watch[1 + KEEPER_WATCH];
+    int mnt[KEEPER_WATCH], nw = 0;
+    watch[0] = (struct pollfd){ KEEPER_LISTEN_FD, POLLIN, 0 };
     for (;;) {
-        int conn = accept4(KEEPER_LISTEN_FD, NULL, NULL, SOCK_CLOEXEC);
-        if (conn < 0) continue;
-        int net = -1;
-        pthread_mutex_lock(&pool.mu);
-        if (pool.n > 0) net = pool.fds[--pool.n];
-        pthread_cond_signal(&pool.low);
-        pthread_mutex_unlock(&pool.mu);
-        answer(conn, userns, net);
-        if (net >= 0) close(net);
-        close(conn);
+        if (poll(watch, (nfds_t)(1 + nw), -1) < 0) continue;
+        // A held mount namespace goes once its pid 1 has exited: the last reference, so
+        // its teardown (unmounts, an RCU grace period, superblocks) runs here, off the
+        // path the sandbox's caller waits on.
+        for (int i = 0; i < nw; i++) {
+            if (!watch[1 + i].revents) continue;
+            close(mnt[i]);
+            close(watch[1 + i].fd);
+            nw--;
+            watch[1 + i] = watch[1 + nw];
+            mnt[i] = mnt[nw];
+            i--;
+        }
+        if (watch[0].revents & POLLIN) {
+            int conn = accept4(KEEPER_LISTEN_FD, NULL, NULL, SOCK_CLOEXEC);
+            if (conn >= 0) {
+                serve(conn, userns, watch, mnt, &nw);
+                close(conn);
+            }
+        }
     }
 }
 

@@ -27,6 +27,8 @@ public protocol Kernel {
     /// Runs the programs concurrently (newuidmap and newgidmap) and waits for all.
     func runHelpers(_ argvs: [[String]]) throws
     func release(_ child: inout rl_child) throws
+    /// Gives the keeper the sandbox's mount namespace to drop once pid 1 is gone.
+    func deferTeardown(_ keeper: KeeperHandle, _ child: rl_child)
     func abort(_ child: inout rl_child)
     func supervise(_ cfg: UnsafePointer<rl_config>, _ child: inout rl_child) -> rl_result
 }
@@ -178,6 +180,8 @@ public struct LiveKernel: Kernel {
         let rc = rl_release(&child)
         guard rc == 0 else { throw RootlessError("cannot release the sandbox child: \(OS.errorText(-rc))") }
     }
+
+    public func deferTeardown(_ keeper: KeeperHandle, _ child: rl_child) { _ = rl_keeper_defer(keeper.socket, child.pidfd, child.pid) }
 
     public func abort(_ child: inout rl_child) { rl_abort(&child) }
 

@@ -3,7 +3,8 @@ import XCTest
 
 /// The keepers of mapped user namespaces, as rltest: runs with the same maps share one,
 /// it holds nothing of its first caller, its pooled network namespaces are fresh per run,
-/// a dead keeper is replaced, `keeper stop` ends them.
+/// it holds a sandbox's mount namespace only while the sandbox lives, a dead keeper is
+/// replaced, `keeper stop` ends them.
 final class KeeperTests: XCTestCase {
     var h: Harness!
     override func setUpWithError() throws { h = try Harness.make() }
@@ -40,6 +41,9 @@ final class KeeperTests: XCTestCase {
         XCTAssertEqual(try userns(["--map", "self"]), selfNS, "which later --map self runs share")
         // The keeper holds /dev/null on 0-2, sits at /, in its own session; its other fds
         // are its socket and namespaces (its own, the pool), nothing of its first caller.
+        // One request first: by its answer the keeper has dropped the mount namespaces of
+        // the sandboxes above, whose pid 1 had exited before we asked.
+        _ = try keeperPID()
         let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { Int($0) }.sorted()
         XCTAssertEqual(Array(fds.prefix(4)), [0, 1, 2, 3])
         for fd in fds {
@@ -74,6 +78,34 @@ final class KeeperTests: XCTestCase {
         XCTAssertNotEqual(second, pid)
         XCTAssertEqual(try h.run(["keeper", "stop"]).out, "stopped 1 keeper\n")
         XCTAssertNil(try keeperPID())
+    }
+
+    func fdTargets(_ pid: Int32) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").map { try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") }
+    }
+
+    /// The keeper holds a sandbox's mount namespace while the sandbox lives (so that its
+    /// teardown happens in the keeper, off the caller's path) and drops it after.
+    func testTheKeeperHoldsAMountNamespaceOnlyWhileItsSandboxLives() throws {
+        _ = try userns()
+        guard let pid = try keeperPID() else { return XCTFail("no keeper") }
+        let fifo = h.scratch.appendingPathComponent("hold").path
+        XCTAssertEqual(mkfifo(fifo, 0o666), 0)
+        let r = try h.start(["run", "--", "/bin/sh", "-c", "readlink /proc/self/ns/mnt; echo ready; exec 3<\(fifo)"])
+        guard let out = r.read(until: "ready", timeout: 30) else { return XCTFail("the sandbox never got ready") }
+        let mnt = out.split(separator: "\n").first.map(String.init) ?? ""
+        XCTAssertTrue(mnt.hasPrefix("mnt:["), out)
+        XCTAssertTrue(try fdTargets(pid).contains(mnt), "the keeper holds the live sandbox's mount namespace \(mnt)")
+        // The sandbox's open of the FIFO for reading completes with ours for writing; then EOF.
+        let w = open(fifo, O_WRONLY)
+        XCTAssertGreaterThanOrEqual(w, 0)
+        close(w)
+        _ = r.read(until: nil, timeout: 30)
+        r.process.waitUntilExit()
+        XCTAssertEqual(r.process.terminationStatus, 0)
+        _ = try keeperPID() // as above: by its answer, pid 1's exit has been seen
+        let left = try fdTargets(pid).filter { $0.hasPrefix("mnt:[") || $0.contains("pidfd") }
+        XCTAssertEqual(left, [], "nothing of the finished sandbox is held")
     }
 
     /// Runs take their network namespace from the keeper's pool: each is fresh (only lo,

@@ -49,6 +49,7 @@ final class LauncherTests: XCTestCase {
             if failHelpers { throw RootlessError("newuidmap failed") }
         }
         func release(_ child: inout rl_child) throws { calls.append("release") }
+        func deferTeardown(_ keeper: KeeperHandle, _ child: rl_child) { calls.append("defer to keeper") }
         func abort(_ child: inout rl_child) { calls.append("abort") }
         func supervise(_ cfg: UnsafePointer<rl_config>, _ child: inout rl_child) -> rl_result { calls.append("supervise"); return result }
     }
@@ -127,7 +128,8 @@ final class LauncherTests: XCTestCase {
         XCTAssertEqual(k.calls[1], "keeper 0 1000 1,1 100000 65536")
         // CLONE_NEWUSER (0x10000000) is left out: the clone happens inside the joined namespace.
         XCTAssertTrue(k.calls[2].hasPrefix("spawn flags=6e020000 join=9"), k.calls[2])
-        XCTAssertEqual(Array(k.calls.dropFirst(3)), ["release", "supervise"])
+        // The keeper gets the mount namespace after the release, before supervision.
+        XCTAssertEqual(Array(k.calls.dropFirst(3)), ["release", "defer to keeper", "supervise"])
     }
 
     func testWithoutAKeeperTheHelpersMapAFreshNamespace() throws {

@@ -9,10 +9,13 @@ public struct KeeperHandle {
     public var netns: Int32?
     /// The keeper's own pid, as it reported it (for status and stop).
     public var pid: Int32 = 0
-    public init(userns: Int32, netns: Int32?, pid: Int32 = 0) {
+    /// Where it listens (a run hands it its mount namespace there, see Launcher).
+    public var socket = ""
+    public init(userns: Int32, netns: Int32?, pid: Int32 = 0, socket: String = "") {
         self.userns = userns
         self.netns = netns
         self.pid = pid
+        self.socket = socket
     }
 }
 
@@ -48,8 +51,9 @@ public struct KeeperStore {
     /// one). A dead keeper's socket refuses the connection.
     func connect(_ key: String) -> KeeperHandle? {
         var u: Int32 = -1, n: Int32 = -1, pid: Int32 = -1
-        guard rl_keeper_connect(socketPath(key), &u, &n, &pid) == 0 else { return nil }
-        return KeeperHandle(userns: u, netns: n >= 0 ? n : nil, pid: pid)
+        let path = socketPath(key)
+        guard rl_keeper_connect(path, &u, &n, &pid) == 0 else { return nil }
+        return KeeperHandle(userns: u, netns: n >= 0 ? n : nil, pid: pid, socket: path)
     }
 
     func socketPath(_ key: String) -> String { dir + "/" + key + ".sock" }
