@@ -29,6 +29,7 @@ __attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int re
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 // Room for two fds (the keeper's answer: user and network namespace).
 union rl_fd_ctl { struct cmsghdr h; char b[CMSG_SPACE(2 * sizeof(int))]; };
 static inline void rl_fd_msghdr(struct msghdr *m, struct iovec *iov, void *data, size_t len, union rl_fd_ctl *u) {
@@ -40,6 +41,22 @@ static inline void rl_fd_msghdr(struct msghdr *m, struct iovec *iov, void *data,
     m->msg_iovlen = 1;
     m->msg_control = u->b;
     m->msg_controllen = sizeof u->b;
+}
+
+// Takes up to max fds from a received m's SCM_RIGHTS messages into fds (any beyond are
+// closed: they are ours once received). Returns how many.
+static inline int rl_fd_take(struct msghdr *m, int *fds, int max) {
+    int n = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+        int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            if (n < max) fds[n++] = fd; else close(fd);
+        }
+    }
+    return n;
 }
 
 // Puts n (1 or 2) fds in m as one SCM_RIGHTS message, sized to them.

@@ -81,16 +81,8 @@ int rl_keeper_connect(const char *path, int *userns, int *netns, int *pid) {
     do r = recvmsg(s, &m, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
     int e = r < 0 ? errno : EPROTO;
     close(s);
-    int fds[2] = { -1, -1 }, n = 0;
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-        int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-            if (n < 2) fds[n++] = fd; else close(fd);
-        }
-    }
+    int fds[2] = { -1, -1 };
+    int n = r > 0 ? rl_fd_take(&m, fds, 2) : 0;
     if (r != sizeof kpid || kpid <= 0 || n < 1) { for (int i = 0; i < n; i++) close(fds[i]); return -e; }
     // Only namespaces of the right kinds, and a network namespace the user namespace owns.
     int ok = ns_type(fds[0]) == CLONE_NEWUSER;
@@ -248,16 +240,8 @@ static void serve(int conn, int userns, struct pollfd *watch, int *mnt, int *nw)
     struct msghdr m;
     rl_fd_msghdr(&m, &iov, &req, 1, &u);
     ssize_t r = recvmsg(conn, &m, MSG_CMSG_CLOEXEC);
-    int fds[2] = { -1, -1 }, n = 0;
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); r > 0 && cm; cm = CMSG_NXTHDR(&m, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-        int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-            if (n < 2) fds[n++] = fd; else close(fd);
-        }
-    }
+    int fds[2] = { -1, -1 };
+    int n = r > 0 ? rl_fd_take(&m, fds, 2) : 0;
     if (r == 1 && req == 'J') {
         int net = -1;
         pthread_mutex_lock(&pool.mu);

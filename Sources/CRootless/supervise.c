@@ -41,11 +41,8 @@ static int recv_listener(int sock) {
     struct msghdr m;
     rl_fd_msghdr(&m, &iov, &byte, 1, &u);
     if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) <= 0) return -1;
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-    if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) return -1;
-    int fd;
-    memcpy(&fd, CMSG_DATA(cm), sizeof fd);
-    return fd;
+    int fd = -1;
+    return rl_fd_take(&m, &fd, 1) == 1 ? fd : -1;
 }
 
 static int arg_matches(const struct rl_notify_arg *a, uint64_t v) {

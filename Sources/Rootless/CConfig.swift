@@ -69,7 +69,7 @@ final class CConfig {
         c.hostname = plan.namespaces.contains(.uts) ? string(plan.hostname) : nil
         c.loopback_up = plan.namespaces.contains(.net) ? 1 : 0
         c.netns_fd = -1
-        if let n = netnsFD, plan.namespaces.contains(.net) {
+        if let n = netnsFD { // the launcher passes one only for a plan with its own netns
             c.netns_fd = n
             c.clone_flags &= ~CConfig.cloneFlag(.net)
         }
