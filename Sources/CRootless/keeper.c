@@ -60,7 +60,7 @@ int rl_keeper_listen(const char *path) {
 
 static int ns_type(int fd) { return ioctl(fd, NS_GET_NSTYPE); }
 
-int rl_keeper_connect(const char *path, int *userns, int *netns, int *pid) {
+int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, int *pid) {
     *userns = *netns = *pid = -1;
     struct sockaddr_un sa;
     int rc = unix_addr(&sa, path);
@@ -71,7 +71,7 @@ int rl_keeper_connect(const char *path, int *userns, int *netns, int *pid) {
     struct timeval tv = { 1, 0 };
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) { int e = errno; close(s); return -e; }
-    if (send(s, "J", 1, MSG_NOSIGNAL) != 1) { int e = errno; close(s); return -e; }
+    if (send(s, want_net ? "J" : "U", 1, MSG_NOSIGNAL) != 1) { int e = errno; close(s); return -e; }
     int32_t kpid = -1;
     struct iovec iov;
     union rl_fd_ctl u;
@@ -228,7 +228,8 @@ static void *refill(void *arg) {
 // Sandboxes whose mount namespace we hold until their pid 1 is gone (see rl_keeper_defer).
 #define KEEPER_WATCH 64
 
-// One request: 'J' (join: answer with the namespaces) or 'D' + [pidfd, mntns fd] (hold
+// One request: 'J' (join: answer with the namespaces), 'U' (the user namespace only: a run
+// with the host network, status, stop) or 'D' + [pidfd, mntns fd] (hold
 // the mount namespace until that pid 1 exits). A client that sends nothing within 200 ms
 // is dropped: the keeper must not hang on one.
 static void serve(int conn, int userns, struct pollfd *watch, int *mnt, int *nw) {
@@ -242,12 +243,14 @@ static void serve(int conn, int userns, struct pollfd *watch, int *mnt, int *nw)
     ssize_t r = recvmsg(conn, &m, MSG_CMSG_CLOEXEC);
     int fds[2] = { -1, -1 };
     int n = r > 0 ? rl_fd_take(&m, fds, 2) : 0;
-    if (r == 1 && req == 'J') {
+    if (r == 1 && (req == 'J' || req == 'U')) {
         int net = -1;
-        pthread_mutex_lock(&pool.mu);
-        if (pool.n > 0) net = pool.fds[--pool.n];
-        pthread_cond_signal(&pool.low);
-        pthread_mutex_unlock(&pool.mu);
+        if (req == 'J') {
+            pthread_mutex_lock(&pool.mu);
+            if (pool.n > 0) net = pool.fds[--pool.n];
+            pthread_cond_signal(&pool.low);
+            pthread_mutex_unlock(&pool.mu);
+        }
         answer(conn, userns, net);
         if (net >= 0) close(net);
     } else if (r == 1 && req == 'D' && n == 2 && *nw < KEEPER_WATCH && ns_type(fds[1]) == CLONE_NEWNS) {
@@ -303,11 +306,6 @@ int rl_setns_user(int fd) { return setns(fd, CLONE_NEWUSER) < 0 ? -errno : 0; }
 int rl_pidfd_open(int pid) {
     long fd = syscall(SYS_pidfd_open, pid, 0);
     return fd < 0 ? -errno : (int)fd;
-}
-
-int rl_pidfd_alive(int pidfd) {
-    struct pollfd p = { pidfd, POLLIN, 0 };
-    return poll(&p, 1, 0) == 0;
 }
 
 int rl_pidfd_kill(int pidfd, int sig) {

@@ -10,8 +10,8 @@ public protocol Kernel {
     /// Landlock ABI version (0 or negative: unavailable).
     func landlockABI() -> Int32
     /// The namespaces of the keeper holding these maps (started if needed, its maps
-    /// written by `writeMaps(pid)`), or nil.
-    func keeper(_ idmap: IDMapPlan, writeMaps: (Int32) throws -> Void) -> KeeperHandle?
+    /// written by `writeMaps(pid)`), with a pooled network namespace when `net`, or nil.
+    func keeper(_ idmap: IDMapPlan, net: Bool, writeMaps: (Int32) throws -> Void) -> KeeperHandle?
     /// The sandbox's cgroup, limits written, its leaf open for CLONE_INTO_CGROUP.
     func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle
     /// Kills what is left in it, reads the usage, removes it.
@@ -66,8 +66,8 @@ public struct LiveKernel: Kernel {
 
     public func landlockABI() -> Int32 { rl_landlock_abi() }
 
-    public func keeper(_ idmap: IDMapPlan, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
-        KeeperStore()?.join(idmap, writeMaps: writeMaps)
+    public func keeper(_ idmap: IDMapPlan, net: Bool, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+        KeeperStore()?.join(idmap, net: net, writeMaps: writeMaps)
     }
 
     public func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle { try c.scopeBus.map { try CgroupTree.createInScope(c, bus: $0) } ?? CgroupTree.create(c) }

@@ -34,14 +34,11 @@ public struct Launcher {
         // written for this sandbox below. The keeper before the cgroup: it outlives this
         // run, so it must not start inside the sandbox's cgroup (a systemd scope would then
         // never empty and go away).
-        let keeper = plan.keeper ? plan.idmap.flatMap { m in kernel.keeper(m) { try writeMaps(m, pid: $0) } } : nil
+        // The pool's namespaces are plain ones (only lo): asked for only by a run with its
+        // own network namespace (--net none).
+        let keeper = plan.keeper ? plan.idmap.flatMap { m in kernel.keeper(m, net: plan.namespaces.contains(.net)) { try writeMaps(m, pid: $0) } } : nil
         let keeperFD = keeper?.userns
-        // The pool's namespaces are plain ones (only lo): for --net none only.
-        var netnsFD = keeper?.netns
-        if let n = netnsFD, !plan.namespaces.contains(.net) {
-            close(n)
-            netnsFD = nil
-        }
+        let netnsFD = keeper?.netns
         defer { if let n = netnsFD { close(n) } }
         PhaseTimer.mark("keeper")
         var cgroup: CgroupHandle?

@@ -29,10 +29,10 @@ final class LauncherTests: XCTestCase {
         func childrenUsage(wallSeconds: Double) -> SandboxStats { SandboxStats(wallSeconds: wallSeconds, source: "rusage") }
         func firstTime(_ key: String) -> Bool { said.insert(key).inserted }
         func writeFile(atomically path: String, _ contents: String) -> Bool { calls.append("json \(path)"); return true }
-        func keeper(_ idmap: IDMapPlan, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+        func keeper(_ idmap: IDMapPlan, net: Bool, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
             calls.append("keeper " + IDMapPlan.render(idmap.uidLines).split(separator: "\n").joined(separator: ","))
             if startKeeper { try? writeMaps(7) }
-            return keeperFD.map { KeeperHandle(userns: $0, netns: keeperNetFD) }
+            return keeperFD.map { KeeperHandle(userns: $0, netns: net ? keeperNetFD : nil) }
         }
         func loadFilters(_ plan: Plan) throws -> LoadedFilters {
             calls.append("filters " + plan.seccomp.map(\.description).joined(separator: "+"))

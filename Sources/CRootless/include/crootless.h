@@ -291,19 +291,18 @@ int rl_keeper_spawn(int listen_fd, struct rl_child *out);
 // What "rootless-keeper" runs: answer connections on fd 3 with its user namespace and
 // a pooled fresh network namespace; refill the pool while idle. Never returns.
 __attribute__((noreturn)) void rl_keeper_loop(void);
-// Asks the keeper at path: *userns gets its user namespace, *netns a fresh network
-// namespace it owns (or -1 when the pool is empty), *pid the keeper's pid. Kinds and
-// ownership are checked. 0 or -errno (ENOENT/ECONNREFUSED: no live keeper there).
-int rl_keeper_connect(const char *path, int *userns, int *netns, int *pid);
+// Asks the keeper at path: *userns gets its user namespace, *netns (want_net only) a
+// fresh network namespace it owns (or -1 when the pool is empty), *pid the keeper's pid.
+// Kinds and ownership are checked. 0 or -errno (ENOENT/ECONNREFUSED: no live keeper).
+int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, int *pid);
 // Hands the keeper at path a sandbox's pidfd and mount namespace (/proc/PID/ns/mnt): it
 // holds the namespace until that pid 1 exits and then drops it, so the teardown of the
 // sandbox's mounts is not on its caller's path. 0 or -errno (then pid 1 tears it down).
 int rl_keeper_defer(const char *path, int pidfd, int pid);
 // setns(fd, CLONE_NEWUSER) for the calling process (must be single-threaded). 0 or -errno.
 int rl_setns_user(int fd);
-// pidfd_open(pid, 0): fd or -errno. alive: 1 while the process has not exited.
+// pidfd_open(pid, 0): fd or -errno.
 int rl_pidfd_open(int pid);
-int rl_pidfd_alive(int pidfd);
 int rl_pidfd_kill(int pidfd, int sig);
 // flock(2) (LOCK_EX = 2, LOCK_UN = 8): 0 or -errno.
 int rl_flock(int fd, int op);

@@ -19,7 +19,7 @@ public struct KeeperHandle {
     }
 }
 
-/// Finds, starts and stops keepers (see Keeper.swift). Sockets and records live in the
+/// Finds, starts and stops keepers (see Keeper.swift). Their sockets live in the
 /// caller's RuntimeDir (no such directory: no keeper, nothing breaks).
 public struct KeeperStore {
     public var dir: String
@@ -33,26 +33,27 @@ public struct KeeperStore {
     /// The namespaces of a live keeper with exactly these maps, starting one when there
     /// is none (its maps written by `writeMaps(pid)`). nil when none can be had; the caller
     /// then maps a fresh namespace itself (and reports any helper failure as usual).
-    public func join(_ m: IDMapPlan, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+    /// `net`: also take a pooled network namespace (a run with its own, --net none).
+    public func join(_ m: IDMapPlan, net: Bool, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
         let key = Keeper.key(m)
-        if let h = connect(key) { return h }
+        if let h = connect(key, net: net) { return h }
         // Slow path, once per map layout: serialise starters so two first runs make one keeper.
         let lock = open(dir + "/" + key + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard lock >= 0 else { return nil }
         defer { close(lock) }
         guard rl_flock(lock, LOCK_EX) == 0 else { return nil }
-        if let h = connect(key) { return h }
-        return start(key, writeMaps: writeMaps)
+        if let h = connect(key, net: net) { return h }
+        return start(key, net: net, writeMaps: writeMaps)
     }
 
     /// The keeper's socket is named by the hash of its maps and lives in our 0700 runtime
     /// directory: whoever answers there is a keeper we started with exactly these maps
     /// (the C side checks the namespace kinds and that the user namespace owns the network
     /// one). A dead keeper's socket refuses the connection.
-    func connect(_ key: String) -> KeeperHandle? {
+    func connect(_ key: String, net: Bool) -> KeeperHandle? {
         var u: Int32 = -1, n: Int32 = -1, pid: Int32 = -1
         let path = socketPath(key)
-        guard rl_keeper_connect(path, &u, &n, &pid) == 0 else { return nil }
+        guard rl_keeper_connect(path, net ? 1 : 0, &u, &n, &pid) == 0 else { return nil }
         return KeeperHandle(userns: u, netns: n >= 0 ? n : nil, pid: pid, socket: path)
     }
 
@@ -61,7 +62,7 @@ public struct KeeperStore {
     /// listen -> clone the keeper (the socket as its fd 3) -> write its maps -> release
     /// it -> ask it like any later run. The socket exists before the keeper does, so a run
     /// that connects early waits in the backlog instead of failing.
-    func start(_ key: String, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+    func start(_ key: String, net: Bool, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
         let listener = rl_keeper_listen(socketPath(key))
         guard listener >= 0 else { return nil }
         var child = rl_child()
@@ -72,7 +73,7 @@ public struct KeeperStore {
             rl_abort(&child)
             return nil
         }
-        guard rl_release(&child) == 0, let h = connect(key) else {
+        guard rl_release(&child) == 0, let h = connect(key, net: net) else {
             rl_abort(&child)
             return nil
         }
@@ -80,15 +81,13 @@ public struct KeeperStore {
         return h
     }
 
-    /// Live keepers as (key, pid): whoever answers on a socket here (asking costs the
-    /// keeper one pooled network namespace, which is closed at once).
+    /// Live keepers as (key, pid): whoever answers on a socket here.
     public func list() -> [(String, Int32)] {
         var out: [(String, Int32)] = []
         for e in OS.listDirectory(dir) ?? [] where e.name.hasSuffix(".sock") {
             let key = String(e.name.dropLast(5))
-            guard let h = connect(key) else { continue }
+            guard let h = connect(key, net: false) else { continue }
             close(h.userns)
-            if let n = h.netns { close(n) }
             out.append((key, h.pid))
         }
         return out.sorted { $0.0 < $1.0 }
