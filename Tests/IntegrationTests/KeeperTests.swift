@@ -80,6 +80,20 @@ final class KeeperTests: XCTestCase {
         XCTAssertNil(try keeperPID())
     }
 
+    /// A keeper that does not answer (stopped) is not replaced: that would orphan it
+    /// alive, out of `keeper stop`'s reach. The run maps its own namespace meanwhile.
+    func testAKeeperThatDoesNotAnswerIsNotReplaced() throws {
+        _ = try userns()
+        guard let pid = try keeperPID() else { return XCTFail("no keeper") }
+        XCTAssertEqual(kill(pid, SIGSTOP), 0)
+        let r = try h.run(["run", "--", "/bin/cat", "/proc/self/uid_map"])
+        XCTAssertEqual(kill(pid, SIGCONT), 0)
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.out.split(separator: "\n").count, 2, "its own namespace, the whole range: \(r.out)")
+        XCTAssertEqual(try keeperPID(), pid, "the same keeper, still reachable")
+        XCTAssertEqual(try h.run(["keeper", "stop"]).out, "stopped 1 keeper\n")
+    }
+
     func fdTargets(_ pid: Int32) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").map { try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") }
     }

@@ -36,24 +36,34 @@ public struct KeeperStore {
     /// `net`: also take a pooled network namespace (a run with its own, --net none).
     public func join(_ m: IDMapPlan, net: Bool, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
         let key = Keeper.key(m)
-        if let h = connect(key, net: net) { return h }
+        var e: Int32 = 0
+        if let h = connect(key, net: net, error: &e) { return h }
+        // Only a missing or dead keeper is replaced. One that is there but did not answer
+        // (busy, stopped) keeps its socket: replacing it would orphan it, alive and
+        // unreachable by `keeper stop`. This run then maps its own namespace.
+        guard e == ENOENT || e == ECONNREFUSED else { return nil }
         // Slow path, once per map layout: serialise starters so two first runs make one keeper.
         let lock = open(dir + "/" + key + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard lock >= 0 else { return nil }
         defer { close(lock) }
         guard rl_flock(lock, LOCK_EX) == 0 else { return nil }
-        if let h = connect(key, net: net) { return h }
+        if let h = connect(key, net: net, error: &e) { return h }
+        guard e == ENOENT || e == ECONNREFUSED else { return nil }
         return start(key, net: net, writeMaps: writeMaps)
     }
 
     /// The keeper's socket is named by the hash of its maps and lives in our 0700 runtime
     /// directory: whoever answers there is a keeper we started with exactly these maps
     /// (the C side checks the namespace kinds and that the user namespace owns the network
-    /// one). A dead keeper's socket refuses the connection.
-    func connect(_ key: String, net: Bool) -> KeeperHandle? {
+    /// one). A dead keeper's socket refuses the connection. `error`: the errno on nil.
+    func connect(_ key: String, net: Bool, error: UnsafeMutablePointer<Int32>? = nil) -> KeeperHandle? {
         var u: Int32 = -1, n: Int32 = -1, pid: Int32 = -1
         let path = socketPath(key)
-        guard rl_keeper_connect(path, net ? 1 : 0, &u, &n, &pid) == 0 else { return nil }
+        let rc = rl_keeper_connect(path, net ? 1 : 0, &u, &n, &pid)
+        guard rc == 0 else {
+            error?.pointee = -rc
+            return nil
+        }
         return KeeperHandle(userns: u, netns: n >= 0 ? n : nil, pid: pid, socket: path)
     }
 
