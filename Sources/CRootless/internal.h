@@ -23,6 +23,14 @@ void rl_build_root(const struct rl_config *c, int report_fd);
 // notify_sock: child end of the listener socket (--seccomp-log), or -1.
 __attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int report_fd, int pty_slave, int notify_sock);
 
+// warm.c. The keeper: checks every offset of a warm request in place and points *out at
+// its config (and at the caller's cgroup and LSM label texts). 0, or -1 for bad bytes.
+int rl_warm_unpack(char *b, size_t len, struct rl_config **out, const char **cgroup, const char **label,
+                   uint64_t *mnt_dev, uint64_t *mnt_ino);
+// The payload of a warm sandbox: says RL_STEP_READY on rep, waits for its command and
+// takes it into c (argv, envp, PATH) and fds 0-2. Exits quietly on EOF.
+void rl_warm_wait(struct rl_config *c, int rep);
+
 // fds over a unix socket with SCM_RIGHTS: the --seccomp-log listener hand-off (payload.c
 // sends, supervise.c receives; one byte of data) and the keeper's answer (keeper.c: its
 // pid as data, up to two namespace fds).
@@ -30,8 +38,8 @@ __attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int re
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
-// Room for two fds (the keeper's answer: user and network namespace).
-union rl_fd_ctl { struct cmsghdr h; char b[CMSG_SPACE(2 * sizeof(int))]; };
+// Room for three fds (the most: a warm sandbox's command carries fds 0-2).
+union rl_fd_ctl { struct cmsghdr h; char b[CMSG_SPACE(3 * sizeof(int))]; };
 static inline void rl_fd_msghdr(struct msghdr *m, struct iovec *iov, void *data, size_t len, union rl_fd_ctl *u) {
     iov->iov_base = data;
     iov->iov_len = len;
@@ -59,7 +67,7 @@ static inline int rl_fd_take(struct msghdr *m, int *fds, int max) {
     return n;
 }
 
-// Puts n (1 or 2) fds in m as one SCM_RIGHTS message, sized to them.
+// Puts n (1 to 3) fds in m as one SCM_RIGHTS message, sized to them.
 static inline void rl_fd_put(struct msghdr *m, const int *fds, int n) {
     struct cmsghdr *cm = CMSG_FIRSTHDR(m);
     cm->cmsg_level = SOL_SOCKET;

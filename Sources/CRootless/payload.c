@@ -1,7 +1,8 @@
 // The payload's last steps before execve, in this order (each needs what the previous
 // left): new session -> tty -> fds -> rlimits -> bounding set (needs CAP_SETPCAP) -> groups/gid/uid
 // -> pdeathsig (cleared by uid changes) -> capabilities -> no_new_privs -> seccomp (last:
-// it may forbid any call above) -> signal dispositions -> exec. Landlock sits between
+// it may forbid any call above) -> [a warm sandbox waits for its command] -> signal
+// dispositions -> exec. Landlock sits between
 // no_new_privs (it needs it, unprivileged) and seccomp (whose policy may deny its calls).
 #include "internal.h"
 #include <errno.h>
@@ -134,6 +135,7 @@ static void send_listener(int sock, int lfd, int rep) {
 }
 
 void rl_exec_payload(const struct rl_config *c, int rep, int pty_slave, int notify_sock) {
+    if (c->set_umask) umask((mode_t)c->umask_value);
     // New session: no controlling terminal, so TIOCSTI into the caller's tty is refused
     // (CVE-2017-5226).
     if (setsid() < 0) rl_fail(rep, RL_STEP_SETSID, errno, -1);
@@ -181,6 +183,15 @@ void rl_exec_payload(const struct rl_config *c, int rep, int pty_slave, int noti
         int lfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
         if (lfd < 0) rl_fail(rep, RL_STEP_SECCOMP, errno, c->notify_filter);
         send_listener(notify_sock, lfd, rep);
+    }
+
+    // A warm sandbox stops here, every step above done ahead of its run: the command and
+    // fds 0-2 arrive on rep (signals still blocked, so none is lost or acted on meanwhile).
+    struct rl_config warm;
+    if (c->zygote) {
+        warm = *c;
+        rl_warm_wait(&warm, rep);
+        c = &warm;
     }
 
     // Dispositions: SIG_IGN survives exec, so reset everything; then unblock.

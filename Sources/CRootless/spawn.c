@@ -136,8 +136,10 @@ static int payload_entry(void *arg) {
 
 __attribute__((noreturn)) static void child_main(const struct rl_config *c, int sync_rd, int rep, int pty_slave, int nsock, int netfd) {
     // Die with the rootless process (the thread that cloned us). Set before waiting so a
-    // parent that dies while writing maps cannot leave us behind.
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) rl_fail(rep, RL_STEP_PDEATHSIG, errno, -1);
+    // parent that dies while writing maps cannot leave us behind. Not a warm sandbox: its
+    // parent is the keeper, and once taken it must outlive it; an untaken one ends when
+    // the keeper's end of its socket closes (EOF in rl_warm_wait).
+    if (!c->zygote && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) rl_fail(rep, RL_STEP_PDEATHSIG, errno, -1);
 
     // Wait for the id maps. EOF means the parent gave up (and already reported why).
     char b;
@@ -219,7 +221,11 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
         nsock[1] = lift_fd(nsock[1], min_fd);
     }
     if (pipe2(syncp, O_CLOEXEC) < 0) return -errno;
-    if (pipe2(repp, O_CLOEXEC) < 0) { int e = errno; close(syncp[0]); close(syncp[1]); return -e; }
+    // A warm sandbox reports on its socket (the run that takes it reads there), not a pipe.
+    repp[0] = -1;
+    if (c->zygote ? (repp[1] = fcntl(c->zygote_fd, F_DUPFD_CLOEXEC, min_fd)) < 0 : pipe2(repp, O_CLOEXEC) < 0) {
+        int e = errno; close(syncp[0]); close(syncp[1]); return -e;
+    }
     // The pooled netns fd, lifted too: the caller's copy may sit where --preserve-fds are.
     int netfd = -1;
     if (c->netns_fd >= 0 && (netfd = fcntl(c->netns_fd, F_DUPFD_CLOEXEC, min_fd)) < 0) {
@@ -268,6 +274,19 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
     if (pid == 0) {
         close(syncp[1]);
         close(repp[0]);
+        // Built by the keeper: nothing of its (its socket, pooled namespaces, other warm
+        // sandboxes' sockets) may stay open in the sandbox, or the keeper's death would go
+        // unseen. Only the sync pipe, the socket and the netns are ours; all are >= 3.
+        if (c->zygote) {
+            int keep[3] = { syncp[0], repp[1], netfd }, lo = 3;
+            for (;;) {
+                int next = -1;
+                for (int i = 0; i < 3; i++) if (keep[i] >= lo && (next < 0 || keep[i] < next)) next = keep[i];
+                if (next < 0) { syscall(SYS_close_range, (unsigned)lo, ~0U, 0); break; }
+                if (next > lo) syscall(SYS_close_range, (unsigned)lo, (unsigned)next - 1, 0);
+                lo = next + 1;
+            }
+        }
         if (master >= 0) close(master);
         if (nsock[0] >= 0) close(nsock[0]);
         child_main(c, syncp[0], repp[1], slave, nsock[1], netfd);
@@ -285,7 +304,7 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
     if (nsock[1] >= 0) close(nsock[1]);
     if (pid < 0) {
         close(syncp[1]);
-        close(repp[0]);
+        if (repp[0] >= 0) close(repp[0]);
         if (master >= 0) close(master);
         if (nsock[0] >= 0) close(nsock[0]);
         return -e;

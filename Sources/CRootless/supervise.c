@@ -195,7 +195,8 @@ int rl_supervise(const struct rl_config *c, struct rl_child *ch, struct rl_resul
             else if (k == 0 || (errno != EINTR && errno != EAGAIN)) { close(master); master = -1; }
         }
         if (p[i_pid].revents & POLLIN) {
-            if (waitid(P_PIDFD, (id_t)ch->pidfd, &wsi, WEXITED) == 0) exited = 1;
+            // A warm sandbox's pid 1 is the keeper's child (it reaps): gone is all we see.
+            if (ch->foreign || waitid(P_PIDFD, (id_t)ch->pidfd, &wsi, WEXITED) == 0) exited = 1;
         }
     }
 

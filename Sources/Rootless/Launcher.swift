@@ -15,6 +15,10 @@ public struct Launcher {
     /// Returns the exit status rootless should exit with.
     public func run(_ plan: Plan) -> Int32 {
         plan.notes.forEach(warn)
+        return start(plan, warm: plan.warm)
+    }
+
+    func start(_ plan: Plan, warm allowWarm: Bool) -> Int32 {
         if plan.dieWithParent { _ = rl_set_pdeathsig(SIGKILL) }
         // Everything that can fail on input is done before clone: the policy compile (or
         // cache read) and the Landlock ABI check.
@@ -36,11 +40,17 @@ public struct Launcher {
         // never empty and go away).
         // The pool's namespaces are plain ones (only lo): asked for only by a run with its
         // own network namespace (--net none).
-        let keeper = plan.keeper ? plan.idmap.flatMap { m in kernel.keeper(m, net: plan.namespaces.contains(.net)) { try writeMaps(m, pid: $0) } } : nil
+        // A warm start: the keeper built this sandbox ahead (for an earlier run exactly
+        // like this one) and is asked with what identifies it; on a hit only the command is
+        // left to send. On a miss it answers as usual and builds one for the next run.
+        let warmCfg = allowWarm && plan.idmap != nil ? CConfig(plan, filters: filters, landlockABI: abi) : nil
+        let request = warmCfg.flatMap { c in withUnsafePointer(to: c.config) { kernel.warmRequest($0) } }
+        let keeper = plan.keeper ? plan.idmap.flatMap { m in kernel.keeper(m, net: plan.namespaces.contains(.net), warm: request) { try writeMaps(m, pid: $0) } } : nil
+        PhaseTimer.mark("keeper")
+        if let w = keeper?.warm, let c = warmCfg { return runWarm(w, c, plan) }
         let keeperFD = keeper?.userns
         let netnsFD = keeper?.netns
         defer { if let n = netnsFD { close(n) } }
-        PhaseTimer.mark("keeper")
         var cgroup: CgroupHandle?
         if let c = plan.cgroup {
             do { cgroup = try kernel.makeCgroup(c) } catch let e as RootlessError { return fail(e) } catch { return 125 }
@@ -91,6 +101,29 @@ public struct Launcher {
             }
         }
         return code
+    }
+
+    /// The command goes to the warm sandbox, which execs it; from then on it is supervised
+    /// as a sandbox of our own (signals, timeout, status), except that pid 1 is the
+    /// keeper's child. If the command cannot be sent, the sandbox is killed and this run
+    /// starts cold.
+    func runWarm(_ w: WarmSandbox, _ cfg: CConfig, _ plan: Plan) -> Int32 {
+        let r: rl_result? = withUnsafePointer(to: cfg.config) { c in
+            let rc = kernel.warmGo(w, c)
+            guard rc == 0 else {
+                _ = rl_pidfd_kill(w.pidfd, SIGKILL)
+                close(w.pidfd)
+                close(w.socket)
+                return nil
+            }
+            PhaseTimer.mark("warm: command sent")
+            var child = rl_child(pid: w.pid, pidfd: w.pidfd, sync_fd: -1, report_fd: w.socket, pty_master: -1, notify_sock: -1, foreign: 1)
+            let r = kernel.supervise(c, &child)
+            PhaseTimer.mark("payload")
+            return r
+        }
+        guard let r else { return start(plan, warm: false) }
+        return withExtendedLifetime(cfg) { status(r, plan) }
     }
 
     func writeMaps(_ m: IDMapPlan, pid: Int32) throws {

@@ -100,6 +100,9 @@ public struct Plan: Equatable, Sendable {
     public var statsJSON: String?
     /// Join (or start) the keeper of these maps instead of mapping afresh.
     public var keeper = false
+    /// The keeper may build this sandbox ahead of the run (see warm.c); nil when it may.
+    public var warmOff: String?
+    public var warm: Bool { keeper && warmOff == nil }
     /// --userns none with --net none: Landlock (ABI >= 4) denies TCP bind/connect.
     public var blockTCP = false
 
@@ -124,6 +127,7 @@ public struct Plan: Equatable, Sendable {
             if !m.flags.isEmpty { line += " (\(m.flags.label))" }
             out.append(line)
         }
+        if keeper { out.append("warm: " + (warmOff.map { "no (\($0))" } ?? "yes (a sandbox the keeper built ahead for a run exactly like this one, when it has one)")) }
         if let c = cgroup {
             out.append("cgroup: \(c.scopeBus.map { "<systemd user scope rootless-<pid>-<start>.scope, Delegate=yes, via \($0)>" } ?? c.parent)/rootless-<pid>/payload (into it at clone, own cgroup namespace\(c.delegate ? ", writable inside" : "")) controllers [\(c.controllers.joined(separator: " "))] limits [\(c.limits.map(\.description).joined(separator: ", "))]")
         } else if let n = cgroupNote {

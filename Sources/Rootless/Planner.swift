@@ -123,7 +123,29 @@ public enum Planner {
         let singleID = idmap.uidLines.count == 1 && idmap.uidLines[0].count == 1
         if s.fakeRoot ?? (singleID && uid == 0 && s.seccomp != .unconfined) { plan.seccomp.append(.builtin("fake-root")) }
         if s.landlock { plan.landlock = landlockRules(s, hostView: hostView, cwdBound: hostView && h.cwd != "/" && s.workdir == nil, cwd: h.cwd) }
+        plan.warmOff = warmOff(s, plan)
         return plan
+    }
+
+    /// Why the keeper may not build this sandbox ahead (nil: it may). A warm sandbox is
+    /// the keeper's child, built from the config alone: whatever ties a sandbox to its
+    /// run's process (its tty, fds, cgroup, parent, a notify listener, rusage) or to
+    /// files named at run time (a policy file, an image's layers) keeps it cold.
+    static func warmOff(_ s: RunSpec, _ plan: Plan) -> String? {
+        if !s.warm { return "--no-warm" }
+        if plan.tty { return "-t" }
+        if plan.preserveFDs > 0 { return "--preserve-fds" }
+        if plan.dieWithParent { return "--die-with-parent" }
+        if !plan.useInit { return "--no-init" }
+        if plan.cgroup != nil { return "a cgroup of its own" }
+        if plan.stats || plan.statsJSON != nil { return "--stats" }
+        if plan.seccompLog { return "--seccomp-log" }
+        if plan.seccomp.contains(where: { if case .file = $0 { return true } else { return false } }) { return "a seccomp policy file" }
+        switch plan.root {
+        case .hostView, .directory: return nil
+        case .overlay: return "an image root"
+        case .keep: return "no new root"
+        }
     }
 
     /// Where the sandbox's cgroup goes: under the caller's own cgroup when it is delegated

@@ -54,6 +54,8 @@ public enum RunArguments {
           --no-keeper             map a private user namespace (default: join the one `rootless keeper`
                                   holds for these maps, as podman's pause process, and take
                                   a fresh network namespace from its pool)
+          --no-warm               build this sandbox now (default: take the one the keeper built
+                                  ahead for a run exactly like this, and let it build the next)
         """
 
     public static func parse(_ args: [String]) throws -> RunSpec {
@@ -144,6 +146,7 @@ public enum RunArguments {
                 s.userns = m
             case "--allow-no-userns": s.allowNoUserns = true
             case "--no-keeper": s.keeper = false
+            case "--no-warm": s.warm = false
             case "--memory", "-m": s.limits.memory = try ResourceLimits.parseSize(try value(flag, inline), flag: "--memory")
             case "--memory-swap":
                 let v = try value(flag, inline)

@@ -55,6 +55,8 @@ public struct RunSpec: Equatable, Sendable {
     public var seccompLog = false
     /// Join the keeper's user namespace (and take a pooled netns) (--no-keeper: off).
     public var keeper = true
+    /// Take a sandbox the keeper built ahead of this run when one matches (--no-warm: off).
+    public var warm = true
     public var limits = ResourceLimits()
     public var ulimits: [Ulimit] = []
     public var cgroup: CgroupMode = .auto
@@ -73,7 +75,7 @@ public struct RunSpec: Equatable, Sendable {
             && a.tty == b.tty && a.preserveFDs == b.preserveFDs && a.dryRun == b.dryRun && a.command == b.command
             && a.seccomp == b.seccomp && a.fakeRoot == b.fakeRoot && a.capAdd == b.capAdd && a.capDrop == b.capDrop
             && a.landlock == b.landlock && a.landlockRO == b.landlockRO && a.landlockRW == b.landlockRW && a.userns == b.userns
-            && a.allowNoUserns == b.allowNoUserns && a.seccompLog == b.seccompLog && a.keeper == b.keeper
+            && a.allowNoUserns == b.allowNoUserns && a.seccompLog == b.seccompLog && a.keeper == b.keeper && a.warm == b.warm
             && a.limits == b.limits && a.ulimits == b.ulimits && a.cgroup == b.cgroup && a.cgroupDelegate == b.cgroupDelegate
             && a.stats == b.stats && a.statsJSON == b.statsJSON
     }

@@ -29,10 +29,25 @@ final class LauncherTests: XCTestCase {
         func childrenUsage(wallSeconds: Double) -> SandboxStats { SandboxStats(wallSeconds: wallSeconds, source: "rusage") }
         func firstTime(_ key: String) -> Bool { said.insert(key).inserted }
         func writeFile(atomically path: String, _ contents: String) -> Bool { calls.append("json \(path)"); return true }
-        func keeper(_ idmap: IDMapPlan, net: Bool, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
-            calls.append("keeper " + IDMapPlan.render(idmap.uidLines).split(separator: "\n").joined(separator: ","))
+        /// A warm sandbox the keeper hands over (to a run that sent a warm request).
+        var warmSandbox: WarmSandbox?
+        var warmGoResult: Int32 = 0
+        func keeper(_ idmap: IDMapPlan, net: Bool, warm: [UInt8]?, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+            calls.append("keeper " + IDMapPlan.render(idmap.uidLines).split(separator: "\n").joined(separator: ",") + (warm != nil ? " warm" : ""))
             if startKeeper { try? writeMaps(7) }
+            if warm != nil, let w = warmSandbox {
+                warmSandbox = nil // handed out once
+                return KeeperHandle(userns: -1, netns: nil, warm: w)
+            }
             return keeperFD.map { KeeperHandle(userns: $0, netns: net ? keeperNetFD : nil) }
+        }
+        func warmRequest(_ cfg: UnsafePointer<rl_config>) -> [UInt8]? {
+            calls.append("warm request argv=\(cfg.pointee.argv != nil) zygote=\(cfg.pointee.zygote)")
+            return [1]
+        }
+        func warmGo(_ w: WarmSandbox, _ cfg: UnsafePointer<rl_config>) -> Int32 {
+            calls.append("warm go pid=\(w.pid) argv0=\(String(cString: cfg.pointee.argv[0]!))")
+            return warmGoResult
         }
         func loadFilters(_ plan: Plan) throws -> LoadedFilters {
             calls.append("filters " + plan.seccomp.map(\.description).joined(separator: "+"))
@@ -41,7 +56,7 @@ final class LauncherTests: XCTestCase {
         func landlockABI() -> Int32 { calls.append("landlock-abi"); return 7 }
         func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child {
             calls.append("spawn flags=\(String(cfg.pointee.clone_flags, radix: 16))\(cfg.pointee.join_userns != 0 ? " join=\(cfg.pointee.userns_fd)" : "")\(cfg.pointee.netns_fd >= 0 ? " netns=\(cfg.pointee.netns_fd)" : "")\(cfg.pointee.into_cgroup != 0 ? " cgroup=\(cfg.pointee.cgroup_fd)" : "") mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))")
-            return rl_child(pid: 42, pidfd: -1, sync_fd: -1, report_fd: -1, pty_master: -1, notify_sock: -1)
+            return rl_child(pid: 42, pidfd: -1, sync_fd: -1, report_fd: -1, pty_master: -1, notify_sock: -1, foreign: 0)
         }
         func writeFile(_ path: String, _ contents: String) throws { calls.append("write \(path) \(contents)") }
         func runHelpers(_ argvs: [[String]]) throws {
@@ -51,7 +66,10 @@ final class LauncherTests: XCTestCase {
         func release(_ child: inout rl_child) throws { calls.append("release") }
         func deferTeardown(_ keeper: KeeperHandle, _ child: rl_child) { calls.append("defer to keeper") }
         func abort(_ child: inout rl_child) { calls.append("abort") }
-        func supervise(_ cfg: UnsafePointer<rl_config>, _ child: inout rl_child) -> rl_result { calls.append("supervise"); return result }
+        func supervise(_ cfg: UnsafePointer<rl_config>, _ child: inout rl_child) -> rl_result {
+            calls.append("supervise" + (child.foreign != 0 ? " foreign pid=\(child.pid)" : ""))
+            return result
+        }
     }
 
     func plan(_ args: [String], cgroup: CgroupFacts? = nil) throws -> Plan {

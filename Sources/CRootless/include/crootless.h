@@ -83,7 +83,9 @@ enum rl_step {
     RL_STEP_CGROUPNS = 28,   // unshare(CLONE_NEWCGROUP) once inside the sandbox's cgroup
     RL_STEP_OVERLAY = 29,    // the image's overlayfs root (index = lower layer, or -1)
     RL_STEP_NETNS = 30,      // joining the keeper's pooled network namespace
+    RL_STEP_WARM = 31,       // a warm sandbox's payload receiving its command (warm.c)
     RL_STEP_STATUS = 100,    // not an error: pid 1 reports the payload's wait status
+    RL_STEP_READY = 101,     // not an error: a warm sandbox waits for its command
 };
 
 // One classic-BPF seccomp program. Several are stacked (the kernel applies the strictest
@@ -205,6 +207,16 @@ struct rl_config {
     struct rl_denial *denials;  // written by rl_supervise (Swift-owned buffer)
     int32_t max_denials;
     int32_t *n_denials;
+
+    // A warm sandbox (warm.c), built by the keeper ahead of the run that will use it:
+    // zygote_fd is its end of the socket that carries the command in and the reports out
+    // (it replaces the report pipe). Its payload stops after seccomp, says RL_STEP_READY,
+    // and waits there for argv, envp, PATH and fds 0-2.
+    int32_t zygote;
+    int32_t zygote_fd;
+    // umask for the payload (a warm sandbox takes its run's, not the keeper's).
+    int32_t set_umask;
+    uint32_t umask_value;
 };
 
 struct rl_child {
@@ -214,6 +226,8 @@ struct rl_child {
     int report_fd;  // read end of the report pipe
     int pty_master; // -1 without a tty
     int notify_sock;// parent end of the socket the seccomp listener fd arrives on, or -1
+    int foreign;    // 1: not our child (a warm sandbox, the keeper's): exit seen on the
+                    // pidfd, status only from pid 1's report
 };
 
 enum rl_outcome {
@@ -299,6 +313,29 @@ int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, i
 // holds the namespace until that pid 1 exits and then drops it, so the teardown of the
 // sandbox's mounts is not on its caller's path. 0 or -errno (then pid 1 tears it down).
 int rl_keeper_defer(const char *path, int pidfd, int pid);
+// ---- warm sandboxes (warm.c) ---------------------------------------------------------------
+// A warm request: what identifies the sandbox cfg would build for this caller, and the
+// config itself without the process part (argv, envp, PATH), flattened with offsets for
+// pointers. Two runs whose requests are byte-equal get interchangeable sandboxes. It
+// covers the caller's mount namespace, cgroup, LSM label, umask and rlimits, and the
+// (dev, inode) of the root and of every bind source, so a replaced directory is a miss.
+// Returns the length, or -errno: EPERM when the caller runs under no_new_privs or a
+// seccomp filter (a sandbox the keeper built would not carry them), E2BIG past cap.
+long rl_warm_pack(const struct rl_config *cfg, void *buf, size_t cap);
+// Asks the keeper at path for a warm sandbox matching req (rl_warm_pack). On a hit:
+// returns 1 with *zpid, *pidfd, *sock (pid 1's, and the socket of rl_warm_go). Otherwise
+// the keeper answers as rl_keeper_connect does (returns 0, namespaces filled) and builds
+// one for the next run with this request. -errno on failure.
+int rl_keeper_warm(const char *path, const void *req, size_t len, int want_net, int *userns, int *netns, int *pid,
+                   int *zpid, int *pidfd, int *sock);
+// Sends a warm sandbox its command: cfg's argv, envp and PATH, and our fds 0-2. Blocks
+// the forwarded signals first (rl_supervise reads them). 0 or -errno (E2BIG: too long
+// for one message; EBADF: one of 0-2 is not open).
+int rl_warm_go(int sock, const struct rl_config *cfg);
+// Bounds of one go message (the run checks them before asking for a warm sandbox).
+#define RL_WARM_MAX_BYTES (256 * 1024)
+#define RL_WARM_MAX_STRINGS 8192
+
 // setns(fd, CLONE_NEWUSER) for the calling process (must be single-threaded). 0 or -errno.
 int rl_setns_user(int fd);
 // pidfd_open(pid, 0): fd or -errno.

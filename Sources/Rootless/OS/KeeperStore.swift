@@ -11,10 +11,27 @@ public struct KeeperHandle {
     public var pid: Int32 = 0
     /// Where it listens (a run hands it its mount namespace there, see Launcher).
     public var socket = ""
-    public init(userns: Int32, netns: Int32?, pid: Int32 = 0, socket: String = "") {
+    /// A sandbox it built ahead for a run like this one (then userns is -1): only the
+    /// command is left to send (warm.c).
+    public var warm: WarmSandbox?
+    public init(userns: Int32, netns: Int32?, pid: Int32 = 0, socket: String = "", warm: WarmSandbox? = nil) {
         self.userns = userns
         self.netns = netns
         self.pid = pid
+        self.socket = socket
+        self.warm = warm
+    }
+}
+
+/// A warm sandbox handed over by the keeper: its pid 1 (the keeper's child) and the
+/// socket its command goes in and its reports come out of.
+public struct WarmSandbox {
+    public var pid: Int32
+    public var pidfd: Int32
+    public var socket: Int32
+    public init(pid: Int32, pidfd: Int32, socket: Int32) {
+        self.pid = pid
+        self.pidfd = pidfd
         self.socket = socket
     }
 }
@@ -34,10 +51,11 @@ public struct KeeperStore {
     /// is none (its maps written by `writeMaps(pid)`). nil when none can be had; the caller
     /// then maps a fresh namespace itself (and reports any helper failure as usual).
     /// `net`: also take a pooled network namespace (a run with its own, --net none).
-    public func join(_ m: IDMapPlan, net: Bool, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+    /// `warm`: a warm request (rl_warm_pack): take the sandbox built for it if there is one.
+    public func join(_ m: IDMapPlan, net: Bool, warm: [UInt8]? = nil, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
         let key = Keeper.key(m)
         var e: Int32 = 0
-        if let h = connect(key, net: net, error: &e) { return h }
+        if let h = connect(key, net: net, warm: warm, error: &e) { return h }
         // Only a missing or dead keeper is replaced. One that is there but did not answer
         // (busy, stopped) keeps its socket: replacing it would orphan it, alive and
         // unreachable by `keeper stop`. This run then maps its own namespace.
@@ -47,23 +65,26 @@ public struct KeeperStore {
         guard lock >= 0 else { return nil }
         defer { close(lock) }
         guard rl_flock(lock, LOCK_EX) == 0 else { return nil }
-        if let h = connect(key, net: net, error: &e) { return h }
+        if let h = connect(key, net: net, warm: warm, error: &e) { return h }
         guard e == ENOENT || e == ECONNREFUSED else { return nil }
-        return start(key, net: net, writeMaps: writeMaps)
+        return start(key, net: net, warm: warm, writeMaps: writeMaps)
     }
 
     /// The keeper's socket is named by the hash of its maps and lives in our 0700 runtime
     /// directory: whoever answers there is a keeper we started with exactly these maps
     /// (the C side checks the namespace kinds and that the user namespace owns the network
     /// one). A dead keeper's socket refuses the connection. `error`: the errno on nil.
-    func connect(_ key: String, net: Bool, error: UnsafeMutablePointer<Int32>? = nil) -> KeeperHandle? {
+    func connect(_ key: String, net: Bool, warm: [UInt8]? = nil, error: UnsafeMutablePointer<Int32>? = nil) -> KeeperHandle? {
         var u: Int32 = -1, n: Int32 = -1, pid: Int32 = -1
+        var zpid: Int32 = -1, pidfd: Int32 = -1, sock: Int32 = -1
         let path = socketPath(key)
-        let rc = rl_keeper_connect(path, net ? 1 : 0, &u, &n, &pid)
-        guard rc == 0 else {
+        let rc = warm.map { w in w.withUnsafeBytes { rl_keeper_warm(path, $0.baseAddress, $0.count, net ? 1 : 0, &u, &n, &pid, &zpid, &pidfd, &sock) } }
+            ?? rl_keeper_connect(path, net ? 1 : 0, &u, &n, &pid)
+        guard rc >= 0 else {
             error?.pointee = -rc
             return nil
         }
+        if rc == 1 { return KeeperHandle(userns: -1, netns: nil, pid: pid, socket: path, warm: WarmSandbox(pid: zpid, pidfd: pidfd, socket: sock)) }
         return KeeperHandle(userns: u, netns: n >= 0 ? n : nil, pid: pid, socket: path)
     }
 
@@ -72,7 +93,7 @@ public struct KeeperStore {
     /// listen -> clone the keeper (the socket as its fd 3) -> write its maps -> release
     /// it -> ask it like any later run. The socket exists before the keeper does, so a run
     /// that connects early waits in the backlog instead of failing.
-    func start(_ key: String, net: Bool, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+    func start(_ key: String, net: Bool, warm: [UInt8]?, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
         let listener = rl_keeper_listen(socketPath(key))
         guard listener >= 0 else { return nil }
         var child = rl_child()
@@ -83,7 +104,7 @@ public struct KeeperStore {
             rl_abort(&child)
             return nil
         }
-        guard rl_release(&child) == 0, let h = connect(key, net: net) else {
+        guard rl_release(&child) == 0, let h = connect(key, net: net, warm: warm) else {
             rl_abort(&child)
             return nil
         }

@@ -1,0 +1,303 @@
+// Warm sandboxes: the keeper builds the sandbox a run will need before the run asks, so
+// a run that finds one only sends its command. Three parts, in the order they happen:
+//  1. the run packs its config (no argv/envp/PATH) with what identifies it for this
+//     caller (rl_warm_pack) and sends it to the keeper (rl_keeper_warm, keeper.c);
+//  2. the keeper unpacks it (rl_warm_unpack, every offset checked: the bytes come from a
+//     socket) and calls rl_spawn with zygote set: pid 1 builds the root, its payload
+//     goes through every step up to seccomp, says RL_STEP_READY and waits (rl_warm_wait);
+//  3. a later run with byte-equal bytes gets that sandbox's pidfd and socket, and sends
+//     argv, envp, PATH and its fds 0-2 (rl_warm_go); the payload execs. The run then
+//     supervises it as its own (rl_supervise, foreign: the keeper reaps pid 1).
+#include "internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define WARM_MAGIC 0x314c5752u // "RWL1"
+#define WARM_VERSION (1u | (uint32_t)sizeof(struct rl_config) << 8)
+#define WARM_NLIMITS 16        // RLIMIT_NLIMITS on Linux
+
+struct warm_hdr {
+    uint32_t magic, version;
+    uint64_t total;
+    uint64_t cfg;              // offset of the packed struct rl_config
+    uint64_t mnt_dev, mnt_ino; // the caller's mount namespace (the keeper's must match)
+    uint64_t cgroup;           // offset: /proc/self/cgroup text (must match the keeper's)
+    uint64_t label;            // offset: /proc/self/attr/current (must match the keeper's)
+    uint64_t ids, n_ids;       // (dev, ino) of the root and of each bind/device source
+};
+
+struct pk { char *b; size_t cap, n; int err; };
+
+// Appends len bytes (NULL: zeros) 8-aligned; returns the offset (never 0: the header).
+static uint64_t put(struct pk *p, const void *d, size_t len) {
+    size_t off = (p->n + 7) & ~(size_t)7;
+    if (off > p->cap || len > p->cap - off) { p->err = E2BIG; return 0; }
+    if (off > p->n) memset(p->b + p->n, 0, off - p->n);
+    if (d) memcpy(p->b + off, d, len); else memset(p->b + off, 0, len);
+    p->n = off + len;
+    return off;
+}
+static const char *put_str(struct pk *p, const char *s) { return s ? (const char *)(uintptr_t)put(p, s, strlen(s) + 1) : NULL; }
+
+static size_t read_small(const char *path, char *buf, size_t cap) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    return n > 0 ? (size_t)n : 0;
+}
+
+long rl_warm_pack(const struct rl_config *c, void *buf, size_t cap) {
+    // A caller under no_new_privs or a seccomp filter (a Landlock domain needs one of
+    // them unprivileged) is confined; a sandbox built by the keeper would not be.
+    if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0 || prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0) return -EPERM;
+    if (c->n_overlay_lower || c->use_tty || c->preserve_fds || c->notify_filter >= 0 || c->keep_root || c->no_userns || !c->use_init)
+        return -EINVAL;
+    struct pk p = { buf, cap, 0, 0 };
+    uint64_t h_off = put(&p, NULL, sizeof(struct warm_hdr));
+    (void)h_off;
+    struct warm_hdr h;
+    memset(&h, 0, sizeof h);
+    h.magic = WARM_MAGIC;
+    h.version = WARM_VERSION;
+    struct stat st;
+    if (stat("/proc/self/ns/mnt", &st) < 0) return -errno;
+    h.mnt_dev = st.st_dev;
+    h.mnt_ino = st.st_ino;
+    char text[4096];
+    size_t n = read_small("/proc/self/cgroup", text, sizeof text);
+    text[n] = 0;
+    h.cgroup = put(&p, text, n + 1);
+    n = read_small("/proc/self/attr/current", text, sizeof text);
+    text[n] = 0;
+    h.label = put(&p, text, n + 1);
+
+    // Identities: a directory replaced since the sandbox was built is a different key.
+    uint64_t ids[2 * (RL_MAX_MOUNTS + 1)];
+    size_t k = 0;
+    if (stat(c->host_view || !c->rootfs ? "/" : c->rootfs, &st) < 0) return -errno;
+    ids[k++] = st.st_dev; ids[k++] = st.st_ino;
+    for (int i = 0; i < c->n_mounts && i < RL_MAX_MOUNTS; i++) {
+        const struct rl_mount *m = &c->mounts[i];
+        if ((m->kind != RL_MOUNT_BIND && m->kind != RL_MOUNT_DEVICE) || !m->source) continue;
+        if (stat(m->source, &st) < 0) { ids[k++] = 0; ids[k++] = 0; continue; } // optional: absent
+        ids[k++] = st.st_dev; ids[k++] = st.st_ino;
+    }
+    h.ids = put(&p, ids, k * sizeof ids[0]);
+    h.n_ids = k / 2;
+
+    struct rl_config w = *c;
+    // The process part goes with the command; what only the run enforces stays with it.
+    w.argv = w.envp = NULL;
+    w.search_path = NULL;
+    w.clone_flags &= ~(uint64_t)0x10000000; // CLONE_NEWUSER: built in the keeper's
+    w.join_userns = 0; w.userns_fd = -1; w.netns_fd = -1;
+    w.into_cgroup = 0; w.cgroup_fd = -1;
+    w.timeout_ms = 0;
+    w.denials = NULL; w.n_denials = NULL; w.max_denials = 0;
+    w.notify_rules = NULL; w.n_notify_rules = 0;
+    w.overlay_lower = NULL; w.overlay_scratch = NULL; w.overlay_fuse = NULL;
+    w.zygote = 1; w.zygote_fd = -1;
+    mode_t um = umask(0);
+    umask(um);
+    w.set_umask = 1; w.umask_value = (uint32_t)um;
+
+    w.rootfs = put_str(&p, c->rootfs);
+    w.hostname = put_str(&p, c->hostname);
+    w.cwd = put_str(&p, c->cwd);
+    if (c->n_mounts > RL_MAX_MOUNTS) return -E2BIG;
+    uint64_t mo = c->n_mounts ? put(&p, NULL, (size_t)c->n_mounts * sizeof(struct rl_mount)) : 0;
+    for (int i = 0; i < c->n_mounts && !p.err; i++) {
+        struct rl_mount m = c->mounts[i];
+        m.source = put_str(&p, m.source);
+        m.target = put_str(&p, m.target);
+        m.data = put_str(&p, m.data);
+        if (!p.err) memcpy(p.b + mo + (size_t)i * sizeof m, &m, sizeof m);
+    }
+    w.mounts = (const struct rl_mount *)(uintptr_t)mo;
+    uint64_t fo = c->n_filters > 0 ? put(&p, NULL, (size_t)c->n_filters * sizeof(struct rl_bpf)) : 0;
+    for (int i = 0; i < c->n_filters && !p.err; i++) {
+        struct rl_bpf f = c->filters[i];
+        f.prog = (const void *)(uintptr_t)put(&p, f.prog, (size_t)f.len * 8);
+        if (!p.err) memcpy(p.b + fo + (size_t)i * sizeof f, &f, sizeof f);
+    }
+    w.filters = (const struct rl_bpf *)(uintptr_t)fo;
+    uint64_t lo = c->n_ll_rules > 0 ? put(&p, NULL, (size_t)c->n_ll_rules * sizeof(struct rl_landlock_rule)) : 0;
+    for (int i = 0; i < c->n_ll_rules && !p.err; i++) {
+        struct rl_landlock_rule r = c->ll_rules[i];
+        r.path = put_str(&p, r.path);
+        if (!p.err) memcpy(p.b + lo + (size_t)i * sizeof r, &r, sizeof r);
+    }
+    w.ll_rules = (const struct rl_landlock_rule *)(uintptr_t)lo;
+    // The caller's limits first (the keeper's are not the caller's), then --ulimit's.
+    struct rl_rlimit lim[WARM_NLIMITS + 64];
+    int nl = 0;
+    for (int r = 0; r < WARM_NLIMITS; r++) {
+        struct rlimit rl;
+        if (getrlimit(r, &rl) < 0) continue;
+        lim[nl++] = (struct rl_rlimit){ r, 0, (uint64_t)rl.rlim_cur, (uint64_t)rl.rlim_max };
+    }
+    if (c->n_rlimits > 64) return -E2BIG;
+    for (int i = 0; i < c->n_rlimits; i++) lim[nl++] = c->rlimits[i];
+    w.rlimits = (const struct rl_rlimit *)(uintptr_t)put(&p, lim, (size_t)nl * sizeof lim[0]);
+    w.n_rlimits = nl;
+    h.cfg = put(&p, &w, sizeof w);
+    if (p.err) return -p.err;
+    h.total = p.n;
+    memcpy(p.b, &h, sizeof h);
+    return (long)p.n;
+}
+
+// ---- the keeper's side ---------------------------------------------------------------------
+
+static int fix_str(char *b, size_t len, const char **f) {
+    uintptr_t off = (uintptr_t)*f;
+    if (!off) return 0;
+    if (off < sizeof(struct warm_hdr) || off >= len || !memchr(b + off, 0, len - off)) return -1;
+    *f = b + off;
+    return 0;
+}
+
+static int fix_arr(char *b, size_t len, const void **f, int32_t n, size_t size, int32_t max) {
+    uintptr_t off = (uintptr_t)*f;
+    if (n < 0 || n > max) return -1;
+    if (n == 0) { *f = NULL; return 0; }
+    if (off < sizeof(struct warm_hdr) || (off & 7) || off > len || (size_t)n * size > len - off) return -1;
+    *f = b + off;
+    return 0;
+}
+
+int rl_warm_unpack(char *b, size_t len, struct rl_config **out, const char **cgroup, const char **label,
+                   uint64_t *mnt_dev, uint64_t *mnt_ino) {
+    struct warm_hdr h;
+    if (((uintptr_t)b & 7) || len < sizeof h) return -1;
+    memcpy(&h, b, sizeof h);
+    if (h.magic != WARM_MAGIC || h.version != WARM_VERSION || h.total != len) return -1;
+    if (h.cfg < sizeof h || (h.cfg & 7) || h.cfg > len || len - h.cfg < sizeof(struct rl_config)) return -1;
+    const char *cg = (const char *)(uintptr_t)h.cgroup, *lb = (const char *)(uintptr_t)h.label;
+    if (!cg || !lb || fix_str(b, len, &cg) < 0 || fix_str(b, len, &lb) < 0) return -1;
+    struct rl_config *c = (struct rl_config *)(b + h.cfg);
+    if (!c->zygote || c->use_tty || c->preserve_fds || c->keep_root || c->no_userns || !c->use_init || c->join_userns
+        || c->into_cgroup || c->n_overlay_lower || c->notify_filter != -1 || c->n_notify_rules || c->denials || c->n_denials
+        || c->argv || c->envp || c->search_path || c->overlay_scratch || c->overlay_fuse || c->overlay_lower || c->landlock < 0)
+        return -1;
+    if (fix_str(b, len, &c->rootfs) < 0 || fix_str(b, len, &c->hostname) < 0 || fix_str(b, len, &c->cwd) < 0) return -1;
+    if (!c->host_view && !c->rootfs) return -1;
+    if (fix_arr(b, len, (const void **)&c->mounts, c->n_mounts, sizeof(struct rl_mount), RL_MAX_MOUNTS) < 0) return -1;
+    for (int i = 0; i < c->n_mounts; i++) {
+        struct rl_mount *m = (struct rl_mount *)&c->mounts[i];
+        if (fix_str(b, len, &m->source) < 0 || fix_str(b, len, &m->target) < 0 || fix_str(b, len, &m->data) < 0 || !m->target)
+            return -1;
+    }
+    if (fix_arr(b, len, (const void **)&c->filters, c->n_filters, sizeof(struct rl_bpf), 8) < 0) return -1;
+    for (int i = 0; i < c->n_filters; i++) {
+        struct rl_bpf *f = (struct rl_bpf *)&c->filters[i];
+        if (f->len < 1 || f->len > 4096 || fix_arr(b, len, &f->prog, f->len, 8, 4096) < 0) return -1;
+    }
+    if (fix_arr(b, len, (const void **)&c->ll_rules, c->n_ll_rules, sizeof(struct rl_landlock_rule), 1024) < 0) return -1;
+    for (int i = 0; i < c->n_ll_rules; i++)
+        if (fix_str(b, len, &((struct rl_landlock_rule *)&c->ll_rules[i])->path) < 0 || !c->ll_rules[i].path) return -1;
+    if (fix_arr(b, len, (const void **)&c->rlimits, c->n_rlimits, sizeof(struct rl_rlimit), WARM_NLIMITS + 64) < 0) return -1;
+    *out = c;
+    *cgroup = cg;
+    *label = lb;
+    *mnt_dev = h.mnt_dev;
+    *mnt_ino = h.mnt_ino;
+    return 0;
+}
+
+// ---- the payload's side (child, allocation-free) ------------------------------------------
+
+struct go_hdr { uint32_t magic, argc, envc, has_path; };
+#define GO_MAGIC 0x21214f47u // "GO!!"
+
+static char go_buf[RL_WARM_MAX_BYTES] __attribute__((aligned(8)));
+static char *go_ptrs[RL_WARM_MAX_STRINGS + 2];
+
+void rl_warm_wait(struct rl_config *c, int rep) {
+    struct rl_report ready = { RL_STEP_READY, 0, -1, 0 };
+    ssize_t w;
+    do w = write(rep, &ready, sizeof ready); while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)sizeof ready) _exit(125);
+    struct iovec iov;
+    union rl_fd_ctl u;
+    struct msghdr m;
+    rl_fd_msghdr(&m, &iov, go_buf, sizeof go_buf, &u);
+    ssize_t r;
+    do r = recvmsg(rep, &m, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
+    // EOF: the keeper is gone, or the run that took us gave up before sending.
+    if (r <= 0) _exit(125);
+    int fds[3] = { -1, -1, -1 };
+    int nf = rl_fd_take(&m, fds, 3);
+    if ((m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nf != 3 || (size_t)r < sizeof(struct go_hdr))
+        rl_fail(rep, RL_STEP_WARM, (m.msg_flags & MSG_TRUNC) ? E2BIG : EPROTO, -1);
+    struct go_hdr h;
+    memcpy(&h, go_buf, sizeof h);
+    if (h.magic != GO_MAGIC || h.argc < 1 || h.argc > RL_WARM_MAX_STRINGS || h.envc > RL_WARM_MAX_STRINGS
+        || h.argc + h.envc > RL_WARM_MAX_STRINGS || h.has_path > 1)
+        rl_fail(rep, RL_STEP_WARM, EPROTO, -1);
+    // The strings, each NUL-terminated, all within what arrived: PATH?, argv, envp.
+    char *p = go_buf + sizeof h, *end = go_buf + r;
+    uint32_t want = h.has_path + h.argc + h.envc;
+    for (uint32_t i = 0; i < want; i++) {
+        char *z = memchr(p, 0, (size_t)(end - p));
+        if (!z) rl_fail(rep, RL_STEP_WARM, EPROTO, -1);
+        if (h.has_path && i == 0) c->search_path = p;
+        else go_ptrs[i - h.has_path + (i - h.has_path >= h.argc ? 1 : 0)] = p;
+        p = z + 1;
+    }
+    go_ptrs[h.argc] = NULL;
+    go_ptrs[h.argc + 1 + h.envc] = NULL;
+    c->argv = (const char *const *)go_ptrs;
+    c->envp = (const char *const *)(go_ptrs + h.argc + 1);
+    // The run's stdio becomes ours (dup2 clears CLOEXEC on 0-2 only).
+    for (int i = 0; i < 3; i++) {
+        if (dup2(fds[i], i) < 0) rl_fail(rep, RL_STEP_WARM, errno, i);
+        close(fds[i]);
+    }
+}
+
+// ---- the run's side ------------------------------------------------------------------------
+
+int rl_warm_go(int sock, const struct rl_config *c) {
+    for (int fd = 0; fd < 3; fd++) if (fcntl(fd, F_GETFD) < 0) return -EBADF;
+    struct go_hdr h = { GO_MAGIC, 0, 0, c->search_path ? 1 : 0 };
+    size_t len = sizeof h + (c->search_path ? strlen(c->search_path) + 1 : 0);
+    for (const char *const *a = c->argv; a && *a; a++) { h.argc++; len += strlen(*a) + 1; }
+    for (const char *const *e = c->envp; e && *e; e++) { h.envc++; len += strlen(*e) + 1; }
+    if (h.argc < 1 || len > RL_WARM_MAX_BYTES || h.argc + h.envc > RL_WARM_MAX_STRINGS) return -E2BIG;
+    char *b = malloc(len);
+    if (!b) return -ENOMEM;
+    size_t n = 0;
+    memcpy(b, &h, sizeof h);
+    n = sizeof h;
+#define PUTS(s) do { size_t l_ = strlen(s) + 1; memcpy(b + n, s, l_); n += l_; } while (0)
+    if (c->search_path) PUTS(c->search_path);
+    for (const char *const *a = c->argv; *a; a++) PUTS(*a);
+    for (const char *const *e = c->envp; e && *e; e++) PUTS(*e);
+#undef PUTS
+    // As rl_spawn does for a cold start: the forwarded signals are read by rl_supervise.
+    sigset_t fwd;
+    sigemptyset(&fwd);
+    for (int i = 0; i < rl_n_forwarded_signals; i++) sigaddset(&fwd, rl_forwarded_signals[i]);
+    sigprocmask(SIG_BLOCK, &fwd, NULL);
+    struct iovec iov;
+    union rl_fd_ctl u;
+    struct msghdr m;
+    int fds[3] = { 0, 1, 2 };
+    rl_fd_msghdr(&m, &iov, b, n, &u);
+    rl_fd_put(&m, fds, 3);
+    ssize_t w;
+    do w = sendmsg(sock, &m, MSG_NOSIGNAL); while (w < 0 && errno == EINTR);
+    int e = errno;
+    free(b);
+    return w == (ssize_t)n ? 0 : -(w < 0 ? e : EPROTO);
+}
