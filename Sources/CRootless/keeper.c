@@ -66,8 +66,9 @@ static int ns_type(int fd) { return ioctl(fd, NS_GET_NSTYPE); }
 
 // The keeper's answer: its pid (host pid namespace: it made only a user namespace), and
 // what the fds are: kind 0 [userns, netns?], kind 1 a warm sandbox [pidfd, socket] whose
-// pid 1 is zpid. A keeper from an older build answers with the pid alone (kind 0).
-struct keeper_answer { int32_t pid, kind, zpid; };
+// pid 1 is zpid; and how many warm sandboxes it has ready and being built (for status).
+// A keeper from an older build answers with the pid alone (kind 0).
+struct keeper_answer { int32_t pid, kind, zpid, ready, building; };
 
 // Connect, send the request (iov, and fd when >= 0), take the answer and its fds. 0 or -errno.
 static int ask(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[2], int *nfds) {
@@ -97,7 +98,7 @@ static int ask(const char *path, struct iovec *req, int nreq, int fd, struct kee
     int e = r < 0 ? errno : EPROTO;
     close(s);
     int n = r > 0 ? rl_fd_take(&m, fds, 2) : 0;
-    if ((r != sizeof *a && r != sizeof a->pid) || a->pid <= 0 || n < 1 || (a->kind == 1 && n != 2) || a->kind < 0 || a->kind > 1) {
+    if (r < (ssize_t)sizeof a->pid || a->pid <= 0 || n < 1 || (a->kind == 1 && n != 2) || a->kind < 0 || a->kind > 1) {
         for (int i = 0; i < n; i++) close(fds[i]);
         return -e;
     }
@@ -132,6 +133,20 @@ int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, i
     if (rc == 0) rc = check_namespaces(fds, n, userns, netns);
     if (rc == 0) *pid = a.pid;
     return rc;
+}
+
+int rl_keeper_status(const char *path, int *pid, int *ready, int *building) {
+    char req = 'U';
+    struct iovec iov = { &req, 1 };
+    struct keeper_answer a;
+    int fds[2] = { -1, -1 }, n = 0;
+    int rc = ask(path, &iov, 1, -1, &a, fds, &n);
+    for (int i = 0; i < n; i++) close(fds[i]);
+    if (rc < 0) return rc;
+    *pid = a.pid;
+    *ready = a.ready;
+    *building = a.building;
+    return 0;
 }
 
 int rl_keeper_warm(const char *path, const void *req, size_t len, int want_net, int *userns, int *netns, int *pid,
@@ -262,8 +277,11 @@ static int fresh_netns(void) {
 
 // The message: our pid (host pid namespace: we made only a user namespace), for
 // `keeper status|stop`, and the kind of the fds that ride along (struct keeper_answer).
+static int n_ready(void);
+static int n_spares_all(void);
 static int answer(int conn, int kind, int zpid, int fd0, int fd1) {
-    struct keeper_answer a = { getpid(), kind, zpid };
+    int ready = n_ready();
+    struct keeper_answer a = { getpid(), kind, zpid, ready, n_spares_all() - ready };
     struct iovec iov;
     union rl_fd_ctl u;
     struct msghdr m;
@@ -441,6 +459,14 @@ static int find_spare(const char *req, size_t len, int ready) {
     return -1;
 }
 
+static int n_spares_all(void) { return n_spares; }
+
+static int n_ready(void) {
+    int n = 0;
+    for (int i = 0; i < n_spares; i++) n += spares[i].ready;
+    return n;
+}
+
 static int count_spares(const char *req, size_t len) {
     int n = 0;
     for (int i = 0; i < n_spares; i++) n += spares[i].len == len && memcmp(spares[i].req, req, len) == 0;
@@ -448,7 +474,9 @@ static int count_spares(const char *req, size_t len) {
 }
 
 // 'W'/'V' + a warm request: hand over a ready spare with the same bytes (waiting up to
-// 3 ms for one still being built), else answer as 'J'/'U'; then build the next one.
+// WARM_WAIT_MS for one still being built: a build takes ~2 ms, a cold start longer), else
+// answer as 'J'/'U'; then build the next ones.
+#define WARM_WAIT_MS 20
 static void serve_warm(int conn, int userns, int proof, char kind, const char *req, size_t len) {
     static char check[WARM_REQ_MAX] __attribute__((aligned(8)));
     struct rl_config *c;
@@ -464,7 +492,7 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
     int b = ok && i < 0 ? find_spare(req, len, 0) : -1;
     if (b >= 0) {
         struct pollfd p = { spares[b].sock, POLLIN, 0 };
-        if (poll(&p, 1, 3) == 1) spare_said(b);
+        if (poll(&p, 1, WARM_WAIT_MS) == 1) spare_said(b);
         i = find_spare(req, len, 1);
         if (i < 0) i = -2; // still building: not this run's, and no more of them
     }

@@ -162,9 +162,14 @@ void rl_exec_payload(const struct rl_config *c, int rep, int pty_slave, int noti
 
     if (!c->no_userns) {
         drop_bounding_set(c, rep);
-        if (c->clear_groups && setgroups(0, NULL) < 0) rl_fail(rep, RL_STEP_SETGROUPS, errno, -1);
-        if (setresgid(c->gid, c->gid, c->gid) < 0) rl_fail(rep, RL_STEP_SETGID, errno, -1);
-        if (setresuid(c->uid, c->uid, c->uid) < 0) rl_fail(rep, RL_STEP_SETUID, errno, -1);
+        // Raw syscalls, not glibc's wrappers: those apply the change to every thread the
+        // process had (SIGSETXID, then a futex wait for each to answer). A child cloned
+        // from a multi-threaded process — the keeper, whose pool thread builds network
+        // namespaces, clones warm sandboxes — has one thread, but glibc's list still
+        // names the others, and the wait never ends (seen: warm sandboxes stuck there).
+        if (c->clear_groups && syscall(SYS_setgroups, 0, NULL) < 0) rl_fail(rep, RL_STEP_SETGROUPS, errno, -1);
+        if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0) rl_fail(rep, RL_STEP_SETGID, errno, -1);
+        if (syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0) rl_fail(rep, RL_STEP_SETUID, errno, -1);
     }
     if (!c->use_init && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) rl_fail(rep, RL_STEP_PDEATHSIG, errno, -1);
     if (!c->no_userns) set_caps(c, rep);

@@ -13,9 +13,9 @@ enum KeeperCommand {
         case "status":
             let live = store.list()
             if live.isEmpty { OS.writeStdout("no keeper running (\(store.dir))\n") }
-            for (key, pid) in live {
-                let uid = OS.readFile(store.proc + "/\(pid)/uid_map").map(oneLine) ?? "?"
-                OS.writeStdout("keeper \(key) pid \(pid) uid_map \(uid)\n")
+            for k in live {
+                let uid = OS.readFile(store.proc + "/\(k.pid)/uid_map").map(oneLine) ?? "?"
+                OS.writeStdout("keeper \(k.key) pid \(k.pid) uid_map \(uid) warm \(k.ready) ready \(k.building) building\n")
             }
             return 0
         case "stop":

@@ -13,8 +13,10 @@ final class KeeperTests: XCTestCase {
         h?.cleanup()
     }
 
+    /// Cold (--no-warm): these tests look at the keeper's fds, and warm sandboxes it built
+    /// ahead would hold theirs (WarmTests covers those).
     func userns(_ flags: [String] = []) throws -> String {
-        let r = try h.run(["run"] + flags + ["--", "/bin/readlink", "/proc/self/ns/user"])
+        let r = try h.run(["run", "--no-warm"] + flags + ["--", "/bin/readlink", "/proc/self/ns/user"])
         XCTAssertEqual(r.status, 0, r.err)
         return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -105,7 +107,7 @@ final class KeeperTests: XCTestCase {
         guard let pid = try keeperPID() else { return XCTFail("no keeper") }
         let fifo = h.scratch.appendingPathComponent("hold").path
         XCTAssertEqual(mkfifo(fifo, 0o666), 0)
-        let r = try h.start(["run", "--", "/bin/sh", "-c", "readlink /proc/self/ns/mnt; echo ready; exec 3<\(fifo)"])
+        let r = try h.start(["run", "--no-warm", "--", "/bin/sh", "-c", "readlink /proc/self/ns/mnt; echo ready; exec 3<\(fifo)"])
         guard let out = r.read(until: "ready", timeout: 30) else { return XCTFail("the sandbox never got ready") }
         let mnt = out.split(separator: "\n").first.map(String.init) ?? ""
         XCTAssertTrue(mnt.hasPrefix("mnt:["), out)

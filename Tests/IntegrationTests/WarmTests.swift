@@ -1,0 +1,163 @@
+import Foundation
+import XCTest
+
+/// Warm sandboxes, as rltest: the keeper builds the sandbox the next run like this one will
+/// need; that run only sends its command. Each test checks from inside that a warm run is
+/// the sandbox a cold one (--no-warm) would have been, and that the run was warm
+/// (ROOTLESS_TIMING=1 marks "warm: command sent").
+final class WarmTests: XCTestCase {
+    var h: Harness!
+    override func setUpWithError() throws {
+        h = try Harness.make()
+        _ = try h.run(["keeper", "stop"])
+    }
+    override func tearDown() {
+        _ = try? h?.run(["keeper", "stop"])
+        h?.cleanup()
+    }
+
+    static let timing = ["ROOTLESS_TIMING": "1"]
+
+    /// Runs args once to have the keeper build for them (argv is not part of what a warm
+    /// sandbox is built for, so any command primes), then once more, which must be warm.
+    func warm(_ flags: [String], _ cmd: [String], stdin: FileHandle? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> Harness.Result {
+        _ = try h.run(["run"] + flags + ["--", "/bin/true"])
+        try waitReady()
+        let r = try h.run(["run"] + flags + ["--"] + cmd, stdin: stdin, env: WarmTests.timing)
+        XCTAssertTrue(r.err.contains("warm: command sent"), "not warm: \(r.err)", file: file, line: line)
+        return r
+    }
+
+    /// Until `keeper status` shows a warm sandbox ready (bounded: 3 s; no sleep decides).
+    func waitReady() throws {
+        for _ in 0..<300 {
+            let s = try h.run(["keeper", "status"]).out
+            if s.split(separator: "\n").contains(where: { $0.contains(" warm ") && !$0.contains(" warm 0 ready") }) { return }
+            var p = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&p, 0, 10)
+        }
+        XCTFail("no warm sandbox became ready")
+    }
+
+    func cold(_ flags: [String], _ cmd: [String]) throws -> Harness.Result {
+        let r = try h.run(["run", "--no-warm"] + flags + ["--"] + cmd, env: WarmTests.timing)
+        XCTAssertFalse(r.err.contains("warm: command sent"), r.err)
+        return r
+    }
+
+    func testAWarmSandboxIsTheSandboxAColdRunGets() throws {
+        let root = try h.busyboxRoot()
+        for map in ["self", "auto"] {
+            let flags = ["--map", map, "--rootfs", root.path]
+            for probe in ["ids", "status", "pid", "hostname", "fds", "cwd", "netdevs"] {
+                let w = try warm(flags, ["/probe", probe])
+                let c = try cold(flags, ["/probe", probe])
+                XCTAssertEqual(w.status, 0, w.err)
+                XCTAssertEqual(w.out, c.out, "\(map) \(probe): warm and cold differ")
+            }
+            // Identity maps and the user namespace: the keeper's, as for a cold keeper run.
+            let wm = try warm(flags, ["/bin/cat", "/proc/self/uid_map", "/proc/self/gid_map"])
+            XCTAssertEqual(wm.out, try cold(flags, ["/bin/cat", "/proc/self/uid_map", "/proc/self/gid_map"]).out)
+        }
+    }
+
+    func testArgvEnvStdinAndAFreshTmpAreEachRunsOwn() throws {
+        // The host view (default root): /tmp is a fresh tmpfs per sandbox.
+        // (The cwd, under /tmp, is bound at its path: its mount point shows there too.)
+        let first = try warm([], ["/bin/sh", "-c", "ls -A /tmp; touch /tmp/left-by-first"])
+        XCTAssertEqual(first.status, 0, first.err)
+        XCTAssertFalse(first.out.contains("left-by-first"))
+        let second = try warm([], ["/bin/sh", "-c", "ls -A /tmp"])
+        XCTAssertFalse(second.out.contains("left-by-first"), "a warm sandbox is never one an earlier run used")
+        let argv = try warm(["-e", "GREETING=hello there"], ["/bin/sh", "-c", "printf '%s|' \"$@\" \"$GREETING\"", "sh", "a b", "", "c"])
+        XCTAssertEqual(argv.out, "a b||c|hello there|")
+        let input = h.scratch.appendingPathComponent("stdin")
+        try "line one\nline two\n".write(to: input, atomically: true, encoding: .utf8)
+        let cat = try warm([], ["/bin/cat"], stdin: FileHandle(forReadingAtPath: input.path))
+        XCTAssertEqual(cat.out, "line one\nline two\n")
+    }
+
+    func testExitStatusSignalsMissingCommandAndTimeout() throws {
+        let root = try h.busyboxRoot()
+        let flags = ["--rootfs", root.path]
+        XCTAssertEqual(try warm(flags, ["/probe", "exit", "7"]).status, 7)
+        XCTAssertEqual(try warm(flags, ["/probe", "kill-self", "15"]).status, 128 + 15)
+        let missing = try warm(flags, ["/no/such/command"])
+        XCTAssertEqual(missing.status, 125)
+        XCTAssertTrue(missing.err.contains("/no/such/command"), missing.err)
+        func message(_ e: String) -> [Substring] { e.split(separator: "\n").filter { !$0.hasPrefix("rootless timing:") } }
+        XCTAssertEqual(message(missing.err), message(try cold(flags, ["/no/such/command"]).err), "the same one-line error as a cold run")
+        XCTAssertEqual(message(missing.err).count, 1, missing.err)
+        let t = try warm(flags + ["--timeout", "0.5"], ["/bin/sleep", "30"])
+        XCTAssertEqual(t.status, 124, t.err)
+    }
+
+    func testASignalToRootlessReachesTheWarmPayload() throws {
+        let root = try h.busyboxRoot()
+        _ = try h.run(["run", "--rootfs", root.path, "--", "/bin/true"])
+        let r = try h.start(["run", "--rootfs", root.path, "--", "/probe", "wait-signal"])
+        guard r.read(until: "ready", timeout: 30) != nil else { return XCTFail("never ready") }
+        kill(r.process.processIdentifier, SIGUSR1)
+        let out = r.read(until: nil, timeout: 30) ?? ""
+        r.process.waitUntilExit()
+        XCTAssertTrue(out.contains("got=\(SIGUSR1)"), out)
+        XCTAssertEqual(r.process.terminationStatus, 0)
+    }
+
+    /// What a warm sandbox is built for includes the (device, inode) of its root: a
+    /// directory replaced since is a miss, and the run sees the new one.
+    func testAReplacedRootfsIsNeverServedStale() throws {
+        let root = try h.busyboxRoot()
+        try "one\n".write(to: root.appendingPathComponent("etc/marker"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try warm(["--rootfs", root.path], ["/bin/cat", "/etc/marker"]).out, "one\n")
+        _ = try h.run(["run", "--rootfs", root.path, "--", "/bin/true"]) // a warm one is waiting again
+        try FileManager.default.moveItem(at: root, to: h.scratch.appendingPathComponent("rootfs.old"))
+        let fresh = try h.busyboxRoot()
+        try "two\n".write(to: fresh.appendingPathComponent("etc/marker"), atomically: true, encoding: .utf8)
+        let r = try h.run(["run", "--rootfs", fresh.path, "--", "/bin/cat", "/etc/marker"], env: WarmTests.timing)
+        XCTAssertEqual(r.out, "two\n")
+        XCTAssertFalse(r.err.contains("warm: command sent"), "the sandbox built over the old directory was not used")
+    }
+
+    /// The plan says which runs may be warm, and why not.
+    func testThePlanSaysWhenARunIsNotWarm() throws {
+        XCTAssertTrue(try h.run(["run", "--dry-run", "--", "/bin/true"]).out.contains("warm: yes"))
+        XCTAssertTrue(try h.run(["run", "--dry-run", "-t", "--", "/bin/true"]).out.contains("warm: no (-t)"))
+        XCTAssertTrue(try h.run(["run", "--dry-run", "--no-warm", "--", "/bin/true"]).out.contains("warm: no (--no-warm)"))
+        // A cold-only option really is cold.
+        let r = try h.run(["run", "--die-with-parent", "--", "/bin/true"], env: WarmTests.timing)
+        XCTAssertEqual(r.status, 0, r.err)
+        let again = try h.run(["run", "--die-with-parent", "--", "/bin/true"], env: WarmTests.timing)
+        XCTAssertFalse(again.err.contains("warm: command sent"), again.err)
+    }
+
+    /// `keeper stop` ends the warm sandboxes waiting in the keeper too: their payload sees
+    /// the keeper's end of its socket close. Checked by polling /proc (bounded), not a sleep.
+    func testKeeperStopLeavesNoWarmSandboxBehind() throws {
+        let root = try h.busyboxRoot()
+        _ = try warm(["--rootfs", root.path], ["/bin/true"])
+        XCTAssertFalse(ours().isEmpty, "warm sandboxes wait in the keeper")
+        XCTAssertEqual(try h.run(["keeper", "stop"]).status, 0)
+        var left = ours()
+        for _ in 0..<500 where !left.isEmpty {
+            var p = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&p, 0, 10)
+            left = ours()
+        }
+        XCTAssertEqual(left, [], "nothing named rootless-keeper is left (zombies excepted)")
+    }
+
+    /// Live processes of ours named rootless-keeper (the keeper and its warm sandboxes).
+    func ours() -> [String] {
+        let me = getuid()
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
+            guard pid.allSatisfy(\.isNumber),
+                  let st = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+            let lines = st.split(separator: "\n")
+            let name = lines.first { $0.hasPrefix("Name:") }?.split(separator: "\t").last
+            let state = lines.first { $0.hasPrefix("State:") } ?? ""
+            let uid = lines.first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first
+            return name == "rootless-keeper" && !state.contains("zombie") && uid.map { UInt32($0) == me } == true
+        }
+    }
+}
