@@ -72,13 +72,51 @@ final class LauncherTests: XCTestCase {
         }
     }
 
-    func plan(_ args: [String], cgroup: CgroupFacts? = nil) throws -> Plan {
+    /// Cold (--no-warm) unless `warm`: the tests of a cold start's order stay as they were.
+    func plan(_ args: [String], cgroup: CgroupFacts? = nil, warm: Bool = false) throws -> Plan {
         let sub = SubIDTable(parsing: "alice:100000:65536\n")
         var f = HostFacts(uid: 1000, gid: 1000, userName: "alice", cwd: "/", env: [], subuid: sub, subgid: sub,
                           uidHelper: .usable(path: "/usr/bin/newuidmap"), gidHelper: .usable(path: "/usr/bin/newgidmap"), lookup: { _ in true })
         f.cgroup = cgroup
-        return try Planner.plan(try RunArguments.parse(args), f)
+        return try Planner.plan(try RunArguments.parse((warm ? [] : ["--no-warm"]) + args), f)
     }
+
+    /// A warm hit: the request is made from a config with no process part touched yet,
+    /// the keeper hands a sandbox over, the command goes to it and it is supervised as
+    /// not our child; nothing is spawned, no maps written, nothing deferred.
+    func testAWarmSandboxGetsTheCommandAndIsSupervisedAsForeign() throws {
+        let k = Recorder()
+        k.keeperFD = 9
+        k.warmSandbox = WarmSandbox(pid: 77, pidfd: -1, socket: -1)
+        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["--map", "self", "true"], warm: true)), 3)
+        XCTAssertEqual(Array(k.calls.dropFirst()), ["warm request argv=true zygote=0", "keeper 0 1000 1 warm", "warm go pid=77 argv0=true",
+                                                    "supervise foreign pid=77"])
+    }
+
+    /// A miss: the keeper answers with its namespaces and the run starts cold as usual.
+    func testAWarmMissStartsCold() throws {
+        let k = Recorder()
+        k.keeperFD = 9
+        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["true"], warm: true)), 3)
+        XCTAssertEqual(k.calls[2], "keeper 0 1000 1,1 100000 65536 warm")
+        XCTAssertTrue(k.calls[3].hasPrefix("spawn flags=6e020000 join=9"), k.calls[3])
+        XCTAssertEqual(Array(k.calls.suffix(3)), ["release", "defer to keeper", "supervise"])
+    }
+
+    /// A command the warm sandbox could not be sent (e.g. too long for one message): that
+    /// sandbox is dropped and the run starts cold, asking the keeper again without a request.
+    func testAFailedWarmHandOffFallsBackToAColdStart() throws {
+        let k = Recorder()
+        k.keeperFD = 9
+        k.warmSandbox = WarmSandbox(pid: 77, pidfd: -1, socket: -1)
+        k.warmGoResult = -E2BIG
+        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["true"], warm: true)), 3)
+        XCTAssertEqual(k.calls[3], "warm go pid=77 argv0=true")
+        XCTAssertEqual(k.calls[5], "keeper 0 1000 1,1 100000 65536", "asked again, cold")
+        XCTAssertTrue(k.calls[6].hasPrefix("spawn flags=6e020000 join=9"), k.calls[6])
+        XCTAssertEqual(k.calls.last, "supervise")
+    }
+
 
     static let delegated = CgroupFacts(layout: CgroupLayout(kind: .unified, v2Mount: "/sys/fs/cgroup", v1Controllers: [], ownPath: "/user.slice/run-1.scope"),
                                        base: "/sys/fs/cgroup/user.slice/run-1.scope", delegated: true, available: ["cpu", "io", "memory", "pids"])

@@ -59,6 +59,7 @@ final class PlannerTests: XCTestCase {
             mount 34: readonly /proc/irq (nosuid,nodev,noexec,optional,nocreate)
             mount 35: readonly /proc/sys (nosuid,nodev,noexec,optional,nocreate)
             mount 36: readonly /proc/sysrq-trigger (nosuid,nodev,noexec,optional,nocreate)
+            warm: yes (a sandbox the keeper built ahead for a run exactly like this one, when it has one)
             hostname: rootless
             process: uid=0 gid=0 cwd=/home/alice/proj argv=["make", "-j2"]
             path: /usr/bin:/bin
@@ -70,6 +71,24 @@ final class PlannerTests: XCTestCase {
 
             """
         XCTAssertEqual(plan.render(), golden)
+    }
+
+    /// Which runs the keeper may build ahead, and the reason printed for those it may not.
+    func testWarmIsOffForWhatTiesASandboxToItsRun() throws {
+        func off(_ args: [String]) throws -> String? { try Planner.plan(try RunArguments.parse(args + ["true"]), facts()).warmOff }
+        XCTAssertNil(try off([]))
+        XCTAssertNil(try off(["--rootfs", "/srv/root", "--map", "self", "--timeout", "5", "-e", "A=1"]))
+        XCTAssertEqual(try off(["--no-warm"]), "--no-warm")
+        XCTAssertEqual(try off(["-t"]), "-t")
+        XCTAssertEqual(try off(["--preserve-fds", "2"]), "--preserve-fds")
+        XCTAssertEqual(try off(["--die-with-parent"]), "--die-with-parent")
+        XCTAssertEqual(try off(["--no-init"]), "--no-init")
+        XCTAssertEqual(try off(["--seccomp-log"]), "--seccomp-log")
+        XCTAssertEqual(try off(["--seccomp", "/srv/p.json"]), "a seccomp policy file")
+        XCTAssertEqual(try off(["--stats"]), "--stats")
+        let noKeeper = try Planner.plan(try RunArguments.parse(["--no-keeper", "true"]), facts())
+        XCTAssertFalse(noKeeper.warm)
+        XCTAssertFalse(noKeeper.render().contains("warm:"), "no keeper, nothing to say about warm sandboxes")
     }
 
     func testRootfsPlanWithHostNetAndUserMounts() throws {
