@@ -315,6 +315,23 @@ static void *refill(void *arg) {
     }
 }
 
+// A fresh network namespace from the pool (the refill thread is told), or -1 if empty.
+static int take_pooled(void) {
+    pthread_mutex_lock(&pool.mu);
+    int net = pool.n > 0 ? pool.fds[--pool.n] : -1;
+    pthread_cond_signal(&pool.low);
+    pthread_mutex_unlock(&pool.mu);
+    return net;
+}
+
+// The answer to 'J'/'U' (and to a warm request that gets no sandbox): our user namespace,
+// and a pooled network namespace when want_net and the pool has one (ours to close after).
+static void answer_namespaces(int conn, int userns, int want_net) {
+    int net = want_net ? take_pooled() : -1;
+    answer(conn, 0, 0, userns, net);
+    if (net >= 0) close(net);
+}
+
 // Sandboxes whose mount namespace we hold until their pid 1 is gone (see rl_keeper_defer),
 // and warm sandboxes that were taken (we also reap those: their pid 1 is our child).
 #define KEEPER_WATCH 64
@@ -414,10 +431,7 @@ static void build_spare(const char *req, size_t len) {
     c->zygote_fd = z[1];
     c->netns_fd = -1;
     if (c->clone_flags & CLONE_NEWNET) {
-        pthread_mutex_lock(&pool.mu);
-        if (pool.n > 0) net = pool.fds[--pool.n];
-        pthread_cond_signal(&pool.low);
-        pthread_mutex_unlock(&pool.mu);
+        net = take_pooled();
         if (net >= 0) { c->netns_fd = net; c->clone_flags &= ~(uint64_t)CLONE_NEWNET; }
     }
     // rl_spawn leaves the forwarded signals blocked for a supervisor; we are none.
@@ -511,15 +525,7 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
         }
         drop_spare(i, 1);
     } else {
-        int net = -1;
-        if (kind == 'W') {
-            pthread_mutex_lock(&pool.mu);
-            if (pool.n > 0) net = pool.fds[--pool.n];
-            pthread_cond_signal(&pool.low);
-            pthread_mutex_unlock(&pool.mu);
-        }
-        answer(conn, 0, 0, userns, net);
-        if (net >= 0) close(net);
+        answer_namespaces(conn, userns, kind == 'W');
     }
     // The first run like this: two, so that in a series of such runs one is ready while
     // the other is rebuilt (after the run that took it; see above).
@@ -544,15 +550,7 @@ static void serve(int conn, int userns) {
     int fds[2] = { -1, -1 };
     int n = r > 0 ? rl_fd_take(&m, fds, 2) : 0;
     if (r == 1 && (req == 'J' || req == 'U')) {
-        int net = -1;
-        if (req == 'J') {
-            pthread_mutex_lock(&pool.mu);
-            if (pool.n > 0) net = pool.fds[--pool.n];
-            pthread_cond_signal(&pool.low);
-            pthread_mutex_unlock(&pool.mu);
-        }
-        answer(conn, 0, 0, userns, net);
-        if (net >= 0) close(net);
+        answer_namespaces(conn, userns, req == 'J');
     } else if (r > 1 && (req == 'W' || req == 'V') && !(m.msg_flags & MSG_TRUNC)) {
         serve_warm(conn, userns, n == 1 ? fds[0] : -1, req, body, (size_t)r - 1);
     } else if (r == 1 && req == 'D' && n == 2 && n_watch < KEEPER_WATCH && ns_type(fds[1]) == CLONE_NEWNS) {

@@ -69,10 +69,6 @@ final class CConfig {
         c.hostname = plan.namespaces.contains(.uts) ? string(plan.hostname) : nil
         c.loopback_up = plan.namespaces.contains(.net) ? 1 : 0
         c.netns_fd = -1
-        if let n = netnsFD { // the launcher passes one only for a plan with its own netns
-            c.netns_fd = n
-            c.clone_flags &= ~CConfig.cloneFlag(.net)
-        }
         let mounts = malloc(MemoryLayout<rl_mount>.stride * max(plan.mounts.count, 1))!
             .bindMemory(to: rl_mount.self, capacity: max(plan.mounts.count, 1))
         blocks.append(UnsafeMutableRawPointer(mounts))
@@ -134,11 +130,6 @@ final class CConfig {
             c.n_ll_rules = Int32(rules.count)
         }
         c.no_userns = plan.idmap == nil ? 1 : 0
-        if let fd = usernsFD {
-            c.join_userns = 1
-            c.userns_fd = fd
-            c.clone_flags &= ~CConfig.cloneFlag(.user)
-        }
         if let fd = cgroupFD {
             c.into_cgroup = 1
             c.cgroup_fd = fd
@@ -151,6 +142,22 @@ final class CConfig {
             c.n_rlimits = Int32(plan.rlimits.count)
         }
         config = c
+        join(userns: usernsFD, netns: netnsFD)
+    }
+
+    /// The keeper's user namespace (joined before clone) and a pooled network namespace
+    /// (the launcher passes one only for a plan with its own), once the keeper answered:
+    /// a warm request's config is made before asking, and on a miss serves the cold start.
+    func join(userns: Int32?, netns: Int32?) {
+        if let n = netns {
+            config.netns_fd = n
+            config.clone_flags &= ~CConfig.cloneFlag(.net)
+        }
+        if let fd = userns {
+            config.join_userns = 1
+            config.userns_fd = fd
+            config.clone_flags &= ~CConfig.cloneFlag(.user)
+        }
     }
 
     deinit { blocks.forEach { free($0) } }

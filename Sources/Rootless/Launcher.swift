@@ -58,7 +58,14 @@ public struct Launcher {
             warn("no cgroup for sandboxes here: \(n) (said once; rootless doctor explains)")
         }
         PhaseTimer.mark("cgroup")
-        let cfg = CConfig(plan, filters: filters, landlockABI: abi, usernsFD: keeperFD, netnsFD: netnsFD, cgroupFD: cgroup?.leafFD)
+        // A warm miss: the config made for the request serves (warm plans have no cgroup).
+        let cfg: CConfig
+        if let w = warmCfg, cgroup == nil {
+            w.join(userns: keeperFD, netns: netnsFD)
+            cfg = w
+        } else {
+            cfg = CConfig(plan, filters: filters, landlockABI: abi, usernsFD: keeperFD, netnsFD: netnsFD, cgroupFD: cgroup?.leafFD)
+        }
         let started = OS.monotonicSeconds()
         let r: rl_result? = withUnsafePointer(to: cfg.config) { c in
             var child: rl_child
