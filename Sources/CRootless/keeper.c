@@ -348,7 +348,7 @@ static int n_chores;
 // Holds mnt (closed when pidfd fires), and then builds a warm sandbox for next_req (owned
 // from here on) if given. With the list full, pid 1 tears its namespace down itself, and
 // the next warm sandbox is built at once.
-static void build_spare(const char *req, size_t len);
+static int build_spare(const char *req, size_t len);
 static void hold(int pidfd, int mnt, char *next_req, size_t next_len) {
     if (n_watch == KEEPER_WATCH) {
         close(pidfd);
@@ -410,14 +410,12 @@ static int peer_is_user(int proof) {
         && st.st_dev == self.parent_dev && st.st_ino == self.parent_ino;
 }
 
-// Builds a warm sandbox for req (already checked by rl_warm_unpack on a copy) and keeps
-// it; it says RL_STEP_READY on its socket once its payload waits.
-static void build_spare(const char *req, size_t len) {
-    if (n_spares == KEEPER_SPARES) {
-        int old = 0;
-        for (int i = 1; i < n_spares; i++) if (spares[i].since < spares[old].since) old = i;
-        drop_spare(old, 1);
-    }
+// Builds a warm sandbox for req and keeps it; it says RL_STEP_READY on its socket once
+// its payload waits. The one place a request is checked: every offset (rl_warm_unpack, on
+// a copy: the kept bytes stay as sent, for comparing), and that the caller's mount
+// namespace, cgroup and LSM label are ours, the ones the sandbox will be built in. A
+// request equal to a kept one was therefore checked when that one was built. 0 or -1.
+static int build_spare(const char *req, size_t len) {
     char *keep = malloc(len), *work = aligned_alloc(8, (len + 7) & ~(size_t)7);
     struct rl_config *c;
     const char *cg, *lb;
@@ -426,7 +424,14 @@ static void build_spare(const char *req, size_t len) {
     if (!keep || !work) goto fail;
     memcpy(keep, req, len);
     memcpy(work, req, len);
-    if (rl_warm_unpack(work, len, &c, &cg, &lb, &md, &mi) < 0) goto fail;
+    if (rl_warm_unpack(work, len, &c, &cg, &lb, &md, &mi) < 0 || md != self.mnt_dev || mi != self.mnt_ino
+        || strcmp(cg, self.cgroup) != 0 || strcmp(lb, self.label) != 0)
+        goto fail;
+    if (n_spares == KEEPER_SPARES) {
+        int old = 0;
+        for (int i = 1; i < n_spares; i++) if (spares[i].since < spares[old].since) old = i;
+        drop_spare(old, 1);
+    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, z) < 0) goto fail;
     c->zygote_fd = z[1];
     c->netns_fd = -1;
@@ -450,12 +455,13 @@ static void build_spare(const char *req, size_t len) {
     int mnt = open(path, O_RDONLY | O_CLOEXEC);
     free(work);
     spares[n_spares++] = (struct spare){ keep, len, ch.pid, ch.pidfd, z[0], mnt, 0, now_ms() };
-    return;
+    return 0;
 fail:
     if (z[0] >= 0) close(z[0]);
     if (z[1] >= 0) close(z[1]);
     free(keep);
     free(work);
+    return -1;
 }
 
 // A spare's socket is readable before it is taken: READY, or a failure / EOF (dropped).
@@ -492,16 +498,9 @@ static int count_spares(const char *req, size_t len) {
 // answer as 'J'/'U'; then build the next ones.
 #define WARM_WAIT_MS 20
 static void serve_warm(int conn, int userns, int proof, char kind, const char *req, size_t len) {
-    static char check[WARM_REQ_MAX] __attribute__((aligned(8)));
-    struct rl_config *c;
-    const char *cg, *lb;
-    uint64_t md, mi;
-    int ok = len <= sizeof check && peer_is_user(proof);
-    if (ok) {
-        memcpy(check, req, len);
-        ok = rl_warm_unpack(check, len, &c, &cg, &lb, &md, &mi) == 0 && md == self.mnt_dev && mi == self.mnt_ino
-            && strcmp(cg, self.cgroup) == 0 && strcmp(lb, self.label) == 0;
-    }
+    // Bytes equal to a kept request's were checked when it was built (build_spare): a hit
+    // costs a comparison, not a second check of ~12 KiB.
+    int ok = peer_is_user(proof);
     int i = ok ? find_spare(req, len, 1) : -1;
     int b = ok && i < 0 ? find_spare(req, len, 0) : -1;
     if (b >= 0) {
@@ -529,7 +528,7 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
     }
     // The first run like this: two, so that in a series of such runs one is ready while
     // the other is rebuilt (after the run that took it; see above).
-    if (ok && i == -1) for (int k = 0; k < WARM_PER_REQUEST; k++) build_spare(req, len);
+    if (ok && i == -1 && build_spare(req, len) == 0) for (int k = 1; k < WARM_PER_REQUEST; k++) build_spare(req, len);
 }
 
 // One request: 'J' (join: answer with the namespaces), 'U' (the user namespace only: a run

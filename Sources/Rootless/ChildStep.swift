@@ -90,6 +90,8 @@ enum ChildStep {
             let layer = r.index >= 0 ? " (layer \(r.index))" : ""
             return RootlessError("cannot mount the image's overlayfs root\(layer): \(why)",
                                  fix: "overlayfs in a user namespace needs kernel >= 5.11 (lowerdir+: 6.8); use --storage-driver copy")
+        case RL_STEP_WARM.rawValue:
+            return RootlessError("the warm sandbox could not take the command: \(why)", fix: "run with --no-warm, or `rootless keeper stop` and try again")
         case RL_STEP_PDEATHSIG.rawValue:
             return RootlessError("cannot set the parent-death signal: \(why)")
         case RL_STEP_EXEC.rawValue:
