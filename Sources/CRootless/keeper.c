@@ -5,7 +5,8 @@
 // namespace, only lo, up): creating one costs ~0.6 ms, the largest single step of a
 // start, and the keeper makes the next one while nobody is asking.
 //
-// The pool is kept by a second thread (see refill); the main thread only answers.
+// The pool is kept by a second thread (see refill), warm sandboxes are built and held
+// mount namespaces closed by a third (see builder); the main thread only answers.
 // Hand-off, over a SOCK_SEQPACKET socket in the caller's 0700 runtime dir: a run
 // connects, the keeper answers one message carrying the user namespace fd and, when the
 // pool has one, a network namespace fd, which it then closes: each network namespace is
@@ -22,6 +23,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -333,27 +335,56 @@ static void answer_namespaces(int conn, int userns, int want_net) {
 }
 
 // Sandboxes whose mount namespace we hold until their pid 1 is gone (see rl_keeper_defer),
-// and warm sandboxes that were taken (we also reap those: their pid 1 is our child).
+// and warm sandboxes that were taken (we also reap those: their pid 1 is our child). The
+// main thread's alone.
 #define KEEPER_WATCH 64
 static struct pollfd watch[KEEPER_WATCH];
 static int held_mnt[KEEPER_WATCH], n_watch;
 // A taken warm sandbox's request: the next one is built when it is gone (see serve_warm).
 static struct { char *req; size_t len; } held_next[KEEPER_WATCH];
-// What is left to do when no run is asking: close a held mount namespace (fd) or build
-// a warm sandbox (req).
-struct chore { int fd; char *req; size_t len; };
+
+// ---- the builder thread ----------------------------------------------------------------------
+// Chores, done by their own thread so that the main thread only answers: a run that
+// connects while a sandbox is being built (clone3 copies our mount table, ~0.5 ms) or a
+// mount namespace is torn down (~0.45 ms) no longer waits behind it (measured on 2 CPUs:
+// a quarter of the warm runs did, for ~0.5-1 ms each). A chore is `count` warm sandboxes
+// for req (owned by the chore), or closing the held mount namespace fd.
+//
+// `mu` guards the spares and the chore list. The builder only appends spares, and the
+// main thread finds the ones it polled by pidfd, not by index, so neither moves the
+// other's entries under it. Capacity is made by the main thread before it queues a build
+// (it alone drops spares: dropping one touches the held list).
+struct chore { int fd; char *req; size_t len; int count; };
 static struct chore chores[KEEPER_WATCH];
 static int n_chores;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t chore_cv = PTHREAD_COND_INITIALIZER;
+static int wake_fd = -1; // eventfd: the builder added a spare; the main thread polls it
+static int have_builder;  // without one: no warm sandboxes, and fds are closed at once
+
+// With mu held (queue_chore: without).
+static void queue_chore_held(struct chore c) {
+    int ok = have_builder && n_chores < KEEPER_WATCH;
+    if (ok) chores[n_chores++] = c;
+    pthread_cond_signal(&chore_cv);
+    if (!ok) { if (c.req) free(c.req); else close(c.fd); } // the fd closes here, now
+}
+
+static void queue_chore(struct chore c) {
+    pthread_mutex_lock(&mu);
+    queue_chore_held(c);
+    pthread_mutex_unlock(&mu);
+}
 
 // Holds mnt (closed when pidfd fires), and then builds a warm sandbox for next_req (owned
 // from here on) if given. With the list full, pid 1 tears its namespace down itself, and
-// the next warm sandbox is built at once.
-static int build_spare(const char *req, size_t len);
+// the next warm sandbox is built at once. Main thread, mu held (its callers serve a run
+// or drop a spare).
 static void hold(int pidfd, int mnt, char *next_req, size_t next_len) {
     if (n_watch == KEEPER_WATCH) {
         close(pidfd);
         close(mnt);
-        if (next_req) { build_spare(next_req, next_len); free(next_req); }
+        if (next_req) queue_chore_held((struct chore){ -1, next_req, next_len, 1 });
         return;
     }
     watch[n_watch] = (struct pollfd){ pidfd, POLLIN, 0 };
@@ -365,8 +396,10 @@ static void hold(int pidfd, int mnt, char *next_req, size_t next_len) {
 // ---- warm sandboxes (see warm.c) -----------------------------------------------------------
 // At most KEEPER_SPARES wait here, WARM_PER_REQUEST per request; one unused for WARM_IDLE_MS
 // goes (it is a snapshot of the host's mount table and of the files it bound).
+// Three per request: in a series of equal runs, the one a run takes was rebuilt two runs
+// earlier, so it is ready even when builds are slowed by the runs themselves.
 #define KEEPER_SPARES 8
-#define WARM_PER_REQUEST 2
+#define WARM_PER_REQUEST 3
 #define WARM_IDLE_MS 60000
 #define WARM_REQ_MAX (192 * 1024)
 struct spare { char *req; size_t len; int pid, pidfd, sock, mnt, ready; int64_t since; };
@@ -387,8 +420,8 @@ static void read_text(const char *path, char *buf, size_t cap) {
     buf[n > 0 ? n : 0] = 0;
 }
 
-// Drops spare i: killed if alive; its pid 1 is reaped when its pidfd fires (held list)
-// or by the sweep in the loop.
+// Drops spare i (main thread, mu held): killed if alive; its pid 1 is reaped when its
+// pidfd fires (held list) or by the sweep in the loop.
 static void drop_spare(int i, int kill) {
     struct spare *x = &spares[i];
     if (kill) syscall(SYS_pidfd_send_signal, x->pidfd, SIGKILL, NULL, 0);
@@ -410,28 +443,37 @@ static int peer_is_user(int proof) {
         && st.st_dev == self.parent_dev && st.st_ino == self.parent_ino;
 }
 
-// Builds a warm sandbox for req and keeps it; it says RL_STEP_READY on its socket once
-// its payload waits. The one place a request is checked: every offset (rl_warm_unpack, on
-// a copy: the kept bytes stay as sent, for comparing), and that the caller's mount
-// namespace, cgroup and LSM label are ours, the ones the sandbox will be built in. A
-// request equal to a kept one was therefore checked when that one was built. 0 or -1.
-static int build_spare(const char *req, size_t len) {
-    char *keep = malloc(len), *work = aligned_alloc(8, (len + 7) & ~(size_t)7);
+// A request's config, unpacked into work (8-aligned, len bytes, a copy: the kept bytes
+// stay as sent, for comparing), if every offset checks (rl_warm_unpack) and the caller's
+// mount namespace, cgroup and LSM label are ours, the ones the sandbox is built in.
+// Checked before a first build is queued and again by the build; a request equal to a
+// kept one was checked when that one was built, so a hit is a byte comparison.
+static struct rl_config *warm_config(char *work, const char *req, size_t len) {
     struct rl_config *c;
     const char *cg, *lb;
     uint64_t md, mi;
-    int z[2] = { -1, -1 }, net = -1;
-    if (!keep || !work) goto fail;
-    memcpy(keep, req, len);
     memcpy(work, req, len);
     if (rl_warm_unpack(work, len, &c, &cg, &lb, &md, &mi) < 0 || md != self.mnt_dev || mi != self.mnt_ino
         || strcmp(cg, self.cgroup) != 0 || strcmp(lb, self.label) != 0)
-        goto fail;
-    if (n_spares == KEEPER_SPARES) {
-        int old = 0;
-        for (int i = 1; i < n_spares; i++) if (spares[i].since < spares[old].since) old = i;
-        drop_spare(old, 1);
-    }
+        return NULL;
+    return c;
+}
+
+static int warm_valid(const char *req, size_t len) {
+    char *work = aligned_alloc(8, (len + 7) & ~(size_t)7);
+    int ok = work && warm_config(work, req, len) != NULL;
+    free(work);
+    return ok;
+}
+
+// Builds a warm sandbox for req and keeps it (builder thread; mu not held): it says
+// RL_STEP_READY on its socket once its payload waits. 0 or -1.
+static int build_spare(const char *req, size_t len) {
+    char *keep = malloc(len), *work = aligned_alloc(8, (len + 7) & ~(size_t)7);
+    struct rl_config *c;
+    int z[2] = { -1, -1 }, net = -1;
+    if (!keep || !work || !(c = warm_config(work, req, len))) goto fail;
+    memcpy(keep, req, len);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, z) < 0) goto fail;
     c->zygote_fd = z[1];
     c->netns_fd = -1;
@@ -454,7 +496,20 @@ static int build_spare(const char *req, size_t len) {
     snprintf(path, sizeof path, "/proc/%d/ns/mnt", ch.pid);
     int mnt = open(path, O_RDONLY | O_CLOEXEC);
     free(work);
-    spares[n_spares++] = (struct spare){ keep, len, ch.pid, ch.pidfd, z[0], mnt, 0, now_ms() };
+    pthread_mutex_lock(&mu);
+    int room = n_spares < KEEPER_SPARES;
+    if (room) spares[n_spares++] = (struct spare){ keep, len, ch.pid, ch.pidfd, z[0], mnt, 0, now_ms() };
+    pthread_mutex_unlock(&mu);
+    if (!room) { // the main thread filled the list meanwhile: not kept
+        syscall(SYS_pidfd_send_signal, ch.pidfd, SIGKILL, NULL, 0);
+        queue_chore((struct chore){ mnt, NULL, 0, 0 });
+        close(ch.pidfd);
+        close(z[0]);
+        free(keep);
+        return -1;
+    }
+    uint64_t one = 1;
+    if (write(wake_fd, &one, sizeof one) < 0) {} // the main thread polls the new spare
     return 0;
 fail:
     if (z[0] >= 0) close(z[0]);
@@ -462,6 +517,32 @@ fail:
     free(keep);
     free(work);
     return -1;
+}
+
+static int count_spares(const char *req, size_t len) {
+    int n = 0;
+    for (int i = 0; i < n_spares; i++) n += spares[i].len == len && memcmp(spares[i].req, req, len) == 0;
+    return n;
+}
+
+static void *builder(void *arg) {
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&mu);
+        while (n_chores == 0) pthread_cond_wait(&chore_cv, &mu);
+        struct chore c = chores[0];
+        memmove(chores, chores + 1, (size_t)--n_chores * sizeof chores[0]);
+        pthread_mutex_unlock(&mu);
+        if (!c.req) { close(c.fd); continue; }
+        for (int k = 0; k < c.count; k++) {
+            pthread_mutex_lock(&mu);
+            int want = count_spares(c.req, c.len) < WARM_PER_REQUEST && n_spares < KEEPER_SPARES;
+            pthread_mutex_unlock(&mu);
+            if (!want || build_spare(c.req, c.len) < 0) break;
+        }
+        free(c.req);
+    }
+    return NULL;
 }
 
 // A spare's socket is readable before it is taken: READY, or a failure / EOF (dropped).
@@ -479,6 +560,11 @@ static int find_spare(const char *req, size_t len, int ready) {
     return -1;
 }
 
+static int index_of(int pidfd) {
+    for (int i = 0; i < n_spares; i++) if (spares[i].pidfd == pidfd) return i;
+    return -1;
+}
+
 static int n_spares_all(void) { return n_spares; }
 
 static int n_ready(void) {
@@ -487,25 +573,21 @@ static int n_ready(void) {
     return n;
 }
 
-static int count_spares(const char *req, size_t len) {
-    int n = 0;
-    for (int i = 0; i < n_spares; i++) n += spares[i].len == len && memcmp(spares[i].req, req, len) == 0;
-    return n;
-}
-
-// 'W'/'V' + a warm request: hand over a ready spare with the same bytes (waiting up to
-// WARM_WAIT_MS for one still being built: a build takes ~2 ms, a cold start longer), else
-// answer as 'J'/'U'; then build the next ones.
+// 'W'/'V' + a warm request (mu held): hand over a ready spare with the same bytes
+// (waiting up to WARM_WAIT_MS for one still being built: a build takes ~2 ms, a cold
+// start longer), else answer as 'J'/'U'; then have the next ones built.
 #define WARM_WAIT_MS 20
 static void serve_warm(int conn, int userns, int proof, char kind, const char *req, size_t len) {
-    // Bytes equal to a kept request's were checked when it was built (build_spare): a hit
-    // costs a comparison, not a second check of ~12 KiB.
     int ok = peer_is_user(proof);
     int i = ok ? find_spare(req, len, 1) : -1;
     int b = ok && i < 0 ? find_spare(req, len, 0) : -1;
     if (b >= 0) {
+        // Unlocked while waiting: the builder only appends, and only we drop.
         struct pollfd p = { spares[b].sock, POLLIN, 0 };
-        if (poll(&p, 1, WARM_WAIT_MS) == 1) spare_said(b);
+        pthread_mutex_unlock(&mu);
+        int r = poll(&p, 1, WARM_WAIT_MS);
+        pthread_mutex_lock(&mu);
+        if (r == 1) spare_said(b);
         i = find_spare(req, len, 1);
         if (i < 0) i = -2; // still building: not this run's, and no more of them
     }
@@ -516,7 +598,7 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
             // namespace until pid 1 exits (and reap it then). The next one is built then,
             // not now: its ~35 mounts and filters would compete for the CPUs with the
             // command just started (measured: a warm /bin/true took 1.8 ms instead of
-            // 0.9 on two cores). A run that comes meanwhile waits for it or starts cold.
+            // 0.9 on two cores). A run that comes meanwhile takes another or starts cold.
             close(x.sock);
             spares[i] = spares[--n_spares];
             hold(x.pidfd, x.mnt, x.req, x.len);
@@ -526,9 +608,19 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
     } else {
         answer_namespaces(conn, userns, kind == 'W');
     }
-    // The first run like this: two, so that in a series of such runs one is ready while
-    // the other is rebuilt (after the run that took it; see above).
-    if (ok && i == -1 && build_spare(req, len) == 0) for (int k = 1; k < WARM_PER_REQUEST; k++) build_spare(req, len);
+    // The first run like this (checked here, after its answer): room is made by dropping
+    // the oldest spares, then WARM_PER_REQUEST are built, in the builder.
+    if (ok && i == -1 && have_builder && warm_valid(req, len)) {
+        char *copy = malloc(len);
+        if (!copy) return;
+        memcpy(copy, req, len);
+        while (n_spares > KEEPER_SPARES - WARM_PER_REQUEST) {
+            int old = 0;
+            for (int k = 1; k < n_spares; k++) if (spares[k].since < spares[old].since) old = k;
+            drop_spare(old, 1);
+        }
+        queue_chore_held((struct chore){ -1, copy, len, WARM_PER_REQUEST });
+    }
 }
 
 // One request: 'J' (join: answer with the namespaces), 'U' (the user namespace only: a run
@@ -548,6 +640,7 @@ static void serve(int conn, int userns) {
     ssize_t r = recvmsg(conn, &m, MSG_CMSG_CLOEXEC);
     int fds[2] = { -1, -1 };
     int n = r > 0 ? rl_fd_take(&m, fds, 2) : 0;
+    pthread_mutex_lock(&mu); // answer() counts the spares
     if (r == 1 && (req == 'J' || req == 'U')) {
         answer_namespaces(conn, userns, req == 'J');
     } else if (r > 1 && (req == 'W' || req == 'V') && !(m.msg_flags & MSG_TRUNC)) {
@@ -556,7 +649,18 @@ static void serve(int conn, int userns) {
         hold(fds[0], fds[1], NULL, 0);
         n = 0; // kept
     }
+    pthread_mutex_unlock(&mu);
     for (int i = 0; i < n; i++) close(fds[i]); // a full list: pid 1 then tears it down itself
+}
+
+static int start_thread(void *(*fn)(void *), size_t stack) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, stack);
+    int rc = pthread_create(&t, &attr, fn, NULL);
+    pthread_attr_destroy(&attr);
+    return rc == 0;
 }
 
 __attribute__((noreturn)) void rl_keeper_loop(void) {
@@ -574,56 +678,69 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
     if (stat("/proc/self/ns/mnt", &st) == 0) { self.mnt_dev = st.st_dev; self.mnt_ino = st.st_ino; }
     read_text("/proc/self/cgroup", self.cgroup, sizeof self.cgroup);
     read_text("/proc/self/attr/current", self.label, sizeof self.label);
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    pthread_create(&t, &attr, refill, NULL); // no thread, no pool: runs make their own
-    struct pollfd p[1 + KEEPER_WATCH + 2 * KEEPER_SPARES];
+    // No refill thread, no pool: runs make their own network namespaces. No builder, no
+    // warm sandboxes: runs start cold (queue_chore).
+    start_thread(refill, 64 * 1024);
+    wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    // The builder's stack is copied into each sandbox's pid 1 (clone3 without CLONE_VM),
+    // which builds the root on it: child_main needs ~20 KiB.
+    have_builder = wake_fd >= 0 && start_thread(builder, 1 << 20);
+    struct pollfd p[2 + KEEPER_WATCH + 2 * KEEPER_SPARES];
+    int polled[KEEPER_SPARES], n_polled;
     for (;;) {
-        // [listen] [held: pidfds] [spares: pidfds] [spares not ready: sockets]
+        // [listen] [wake] [held: pidfds] [spares: pidfds] [spares not ready: sockets]
         int np = 0;
         p[np++] = (struct pollfd){ KEEPER_LISTEN_FD, POLLIN, 0 };
+        p[np++] = (struct pollfd){ wake_fd, POLLIN, 0 };
         for (int i = 0; i < n_watch; i++) p[np++] = watch[i];
         int s0 = np;
-        for (int i = 0; i < n_spares; i++) p[np++] = (struct pollfd){ spares[i].pidfd, POLLIN, 0 };
-        int r0 = np;
-        for (int i = 0; i < n_spares; i++) p[np++] = (struct pollfd){ spares[i].ready ? -1 : spares[i].sock, POLLIN, 0 };
-        int timeout = n_chores > 0 ? 0 : -1;
+        pthread_mutex_lock(&mu);
+        n_polled = n_spares;
+        for (int i = 0; i < n_polled; i++) {
+            polled[i] = spares[i].pidfd;
+            p[s0 + i] = (struct pollfd){ spares[i].pidfd, POLLIN, 0 };
+            p[s0 + n_polled + i] = (struct pollfd){ spares[i].ready ? -1 : spares[i].sock, POLLIN, 0 };
+        }
+        np += 2 * n_polled;
+        int timeout = -1;
         int64_t now = now_ms();
         for (int i = 0; i < n_spares; i++) {
             int64_t left = spares[i].since + WARM_IDLE_MS - now;
             if (timeout < 0 || left < timeout) timeout = left < 0 ? 0 : (int)left;
-            if (n_chores > 0) timeout = 0;
         }
+        pthread_mutex_unlock(&mu);
         if (poll(p, (nfds_t)np, timeout) < 0) continue;
+        if (p[1].revents & POLLIN) {
+            uint64_t v;
+            if (read(wake_fd, &v, sizeof v) < 0) {}
+        }
         // A held mount namespace goes once its pid 1 has exited: the last reference, so
-        // its teardown (unmounts, an RCU grace period, superblocks) runs here, off the
-        // path the sandbox's caller waits on.
+        // its teardown (unmounts, an RCU grace period, superblocks) runs in the builder,
+        // off the path the sandbox's caller waits on; the next warm sandbox first (a run
+        // may wait for it).
         for (int i = n_watch - 1; i >= 0; i--) {
-            if (!p[1 + i].revents) continue;
+            if (!p[2 + i].revents) continue;
             siginfo_t si;
             waitid(P_PIDFD, (id_t)watch[i].fd, &si, WEXITED | WNOHANG); // ours (a warm one) or ECHILD
             close(watch[i].fd);
-            // Chores, done when no run is waiting (below): the next warm sandbox first (a
-            // run may wait for it), then the teardown of this one's mounts.
-            if (held_next[i].req && n_chores < KEEPER_WATCH) chores[n_chores++] = (struct chore){ -1, held_next[i].req, held_next[i].len };
-            else free(held_next[i].req);
-            if (n_chores < KEEPER_WATCH) chores[n_chores++] = (struct chore){ held_mnt[i], NULL, 0 };
-            else close(held_mnt[i]);
+            if (held_next[i].req) queue_chore((struct chore){ -1, held_next[i].req, held_next[i].len, 1 });
+            queue_chore((struct chore){ held_mnt[i], NULL, 0, 0 });
             n_watch--;
             watch[i] = watch[n_watch];
             held_mnt[i] = held_mnt[n_watch];
             held_next[i] = held_next[n_watch];
         }
-        // Then the spares (dropping one adds to the held list, so after it; backwards,
-        // as a drop moves the last spare into its place).
-        int ns = n_spares;
+        // Then the spares we polled, found by pidfd (dropping one moves another into its
+        // place, and the builder may have added some).
+        pthread_mutex_lock(&mu);
         now = now_ms();
-        for (int i = ns - 1; i >= 0; i--) {
-            if (p[s0 + i].revents || now - spares[i].since >= WARM_IDLE_MS) drop_spare(i, 1);
-            else if (p[r0 + i].revents) spare_said(i);
+        for (int k = 0; k < n_polled; k++) {
+            int i = index_of(polled[k]);
+            if (i < 0) continue;
+            if (p[s0 + k].revents || now - spares[i].since >= WARM_IDLE_MS) drop_spare(i, 1);
+            else if (p[s0 + n_polled + k].revents) spare_said(i);
         }
+        pthread_mutex_unlock(&mu);
         // Warm sandboxes' pid 1s that exited while we held no pidfd for them.
         while (waitpid(-1, NULL, WNOHANG | __WALL) > 0) {}
         if (p[0].revents & POLLIN) {
@@ -631,17 +748,6 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
             if (conn >= 0) {
                 serve(conn, userns);
                 close(conn);
-            }
-        } else if (n_chores > 0) {
-            // One chore per turn, and only when nobody asked: a build (~0.5 ms here) or a
-            // mount teardown (~0.45 ms) must not sit in front of a run that connects.
-            struct chore c = chores[0];
-            memmove(chores, chores + 1, (size_t)--n_chores * sizeof chores[0]);
-            if (c.req) {
-                if (count_spares(c.req, c.len) < WARM_PER_REQUEST) build_spare(c.req, c.len);
-                free(c.req);
-            } else {
-                close(c.fd);
             }
         }
     }

@@ -11,6 +11,7 @@
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@
 #include <unistd.h>
 
 #define WARM_MAGIC 0x314c5752u // "RWL1"
-#define WARM_VERSION (1u | (uint32_t)sizeof(struct rl_config) << 8)
+#define WARM_VERSION (2u | (uint32_t)sizeof(struct rl_config) << 8) // 2: GO carries the CPU mask
 #define WARM_NLIMITS 16        // RLIMIT_NLIMITS on Linux
 
 struct warm_hdr {
@@ -216,7 +217,8 @@ int rl_warm_unpack(char *b, size_t len, struct rl_config **out, const char **cgr
 
 // ---- the payload's side (child, allocation-free) ------------------------------------------
 
-struct go_hdr { uint32_t magic, argc, envc, has_path; };
+// has_mask: the run's CPU affinity follows the header (the keeper pins its builds to one CPU).
+struct go_hdr { uint32_t magic, argc, envc, has_path, has_mask, pad; };
 #define GO_MAGIC 0x21214f47u // "GO!!"
 
 static char go_buf[RL_WARM_MAX_BYTES] __attribute__((aligned(8)));
@@ -242,10 +244,19 @@ void rl_warm_wait(struct rl_config *c, int rep) {
     struct go_hdr h;
     memcpy(&h, go_buf, sizeof h);
     if (h.magic != GO_MAGIC || h.argc < 1 || h.argc > RL_WARM_MAX_STRINGS || h.envc > RL_WARM_MAX_STRINGS
-        || h.argc + h.envc > RL_WARM_MAX_STRINGS || h.has_path > 1)
+        || h.argc + h.envc > RL_WARM_MAX_STRINGS || h.has_path > 1 || h.has_mask > 1
+        || (size_t)r < sizeof h + (h.has_mask ? sizeof(cpu_set_t) : 0))
         rl_fail(rep, RL_STEP_WARM, EPROTO, -1);
-    // The strings, each NUL-terminated, all within what arrived: PATH?, argv, envp.
     char *p = go_buf + sizeof h, *end = go_buf + r;
+    // The run's CPU affinity, not the keeper's (which builds on one CPU): before exec, so
+    // the command and everything it starts inherit it, as from a cold start.
+    if (h.has_mask) {
+        cpu_set_t mask;
+        memcpy(&mask, p, sizeof mask);
+        if (sched_setaffinity(0, sizeof mask, &mask) < 0) rl_fail(rep, RL_STEP_WARM, errno, -1);
+        p += sizeof mask;
+    }
+    // The strings, each NUL-terminated, all within what arrived: PATH?, argv, envp.
     uint32_t want = h.has_path + h.argc + h.envc;
     for (uint32_t i = 0; i < want; i++) {
         char *z = memchr(p, 0, (size_t)(end - p));
@@ -269,8 +280,12 @@ void rl_warm_wait(struct rl_config *c, int rep) {
 
 int rl_warm_go(int sock, const struct rl_config *c) {
     for (int fd = 0; fd < 3; fd++) if (fcntl(fd, F_GETFD) < 0) return -EBADF;
-    struct go_hdr h = { GO_MAGIC, 0, 0, c->search_path ? 1 : 0 };
-    size_t len = sizeof h + (c->search_path ? strlen(c->search_path) + 1 : 0);
+    cpu_set_t mask;
+    CPU_ZERO(&mask);
+    // More CPUs than a cpu_set_t holds: the sandbox keeps the keeper's affinity (README).
+    int has_mask = sched_getaffinity(0, sizeof mask, &mask) == 0;
+    struct go_hdr h = { GO_MAGIC, 0, 0, c->search_path ? 1 : 0, (uint32_t)has_mask, 0 };
+    size_t len = sizeof h + (has_mask ? sizeof mask : 0) + (c->search_path ? strlen(c->search_path) + 1 : 0);
     for (const char *const *a = c->argv; a && *a; a++) { h.argc++; len += strlen(*a) + 1; }
     for (const char *const *e = c->envp; e && *e; e++) { h.envc++; len += strlen(*e) + 1; }
     if (h.argc < 1 || len > RL_WARM_MAX_BYTES || h.argc + h.envc > RL_WARM_MAX_STRINGS) return -E2BIG;
@@ -279,6 +294,7 @@ int rl_warm_go(int sock, const struct rl_config *c) {
     size_t n = 0;
     memcpy(b, &h, sizeof h);
     n = sizeof h;
+    if (has_mask) { memcpy(b + n, &mask, sizeof mask); n += sizeof mask; }
 #define PUTS(s) do { size_t l_ = strlen(s) + 1; memcpy(b + n, s, l_); n += l_; } while (0)
     if (c->search_path) PUTS(c->search_path);
     for (const char *const *a = c->argv; *a; a++) PUTS(*a);

@@ -42,16 +42,25 @@ final class KeeperTests: XCTestCase {
         XCTAssertNotEqual(selfNS, first, "--map self has a keeper of its own (other maps)")
         XCTAssertEqual(try userns(["--map", "self"]), selfNS, "which later --map self runs share")
         // The keeper holds /dev/null on 0-2, sits at /, in its own session; its other fds
-        // are its socket and namespaces (its own, the pool), nothing of its first caller.
-        // One request first: by its answer the keeper has dropped the mount namespaces of
-        // the sandboxes above, whose pid 1 had exited before we asked.
-        _ = try keeperPID()
-        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { Int($0) }.sorted()
-        XCTAssertEqual(Array(fds.prefix(4)), [0, 1, 2, 3])
-        for fd in fds {
-            let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")
+        // are its socket, namespaces (its own, the pool) and the eventfd its builder thread
+        // wakes it with: nothing of its first caller. The mount namespaces of the sandboxes
+        // above are closed by the builder once their pid 1 has gone: polled for (bounded),
+        // not slept on.
+        func links() throws -> [(Int, String)] {
+            try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { Int($0) }.sorted().map {
+                ($0, try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)"))
+            }
+        }
+        var fds = try links()
+        for _ in 0..<200 where fds.contains(where: { $0.1.hasPrefix("mnt:[") }) {
+            var p = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&p, 0, 10)
+            fds = try links()
+        }
+        XCTAssertEqual(Array(fds.map(\.0).prefix(4)), [0, 1, 2, 3])
+        for (fd, target) in fds {
             if fd < 3 { XCTAssertEqual(target, "/dev/null") } else if fd == 3 { XCTAssertTrue(target.hasPrefix("socket:["), target) } else {
-                XCTAssertTrue(target.hasPrefix("user:[") || target.hasPrefix("net:["), "fd \(fd) -> \(target)")
+                XCTAssertTrue(target.hasPrefix("user:[") || target.hasPrefix("net:[") || target == "anon_inode:[eventfd]", "fd \(fd) -> \(target)")
             }
         }
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd"), "/")
@@ -119,8 +128,14 @@ final class KeeperTests: XCTestCase {
         _ = r.read(until: nil, timeout: 30)
         r.process.waitUntilExit()
         XCTAssertEqual(r.process.terminationStatus, 0)
-        _ = try keeperPID() // as above: by its answer, pid 1's exit has been seen
-        let left = try fdTargets(pid).filter { $0.hasPrefix("mnt:[") || $0.contains("pidfd") }
+        // pid 1's exit is seen by the main thread, and the namespace closed by the builder
+        // thread after: polled for (bounded), not slept on.
+        var left = try fdTargets(pid).filter { $0.hasPrefix("mnt:[") || $0.contains("pidfd") }
+        for _ in 0..<200 where !left.isEmpty {
+            var p = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&p, 0, 10)
+            left = try fdTargets(pid).filter { $0.hasPrefix("mnt:[") || $0.contains("pidfd") }
+        }
         XCTAssertEqual(left, [], "nothing of the finished sandbox is held")
     }
 

@@ -104,6 +104,22 @@ final class WarmTests: XCTestCase {
         XCTAssertEqual(r.process.terminationStatus, 0)
     }
 
+    /// The command runs with the run's CPU affinity, not the keeper's: the keeper (started
+    /// here with every CPU) hands the payload the run's mask with the command.
+    func testTheCommandGetsTheRunsCPUAffinity() throws {
+        let n = ProcessInfo.processInfo.activeProcessorCount
+        guard n >= 2 else { throw XCTSkip("needs 2 CPUs to tell a mask of one from the keeper's (this host has \(n))") }
+        let root = try h.busyboxRoot()
+        let flags = ["--rootfs", root.path]
+        let cmd = ["/bin/sh", "-c", "grep Cpus_allowed_list /proc/self/status"]
+        _ = try warm(flags, ["/bin/true"]) // the keeper, started with every CPU
+        XCTAssertEqual(try warm(flags, cmd).out, try cold(flags, cmd).out)
+        try waitReady()
+        let r = try h.run(["run"] + flags + ["--"] + cmd, shell: "exec taskset -c 0 \"$0\" \"$@\"", env: WarmTests.timing)
+        XCTAssertTrue(r.err.contains("warm: command sent"), "not warm: \(r.err)")
+        XCTAssertEqual(r.out, "Cpus_allowed_list:\t0\n")
+    }
+
     /// What a warm sandbox is built for includes the (device, inode) of its root: a
     /// directory replaced since is a miss, and the run sees the new one.
     func testAReplacedRootfsIsNeverServedStale() throws {

@@ -13,15 +13,24 @@ public enum OS {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while out.count < limit {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        // A malloc'd buffer, 4 KiB first and doubled when full: most files read here (/proc,
+        // cgroup files, the seccomp cache) are small, and the zeroed 64 KiB scratch array
+        // this used before cost 16 page faults per read on the start path.
+        var cap = min(4096, max(limit, 1)), len = 0
+        guard var p = malloc(cap)?.assumingMemoryBound(to: UInt8.self) else { return nil }
+        defer { free(p) }
+        while len < limit {
+            if len == cap {
+                cap = min(cap * 2, limit)
+                guard let q = realloc(p, cap) else { break }
+                p = q.assumingMemoryBound(to: UInt8.self)
+            }
+            let n = read(fd, p + len, cap - len)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
-            out.append(contentsOf: buf[0..<n])
+            len += n
         }
-        return out
+        return Array(UnsafeBufferPointer(start: p, count: len))
     }
 
     /// nil: missing; true: directory; false: other.
