@@ -217,7 +217,7 @@ int rl_warm_unpack(char *b, size_t len, struct rl_config **out, const char **cgr
 
 // ---- the payload's side (child, allocation-free) ------------------------------------------
 
-// has_mask: the run's CPU affinity follows the header (the keeper pins its builds to one CPU).
+// has_mask: the run's CPU affinity follows the header (the sandbox was built with the keeper's).
 struct go_hdr { uint32_t magic, argc, envc, has_path, has_mask, pad; };
 #define GO_MAGIC 0x21214f47u // "GO!!"
 
@@ -248,7 +248,7 @@ void rl_warm_wait(struct rl_config *c, int rep) {
         || (size_t)r < sizeof h + (h.has_mask ? sizeof(cpu_set_t) : 0))
         rl_fail(rep, RL_STEP_WARM, EPROTO, -1);
     char *p = go_buf + sizeof h, *end = go_buf + r;
-    // The run's CPU affinity, not the keeper's (which builds on one CPU): before exec, so
+    // The run's CPU affinity, not the keeper's (the sandbox's builder): before exec, so
     // the command and everything it starts inherit it, as from a cold start.
     if (h.has_mask) {
         cpu_set_t mask;
@@ -282,7 +282,7 @@ int rl_warm_go(int sock, const struct rl_config *c) {
     for (int fd = 0; fd < 3; fd++) if (fcntl(fd, F_GETFD) < 0) return -EBADF;
     cpu_set_t mask;
     CPU_ZERO(&mask);
-    // More CPUs than a cpu_set_t holds: the sandbox keeps the keeper's affinity (README).
+    // More CPUs than a cpu_set_t holds (1024): the command keeps the keeper's affinity.
     int has_mask = sched_getaffinity(0, sizeof mask, &mask) == 0;
     struct go_hdr h = { GO_MAGIC, 0, 0, c->search_path ? 1 : 0, (uint32_t)has_mask, 0 };
     size_t len = sizeof h + (has_mask ? sizeof mask : 0) + (c->search_path ? strlen(c->search_path) + 1 : 0);
