@@ -76,8 +76,11 @@ public struct Launcher {
                 try kernel.release(&child)
                 // While the child builds its root: the keeper holds the sandbox's mount
                 // namespace until pid 1 exits and then drops it, so unmounting its ~35
-                // mounts (and an RCU grace period) is not on our path (~0.3 ms).
-                if let k = keeper { kernel.deferTeardown(k, child) }
+                // mounts (and an RCU grace period) is not on our path (~0.3 ms). Not for an
+                // image root: this run removes its scratch dir (or copy) after pid 1 exits,
+                // and a namespace still held would still have it mounted (rmdir: EBUSY);
+                // pid 1's exit tears its own namespace down first.
+                if let k = keeper, !plan.rootRemovedAfter { kernel.deferTeardown(k, child) }
                 PhaseTimer.mark("id maps+release")
             } catch {
                 kernel.abort(&child)

@@ -100,6 +100,9 @@ public struct Plan: Equatable, Sendable {
     public var statsJSON: String?
     /// Join (or start) the keeper of these maps instead of mapping afresh.
     public var keeper = false
+    /// An image's scratch dir or copy, which this run removes after pid 1 exits: the
+    /// sandbox's mount namespace must be gone by then, so the keeper does not hold it.
+    public var rootRemovedAfter = false
     /// The keeper may build this sandbox ahead of the run (see warm.c); nil when it may.
     public var warmOff: String?
     public var warm: Bool { keeper && warmOff == nil }

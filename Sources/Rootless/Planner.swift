@@ -110,6 +110,7 @@ public enum Planner {
         // An image's WorkingDir need not exist in its layers (docker and podman create it);
         // only on an image root, which is a private writable copy.
         plan.createCwd = s.imageRoot != nil && !s.readOnly
+        plan.rootRemovedAfter = s.imageRoot != nil
         (plan.cgroup, plan.cgroupNote) = try cgroupPlan(s, h)
         if let c = plan.cgroup, c.delegate, let i = plan.mounts.firstIndex(where: { $0.kind == .cgroup2 }) {
             plan.mounts[i].flags.remove(.readOnly)

@@ -103,6 +103,20 @@ final class LauncherTests: XCTestCase {
         XCTAssertEqual(Array(k.calls.suffix(3)), ["release", "defer to keeper", "supervise"])
     }
 
+    /// An image root's scratch dir is removed by the run after pid 1 exits: its mount
+    /// namespace is not handed to the keeper (which would keep the upper mounted there).
+    func testAnImageRootsNamespaceIsNotDeferredToTheKeeper() throws {
+        let k = Recorder()
+        k.keeperFD = 9
+        var p = try plan(["true"])
+        XCTAssertFalse(p.rootRemovedAfter, "a plain run's namespace goes to the keeper")
+        p.root = .overlay(layers: ["/store/layers/a"], scratch: "/store/containers/1-2")
+        p.rootRemovedAfter = true
+        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(p), 3)
+        XCTAssertTrue(k.calls.contains("supervise"), "\(k.calls)")
+        XCTAssertFalse(k.calls.contains("defer to keeper"), "\(k.calls)")
+    }
+
     /// A command the warm sandbox could not be sent (e.g. too long for one message): that
     /// sandbox is dropped and the run starts cold, asking the keeper again without a request.
     func testAFailedWarmHandOffFallsBackToAColdStart() throws {

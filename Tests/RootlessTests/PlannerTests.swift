@@ -127,6 +127,8 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(plan.cwd, "/")
         XCTAssertTrue(plan.createCwd, "an image's WorkingDir is created when its layers lack it")
         XCTAssertFalse(try Planner.plan(try RunArguments.parse(["sh"]), facts()).createCwd, "never on the host view")
+        XCTAssertTrue(plan.rootRemovedAfter, "the run removes its scratch dir: the keeper must not hold the namespace")
+        XCTAssertFalse(try Planner.plan(try RunArguments.parse(["sh"]), facts()).rootRemovedAfter)
         XCTAssertFalse(plan.mounts.contains { $0.target == "/tmp" }, "an image keeps its own /tmp")
         XCTAssertTrue(plan.render().contains("root: overlay (userxattr) of 2 layers [/s/layers/b /s/layers/a], upper on a tmpfs at /s/containers/1-2"), plan.render())
         s.imageRoot = ImageRoot(mount: .overlay(layers: ["/s/layers/a"], scratch: "/s/containers/1-2", fuse: "/usr/bin/fuse-overlayfs"), name: "alpine", env: [])
