@@ -77,9 +77,9 @@ public struct Launcher {
                 // While the child builds its root: the keeper holds the sandbox's mount
                 // namespace until pid 1 exits and then drops it, so unmounting its ~35
                 // mounts (and an RCU grace period) is not on our path (~0.3 ms). Not for an
-                // image root: this run removes its scratch dir (or copy) after pid 1 exits,
-                // and a namespace still held would still have it mounted (rmdir: EBUSY);
-                // pid 1's exit tears its own namespace down first.
+                // image root, which this run removes after pid 1 exits: an overlay's
+                // scratch dir has the upper tmpfs mounted on it in that namespace (rmdir:
+                // EBUSY while it is held), so pid 1's exit tears its namespace down first.
                 if let k = keeper, !plan.rootRemovedAfter { kernel.deferTeardown(k, child) }
                 PhaseTimer.mark("id maps+release")
             } catch {

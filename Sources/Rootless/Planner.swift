@@ -142,11 +142,11 @@ public enum Planner {
         if plan.stats || plan.statsJSON != nil { return "--stats" }
         if plan.seccompLog { return "--seccomp-log" }
         if plan.seccomp.contains(where: { if case .file = $0 { return true } else { return false } }) { return "a seccomp policy file" }
-        switch plan.root {
-        case .hostView, .directory: return nil
-        case .overlay: return "an image root"
-        case .keep: return "no new root"
-        }
+        // An image root (overlay or copy) is the run's own, removed after it: a sandbox
+        // built over it for a later run could never be used.
+        if plan.rootRemovedAfter { return "an image root" }
+        if case .keep = plan.root { return "no new root" }
+        return nil
     }
 
     /// Where the sandbox's cgroup goes: under the caller's own cgroup when it is delegated

@@ -86,6 +86,13 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(try off(["--seccomp-log"]), "--seccomp-log")
         XCTAssertEqual(try off(["--seccomp", "/srv/p.json"]), "a seccomp policy file")
         XCTAssertEqual(try off(["--stats"]), "--stats")
+        // Image roots, both drivers: the copy driver's root is a plain directory, but the
+        // run's own, removed after it.
+        for mount in [ImageRoot.Mount.overlay(layers: ["/s/layers/a"], scratch: "/s/containers/1-2"), .copy(dir: "/s/containers/3-4")] {
+            var s = try RunArguments.parse(["true"])
+            s.imageRoot = ImageRoot(mount: mount, name: "alpine", env: [])
+            XCTAssertEqual(try Planner.plan(s, facts()).warmOff, "an image root", "\(mount)")
+        }
         let noKeeper = try Planner.plan(try RunArguments.parse(["--no-keeper", "true"]), facts())
         XCTAssertFalse(noKeeper.warm)
         XCTAssertFalse(noKeeper.render().contains("warm:"), "no keeper, nothing to say about warm sandboxes")
