@@ -43,7 +43,14 @@ static const char *relpath(const char *p) {
 }
 
 // Resolves `path` inside the root (creating what is missing when `create`), returns an
-// O_PATH fd or -errno.
+// O_PATH fd (or, for a file it just created, the creating fd) or -errno.
+//
+// Found: one openat2. Missing: the parent is resolved (recursively, creating it too),
+// then the last component is made on that parent fd and opened *from it* with
+// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS: one component, no "..", no symlink, so nothing
+// planted between the mkdirat and the open (a rootfs is the user's, and may change under
+// us) can send it elsewhere. A file is created O_EXCL|O_NOFOLLOW and its own fd is the
+// target (move_mount takes any fd). A fresh /dev costs three calls per device, not six.
 static int ensure_target(int rootfd, const char *path, int want_file, int create, uint64_t resolve) {
     const char *r = relpath(path);
     int fd = sys_openat2(rootfd, r, O_PATH | O_CLOEXEC, resolve);
@@ -54,42 +61,32 @@ static int ensure_target(int rootfd, const char *path, int want_file, int create
     size_t n = strlen(r);
     if (n >= sizeof buf) return -ENAMETOOLONG;
     memcpy(buf, r, n + 1);
-    int parent = -1;
-    char *p = buf;
-    for (;;) {
-        char *slash = strchr(p, '/');
-        int last = slash == NULL;
-        if (!last) *slash = 0;
-        if (strcmp(p, "..") == 0) { if (parent >= 0) close(parent); return -EINVAL; }
-        fd = sys_openat2(rootfd, buf, O_PATH | O_CLOEXEC, resolve);
-        if (fd < 0 && errno == ENOENT) {
-            int pfd = parent >= 0 ? parent : rootfd;
-            int rc;
-            if (last && want_file) {
-                // O_NOFOLLOW|O_EXCL: a dangling symlink planted here is not followed.
-                rc = openat(pfd, p, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-                if (rc >= 0) close(rc);
-            } else {
-                rc = mkdirat(pfd, p, 0755);
-            }
-            if (rc < 0 && errno != EEXIST) {
-                int e = errno;
-                if (parent >= 0) close(parent);
-                return -e;
-            }
-            fd = sys_openat2(rootfd, buf, O_PATH | O_CLOEXEC, resolve);
-        }
-        if (fd < 0) {
-            int e = errno;
-            if (parent >= 0) close(parent);
-            return -e;
-        }
-        if (parent >= 0) close(parent);
-        if (last) return fd;
-        parent = fd;
-        *slash = '/';
-        p = slash + 1;
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
+    char *slash = strrchr(buf, '/');
+    const char *last = slash ? slash + 1 : buf;
+    if (strcmp(last, "..") == 0 || strcmp(last, ".") == 0) return -EINVAL;
+    int parent = rootfd;
+    if (slash) {
+        *slash = 0;
+        parent = ensure_target(rootfd, buf, 0, 1, resolve);
+        if (parent < 0) return parent;
     }
+    if (want_file) {
+        fd = openat(parent, last, O_CREAT | O_EXCL | O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST) fd = -2; // raced or a dangling symlink: resolve below
+    } else {
+        fd = mkdirat(parent, last, 0755) < 0 && errno != EEXIST ? -1 : -2;
+    }
+    if (fd == -2) {
+        struct open_how how;
+        memset(&how, 0, sizeof how);
+        how.flags = O_PATH | O_CLOEXEC;
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        fd = (int)syscall(SYS_openat2, parent, last, &how, sizeof how);
+    }
+    int e = errno;
+    if (parent != rootfd) close(parent);
+    return fd < 0 ? -e : fd;
 }
 
 static uint64_t attr_bits(uint32_t flags) {
@@ -266,6 +263,15 @@ void rl_build_root(const struct rl_config *c, int rep) {
     int n = c->n_mounts;
     if (n < 0 || n > RL_MAX_MOUNTS) rl_fail(rep, RL_STEP_MOUNT, E2BIG, -1);
     int src[RL_MAX_MOUNTS];
+    // Masks share two sources, not one clone each: /dev/null cloned once (checked once)
+    // for file masks, and one empty read-only tmpfs for directory masks. The first mask of
+    // each kind attaches the source itself; later ones clone the *attached* mount (a mount
+    // in our namespace may be cloned on every kernel; a detached one only since 6.15).
+    // Why: a clone never attached (a mask whose path this kernel lacks: 7 of 12 here) is
+    // dissolved at close, and each dissolve waits out an expedited RCU grace period —
+    // IPIs to every CPU, the run beside us included. And every tmpfs is a superblock to
+    // make now and to shut down with the namespace.
+    int null_src = -1, null_mnt = -1, dir_mnt = -1;
 
     // 1.
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) rl_fail(rep, RL_STEP_PRIVATE, errno, -1);
@@ -276,7 +282,7 @@ void rl_build_root(const struct rl_config *c, int rep) {
         src[i] = -1;
         const char *path = NULL;
         if (m->kind == RL_MOUNT_BIND || m->kind == RL_MOUNT_DEVICE) path = m->source;
-        else if (m->kind == RL_MOUNT_MASK) path = "/dev/null";
+        else if (m->kind == RL_MOUNT_MASK && null_src < 0) path = "/dev/null";
         else continue;
         int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (fd < 0) {
@@ -293,7 +299,7 @@ void rl_build_root(const struct rl_config *c, int rep) {
         } else if (set_attrs(fd, m->flags, 1) < 0) {
             rl_fail(rep, RL_STEP_OPEN_SOURCE, errno, i);
         }
-        src[i] = fd;
+        if (m->kind == RL_MOUNT_MASK) null_src = fd; else src[i] = fd;
     }
 
     // 2b/3. the root tree itself.
@@ -320,8 +326,9 @@ void rl_build_root(const struct rl_config *c, int rep) {
         case RL_MOUNT_BIND:
         case RL_MOUNT_DEVICE: {
             if (src[i] < 0) continue;
+            // A device was checked to be a character device in step 2.
             struct stat st;
-            int is_file = fstat(src[i], &st) == 0 && !S_ISDIR(st.st_mode);
+            int is_file = m->kind == RL_MOUNT_DEVICE || (fstat(src[i], &st) == 0 && !S_ISDIR(st.st_mode));
             t = ensure_target(root, m->target, is_file, create, resolve);
             if (t < 0) rl_fail(rep, RL_STEP_TARGET, -t, i);
             if (attach(src[i], t) < 0) rl_fail(rep, RL_STEP_MOUNT, errno, i);
@@ -333,22 +340,27 @@ void rl_build_root(const struct rl_config *c, int rep) {
         case RL_MOUNT_MASK: {
             t = ensure_target(root, m->target, 0, 0, resolve);
             if (t < 0) {
-                if (optional && t == -ENOENT) { close(src[i]); src[i] = -1; continue; }
+                if (optional && t == -ENOENT) continue;
                 rl_fail(rep, RL_STEP_TARGET, -t, i);
             }
             struct stat st;
             if (fstat(t, &st) < 0) rl_fail(rep, RL_STEP_TARGET, errno, i);
-            if (S_ISDIR(st.st_mode)) {
+            int dir = S_ISDIR(st.st_mode);
+            int *shared = dir ? &dir_mnt : &null_mnt;
+            if (*shared >= 0) {
+                mfd = open_tree(*shared, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+                if (mfd < 0) rl_fail(rep, RL_STEP_MOUNT, errno, i);
+            } else if (dir) {
                 mfd = new_fs("tmpfs", "size=4k,mode=0555", RL_MF_RDONLY | RL_MF_NOSUID | RL_MF_NODEV | RL_MF_NOEXEC);
                 if (mfd < 0) rl_fail(rep, RL_STEP_MOUNT, -mfd, i);
-                if (attach(mfd, t) < 0) rl_fail(rep, RL_STEP_MOUNT, errno, i);
-                close(mfd);
-            } else if (attach(src[i], t) < 0) {
-                rl_fail(rep, RL_STEP_MOUNT, errno, i);
+            } else {
+                if (null_src < 0) rl_fail(rep, RL_STEP_OPEN_SOURCE, ENOENT, i); // the host has no /dev/null
+                mfd = null_src;
+                null_src = -1;
             }
+            if (attach(mfd, t) < 0) rl_fail(rep, RL_STEP_MOUNT, errno, i);
+            if (*shared < 0) *shared = mfd; else close(mfd);
             close(t);
-            close(src[i]);
-            src[i] = -1;
             break;
         }
         case RL_MOUNT_READONLY: {
@@ -398,6 +410,10 @@ void rl_build_root(const struct rl_config *c, int rep) {
         }
         }
     }
+
+    if (null_src >= 0) close(null_src); // no file mask's path exists: one dissolve
+    if (null_mnt >= 0) close(null_mnt);
+    if (dir_mnt >= 0) close(dir_mnt);
 
     // 6.
     if (c->root_readonly && set_attrs(root, RL_MF_RDONLY, 0) < 0)
