@@ -172,15 +172,15 @@ public enum Planner {
                     return (CgroupPlan(parent: base, controllers: (needed + extra).sorted(), limits: s.limits.files().map { CgroupSetting($0.0, $0.1) }, delegate: s.cgroupDelegate), nil)
                 }
                 why = c.layout.kind == .hybrid
-                    ? "this host is hybrid: your cgroup2 subtree \(base) is delegated, but the controllers are in cgroup v1 (it has \(c.available.isEmpty ? "none" : "only " + c.available.joined(separator: " ")))"
-                    : "your cgroup \(base) is delegated but offers no \(missing.joined(separator: "/")) controller (it has: \(c.available.isEmpty ? "none" : c.available.joined(separator: " ")))"
+                    ? "this host is hybrid: your cgroup2 subtree \(base) is delegated, but the controllers are in cgroup v1 (it has \(c.available.isEmpty ? "none" : "only " + Text.join(c.available, " ")))"
+                    : "your cgroup \(base) is delegated but offers no \(Text.join(missing, "/")) controller (it has: \(c.available.isEmpty ? "none" : Text.join(c.available, " ")))"
             } else if c.layout.kind == .unified, let bus = c.userBus, asked || s.stats {
                 // Path (b): the systemd user manager makes us a delegated scope. Which
                 // controllers it delegates is seen only inside it (checked at launch).
                 let extra = s.stats ? ["memory", "pids"].filter { !needed.contains($0) } : []
                 return (CgroupPlan(parent: "", scopeBus: bus, controllers: (needed + extra).sorted(), limits: s.limits.files().map { CgroupSetting($0.0, $0.1) }, delegate: s.cgroupDelegate), nil)
             } else if c.layout.kind == .hybrid {
-                why = "this host is hybrid: cgroup v1 controllers, and the cgroup2 tree at \(mount) has \(c.available.isEmpty ? "no controllers" : "only " + c.available.joined(separator: " "))"
+                why = "this host is hybrid: cgroup v1 controllers, and the cgroup2 tree at \(mount) has \(c.available.isEmpty ? "no controllers" : "only " + Text.join(c.available, " "))"
             } else {
                 why = "your cgroup \(base) is not delegated to you" + (c.layout.kind == .unified && c.userBus != nil ? " (limits, --stats and --cgroup-delegate get a systemd user scope)" : "")
             }

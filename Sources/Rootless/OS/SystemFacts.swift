@@ -44,7 +44,7 @@ public enum SystemFacts {
         var st = stat()
         let delegated = stat(base, &st) == 0 && st.st_uid == getuid() && access(base, W_OK) == 0
             && access(base + "/cgroup.procs", W_OK) == 0 && access(base + "/cgroup.subtree_control", W_OK) == 0
-        let available = OS.readFile(base + "/cgroup.controllers", limit: 4096)?.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init) ?? []
+        let available = Text.words(OS.readFile(base + "/cgroup.controllers", limit: 4096) ?? "")
         var facts = CgroupFacts(layout: layout, base: base, delegated: delegated, available: available)
         if !delegated && layout.kind == .unified { facts.userBus = userBus() }
         return facts
@@ -57,7 +57,7 @@ public enum SystemFacts {
     static func fastLayout(_ p: HostPaths, selfCgroup: String) -> CgroupLayout? {
         let cgroup2: Int = 0x6367_7270
         func type(_ path: String) -> Int { rl_fs_type(path) }
-        let own = selfCgroup.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
+        let own = Text.line(in: selfCgroup, after: "0::")
         let root = p.sys + "/fs/cgroup"
         if type(root) == cgroup2 { return CgroupLayout(kind: .unified, v2Mount: root, v1Controllers: [], ownPath: own) }
         if type(root + "/unified") == cgroup2 { return CgroupLayout(kind: .hybrid, v2Mount: root + "/unified", v1Controllers: [], ownPath: own) }
