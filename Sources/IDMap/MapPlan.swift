@@ -10,6 +10,18 @@ public enum MapMode: String, Sendable, CaseIterable {
     case subids
     case selfOnly = "self"
     case keepID = "keep-id"
+
+    /// Written out: the synthesized one looks the raw values up through runtime metadata,
+    /// which a fresh process pays for on every start (perf).
+    public init?(rawValue: String) {
+        switch rawValue {
+        case "auto": self = .auto
+        case "subids": self = .subids
+        case "self": self = .selfOnly
+        case "keep-id": self = .keepID
+        default: return nil
+        }
+    }
 }
 
 public struct MapLine: Equatable, Sendable, CustomStringConvertible {
@@ -21,7 +33,7 @@ public struct MapLine: Equatable, Sendable, CustomStringConvertible {
         self.outside = outside
         self.count = count
     }
-    public var description: String { "\(inside) \(outside) \(count)" }
+    public var description: String { String(inside) + " " + String(outside) + " " + String(count) }
 }
 
 public enum MapMethod: String, Equatable, Sendable {
@@ -80,7 +92,13 @@ public struct IDMapPlan: Equatable, Sendable {
     public func mapsGID(_ id: UInt32) -> Bool { gidLines.contains { id >= $0.inside && UInt64(id) < UInt64($0.inside) + UInt64($0.count) } }
 
     /// Contents for /proc/PID/uid_map (direct method).
-    public static func render(_ lines: [MapLine]) -> String { lines.map { "\($0)\n" }.joined() }
+    /// A loop, not map/joined over interpolations: on the start path (the keeper's key)
+    /// their first use costs a fresh process runtime metadata and conformance lookups.
+    public static func render(_ lines: [MapLine]) -> String {
+        var s = ""
+        for l in lines { s += l.description + "\n" }
+        return s
+    }
 
     /// argv for newuidmap/newgidmap: HELPER PID INSIDE OUTSIDE COUNT ...
     public static func helperArgv(_ helper: String, pid: Int32, _ lines: [MapLine]) -> [String] {
