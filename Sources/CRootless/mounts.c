@@ -45,12 +45,14 @@ static const char *relpath(const char *p) {
 // Resolves `path` inside the root (creating what is missing when `create`), returns an
 // O_PATH fd (or, for a file it just created, the creating fd) or -errno.
 //
-// Found: one openat2. Missing: the parent is resolved (recursively, creating it too),
-// then the last component is made on that parent fd and opened *from it* with
-// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS: one component, no "..", no symlink, so nothing
-// planted between the mkdirat and the open (a rootfs is the user's, and may change under
-// us) can send it elsewhere. A file is created O_EXCL|O_NOFOLLOW and its own fd is the
-// target (move_mount takes any fd). A fresh /dev costs three calls per device, not six.
+// Found: one openat2. Missing: the deepest existing ancestor is found walking back (for a
+// device in a fresh /dev: one call, "dev"), then each missing component is made on its
+// parent's fd and opened *from it* with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS: one
+// component, no "..", no symlink, so nothing planted between the mkdirat and the open (a
+// rootfs is the user's, and may change under us) can send it elsewhere. A file is created
+// O_EXCL|O_NOFOLLOW and its own fd is the target (move_mount takes any fd). A fresh /dev
+// costs three calls per device, not six. A loop, not recursion: the path is the user's
+// (a bind target), and pid 1 may run on the keeper's 1 MiB builder stack.
 static int ensure_target(int rootfd, const char *path, int want_file, int create, uint64_t resolve) {
     const char *r = relpath(path);
     int fd = sys_openat2(rootfd, r, O_PATH | O_CLOEXEC, resolve);
@@ -62,31 +64,50 @@ static int ensure_target(int rootfd, const char *path, int want_file, int create
     if (n >= sizeof buf) return -ENAMETOOLONG;
     memcpy(buf, r, n + 1);
     while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
-    char *slash = strrchr(buf, '/');
-    const char *last = slash ? slash + 1 : buf;
-    if (strcmp(last, "..") == 0 || strcmp(last, ".") == 0) return -EINVAL;
+
+    // Walk back to the deepest ancestor that exists.
     int parent = rootfd;
-    if (slash) {
-        *slash = 0;
-        parent = ensure_target(rootfd, buf, 0, 1, resolve);
-        if (parent < 0) return parent;
+    char *cut = strrchr(buf, '/');
+    while (cut) {
+        *cut = 0;
+        int p = buf[0] ? sys_openat2(rootfd, buf, O_PATH | O_CLOEXEC, resolve) : -1;
+        int e = buf[0] ? errno : ENOENT;
+        *cut = '/';
+        if (p >= 0) { parent = p; break; }
+        if (e != ENOENT) return -e;
+        char *prev = cut;
+        while (prev > buf && *(prev - 1) != '/') prev--;
+        cut = prev > buf ? prev - 1 : NULL;
     }
-    if (want_file) {
-        fd = openat(parent, last, O_CREAT | O_EXCL | O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0 && errno == EEXIST) fd = -2; // raced or a dangling symlink: resolve below
-    } else {
-        fd = mkdirat(parent, last, 0755) < 0 && errno != EEXIST ? -1 : -2;
+
+    // Make the rest, one component at a time, each opened from its parent.
+    char *c = cut ? cut + 1 : buf;
+    for (;;) {
+        char *next = strchr(c, '/');
+        int last = next == NULL;
+        if (!last) *next = 0;
+        if (*c == 0) { c = next + 1; continue; } // "a//b"
+        if (strcmp(c, "..") == 0 || strcmp(c, ".") == 0) { fd = -1; errno = EINVAL; }
+        else if (last && want_file) {
+            fd = openat(parent, c, O_CREAT | O_EXCL | O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (fd < 0 && errno == EEXIST) fd = -2; // raced, or a dangling symlink: refused below
+        } else {
+            fd = mkdirat(parent, c, 0755) < 0 && errno != EEXIST ? -1 : -2;
+        }
+        if (fd == -2) {
+            struct open_how how;
+            memset(&how, 0, sizeof how);
+            how.flags = O_PATH | O_CLOEXEC;
+            how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+            fd = (int)syscall(SYS_openat2, parent, c, &how, sizeof how);
+        }
+        int e = errno;
+        if (parent != rootfd) close(parent);
+        if (fd < 0) return -e;
+        if (last) return fd;
+        parent = fd;
+        c = next + 1;
     }
-    if (fd == -2) {
-        struct open_how how;
-        memset(&how, 0, sizeof how);
-        how.flags = O_PATH | O_CLOEXEC;
-        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-        fd = (int)syscall(SYS_openat2, parent, last, &how, sizeof how);
-    }
-    int e = errno;
-    if (parent != rootfd) close(parent);
-    return fd < 0 ? -e : fd;
 }
 
 static uint64_t attr_bits(uint32_t flags) {

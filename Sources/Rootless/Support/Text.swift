@@ -1,4 +1,4 @@
-/// String helpers for the start path, written as plain loops over UTF-8.
+/// String helpers for the start path, written as plain loops.
 ///
 /// Why: `split`, `joined` and friends are generic library code. A fresh process pays for
 /// their first use with runtime type-metadata lookups (by mangled name) and, for
