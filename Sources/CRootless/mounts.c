@@ -98,7 +98,7 @@ static int ensure_target(int rootfd, const char *path, int want_file, int create
             struct open_how how;
             memset(&how, 0, sizeof how);
             how.flags = O_PATH | O_CLOEXEC;
-            how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+            how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
             fd = (int)syscall(SYS_openat2, parent, c, &how, sizeof how);
         }
         int e = errno;

@@ -113,6 +113,14 @@ final class SandboxTests: XCTestCase {
         }
         XCTAssertEqual(try probe("stat", "/sys/firmware")["mode"], "555", "directories get an empty read-only tmpfs")
         XCTAssertEqual(try probe("write", "/sys/firmware/x")["write"], "EROFS")
+        // All directory masks share one tmpfs (later ones are clones of the first): each
+        // masked directory the host has must be empty and read-only, not only the first.
+        let dirs = ["/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"]
+            .filter { FileManager.default.fileExists(atPath: $0) }
+        for d in dirs {
+            XCTAssertEqual(try probe("stat", d)["mode"], "555", "\(d) is masked")
+            XCTAssertEqual(try probe("write", d + "/x")["write"], "EROFS", d)
+        }
         XCTAssertEqual(try probe("write", "/proc/sys/kernel/hostname")["write"], "EROFS")
         XCTAssertEqual(try probe("write", "/sys/fs/cgroup/cgroup.procs")["write"], "EROFS", "CVE-2023-25809 class")
         XCTAssertEqual(try probe("write", "/sys/kernel/uevent_helper")["write"], "EROFS")

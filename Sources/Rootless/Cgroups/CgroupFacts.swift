@@ -29,8 +29,9 @@ public struct CgroupFacts: Equatable, Sendable {
     /// base for an own cgroup path under the v2 mount.
     public static func base(mount: String, own: String) -> String {
         let path = own == "/" ? mount : mount + own
-        let last = path.split(separator: "/").last.map(String.init)
-        return last == outerLeaf ? String(path[..<path.lastIndex(of: "/")!]) : path
+        // A suffix test, not split: this runs on every start (see Text).
+        let leaf = "/" + outerLeaf
+        return path.hasSuffix(leaf) ? String(path.dropLast(leaf.count)) : path
     }
 }
 

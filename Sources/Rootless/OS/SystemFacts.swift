@@ -76,7 +76,7 @@ public enum SystemFacts {
 
     public static func noNewPrivs(_ p: HostPaths) -> Bool {
         guard let s = OS.readFile(p.proc + "/self/status") else { return false }
-        return s.split(separator: "\n").contains { $0.hasPrefix("NoNewPrivs:") && $0.hasSuffix("1") }
+        return Text.line(in: s, after: "NoNewPrivs:")?.hasSuffix("1") ?? false
     }
 
     /// A helper is usable when it is setuid root or carries file capabilities, and our
