@@ -68,9 +68,11 @@ static int ns_type(int fd) { return ioctl(fd, NS_GET_NSTYPE); }
 
 // The keeper's answer: its pid (host pid namespace: it made only a user namespace), and
 // what the fds are: kind 0 [userns, netns?], kind 1 a warm sandbox [pidfd, socket] whose
-// pid 1 is zpid; and how many warm sandboxes it has ready and being built (for status).
-// A keeper from an older build answers with the pid alone (kind 0).
-struct keeper_answer { int32_t pid, kind, zpid, ready, building; };
+// pid 1 is zpid; and how many warm sandboxes it has ready and being built, and how many
+// builds failed (for status: a build fails where a cold run would make a mount target in
+// the user's files, see mounts.c). A keeper from an older build answers with less; the
+// rest reads as 0.
+struct keeper_answer { int32_t pid, kind, zpid, ready, building, failed; };
 
 // Connect, send the request (iov, and fd when >= 0), take the answer and its fds. 0 or -errno.
 static int ask(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[2], int *nfds) {
@@ -137,7 +139,7 @@ int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, i
     return rc;
 }
 
-int rl_keeper_status(const char *path, int *pid, int *ready, int *building) {
+int rl_keeper_status(const char *path, int *pid, int *ready, int *building, int *failed) {
     char req = 'U';
     struct iovec iov = { &req, 1 };
     struct keeper_answer a;
@@ -148,6 +150,7 @@ int rl_keeper_status(const char *path, int *pid, int *ready, int *building) {
     *pid = a.pid;
     *ready = a.ready;
     *building = a.building;
+    *failed = a.failed;
     return 0;
 }
 
@@ -281,9 +284,11 @@ static int fresh_netns(void) {
 // `keeper status|stop`, and the kind of the fds that ride along (struct keeper_answer).
 static int n_ready(void);
 static int n_spares_all(void);
+static int n_to_build(void);
+static int n_failed; // warm builds that failed (main thread, mu held)
 static int answer(int conn, int kind, int zpid, int fd0, int fd1) {
     int ready = n_ready();
-    struct keeper_answer a = { getpid(), kind, zpid, ready, n_spares_all() - ready };
+    struct keeper_answer a = { getpid(), kind, zpid, ready, n_spares_all() - ready + n_to_build(), n_failed };
     struct iovec iov;
     union rl_fd_ctl u;
     struct msghdr m;
@@ -527,6 +532,16 @@ static int count_spares(const char *req, size_t len) {
     return n;
 }
 
+// Builds the builder has taken from the list and not yet made (mu): with the queued ones
+// and the spares not ready, what `keeper status` calls "building".
+static int taken_builds;
+
+static int n_to_build(void) {
+    int n = taken_builds;
+    for (int i = 0; i < n_chores; i++) if (chores[i].req) n += chores[i].count;
+    return n;
+}
+
 static void *builder(void *arg) {
     (void)arg;
     for (;;) {
@@ -534,13 +549,18 @@ static void *builder(void *arg) {
         while (n_chores == 0) pthread_cond_wait(&chore_cv, &mu);
         struct chore c = chores[0];
         memmove(chores, chores + 1, (size_t)--n_chores * sizeof chores[0]);
+        if (c.req) taken_builds = c.count;
         pthread_mutex_unlock(&mu);
         if (!c.req) { close(c.fd); continue; }
         for (int k = 0; k < c.count; k++) {
             pthread_mutex_lock(&mu);
             int want = count_spares(c.req, c.len) < WARM_PER_REQUEST && n_spares < KEEPER_SPARES;
             pthread_mutex_unlock(&mu);
-            if (!want || build_spare(c.req, c.len) < 0) break;
+            int built = want && build_spare(c.req, c.len) == 0; // appended: counted as a spare now
+            pthread_mutex_lock(&mu);
+            taken_builds = built ? c.count - k - 1 : 0;
+            pthread_mutex_unlock(&mu);
+            if (!built) break;
         }
         free(c.req);
     }
@@ -552,7 +572,7 @@ static void spare_said(int i) {
     struct rl_report r;
     ssize_t n = recv(spares[i].sock, &r, sizeof r, MSG_DONTWAIT);
     if (n == (ssize_t)sizeof r && r.step == RL_STEP_READY) spares[i].ready = 1;
-    else if (!(n < 0 && errno == EAGAIN)) drop_spare(i, 1);
+    else if (!(n < 0 && errno == EAGAIN)) { n_failed++; drop_spare(i, 1); }
 }
 
 // The first spare for req that is ready (ready = 1) or any (ready = 0); -1 if none.
@@ -739,6 +759,8 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
         for (int k = 0; k < n_polled; k++) {
             int i = index_of(polled[k]);
             if (i < 0) continue;
+            // pid 1 of a spare not yet ready exited: its build failed.
+            if (p[s0 + k].revents && !spares[i].ready) n_failed++;
             if (p[s0 + k].revents || now - spares[i].since >= WARM_IDLE_MS) drop_spare(i, 1);
             else if (p[s0 + n_polled + k].revents) spare_said(i);
         }

@@ -42,6 +42,27 @@ static const char *relpath(const char *p) {
     return *p ? p : ".";
 }
 
+// A warm sandbox (zygote) is built ahead of the run that will take it, maybe never: it
+// must not change the user's files, not even by making a missing mount target. (It did:
+// `rm -rf rootfs` right after a run raced the keeper's build making rootfs/dev and failed
+// "Directory not empty".) So in a zygote build a target may be made only on a filesystem
+// this build mounted (fresh /dev, /tmp, --tmpfs), found by mount id. A target missing
+// from the rootfs or a bind fails the build (ENOENT); the keeper drops it, and the run
+// starts cold and makes the target itself, in its own time, as a cold run always does.
+struct own_mounts { uint64_t id[RL_MAX_MOUNTS]; int n, only; };
+
+static uint64_t mount_id(int fd) {
+    struct statx sx;
+    return statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) == 0 && (sx.stx_mask & STATX_MNT_ID) ? sx.stx_mnt_id : 0;
+}
+
+static int may_create_in(const struct own_mounts *own, int dirfd) {
+    if (!own->only) return 1;
+    uint64_t id = mount_id(dirfd);
+    for (int i = 0; i < own->n; i++) if (id && own->id[i] == id) return 1;
+    return 0;
+}
+
 // Resolves `path` inside the root (creating what is missing when `create`), returns an
 // O_PATH fd (or, for a file it just created, the creating fd) or -errno.
 //
@@ -53,7 +74,8 @@ static const char *relpath(const char *p) {
 // O_EXCL|O_NOFOLLOW and its own fd is the target (move_mount takes any fd). A fresh /dev
 // costs three calls per device, not six. A loop, not recursion: the path is the user's
 // (a bind target), and pid 1 may run on the keeper's 1 MiB builder stack.
-static int ensure_target(int rootfd, const char *path, int want_file, int create, uint64_t resolve) {
+static int ensure_target(int rootfd, const char *path, int want_file, int create, uint64_t resolve,
+                         const struct own_mounts *own) {
     const char *r = relpath(path);
     int fd = sys_openat2(rootfd, r, O_PATH | O_CLOEXEC, resolve);
     if (fd >= 0) return fd;
@@ -80,7 +102,12 @@ static int ensure_target(int rootfd, const char *path, int want_file, int create
         cut = prev > buf ? prev - 1 : NULL;
     }
 
-    // Make the rest, one component at a time, each opened from its parent.
+    // Make the rest, one component at a time, each opened from its parent (all on the
+    // parent's mount: what we make is no mount point).
+    if (!may_create_in(own, parent)) {
+        if (parent != rootfd) close(parent);
+        return -ENOENT;
+    }
     char *c = cut ? cut + 1 : buf;
     for (;;) {
         char *next = strchr(c, '/');
@@ -293,6 +320,7 @@ void rl_build_root(const struct rl_config *c, int rep) {
     // IPIs to every CPU, the run beside us included. And every tmpfs is a superblock to
     // make now and to shut down with the namespace.
     int null_src = -1, null_mnt = -1, dir_mnt = -1;
+    struct own_mounts own = { .n = 0, .only = c->zygote != 0 };
 
     // 1.
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) rl_fail(rep, RL_STEP_PRIVATE, errno, -1);
@@ -350,7 +378,7 @@ void rl_build_root(const struct rl_config *c, int rep) {
             // A device was checked to be a character device in step 2.
             struct stat st;
             int is_file = m->kind == RL_MOUNT_DEVICE || (fstat(src[i], &st) == 0 && !S_ISDIR(st.st_mode));
-            t = ensure_target(root, m->target, is_file, create, resolve);
+            t = ensure_target(root, m->target, is_file, create, resolve, &own);
             if (t < 0) rl_fail(rep, RL_STEP_TARGET, -t, i);
             if (attach(src[i], t) < 0) rl_fail(rep, RL_STEP_MOUNT, errno, i);
             close(t);
@@ -359,7 +387,7 @@ void rl_build_root(const struct rl_config *c, int rep) {
             break;
         }
         case RL_MOUNT_MASK: {
-            t = ensure_target(root, m->target, 0, 0, resolve);
+            t = ensure_target(root, m->target, 0, 0, resolve, &own);
             if (t < 0) {
                 if (optional && t == -ENOENT) continue;
                 rl_fail(rep, RL_STEP_TARGET, -t, i);
@@ -385,7 +413,7 @@ void rl_build_root(const struct rl_config *c, int rep) {
             break;
         }
         case RL_MOUNT_READONLY: {
-            t = ensure_target(root, m->target, 0, 0, resolve);
+            t = ensure_target(root, m->target, 0, 0, resolve, &own);
             if (t < 0) {
                 if (optional && t == -ENOENT) continue;
                 rl_fail(rep, RL_STEP_TARGET, -t, i);
@@ -401,8 +429,9 @@ void rl_build_root(const struct rl_config *c, int rep) {
             char pbuf[4096];
             const char *base = split_parent(m->target, pbuf, sizeof pbuf);
             if (!base) rl_fail(rep, RL_STEP_TARGET, ENAMETOOLONG, i);
-            t = ensure_target(root, pbuf, 0, create, resolve);
+            t = ensure_target(root, pbuf, 0, create, resolve, &own);
             if (t < 0) rl_fail(rep, RL_STEP_TARGET, -t, i);
+            if (!may_create_in(&own, t)) rl_fail(rep, RL_STEP_TARGET, ENOENT, i);
             // symlinkat needs a real directory fd, not O_PATH... O_PATH dirfds work for *at().
             if (symlinkat(m->source, t, base) < 0 && !(errno == EEXIST && optional))
                 rl_fail(rep, RL_STEP_MOUNT, errno, i);
@@ -412,7 +441,7 @@ void rl_build_root(const struct rl_config *c, int rep) {
         default: {
             const char *type = fs_type(m->kind);
             if (!type) rl_fail(rep, RL_STEP_MOUNT, EINVAL, i);
-            t = ensure_target(root, m->target, 0, create, resolve);
+            t = ensure_target(root, m->target, 0, create, resolve, &own);
             if (t < 0) {
                 if (optional) continue;
                 rl_fail(rep, RL_STEP_TARGET, -t, i);
@@ -424,6 +453,8 @@ void rl_build_root(const struct rl_config *c, int rep) {
             }
             if (attach(mfd, t) < 0) {
                 if (!optional) rl_fail(rep, RL_STEP_MOUNT, errno, i);
+            } else if (own.only && own.n < RL_MAX_MOUNTS) {
+                own.id[own.n++] = mount_id(mfd);
             }
             close(mfd);
             close(t);

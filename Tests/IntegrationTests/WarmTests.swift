@@ -21,22 +21,41 @@ final class WarmTests: XCTestCase {
     /// Runs args once to have the keeper build for them (argv is not part of what a warm
     /// sandbox is built for, so any command primes), then once more, which must be warm.
     func warm(_ flags: [String], _ cmd: [String], stdin: FileHandle? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> Harness.Result {
-        _ = try h.run(["run"] + flags + ["--", "/bin/true"])
-        try waitReady()
+        try prime(flags)
         let r = try h.run(["run"] + flags + ["--"] + cmd, stdin: stdin, env: WarmTests.timing)
         XCTAssertTrue(r.err.contains("warm: command sent"), "not warm: \(r.err)", file: file, line: line)
         return r
     }
 
-    /// Until `keeper status` shows a warm sandbox ready (bounded: 3 s; no sleep decides).
-    func waitReady() throws {
+    /// Primes until a warm sandbox is ready. A build fails where it would have to make a
+    /// mount target in the rootfs (a fresh one lacks /dev, /proc, /sys) and may race the
+    /// first run making them; once the keeper is settled with none ready, prime again.
+    func prime(_ flags: [String]) throws {
+        for _ in 0..<3 {
+            _ = try h.run(["run"] + flags + ["--", "/bin/true"])
+            if try waitSettled().ready > 0 { return }
+        }
+        XCTFail("no warm sandbox became ready: \(try h.run(["keeper", "status"]).out)")
+    }
+
+    /// The first keeper's counts from `keeper status` ("... warm R ready B building F failed").
+    func status() throws -> (ready: Int, building: Int, failed: Int)? {
+        let words = try h.run(["keeper", "status"]).out.split(separator: "\n").first?.split(separator: " ") ?? []
+        func count(before word: String) -> Int? { words.firstIndex(of: Substring(word)).flatMap { $0 > 0 ? Int(words[$0 - 1]) : nil } }
+        guard let r = count(before: "ready"), let b = count(before: "building"), let f = count(before: "failed") else { return nil }
+        return (r, b, f)
+    }
+
+    /// Until a warm sandbox is ready or nothing is being built (bounded: 3 s; no sleep decides).
+    @discardableResult
+    func waitSettled(until done: ((ready: Int, building: Int, failed: Int)) -> Bool = { $0.ready > 0 || $0.building == 0 }) throws -> (ready: Int, building: Int, failed: Int) {
         for _ in 0..<300 {
-            let s = try h.run(["keeper", "status"]).out
-            if s.split(separator: "\n").contains(where: { $0.contains(" warm ") && !$0.contains(" warm 0 ready") }) { return }
+            if let s = try status(), done(s) { return s }
             var p = pollfd(fd: -1, events: 0, revents: 0)
             _ = poll(&p, 0, 10)
         }
-        XCTFail("no warm sandbox became ready")
+        XCTFail("the keeper did not settle: \(try h.run(["keeper", "status"]).out)")
+        return (0, 0, 0)
     }
 
     func cold(_ flags: [String], _ cmd: [String]) throws -> Harness.Result {
@@ -114,7 +133,7 @@ final class WarmTests: XCTestCase {
         let cmd = ["/bin/sh", "-c", "grep Cpus_allowed_list /proc/self/status"]
         _ = try warm(flags, ["/bin/true"]) // the keeper, started with every CPU
         XCTAssertEqual(try warm(flags, cmd).out, try cold(flags, cmd).out)
-        try waitReady()
+        try waitSettled { $0.ready > 0 }
         let r = try h.run(["run"] + flags + ["--"] + cmd, shell: "exec taskset -c 0 \"$0\" \"$@\"", env: WarmTests.timing)
         XCTAssertTrue(r.err.contains("warm: command sent"), "not warm: \(r.err)")
         XCTAssertEqual(r.out, "Cpus_allowed_list:\t0\n")
@@ -133,6 +152,31 @@ final class WarmTests: XCTestCase {
         let r = try h.run(["run", "--rootfs", fresh.path, "--", "/bin/cat", "/etc/marker"], env: WarmTests.timing)
         XCTAssertEqual(r.out, "two\n")
         XCTAssertFalse(r.err.contains("warm: command sent"), "the sandbox built over the old directory was not used")
+    }
+
+    /// A warm sandbox is built ahead of a run that may never come, so its build makes
+    /// nothing in the user's files: a mount target the rootfs lacks fails the build
+    /// (`keeper status` counts it) and the run starts cold and makes it, as cold runs do.
+    /// (Builds made them once: `rm -rf rootfs` right after a run raced the keeper making
+    /// rootfs/dev and failed "Directory not empty".)
+    func testAWarmBuildMakesNothingInTheRootfs() throws {
+        let root = try h.busyboxRoot()
+        let data = h.scratch.appendingPathComponent("data"), target = root.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        let flags = ["--rootfs", root.path, "--bind", "\(data.path):/data"]
+        _ = try warm(flags, ["/bin/true"]) // built while /data is there
+        let failed = try status()?.failed ?? 0
+        try FileManager.default.removeItem(at: target)
+        // This run takes a waiting one (built before); the one built after it lacks /data.
+        XCTAssertEqual(try h.run(["run"] + flags + ["--", "/bin/true"]).status, 0)
+        let s = try waitSettled { $0.failed > failed && $0.building == 0 }
+        XCTAssertGreaterThan(s.failed, failed, "a build without /data in the rootfs fails")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: target.path), "the keeper made /data in the rootfs")
+        // A cold run makes it, and binds.
+        let cold = try cold(flags, ["/bin/sh", "-c", "echo hi > /data/f"])
+        XCTAssertEqual(cold.status, 0, cold.err)
+        XCTAssertEqual(try String(contentsOf: data.appendingPathComponent("f"), encoding: .utf8), "hi\n")
     }
 
     /// The plan says which runs may be warm, and why not.

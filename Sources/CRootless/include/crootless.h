@@ -310,7 +310,7 @@ __attribute__((noreturn)) void rl_keeper_loop(void);
 // Kinds and ownership are checked. 0 or -errno (ENOENT/ECONNREFUSED: no live keeper).
 int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, int *pid);
 // The keeper's pid and how many warm sandboxes it has ready / being built. 0 or -errno.
-int rl_keeper_status(const char *path, int *pid, int *ready, int *building);
+int rl_keeper_status(const char *path, int *pid, int *ready, int *building, int *failed);
 // Hands the keeper at path a sandbox's pidfd and mount namespace (/proc/PID/ns/mnt): it
 // holds the namespace until that pid 1 exits and then drops it, so the teardown of the
 // sandbox's mounts is not on its caller's path. 0 or -errno (then pid 1 tears it down).

@@ -112,15 +112,15 @@ public struct KeeperStore {
         return h
     }
 
-    /// Live keepers as (key, pid, warm sandboxes ready, being built): whoever answers on a
-    /// socket here.
-    public func list() -> [(key: String, pid: Int32, ready: Int32, building: Int32)] {
-        var out: [(key: String, pid: Int32, ready: Int32, building: Int32)] = []
+    /// Live keepers as (key, pid, warm sandboxes ready, being built, builds failed):
+    /// whoever answers on a socket here.
+    public func list() -> [(key: String, pid: Int32, ready: Int32, building: Int32, failed: Int32)] {
+        var out: [(key: String, pid: Int32, ready: Int32, building: Int32, failed: Int32)] = []
         for e in OS.listDirectory(dir) ?? [] where e.name.hasSuffix(".sock") {
             let key = String(e.name.dropLast(5))
-            var pid: Int32 = 0, ready: Int32 = 0, building: Int32 = 0
-            guard rl_keeper_status(socketPath(key), &pid, &ready, &building) == 0 else { continue }
-            out.append((key, pid, ready, building))
+            var pid: Int32 = 0, ready: Int32 = 0, building: Int32 = 0, failed: Int32 = 0
+            guard rl_keeper_status(socketPath(key), &pid, &ready, &building, &failed) == 0 else { continue }
+            out.append((key, pid, ready, building, failed))
         }
         return out.sorted { $0.key < $1.key }
     }
@@ -129,7 +129,7 @@ public struct KeeperStore {
     /// rootless-keeper) and waits until each is gone. Returns how many were stopped.
     public func stopAll() -> Int {
         var n = 0
-        for (key, pid, _, _) in list() {
+        for (key, pid, _, _, _) in list() {
             let pidfd = rl_pidfd_open(pid)
             guard pidfd >= 0 else { continue }
             if OS.readFile(proc + "/\(pid)/comm", limit: 64) == Keeper.processName + "\n", rl_pidfd_kill(pidfd, SIGKILL) == 0 {
