@@ -123,7 +123,7 @@ public struct SeccompLoader {
 
     /// sha256 of every input the compiled program depends on; 40 hex digits name the file.
     func key(_ sha: String) -> String {
-        var text = "rootless-seccomp-v1\0" + SeccompCompiler.libraryVersion + "\0" + context.arch + "\0"
+        var text = "rootless-seccomp-v2\0" // v2: compacted (BPFCompactor) + SeccompCompiler.libraryVersion + "\0" + context.arch + "\0"
         for c in context.caps { text += c + "," }
         text += "\0" + String(context.kernel.0) + "." + String(context.kernel.1) + (context.x32 ? "\0x32" : "\0nox32") + "\0" + sha
         var h = SHA256()
@@ -147,8 +147,8 @@ public struct SeccompLoader {
         return compiled.bpf
     }
 
-    public static func compile(_ text: String, name: String, _ ctx: SeccompContext) throws -> CompiledFilter {
-        try SeccompCompiler.compile(ctx.effective(try parse(text, name: name)), file: name, x32: ctx.x32)
+    public static func compile(_ text: String, name: String, _ ctx: SeccompContext, compact: Bool = true) throws -> CompiledFilter {
+        try SeccompCompiler.compile(ctx.effective(try parse(text, name: name)), file: name, x32: ctx.x32, compact: compact)
     }
 
     /// A cache entry is used only if it is ours, a regular file, and a whole number of
