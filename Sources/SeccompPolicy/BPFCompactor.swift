@@ -80,13 +80,51 @@ public enum BPFCompactor {
     enum Item { case insn(BPFInsn), toEntry(Int) }
 
     /// A binary tree over runs (A holds the value they split): `jge` at the middle start.
+    /// Up to 200 runs whose leaves are one instruction each (a return, a `ja` to an entry)
+    /// are one block: the leaves are emitted once per distinct outcome, after the tree, and
+    /// the jumps aim at them directly (at most ~200 ahead: within jt/jf's 255).
     static func tree(_ r: ArraySlice<(UInt32, Outcome)>, leaf: (Outcome) -> [Item]) -> [Item] {
+        if r.count <= 200, let b = block(r) { return b }
         if r.count == 1 { return leaf(r[r.startIndex].1) }
         let m = r.startIndex + r.count / 2
         let left = tree(r[r.startIndex..<m], leaf: leaf), right = tree(r[m...], leaf: leaf)
         if left.count <= 255 { return [.insn(BPFInsn(BPFOp.jge, UInt8(left.count), 0, r[m].0))] + left + right }
         // Too far for jt: true falls into a `ja` over the left tree, false skips it.
         return [.insn(BPFInsn(BPFOp.jge, 0, 1, r[m].0)), .insn(BPFInsn(BPFOp.ja, 0, 0, UInt32(left.count)))] + left + right
+    }
+
+    /// See tree: nodes in pre-order (children after their parent), then the shared leaves.
+    static func block(_ r: ArraySlice<(UInt32, Outcome)>) -> [Item]? {
+        var pool: [Outcome] = []
+        for x in r where !pool.contains(x.1) {
+            if case let .entry(pc) = x.1, pc < 0 { return nil } // an arch's whole section
+            pool.append(x.1)
+        }
+        enum Ref { case node(Int), leaf(Int) }
+        var nodes: [(v: UInt32, left: Ref, right: Ref)] = []
+        let runs = Array(r)
+        func build(_ lo: Int, _ hi: Int) -> Ref {
+            if hi - lo == 1 { return .leaf(pool.firstIndex(of: runs[lo].1)!) }
+            let me = nodes.count
+            nodes.append((0, .leaf(0), .leaf(0)))
+            let m = (lo + hi) / 2
+            let l = build(lo, m), rr = build(m, hi)
+            nodes[me] = (runs[m].0, l, rr)
+            return .node(me)
+        }
+        _ = build(0, runs.count)
+        func at(_ x: Ref) -> Int { switch x { case let .node(i): return i; case let .leaf(i): return nodes.count + i } }
+        var out: [Item] = []
+        for (i, n) in nodes.enumerated() {
+            out.append(.insn(BPFInsn(BPFOp.jge, UInt8(at(n.right) - i - 1), UInt8(at(n.left) - i - 1), n.v)))
+        }
+        for o in pool {
+            switch o {
+            case let .ret(k): out.append(.insn(BPFInsn(BPFOp.retK, 0, 0, k)))
+            case let .entry(pc): out.append(.toEntry(pc))
+            }
+        }
+        return out
     }
 
     /// The smaller equivalent of libseccomp's program `bytes`, or nil (keep the original).
