@@ -57,6 +57,10 @@ public struct LiveKernel: Kernel {
         let ctx = SeccompContext.host(caps: plan.idmap == nil ? [] : plan.capabilities)
         var loader = SeccompLoader(context: ctx, cacheDir: SeccompLoader.defaultCacheDir())
         var out = LoadedFilters()
+        guard plan.seccompLog else {
+            out.programs = try loader.loadStack(plan.seccomp)
+            return out
+        }
         for (i, c) in plan.seccomp.enumerated() {
             if i == 0 && plan.seccompLog {
                 // The log variant is not cached: an audit run pays the compile (~20 ms).

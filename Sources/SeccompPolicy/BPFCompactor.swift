@@ -23,11 +23,15 @@
 ///   4. Checked against the original on every cell and on argument values made from the
 ///      program's own constants; any difference, or no gain: nil.
 public enum BPFCompactor {
-    enum Outcome: Equatable { case ret(UInt32), entry(Int) }
+    /// Where one program's path goes: a value returned, or the pc of its first argument load.
+    enum Step: Equatable { case ret(UInt32), entry(Int) }
+    /// Where the new program's path goes for a cell: a value, an arch's number tree
+    /// (section), or copy `copy` of the code reachable from `pc` in program `prog`.
+    enum Outcome: Equatable { case ret(UInt32), section(Int), entry(copy: Int, pc: Int) }
 
     /// The path of one input up to its first argument load. `readsNr`: the number was loaded.
     /// nil if the path does something step 1 does not allow.
-    static func trace(_ p: [BPFInsn], arch: UInt32, nr: UInt32) -> (outcome: Outcome, readsNr: Bool)? {
+    static func trace(_ p: [BPFInsn], arch: UInt32, nr: UInt32) -> (step: Step, readsNr: Bool)? {
         var a: UInt32 = 0
         var fromInput = false // A holds the arch or the number
         var readsNr = false
@@ -77,7 +81,7 @@ public enum BPFCompactor {
     }
 
     /// What the new program is made of before the entries' addresses are known.
-    enum Item { case insn(BPFInsn), toEntry(Int) }
+    enum Item { case insn(BPFInsn), toEntry(Int, Int) }
 
     /// A binary tree over runs (A holds the value they split): `jge` at the middle start.
     /// Up to 200 runs whose leaves are one instruction each (a return, a `ja` to an entry)
@@ -97,7 +101,7 @@ public enum BPFCompactor {
     static func block(_ r: ArraySlice<(UInt32, Outcome)>) -> [Item]? {
         var pool: [Outcome] = []
         for x in r where !pool.contains(x.1) {
-            if case let .entry(pc) = x.1, pc < 0 { return nil } // an arch's whole section
+            if case .section = x.1 { return nil } // an arch's whole number tree
             pool.append(x.1)
         }
         enum Ref { case node(Int), leaf(Int) }
@@ -121,116 +125,191 @@ public enum BPFCompactor {
         for o in pool {
             switch o {
             case let .ret(k): out.append(.insn(BPFInsn(BPFOp.retK, 0, 0, k)))
-            case let .entry(pc): out.append(.toEntry(pc))
+            case let .entry(copy, pc): out.append(.toEntry(copy, pc))
+            case .section: return nil
             }
         }
         return out
     }
 
+    /// What the kernel returns for filters stacked in `load` order: each runs, and the most
+    /// restrictive action (lowest as a signed 32-bit action) wins; of equals, the one
+    /// installed last (the kernel walks from the newest and replaces only on "<").
+    public static func stacked(_ rets: [UInt32]) -> UInt32 {
+        var best = rets[rets.count - 1]
+        for r in rets.dropLast().reversed() where Int32(bitPattern: r & 0xffff_0000) < Int32(bitPattern: best & 0xffff_0000) { best = r }
+        return best
+    }
+
     /// The smaller equivalent of libseccomp's program `bytes`, or nil (keep the original).
-    public static func compact(_ bytes: [UInt8]) -> [UInt8]? {
-        guard let p = BPF.decode(bytes) else { return nil }
+    public static func compact(_ bytes: [UInt8]) -> [UInt8]? { merge([bytes]) }
+
+    /// One program that returns what `stack` (programs in load order) returns stacked, made
+    /// as compact() makes one; nil where it cannot be shown equal (then load them as they
+    /// are), or where it gains nothing. Per cell: every program's path is traced; all
+    /// returns combine into one value (`stacked`); if one program reads arguments there,
+    /// its code from that entry is copied with each return r replaced by the stacked value
+    /// of r and the others' returns (one copy per distinct set of those); two that both
+    /// read arguments for the same cell: nil.
+    public static func merge(_ stack: [[UInt8]]) -> [UInt8]? {
+        var progs: [[BPFInsn]] = []
+        for b in stack {
+            guard let p = BPF.decode(b) else { return nil }
+            progs.append(p)
+        }
+        guard !progs.isEmpty else { return nil }
         // Nothing reads X or the scratch memory, and nothing returns A: see step 3.
         let allowed: Set<UInt16> = [BPFOp.ldAbs, BPFOp.ldImm, BPFOp.ja, BPFOp.jeq, BPFOp.jgt, BPFOp.jge, BPFOp.jset, BPFOp.andK, BPFOp.orK, BPFOp.retK]
-        guard p.allSatisfy({ allowed.contains($0.code) }) else { return nil }
-        let starts = cellStarts(p)
+        guard progs.allSatisfy({ $0.allSatisfy { allowed.contains($0.code) } }) else { return nil }
+        let starts = Array(Set(progs.flatMap(cellStarts))).sorted()
 
-        // 2. Arch cells; an arch whose path reads the number gets its own number runs.
-        var archCells: [(UInt32, Outcome)] = []
-        var sections: [UInt32: [(UInt32, Outcome)]] = [:]
-        for a in starts {
-            guard let t = trace(p, arch: a, nr: 0) else { return nil }
-            if !t.readsNr { archCells.append((a, t.outcome)); continue }
-            var cells: [(UInt32, Outcome)] = []
-            for n in starts {
-                guard let u = trace(p, arch: a, nr: n) else { return nil }
-                cells.append((n, u.outcome))
+        // Copies of argument-reading code: (program, the others' returns with 0 at its own place).
+        var copies: [(prog: Int, rets: [UInt32])] = []
+        func outcome(_ steps: [Step]) -> Outcome? {
+            var rets: [UInt32] = []
+            var reader: (Int, Int)?
+            for (i, s) in steps.enumerated() {
+                switch s {
+                case let .ret(k): rets.append(k)
+                case let .entry(pc):
+                    guard reader == nil else { return nil }
+                    reader = (i, pc)
+                    rets.append(0)
+                }
             }
-            sections[a] = runs(cells)
-            archCells.append((a, .entry(-1 - archCells.count))) // unique: never merged
+            guard let (prog, pc) = reader else { return .ret(stacked(rets)) }
+            if let c = copies.firstIndex(where: { $0.prog == prog && $0.rets == rets }) { return .entry(copy: c, pc: pc) }
+            copies.append((prog, rets))
+            return .entry(copy: copies.count - 1, pc: pc)
         }
 
-        // 3. The trees, then the code reachable from the entries.
-        let archRuns = runs(archCells)
-        let head: [Item] = [.insn(BPFInsn(BPFOp.ldAbs, 0, 0, 4))] + tree(archRuns[...]) { o -> [Item] in
+        // 2. Arch cells; an arch whose path reads the number (in any program) gets number runs.
+        var archCells: [(UInt32, Outcome)] = []
+        var sections: [[(UInt32, Outcome)]] = []
+        var sectionArch: [UInt32] = []
+        for a in starts {
+            var steps: [Step] = []
+            var readsNr = false
+            for p in progs {
+                guard let t = trace(p, arch: a, nr: 0) else { return nil }
+                steps.append(t.step)
+                readsNr = readsNr || t.readsNr
+            }
+            if !readsNr {
+                guard let o = outcome(steps) else { return nil }
+                archCells.append((a, o))
+                continue
+            }
+            var cells: [(UInt32, Outcome)] = []
+            for n in starts {
+                var s: [Step] = []
+                for p in progs {
+                    guard let t = trace(p, arch: a, nr: n) else { return nil }
+                    s.append(t.step)
+                }
+                guard let o = outcome(s) else { return nil }
+                cells.append((n, o))
+            }
+            archCells.append((a, .section(sections.count)))
+            sections.append(runs(cells))
+            sectionArch.append(a)
+        }
+
+        // 3. The trees, then each copy of the code reachable from its entries.
+        let head: [Item] = [.insn(BPFInsn(BPFOp.ldAbs, 0, 0, 4))] + tree(runs(archCells)[...]) { o -> [Item] in
             switch o {
             case let .ret(k): return [.insn(BPFInsn(BPFOp.retK, 0, 0, k))]
-            case let .entry(pc) where pc >= 0: return [.toEntry(pc)]
-            case .entry:
-                let a = archRuns.first { $0.1 == o }!.0
-                return [.insn(BPFInsn(BPFOp.ldAbs, 0, 0, 0))] + tree(sections[a]![...]) { n -> [Item] in
-                    if case let .ret(k) = n { return [.insn(BPFInsn(BPFOp.retK, 0, 0, k))] }
-                    if case let .entry(pc) = n { return [.toEntry(pc)] }
-                    return []
+            case let .entry(copy, pc): return [.toEntry(copy, pc)]
+            case let .section(i):
+                return [.insn(BPFInsn(BPFOp.ldAbs, 0, 0, 0))] + tree(sections[i][...]) { n -> [Item] in
+                    switch n {
+                    case let .ret(k): return [.insn(BPFInsn(BPFOp.retK, 0, 0, k))]
+                    case let .entry(copy, pc): return [.toEntry(copy, pc)]
+                    case .section: return []
+                    }
                 }
             }
         }
-        var entries: [Int] = []
-        for r in sections.values { for c in r { if case let .entry(pc) = c.1 { entries.append(pc) } } }
-        for c in archRuns { if case let .entry(pc) = c.1, pc >= 0 { entries.append(pc) } }
-        var reach = [Bool](repeating: false, count: p.count)
-        var stack = entries
-        while let pc = stack.popLast() {
-            guard pc >= 0, pc < p.count else { return nil }
-            if reach[pc] { continue }
-            reach[pc] = true
-            let x = p[pc]
-            switch x.code {
-            case BPFOp.retK: break
-            case BPFOp.ja: stack.append(pc + 1 + Int(x.k))
-            case BPFOp.jeq, BPFOp.jgt, BPFOp.jge, BPFOp.jset: stack.append(pc + 1 + Int(x.jt)); stack.append(pc + 1 + Int(x.jf))
-            default: stack.append(pc + 1)
-            }
-        }
-        var newIndex = [Int](repeating: -1, count: p.count)
+        var entries = [[Int]](repeating: [], count: copies.count)
+        for c in archCells + sections.flatMap({ $0 }) { if case let .entry(copy, pc) = c.1 { entries[copy].append(pc) } }
+        var reach: [[Bool]] = []
+        var newIndex: [[Int]] = []
         var n = head.count
-        for pc in 0..<p.count where reach[pc] { newIndex[pc] = n; n += 1 }
-        guard n <= 4096, n < p.count else { return nil }
+        for (c, copy) in copies.enumerated() {
+            let p = progs[copy.prog]
+            var r = [Bool](repeating: false, count: p.count)
+            var stack = entries[c]
+            while let pc = stack.popLast() {
+                guard pc >= 0, pc < p.count else { return nil }
+                if r[pc] { continue }
+                r[pc] = true
+                let x = p[pc]
+                switch x.code {
+                case BPFOp.retK: break
+                case BPFOp.ja: stack.append(pc + 1 + Int(x.k))
+                case BPFOp.jeq, BPFOp.jgt, BPFOp.jge, BPFOp.jset: stack.append(pc + 1 + Int(x.jt)); stack.append(pc + 1 + Int(x.jf))
+                default: stack.append(pc + 1)
+                }
+            }
+            var idx = [Int](repeating: -1, count: p.count)
+            for pc in 0..<p.count where r[pc] { idx[pc] = n; n += 1 }
+            reach.append(r)
+            newIndex.append(idx)
+        }
+        guard n <= 4096, n < progs.reduce(0, { $0 + $1.count }) else { return nil }
 
         var out: [BPFInsn] = []
         out.reserveCapacity(n)
         for item in head {
             switch item {
             case let .insn(x): out.append(x)
-            case let .toEntry(pc): out.append(BPFInsn(BPFOp.ja, 0, 0, UInt32(newIndex[pc] - out.count - 1)))
+            case let .toEntry(copy, pc): out.append(BPFInsn(BPFOp.ja, 0, 0, UInt32(newIndex[copy][pc] - out.count - 1)))
             }
         }
-        for pc in 0..<p.count where reach[pc] {
-            var x = p[pc]
-            let here = out.count
-            switch x.code {
-            case BPFOp.ja: x.k = UInt32(newIndex[pc + 1 + Int(x.k)] - here - 1)
-            case BPFOp.jeq, BPFOp.jgt, BPFOp.jge, BPFOp.jset:
-                x.jt = UInt8(newIndex[pc + 1 + Int(x.jt)] - here - 1)
-                x.jf = UInt8(newIndex[pc + 1 + Int(x.jf)] - here - 1)
-            default: break
-            }
-            out.append(x)
-        }
-
-        // 4. Argument values from the constants the copied code compares with.
         var values: Set<UInt32> = [0, 1, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff]
-        for pc in 0..<p.count where reach[pc] && p[pc].code != BPFOp.retK && p[pc].code != BPFOp.ja && p[pc].code != BPFOp.ldAbs {
-            let k = p[pc].k
-            values.formUnion([k, k &+ 1, k &- 1, ~k])
+        for (c, copy) in copies.enumerated() {
+            let p = progs[copy.prog]
+            for pc in 0..<p.count where reach[c][pc] {
+                var x = p[pc]
+                let here = out.count, to = newIndex[c]
+                switch x.code {
+                case BPFOp.ja: x.k = UInt32(to[pc + 1 + Int(x.k)] - here - 1)
+                case BPFOp.jeq, BPFOp.jgt, BPFOp.jge, BPFOp.jset:
+                    x.jt = UInt8(to[pc + 1 + Int(x.jt)] - here - 1)
+                    x.jf = UInt8(to[pc + 1 + Int(x.jf)] - here - 1)
+                case BPFOp.retK:
+                    var rets = copy.rets
+                    rets[copy.prog] = x.k
+                    x.k = stacked(rets)
+                default: break
+                }
+                // 4. Argument values from the constants the copied code compares with.
+                if x.code != BPFOp.retK && x.code != BPFOp.ja && x.code != BPFOp.ldAbs {
+                    values.formUnion([p[pc].k, p[pc].k &+ 1, p[pc].k &- 1, ~p[pc].k])
+                }
+                out.append(x)
+            }
         }
-        guard equivalent(p, out, starts: starts, sections: sections, values: values) else { return nil }
+        guard equivalent(progs, out, starts: starts, sectionArch: Set(sectionArch), values: values) else { return nil }
         return BPF.encode(out)
     }
 
-    /// Both programs return the same on every arch and number cell (arguments zero), and on
-    /// argument values made of the programs' constants for every arch and number whose path
-    /// reads arguments, one argument word at a time.
-    static func equivalent(_ a: [BPFInsn], _ b: [BPFInsn], starts: [UInt32], sections: [UInt32: [(UInt32, Outcome)]], values: Set<UInt32>) -> Bool {
+    /// The new program returns what the stack returns on every arch and number cell
+    /// (arguments zero), and on argument values made of the programs' constants for every
+    /// arch and number whose path reads arguments, one argument word at a time.
+    static func equivalent(_ stack: [[BPFInsn]], _ b: [BPFInsn], starts: [UInt32], sectionArch: Set<UInt32>, values: Set<UInt32>) -> Bool {
         func same(_ i: SeccompInput) -> Bool {
-            guard let x = BPF.run(a, i), let y = BPF.run(b, i) else { return false }
-            return x.ret == y.ret
+            var rets: [UInt32] = []
+            for p in stack {
+                guard let x = BPF.run(p, i) else { return false }
+                rets.append(x.ret)
+            }
+            return BPF.run(b, i)?.ret == stacked(rets)
         }
         for arch in starts {
-            let nrs = sections[arch].map { _ in starts } ?? [0]
-            for nr in nrs {
+            for nr in sectionArch.contains(arch) ? starts : [0] {
                 guard same(SeccompInput(nr: nr, arch: arch)) else { return false }
-                guard case .entry? = trace(a, arch: arch, nr: nr)?.outcome else { continue }
+                guard stack.contains(where: { p in trace(p, arch: arch, nr: nr).map { if case .entry = $0.step { return true } else { return false } } ?? false }) else { continue }
                 for word in 0..<12 {
                     for v in values {
                         var args: [UInt64] = [0, 0, 0, 0, 0, 0]

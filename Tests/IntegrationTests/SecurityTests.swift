@@ -13,7 +13,10 @@ final class SecurityTests: XCTestCase {
         XCTAssertEqual(r["Seccomp"], "2", "filter mode: \(r.out)")
         XCTAssertEqual(r["Seccomp_filters"], "1")
         XCTAssertEqual(r["NoNewPrivs"], "1")
-        XCTAssertEqual(try h.run(["run", "--map", "self", "--", h.probe, "status"])["Seccomp_filters"], "2", "policy + fake-root")
+        // policy + fake-root, merged into one program that answers as the two stacked
+        // (BPFCompactorTests); --seccomp-log keeps them apart (its listener is the first's).
+        XCTAssertEqual(try h.run(["run", "--map", "self", "--", h.probe, "status"])["Seccomp_filters"], "1", "policy + fake-root: one program")
+        XCTAssertEqual(try h.run(["run", "--map", "self", "--seccomp-log", "--", h.probe, "status"])["Seccomp_filters"], "2", "policy + fake-root, logged: two")
         XCTAssertEqual(try h.run(["run", "--seccomp", "unconfined", "--", h.probe, "status"])["Seccomp"], "0")
     }
 

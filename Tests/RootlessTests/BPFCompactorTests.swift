@@ -10,8 +10,17 @@ final class BPFCompactorTests: XCTestCase {
 
     /// Every number below 1100 and in the x32 range, for x86_64, i386, another arch and
     /// an unknown one; arguments zero, then 40 seeded random argument sets per number.
-    func assertSameAnswers(_ raw: [UInt8], _ compact: [UInt8], _ name: String) {
-        let a = BPF.decode(raw)!, b = BPF.decode(compact)!
+    func assertSameAnswers(_ raw: [UInt8], _ compact: [UInt8], _ name: String) { assertSameAnswers(stack: [raw], compact, name) }
+
+    /// As the kernel answers for `stack` loaded in order (BPFCompactor.stacked, checked
+    /// against the kernel's rule in testStackedPicksAsTheKernelDoes).
+    func assertSameAnswers(stack: [[UInt8]], _ compact: [UInt8], _ name: String) {
+        let progs = stack.map { BPF.decode($0)! }, b = BPF.decode(compact)!
+        func reference(_ i: SeccompInput) -> UInt32? {
+            var rets: [UInt32] = []
+            for p in progs { guard let r = BPF.run(p, i) else { return nil }; rets.append(r.ret) }
+            return BPFCompactor.stacked(rets)
+        }
         var rng = SplitMix64(seed: 42)
         var nrs = Array(UInt32(0)..<1100) + (UInt32(0x4000_0000)..<0x4000_0000 + 1100)
         nrs += [0x3fff_ffff, 0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff]
@@ -23,9 +32,9 @@ final class BPFCompactorTests: XCTestCase {
                     // Random words, and small values (flags, families, personalities).
                     inputs.append(SeccompInput(nr: nr, arch: arch, ip: rng.next(), args: (0..<6).map { _ in rng.next() % 3 == 0 ? rng.next() % 64 : rng.next() }))
                 }
-                for i in inputs where BPF.run(a, i)?.ret != BPF.run(b, i)?.ret {
+                for i in inputs where reference(i) != BPF.run(b, i)?.ret {
                     differ += 1
-                    if differ < 5 { XCTFail("\(name): arch \(arch) nr \(nr) args \(i.args): \(String(describing: BPF.run(a, i))) vs \(String(describing: BPF.run(b, i)))") }
+                    if differ < 5 { XCTFail("\(name): arch \(arch) nr \(nr) args \(i.args): \(String(describing: reference(i))) vs \(String(describing: BPF.run(b, i)))") }
                 }
             }
         }
@@ -62,6 +71,39 @@ final class BPFCompactorTests: XCTestCase {
         XCTAssertEqual(BPF.run(p, SeccompInput(nr: 0x4000_0001, arch: Self.x86_64))?.ret, 0x8000_0000)
         XCTAssertEqual(BPF.run(p, SeccompInput(nr: 0, arch: Self.x86_64))?.ret, 0x7fff_0000, "read is allowed")
         XCTAssertEqual(BPF.run(p, SeccompInput(nr: 3, arch: Self.i386))?.ret, 0x7fff_0000, "i386 read is allowed")
+    }
+
+    /// default + fake-root, as a single-id sandbox stacks them, become one program that
+    /// answers as the pair: chown succeeds without effect (ERRNO 0), mknod of a character
+    /// device too, a FIFO is made for real, and what default denies stays denied.
+    func testDefaultAndFakeRootMergeIntoOneProgram() throws {
+        for x32 in [true, false] {
+            var c = ctx
+            c.x32 = x32
+            let d = try SeccompLoader.compile(EmbeddedPolicies.text("default")!, name: "default", c, compact: false).bpf
+            let f = try SeccompLoader.compile(EmbeddedPolicies.text("fake-root")!, name: "fake-root", c, compact: false).bpf
+            let m = try XCTUnwrap(BPFCompactor.merge([d, f]))
+            XCTAssertLessThan(m.count * 3, d.count + f.count, "\(m.count / 8) of \(d.count / 8) + \(f.count / 8) instructions")
+            assertSameAnswers(stack: [d, f], m, "default+fake-root x32=\(x32)")
+            let p = BPF.decode(m)!
+            let mknod: UInt32 = 133, chown: UInt32 = 92, ptrace: UInt32 = 101
+            XCTAssertEqual(BPF.run(p, SeccompInput(nr: chown, arch: Self.x86_64))?.ret, 0x0005_0000, "chown: ERRNO(0)")
+            XCTAssertEqual(BPF.run(p, SeccompInput(nr: mknod, arch: Self.x86_64, args: [0, 0o20644, 0, 0, 0, 0]))?.ret, 0x0005_0000, "char device: ERRNO(0)")
+            XCTAssertEqual(BPF.run(p, SeccompInput(nr: mknod, arch: Self.x86_64, args: [0, 0o10644, 0, 0, 0, 0]))?.ret, 0x7fff_0000, "FIFO: allowed")
+            XCTAssertEqual(BPF.run(p, SeccompInput(nr: ptrace, arch: Self.x86_64))?.ret, BPF.run(BPF.decode(d)!, SeccompInput(nr: ptrace, arch: Self.x86_64))?.ret)
+        }
+    }
+
+    /// The kernel's rule (kernel/seccomp.c, seccomp_run_filters): from the newest filter
+    /// back, a value replaces the best only if its action is lower as a signed 32-bit.
+    func testStackedPicksAsTheKernelDoes() {
+        let allow: UInt32 = 0x7fff_0000, errno0: UInt32 = 0x0005_0000, eperm: UInt32 = 0x0005_0001, kill: UInt32 = 0x8000_0000, trap: UInt32 = 0x0003_0000
+        XCTAssertEqual(BPFCompactor.stacked([allow, errno0]), errno0)
+        XCTAssertEqual(BPFCompactor.stacked([errno0, allow]), errno0)
+        XCTAssertEqual(BPFCompactor.stacked([eperm, errno0]), errno0, "equal actions: the newest's data")
+        XCTAssertEqual(BPFCompactor.stacked([errno0, eperm]), eperm)
+        XCTAssertEqual(BPFCompactor.stacked([allow, kill]), kill, "KILL_PROCESS is negative: most restrictive")
+        XCTAssertEqual(BPFCompactor.stacked([trap, errno0]), trap)
     }
 
     func testPodmansProfileCompactsToTheSameAnswers() throws {
