@@ -43,4 +43,18 @@ final class SubIDTableTests: XCTestCase {
         XCTAssertEqual(Passwd.lookup(uid: 1001, in: text)?.name, "rltest")
         XCTAssertNil(Passwd.lookup(uid: 5, in: text))
     }
+
+    /// lookup is a one-pass byte loop (it runs on every --map auto start); it finds what
+    /// parse finds, on fuzzed files (CRLF, extra and missing fields, spaces, junk numbers).
+    func testPasswdLookupAgreesWithParseOnFuzzedFiles() {
+        var rng = SystemRandomNumberGenerator()
+        let pieces = ["root", "x", "0", "1001", " 1001", "1001\r", "42", "", ":", "::", "\r\n", "\n", "/home/a", "/bin/sh ", "é", "99999999999", "\t"]
+        for _ in 0..<3000 {
+            var text = ""
+            for _ in 0..<Int.random(in: 0...30, using: &rng) { text += pieces.randomElement(using: &rng)! }
+            for uid: UInt32 in [0, 42, 1001] {
+                XCTAssertEqual(Passwd.lookup(uid: uid, in: text), Passwd.parse(text).first { $0.uid == uid }, "\(uid) in \(text.debugDescription)")
+            }
+        }
+    }
 }
