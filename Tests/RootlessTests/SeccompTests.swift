@@ -118,6 +118,8 @@ final class SeccompTests: XCTestCase {
         var other = SeccompLoader(context: SeccompContext(arch: ctx.arch, caps: [], kernel: ctx.kernel), cacheDir: dir)
         _ = try other.load(.builtin("default"))
         XCTAssertFalse(other.lastWasHit)
+        // So are another arch and another libseccomp (the key's text names both).
+        XCTAssertNotEqual(l.key("x"), SeccompLoader(context: SeccompContext(arch: "SCMP_ARCH_AARCH64", caps: ctx.caps, kernel: ctx.kernel), cacheDir: dir).key("x"))
         // A torn entry (not a whole number of instructions) is recompiled, not loaded.
         let entries = try FileManager.default.contentsOfDirectory(atPath: dir)
         XCTAssertEqual(entries.count, 2)
@@ -131,6 +133,29 @@ final class SeccompTests: XCTestCase {
         XCTAssertFalse(l.lastWasHit)
         _ = try l.load(.file(p))
         XCTAssertTrue(l.lastWasHit)
+    }
+
+    /// default + fake-root load as one program, cached: the second load reads one file. A
+    /// stack that cannot merge (both read the arguments of personality) loads as two, and
+    /// the marker that says so is read the next time instead of merging again.
+    func testStacksLoadAsOneProgramOrAsTheirParts() throws {
+        let dir = NSTemporaryDirectory() + "rl-seccomp-stack-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var l = SeccompLoader(context: ctx, cacheDir: dir)
+        let one = try l.loadStack([.builtin("default"), .builtin("fake-root")])
+        XCTAssertEqual(one.count, 1)
+        XCTAssertEqual(try l.loadStack([.builtin("default"), .builtin("fake-root")]), one)
+        XCTAssertTrue(l.lastWasHit)
+        XCTAssertEqual(try l.loadStack([.builtin("default")]), [try l.load(.builtin("default"))!], "one policy: as load gives it")
+        let p = dir + "/a.json", q = dir + "/b.json"
+        try #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#.write(toFile: p, atomically: true, encoding: .utf8)
+        try #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":2,"op":"SCMP_CMP_EQ"}]}]}"#.write(toFile: q, atomically: true, encoding: .utf8)
+        let two = try l.loadStack([.file(p), .file(q)])
+        XCTAssertEqual(two, [try l.load(.file(p))!, try l.load(.file(q))!])
+        XCTAssertEqual(try l.loadStack([.file(p), .file(q)]), two)
+        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: dir).contains { e in
+            (try? Data(contentsOf: URL(fileURLWithPath: dir + "/" + e))) == Data(SeccompLoader.noMerge)
+        }, "the no-merge marker is cached")
     }
 
     func testLogFilterTableAndReport() throws {

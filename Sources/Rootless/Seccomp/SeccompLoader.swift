@@ -123,7 +123,8 @@ public struct SeccompLoader {
 
     /// sha256 of every input the compiled program depends on; 40 hex digits name the file.
     func key(_ sha: String) -> String {
-        var text = "rootless-seccomp-v2\0" // v2: compacted (BPFCompactor) + SeccompCompiler.libraryVersion + "\0" + context.arch + "\0"
+        // v2: programs are compacted (BPFCompactor).
+        var text = "rootless-seccomp-v2\0" + SeccompCompiler.libraryVersion + "\0" + context.arch + "\0"
         for c in context.caps { text += c + "," }
         text += "\0" + String(context.kernel.0) + "." + String(context.kernel.1) + (context.x32 ? "\0x32" : "\0nox32") + "\0" + sha
         var h = SHA256()
@@ -151,9 +152,9 @@ public struct SeccompLoader {
     /// it answers as the stack does: one filter for the kernel to convert, JIT, cache and
     /// run on every syscall instead of two (default + fake-root: 226 + 78 instructions as
     /// two, 299 as one: the fake-root calls split default's runs). Else each, as load()
-    /// gives them. The result is cached under a key
-    /// made of the parts' keys: a hit reads one file. A stack that does not merge is
-    /// remembered as such (a one-instruction marker), so the merge is tried once.
+    /// gives them. The result is cached under a key made of the parts' keys: a hit reads
+    /// one file. A stack that does not merge is remembered as such (a one-instruction
+    /// marker), so the merge is tried once.
     public mutating func loadStack(_ cs: [SeccompChoice]) throws -> [[UInt8]] {
         var text = "rootless-seccomp-stack-v1"
         var parts = 0
