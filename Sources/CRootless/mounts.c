@@ -47,8 +47,9 @@ static const char *relpath(const char *p) {
 // `rm -rf rootfs` right after a run raced the keeper's build making rootfs/dev and failed
 // "Directory not empty".) So in a zygote build a target may be made only on a filesystem
 // this build mounted (fresh /dev, /tmp, --tmpfs), found by mount id. A target missing
-// from the rootfs or a bind fails the build (ENOENT); the keeper drops it, and the run
-// starts cold and makes the target itself, in its own time, as a cold run always does.
+// from the rootfs or a bind fails the build (EXDEV, even for an optional mount: a cold
+// run would have made it); the keeper drops it, and the run starts cold and makes the
+// target itself, in its own time, as a cold run always does.
 struct own_mounts { uint64_t id[RL_MAX_MOUNTS]; int n, only; };
 
 static uint64_t mount_id(int fd) {
@@ -106,7 +107,7 @@ static int ensure_target(int rootfd, const char *path, int want_file, int create
     // parent's mount: what we make is no mount point).
     if (!may_create_in(own, parent)) {
         if (parent != rootfd) close(parent);
-        return -ENOENT;
+        return -EXDEV;
     }
     char *c = cut ? cut + 1 : buf;
     for (;;) {
@@ -431,7 +432,7 @@ void rl_build_root(const struct rl_config *c, int rep) {
             if (!base) rl_fail(rep, RL_STEP_TARGET, ENAMETOOLONG, i);
             t = ensure_target(root, pbuf, 0, create, resolve, &own);
             if (t < 0) rl_fail(rep, RL_STEP_TARGET, -t, i);
-            if (!may_create_in(&own, t)) rl_fail(rep, RL_STEP_TARGET, ENOENT, i);
+            if (!may_create_in(&own, t)) rl_fail(rep, RL_STEP_TARGET, EXDEV, i);
             // symlinkat needs a real directory fd, not O_PATH... O_PATH dirfds work for *at().
             if (symlinkat(m->source, t, base) < 0 && !(errno == EEXIST && optional))
                 rl_fail(rep, RL_STEP_MOUNT, errno, i);
@@ -443,7 +444,7 @@ void rl_build_root(const struct rl_config *c, int rep) {
             if (!type) rl_fail(rep, RL_STEP_MOUNT, EINVAL, i);
             t = ensure_target(root, m->target, 0, create, resolve, &own);
             if (t < 0) {
-                if (optional) continue;
+                if (optional && t != -EXDEV) continue;
                 rl_fail(rep, RL_STEP_TARGET, -t, i);
             }
             mfd = new_fs(type, m->data, m->flags);
