@@ -61,8 +61,9 @@ public struct LiveKernel: Kernel {
             out.programs = try loader.loadStack(plan.seccomp)
             return out
         }
+        // --seccomp-log: the first policy as its notifying variant, the rest stacked apart.
         for (i, c) in plan.seccomp.enumerated() {
-            if i == 0 && plan.seccompLog {
+            if i == 0 {
                 // The log variant is not cached: an audit run pays the compile (~20 ms).
                 let src = try SeccompLoader.source(c)
                 out.log = try SeccompLogFilter.build(src.text ?? "", name: src.name, ctx)

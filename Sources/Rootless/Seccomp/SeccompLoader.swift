@@ -156,31 +156,28 @@ public struct SeccompLoader {
     /// one file. A stack that does not merge is remembered as such (a one-instruction
     /// marker), so the merge is tried once.
     public mutating func loadStack(_ cs: [SeccompChoice]) throws -> [[UInt8]] {
+        func each(_ l: inout SeccompLoader) throws -> [[UInt8]] {
+            var out: [[UInt8]] = []
+            for c in cs { if let b = try l.load(c) { out.append(b) } }
+            return out
+        }
+        // One policy (every --map auto start): as load gives it, its key hashed once.
+        guard cs.filter({ $0 != .unconfined }).count >= 2, let dir = cacheDir else { return try each(&self) }
         var text = "rootless-seccomp-stack-v1"
-        var parts = 0
         for c in cs {
             let src = try SeccompLoader.source(c)
             guard let t = src.text else { continue }
             text += "\0" + key(src.sha ?? SHA256.hex(t.utf8))
-            parts += 1
         }
-        var each: [[UInt8]] {
-            get throws {
-                var out: [[UInt8]] = []
-                for c in cs { if let b = try load(c) { out.append(b) } }
-                return out
-            }
-        }
-        guard parts >= 2, let dir = cacheDir else { return try each }
         var h = SHA256()
         h.update(Array(text.utf8))
         let path = dir + "/" + SHA256.hexString(h.finish(), bytes: 20) + ".bpf"
         if let b = SeccompLoader.readCache(path) {
-            if b == SeccompLoader.noMerge { return try each }
+            if b == SeccompLoader.noMerge { return try each(&self) }
             lastWasHit = true
             return [b]
         }
-        let programs = try each
+        let programs = try each(&self)
         let merged = BPFCompactor.merge(programs)
         SeccompLoader.writeCache(path, merged ?? SeccompLoader.noMerge)
         return merged.map { [$0] } ?? programs
