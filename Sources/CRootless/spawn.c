@@ -198,9 +198,25 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
     // replaces them at once, and none to tear down. We are suspended meanwhile, so the
     // shared errno/TLS cannot race; it runs on its own stack, in static memory we never
     // touch. Its fd table, signal handlers, creds and seccomp filters are its own.
+    //
+    // A warm sandbox's payload waits for its run before that execve, for as long as the
+    // keeper holds it. A vfork parent waits uninterruptibly (state D), so each idle warm
+    // sandbox added 1 to the load average. So for those we wait on a pipe instead: its
+    // write end is the payload's alone (close-on-exec), and read() returns at the payload's
+    // execve or exit, as vfork does. Every signal is blocked here (rl_spawn), so nothing
+    // interrupts the read, and until it returns we touch no shared state (errno).
     struct payload_args pa = { c, rep, pty_slave, nsock };
-    pid_t p = clone(payload_entry, payload_stack + sizeof payload_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &pa);
+    int ex[2] = { -1, -1 };
+    if (c->zygote && pipe2(ex, O_CLOEXEC) < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
+    pid_t p = clone(payload_entry, payload_stack + sizeof payload_stack,
+                    CLONE_VM | (c->zygote ? 0 : CLONE_VFORK) | SIGCHLD, &pa);
     if (p < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
+    if (c->zygote) {
+        close(ex[1]);
+        char b;
+        (void)!read(ex[0], &b, 1);
+        close(ex[0]);
+    }
     if (nsock >= 0) close(nsock);
     if (pty_slave >= 0) close(pty_slave);
     // pid 1 keeps only the report pipe (and 0-2): a preserved pipe end held here would

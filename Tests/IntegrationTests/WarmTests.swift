@@ -209,6 +209,31 @@ final class WarmTests: XCTestCase {
         XCTAssertEqual(left, [], "nothing named rootless-keeper is left (zombies excepted)")
     }
 
+    /// A warm sandbox waits for its run, maybe for hours: its processes must sleep
+    /// interruptibly. The load average counts state D; a pid 1 waiting in vfork for its
+    /// payload's exec was D, +1 load per idle warm sandbox. Bounded polling: a build's
+    /// passing D (a lock) settles; only a D that stays fails.
+    func testAnIdleWarmSandboxAddsNothingToTheLoadAverage() throws {
+        let before = Set(ours())
+        let root = try h.busyboxRoot()
+        _ = try warm(["--rootfs", root.path], ["/bin/true"])
+        try waitSettled { $0.building == 0 }
+        func uninterruptible() -> [String] {
+            ours().filter { !before.contains($0) }.filter { pid in
+                let st = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+                return st.split(separator: "\n").first { $0.hasPrefix("State:") }?.contains("D") == true
+            }
+        }
+        XCTAssertFalse(ours().filter { !before.contains($0) }.isEmpty, "warm sandboxes wait in the keeper")
+        var d = uninterruptible()
+        for _ in 0..<100 where !d.isEmpty {
+            var p = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&p, 0, 10)
+            d = uninterruptible()
+        }
+        XCTAssertEqual(d, [], "processes of idle warm sandboxes in state D (each adds 1 to the load average)")
+    }
+
     /// Live processes of ours named rootless-keeper (the keeper and its warm sandboxes).
     func ours() -> [String] {
         let me = getuid()
