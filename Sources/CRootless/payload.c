@@ -194,6 +194,14 @@ void rl_exec_payload(const struct rl_config *c, int rep, int pty_slave, int noti
         send_listener(notify_sock, lfd, rep);
     }
 
+    // Dispositions: SIG_IGN survives exec, so reset everything (~64 calls, so before a
+    // warm sandbox's wait, not on its run's path). Signals stay blocked until just
+    // before exec: one that arrives meanwhile waits, pending, for the command.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, NULL);
+
     // A warm sandbox stops here, every step above done ahead of its run: the command and
     // fds 0-2 arrive on rep (signals still blocked, so none is lost or acted on meanwhile).
     struct rl_config warm;
@@ -203,11 +211,6 @@ void rl_exec_payload(const struct rl_config *c, int rep, int pty_slave, int noti
         c = &warm;
     }
 
-    // Dispositions: SIG_IGN survives exec, so reset everything; then unblock.
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
