@@ -67,7 +67,7 @@ public enum CLI {
     static func run(_ args: [String]) -> Int32 {
         do {
             PhaseTimer.mark("start")
-            var spec = try RunArguments.parse(args)
+            var spec = try RunArguments.parse(args, cwd: OS.knownDirectory())
             // The no-userns rung only when the user allowed it and this host forbids user
             // namespaces (a throw-away clone answers; it costs ~1 ms, so only with the flag).
             if spec.allowNoUserns && spec.userns == .auto && rl_probe_userns() != 0 {

@@ -14,7 +14,8 @@ public enum RunArguments {
           --storage-driver D      auto|overlay|copy: how the image becomes a writable root
           --root DIR              the image store (default: $XDG_DATA_HOME/rootless)
           --read-only             make the rootfs read-only
-          --bind SRC[:DST[:ro]]   bind mount (read-write unless :ro)
+          --bind SRC[:DST[:ro]]   bind mount (read-write unless :ro; DIR and SRC may be
+                                  relative to the current directory, DST may not)
           --ro-bind SRC[:DST]     read-only bind mount
           --tmpfs DST[:OPTS]      tmpfs (OPTS e.g. size=64m,mode=1777)
           -e, --env K[=V]         set (or copy from the caller) an environment variable
@@ -58,8 +59,16 @@ public enum RunArguments {
                                   ahead for a run exactly like this, and let it build the next)
         """
 
-    public static func parse(_ args: [String]) throws -> RunSpec {
+    /// `cwd`: the caller's working directory, against which a relative host path (the
+    /// rootfs, the store root, a bind source) is resolved, as bwrap and podman do; nil
+    /// (unknown, e.g. deleted) leaves such a path an error. Paths inside the sandbox
+    /// (targets, -w, --tmpfs, Landlock) must be absolute either way.
+    public static func parse(_ args: [String], cwd: String? = nil) throws -> RunSpec {
         var s = RunSpec()
+        func host(_ p: String, _ flag: String) throws -> String {
+            guard !p.hasPrefix("/"), let cwd, cwd.hasPrefix("/") else { return try absolute(p, flag) }
+            return try Paths.normalize(cwd + "/" + p, flag)
+        }
         var i = 0
         func value(_ flag: String, _ inline: String?) throws -> String {
             if let inline { return inline }
@@ -78,16 +87,16 @@ public enum RunArguments {
                 inline = String(a[a.index(after: eq)...])
             }
             switch flag {
-            case "--rootfs": s.rootfs = try absolute(try value(flag, inline), flag)
+            case "--rootfs": s.rootfs = try host(try value(flag, inline), flag)
             case "--image": s.image = try value(flag, inline)
-            case "--root": s.storeRoot = try absolute(try value(flag, inline), flag)
+            case "--root": s.storeRoot = try host(try value(flag, inline), flag)
             case "--storage-driver":
                 let v = try value(flag, inline)
                 guard let d = StorageDriver(rawValue: v) else { throw RootlessError("unknown --storage-driver \"\(v)\"", fix: "use auto, overlay, fuse-overlayfs or copy") }
                 s.storageDriver = d
             case "--read-only": s.readOnly = true
-            case "--bind": s.mounts.append(try bind(try value(flag, inline), readOnly: false, flag))
-            case "--ro-bind": s.mounts.append(try bind(try value(flag, inline), readOnly: true, flag))
+            case "--bind": s.mounts.append(try bind(try value(flag, inline), readOnly: false, flag, host: host))
+            case "--ro-bind": s.mounts.append(try bind(try value(flag, inline), readOnly: true, flag, host: host))
             case "--tmpfs":
                 let v = try value(flag, inline)
                 let parts = v.split(separator: ":", maxSplits: 1).map(String.init)
@@ -194,7 +203,9 @@ public enum RunArguments {
         return try Paths.normalize(p, flag)
     }
 
-    static func bind(_ v: String, readOnly: Bool, _ flag: String) throws -> MountRequest {
+    /// SRC[:DST[:ro|rw]]; SRC through `host` (a relative one against the caller's cwd),
+    /// DST inside the sandbox (absolute; SRC's resolved path when omitted).
+    static func bind(_ v: String, readOnly: Bool, _ flag: String, host: (String, String) throws -> String = { try absolute($0, $1) }) throws -> MountRequest {
         var parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         var ro = readOnly
         if parts.count == 3 || (parts.count == 2 && (parts[1] == "ro" || parts[1] == "rw")) {
@@ -205,8 +216,8 @@ public enum RunArguments {
         guard parts.count <= 2, let src = parts.first, !src.isEmpty else {
             throw RootlessError("\(flag) \(v): expected SRC[:DST[:ro]]", fix: "e.g. --bind $HOME/src:/src:ro")
         }
-        let source = try absolute(src, flag)
-        let target = try absolute(parts.count == 2 && !parts[1].isEmpty ? parts[1] : src, flag)
+        let source = try host(src, flag)
+        let target = parts.count == 2 && !parts[1].isEmpty ? try absolute(parts[1], flag) : source
         return .bind(source: source, target: target, readOnly: ro)
     }
 

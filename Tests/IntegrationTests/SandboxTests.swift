@@ -148,6 +148,21 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(try h.run(["run", "--rootfs", root.path, "--", "sh", "-c", "echo hi"]).out, "hi\n")
     }
 
+    /// As with bwrap and podman: `--rootfs rootfs --bind src:/data`, run from the directory
+    /// holding them, means those directories (seen from inside, by a marker file).
+    func testRelativeRootfsAndBindSourceAreInTheCallersDirectory() throws {
+        _ = try h.busyboxRoot()
+        let src = h.scratch.appendingPathComponent("src")
+        try FileManager.default.createDirectory(at: src, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: src.appendingPathComponent("marker").path, contents: Data("m".utf8))
+        let r = try h.run(["run", "--rootfs", "rootfs", "--ro-bind", "./src:/data", "--", "/probe", "stat", "/data/marker"], cwd: h.scratch)
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r["type"], "file", r.out)
+        let up = try h.run(["run", "--rootfs", "../rootfs", "--", "/bin/true"], cwd: src)
+        XCTAssertEqual(up.status, 125)
+        XCTAssertTrue(up.err.contains("\"..\" is not allowed"), up.err)
+    }
+
     /// CVE-2021-30465 class: a mount target that is a symlink to a host path lands inside.
     func testSymlinkedMountTargetStaysInsideRoot() throws {
         let root = try h.busyboxRoot()

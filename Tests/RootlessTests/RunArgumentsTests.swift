@@ -31,6 +31,30 @@ final class RunArgumentsTests: XCTestCase {
         XCTAssertEqual(try RunArguments.parse(["--bind", "/src", "--", "true"]).mounts, [.bind(source: "/src", target: "/src", readOnly: false)])
     }
 
+    /// Host paths (the rootfs, the store root, bind sources) may be relative to the caller's
+    /// cwd, as with bwrap and podman; paths inside the sandbox may not.
+    func testRelativeHostPathsResolveAgainstTheCallersDirectory() throws {
+        XCTAssertEqual(try RunArguments.parse(["--rootfs", "r", "true"], cwd: "/home/u").rootfs, "/home/u/r")
+        XCTAssertEqual(try RunArguments.parse(["--rootfs", "./a/./b/", "true"], cwd: "/w").rootfs, "/w/a/b")
+        XCTAssertEqual(try RunArguments.parse(["--root", "store", "true"], cwd: "/w").storeRoot, "/w/store")
+        XCTAssertEqual(try RunArguments.parse(["--bind", "src:/x", "--ro-bind", "o", "true"], cwd: "/w").mounts,
+                       [.bind(source: "/w/src", target: "/x", readOnly: false), .bind(source: "/w/o", target: "/w/o", readOnly: true)])
+        XCTAssertEqual(try RunArguments.parse(["--bind", "/abs", "true"], cwd: "/w").mounts, [.bind(source: "/abs", target: "/abs", readOnly: false)])
+        let bad: [([String], String)] = [
+            (["--rootfs", "../r", "true"], "--rootfs /w/../r: \"..\" is not allowed"),
+            (["--bind", "s:rel", "true"], "--bind rel: path must be absolute"),
+            (["-w", "rel", "true"], "-w rel: path must be absolute"),
+            (["--tmpfs", "rel", "true"], "path must be absolute"),
+        ]
+        for (args, want) in bad {
+            XCTAssertThrowsError(try RunArguments.parse(args, cwd: "/w"), "\(args)") { e in
+                XCTAssertTrue("\(e)".contains(want), "\(args): \(e)")
+            }
+        }
+        // No known cwd (deleted): a relative host path stays an error.
+        XCTAssertThrowsError(try RunArguments.parse(["--rootfs", "r", "true"])) { XCTAssertTrue("\($0)".contains("path must be absolute")) }
+    }
+
     func testRejectionsNameTheFlagAndTheFix() {
         let bad: [([String], String)] = [
             (["--nope", "x"], "unknown option --nope"),

@@ -51,6 +51,14 @@ public enum OS {
         return String(cString: buf)
     }
 
+    /// The working directory, or nil when getcwd fails (deleted, or not reachable from
+    /// our root): then nothing may be resolved against it.
+    public static func knownDirectory() -> String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buf, buf.count) != nil, buf[0] == 0x2F else { return nil }
+        return String(cString: buf)
+    }
+
     public static func environment() -> [String] {
         var out: [String] = []
         var p = environ
