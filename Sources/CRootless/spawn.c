@@ -208,6 +208,9 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
     struct payload_args pa = { c, rep, pty_slave, nsock };
     int ex[2] = { -1, -1 };
     if (c->zygote && pipe2(ex, O_CLOEXEC) < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
+    // Above 0-2: the payload dup2s the run's stdio there, which must not close ex[1].
+    if (c->zygote && ((ex[0] = lift_fd(ex[0], 3)) < 0 || (ex[1] = lift_fd(ex[1], 3)) < 0))
+        rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
     pid_t p = clone(payload_entry, payload_stack + sizeof payload_stack,
                     CLONE_VM | (c->zygote ? 0 : CLONE_VFORK) | SIGCHLD, &pa);
     if (p < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);

@@ -67,7 +67,8 @@ public enum CLI {
     static func run(_ args: [String]) -> Int32 {
         do {
             PhaseTimer.mark("start")
-            var spec = try RunArguments.parse(args, cwd: OS.knownDirectory())
+            let cwd = OS.knownDirectory()
+            var spec = try RunArguments.parse(args, cwd: cwd)
             // The no-userns rung only when the user allowed it and this host forbids user
             // namespaces (a throw-away clone answers; it costs ~1 ms, so only with the flag).
             if spec.allowNoUserns && spec.userns == .auto && rl_probe_userns() != 0 {
@@ -76,7 +77,7 @@ public enum CLI {
             }
             try ImageRun.resolve(&spec, warn: { OS.writeStderr("rootless: " + $0 + "\n") })
             defer { if let r = spec.imageRoot { ImageRun.finish(r, map: spec.map) } }
-            let facts = SystemFacts.gather(subIDs: spec.map != .selfOnly, cgroups: spec.cgroup != .none)
+            let facts = SystemFacts.gather(subIDs: spec.map != .selfOnly, cgroups: spec.cgroup != .none, cwd: cwd)
             PhaseTimer.mark("args+facts")
             let plan = try Planner.plan(spec, facts)
             PhaseTimer.mark("plan")

@@ -14,8 +14,8 @@ public enum RunArguments {
           --storage-driver D      auto|overlay|copy: how the image becomes a writable root
           --root DIR              the image store (default: $XDG_DATA_HOME/rootless)
           --read-only             make the rootfs read-only
-          --bind SRC[:DST[:ro]]   bind mount (read-write unless :ro; DIR and SRC may be
-                                  relative to the current directory, DST may not)
+          --bind SRC[:DST[:ro]]   bind mount (read-write unless :ro); SRC, like the
+                                  --rootfs and --root DIRs, may be relative; DST may not
           --ro-bind SRC[:DST]     read-only bind mount
           --tmpfs DST[:OPTS]      tmpfs (OPTS e.g. size=64m,mode=1777)
           -e, --env K[=V]         set (or copy from the caller) an environment variable

@@ -45,12 +45,6 @@ public enum OS {
     /// "EPERM" for 1; the number when glibc has no name.
     public static func errnoName(_ e: Int32) -> String { rl_errno_name(e).map { String(cString: $0) } ?? "errno \(e)" }
 
-    public static func currentDirectory() -> String {
-        var buf = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buf, buf.count) != nil else { return "/" }
-        return String(cString: buf)
-    }
-
     /// The working directory, or nil when getcwd fails (deleted, or not reachable from
     /// our root): then nothing may be resolved against it.
     public static func knownDirectory() -> String? {

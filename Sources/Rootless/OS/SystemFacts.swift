@@ -15,12 +15,12 @@ public enum SystemFacts {
     /// `subIDs: false` (for --map self) skips /etc/passwd, /etc/subuid|subgid and the
     /// helper checks: that mode uses none of them, and this runs on every start.
     /// `cgroups: false` (--cgroup none) skips the cgroup facts.
-    public static func gather(_ p: HostPaths = HostPaths(), subIDs: Bool = true, cgroups: Bool = true) -> HostFacts {
+    public static func gather(_ p: HostPaths = HostPaths(), subIDs: Bool = true, cgroups: Bool = true, cwd: String? = OS.knownDirectory()) -> HostFacts {
         let uid = getuid(), gid = getgid()
         let unused = HelperStatus.missing(name: "not looked up for --map self")
         let name = subIDs ? OS.readFile(p.etc + "/passwd").flatMap { Passwd.lookup(uid: uid, in: $0)?.name } : nil
         let nnp = subIDs && noNewPrivs(p)
-        var f = HostFacts(uid: uid, gid: gid, userName: name, cwd: OS.currentDirectory(), env: OS.environment(),
+        var f = HostFacts(uid: uid, gid: gid, userName: name, cwd: cwd ?? "/", env: OS.environment(),
                           subuid: subIDs ? OS.readFile(p.etc + "/subuid").map { SubIDTable(parsing: $0) } : nil,
                           subgid: subIDs ? OS.readFile(p.etc + "/subgid").map { SubIDTable(parsing: $0) } : nil,
                           uidHelper: subIDs ? helper("newuidmap", p, nnp) : unused,
