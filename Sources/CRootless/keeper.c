@@ -409,7 +409,12 @@ static void hold(int pidfd, int mnt, char *next_req, size_t next_len) {
 #define WARM_PER_REQUEST 3
 #define WARM_IDLE_MS 60000
 #define WARM_REQ_MAX (192 * 1024)
-struct spare { char *req; size_t len; int pid, pidfd, sock, mnt, ready; int64_t since; };
+// minfo: the ready sandbox's /proc/PID/mountinfo, opened when it says ready. Its mount
+// table then changes only if the host takes a mount away: rmdir of a bind target in the
+// user's rootfs detaches the bind in every namespace (the kernel's rule since 3.18).
+// Such a sandbox is no longer the one a cold run would build (that run would make the
+// target again and bind it), so it goes when poll says POLLPRI on that file.
+struct spare { char *req; size_t len; int pid, pidfd, sock, mnt, ready; int64_t since; int minfo; };
 static struct spare spares[KEEPER_SPARES];
 static int n_spares;
 static struct { uint64_t parent_dev, parent_ino, mnt_dev, mnt_ino; int have_parent; char cgroup[4096], label[4096]; } self;
@@ -433,6 +438,7 @@ static void drop_spare(int i, int kill) {
     struct spare *x = &spares[i];
     if (kill) syscall(SYS_pidfd_send_signal, x->pidfd, SIGKILL, NULL, 0);
     close(x->sock);
+    if (x->minfo >= 0) close(x->minfo);
     hold(x->pidfd, x->mnt, NULL, 0);
     free(x->req);
     spares[i] = spares[--n_spares];
@@ -505,7 +511,7 @@ static int build_spare(const char *req, size_t len) {
     free(work);
     pthread_mutex_lock(&mu);
     int room = n_spares < KEEPER_SPARES;
-    if (room) spares[n_spares++] = (struct spare){ keep, len, ch.pid, ch.pidfd, z[0], mnt, 0, now_ms() };
+    if (room) spares[n_spares++] = (struct spare){ keep, len, ch.pid, ch.pidfd, z[0], mnt, 0, now_ms(), -1 };
     pthread_mutex_unlock(&mu);
     if (!room) { // the main thread filled the list meanwhile: not kept
         syscall(SYS_pidfd_send_signal, ch.pidfd, SIGKILL, NULL, 0);
@@ -571,8 +577,12 @@ static void *builder(void *arg) {
 static void spare_said(int i) {
     struct rl_report r;
     ssize_t n = recv(spares[i].sock, &r, sizeof r, MSG_DONTWAIT);
-    if (n == (ssize_t)sizeof r && r.step == RL_STEP_READY) spares[i].ready = 1;
-    else if (!(n < 0 && errno == EAGAIN)) { n_failed++; drop_spare(i, 1); }
+    if (n == (ssize_t)sizeof r && r.step == RL_STEP_READY) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/mountinfo", spares[i].pid);
+        spares[i].ready = 1;
+        spares[i].minfo = open(path, O_RDONLY | O_CLOEXEC); // -1: unwatched, as before
+    } else if (!(n < 0 && errno == EAGAIN)) { n_failed++; drop_spare(i, 1); }
 }
 
 // The first spare for req that is ready (ready = 1) or any (ready = 0); -1 if none.
@@ -580,6 +590,12 @@ static int find_spare(const char *req, size_t len, int ready) {
     for (int i = 0; i < n_spares; i++)
         if ((!ready || spares[i].ready) && spares[i].len == len && memcmp(spares[i].req, req, len) == 0) return i;
     return -1;
+}
+
+// The host took a mount away from ready spare i since it said ready (see struct spare).
+static int mounts_changed(int i) {
+    struct pollfd p = { spares[i].minfo, POLLPRI, 0 };
+    return spares[i].minfo >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLPRI | POLLERR));
 }
 
 static int index_of(int pidfd) {
@@ -613,6 +629,11 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
         i = find_spare(req, len, 1);
         if (i < 0) i = -2; // still building: not this run's, and no more of them
     }
+    // Checked again here, not only in the loop's poll: a mount may go between the two.
+    while (i >= 0 && mounts_changed(i)) {
+        drop_spare(i, 1);
+        i = find_spare(req, len, 1);
+    }
     if (i >= 0) {
         struct spare x = spares[i];
         if (answer(conn, 1, x.pid, x.pidfd, x.sock) == 0) {
@@ -622,6 +643,7 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
             // command just started (measured: a warm /bin/true took 1.8 ms instead of
             // 0.9 on two cores). A run that comes meanwhile takes another or starts cold.
             close(x.sock);
+            if (x.minfo >= 0) close(x.minfo);
             spares[i] = spares[--n_spares];
             hold(x.pidfd, x.mnt, x.req, x.len);
             return;
@@ -707,10 +729,11 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
     // The builder's stack is copied into each sandbox's pid 1 (clone3 without CLONE_VM),
     // which builds the root on it: child_main needs ~20 KiB.
     have_builder = wake_fd >= 0 && start_thread(builder, 1 << 20);
-    struct pollfd p[2 + KEEPER_WATCH + 2 * KEEPER_SPARES];
+    struct pollfd p[2 + KEEPER_WATCH + 3 * KEEPER_SPARES];
     int polled[KEEPER_SPARES], n_polled;
     for (;;) {
         // [listen] [wake] [held: pidfds] [spares: pidfds] [spares not ready: sockets]
+        // [spares ready: mountinfo]
         int np = 0;
         p[np++] = (struct pollfd){ KEEPER_LISTEN_FD, POLLIN, 0 };
         p[np++] = (struct pollfd){ wake_fd, POLLIN, 0 };
@@ -722,8 +745,9 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
             polled[i] = spares[i].pidfd;
             p[s0 + i] = (struct pollfd){ spares[i].pidfd, POLLIN, 0 };
             p[s0 + n_polled + i] = (struct pollfd){ spares[i].ready ? -1 : spares[i].sock, POLLIN, 0 };
+            p[s0 + 2 * n_polled + i] = (struct pollfd){ spares[i].ready ? spares[i].minfo : -1, POLLPRI, 0 };
         }
-        np += 2 * n_polled;
+        np += 3 * n_polled;
         int timeout = -1;
         int64_t now = now_ms();
         for (int i = 0; i < n_spares; i++) {
@@ -761,7 +785,7 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
             if (i < 0) continue;
             // pid 1 of a spare not yet ready exited: its build failed.
             if (p[s0 + k].revents && !spares[i].ready) n_failed++;
-            if (p[s0 + k].revents || now - spares[i].since >= WARM_IDLE_MS) drop_spare(i, 1);
+            if (p[s0 + k].revents || now - spares[i].since >= WARM_IDLE_MS || p[s0 + 2 * n_polled + k].revents) drop_spare(i, 1);
             else if (p[s0 + n_polled + k].revents) spare_said(i);
         }
         pthread_mutex_unlock(&mu);

@@ -154,6 +154,26 @@ final class WarmTests: XCTestCase {
         XCTAssertFalse(r.err.contains("warm: command sent"), "the sandbox built over the old directory was not used")
     }
 
+    /// The host can take a mount away from a waiting sandbox: rmdir of a bind target in
+    /// the rootfs detaches that bind in every namespace. Such a sandbox is not what a cold
+    /// run gets (it makes the target again and binds), so the keeper drops it (it watches
+    /// each waiting sandbox's mount table) and this run starts cold and sees the marker.
+    func testASandboxThatLostAMountIsNotServed() throws {
+        let root = try h.busyboxRoot()
+        let src = h.scratch.appendingPathComponent("src"), target = root.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: src, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        try "m\n".write(to: src.appendingPathComponent("marker"), atomically: true, encoding: .utf8)
+        let flags = ["--rootfs", root.path, "--ro-bind", "\(src.path):/data"]
+        XCTAssertEqual(try warm(flags, ["/bin/cat", "/data/marker"]).out, "m\n")
+        XCTAssertGreaterThan(try waitSettled { $0.building == 0 }.ready, 0, "a warm sandbox waits")
+        try FileManager.default.removeItem(at: target)
+        let r = try h.run(["run"] + flags + ["--", "/bin/cat", "/data/marker"], env: WarmTests.timing)
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.out, "m\n", "the run sees its bind")
+        XCTAssertFalse(r.err.contains("warm: command sent"), "the sandbox that lost /data was not used")
+    }
+
     /// A warm sandbox is built ahead of a run that may never come, so its build makes
     /// nothing in the user's files: a mount target the rootfs lacks fails the build
     /// (`keeper status` counts it) and the run starts cold and makes it, as cold runs do.
@@ -167,9 +187,15 @@ final class WarmTests: XCTestCase {
         let flags = ["--rootfs", root.path, "--bind", "\(data.path):/data"]
         _ = try warm(flags, ["/bin/true"]) // built while /data is there
         let failed = try status()?.failed ?? 0
+        // A warm run that ends once /data is gone from the rootfs (the host's rmdir takes
+        // the bind away inside too); the sandbox built after it ends lacks /data. (The
+        // ones waiting are dropped at the rmdir: see testASandboxThatLostAMountIsNotServed.)
+        let r = try h.start(["run"] + flags + ["--", "/bin/sh", "-c", "echo ready; while [ -e /data ]; do sleep 0.01; done"])
+        guard r.read(until: "ready", timeout: 30) != nil else { return XCTFail("never ready") }
         try FileManager.default.removeItem(at: target)
-        // This run takes a waiting one (built before); the one built after it lacks /data.
-        XCTAssertEqual(try h.run(["run"] + flags + ["--", "/bin/true"]).status, 0)
+        _ = r.read(until: nil, timeout: 30)
+        r.process.waitUntilExit()
+        XCTAssertEqual(r.process.terminationStatus, 0)
         let s = try waitSettled { $0.failed > failed && $0.building == 0 }
         XCTAssertGreaterThan(s.failed, failed, "a build without /data in the rootfs fails")
         XCTAssertFalse(FileManager.default.fileExists(atPath: target.path), "the keeper made /data in the rootfs")
