@@ -414,9 +414,14 @@ static void hold(int pidfd, int mnt, char *next_req, size_t next_len) {
 // user's rootfs detaches the bind in every namespace (the kernel's rule since 3.18).
 // Such a sandbox is no longer the one a cold run would build (that run would make the
 // target again and bind it), so it goes when poll says POLLPRI on that file.
-struct spare { char *req; size_t len; int pid, pidfd, sock, mnt, ready; int64_t since; int minfo; };
+// gen: host_gen when its build began. A sandbox's root is a copy of the host's mounts
+// (open_tree, recursive) made then: a mount the host adds or removes later under the
+// rootfs (a FUSE mount in it, say) is in a cold run's root and not in this one. Any change
+// of the host's (our) mount table bumps host_gen, and older sandboxes go.
+struct spare { char *req; size_t len; int pid, pidfd, sock, mnt, ready; int64_t since; int minfo; uint64_t gen; };
 static struct spare spares[KEEPER_SPARES];
 static int n_spares;
+static uint64_t host_gen; // mu
 static struct { uint64_t parent_dev, parent_ino, mnt_dev, mnt_ino; int have_parent; char cgroup[4096], label[4096]; } self;
 
 static int64_t now_ms(void) {
@@ -487,6 +492,9 @@ static int build_spare(const char *req, size_t len) {
     int z[2] = { -1, -1 }, net = -1;
     if (!keep || !work || !(c = warm_config(work, req, len))) goto fail;
     memcpy(keep, req, len);
+    pthread_mutex_lock(&mu);
+    uint64_t gen = host_gen; // before the copy of the host's mounts is made
+    pthread_mutex_unlock(&mu);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, z) < 0) goto fail;
     c->zygote_fd = z[1];
     c->netns_fd = -1;
@@ -511,7 +519,7 @@ static int build_spare(const char *req, size_t len) {
     free(work);
     pthread_mutex_lock(&mu);
     int room = n_spares < KEEPER_SPARES;
-    if (room) spares[n_spares++] = (struct spare){ keep, len, ch.pid, ch.pidfd, z[0], mnt, 0, now_ms(), -1 };
+    if (room) spares[n_spares++] = (struct spare){ keep, len, ch.pid, ch.pidfd, z[0], mnt, 0, now_ms(), -1, gen };
     pthread_mutex_unlock(&mu);
     if (!room) { // the main thread filled the list meanwhile: not kept
         syscall(SYS_pidfd_send_signal, ch.pidfd, SIGKILL, NULL, 0);
@@ -592,10 +600,12 @@ static int find_spare(const char *req, size_t len, int ready) {
     return -1;
 }
 
-// The host took a mount away from ready spare i since it said ready (see struct spare).
+// Spare i's mounts are not what a cold run would get now (see struct spare): the host's
+// mount table changed since its build began, or one of its own mounts went since it
+// said ready.
 static int mounts_changed(int i) {
     struct pollfd p = { spares[i].minfo, POLLPRI, 0 };
-    return spares[i].minfo >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLPRI | POLLERR));
+    return spares[i].gen != host_gen || (spares[i].minfo >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLPRI | POLLERR)));
 }
 
 static int index_of(int pidfd) {
@@ -729,14 +739,17 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
     // The builder's stack is copied into each sandbox's pid 1 (clone3 without CLONE_VM),
     // which builds the root on it: child_main needs ~20 KiB.
     have_builder = wake_fd >= 0 && start_thread(builder, 1 << 20);
-    struct pollfd p[2 + KEEPER_WATCH + 3 * KEEPER_SPARES];
+    // Our mount table is the host's (a run's request must name our mount namespace).
+    int host_minfo = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    struct pollfd p[3 + KEEPER_WATCH + 3 * KEEPER_SPARES];
     int polled[KEEPER_SPARES], n_polled;
     for (;;) {
-        // [listen] [wake] [held: pidfds] [spares: pidfds] [spares not ready: sockets]
-        // [spares ready: mountinfo]
+        // [listen] [wake] [host mountinfo] [held: pidfds] [spares: pidfds]
+        // [spares not ready: sockets] [spares ready: mountinfo]
         int np = 0;
         p[np++] = (struct pollfd){ KEEPER_LISTEN_FD, POLLIN, 0 };
         p[np++] = (struct pollfd){ wake_fd, POLLIN, 0 };
+        p[np++] = (struct pollfd){ host_minfo, POLLPRI, 0 };
         for (int i = 0; i < n_watch; i++) p[np++] = watch[i];
         int s0 = np;
         pthread_mutex_lock(&mu);
@@ -765,7 +778,7 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
         // off the path the sandbox's caller waits on; the next warm sandbox first (a run
         // may wait for it).
         for (int i = n_watch - 1; i >= 0; i--) {
-            if (!p[2 + i].revents) continue;
+            if (!p[3 + i].revents) continue;
             siginfo_t si;
             waitid(P_PIDFD, (id_t)watch[i].fd, &si, WEXITED | WNOHANG); // ours (a warm one) or ECHILD
             close(watch[i].fd);
@@ -779,6 +792,7 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
         // Then the spares we polled, found by pidfd (dropping one moves another into its
         // place, and the builder may have added some).
         pthread_mutex_lock(&mu);
+        if (p[2].revents & (POLLPRI | POLLERR)) host_gen++; // poll took the event: once
         now = now_ms();
         for (int k = 0; k < n_polled; k++) {
             int i = index_of(polled[k]);
@@ -786,6 +800,7 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
             // pid 1 of a spare not yet ready exited: its build failed.
             if (p[s0 + k].revents && !spares[i].ready) n_failed++;
             if (p[s0 + k].revents || now - spares[i].since >= WARM_IDLE_MS || p[s0 + 2 * n_polled + k].revents) drop_spare(i, 1);
+            else if (spares[i].gen != host_gen) drop_spare(i, 1); // built from the old host mounts
             else if (p[s0 + n_polled + k].revents) spare_said(i);
         }
         pthread_mutex_unlock(&mu);

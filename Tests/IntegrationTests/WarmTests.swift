@@ -174,6 +174,43 @@ final class WarmTests: XCTestCase {
         XCTAssertFalse(r.err.contains("warm: command sent"), "the sandbox that lost /data was not used")
     }
 
+    /// A sandbox's root is a copy of the host's mounts made when it was built. A mount the
+    /// user adds under the rootfs later (here their own FUSE mount, through fusermount3) is
+    /// in a cold run's root: the keeper drops what it built before any change of the host's
+    /// mount table, and this run sees the new mount; so does one after it is gone.
+    func testASandboxBuiltBeforeAHostMountIsNotServed() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/fuse-overlayfs") else {
+            throw XCTSkip("SKIP: no /usr/bin/fuse-overlayfs (scripts/setup installs it) to make a FUSE mount as the user")
+        }
+        let root = try h.busyboxRoot()
+        let fm = FileManager.default
+        for d in ["mnt", "../L", "../U", "../W"] { try fm.createDirectory(at: root.appendingPathComponent(d).standardized, withIntermediateDirectories: true) }
+        try "fusefile\n".write(to: h.scratch.appendingPathComponent("L/hello"), atomically: true, encoding: .utf8)
+        let flags = ["--rootfs", root.path]
+        _ = try warm(flags, ["/bin/true"])
+        XCTAssertGreaterThan(try waitSettled { $0.building == 0 }.ready, 0, "a warm sandbox waits")
+        let mnt = root.appendingPathComponent("mnt").path
+        // system(), not Process: its daemon keeps every fd it inherits, and Foundation's
+        // Process (pipes, its own reaping) waited forever on it. Errors go to a file.
+        let sh = "cd \(h.scratch.path) && fuse-overlayfs -o lowerdir=L,upperdir=U,workdir=W \(mnt) </dev/null >/dev/null 2>fuse.err"
+        guard system(sh) == 0 else {
+            let why = (try? String(contentsOf: h.scratch.appendingPathComponent("fuse.err"), encoding: .utf8)) ?? ""
+            throw XCTSkip("SKIP: this host refuses the user a FUSE mount: \(why)")
+        }
+        var mounted = true
+        defer { if mounted { _ = system("fusermount3 -u \(mnt)") } }
+        let r = try h.run(["run"] + flags + ["--", "/bin/cat", "/mnt/hello"], env: WarmTests.timing)
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.out, "fusefile\n", "the run sees the mount made after the keeper built")
+        XCTAssertFalse(r.err.contains("warm: command sent"), "the sandbox built before the mount was not used")
+        XCTAssertGreaterThan(try waitSettled { $0.ready > 0 && $0.building == 0 }.ready, 0, "built again, with the mount")
+        XCTAssertEqual(system("fusermount3 -u \(mnt)"), 0)
+        mounted = false
+        let after = try h.run(["run"] + flags + ["--", "/bin/ls", "/mnt"], env: WarmTests.timing)
+        XCTAssertEqual(after.out, "", "unmounted on the host: gone in the next run too")
+        XCTAssertFalse(after.err.contains("warm: command sent"), "the sandbox built while it was mounted was not used")
+    }
+
     /// A warm sandbox is built ahead of a run that may never come, so its build makes
     /// nothing in the user's files: a mount target the rootfs lacks fails the build
     /// (`keeper status` counts it) and the run starts cold and makes it, as cold runs do.
