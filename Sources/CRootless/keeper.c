@@ -402,7 +402,8 @@ static void hold(int pidfd, int mnt, char *next_req, size_t next_len) {
 
 // ---- warm sandboxes (see warm.c) -----------------------------------------------------------
 // At most KEEPER_SPARES wait here, WARM_PER_REQUEST per request; one unused for WARM_IDLE_MS
-// goes (it is a snapshot of the host's mount table and of the files it bound).
+// goes (it holds memory, a network namespace and the files it bound; a change of the
+// host's mounts drops it at once, see struct spare).
 // Three per request: in a series of equal runs, a rebuild has two runs' time to finish
 // instead of one before a run asks for it.
 #define KEEPER_SPARES 8
