@@ -423,6 +423,15 @@ struct spare { char *req; size_t len; int pid, pidfd, sock, mnt, ready; int64_t 
 static struct spare spares[KEEPER_SPARES];
 static int n_spares;
 static uint64_t host_gen; // mu
+static int host_minfo = -1; // our /proc/self/mountinfo (main thread)
+
+// Polls our mount table (main thread, mu): a change bumps host_gen. poll itself consumes
+// the change, so each is counted once, here or in the loop.
+static void note_host_mounts(int revents) {
+    struct pollfd p = { host_minfo, POLLPRI, 0 };
+    if (revents < 0) revents = host_minfo >= 0 && poll(&p, 1, 0) == 1 ? p.revents : 0;
+    if (revents & (POLLPRI | POLLERR)) host_gen++;
+}
 static struct { uint64_t parent_dev, parent_ino, mnt_dev, mnt_ino; int have_parent; char cgroup[4096], label[4096]; } self;
 
 static int64_t now_ms(void) {
@@ -640,7 +649,8 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
         i = find_spare(req, len, 1);
         if (i < 0) i = -2; // still building: not this run's, and no more of them
     }
-    // Checked again here, not only in the loop's poll: a mount may go between the two.
+    // Checked again here, not only in the loop's poll: a mount may change between the two.
+    if (i >= 0) note_host_mounts(-1);
     while (i >= 0 && mounts_changed(i)) {
         drop_spare(i, 1);
         i = find_spare(req, len, 1);
@@ -741,7 +751,7 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
     // which builds the root on it: child_main needs ~20 KiB.
     have_builder = wake_fd >= 0 && start_thread(builder, 1 << 20);
     // Our mount table is the host's (a run's request must name our mount namespace).
-    int host_minfo = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    host_minfo = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
     struct pollfd p[3 + KEEPER_WATCH + 3 * KEEPER_SPARES];
     int polled[KEEPER_SPARES], n_polled;
     for (;;) {
@@ -793,7 +803,7 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
         // Then the spares we polled, found by pidfd (dropping one moves another into its
         // place, and the builder may have added some).
         pthread_mutex_lock(&mu);
-        if (p[2].revents & (POLLPRI | POLLERR)) host_gen++; // poll took the event: once
+        note_host_mounts(p[2].revents);
         now = now_ms();
         for (int k = 0; k < n_polled; k++) {
             int i = index_of(polled[k]);
