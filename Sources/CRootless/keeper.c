@@ -447,16 +447,23 @@ static void read_text(const char *path, char *buf, size_t cap) {
     buf[n > 0 ? n : 0] = 0;
 }
 
+// Takes spare i off the list (main thread, mu held), its socket and mountinfo closed;
+// its pidfd, mount namespace and request are the caller's (for hold).
+static struct spare unlist_spare(int i) {
+    struct spare x = spares[i];
+    close(x.sock);
+    if (x.minfo >= 0) close(x.minfo);
+    spares[i] = spares[--n_spares];
+    return x;
+}
+
 // Drops spare i (main thread, mu held): killed if alive; its pid 1 is reaped when its
 // pidfd fires (held list) or by the sweep in the loop.
 static void drop_spare(int i, int kill) {
-    struct spare *x = &spares[i];
-    if (kill) syscall(SYS_pidfd_send_signal, x->pidfd, SIGKILL, NULL, 0);
-    close(x->sock);
-    if (x->minfo >= 0) close(x->minfo);
-    hold(x->pidfd, x->mnt, NULL, 0);
-    free(x->req);
-    spares[i] = spares[--n_spares];
+    if (kill) syscall(SYS_pidfd_send_signal, spares[i].pidfd, SIGKILL, NULL, 0);
+    struct spare x = unlist_spare(i);
+    hold(x.pidfd, x.mnt, NULL, 0);
+    free(x.req);
 }
 
 // The peer must be a process of our parent user namespace: the user, not a sandbox (those
@@ -663,9 +670,7 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
             // not now: its ~35 mounts and filters would compete for the CPUs with the
             // command just started (measured: a warm /bin/true took 1.8 ms instead of
             // 0.9 on two cores). A run that comes meanwhile takes another or starts cold.
-            close(x.sock);
-            if (x.minfo >= 0) close(x.minfo);
-            spares[i] = spares[--n_spares];
+            unlist_spare(i);
             hold(x.pidfd, x.mnt, x.req, x.len);
             return;
         }

@@ -205,7 +205,7 @@ public enum RunArguments {
 
     /// SRC[:DST[:ro|rw]]; SRC through `host` (a relative one against the caller's cwd),
     /// DST inside the sandbox (absolute; SRC's resolved path when omitted).
-    static func bind(_ v: String, readOnly: Bool, _ flag: String, host: (String, String) throws -> String = { try absolute($0, $1) }) throws -> MountRequest {
+    static func bind(_ v: String, readOnly: Bool, _ flag: String, host: (String, String) throws -> String) throws -> MountRequest {
         var parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         var ro = readOnly
         if parts.count == 3 || (parts.count == 2 && (parts[1] == "ro" || parts[1] == "rw")) {

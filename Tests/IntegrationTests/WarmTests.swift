@@ -58,6 +58,15 @@ final class WarmTests: XCTestCase {
         return (0, 0, 0)
     }
 
+    /// Runs flags + cmd where a sandbox the keeper built must not serve: it succeeds with
+    /// `out`, and did not take a warm sandbox (`why` names the one it must not have).
+    func notServedWarm(_ flags: [String], _ cmd: [String], out: String, _ why: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try h.run(["run"] + flags + ["--"] + cmd, env: WarmTests.timing)
+        XCTAssertEqual(r.status, 0, r.err, file: file, line: line)
+        XCTAssertEqual(r.out, out, file: file, line: line)
+        XCTAssertFalse(r.err.contains("warm: command sent"), "\(why) was not used", file: file, line: line)
+    }
+
     func cold(_ flags: [String], _ cmd: [String]) throws -> Harness.Result {
         let r = try h.run(["run", "--no-warm"] + flags + ["--"] + cmd, env: WarmTests.timing)
         XCTAssertFalse(r.err.contains("warm: command sent"), r.err)
@@ -149,9 +158,7 @@ final class WarmTests: XCTestCase {
         try FileManager.default.moveItem(at: root, to: h.scratch.appendingPathComponent("rootfs.old"))
         let fresh = try h.busyboxRoot()
         try "two\n".write(to: fresh.appendingPathComponent("etc/marker"), atomically: true, encoding: .utf8)
-        let r = try h.run(["run", "--rootfs", fresh.path, "--", "/bin/cat", "/etc/marker"], env: WarmTests.timing)
-        XCTAssertEqual(r.out, "two\n")
-        XCTAssertFalse(r.err.contains("warm: command sent"), "the sandbox built over the old directory was not used")
+        try notServedWarm(["--rootfs", fresh.path], ["/bin/cat", "/etc/marker"], out: "two\n", "the sandbox built over the old directory")
     }
 
     /// The host can take a mount away from a waiting sandbox: rmdir of a bind target in
@@ -168,10 +175,7 @@ final class WarmTests: XCTestCase {
         XCTAssertEqual(try warm(flags, ["/bin/cat", "/data/marker"]).out, "m\n")
         XCTAssertGreaterThan(try waitSettled { $0.building == 0 }.ready, 0, "a warm sandbox waits")
         try FileManager.default.removeItem(at: target)
-        let r = try h.run(["run"] + flags + ["--", "/bin/cat", "/data/marker"], env: WarmTests.timing)
-        XCTAssertEqual(r.status, 0, r.err)
-        XCTAssertEqual(r.out, "m\n", "the run sees its bind")
-        XCTAssertFalse(r.err.contains("warm: command sent"), "the sandbox that lost /data was not used")
+        try notServedWarm(flags, ["/bin/cat", "/data/marker"], out: "m\n", "the sandbox that lost /data")
     }
 
     /// A sandbox's root is a copy of the host's mounts made when it was built. A mount the
@@ -199,16 +203,11 @@ final class WarmTests: XCTestCase {
         }
         var mounted = true
         defer { if mounted { _ = system("fusermount3 -u \(mnt)") } }
-        let r = try h.run(["run"] + flags + ["--", "/bin/cat", "/mnt/hello"], env: WarmTests.timing)
-        XCTAssertEqual(r.status, 0, r.err)
-        XCTAssertEqual(r.out, "fusefile\n", "the run sees the mount made after the keeper built")
-        XCTAssertFalse(r.err.contains("warm: command sent"), "the sandbox built before the mount was not used")
+        try notServedWarm(flags, ["/bin/cat", "/mnt/hello"], out: "fusefile\n", "the sandbox built before the mount")
         XCTAssertGreaterThan(try waitSettled { $0.ready > 0 && $0.building == 0 }.ready, 0, "built again, with the mount")
         XCTAssertEqual(system("fusermount3 -u \(mnt)"), 0)
         mounted = false
-        let after = try h.run(["run"] + flags + ["--", "/bin/ls", "/mnt"], env: WarmTests.timing)
-        XCTAssertEqual(after.out, "", "unmounted on the host: gone in the next run too")
-        XCTAssertFalse(after.err.contains("warm: command sent"), "the sandbox built while it was mounted was not used")
+        try notServedWarm(flags, ["/bin/ls", "/mnt"], out: "", "the sandbox built while it was mounted")
     }
 
     /// A warm sandbox is built ahead of a run that may never come, so its build makes
