@@ -23,6 +23,20 @@ void rl_build_root(const struct rl_config *c, int report_fd);
 // notify_sock: child end of the listener socket (--seccomp-log), or -1.
 __attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int report_fd, int pty_slave, int notify_sock);
 
+// flat.c: a config flattened into one buffer, pointers as offsets (see there).
+struct rl_pk { char *b; size_t cap, n; int err; };
+// Appends len bytes (NULL: zeros) 8-aligned; returns the offset (p->err = E2BIG past cap).
+uint64_t rl_pk_put(struct rl_pk *p, const void *d, size_t len);
+const char *rl_pk_str(struct rl_pk *p, const char *s);
+// c's root, hostname, cwd, mounts, filters and Landlock rules into p; w's pointers to
+// them become their offsets (the rest of w is the caller's).
+void rl_pk_config(struct rl_pk *p, const struct rl_config *c, struct rl_config *w);
+// The reverse, in place in b: each offset (>= min, the header) checked to lie within len,
+// each string NUL-terminated within it. 0, or -1 for bad bytes.
+int rl_fix_str(char *b, size_t len, size_t min, const char **f);
+int rl_fix_arr(char *b, size_t len, size_t min, const void **f, int32_t n, size_t size, int32_t max);
+int rl_fix_config(char *b, size_t len, size_t min, struct rl_config *c);
+
 // warm.c. The keeper: checks every offset of a warm request in place and points *out at
 // its config (and at the caller's cgroup and LSM label texts). 0, or -1 for bad bytes.
 int rl_warm_unpack(char *b, size_t len, struct rl_config **out, const char **cgroup, const char **label,

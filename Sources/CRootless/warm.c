@@ -35,19 +35,6 @@ struct warm_hdr {
     uint64_t ids, n_ids;       // (dev, ino) of the root and of each bind/device source
 };
 
-struct pk { char *b; size_t cap, n; int err; };
-
-// Appends len bytes (NULL: zeros) 8-aligned; returns the offset (never 0: the header).
-static uint64_t put(struct pk *p, const void *d, size_t len) {
-    size_t off = (p->n + 7) & ~(size_t)7;
-    if (off > p->cap || len > p->cap - off) { p->err = E2BIG; return 0; }
-    if (off > p->n) memset(p->b + p->n, 0, off - p->n);
-    if (d) memcpy(p->b + off, d, len); else memset(p->b + off, 0, len);
-    p->n = off + len;
-    return off;
-}
-static const char *put_str(struct pk *p, const char *s) { return s ? (const char *)(uintptr_t)put(p, s, strlen(s) + 1) : NULL; }
-
 static size_t read_small(const char *path, char *buf, size_t cap) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
@@ -62,9 +49,8 @@ long rl_warm_pack(const struct rl_config *c, void *buf, size_t cap) {
     if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0 || prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0) return -EPERM;
     if (c->n_overlay_lower || c->use_tty || c->preserve_fds || c->notify_filter >= 0 || c->keep_root || c->no_userns || !c->use_init)
         return -EINVAL;
-    struct pk p = { buf, cap, 0, 0 };
-    uint64_t h_off = put(&p, NULL, sizeof(struct warm_hdr));
-    (void)h_off;
+    struct rl_pk p = { buf, cap, 0, 0 };
+    rl_pk_put(&p, NULL, sizeof(struct warm_hdr));
     struct warm_hdr h;
     memset(&h, 0, sizeof h);
     h.magic = WARM_MAGIC;
@@ -76,10 +62,10 @@ long rl_warm_pack(const struct rl_config *c, void *buf, size_t cap) {
     char text[4096];
     size_t n = read_small("/proc/self/cgroup", text, sizeof text);
     text[n] = 0;
-    h.cgroup = put(&p, text, n + 1);
+    h.cgroup = rl_pk_put(&p, text, n + 1);
     n = read_small("/proc/self/attr/current", text, sizeof text);
     text[n] = 0;
-    h.label = put(&p, text, n + 1);
+    h.label = rl_pk_put(&p, text, n + 1);
 
     // Identities: a directory replaced since the sandbox was built is a different key.
     uint64_t ids[2 * (RL_MAX_MOUNTS + 1)];
@@ -92,7 +78,7 @@ long rl_warm_pack(const struct rl_config *c, void *buf, size_t cap) {
         if (stat(m->source, &st) < 0) { ids[k++] = 0; ids[k++] = 0; continue; } // optional: absent
         ids[k++] = st.st_dev; ids[k++] = st.st_ino;
     }
-    h.ids = put(&p, ids, k * sizeof ids[0]);
+    h.ids = rl_pk_put(&p, ids, k * sizeof ids[0]);
     h.n_ids = k / 2;
 
     struct rl_config w = *c;
@@ -111,33 +97,7 @@ long rl_warm_pack(const struct rl_config *c, void *buf, size_t cap) {
     umask(um);
     w.set_umask = 1; w.umask_value = (uint32_t)um;
 
-    w.rootfs = put_str(&p, c->rootfs);
-    w.hostname = put_str(&p, c->hostname);
-    w.cwd = put_str(&p, c->cwd);
-    if (c->n_mounts > RL_MAX_MOUNTS) return -E2BIG;
-    uint64_t mo = c->n_mounts ? put(&p, NULL, (size_t)c->n_mounts * sizeof(struct rl_mount)) : 0;
-    for (int i = 0; i < c->n_mounts && !p.err; i++) {
-        struct rl_mount m = c->mounts[i];
-        m.source = put_str(&p, m.source);
-        m.target = put_str(&p, m.target);
-        m.data = put_str(&p, m.data);
-        if (!p.err) memcpy(p.b + mo + (size_t)i * sizeof m, &m, sizeof m);
-    }
-    w.mounts = (const struct rl_mount *)(uintptr_t)mo;
-    uint64_t fo = c->n_filters > 0 ? put(&p, NULL, (size_t)c->n_filters * sizeof(struct rl_bpf)) : 0;
-    for (int i = 0; i < c->n_filters && !p.err; i++) {
-        struct rl_bpf f = c->filters[i];
-        f.prog = (const void *)(uintptr_t)put(&p, f.prog, (size_t)f.len * 8);
-        if (!p.err) memcpy(p.b + fo + (size_t)i * sizeof f, &f, sizeof f);
-    }
-    w.filters = (const struct rl_bpf *)(uintptr_t)fo;
-    uint64_t lo = c->n_ll_rules > 0 ? put(&p, NULL, (size_t)c->n_ll_rules * sizeof(struct rl_landlock_rule)) : 0;
-    for (int i = 0; i < c->n_ll_rules && !p.err; i++) {
-        struct rl_landlock_rule r = c->ll_rules[i];
-        r.path = put_str(&p, r.path);
-        if (!p.err) memcpy(p.b + lo + (size_t)i * sizeof r, &r, sizeof r);
-    }
-    w.ll_rules = (const struct rl_landlock_rule *)(uintptr_t)lo;
+    rl_pk_config(&p, c, &w);
     // The caller's limits first (the keeper's are not the caller's), then --ulimit's.
     struct rl_rlimit lim[WARM_NLIMITS + 64];
     int nl = 0;
@@ -148,9 +108,9 @@ long rl_warm_pack(const struct rl_config *c, void *buf, size_t cap) {
     }
     if (c->n_rlimits > 64) return -E2BIG;
     for (int i = 0; i < c->n_rlimits; i++) lim[nl++] = c->rlimits[i];
-    w.rlimits = (const struct rl_rlimit *)(uintptr_t)put(&p, lim, (size_t)nl * sizeof lim[0]);
+    w.rlimits = (const struct rl_rlimit *)(uintptr_t)rl_pk_put(&p, lim, (size_t)nl * sizeof lim[0]);
     w.n_rlimits = nl;
-    h.cfg = put(&p, &w, sizeof w);
+    h.cfg = rl_pk_put(&p, &w, sizeof w);
     if (p.err) return -p.err;
     h.total = p.n;
     memcpy(p.b, &h, sizeof h);
@@ -158,23 +118,6 @@ long rl_warm_pack(const struct rl_config *c, void *buf, size_t cap) {
 }
 
 // ---- the keeper's side ---------------------------------------------------------------------
-
-static int fix_str(char *b, size_t len, const char **f) {
-    uintptr_t off = (uintptr_t)*f;
-    if (!off) return 0;
-    if (off < sizeof(struct warm_hdr) || off >= len || !memchr(b + off, 0, len - off)) return -1;
-    *f = b + off;
-    return 0;
-}
-
-static int fix_arr(char *b, size_t len, const void **f, int32_t n, size_t size, int32_t max) {
-    uintptr_t off = (uintptr_t)*f;
-    if (n < 0 || n > max) return -1;
-    if (n == 0) { *f = NULL; return 0; }
-    if (off < sizeof(struct warm_hdr) || (off & 7) || off > len || (size_t)n * size > len - off) return -1;
-    *f = b + off;
-    return 0;
-}
 
 int rl_warm_unpack(char *b, size_t len, struct rl_config **out, const char **cgroup, const char **label,
                    uint64_t *mnt_dev, uint64_t *mnt_ino) {
@@ -184,29 +127,14 @@ int rl_warm_unpack(char *b, size_t len, struct rl_config **out, const char **cgr
     if (h.magic != WARM_MAGIC || h.version != WARM_VERSION || h.total != len) return -1;
     if (h.cfg < sizeof h || (h.cfg & 7) || h.cfg > len || len - h.cfg < sizeof(struct rl_config)) return -1;
     const char *cg = (const char *)(uintptr_t)h.cgroup, *lb = (const char *)(uintptr_t)h.label;
-    if (!cg || !lb || fix_str(b, len, &cg) < 0 || fix_str(b, len, &lb) < 0) return -1;
+    if (!cg || !lb || rl_fix_str(b, len, sizeof h, &cg) < 0 || rl_fix_str(b, len, sizeof h, &lb) < 0) return -1;
     struct rl_config *c = (struct rl_config *)(b + h.cfg);
     if (!c->zygote || c->use_tty || c->preserve_fds || c->keep_root || c->no_userns || !c->use_init || c->join_userns
         || c->into_cgroup || c->n_overlay_lower || c->notify_filter != -1 || c->n_notify_rules || c->denials || c->n_denials
         || c->argv || c->envp || c->search_path || c->overlay_scratch || c->overlay_fuse || c->overlay_lower || c->landlock < 0)
         return -1;
-    if (fix_str(b, len, &c->rootfs) < 0 || fix_str(b, len, &c->hostname) < 0 || fix_str(b, len, &c->cwd) < 0) return -1;
-    if (!c->host_view && !c->rootfs) return -1;
-    if (fix_arr(b, len, (const void **)&c->mounts, c->n_mounts, sizeof(struct rl_mount), RL_MAX_MOUNTS) < 0) return -1;
-    for (int i = 0; i < c->n_mounts; i++) {
-        struct rl_mount *m = (struct rl_mount *)&c->mounts[i];
-        if (fix_str(b, len, &m->source) < 0 || fix_str(b, len, &m->target) < 0 || fix_str(b, len, &m->data) < 0 || !m->target)
-            return -1;
-    }
-    if (fix_arr(b, len, (const void **)&c->filters, c->n_filters, sizeof(struct rl_bpf), 8) < 0) return -1;
-    for (int i = 0; i < c->n_filters; i++) {
-        struct rl_bpf *f = (struct rl_bpf *)&c->filters[i];
-        if (f->len < 1 || f->len > 4096 || fix_arr(b, len, &f->prog, f->len, 8, 4096) < 0) return -1;
-    }
-    if (fix_arr(b, len, (const void **)&c->ll_rules, c->n_ll_rules, sizeof(struct rl_landlock_rule), 1024) < 0) return -1;
-    for (int i = 0; i < c->n_ll_rules; i++)
-        if (fix_str(b, len, &((struct rl_landlock_rule *)&c->ll_rules[i])->path) < 0 || !c->ll_rules[i].path) return -1;
-    if (fix_arr(b, len, (const void **)&c->rlimits, c->n_rlimits, sizeof(struct rl_rlimit), WARM_NLIMITS + 64) < 0) return -1;
+    if (rl_fix_config(b, len, sizeof h, c) < 0) return -1;
+    if (rl_fix_arr(b, len, sizeof h, (const void **)&c->rlimits, c->n_rlimits, sizeof(struct rl_rlimit), WARM_NLIMITS + 64) < 0) return -1;
     *out = c;
     *cgroup = cg;
     *label = lb;

@@ -68,13 +68,17 @@ public enum CLI {
         do {
             PhaseTimer.mark("start")
             let cwd = OS.knownDirectory()
+            StartCache.cwd = cwd
             var spec = try RunArguments.parse(args, cwd: cwd)
+            StartCache.envRecipe = (spec.clearEnv, spec.env)
             // The no-userns rung only when the user allowed it and this host forbids user
             // namespaces (a throw-away clone answers; it costs ~1 ms, so only with the flag).
             if spec.allowNoUserns && spec.userns == .auto && rl_probe_userns() != 0 {
                 OS.writeStderr("rootless: user namespaces are not allowed here (rootless doctor says why); --allow-no-userns: running with --userns none\n")
                 spec.userns = .none
             }
+            // That probe is not an observed fact: such a run leaves no cached start.
+            if spec.allowNoUserns { StartCache.forgo() }
             try ImageRun.resolve(&spec, warn: { OS.writeStderr("rootless: " + $0 + "\n") })
             defer { if let r = spec.imageRoot { ImageRun.finish(r, map: spec.map) } }
             let facts = SystemFacts.gather(subIDs: spec.map != .selfOnly, cgroups: spec.cgroup != .none, cwd: cwd)
@@ -85,6 +89,7 @@ public enum CLI {
                 OS.writeStdout(plan.render())
                 return 0
             }
+            if let r = StartCache.finished { return Launcher().status(r, plan) }
             return Launcher().run(plan)
         } catch {
             return report(error)

@@ -16,6 +16,9 @@ public protocol Kernel {
     /// What identifies the sandbox cfg describes for this caller (rl_warm_pack), or nil when
     /// the keeper may not build it (the caller is confined, a path is missing, too big).
     func warmRequest(_ cfg: UnsafePointer<rl_config>) -> [UInt8]?
+    /// Leaves the entry a later run with the same inputs starts from (StartCache), when
+    /// this run recorded its facts.
+    func rememberStart(_ cfg: UnsafePointer<rl_config>, _ plan: Plan, socket: String)
     /// Sends a warm sandbox its command and our fds 0-2 (rl_warm_go): 0 or -errno.
     func warmGo(_ w: WarmSandbox, _ cfg: UnsafePointer<rl_config>) -> Int32
     /// The sandbox's cgroup, limits written, its leaf open for CLONE_INTO_CGROUP.
@@ -96,6 +99,8 @@ public struct LiveKernel: Kernel {
         }
         return nil
     }
+
+    public func rememberStart(_ cfg: UnsafePointer<rl_config>, _ plan: Plan, socket: String) { StartCache.save(cfg, plan, socket: socket) }
 
     public func warmGo(_ w: WarmSandbox, _ cfg: UnsafePointer<rl_config>) -> Int32 { rl_warm_go(w.socket, cfg) }
 

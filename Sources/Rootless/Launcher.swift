@@ -15,7 +15,7 @@ public struct Launcher {
     /// Returns the exit status rootless should exit with.
     public func run(_ plan: Plan) -> Int32 {
         plan.notes.forEach(warn)
-        return start(plan, warm: plan.warm)
+        return start(plan, warm: plan.warm && !StartCache.coldOnly)
     }
 
     func start(_ plan: Plan, warm allowWarm: Bool) -> Int32 {
@@ -47,6 +47,9 @@ public struct Launcher {
         let request = warmCfg.flatMap { c in withUnsafePointer(to: c.config) { kernel.warmRequest($0) } }
         let keeper = plan.keeper ? plan.idmap.flatMap { m in kernel.keeper(m, net: plan.namespaces.contains(.net), warm: request) { try writeMaps(m, pid: $0) } } : nil
         PhaseTimer.mark("keeper")
+        // The keeper took the request: a later run like this one can send it from its
+        // entry (StartCache). The config as it stands, before a miss joins namespaces.
+        if let k = keeper, let c = warmCfg, request != nil { withUnsafePointer(to: c.config) { kernel.rememberStart($0, plan, socket: k.socket) } }
         if let w = keeper?.warm, let c = warmCfg { return runWarm(w, c, plan) }
         let keeperFD = keeper?.userns
         let netnsFD = keeper?.netns

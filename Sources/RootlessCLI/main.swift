@@ -2,6 +2,9 @@
 import Glibc
 import Rootless
 
+// A run whose start is cached (same inputs and host facts as an earlier one) is done
+// here, before any planning (StartCache).
+if let s = StartCache.attempt() { exit(s) }
 // argv by hand: CommandLine.arguments' generic map costs ~50 us of runtime metadata work
 // in every process, and a sandbox start is a few milliseconds.
 var argv: [String] = []

@@ -45,6 +45,9 @@ final class LauncherTests: XCTestCase {
             calls.append("warm request argv=\(cfg.pointee.argv != nil) zygote=\(cfg.pointee.zygote)")
             return [1]
         }
+        func rememberStart(_ cfg: UnsafePointer<rl_config>, _ plan: Plan, socket: String) {
+            calls.append("remember start argv=\(cfg.pointee.argv != nil) join=\(cfg.pointee.join_userns)")
+        }
         func warmGo(_ w: WarmSandbox, _ cfg: UnsafePointer<rl_config>) -> Int32 {
             calls.append("warm go pid=\(w.pid) argv0=\(String(cString: cfg.pointee.argv[0]!))")
             return warmGoResult
@@ -89,17 +92,20 @@ final class LauncherTests: XCTestCase {
         k.keeperFD = 9
         k.warmSandbox = WarmSandbox(pid: 77, pidfd: -1, socket: -1)
         XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["--map", "self", "true"], warm: true)), 3)
-        XCTAssertEqual(Array(k.calls.dropFirst()), ["warm request argv=true zygote=0", "keeper 0 1000 1 warm", "warm go pid=77 argv0=true",
-                                                    "supervise foreign pid=77"])
+        XCTAssertEqual(Array(k.calls.dropFirst()), ["warm request argv=true zygote=0", "keeper 0 1000 1 warm", "remember start argv=true join=0",
+                                                    "warm go pid=77 argv0=true", "supervise foreign pid=77"])
     }
 
     /// A miss: the keeper answers with its namespaces and the run starts cold as usual.
+    /// The start is remembered (for the next run like it) with the config as the request
+    /// had it, before the keeper's namespaces are joined into it.
     func testAWarmMissStartsCold() throws {
         let k = Recorder()
         k.keeperFD = 9
         XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["true"], warm: true)), 3)
         XCTAssertEqual(k.calls[2], "keeper 0 1000 1,1 100000 65536 warm")
-        XCTAssertTrue(k.calls[3].hasPrefix("spawn flags=6e020000 join=9"), k.calls[3])
+        XCTAssertEqual(k.calls[3], "remember start argv=true join=0")
+        XCTAssertTrue(k.calls[4].hasPrefix("spawn flags=6e020000 join=9"), k.calls[4])
         XCTAssertEqual(Array(k.calls.suffix(3)), ["release", "defer to keeper", "supervise"])
     }
 
@@ -125,9 +131,9 @@ final class LauncherTests: XCTestCase {
         k.warmSandbox = WarmSandbox(pid: 77, pidfd: -1, socket: -1)
         k.warmGoResult = -E2BIG
         XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["true"], warm: true)), 3)
-        XCTAssertEqual(k.calls[3], "warm go pid=77 argv0=true")
-        XCTAssertEqual(k.calls[5], "keeper 0 1000 1,1 100000 65536", "asked again, cold")
-        XCTAssertTrue(k.calls[6].hasPrefix("spawn flags=6e020000 join=9"), k.calls[6])
+        XCTAssertEqual(k.calls[4], "warm go pid=77 argv0=true")
+        XCTAssertEqual(k.calls[6], "keeper 0 1000 1,1 100000 65536", "asked again, cold")
+        XCTAssertTrue(k.calls[7].hasPrefix("spawn flags=6e020000 join=9"), k.calls[7])
         XCTAssertEqual(k.calls.last, "supervise")
     }
 

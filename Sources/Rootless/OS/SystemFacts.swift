@@ -18,14 +18,14 @@ public enum SystemFacts {
     public static func gather(_ p: HostPaths = HostPaths(), subIDs: Bool = true, cgroups: Bool = true, cwd: String? = OS.knownDirectory()) -> HostFacts {
         let uid = getuid(), gid = getgid()
         let unused = HelperStatus.missing(name: "not looked up for --map self")
-        let name = subIDs ? OS.readFile(p.etc + "/passwd").flatMap { Passwd.lookup(uid: uid, in: $0)?.name } : nil
+        let name = subIDs ? Observe.readFile(p.etc + "/passwd").flatMap { Passwd.lookup(uid: uid, in: $0)?.name } : nil
         let nnp = subIDs && noNewPrivs(p)
         var f = HostFacts(uid: uid, gid: gid, userName: name, cwd: cwd ?? "/", env: OS.environment(),
-                          subuid: subIDs ? OS.readFile(p.etc + "/subuid").map { SubIDTable(parsing: $0) } : nil,
-                          subgid: subIDs ? OS.readFile(p.etc + "/subgid").map { SubIDTable(parsing: $0) } : nil,
+                          subuid: subIDs ? Observe.readFile(p.etc + "/subuid").map { SubIDTable(parsing: $0) } : nil,
+                          subgid: subIDs ? Observe.readFile(p.etc + "/subgid").map { SubIDTable(parsing: $0) } : nil,
                           uidHelper: subIDs ? helper("newuidmap", p, nnp) : unused,
                           gidHelper: subIDs ? helper("newgidmap", p, nnp) : unused,
-                          lookup: OS.lookup)
+                          lookup: Observe.lookup)
         f.subuidPath = p.etc + "/subuid"
         f.subgidPath = p.etc + "/subgid"
         f.cgroup = cgroups ? cgroup(p) : nil
@@ -36,15 +36,14 @@ public enum SystemFacts {
     /// cgroup.procs and cgroup.subtree_control are writable. Reads two /proc files, one
     /// cgroup.controllers, and checks three permissions.
     public static func cgroup(_ p: HostPaths) -> CgroupFacts {
-        let selfCgroup = OS.readFile(p.proc + "/self/cgroup") ?? ""
+        let selfCgroup = Observe.readFile(p.proc + "/self/cgroup") ?? ""
         let layout = fastLayout(p, selfCgroup: selfCgroup)
-            ?? CgroupLayout.detect(mountinfo: OS.readFile(p.proc + "/self/mountinfo") ?? "", selfCgroup: selfCgroup)
+            ?? CgroupLayout.detect(mountinfo: Observe.readFile(p.proc + "/self/mountinfo") ?? "", selfCgroup: selfCgroup)
         guard let mount = layout.v2Mount, let own = layout.ownPath else { return CgroupFacts(layout: layout, base: nil, delegated: false, available: []) }
         let base = CgroupFacts.base(mount: mount, own: own)
-        var st = stat()
-        let delegated = stat(base, &st) == 0 && st.st_uid == getuid() && access(base, W_OK) == 0
-            && access(base + "/cgroup.procs", W_OK) == 0 && access(base + "/cgroup.subtree_control", W_OK) == 0
-        let available = Text.words(OS.readFile(base + "/cgroup.controllers", limit: 4096) ?? "")
+        let delegated = Observe.stat(base)?.uid == getuid() && Observe.access(base, W_OK)
+            && Observe.access(base + "/cgroup.procs", W_OK) && Observe.access(base + "/cgroup.subtree_control", W_OK)
+        let available = Text.words(Observe.readFile(base + "/cgroup.controllers", limit: 4096) ?? "")
         var facts = CgroupFacts(layout: layout, base: base, delegated: delegated, available: available)
         if !delegated && layout.kind == .unified { facts.userBus = userBus() }
         return facts
@@ -56,7 +55,7 @@ public enum SystemFacts {
     /// it stays the fallback, and doctor's source for the v1 controller list.
     static func fastLayout(_ p: HostPaths, selfCgroup: String) -> CgroupLayout? {
         let cgroup2: Int = 0x6367_7270
-        func type(_ path: String) -> Int { rl_fs_type(path) }
+        func type(_ path: String) -> Int { Observe.fsType(path) }
         let own = Text.line(in: selfCgroup, after: "0::")
         let root = p.sys + "/fs/cgroup"
         if type(root) == cgroup2 { return CgroupLayout(kind: .unified, v2Mount: root, v1Controllers: [], ownPath: own) }
@@ -66,12 +65,11 @@ public enum SystemFacts {
 
     /// The session bus from DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus when it is
     /// a socket (what sd-bus does).
-    static func userBus(env: [String] = OS.environment()) -> String? {
-        func value(_ k: String) -> String? { OS.env(k, in: env) }
+    static func userBus() -> String? {
+        func value(_ k: String) -> String? { Observe.env(k) }
         if let a = value("DBUS_SESSION_BUS_ADDRESS") { return dbusUnixSocket(address: a) }
         guard let d = value("XDG_RUNTIME_DIR"), d.hasPrefix("/") else { return nil }
-        var st = stat()
-        return stat(d + "/bus", &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK ? d + "/bus" : nil
+        return Observe.stat(d + "/bus").map { $0.mode & S_IFMT == S_IFSOCK } == true ? d + "/bus" : nil
     }
 
     public static func noNewPrivs(_ p: HostPaths) -> Bool {
@@ -80,14 +78,14 @@ public enum SystemFacts {
     }
 
     /// A helper is usable when it is setuid root or carries file capabilities, and our
-    /// own no_new_privs does not neuter both.
+    /// own no_new_privs does not neuter both. (no_new_privs is not observed: a run under
+    /// it has no warm request, so no cached start, and rl_warm_pack refuses it.)
     public static func helper(_ name: String, _ p: HostPaths, _ nnp: Bool) -> HelperStatus {
         for dir in p.helperDirs {
             let path = dir + "/" + name
-            var st = stat()
-            guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
-            let setuidRoot = st.st_uid == 0 && (st.st_mode & S_ISUID) != 0
-            guard setuidRoot || rl_has_file_caps(path) == 1 else { return .notPrivileged(path: path) }
+            guard let st = Observe.stat(path), st.mode & S_IFMT == S_IFREG else { continue }
+            let setuidRoot = st.uid == 0 && (st.mode & S_ISUID) != 0
+            guard setuidRoot || Observe.fileCaps(path) == 1 else { return .notPrivileged(path: path) }
             return nnp ? .blockedByNoNewPrivs(path: path) : .usable(path: path)
         }
         return .missing(name: name)

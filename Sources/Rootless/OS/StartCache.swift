@@ -1,0 +1,72 @@
+import CRootless
+import Glibc
+
+/// Cached starts (starts.c). main asks C first: a run whose entry is valid (same inputs,
+/// same host facts) gets its warm sandbox and runs there before any Swift planning; the
+/// rest plan as usual, and a run that found no entry records its facts (Observe) and
+/// leaves one when it makes its warm request (Launcher).
+public enum StartCache {
+    nonisolated(unsafe) static var fast = rl_fast()
+    /// The host directory the plan was made in, and how the sandbox's environment is
+    /// made from the caller's (--clearenv, -e): set by the CLI, kept in the entry.
+    nonisolated(unsafe) static var cwd: String?
+    nonisolated(unsafe) static var envRecipe: (clear: Bool, sets: [String]) = (false, [])
+
+    /// First thing in main: the exit status when the run was done from its entry.
+    public static func attempt() -> Int32? {
+        rl_start_fast(CommandLine.argc, CommandLine.unsafeArgv, environ, &fast)
+        switch Int(fast.state) {
+        case Int(RL_FAST_NONE.rawValue):
+            Observe.recording = true
+        case Int(RL_FAST_DONE.rawValue):
+            let r = fast.result
+            if r.outcome == Int32(RL_EXITED.rawValue) { return r.code }
+            if r.outcome == Int32(RL_SIGNALED.rawValue) { return 128 + r.code }
+        default:
+            break
+        }
+        return nil
+    }
+
+    /// A run done from its entry whose status needs the plan to be told (a setup failure
+    /// names the step's mount, a timeout its seconds): the CLI plans it, nothing more.
+    static var finished: rl_result? { fast.state == Int32(RL_FAST_DONE.rawValue) ? fast.result : nil }
+
+    /// Its warm sandbox took the command but could not run it: this run starts cold.
+    static var coldOnly: Bool { fast.state == Int32(RL_FAST_COLD.rawValue) }
+
+    /// Stops recording (a fact the log cannot carry, or a plan made from one).
+    static func forgo() { Observe.recording = false }
+
+    /// The entry for this run: its config, the plan's notes, the keeper's socket.
+    static func save(_ cfg: UnsafePointer<rl_config>, _ plan: Plan, socket: String) {
+        guard Observe.recording, !Observe.spoiled, let cwd else { return }
+        Observe.recording = false
+        var notes = ""
+        for n in plan.notes { notes += "rootless: " + n + "\n" }
+        let sets = envRecipe.sets.map { strdup($0) } + [nil]
+        defer { sets.forEach { free($0) } }
+        sets.withUnsafeBufferPointer { setsPtr in
+            Observe.log.withUnsafeBytes { obs in
+                notes.withCString { notesPtr in
+                    socket.withCString { sockPtr in
+                        Planner.defaultPath.withCString { pathPtr in
+                            setsPtr.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: sets.count) { setsC in
+                                var e = rl_start()
+                                e.obs = obs.baseAddress?.assumingMemoryBound(to: CChar.self)
+                                e.n_obs = obs.count
+                                e.notes = notesPtr
+                                e.sock = sockPtr
+                                e.want_net = plan.namespaces.contains(.net) ? 1 : 0
+                                e.clear_env = envRecipe.clear ? 1 : 0
+                                e.sets = setsC
+                                e.default_path = pathPtr
+                                _ = rl_start_save(cwd, &e, cfg)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
