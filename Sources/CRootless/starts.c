@@ -452,11 +452,23 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
     return RL_FAST_DONE;
 }
 
-void rl_start_fast(int argc, char *const *argv, char *const *envp, struct rl_fast *out) {
+static struct rl_fast fast_state;
+
+// Before main, and before the Swift runtime's own start-up (its constructors run at the
+// default priority, after this one): a hit that ends with a plain status leaves here with
+// _exit (no atexit handler or destructor of a runtime that never started may run; nothing
+// is buffered: only write(2) was used). glibc passes argc, argv and envp to constructors.
+// Everything else is left in fast_state for main (StartCache.swift). In any process
+// linking this target (the tests too) it does nothing unless argv[1] is "run".
+__attribute__((constructor(101))) static void start_fast(int argc, char **argv, char **envp) {
     timing_start = now_us();
-    memset(out, 0, sizeof *out);
-    out->state = fast(argc, argv, envp, &out->result);
+    fast_state.state = fast(argc, argv, envp, &fast_state.result);
+    if (fast_state.state != RL_FAST_DONE) return;
+    if (fast_state.result.outcome == RL_EXITED) _exit(fast_state.result.code);
+    if (fast_state.result.outcome == RL_SIGNALED) _exit(128 + fast_state.result.code);
 }
+
+const struct rl_fast *rl_start_state(void) { return &fast_state; }
 
 int rl_start_save(const char *cwd, const struct rl_start *e, const struct rl_config *c) {
     // Only for the inputs rl_start_fast built in this process, and the cwd the plan used.

@@ -2,9 +2,9 @@
 import Glibc
 import Rootless
 
-// A run whose start is cached (same inputs and host facts as an earlier one) is done
-// here, before any planning (StartCache).
-if let s = StartCache.attempt() { exit(s) }
+// A run whose start is cached (same inputs and host facts as an earlier one) was done
+// before main, by a constructor in CRootless (starts.c); what it left is taken up here.
+StartCache.begin()
 // argv by hand: CommandLine.arguments' generic map costs ~50 us of runtime metadata work
 // in every process, and a sandbox start is a few milliseconds.
 var argv: [String] = []

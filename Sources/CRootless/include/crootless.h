@@ -359,8 +359,9 @@ long rl_observe_record(void *buf, size_t cap, int op, const char *path, uint32_t
 // sent the command but must start cold; ran it (result filled).
 enum rl_fast_state { RL_FAST_NOT_RUN = 0, RL_FAST_NONE = 1, RL_FAST_MISS = 2, RL_FAST_COLD = 3, RL_FAST_DONE = 4 };
 struct rl_fast { int32_t state; int32_t pad; struct rl_result result; };
-// First thing in main: a run whose entry is valid goes to the keeper from here.
-void rl_start_fast(int argc, char *const *argv, char *const *envp, struct rl_fast *out);
+// What the start-up constructor did (before main: a run whose entry is valid goes to the
+// keeper from there, and one that ends with a plain status exits there).
+const struct rl_fast *rl_start_state(void);
 // An entry in memory: what a run saves (inputs: rl_start_save's own) and what a check
 // reads back (rl_start_parse; cfg then points into the entry, argv included).
 struct rl_start {

@@ -1,31 +1,22 @@
 import CRootless
 import Glibc
 
-/// Cached starts (starts.c). main asks C first: a run whose entry is valid (same inputs,
-/// same host facts) gets its warm sandbox and runs there before any Swift planning; the
+/// Cached starts (starts.c). A C constructor looks first: a run whose entry is valid (same
+/// inputs, same host facts) gets its warm sandbox and runs there before any Swift; the
 /// rest plan as usual, and a run that found no entry records its facts (Observe) and
 /// leaves one when it makes its warm request (Launcher).
 public enum StartCache {
-    nonisolated(unsafe) static var fast = rl_fast()
+    static var fast: rl_fast { rl_start_state().pointee }
+
     /// The host directory the plan was made in, and how the sandbox's environment is
     /// made from the caller's (--clearenv, -e): set by the CLI, kept in the entry.
     nonisolated(unsafe) static var cwd: String?
     nonisolated(unsafe) static var envRecipe: (clear: Bool, sets: [String]) = (false, [])
 
-    /// First thing in main: the exit status when the run was done from its entry.
-    public static func attempt() -> Int32? {
-        rl_start_fast(CommandLine.argc, CommandLine.unsafeArgv, environ, &fast)
-        switch Int(fast.state) {
-        case Int(RL_FAST_NONE.rawValue):
-            Observe.recording = true
-        case Int(RL_FAST_DONE.rawValue):
-            let r = fast.result
-            if r.outcome == Int32(RL_EXITED.rawValue) { return r.code }
-            if r.outcome == Int32(RL_SIGNALED.rawValue) { return 128 + r.code }
-        default:
-            break
-        }
-        return nil
+    /// First thing in main: what the C constructor (starts.c) did before it. A run that
+    /// found no entry records its facts; one done there with a plain status has exited.
+    public static func begin() {
+        if fast.state == Int32(RL_FAST_NONE.rawValue) { Observe.recording = true }
     }
 
     /// A run done from its entry whose status needs the plan to be told (a setup failure
