@@ -40,6 +40,19 @@ struct Harness {
 
     func cleanup() { try? FileManager.default.removeItem(at: scratch) }
 
+    /// For a class whose tests need no keeper of an earlier test's: make, then stop them.
+    static func withoutKeepers() throws -> Harness {
+        let h = try make()
+        _ = try h.run(["keeper", "stop"])
+        return h
+    }
+
+    /// Stops the keepers the test started (they outlive runs by design), then cleans up.
+    func stopKeepersAndClean() {
+        _ = try? run(["keeper", "stop"])
+        cleanup()
+    }
+
     /// rootless ARGS, in `cwd` (default: scratch), stdin from /dev/null unless given,
     /// with `env` over the test's environment.
     @discardableResult

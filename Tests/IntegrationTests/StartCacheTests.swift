@@ -7,14 +7,8 @@ import XCTest
 /// run is the run a fresh plan would have made, and that a changed fact is planned again.
 final class StartCacheTests: XCTestCase {
     var h: Harness!
-    override func setUpWithError() throws {
-        h = try Harness.make()
-        _ = try h.run(["keeper", "stop"])
-    }
-    override func tearDown() {
-        _ = try? h?.run(["keeper", "stop"])
-        h?.cleanup()
-    }
+    override func setUpWithError() throws { h = try Harness.withoutKeepers() }
+    override func tearDown() { h?.stopKeepersAndClean() }
 
     /// Runs until one starts from its entry (the first records it; the keeper may still be
     /// building the sandbox for the next): bounded, no sleeps.
@@ -48,8 +42,10 @@ final class StartCacheTests: XCTestCase {
         XCTAssertEqual(next.out, "two by-flag\n")
     }
 
-    /// A fact the plan was made from changed (a bind source went away): the entry is
-    /// stale, the run plans afresh and fails as any run would, with the one-line error.
+    /// A fact the plan was made from changed (a bind source went away): the run plans
+    /// afresh and fails as any run would, with the one-line error. (Here the keeper's
+    /// check of the sources' identities refuses the stale request too; the replay of
+    /// observed facts on its own is the unit tests' StartCacheTests.testObservedFacts….)
     func testAChangedFactIsPlannedAgain() throws {
         let root = try h.busyboxRoot()
         let src = h.scratch.appendingPathComponent("src")

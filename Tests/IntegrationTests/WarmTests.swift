@@ -7,14 +7,8 @@ import XCTest
 /// (ROOTLESS_TIMING=1 marks "warm: command sent").
 final class WarmTests: XCTestCase {
     var h: Harness!
-    override func setUpWithError() throws {
-        h = try Harness.make()
-        _ = try h.run(["keeper", "stop"])
-    }
-    override func tearDown() {
-        _ = try? h?.run(["keeper", "stop"])
-        h?.cleanup()
-    }
+    override func setUpWithError() throws { h = try Harness.withoutKeepers() }
+    override func tearDown() { h?.stopKeepersAndClean() }
 
     static let timing = ["ROOTLESS_TIMING": "1"]
 
