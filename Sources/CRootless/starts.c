@@ -317,7 +317,7 @@ int rl_start_valid(const struct rl_start *s, const void *inputs, size_t n_inputs
 
 // ---- the inputs and where entries live ----------------------------------------------------
 
-// Built by rl_start_fast, kept for rl_start_save (the same process, the same inputs).
+// Built by the constructor (start_fast), kept for rl_start_save (the same process, the same inputs).
 static struct { char *b; size_t n, cap; int err; uint64_t hash; const char *cwd; } in;
 
 static void in_put(const void *d, size_t n) {
@@ -363,17 +363,26 @@ static int build_inputs(int argc, char *const *argv) {
     return 0;
 }
 
-// RuntimeDir.swift's rule: $XDG_RUNTIME_DIR/rootless, else /tmp/rootless-UID, only when
-// it is a directory of ours closed to others. The entry's path, or -1.
-static int entry_path(char *out, size_t cap, int tmp) {
+int rl_runtime_dir(char *out, size_t cap, const char *sub) {
     const char *x = getenv("XDG_RUNTIME_DIR");
+    int n = x && x[0] == '/' ? snprintf(out, cap, "%s/rootless", x) : snprintf(out, cap, "/tmp/rootless-%u", getuid());
+    for (int level = 0; level < (sub ? 2 : 1); level++) {
+        if (level == 1) n = snprintf(out + n, cap - (size_t)n, "/%s", sub) + n;
+        struct stat st;
+        if (n < 0 || (size_t)n >= cap) return -ENAMETOOLONG;
+        if (mkdir(out, 0700) < 0 && errno != EEXIST) return -errno;
+        if (lstat(out, &st) < 0) return -errno;
+        if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077)) return -EPERM;
+    }
+    return 0;
+}
+
+// The entry's path in the runtime directory's starts/ (made if missing), or -1.
+static int entry_path(char *out, size_t cap, int tmp) {
     char dir[4096];
-    int n = x && x[0] == '/' ? snprintf(dir, sizeof dir, "%s/rootless", x) : snprintf(dir, sizeof dir, "/tmp/rootless-%u", getuid());
-    struct stat st;
-    if (n < 0 || (size_t)n >= sizeof dir || lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077))
-        return -1;
+    if (rl_runtime_dir(dir, sizeof dir, "starts") < 0) return -1;
     unsigned bucket = (unsigned)(in.hash % START_BUCKETS);
-    n = tmp ? snprintf(out, cap, "%s/starts/.%02x.%d", dir, bucket, getpid()) : snprintf(out, cap, "%s/starts/%02x", dir, bucket);
+    int n = tmp ? snprintf(out, cap, "%s/.%02x.%d", dir, bucket, getpid()) : snprintf(out, cap, "%s/%02x", dir, bucket);
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
@@ -471,15 +480,10 @@ __attribute__((constructor(101))) static void start_fast(int argc, char **argv, 
 const struct rl_fast *rl_start_state(void) { return &fast_state; }
 
 int rl_start_save(const char *cwd, const struct rl_start *e, const struct rl_config *c) {
-    // Only for the inputs rl_start_fast built in this process, and the cwd the plan used.
+    // Only for the inputs the constructor built in this process, and the cwd the plan used.
     if (!in.b || in.err || !cwd || strcmp(cwd, in.cwd) != 0) return -EINVAL;
     char path[4200], tmp[4200];
     if (entry_path(path, sizeof path, 0) < 0 || entry_path(tmp, sizeof tmp, 1) < 0) return -ENOENT;
-    char *slash = strrchr(path, '/');
-    *slash = 0;
-    int made = mkdir(path, 0700);
-    *slash = '/';
-    if (made < 0 && errno != EEXIST) return -errno;
     long n = -E2BIG;
     char *b = NULL;
     for (size_t cap = 64 * 1024; n == -E2BIG && cap <= START_MAX; cap *= 4) {

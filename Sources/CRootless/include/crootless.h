@@ -354,7 +354,7 @@ long rl_observe(int op, const char *path, uint32_t arg, void *out, size_t cap);
 // Appends one observation (op, path, arg, result) to buf: its length, or -E2BIG.
 long rl_observe_record(void *buf, size_t cap, int op, const char *path, uint32_t arg, const void *res, size_t res_len);
 
-// What rl_start_fast did: nothing (not `run`, or the inputs could not be read); found no
+// What the constructor did: nothing (not `run`, or the inputs could not be read); found no
 // usable entry (the run should write one); found one but no warm sandbox (plan as usual);
 // sent the command but must start cold; ran it (result filled).
 enum rl_fast_state { RL_FAST_NOT_RUN = 0, RL_FAST_NONE = 1, RL_FAST_MISS = 2, RL_FAST_COLD = 3, RL_FAST_DONE = 4 };
@@ -377,7 +377,7 @@ struct rl_start {
     const char *default_path; // PATH when the environment has none
     struct rl_config *cfg;
 };
-// The entry for this process's inputs (after rl_start_fast said NONE; inputs ignored),
+// The entry for this process's inputs (after the constructor said NONE; inputs ignored),
 // for the cwd the plan used and cfg (its envp and PATH are not kept). 0 or -errno.
 int rl_start_save(const char *cwd, const struct rl_start *entry, const struct rl_config *cfg);
 long rl_start_encode(void *buf, size_t cap, const struct rl_start *entry, const struct rl_config *cfg);
@@ -388,6 +388,12 @@ int rl_start_valid(const struct rl_start *s, const void *inputs, size_t n_inputs
 // The sandbox's environment from environ by the entry's recipe (malloc'd, one block: free
 // *envp), and the PATH a command is searched in (within it). 0 or -ENOMEM.
 int rl_start_env(const struct rl_start *s, char *const *environ, const char ***envp, const char **search_path);
+
+// The caller's private runtime directory into out: $XDG_RUNTIME_DIR/rootless (absolute
+// only), else /tmp/rootless-UID, then sub (may be NULL) under it; each made if missing
+// and used only if it is a directory of ours closed to others (a squatted /tmp path is
+// refused). One rule for the Swift side (RuntimeDir) and the constructor. 0 or -errno.
+int rl_runtime_dir(char *out, size_t cap, const char *sub);
 
 // setns(fd, CLONE_NEWUSER) for the calling process (must be single-threaded). 0 or -errno.
 int rl_setns_user(int fd);

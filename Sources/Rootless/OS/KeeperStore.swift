@@ -42,8 +42,8 @@ public struct KeeperStore {
     public var dir: String
     public var proc = "/proc"
 
-    public init?(env: [String] = OS.environment(), uid: UInt32 = getuid()) {
-        guard let d = RuntimeDir.path(env: env, uid: uid) else { return nil }
+    public init?() {
+        guard let d = RuntimeDir.path() else { return nil }
         dir = d
     }
 
