@@ -74,8 +74,28 @@ static int ns_type(int fd) { return ioctl(fd, NS_GET_NSTYPE); }
 // rest reads as 0.
 struct keeper_answer { int32_t pid, kind, zpid, ready, building, failed; };
 
-// Connect, send the request (iov, and fd when >= 0), take the answer and its fds. 0 or -errno.
-static int ask(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[2], int *nfds) {
+// Who answers on a keeper socket must be a keeper of ours, not a process in a sandbox that
+// took the socket's place: the listener's credentials (the keeper calls listen() itself)
+// name our uid, and it sits in our mount and pid namespaces, which no sandbox shares (each
+// has its own of both). Checked before a byte of the request (the proof of who we are,
+// argv, environment, stdio) is sent.
+static int same_ns(int pid, const char *kind) {
+    char p[64], q[64];
+    snprintf(p, sizeof p, "/proc/%d/ns/%s", pid, kind);
+    snprintf(q, sizeof q, "/proc/self/ns/%s", kind);
+    struct stat a, b;
+    return stat(p, &a) == 0 && stat(q, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+static int peer_is_keeper(int s) {
+    struct ucred cr;
+    socklen_t l = sizeof cr;
+    if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 || cr.uid != getuid()) return 0;
+    return same_ns(cr.pid, "mnt") && same_ns(cr.pid, "pid");
+}
+
+// A connected socket to the keeper at path, its peer checked. -EACCES: someone else listens.
+static int dial(const char *path) {
     struct sockaddr_un sa;
     int rc = unix_addr(&sa, path);
     if (rc < 0) return rc;
@@ -85,6 +105,18 @@ static int ask(const char *path, struct iovec *req, int nreq, int fd, struct kee
     struct timeval tv = { 1, 0 };
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) { int e = errno; close(s); return -e; }
+    if (!peer_is_keeper(s)) { close(s); return -EACCES; }
+    return s;
+}
+
+// Our user namespace, sent with every request: the keeper serves only the user it was
+// started for (a process in a sandbox cannot open this namespace).
+static int proof_fd(void) { return open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC); }
+
+// Connect, send the request (iov, and fd when >= 0), take the answer and its fds. 0 or -errno.
+static int ask(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[2], int *nfds) {
+    int s = dial(path);
+    if (s < 0) return s;
     struct msghdr out;
     union rl_fd_ctl ou;
     rl_fd_msghdr(&out, req, req[0].iov_base, req[0].iov_len, &ou);
@@ -132,7 +164,9 @@ int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, i
     struct iovec iov = { &req, 1 };
     struct keeper_answer a;
     int fds[2] = { -1, -1 }, n = 0;
-    int rc = ask(path, &iov, 1, -1, &a, fds, &n);
+    int proof = proof_fd();
+    int rc = ask(path, &iov, 1, proof, &a, fds, &n);
+    if (proof >= 0) close(proof);
     if (rc == 0 && a.kind != 0) { for (int i = 0; i < n; i++) close(fds[i]); rc = -EPROTO; }
     if (rc == 0) rc = check_namespaces(fds, n, userns, netns);
     if (rc == 0) *pid = a.pid;
@@ -144,7 +178,9 @@ int rl_keeper_status(const char *path, int *pid, int *ready, int *building, int 
     struct iovec iov = { &req, 1 };
     struct keeper_answer a;
     int fds[2] = { -1, -1 }, n = 0;
-    int rc = ask(path, &iov, 1, -1, &a, fds, &n);
+    int proof = proof_fd();
+    int rc = ask(path, &iov, 1, proof, &a, fds, &n);
+    if (proof >= 0) close(proof);
     for (int i = 0; i < n; i++) close(fds[i]);
     if (rc < 0) return rc;
     *pid = a.pid;
@@ -162,7 +198,7 @@ int rl_keeper_warm(const char *path, const void *req, size_t len, int want_net, 
     struct keeper_answer a;
     int fds[2] = { -1, -1 }, n = 0;
     // Our user namespace goes along: the keeper builds only for the user it serves.
-    int proof = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+    int proof = proof_fd();
     int rc = ask(path, iov, 2, proof, &a, fds, &n);
     if (proof >= 0) close(proof);
     if (rc < 0) return rc;
@@ -188,22 +224,20 @@ int rl_keeper_warm(const char *path, const void *req, size_t len, int want_net, 
 int rl_keeper_defer(const char *path, int pidfd, int pid) {
     char ns[64];
     snprintf(ns, sizeof ns, "/proc/%d/ns/mnt", pid);
-    int fds[2] = { pidfd, open(ns, O_RDONLY | O_CLOEXEC) };
-    if (fds[1] < 0) return -errno;
-    struct sockaddr_un sa;
-    int rc = unix_addr(&sa, path);
-    int s = rc < 0 ? -1 : socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (s < 0) { int e = rc < 0 ? -rc : errno; close(fds[1]); return -e; }
+    int fds[3] = { pidfd, open(ns, O_RDONLY | O_CLOEXEC), proof_fd() };
+    int s = fds[1] < 0 || fds[2] < 0 ? -errno : dial(path);
+    if (s < 0) { if (fds[1] >= 0) close(fds[1]); if (fds[2] >= 0) close(fds[2]); return s; }
     char byte = 'D';
     struct iovec iov;
     union rl_fd_ctl u;
     struct msghdr m;
     rl_fd_msghdr(&m, &iov, &byte, 1, &u);
-    rl_fd_put(&m, fds, 2);
+    rl_fd_put(&m, fds, 3);
     // In flight, the fds are the socket's: the keeper holds them even if we exit first.
-    rc = connect(s, (struct sockaddr *)&sa, sizeof sa) == 0 && sendmsg(s, &m, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+    int rc = sendmsg(s, &m, MSG_NOSIGNAL) == 1 ? 0 : -errno;
     close(s);
     close(fds[1]);
+    close(fds[2]);
     return rc;
 }
 
@@ -472,6 +506,20 @@ static void drop_spare(int i, int kill) {
 // (NS_GET_PARENT, NS_GET_USERNS: EPERM), and our sandboxes' /proc shows only their own
 // pids. (Looking at the peer instead fails: /proc/PID/ns of a process above us is EACCES
 // here, and PIDFD_GET_USER_NAMESPACE refuses it too.)
+// The other end of a connection is not a process of any sandbox: its uid is the user's,
+// and we cannot open its user namespace — we could (holding every capability there) if it
+// were ours or one below it, where every sandbox we serve runs.
+static int peer_outside(int conn) {
+    struct ucred cr;
+    socklen_t l = sizeof cr;
+    if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 || cr.uid != getuid()) return 0;
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/ns/user", cr.pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) { close(fd); return 0; }
+    return errno == EACCES || errno == EPERM;
+}
+
 static int peer_is_user(int proof) {
     struct stat st;
     return self.have_parent && proof >= 0 && ioctl(proof, NS_GET_NSTYPE) == CLONE_NEWUSER && fstat(proof, &st) == 0
@@ -708,14 +756,21 @@ static void serve(int conn, int userns) {
     rl_fd_msghdr(&m, iov, &req, 1, &u);
     m.msg_iovlen = 2;
     ssize_t r = recvmsg(conn, &m, MSG_CMSG_CLOEXEC);
-    int fds[2] = { -1, -1 };
-    int n = r > 0 ? rl_fd_take(&m, fds, 2) : 0;
+    int fds[3] = { -1, -1, -1 };
+    int n = r > 0 ? rl_fd_take(&m, fds, 3) : 0;
+    // Every request carries the proof (the user's own user namespace) as its last fd, and
+    // comes from outside every sandbox; anything else gets no answer.
+    if (n < 1 || !peer_is_user(fds[n - 1]) || !peer_outside(conn)) {
+        for (int i = 0; i < n; i++) close(fds[i]);
+        return;
+    }
     pthread_mutex_lock(&mu); // answer() counts the spares
-    if (r == 1 && (req == 'J' || req == 'U')) {
+    if (r == 1 && n == 1 && (req == 'J' || req == 'U')) {
         answer_namespaces(conn, userns, req == 'J');
-    } else if (r > 1 && (req == 'W' || req == 'V') && !(m.msg_flags & MSG_TRUNC)) {
-        serve_warm(conn, userns, n == 1 ? fds[0] : -1, req, body, (size_t)r - 1);
-    } else if (r == 1 && req == 'D' && n == 2 && n_watch < KEEPER_WATCH && ns_type(fds[1]) == CLONE_NEWNS) {
+    } else if (r > 1 && n == 1 && (req == 'W' || req == 'V') && !(m.msg_flags & MSG_TRUNC)) {
+        serve_warm(conn, userns, fds[0], req, body, (size_t)r - 1);
+    } else if (r == 1 && req == 'D' && n == 3 && n_watch < KEEPER_WATCH && ns_type(fds[1]) == CLONE_NEWNS) {
+        close(fds[2]);
         hold(fds[0], fds[1], NULL, 0);
         n = 0; // kept
     }
@@ -743,6 +798,9 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
         self.have_parent = 1;
     }
     syscall(SYS_close_range, (unsigned)KEEPER_LISTEN_FD + 1, ~0U, 0U);
+    // listen() again, by us: connections now carry the keeper's credentials (SO_PEERCRED
+    // names the process that last listened), which every client checks (peer_is_keeper).
+    listen(KEEPER_LISTEN_FD, 64);
     int userns = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
     if (fstat(KEEPER_LISTEN_FD, &st) < 0 || !S_ISSOCK(st.st_mode) || userns < 0) for (;;) pause();
     if (stat("/proc/self/ns/mnt", &st) == 0) { self.mnt_dev = st.st_dev; self.mnt_ino = st.st_ino; }

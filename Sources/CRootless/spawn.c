@@ -2,7 +2,15 @@
 #include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <time.h>
 #include <linux/sched.h>
 #include <net/if.h>
 #include <sched.h>
@@ -13,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -90,13 +99,52 @@ static void loopback_up(int rep) {
     close(s);
 }
 
-// pid 1: reaps everything, forwards signals to the payload, and reports the payload's
+// pid 1, once its payload has exec'd: nothing it holds may help the payload undo the
+// sandbox. It keeps only CAP_KILL (to signal a payload running as another uid), sets
+// no_new_privs, and loads a filter of its own that allows just what this loop calls. It
+// was made non-dumpable before the payload was cloned, so ptrace of it (and its /proc
+// files) needs CAP_SYS_PTRACE in the sandbox's user namespace — which a payload whose
+// capabilities include it does not have: that one runs in a nested namespace (nest_userns).
+static void harden_init(int rep) {
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    d[0].effective = d[0].permitted = 1u << CAP_KILL;
+    if (syscall(SYS_capset, &h, d) < 0) rl_fail(rep, RL_STEP_CAPS, errno, -3);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) rl_fail(rep, RL_STEP_NNP, errno, -3);
+#define ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        ALLOW(SYS_poll), ALLOW(SYS_read), ALLOW(SYS_write), ALLOW(SYS_kill), ALLOW(SYS_wait4),
+        ALLOW(SYS_exit_group), ALLOW(SYS_exit), ALLOW(SYS_rt_sigreturn), ALLOW(SYS_restart_syscall),
+        ALLOW(SYS_clock_gettime), ALLOW(SYS_close),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    };
+#undef ALLOW
+    struct sock_fprog prog = { (unsigned short)(sizeof f / sizeof f[0]), f };
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) rl_fail(rep, RL_STEP_SECCOMP, errno, -3);
+}
+
+static int64_t mono_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+// pid 1: reaps everything, forwards signals to the payload's process group (a shell
+// waiting on a child must see Ctrl-C too, as with tini -g), and reports the payload's
 // wait status on the report pipe before exiting (the parent cannot see it otherwise:
 // pid 1 cannot die of the payload's signal). When pid 1 exits the kernel kills the rest
-// of the pid namespace, so no orphan outlives the sandbox.
-__attribute__((noreturn)) static void init_loop(pid_t payload, int rep) {
+// of the pid namespace, so no orphan outlives the sandbox. It also exits when the run
+// that started the sandbox is gone (its end of rep closes: a warm sandbox's front, which
+// is not our parent, killed with SIGKILL), and past the timeout (a backstop: the front
+// kills at the timeout itself and reports it).
+__attribute__((noreturn)) static void init_loop(const struct rl_config *c, pid_t payload, int rep) {
     // Signals sent to a namespace init with SIG_DFL are dropped by the kernel: give each
-    // forwarded one a handler; they stay blocked and are taken with sigwaitinfo.
+    // forwarded one a handler; they stay blocked and are read from a signalfd.
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = noop_handler;
@@ -104,18 +152,30 @@ __attribute__((noreturn)) static void init_loop(pid_t payload, int rep) {
     sigaction(SIGCHLD, &sa, NULL);
     sigset_t all;
     sigfillset(&all);
+    int sfd = signalfd(-1, &all, SFD_CLOEXEC);
+    if (sfd < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -3);
+    int64_t deadline = c->timeout_ms > 0 ? mono_ms() + c->timeout_ms + 2000 : 0;
+    harden_init(rep);
     for (;;) {
-        siginfo_t si;
-        int sig = sigwaitinfo(&all, &si);
-        if (sig < 0) continue;
+        struct pollfd p[2] = { { sfd, POLLIN, 0 }, { rep, 0, 0 } };
+        int wait = -1;
+        if (deadline) { int64_t left = deadline - mono_ms(); wait = left < 0 ? 0 : (int)left; }
+        int n = poll(p, 2, wait);
+        if (n == 0 && deadline) _exit(0);
+        if (n < 0) continue;
+        if (p[1].revents & (POLLHUP | POLLERR)) _exit(0);
+        if (!(p[0].revents & POLLIN)) continue;
+        struct signalfd_siginfo si;
+        if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si) continue;
+        int sig = (int)si.ssi_signo;
         if (sig != SIGCHLD) {
-            kill(payload, sig);
+            if (kill(-payload, sig) < 0) kill(payload, sig);
             continue;
         }
         int st;
-        pid_t p;
-        while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
-            if (p == payload) {
+        pid_t q;
+        while ((q = waitpid(-1, &st, WNOHANG)) > 0) {
+            if (q == payload) {
                 struct rl_report r = { RL_STEP_STATUS, st, -1, 0 };
                 ssize_t w;
                 do w = write(rep, &r, sizeof r); while (w < 0 && errno == EINTR);
@@ -125,11 +185,53 @@ __attribute__((noreturn)) static void init_loop(pid_t payload, int rep) {
     }
 }
 
-struct payload_args { const struct rl_config *c; int rep, pty_slave, nsock; };
+// The nested user namespace of a payload that keeps CAP_SYS_ADMIN or CAP_SYS_PTRACE:
+// the same ids (each range of ours mapped onto itself), written by us — we hold
+// CAP_SETUID/CAP_SETGID in its parent. Its mount namespace is a copy made from a less
+// privileged namespace, so the kernel locks every mount in it: none can be unmounted to
+// uncover what lies beneath, nor made writable if it is read-only (bwrap's way).
+static void write_nested_maps(pid_t p, int rep) {
+    const char *files[2] = { "uid_map", "gid_map" };
+    for (int k = 0; k < 2; k++) {
+        char path[64], in[1024], out[1024];
+        snprintf(path, sizeof path, "/proc/self/%s", files[k]);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, in, sizeof in - 1) : -1;
+        if (fd >= 0) close(fd);
+        if (n <= 0) rl_fail(rep, RL_STEP_SYNC, n < 0 ? errno : EINVAL, -3);
+        in[n] = 0;
+        size_t len = 0;
+        for (char *line = in; *line;) {
+            unsigned long a, b, cnt;
+            if (sscanf(line, "%lu %lu %lu", &a, &b, &cnt) == 3) {
+                int w = snprintf(out + len, sizeof out - len, "%lu %lu %lu\n", a, a, cnt);
+                if (w < 0 || (size_t)w >= sizeof out - len) rl_fail(rep, RL_STEP_SYNC, E2BIG, -3);
+                len += (size_t)w;
+            }
+            char *nl = strchr(line, '\n');
+            if (!nl) break;
+            line = nl + 1;
+        }
+        snprintf(path, sizeof path, "/proc/%d/%s", (int)p, files[k]);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, out, len) != (ssize_t)len) rl_fail(rep, RL_STEP_SYNC, errno, -3);
+        close(fd);
+    }
+}
+
+struct payload_args { const struct rl_config *c; int rep, pty_slave, nsock, maps_rd; };
 static char payload_stack[128 * 1024] __attribute__((aligned(64)));
 
 static int payload_entry(void *arg) {
     const struct payload_args *a = arg;
+    if (a->maps_rd >= 0) {
+        // In a nested user namespace: nothing before pid 1 has written its maps.
+        char b;
+        ssize_t r;
+        do r = read(a->maps_rd, &b, 1); while (r < 0 && errno == EINTR);
+        if (r != 1) _exit(125);
+        close(a->maps_rd);
+    }
     rl_exec_payload(a->c, a->rep, a->pty_slave, a->nsock);
     return 125;
 }
@@ -205,16 +307,38 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
     // write end is the payload's alone (close-on-exec), and read() returns at the payload's
     // execve or exit, as vfork does. Every signal is blocked here (rl_spawn), so nothing
     // interrupts the read, and until it returns we touch no shared state (errno).
-    struct payload_args pa = { c, rep, pty_slave, nsock };
-    int ex[2] = { -1, -1 };
-    if (c->zygote && pipe2(ex, O_CLOEXEC) < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
+    //
+    // A nested payload (nest_userns) is cloned into its own user and mount namespaces and
+    // waits on maps[0] until we have written its maps; it is not a vfork child either (we
+    // must run meanwhile), so we wait for its exec on the pipe as for a warm sandbox.
+    int nest = c->nest_userns != 0;
+    struct payload_args pa = { c, rep, pty_slave, nsock, -1 };
+    int ex[2] = { -1, -1 }, maps[2] = { -1, -1 };
+    if ((c->zygote || nest) && pipe2(ex, O_CLOEXEC) < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
+    if (nest && pipe2(maps, O_CLOEXEC) < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
     // Above 0-2: the payload dup2s the run's stdio there, which must not close ex[1].
-    if (c->zygote && ((ex[0] = lift_fd(ex[0], 3)) < 0 || (ex[1] = lift_fd(ex[1], 3)) < 0))
+    if ((c->zygote || nest) && ((ex[0] = lift_fd(ex[0], 3)) < 0 || (ex[1] = lift_fd(ex[1], 3)) < 0))
         rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
+    if (nest && ((maps[0] = lift_fd(maps[0], 3)) < 0 || (maps[1] = lift_fd(maps[1], 3)) < 0))
+        rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
+    pa.maps_rd = maps[0];
+    // Non-dumpable from before the payload runs (its exec gives it a fresh mm of its
+    // own): our /proc files then belong to the initial namespace's root, so no ptrace of
+    // us, no /proc/1/mem, environ or fd for the payload, whatever its capabilities. (A
+    // nested payload's maps are written first: its /proc files are ours until then.)
+    if (!nest && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
     pid_t p = clone(payload_entry, payload_stack + sizeof payload_stack,
-                    CLONE_VM | (c->zygote ? 0 : CLONE_VFORK) | SIGCHLD, &pa);
+                    CLONE_VM | (c->zygote || nest ? 0 : CLONE_VFORK) | (nest ? CLONE_NEWUSER | CLONE_NEWNS : 0) | SIGCHLD, &pa);
     if (p < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
-    if (c->zygote) {
+    if (nest) {
+        close(maps[0]);
+        write_nested_maps(p, rep);
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
+        char one = 1;
+        if (write(maps[1], &one, 1) != 1) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -1);
+        close(maps[1]);
+    }
+    if (c->zygote || nest) {
         close(ex[1]);
         char b;
         (void)!read(ex[0], &b, 1);
@@ -226,7 +350,7 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
     // keep a reader outside from ever seeing EOF.
     if (rep > 3) syscall(SYS_close_range, 3, (unsigned)rep - 1, 0);
     syscall(SYS_close_range, (unsigned)rep + 1, ~0U, 0);
-    init_loop(p, rep);
+    init_loop(c, p, rep);
 }
 
 int rl_spawn(const struct rl_config *c, struct rl_child *out) {

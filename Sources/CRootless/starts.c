@@ -410,11 +410,15 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
     if (fd < 0) return RL_FAST_NONE;
     struct stat st;
     char *b = NULL;
-    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid() && st.st_size > 0 && st.st_size <= START_MAX
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid() && st.st_size > 32 && st.st_size <= START_MAX
              && (b = malloc((size_t)st.st_size)) && read(fd, b, (size_t)st.st_size) == st.st_size;
     close(fd);
+    // The entry's last 32 bytes: its MAC under the user's key (mac.c). One a sandbox
+    // wrote or changed is not ours: planned afresh (and rewritten).
+    size_t body = ok ? (size_t)st.st_size - 32 : 0;
+    ok = ok && rl_mac_check(b, body, (const uint8_t *)b + body);
     struct rl_start s;
-    if (!ok || rl_start_parse(b, (size_t)st.st_size, &s) < 0 || !rl_start_valid(&s, in.b, in.n)) {
+    if (!ok || rl_start_parse(b, body, &s) < 0 || !rl_start_valid(&s, in.b, in.n)) {
         free(b);
         timing("stale");
         return RL_FAST_NONE;
@@ -492,8 +496,10 @@ int rl_start_save(const char *cwd, const struct rl_start *e, const struct rl_con
         struct rl_start x = *e;
         x.inputs = in.b;
         x.n_inputs = in.n;
-        n = b ? rl_start_encode(b, cap, &x, c) : -ENOMEM;
+        n = b ? rl_start_encode(b, cap - 32, &x, c) : -ENOMEM;
     }
+    // Sealed with the user's key: without one (no runtime dir) nothing is saved.
+    if (n > 0) n = rl_mac(b, (size_t)n, (uint8_t *)b + n) == 0 ? n + 32 : -ENOENT;
     int fd = n > 0 ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
     int rc = n <= 0 ? (int)n : fd < 0 ? -errno : 0;
     if (fd >= 0) {

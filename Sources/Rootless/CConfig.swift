@@ -87,6 +87,7 @@ final class CConfig {
         c.gid = plan.gid
         c.cap_keep = Capabilities.mask(plan.capabilities)
         c.use_init = plan.useInit ? 1 : 0
+        c.nest_userns = plan.nestUserns ? 1 : 0
         c.use_tty = plan.tty ? 1 : 0
         c.preserve_fds = Int32(plan.preserveFDs)
         c.timeout_ms = plan.timeoutMS

@@ -80,6 +80,10 @@ public struct Plan: Equatable, Sendable {
     public var gid: UInt32
     public var capabilities: [String]
     public var useInit: Bool
+    /// The payload keeps a capability that could undo the sandbox (CAP_SYS_ADMIN: unmount,
+    /// remount; CAP_SYS_PTRACE: pid 1): it runs in a nested user namespace, where every
+    /// mount is locked and pid 1 is out of its reach.
+    public var nestUserns = false
     public var tty: Bool
     public var preserveFDs: Int
     public var dieWithParent: Bool
@@ -147,7 +151,8 @@ public struct Plan: Equatable, Sendable {
             out.append("landlock: " + landlock.map { "\($0.path) \($0.writable ? "rw" : "ro")" }.joined(separator: ", "))
         }
         out.append("security: new session, no_new_privs, inheritable/ambient caps empty, fds > \(2 + preserveFDs) closed")
-        out.append("init: \(useInit ? "rootless pid 1" : "none (command is pid 1)") tty: \(tty ? "yes" : "no") die-with-parent: \(dieWithParent ? "yes" : "no") timeout: \(timeoutMS > 0 ? "\(timeoutMS)ms" : "none")")
+        if nestUserns { out.append("nested: the command runs in a user namespace of its own (its capabilities cannot unlock the mounts or reach pid 1)") }
+        out.append("init: \(useInit ? "rootless pid 1 (no capabilities but CAP_KILL, no_new_privs, non-dumpable, own seccomp filter)" : "none (command is pid 1)") tty: \(tty ? "yes" : "no") die-with-parent: \(dieWithParent ? "yes" : "no") timeout: \(timeoutMS > 0 ? "\(timeoutMS)ms" : "none")")
         for n in notes { out.append("note: \(n)") }
         return out.joined(separator: "\n") + "\n"
     }

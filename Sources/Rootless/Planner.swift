@@ -48,14 +48,50 @@ public enum Planner {
         ns.append(.cgroup)
 
         let cwd = s.workdir ?? (hostView ? h.cwd : "/")
-        var m: [MountOp] = []
-        if hostView {
-            // /tmp first: the current directory may live under it and must stay visible.
-            m.append(MountOp(.tmpfs, "/tmp", data: "mode=1777", flags: [.nosuid, .nodev]))
-            if h.cwd != "/" && s.workdir == nil {
-                m.append(MountOp(.bind, h.cwd, source: h.cwd, flags: [.nosuid, .nodev]))
+        let state = statePaths(s, h)
+        let home = homeDir(h)
+        var notes: [String] = []
+        // The caller's directory is shared read-write, unless it holds more than one
+        // project's files (/, /tmp, a home) or rootless's own state: then a note says so.
+        var cwdBound = false
+        if hostView && s.workdir == nil {
+            if let why = unsharedCwd(h.cwd, home: home, state: state) {
+                notes.append("your current directory \(h.cwd) is not shared with the sandbox (\(why)); cd into your project, or --bind \(h.cwd) to share it")
+            } else {
+                cwdBound = true
             }
         }
+        var m: [MountOp] = []
+        var userMounts = s.mounts
+        /// A default tmpfs (with a size: a payload must not fill the host's memory), unless
+        /// the user gave its own options with --tmpfs on the same target.
+        func defaultTmpfs(_ target: String, _ data: String, _ flags: MountOp.Flags) -> MountOp {
+            if let i = userMounts.firstIndex(where: { if case .tmpfs(target, _) = $0 { return true } else { return false } }),
+               case let .tmpfs(_, opts) = userMounts.remove(at: i) {
+                return MountOp(.tmpfs, target, data: opts ?? data, flags: flags)
+            }
+            return MountOp(.tmpfs, target, data: data, flags: flags)
+        }
+        if hostView {
+            // /tmp first: the current directory may live under it and must stay visible.
+            m.append(defaultTmpfs("/tmp", "mode=1777,size=\(tmpSize)", [.nosuid, .nodev]))
+            // Homes: none but the caller's, and that one by --home. /home is a small tmpfs
+            // (so $HOME and the cwd can be made in it), /root and /run/user are masked.
+            if h.lookup("/home") == true { m.append(MountOp(.tmpfs, "/home", data: "mode=0755,size=1m", flags: [.nosuid, .nodev, .noexec])) }
+            for p in ["/root", "/run/user"] where home != p {
+                m.append(MountOp(.mask, p, flags: [.optional, .noCreate]))
+            }
+        }
+        let homeShown = home.map { h.lookup($0) == true } ?? false
+        if let home, homeShown {
+            switch s.home {
+            case .empty:
+                if hostView { m.append(MountOp(.tmpfs, home, data: "mode=0700,size=\(tmpSize),uid=\(uid),gid=\(gid)", flags: [.nosuid, .nodev])) }
+            case .ro: m.append(MountOp(.bind, home, source: home, flags: [.readOnly, .nosuid, .nodev]))
+            case .rw: m.append(MountOp(.bind, home, source: home, flags: [.nosuid, .nodev]))
+            }
+        }
+        if cwdBound { m.append(MountOp(.bind, h.cwd, source: h.cwd, flags: [.nosuid, .nodev])) }
         m.append(MountOp(.proc, "/proc", flags: [.nosuid, .nodev, .noexec, .noSymlinks]))
         if s.net.newNamespace {
             // A fresh sysfs shows only our own network devices; cgroup2 shows only our
@@ -69,13 +105,13 @@ public enum Planner {
         for d in devices { m.append(MountOp(.device, "/dev/" + d, source: "/dev/" + d)) }
         m.append(MountOp(.devpts, "/dev/pts", data: "newinstance,ptmxmode=0666,mode=0620", flags: [.nosuid, .noexec]))
         m.append(MountOp(.symlink, "/dev/ptmx", source: "pts/ptmx"))
-        m.append(MountOp(.tmpfs, "/dev/shm", data: "mode=1777", flags: [.nosuid, .nodev, .noexec]))
+        m.append(defaultTmpfs("/dev/shm", "mode=1777,size=\(shmSize)", [.nosuid, .nodev, .noexec]))
         m.append(MountOp(.mqueue, "/dev/mqueue", flags: [.nosuid, .nodev, .noexec, .optional]))
         m.append(MountOp(.symlink, "/dev/fd", source: "/proc/self/fd"))
         for (i, n) in ["stdin", "stdout", "stderr"].enumerated() {
             m.append(MountOp(.symlink, "/dev/" + n, source: "/proc/self/fd/\(i)"))
         }
-        for r in s.mounts {
+        for r in userMounts {
             switch r {
             case let .bind(src, dst, ro):
                 m.append(MountOp(.bind, dst, source: src, flags: ro ? [.readOnly, .nosuid, .nodev] : [.nosuid, .nodev]))
@@ -85,14 +121,31 @@ public enum Planner {
         }
         for p in maskedPaths { m.append(MountOp(.mask, p, flags: [.optional, .noCreate])) }
         for p in readOnlyPaths { m.append(MountOp(.readonly, p, flags: [.optional, .nosuid, .nodev, .noexec, .noCreate])) }
+        // Last: rootless's own state is masked wherever the view shows it (connect() works
+        // on a read-only mount, so read-only is not enough), and a bind *inside* it is refused.
+        var views: [(String, String)] = []
+        if hostView { views.append(("/", "/")) } else if let r = s.rootfs { views.append((r, "/")) }
+        if let home, homeShown, s.home != .empty { views.append((home, home)) }
+        if cwdBound { views.append((h.cwd, h.cwd)) }
+        for case let .bind(src, dst, _) in userMounts { views.append((src, dst)) }
+        for (src, dst) in views {
+            for p in state {
+                if src == p || Paths.isBeneath(src, p) {
+                    throw RootlessError("\(src) is rootless's own state (\(p): keeper sockets, start entries, caches, images); a sandbox must not reach it",
+                                        fix: "bind a directory of your own instead")
+                }
+                guard Paths.isBeneath(p, src) else { continue }
+                let t = dst == "/" ? String(p.dropFirst(src == "/" ? 0 : src.count)) : dst + p.dropFirst(src == "/" ? 0 : src.count)
+                if !m.contains(where: { $0.kind == .mask && $0.target == t }) { m.append(MountOp(.mask, t, flags: [.optional, .noCreate])) }
+            }
+        }
         guard m.count <= Plan.maxMounts else {
             throw RootlessError("too many mounts (\(m.count), at most \(Plan.maxMounts))", fix: "bind a common parent directory instead")
         }
 
         let env = environment(s, h)
         let path = searchPath(env)
-        var notes: [String] = []
-        if let n = idmap.note { notes.append(n) }
+        if let n = idmap.note { notes.insert(n, at: 0) }
         let root: RootPlan
         switch s.imageRoot?.mount {
         case let .overlay(layers, scratch, fuse)?: root = .overlay(layers: layers, scratch: scratch, fuse: fuse)
@@ -107,6 +160,13 @@ public enum Planner {
         // podman's do (and take their network namespaces from its pool); --no-keeper gives
         // this one its own.
         plan.keeper = s.keeper
+        if plan.capabilities.contains("CAP_SYS_ADMIN") || plan.capabilities.contains("CAP_SYS_PTRACE") {
+            guard plan.useInit else {
+                throw RootlessError("--no-init with CAP_SYS_ADMIN or CAP_SYS_PTRACE would let the command unlock the sandbox's mounts",
+                                    fix: "drop --no-init (rootless's pid 1 then runs the command in a nested user namespace), or the capability")
+            }
+            plan.nestUserns = true
+        }
         // An image's WorkingDir need not exist in its layers (docker and podman create it);
         // only on an image root, which is a private writable copy.
         plan.createCwd = s.imageRoot != nil && !s.readOnly
@@ -123,9 +183,50 @@ public enum Planner {
         // anyone else) and the payload is root (package managers will chown and setuid).
         let singleID = idmap.uidLines.count == 1 && idmap.uidLines[0].count == 1
         if s.fakeRoot ?? (singleID && uid == 0 && s.seccomp != .unconfined) { plan.seccomp.append(.builtin("fake-root")) }
-        if s.landlock { plan.landlock = landlockRules(s, hostView: hostView, cwdBound: hostView && h.cwd != "/" && s.workdir == nil, cwd: h.cwd) }
+        if s.landlock {
+            var rules = landlockRules(s, hostView: hostView, cwdBound: cwdBound, cwd: h.cwd)
+            if let home, homeShown, s.home == .rw || (s.home == .empty && hostView) { rules.insert(LandlockRule(home, writable: true), at: 1) }
+            plan.landlock = rules
+        }
         plan.warmOff = warmOff(s, plan)
         return plan
+    }
+
+    /// Default sizes of the sandbox's own tmpfs mounts (tmpfs takes a share of RAM):
+    /// /tmp and an empty $HOME 10% each, /dev/shm 64 MiB as podman's.
+    static let tmpSize = "10%"
+    static let shmSize = "64m"
+
+    /// The caller's $HOME (absolute, not /), from its environment.
+    static func homeDir(_ h: HostFacts) -> String? {
+        guard let v = h.env.last(where: { $0.hasPrefix("HOME=") })?.dropFirst(5), v.hasPrefix("/"), v != "/" else { return nil }
+        return (try? Paths.normalize(String(v), "HOME")) ?? nil
+    }
+
+    /// What rootless itself trusts on disk: the runtime directory (keeper sockets, start
+    /// entries, cgroup records, the MAC key), the seccomp cache and the image store. The
+    /// same rules as RuntimeDir (rl_runtime_dir), SeccompLoader.defaultCacheDir and
+    /// Store.defaultRoot, from the caller's environment.
+    public static func statePaths(_ s: RunSpec, _ h: HostFacts) -> [String] {
+        func env(_ k: String) -> String? {
+            guard let v = h.env.last(where: { $0.hasPrefix(k + "=") })?.dropFirst(k.count + 1), v.hasPrefix("/") else { return nil }
+            return (try? Paths.normalize(String(v), k)) ?? nil
+        }
+        let home = homeDir(h)
+        var out = [env("XDG_RUNTIME_DIR").map { $0 + "/rootless" } ?? "/tmp/rootless-\(h.uid)"]
+        if let c = env("XDG_CACHE_HOME").map({ $0 + "/rootless" }) ?? home.map({ $0 + "/.cache/rootless" }) { out.append(c) }
+        if let d = s.storeRoot ?? env("XDG_DATA_HOME").map({ $0 + "/rootless" }) ?? home.map({ $0 + "/.local/share/rootless" }) { out.append(d) }
+        return out
+    }
+
+    /// Why the caller's directory is not shared read-write by default (nil: it is).
+    static func unsharedCwd(_ cwd: String, home: String?, state: [String]) -> String? {
+        if cwd == "/" { return "it is the whole host; the sandbox sees it read-only" }
+        if ["/tmp", "/var/tmp", "/dev/shm"].contains(cwd) { return "it is shared by every program on the host" }
+        if cwd == "/home" { return "it holds every user's home" }
+        if cwd == home { return "it is your home, with your keys and tokens; the sandbox gets an empty one (--home)" }
+        if state.contains(where: { cwd == $0 || Paths.isBeneath(cwd, $0) }) { return "it is rootless's own state" }
+        return nil
     }
 
     /// Why the keeper may not build this sandbox ahead (nil: it may). A warm sandbox is

@@ -17,7 +17,10 @@ public enum RunArguments {
           --bind SRC[:DST[:ro]]   bind mount (read-write unless :ro); SRC, like the
                                   --rootfs and --root DIRs, may be relative; DST may not
           --ro-bind SRC[:DST]     read-only bind mount
-          --tmpfs DST[:OPTS]      tmpfs (OPTS e.g. size=64m,mode=1777)
+          --tmpfs DST[:OPTS]      tmpfs (OPTS e.g. size=64m,mode=1777; /tmp and /dev/shm have a
+                                  size by default: --tmpfs /tmp:size=8g to change it)
+          --home empty|ro|rw      what the sandbox sees at your $HOME (default: empty; other
+                                  homes, /root and /run/user are never shown)
           -e, --env K[=V]         set (or copy from the caller) an environment variable
           --clearenv              start from an empty environment
           -w, --workdir DIR       working directory inside
@@ -102,10 +105,14 @@ public enum RunArguments {
                 let parts = v.split(separator: ":", maxSplits: 1).map(String.init)
                 guard let t = parts.first else { throw RootlessError("--tmpfs needs a target", fix: "e.g. --tmpfs /scratch:size=64m") }
                 s.mounts.append(.tmpfs(target: try absolute(t, flag), options: parts.count > 1 ? parts[1] : nil))
-            case "-e", "--env": s.env.append(try value(flag, inline))
+            case "-e", "--env": s.env.append(try envEntry(try value(flag, inline), flag))
+            case "--home":
+                let v = try value(flag, inline)
+                guard let m = HomeMode(rawValue: v) else { throw RootlessError("unknown --home mode \"\(v)\"", fix: "use empty, ro or rw") }
+                s.home = m
             case "--clearenv": s.clearEnv = true
             case "-w", "--workdir": s.workdir = try absolute(try value(flag, inline), flag)
-            case "--hostname": s.hostname = try value(flag, inline)
+            case "--hostname": s.hostname = try hostname(try value(flag, inline))
             case "--user", "-u": s.user = try user(try value(flag, inline))
             case "--map":
                 let v = try value(flag, inline)
@@ -179,7 +186,7 @@ public enum RunArguments {
                 s.cgroup = m
             case "--cgroup-delegate": s.cgroupDelegate = true
             case "--stats": s.stats = true
-            case "--stats-json": s.statsJSON = try value(flag, inline); s.stats = true
+            case "--stats-json": s.statsJSON = try statsFile(try value(flag, inline), host: host); s.stats = true
             default:
                 throw RootlessError("unknown option \(flag)", fix: "see rootless run --help; put -- before a command that starts with '-'")
             }
@@ -218,7 +225,41 @@ public enum RunArguments {
         }
         let source = try host(src, flag)
         let target = parts.count == 2 && !parts[1].isEmpty ? try absolute(parts[1], flag) : source
+        guard target != "/" else {
+            throw RootlessError("\(flag) \(v): a bind on / would replace the whole root", fix: "use --rootfs \(source) to make it the root, or bind it below /")
+        }
         return .bind(source: source, target: target, readOnly: ro)
+    }
+
+    /// K=V or K: a name that is not empty and holds no '=' (which would make it a value).
+    static func envEntry(_ v: String, _ flag: String) throws -> String {
+        let key = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        guard !key.isEmpty else {
+            throw RootlessError("\(flag) \"\(v)\": no variable name", fix: "write NAME=VALUE, or NAME to copy it from your environment")
+        }
+        return v
+    }
+
+    /// A hostname the kernel would take and a resolver would read back: 1-64 bytes of
+    /// letters, digits, '-' and '.', not starting with either (RFC 1123).
+    static func hostname(_ v: String) throws -> String {
+        let ok = !v.isEmpty && v.utf8.count <= 64 && v.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x2E
+        } && v.first != "-" && v.first != "."
+        guard ok else {
+            throw RootlessError("--hostname \"\(v)\" is not a hostname", fix: "use 1-64 letters, digits, '-' and '.', e.g. --hostname build-1")
+        }
+        return v
+    }
+
+    /// Where --stats-json writes: a host file, never in a kernel filesystem.
+    static func statsFile(_ v: String, host: (String, String) throws -> String) throws -> String {
+        guard !v.isEmpty else { throw RootlessError("--stats-json needs a file", fix: "e.g. --stats-json stats.json") }
+        let p = try host(v, "--stats-json")
+        for k in ["/proc", "/sys", "/dev"] where p == k || p.hasPrefix(k + "/") {
+            throw RootlessError("--stats-json \(v): \(k) is a kernel filesystem, not a place for a file", fix: "name a file in a directory of yours, e.g. --stats-json $PWD/stats.json")
+        }
+        return p
     }
 
     static func user(_ v: String) throws -> (uid: UInt32, gid: UInt32?) {
@@ -231,6 +272,11 @@ public enum RunArguments {
 }
 
 public enum Paths {
+    /// `p` lies strictly below `dir` (both normalised absolute paths).
+    public static func isBeneath(_ p: String, _ dir: String) -> Bool {
+        dir == "/" ? p != "/" : p.hasPrefix(dir + "/")
+    }
+
     /// Lexically normalises an absolute path ("//a/./b/" -> "/a/b"); ".." is refused so
     /// a target can never walk up and out of the root.
     public static func normalize(_ p: String, _ what: String) throws -> String {

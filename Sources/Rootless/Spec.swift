@@ -8,6 +8,13 @@ public enum UsernsMode: String, Equatable, Sendable, CaseIterable {
     case none
 }
 
+/// `--home`: what the sandbox sees at the caller's $HOME. `empty` (the default) keeps
+/// the user's secrets (~/.ssh, tokens, cloud credentials) out of reach; `ro` shows it
+/// read-only, `rw` read-write. Other users' homes, /root and /run/user are hidden in all three.
+public enum HomeMode: String, Equatable, Sendable, CaseIterable {
+    case empty, ro, rw
+}
+
 /// A bind or tmpfs request, in command-line order.
 public enum MountRequest: Equatable, Sendable {
     case bind(source: String, target: String, readOnly: Bool)
@@ -64,6 +71,7 @@ public struct RunSpec: Equatable, Sendable {
     /// --stats: peak memory, CPU, peak pids, OOM kills and wall time at exit (stderr).
     public var stats = false
     public var statsJSON: String?
+    public var home: HomeMode = .empty
 
     public init() {}
 
@@ -77,7 +85,7 @@ public struct RunSpec: Equatable, Sendable {
             && a.landlock == b.landlock && a.landlockRO == b.landlockRO && a.landlockRW == b.landlockRW && a.userns == b.userns
             && a.allowNoUserns == b.allowNoUserns && a.seccompLog == b.seccompLog && a.keeper == b.keeper && a.warm == b.warm
             && a.limits == b.limits && a.ulimits == b.ulimits && a.cgroup == b.cgroup && a.cgroupDelegate == b.cgroupDelegate
-            && a.stats == b.stats && a.statsJSON == b.statsJSON
+            && a.stats == b.stats && a.statsJSON == b.statsJSON && a.home == b.home
     }
 }
 

@@ -78,7 +78,8 @@ final class LauncherTests: XCTestCase {
     /// Cold (--no-warm) unless `warm`: the tests of a cold start's order stay as they were.
     func plan(_ args: [String], cgroup: CgroupFacts? = nil, warm: Bool = false) throws -> Plan {
         let sub = SubIDTable(parsing: "alice:100000:65536\n")
-        var f = HostFacts(uid: 1000, gid: 1000, userName: "alice", cwd: "/", env: [], subuid: sub, subgid: sub,
+        // cwd /srv: not shared by default is "/" (with a note); a plain directory is bound.
+        var f = HostFacts(uid: 1000, gid: 1000, userName: "alice", cwd: "/srv/proj", env: [], subuid: sub, subgid: sub,
                           uidHelper: .usable(path: "/usr/bin/newuidmap"), gidHelper: .usable(path: "/usr/bin/newgidmap"), lookup: { _ in true })
         f.cgroup = cgroup
         return try Planner.plan(try RunArguments.parse((warm ? [] : ["--no-warm"]) + args), f)

@@ -17,48 +17,55 @@ final class PlannerTests: XCTestCase {
     }
 
     func testDefaultHostViewPlanIsGolden() throws {
-        let plan = try Planner.plan(try RunArguments.parse(["make", "-j2"]), facts())
+        let plan = try Planner.plan(try RunArguments.parse(["make", "-j2"]), Self.hostFacts(dirs: ["/home", "/home/alice", "/srv/root"]))
         let golden = """
             namespaces: user mount pid uts ipc net cgroup
             idmap: keeper (shared, maps by helpers) uid [0 1000 1, 1 100000 65536] gid [0 1000 1, 1 100000 65536]
             root: host / (ro,nosuid,nodev)
-            mount 0: tmpfs /tmp [mode=1777] (nosuid,nodev)
-            mount 1: bind /home/alice/proj <- /home/alice/proj (nosuid,nodev)
-            mount 2: proc /proc (nosuid,nodev,noexec,nosymlinks)
-            mount 3: sysfs /sys (ro,nosuid,nodev,noexec,nosymlinks)
-            mount 4: cgroup2 /sys/fs/cgroup (ro,nosuid,nodev,noexec,optional,nosymlinks)
-            mount 5: tmpfs /dev [mode=0755,size=65536] (nosuid,noexec,nosymlinks)
-            mount 6: device /dev/null <- /dev/null
-            mount 7: device /dev/zero <- /dev/zero
-            mount 8: device /dev/full <- /dev/full
-            mount 9: device /dev/random <- /dev/random
-            mount 10: device /dev/urandom <- /dev/urandom
-            mount 11: device /dev/tty <- /dev/tty
-            mount 12: devpts /dev/pts [newinstance,ptmxmode=0666,mode=0620] (nosuid,noexec)
-            mount 13: symlink /dev/ptmx -> pts/ptmx
-            mount 14: tmpfs /dev/shm [mode=1777] (nosuid,nodev,noexec)
-            mount 15: mqueue /dev/mqueue (nosuid,nodev,noexec,optional)
-            mount 16: symlink /dev/fd -> /proc/self/fd
-            mount 17: symlink /dev/stdin -> /proc/self/fd/0
-            mount 18: symlink /dev/stdout -> /proc/self/fd/1
-            mount 19: symlink /dev/stderr -> /proc/self/fd/2
-            mount 20: mask /proc/acpi (optional,nocreate)
-            mount 21: mask /proc/asound (optional,nocreate)
-            mount 22: mask /proc/interrupts (optional,nocreate)
-            mount 23: mask /proc/kcore (optional,nocreate)
-            mount 24: mask /proc/keys (optional,nocreate)
-            mount 25: mask /proc/latency_stats (optional,nocreate)
-            mount 26: mask /proc/sched_debug (optional,nocreate)
-            mount 27: mask /proc/scsi (optional,nocreate)
-            mount 28: mask /proc/timer_list (optional,nocreate)
-            mount 29: mask /proc/timer_stats (optional,nocreate)
-            mount 30: mask /sys/devices/virtual/powercap (optional,nocreate)
-            mount 31: mask /sys/firmware (optional,nocreate)
-            mount 32: readonly /proc/bus (nosuid,nodev,noexec,optional,nocreate)
-            mount 33: readonly /proc/fs (nosuid,nodev,noexec,optional,nocreate)
-            mount 34: readonly /proc/irq (nosuid,nodev,noexec,optional,nocreate)
-            mount 35: readonly /proc/sys (nosuid,nodev,noexec,optional,nocreate)
-            mount 36: readonly /proc/sysrq-trigger (nosuid,nodev,noexec,optional,nocreate)
+            mount 0: tmpfs /tmp [mode=1777,size=10%] (nosuid,nodev)
+            mount 1: tmpfs /home [mode=0755,size=1m] (nosuid,nodev,noexec)
+            mount 2: mask /root (optional,nocreate)
+            mount 3: mask /run/user (optional,nocreate)
+            mount 4: tmpfs /home/alice [mode=0700,size=10%,uid=0,gid=0] (nosuid,nodev)
+            mount 5: bind /home/alice/proj <- /home/alice/proj (nosuid,nodev)
+            mount 6: proc /proc (nosuid,nodev,noexec,nosymlinks)
+            mount 7: sysfs /sys (ro,nosuid,nodev,noexec,nosymlinks)
+            mount 8: cgroup2 /sys/fs/cgroup (ro,nosuid,nodev,noexec,optional,nosymlinks)
+            mount 9: tmpfs /dev [mode=0755,size=65536] (nosuid,noexec,nosymlinks)
+            mount 10: device /dev/null <- /dev/null
+            mount 11: device /dev/zero <- /dev/zero
+            mount 12: device /dev/full <- /dev/full
+            mount 13: device /dev/random <- /dev/random
+            mount 14: device /dev/urandom <- /dev/urandom
+            mount 15: device /dev/tty <- /dev/tty
+            mount 16: devpts /dev/pts [newinstance,ptmxmode=0666,mode=0620] (nosuid,noexec)
+            mount 17: symlink /dev/ptmx -> pts/ptmx
+            mount 18: tmpfs /dev/shm [mode=1777,size=64m] (nosuid,nodev,noexec)
+            mount 19: mqueue /dev/mqueue (nosuid,nodev,noexec,optional)
+            mount 20: symlink /dev/fd -> /proc/self/fd
+            mount 21: symlink /dev/stdin -> /proc/self/fd/0
+            mount 22: symlink /dev/stdout -> /proc/self/fd/1
+            mount 23: symlink /dev/stderr -> /proc/self/fd/2
+            mount 24: mask /proc/acpi (optional,nocreate)
+            mount 25: mask /proc/asound (optional,nocreate)
+            mount 26: mask /proc/interrupts (optional,nocreate)
+            mount 27: mask /proc/kcore (optional,nocreate)
+            mount 28: mask /proc/keys (optional,nocreate)
+            mount 29: mask /proc/latency_stats (optional,nocreate)
+            mount 30: mask /proc/sched_debug (optional,nocreate)
+            mount 31: mask /proc/scsi (optional,nocreate)
+            mount 32: mask /proc/timer_list (optional,nocreate)
+            mount 33: mask /proc/timer_stats (optional,nocreate)
+            mount 34: mask /sys/devices/virtual/powercap (optional,nocreate)
+            mount 35: mask /sys/firmware (optional,nocreate)
+            mount 36: readonly /proc/bus (nosuid,nodev,noexec,optional,nocreate)
+            mount 37: readonly /proc/fs (nosuid,nodev,noexec,optional,nocreate)
+            mount 38: readonly /proc/irq (nosuid,nodev,noexec,optional,nocreate)
+            mount 39: readonly /proc/sys (nosuid,nodev,noexec,optional,nocreate)
+            mount 40: readonly /proc/sysrq-trigger (nosuid,nodev,noexec,optional,nocreate)
+            mount 41: mask /tmp/rootless-1000 (optional,nocreate)
+            mount 42: mask /home/alice/.cache/rootless (optional,nocreate)
+            mount 43: mask /home/alice/.local/share/rootless (optional,nocreate)
             warm: yes (a sandbox the keeper built ahead for a run exactly like this one, when it has one)
             hostname: rootless
             process: uid=0 gid=0 cwd=/home/alice/proj argv=["make", "-j2"]
@@ -67,7 +74,7 @@ final class PlannerTests: XCTestCase {
             caps: CAP_CHOWN,CAP_DAC_OVERRIDE,CAP_FOWNER,CAP_FSETID,CAP_KILL,CAP_NET_BIND_SERVICE,CAP_SETFCAP,CAP_SETGID,CAP_SETPCAP,CAP_SETUID,CAP_SYS_CHROOT
             seccomp: default
             security: new session, no_new_privs, inheritable/ambient caps empty, fds > 2 closed
-            init: rootless pid 1 tty: no die-with-parent: no timeout: none
+            init: rootless pid 1 (no capabilities but CAP_KILL, no_new_privs, non-dumpable, own seccomp filter) tty: no die-with-parent: no timeout: none
 
             """
         XCTAssertEqual(plan.render(), golden)

@@ -217,6 +217,10 @@ struct rl_config {
     // umask for the payload (a warm sandbox takes its run's, not the keeper's).
     int32_t set_umask;
     uint32_t umask_value;
+    // The payload runs in a user and mount namespace of its own below the sandbox's, so
+    // every mount it sees is locked (a payload with CAP_SYS_ADMIN or CAP_SYS_PTRACE).
+    int32_t nest_userns;
+    int32_t pad_nest;
 };
 
 struct rl_child {
@@ -394,6 +398,16 @@ int rl_start_env(const struct rl_start *s, char *const *environ, const char ***e
 // and used only if it is a directory of ours closed to others (a squatted /tmp path is
 // refused). One rule for the Swift side (RuntimeDir) and the constructor. 0 or -errno.
 int rl_runtime_dir(char *out, size_t cap, const char *sub);
+
+// ---- mac.c: authenticating what is read back from disk ---------------------------------------
+void rl_sha256(const void *data, size_t n, uint8_t out[32]);
+void rl_hmac_sha256(const uint8_t *key, size_t klen, const void *data, size_t n, uint8_t out[32]);
+// The per-user key (<runtime dir>/key, made once, masked in every sandbox). 0 or -errno.
+int rl_user_key(uint8_t out[32]);
+// HMAC-SHA256 of data under the user's key. 0 or -errno (no runtime dir: nothing is trusted).
+int rl_mac(const void *data, size_t n, uint8_t out[32]);
+// 1 when mac is data's under the user's key (constant time), else 0.
+int rl_mac_check(const void *data, size_t n, const uint8_t mac[32]);
 
 // setns(fd, CLONE_NEWUSER) for the calling process (must be single-threaded). 0 or -errno.
 int rl_setns_user(int fd);

@@ -10,9 +10,16 @@ public enum OS {
 
     /// The whole file (at most `limit` bytes); nil if it cannot be opened.
     public static func readBytes(_ path: String, limit: Int = 4 << 20) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Never waits: a FIFO (or anything but a file) named where a file belongs is refused
+        // (EINVAL), not read until some writer comes.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            errno = EINVAL
+            return nil
+        }
         // A malloc'd buffer, 4 KiB first and doubled when full: most files read here (/proc,
         // cgroup files, the seccomp cache) are small, and the zeroed 64 KiB scratch array
         // this used before cost 16 page faults per read on the start path.

@@ -32,6 +32,9 @@ public enum StartCache {
     /// The entry for this run: its config, the plan's notes, the keeper's socket.
     static func save(_ cfg: UnsafePointer<rl_config>, _ plan: Plan, socket: String) {
         guard Observe.recording, !Observe.spoiled, let cwd else { return }
+        // A value given with -e (often a token) would be written to disk twice: in the
+        // entry's argv and in its recipe. Such a run leaves no entry; it starts warm still.
+        guard !envRecipe.sets.contains(where: { $0.contains("=") }) else { Observe.recording = false; return }
         Observe.recording = false
         var notes = ""
         for n in plan.notes { notes += "rootless: " + n + "\n" }

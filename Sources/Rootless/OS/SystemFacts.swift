@@ -29,6 +29,9 @@ public enum SystemFacts {
         f.subuidPath = p.etc + "/subuid"
         f.subgidPath = p.etc + "/subgid"
         f.cgroup = cgroups ? cgroup(p) : nil
+        // The planner reads these from f.env (the home it hides, where rootless's own state
+        // lies): observed, so a cached start made under other values is planned afresh.
+        for k in ["HOME", "XDG_RUNTIME_DIR", "XDG_CACHE_HOME", "XDG_DATA_HOME"] { _ = Observe.env(k) }
         return f
     }
 

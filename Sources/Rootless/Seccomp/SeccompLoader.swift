@@ -115,7 +115,8 @@ public struct SeccompLoader {
             return (n, e.text, e.sha256)
         case let .file(p):
             guard let t = OS.readFile(p, limit: JSONParser.maxSize + 1) else {
-                throw RootlessError("cannot read seccomp policy \(p): \(OS.errorText(errno))", fix: "check the path, or use a built-in policy (rootless policy show default)")
+                let why = errno == EINVAL ? "it is not a regular file" : OS.errorText(errno)
+                throw RootlessError("cannot read seccomp policy \(p): \(why)", fix: "check the path, or use a built-in policy (rootless policy show default)")
             }
             return (p, t, nil)
         }
@@ -190,22 +191,38 @@ public struct SeccompLoader {
         try SeccompCompiler.compile(ctx.effective(try parse(text, name: name)), file: name, x32: ctx.x32, compact: compact)
     }
 
-    /// A cache entry is used only if it is ours, a regular file, and a whole number of
-    /// BPF instructions (a torn or foreign file compiles afresh).
+    /// A cache entry is used only if it is ours, a regular file, a whole number of BPF
+    /// instructions, and sealed by the user's key (mac.c) for this file's name: a program
+    /// a sandbox wrote, or another policy's program copied here, compiles afresh.
     static func readCache(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(),
-              st.st_size > 0, st.st_size % 8 == 0, st.st_size <= 4096 * 8 else { return nil }
+              st.st_size > 32, (st.st_size - 32) % 8 == 0, st.st_size <= 4096 * 8 + 32 else { return nil }
         var b = [UInt8](repeating: 0, count: Int(st.st_size))
         let n = b.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        return n == Int(st.st_size) ? b : nil
+        guard n == Int(st.st_size) else { return nil }
+        let body = Array(b.dropLast(32))
+        let sealed = seal(path, body).withUnsafeBytes { data in
+            b.withUnsafeBytes { rl_mac_check(data.baseAddress, data.count, $0.baseAddress! + body.count) }
+        }
+        return sealed == 1 ? body : nil
     }
 
-    /// temp file + rename: a reader never sees half a filter. Failures only cost speed.
-    static func writeCache(_ path: String, _ bpf: [UInt8]) {
+    /// What the MAC covers: the file's name (its cache key) and the program.
+    static func seal(_ path: String, _ bpf: [UInt8]) -> [UInt8] {
+        Array(path.split(separator: "/").last.map(String.init)?.utf8 ?? "".utf8) + [0] + bpf
+    }
+
+    /// temp file + rename: a reader never sees half a filter. Failures only cost speed
+    /// (no key: nothing is cached).
+    static func writeCache(_ path: String, _ program: [UInt8]) {
+        var mac = [UInt8](repeating: 0, count: 32)
+        let data = seal(path, program)
+        guard data.withUnsafeBytes({ rl_mac($0.baseAddress, $0.count, &mac) }) == 0 else { return }
+        let bpf = program + mac
         let dir = String(path[..<path.lastIndex(of: "/")!])
         var partial = ""
         for c in dir.split(separator: "/") {
