@@ -110,8 +110,14 @@ static int dial(const char *path) {
 }
 
 // Our user namespace, sent with every request: the keeper serves only the user it was
-// started for (a process in a sandbox cannot open this namespace).
-static int proof_fd(void) { return open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC); }
+// started for (a process in a sandbox cannot open this namespace). Opened at the first
+// request and kept: a run joins the keeper's user namespace (setns) after asking for it,
+// and its later request ('D') must still prove who it was.
+static int proof_fd(void) {
+    static int kept = -1;
+    if (kept < 0) kept = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+    return kept < 0 ? -1 : fcntl(kept, F_DUPFD_CLOEXEC, 3);
+}
 
 // Connect, send the request (iov, and fd when >= 0), take the answer and its fds. 0 or -errno.
 static int ask(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[2], int *nfds) {
@@ -507,17 +513,23 @@ static void drop_spare(int i, int kill) {
 // pids. (Looking at the peer instead fails: /proc/PID/ns of a process above us is EACCES
 // here, and PIDFD_GET_USER_NAMESPACE refuses it too.)
 // The other end of a connection is not a process of any sandbox: its uid is the user's,
-// and we cannot open its user namespace — we could (holding every capability there) if it
-// were ours or one below it, where every sandbox we serve runs.
+// and either it sits in our mount namespace (the host's: no sandbox does — each has its
+// own) or we cannot look at its namespaces at all, which we could (holding every
+// capability there) if it ran in our user namespace or one below it, where every sandbox
+// we serve runs. (A run asks first from the user's own namespace, then, having joined
+// ours, from the host's mount namespace.)
 static int peer_outside(int conn) {
     struct ucred cr;
     socklen_t l = sizeof cr;
     if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 || cr.uid != getuid()) return 0;
     char p[64];
-    snprintf(p, sizeof p, "/proc/%d/ns/user", cr.pid);
+    snprintf(p, sizeof p, "/proc/%d/ns/mnt", cr.pid);
     int fd = open(p, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) { close(fd); return 0; }
-    return errno == EACCES || errno == EPERM;
+    if (fd < 0) return errno == EACCES || errno == EPERM;
+    struct stat st;
+    int ours = fstat(fd, &st) == 0 && st.st_dev == self.mnt_dev && st.st_ino == self.mnt_ino;
+    close(fd);
+    return ours;
 }
 
 static int peer_is_user(int proof) {

@@ -76,14 +76,16 @@ public struct Launcher {
             PhaseTimer.mark("config+clone")
             do {
                 if let idmap = plan.idmap, keeperFD == nil { try writeMaps(idmap, pid: child.pid) }
-                try kernel.release(&child)
-                // While the child builds its root: the keeper holds the sandbox's mount
-                // namespace until pid 1 exits and then drops it, so unmounting its ~35
-                // mounts (and an RCU grace period) is not on our path (~0.3 ms). Not for an
-                // image root, which this run removes after pid 1 exits: an overlay's
-                // scratch dir has the upper tmpfs mounted on it in that namespace (rmdir:
-                // EBUSY while it is held), so pid 1's exit tears its namespace down first.
+                // Before the child runs: the keeper holds the sandbox's mount namespace until
+                // pid 1 exits and then drops it, so unmounting its ~35 mounts (and an RCU
+                // grace period) is not on our path (~0.3 ms). Before release, because pid 1
+                // turns non-dumpable before its payload runs (its /proc files are then the
+                // initial namespace root's). Not for an image root, which this run removes
+                // after pid 1 exits: an overlay's scratch dir has the upper tmpfs mounted on
+                // it in that namespace (rmdir: EBUSY while it is held), so pid 1's exit
+                // tears its namespace down first.
                 if let k = keeper, !plan.rootRemovedAfter { kernel.deferTeardown(k, child) }
+                try kernel.release(&child)
                 PhaseTimer.mark("id maps+release")
             } catch {
                 kernel.abort(&child)

@@ -183,6 +183,14 @@ public enum Planner {
         // anyone else) and the payload is root (package managers will chown and setuid).
         let singleID = idmap.uidLines.count == 1 && idmap.uidLines[0].count == 1
         if s.fakeRoot ?? (singleID && uid == 0 && s.seccomp != .unconfined) { plan.seccomp.append(.builtin("fake-root")) }
+        // An extra Landlock path must exist where the sandbox sees it (a typo grants nothing).
+        if hostView || s.rootfs != nil {
+            for (flag, paths) in [("--landlock-ro", s.landlockRO), ("--landlock-rw", s.landlockRW)] {
+                for p in paths where h.lookup(hostView ? p : s.rootfs! + p) == nil {
+                    throw RootlessError("\(flag) \(p): no such path in the sandbox", fix: "name a path that exists there (Landlock rules grant access beneath existing paths)")
+                }
+            }
+        }
         if s.landlock {
             var rules = landlockRules(s, hostView: hostView, cwdBound: cwdBound, cwd: h.cwd)
             if let home, homeShown, s.home == .rw || (s.home == .empty && hostView) { rules.insert(LandlockRule(home, writable: true), at: 1) }

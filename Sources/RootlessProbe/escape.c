@@ -14,7 +14,10 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <poll.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -103,7 +106,128 @@ static int getppid_loop(long n) {
     return 0;
 }
 
+// A fake keeper: listens at path (in the sandbox) and reports what the first client sent:
+// a real run must send nothing to it (it checks who listens), a naive client does.
+static int fake_keeper(const char *path) {
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    unlink(path);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 8) < 0) { res("fake_listen", -1); return 0; }
+    printf("fake_listen=ok\n");
+    struct pollfd p = { s, POLLIN, 0 };
+    if (poll(&p, 1, 20000) != 1) { printf("fake_conn=none\n"); return 0; }
+    int c = accept4(s, NULL, NULL, SOCK_CLOEXEC);
+    printf("fake_conn=ok\n");
+    struct pollfd q = { c, POLLIN, 0 };
+    char buf[65536];
+    union { struct cmsghdr h; char b[CMSG_SPACE(8 * sizeof(int))]; } u;
+    struct iovec iov = { buf, sizeof buf };
+    struct msghdr m = { 0 };
+    m.msg_iov = &iov; m.msg_iovlen = 1; m.msg_control = u.b; m.msg_controllen = sizeof u.b;
+    ssize_t n = poll(&q, 1, 3000) == 1 ? recvmsg(c, &m, 0) : -1;
+    int fds = 0;
+    for (struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; cm; cm = CMSG_NXTHDR(&m, cm))
+        if (cm->cmsg_type == SCM_RIGHTS) fds += (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    printf("fake_got_bytes=%zd\nfake_got_fds=%d\n", n < 0 ? 0 : n, fds);
+    return 0;
+}
+
+// A keeper client with no checks: sends 'U' with our user namespace as the proof and
+// reports how many fds came back (0: refused).
+static int keeper_ask(const char *path, char kind) {
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    struct timeval tv = { 2, 0 };
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) { res("ask_connect", -1); return 0; }
+    int fds[3] = { open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC), -1, -1 };
+    int nfd = 1;
+    if (kind == 'D') { fds[0] = (int)syscall(SYS_pidfd_open, getpid(), 0); fds[1] = open("/proc/self/ns/mnt", O_RDONLY); fds[2] = open("/proc/self/ns/user", O_RDONLY); nfd = 3; }
+    union { struct cmsghdr h; char b[CMSG_SPACE(3 * sizeof(int))]; } u;
+    memset(&u, 0, sizeof u);
+    struct iovec iov = { &kind, 1 };
+    struct msghdr m = { 0 };
+    m.msg_iov = &iov; m.msg_iovlen = 1; m.msg_control = u.b; m.msg_controllen = CMSG_SPACE(nfd * sizeof(int));
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET; cm->cmsg_type = SCM_RIGHTS; cm->cmsg_len = CMSG_LEN(nfd * sizeof(int));
+    memcpy(CMSG_DATA(cm), fds, nfd * sizeof(int));
+    res("ask_sent", sendmsg(s, &m, MSG_NOSIGNAL));
+    char ans[64];
+    union { struct cmsghdr h; char b[CMSG_SPACE(4 * sizeof(int))]; } v;
+    struct iovec iv = { ans, sizeof ans };
+    struct msghdr r = { 0 };
+    r.msg_iov = &iv; r.msg_iovlen = 1; r.msg_control = v.b; r.msg_controllen = sizeof v.b;
+    ssize_t n = recvmsg(s, &r, 0);
+    int got = 0;
+    for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&r) : NULL; c; c = CMSG_NXTHDR(&r, c))
+        if (c->cmsg_type == SCM_RIGHTS) got += (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    printf("ask_answer_bytes=%zd\nask_answer_fds=%d\n", n < 0 ? 0 : n, got);
+    // 'D' is never answered: stay (holding our pidfd alive) until stdin closes, so the
+    // test can look at what the keeper holds.
+    if (kind == 'D') { char b; alarm(30); while (read(0, &b, 1) > 0) {} }
+    return 0;
+}
+
+// What --cap-add SYS_ADMIN must not undo: remount the view writable, unmount what the
+// sandbox mounted over the host's (proc, tmp). The control: a mount of our own can be
+// made and unmounted (the capability is live).
+static int unlock(const char *home) {
+    res("remount_root_rw", mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND, NULL));
+    res("umount_proc", umount2("/proc", MNT_DETACH));
+    res("umount_tmp", umount2("/tmp", MNT_DETACH));
+    char p[4096];
+    snprintf(p, sizeof p, "%s/.rootless-escape-%d", home, getpid());
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    res("write_home", fd);
+    if (fd >= 0) { close(fd); unlink(p); }
+    res("mount_own", mount("none", "/dev/shm", "tmpfs", 0, "size=1m"));
+    res("umount_own", umount2("/dev/shm", 0));
+    return 0;
+}
+
+// ptrace of pid 1: must fail even with CAP_SYS_PTRACE. Detached at once if it worked.
+static int ptrace_init(void) {
+    long r = ptrace(PTRACE_ATTACH, 1, 0, 0);
+    res("ptrace_pid1", r);
+    if (r == 0) { waitpid(1, NULL, __WALL); ptrace(PTRACE_DETACH, 1, 0, 0); }
+    char b[16];
+    int fd = open("/proc/1/mem", O_RDONLY | O_CLOEXEC);
+    res("open_pid1_mem", fd);
+    res("read_pid1_environ", (fd = open("/proc/1/environ", O_RDONLY | O_CLOEXEC)) >= 0 ? read(fd, b, sizeof b) : -1);
+    return 0;
+}
+
+// Fills path with 1 MiB writes up to max_mb: how many fit, and how it ended.
+static int fill(const char *path, long max_mb) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) { res("fill_open", -1); return 0; }
+    static char mb[1 << 20];
+    long n = 0;
+    int e = 0;
+    for (; n < max_mb; n++) {
+        ssize_t w = write(fd, mb, sizeof mb);
+        if (w != (ssize_t)sizeof mb) { e = w < 0 ? errno : ENOSPC; break; }
+    }
+    printf("filled_mb=%ld\nfill=%s\n", n, e ? en(e) : "ok");
+    close(fd);
+    unlink(path);
+    return 0;
+}
+
 int escape_main(const char *c, const char *a) {
+    if (!strcmp(c, "fake-keeper")) return fake_keeper(a);
+    if (!strcmp(c, "keeper-ask")) return keeper_ask(a, 'U');
+    if (!strcmp(c, "keeper-defer")) return keeper_ask(a, 'D');
+    if (!strcmp(c, "unlock")) return unlock(a);
+    if (!strcmp(c, "ptrace-pid1")) return ptrace_init();
+    if (!strcmp(c, "fill")) { const char *sp = strchr(a, ':'); char p[4096]; snprintf(p, sizeof p, "%.*s", sp ? (int)(sp - a) : (int)strlen(a), a); return fill(p, sp ? atol(sp + 1) : 100); }
+    if (!strcmp(c, "fs-size")) { struct statfs f; if (statfs(a, &f) < 0) { res("fs_size", -1); return 0; } printf("fs_size_mb=%llu\n", (unsigned long long)f.f_blocks * f.f_bsize >> 20); return 0; }
     if (!strcmp(c, "getppid-loop")) return getppid_loop(*a ? atol(a) : 2000000);
     if (!strcmp(c, "fchmodat2")) { res("fchmodat2", syscall(452, AT_FDCWD, "/tmp", 0755, 0)); return 0; }
     if (!strcmp(c, "int80-getpid")) { res("int80_getpid", int80(20, 0)); return 0; }

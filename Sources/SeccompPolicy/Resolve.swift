@@ -30,6 +30,14 @@ public struct EffectivePolicy: Equatable, Sendable {
     public var architectures: [String]
     public var rules: [EffectiveRule]
 
+    /// What a call with no argument conditions gets: the first rule for it without
+    /// arguments, else the default; nil when rules with arguments decide (not knowable here).
+    public func plainAction(_ name: String) -> Action? {
+        let mine = rules.filter { $0.name == name }
+        if let r = mine.first(where: { $0.args.isEmpty }) { return r.action }
+        return mine.isEmpty ? defaultAction : nil
+    }
+
     /// One line per rule, for `rootless policy show`.
     public func render() -> String {
         var out = ["default: \(defaultAction.rawValue)\(defaultErrnoRet.map { " errno=\($0)" } ?? "")",

@@ -35,9 +35,11 @@ final class StartCacheTests: XCTestCase {
             XCTAssertEqual(cached.status, 0, cached.err)
             XCTAssertEqual(cached.out, cold.out, "\(probe): from the entry and cold differ")
         }
-        let cmd = flags + ["-e", "SET=by-flag", "--", "sh", "-c", "echo $CHANGING $SET"]
-        XCTAssertEqual(try fromEntry(cmd, env: ["CHANGING": "one"]).out, "one by-flag\n")
-        let next = try h.run(["run"] + cmd, env: ["CHANGING": "two", "ROOTLESS_TIMING": "1"])
+        // -e NAME copies the caller's value (a run with -e NAME=VALUE leaves no entry: its
+        // value would be on disk; EscapeTests.testAnEnvSecretIsNeverWrittenToDisk).
+        let cmd = flags + ["--clearenv", "-e", "CHANGING", "-e", "SET", "--", "/bin/sh", "-c", "echo $CHANGING $SET"]
+        XCTAssertEqual(try fromEntry(cmd, env: ["CHANGING": "one", "SET": "by-flag"]).out, "one by-flag\n")
+        let next = try h.run(["run"] + cmd, env: ["CHANGING": "two", "SET": "by-flag", "ROOTLESS_TIMING": "1"])
         XCTAssertTrue(next.err.contains("start cache hit"), "another value of a passed-through variable is not another plan: \(next.err)")
         XCTAssertEqual(next.out, "two by-flag\n")
     }

@@ -188,7 +188,21 @@ public struct SeccompLoader {
     static let noMerge: [UInt8] = [0xff, 0xff, 0, 0, 0, 0, 0, 0]
 
     public static func compile(_ text: String, name: String, _ ctx: SeccompContext, compact: Bool = true) throws -> CompiledFilter {
-        try SeccompCompiler.compile(ctx.effective(try parse(text, name: name)), file: name, x32: ctx.x32, compact: compact)
+        let eff = ctx.effective(try parse(text, name: name))
+        try requireStartCalls(eff, name: name)
+        return try SeccompCompiler.compile(eff, file: name, x32: ctx.x32, compact: compact)
+    }
+
+    /// The calls the payload makes under the filter before the command runs: execve to
+    /// start it, exit_group to report that it could not. A policy that denies them would
+    /// kill every start (a kernel fault, exit 139, nothing said); it is refused instead.
+    static let startCalls = ["execve", "exit_group"]
+    static func requireStartCalls(_ eff: EffectivePolicy, name: String) throws {
+        for c in startCalls {
+            guard let a = eff.plainAction(c), a != .allow && a != .log else { continue }
+            throw RootlessError("seccomp policy \(name) denies \(c) (\(a.rawValue)), which the sandbox needs to start the command",
+                                fix: "allow \(c) in the policy (SCMP_ACT_ALLOW); deny what the command may do after it starts")
+        }
     }
 
     /// A cache entry is used only if it is ours, a regular file, a whole number of BPF
