@@ -256,4 +256,63 @@ final class TrustEscapeTests: XCTestCase {
             XCTAssertFalse(r.err.contains("Segmentation") || r.status == 139, "\(c)")
         }
     }
+
+    /// The parent pid of pid (from /proc), and its comm.
+    func parent(_ pid: String) -> String? {
+        guard let st = try? String(contentsOfFile: "/proc/\(pid)/stat"), let close = st.lastIndex(of: ")") else { return nil }
+        return st[st.index(close, offsetBy: 2)...].split(separator: " ").dropFirst().first.map(String.init)
+    }
+    func comm(_ pid: String) -> String { ((try? String(contentsOfFile: "/proc/\(pid)/comm")) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
+
+    /// SIGKILL of the front of a *warm* run (whose pid 1 is the keeper's child, not ours)
+    /// ends the sandbox. The control: it was alive, and a warm one, just before.
+    func testSIGKILLOfAWarmFrontEndsItsSandbox() throws {
+        let tag = "warm-kill-\(getpid())"
+        for _ in 0..<8 {
+            _ = try h.run(["run", "--map", "self", "--", h.probe, "pid"])
+            let front = try h.start(["run", "--map", "self", "--", h.probe, "wait-signal", tag])
+            guard front.read(until: "ready", timeout: 30) != nil, let payload = h.processes(withArgv: [h.probe, "wait-signal", tag]).first else {
+                front.process.terminate(); return XCTFail("the payload never got ready")
+            }
+            let pid1 = parent(payload) ?? ""
+            guard comm(parent(pid1) ?? "") == "rootless-keeper" else {
+                // Started cold (no sandbox was ready): end it and try again.
+                kill(front.process.processIdentifier, SIGTERM); front.process.waitUntilExit(); continue
+            }
+            let target = Int32(payload)!
+            XCTAssertEqual(kill(target, 0), 0, "the control: the warm payload is alive")
+            kill(front.process.processIdentifier, SIGKILL)
+            front.process.waitUntilExit()
+            // Bounded wait for the payload to go (the sandbox's pid 1 sees its front's end of
+            // the socket close and exits; the kernel kills the rest of its pid namespace).
+            let deadline = Date().addingTimeInterval(10)
+            while kill(target, 0) == 0 && comm(payload) != "" && Date() < deadline { usleep(5_000) }
+            XCTAssertEqual(comm(payload), "", "the payload ended with its front")
+            return
+        }
+        XCTFail("no run was served warm")
+    }
+
+    /// Ctrl-C (SIGINT to the front) reaches a shell's child: pid 1 signals the payload's
+    /// process group. The control: SIGINT to the shell alone does not reach the child.
+    func testCtrlCReachesAShellsChild() throws {
+        for group in [true, false] {
+            let tag = "ctrl-c-\(getpid())-\(group)"
+            let script = "\(h.probe) wait-signal \(tag); echo sh-after"
+            let front = try h.start(["run", "--", "/bin/sh", "-c", script])
+            guard front.read(until: "ready", timeout: 30) != nil else { return XCTFail("not ready") }
+            if group {
+                kill(front.process.processIdentifier, SIGINT)
+            } else {
+                guard let sh = h.processes(withArgv: ["/bin/sh", "-c", script]).first, let pid = Int32(sh) else { return XCTFail("no shell") }
+                kill(pid, SIGINT)
+                // The child still waits: end it so the run finishes.
+                if let child = h.processes(withArgv: [h.probe, "wait-signal", tag]).first { kill(Int32(child)!, SIGTERM) }
+            }
+            let rest = front.read(until: nil, timeout: 30) ?? ""
+            front.process.waitUntilExit()
+            if group { XCTAssertTrue(rest.contains("got=2"), "the shell's child got SIGINT: \(rest)") }
+            else { XCTAssertFalse(rest.contains("got=2"), "the control: a signal to the shell alone misses its child: \(rest)") }
+        }
+    }
 }
