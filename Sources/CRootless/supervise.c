@@ -110,6 +110,13 @@ int rl_supervise(const struct rl_config *c, struct rl_child *ch, struct rl_resul
 
     struct termios saved;
     int raw = 0;
+    // Without -t the command shares our terminal (the first of fds 0-2 that is one): its
+    // settings are put back when the run ends, so a payload's `stty -echo` or raw mode does
+    // not outlive it (the changes that would, the terminal policy refuses).
+    struct termios shared;
+    int shared_fd = -1;
+    for (int fd = 0; ch->pty_master < 0 && fd < 3 && shared_fd < 0; fd++)
+        if (isatty(fd) && tcgetattr(fd, &shared) == 0) shared_fd = fd;
     if (ch->pty_master >= 0 && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0) {
         struct termios t = saved;
         cfmakeraw(&t);
@@ -216,6 +223,16 @@ int rl_supervise(const struct rl_config *c, struct rl_child *ch, struct rl_resul
         close(master);
     }
     if (raw) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    struct termios now;
+    if (shared_fd >= 0 && tcgetattr(shared_fd, &now) == 0 && memcmp(&now, &shared, sizeof now) != 0) {
+        // SIGTTOU blocked: a run in the background restores without being stopped for it.
+        sigset_t ttou, was;
+        sigemptyset(&ttou);
+        sigaddset(&ttou, SIGTTOU);
+        sigprocmask(SIG_BLOCK, &ttou, &was);
+        tcsetattr(shared_fd, TCSANOW, &shared);
+        sigprocmask(SIG_SETMASK, &was, NULL);
+    }
     if (sfd >= 0) close(sfd);
     if (nsock >= 0) close(nsock);
     if (lfd >= 0) close(lfd);

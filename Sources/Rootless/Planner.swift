@@ -183,6 +183,10 @@ public enum Planner {
         // anyone else) and the payload is root (package managers will chown and setuid).
         let singleID = idmap.uidLines.count == 1 && idmap.uidLines[0].count == 1
         if s.fakeRoot ?? (singleID && uid == 0 && s.seccomp != .unconfined) { plan.seccomp.append(.builtin("fake-root")) }
+        // Without -t the command shares the caller's terminal: what would outlive the run
+        // (its line discipline, exclusive mode, console redirection) is refused; its
+        // settings (echo, raw mode) are put back when the run ends (supervise.c).
+        if !s.tty && s.seccomp != .unconfined { plan.seccomp.append(.builtin("terminal")) }
         // An extra Landlock path must exist where the sandbox sees it (a typo grants nothing).
         if hostView || s.rootfs != nil {
             for (flag, paths) in [("--landlock-ro", s.landlockRO), ("--landlock-rw", s.landlockRW)] {

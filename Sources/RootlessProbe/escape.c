@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -220,7 +222,26 @@ static int fill(const char *path, long max_mb) {
     return 0;
 }
 
+// What a payload without -t could do to the caller's terminal (fd 0): echo off, another
+// line discipline, exclusive mode. Reports each; a line discipline that took is undone
+// at once (N_TTY) so the test's own terminal survives a failure of the guard.
+static int tty_attack(void) {
+    struct termios t;
+    if (tcgetattr(0, &t) < 0) { res("tty", -1); return 0; }
+    t.c_lflag &= ~(tcflag_t)ECHO;
+    res("tcsets_noecho", tcsetattr(0, TCSANOW, &t));
+    int ldisc = 27 /* N_NULL */, tty = 0 /* N_TTY */;
+    long r = ioctl(0, TIOCSETD, &ldisc);
+    res("tiocsetd", r);
+    if (r == 0) ioctl(0, TIOCSETD, &tty);
+    r = ioctl(0, TIOCEXCL);
+    res("tiocexcl", r);
+    if (r == 0) ioctl(0, TIOCNXCL);
+    return 0;
+}
+
 int escape_main(const char *c, const char *a) {
+    if (!strcmp(c, "tty-attack")) return tty_attack();
     if (!strcmp(c, "fake-keeper")) return fake_keeper(a);
     if (!strcmp(c, "keeper-ask")) return keeper_ask(a, 'U');
     if (!strcmp(c, "keeper-defer")) return keeper_ask(a, 'D');

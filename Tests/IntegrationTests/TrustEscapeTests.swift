@@ -315,4 +315,16 @@ final class TrustEscapeTests: XCTestCase {
             else { XCTAssertFalse(rest.contains("got=2"), "the control: a signal to the shell alone misses its child: \(rest)") }
         }
     }
+
+    /// Without -t, the caller's terminal: its line discipline and exclusive mode cannot
+    /// be changed, and `stty -echo` is undone when the run ends. The control: the echo
+    /// change itself is allowed (it takes inside the run) and is what gets undone.
+    func testTheCallersTerminalOutlivesARunWithoutTTY() throws {
+        let cmd = "\(h.bin) run -- \(h.probe) tty-attack; stty -a | tr ' ' '\\n' | grep -x -- '-*echo'"
+        let r = try h.run([], shell: "exec script -qec \"\(cmd)\" /dev/null")
+        XCTAssertTrue(r.out.contains("tiocsetd=EPERM"), r.out)
+        XCTAssertTrue(r.out.contains("tiocexcl=EPERM"), r.out)
+        XCTAssertTrue(r.out.contains("tcsets_noecho=ok"), "the control: the payload did turn echo off: \(r.out)")
+        XCTAssertTrue(r.out.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).contains { $0.trimmingCharacters(in: .whitespaces) == "echo" }, "echo is back after the run: \(r.out)")
+    }
 }

@@ -107,7 +107,7 @@ final class LauncherTests: XCTestCase {
         XCTAssertEqual(k.calls[2], "keeper 0 1000 1,1 100000 65536 warm")
         XCTAssertEqual(k.calls[3], "remember start argv=true join=0")
         XCTAssertTrue(k.calls[4].hasPrefix("spawn flags=6e020000 join=9"), k.calls[4])
-        XCTAssertEqual(Array(k.calls.suffix(3)), ["release", "defer to keeper", "supervise"])
+        XCTAssertEqual(Array(k.calls.suffix(3)), ["defer to keeper", "release", "supervise"])
     }
 
     /// An image root's scratch dir is removed by the run after pid 1 exits: its mount
@@ -181,7 +181,7 @@ final class LauncherTests: XCTestCase {
         let status = Launcher(kernel: k, warn: { warnings.append($0) }).run(try plan(["--map", "self", "--no-keeper", "true"]))
         XCTAssertEqual(status, 3)
         // The filters are compiled before clone (fake root is on: one id, root inside).
-        XCTAssertEqual(k.calls[0], "filters default+fake-root")
+        XCTAssertEqual(k.calls[0], "filters default+fake-root+terminal")
         XCTAssertEqual(Array(k.calls.dropFirst(2)), ["write /proc/42/setgroups deny", "write /proc/42/uid_map 0 1000 1\n",
                                                     "write /proc/42/gid_map 0 1000 1\n", "release", "supervise"])
         XCTAssertTrue(k.calls[1].hasPrefix("spawn flags=7e020000"), k.calls[1])
@@ -206,7 +206,7 @@ final class LauncherTests: XCTestCase {
         // CLONE_NEWUSER (0x10000000) is left out: the clone happens inside the joined namespace.
         XCTAssertTrue(k.calls[2].hasPrefix("spawn flags=6e020000 join=9"), k.calls[2])
         // The keeper gets the mount namespace after the release, before supervision.
-        XCTAssertEqual(Array(k.calls.dropFirst(3)), ["release", "defer to keeper", "supervise"])
+        XCTAssertEqual(Array(k.calls.dropFirst(3)), ["defer to keeper", "release", "supervise"])
     }
 
     func testWithoutAKeeperTheHelpersMapAFreshNamespace() throws {

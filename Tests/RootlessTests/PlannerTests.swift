@@ -72,7 +72,7 @@ final class PlannerTests: XCTestCase {
             path: /usr/bin:/bin
             env: 2 variables
             caps: CAP_CHOWN,CAP_DAC_OVERRIDE,CAP_FOWNER,CAP_FSETID,CAP_KILL,CAP_NET_BIND_SERVICE,CAP_SETFCAP,CAP_SETGID,CAP_SETPCAP,CAP_SETUID,CAP_SYS_CHROOT
-            seccomp: default
+            seccomp: default + terminal
             security: new session, no_new_privs, inheritable/ambient caps empty, fds > 2 closed
             init: rootless pid 1 (no capabilities but CAP_KILL, no_new_privs, non-dumpable, own seccomp filter) tty: no die-with-parent: no timeout: none
 
@@ -189,18 +189,19 @@ final class PlannerTests: XCTestCase {
 
 /// Seccomp, fake root, capabilities, Landlock and the no-userns rung in the plan.
 final class SecurityPlanTests: XCTestCase {
-    var f: HostFacts { PlannerTests.hostFacts() }
+    var f: HostFacts { PlannerTests.hostFacts(existing: ["/src", "/var/x"]) }
 
     func p(_ a: [String]) throws -> Plan { try Planner.plan(try RunArguments.parse(a), f) }
 
     func testFakeRootIsOnForOneMappedIdAsRootOnly() throws {
-        XCTAssertEqual(try p(["true"]).seccomp, [.builtin("default")], "subid ranges: real chown works")
-        XCTAssertEqual(try p(["--map", "self", "true"]).seccomp, [.builtin("default"), .builtin("fake-root")])
-        XCTAssertEqual(try p(["--map", "keep-id", "true"]).seccomp, [.builtin("default")], "not root inside")
-        XCTAssertEqual(try p(["--map", "self", "--no-fake-root", "true"]).seccomp, [.builtin("default")])
-        XCTAssertEqual(try p(["--fake-root", "true"]).seccomp, [.builtin("default"), .builtin("fake-root")])
+        XCTAssertEqual(try p(["true"]).seccomp, [.builtin("default"), .builtin("terminal")], "subid ranges: real chown works")
+        XCTAssertEqual(try p(["--map", "self", "true"]).seccomp, [.builtin("default"), .builtin("fake-root"), .builtin("terminal")])
+        XCTAssertEqual(try p(["--map", "keep-id", "true"]).seccomp, [.builtin("default"), .builtin("terminal")], "not root inside")
+        XCTAssertEqual(try p(["--map", "self", "--no-fake-root", "true"]).seccomp, [.builtin("default"), .builtin("terminal")])
+        XCTAssertEqual(try p(["--fake-root", "true"]).seccomp, [.builtin("default"), .builtin("fake-root"), .builtin("terminal")])
         XCTAssertEqual(try p(["--map", "self", "--seccomp", "unconfined", "true"]).seccomp, [])
-        XCTAssertEqual(try p(["--seccomp", "untrusted", "true"]).seccomp, [.builtin("untrusted")])
+        XCTAssertEqual(try p(["--seccomp", "untrusted", "true"]).seccomp, [.builtin("untrusted"), .builtin("terminal")])
+        XCTAssertEqual(try p(["-t", "true"]).seccomp, [.builtin("default")], "with -t the terminal is the sandbox's own")
     }
 
     func testSeccompLogNeedsAPolicy() throws {

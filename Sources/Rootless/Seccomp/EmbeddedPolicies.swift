@@ -1080,6 +1080,125 @@ public enum EmbeddedPolicies {
 }
 
 """#),
+        ("terminal", "d644bdd1404a361198aad6e75df490f84ff124efa109cc456191a94a36c1f3c7", #"""
+{
+ "defaultAction": "SCMP_ACT_ALLOW",
+ "syscalls": [
+  {
+   "names": [
+    "ioctl"
+   ],
+   "action": "SCMP_ACT_ERRNO",
+   "errnoRet": 1,
+   "args": [
+    {
+     "index": 1,
+     "value": 4294967295,
+     "valueTwo": 21539,
+     "op": "SCMP_CMP_MASKED_EQ"
+    }
+   ],
+   "comment": "TIOCSETD: the line discipline (N_NULL makes the terminal deaf after the run). The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+  },
+  {
+   "names": [
+    "ioctl"
+   ],
+   "action": "SCMP_ACT_ERRNO",
+   "errnoRet": 1,
+   "args": [
+    {
+     "index": 1,
+     "value": 4294967295,
+     "valueTwo": 21516,
+     "op": "SCMP_CMP_MASKED_EQ"
+    }
+   ],
+   "comment": "TIOCEXCL: exclusive mode (no one else may open the terminal). The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+  },
+  {
+   "names": [
+    "ioctl"
+   ],
+   "action": "SCMP_ACT_ERRNO",
+   "errnoRet": 1,
+   "args": [
+    {
+     "index": 1,
+     "value": 4294967295,
+     "valueTwo": 21517,
+     "op": "SCMP_CMP_MASKED_EQ"
+    }
+   ],
+   "comment": "TIOCNXCL: exclusive mode. The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+  },
+  {
+   "names": [
+    "ioctl"
+   ],
+   "action": "SCMP_ACT_ERRNO",
+   "errnoRet": 1,
+   "args": [
+    {
+     "index": 1,
+     "value": 4294967295,
+     "valueTwo": 21533,
+     "op": "SCMP_CMP_MASKED_EQ"
+    }
+   ],
+   "comment": "TIOCCONS: console output redirection. The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+  },
+  {
+   "names": [
+    "ioctl"
+   ],
+   "action": "SCMP_ACT_ERRNO",
+   "errnoRet": 1,
+   "args": [
+    {
+     "index": 1,
+     "value": 4294967295,
+     "valueTwo": 21522,
+     "op": "SCMP_CMP_MASKED_EQ"
+    }
+   ],
+   "comment": "TIOCSTI: typing into the terminal (CVE-2017-5226). The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+  },
+  {
+   "names": [
+    "ioctl"
+   ],
+   "action": "SCMP_ACT_ERRNO",
+   "errnoRet": 1,
+   "args": [
+    {
+     "index": 1,
+     "value": 4294967295,
+     "valueTwo": 21532,
+     "op": "SCMP_CMP_MASKED_EQ"
+    }
+   ],
+   "comment": "TIOCLINUX: the Linux console's own commands. The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+  },
+  {
+   "names": [
+    "ioctl"
+   ],
+   "action": "SCMP_ACT_ERRNO",
+   "errnoRet": 1,
+   "args": [
+    {
+     "index": 1,
+     "value": 4294967295,
+     "valueTwo": 21559,
+     "op": "SCMP_CMP_MASKED_EQ"
+    }
+   ],
+   "comment": "TIOCVHANGUP: hanging up the terminal. The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+  }
+ ]
+}
+"""#),
         ("untrusted", "fa2e6bebde0be378d7673b2eace67b33f33549fae53d46a307c1dd299637634b", #"""
 {
  "defaultAction": "SCMP_ACT_ERRNO",
