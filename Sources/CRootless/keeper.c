@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
+#include <linux/openat2.h>
 #include <linux/sched.h>
 #include <net/if.h>
 #include <poll.h>
@@ -685,6 +686,39 @@ static int mounts_changed(int i) {
     return spares[i].gen != host_gen || (spares[i].minfo >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLPRI | POLLERR)));
 }
 
+// Spare i's mounts are each still where a cold run would put them: every mount it must
+// have made (not optional, not a symlink, mask or read-only re-bind) is the root of a mount
+// at its target, resolved in the sandbox's root as the build resolved it (in-root, no
+// magic links, no symlinks where the plan forbids them). A directory of the rootfs renamed
+// and replaced by a symlink after the build (proc -> elsewhere) fails here: a cold run
+// would refuse it, so the spare is dropped, not handed out without its /proc.
+static int targets_intact(int i) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/root", spares[i].pid);
+    int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    char *work = root >= 0 ? aligned_alloc(8, (spares[i].len + 7) & ~(size_t)7) : NULL;
+    struct rl_config *c = work ? warm_config(work, spares[i].req, spares[i].len) : NULL;
+    int ok = c != NULL;
+    for (int k = 0; ok && k < c->n_mounts; k++) {
+        const struct rl_mount *m = &c->mounts[k];
+        if ((m->flags & RL_MF_OPTIONAL) || m->kind == RL_MOUNT_SYMLINK || m->kind == RL_MOUNT_MASK || m->kind == RL_MOUNT_READONLY) continue;
+        struct open_how how;
+        memset(&how, 0, sizeof how);
+        how.flags = O_PATH | O_CLOEXEC;
+        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | ((m->flags & RL_MF_NOSYMLINK) ? RESOLVE_NO_SYMLINKS : 0);
+        const char *rel = m->target;
+        while (*rel == '/') rel++;
+        int fd = (int)syscall(SYS_openat2, root, *rel ? rel : ".", &how, sizeof how);
+        struct statx sx;
+        ok = fd >= 0 && statx(fd, "", AT_EMPTY_PATH, 0, &sx) == 0 && (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+             && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+        if (fd >= 0) close(fd);
+    }
+    free(work);
+    if (root >= 0) close(root);
+    return ok;
+}
+
 static int index_of(int pidfd) {
     for (int i = 0; i < n_spares; i++) if (spares[i].pidfd == pidfd) return i;
     return -1;
@@ -718,7 +752,7 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
     }
     // Checked again here, not only in the loop's poll: a mount may change between the two.
     if (i >= 0) note_host_mounts(-1);
-    while (i >= 0 && mounts_changed(i)) {
+    while (i >= 0 && (mounts_changed(i) || !targets_intact(i))) {
         drop_spare(i, 1);
         i = find_spare(req, len, 1);
     }

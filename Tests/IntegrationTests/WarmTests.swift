@@ -303,4 +303,24 @@ final class WarmTests: XCTestCase {
             return name == "rootless-keeper" && !state.contains("zombie") && uid.map { UInt32($0) == me } == true
         }
     }
+
+    /// A warm --rootfs sandbox whose rootfs had its proc directory renamed and replaced by
+    /// a symlink after the build is not handed out (its /proc would be gone): the run
+    /// starts cold and refuses the symlink as a cold run does. The control: warm before
+    /// the change, /proc there.
+    func testASandboxWhoseMountTargetWasReplacedIsNotServed() throws {
+        let root = try h.busyboxRoot()
+        let flags = ["--rootfs", root.path]
+        let before = try warm(flags, ["/probe", "stat", "/proc/self"])
+        XCTAssertEqual(before.status, 0, before.err)
+        try prime(flags)
+        let proc = root.appendingPathComponent("proc").path
+        try FileManager.default.moveItem(atPath: proc, toPath: proc + "2")
+        try FileManager.default.createSymbolicLink(atPath: proc, withDestinationPath: "proc2")
+        let r = try h.run(["run"] + flags + ["--", "/probe", "stat", "/proc/self"], env: WarmTests.timing)
+        XCTAssertFalse(r.err.contains("warm: command sent"), "the changed sandbox was not used: \(r.err)")
+        let cold = try h.run(["run", "--no-warm"] + flags + ["--", "/probe", "stat", "/proc/self"])
+        XCTAssertEqual(r.status, cold.status, "as a cold run: \(r.err) / \(cold.err)")
+        XCTAssertEqual(r.status, 125, r.err)
+    }
 }
