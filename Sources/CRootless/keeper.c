@@ -519,10 +519,23 @@ static void drop_spare(int i, int kill) {
 // capability there) if it ran in our user namespace or one below it, where every sandbox
 // we serve runs. (A run asks first from the user's own namespace, then, having joined
 // ours, from the host's mount namespace.)
+//
+// And it runs under neither no_new_privs nor a seccomp filter: a `--userns none` payload
+// shares the user's namespaces (and so has the proof) but always carries both; rootless
+// itself asks only without them (rl_warm_pack refuses the same), else it maps its own.
+static int peer_unconfined(int pid) {
+    char p[64], b[8192];
+    snprintf(p, sizeof p, "/proc/%d/status", pid);
+    read_text(p, b, sizeof b);
+    const char *n = strstr(b, "\nNoNewPrivs:"), *f = strstr(b, "\nSeccomp:");
+    return n && f && atoi(n + 12) == 0 && atoi(f + 9) == 0;
+}
+
 static int peer_outside(int conn) {
     struct ucred cr;
     socklen_t l = sizeof cr;
     if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 || cr.uid != getuid()) return 0;
+    if (!peer_unconfined(cr.pid)) return 0;
     char p[64];
     snprintf(p, sizeof p, "/proc/%d/ns/mnt", cr.pid);
     int fd = open(p, O_RDONLY | O_CLOEXEC);

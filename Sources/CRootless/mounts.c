@@ -308,6 +308,19 @@ static int overlay_root(const struct rl_config *c, int rep) {
     return m;
 }
 
+// A host directory (bind source, --rootfs) cloned with no symlink followed on the way:
+// the plan resolved every one (and checked the result against rootless's own state), so
+// a symlink here was swapped in since, by someone racing us. -1 with errno (ELOOP).
+static int clone_source(const char *path) {
+    int p = sys_openat2(AT_FDCWD, path, O_PATH | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    if (p < 0) return -1;
+    int fd = open_tree(p, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+    int e = errno;
+    close(p);
+    errno = e;
+    return fd;
+}
+
 void rl_build_root(const struct rl_config *c, int rep) {
     int n = c->n_mounts;
     if (n < 0 || n > RL_MAX_MOUNTS) rl_fail(rep, RL_STEP_MOUNT, E2BIG, -1);
@@ -334,7 +347,7 @@ void rl_build_root(const struct rl_config *c, int rep) {
         if (m->kind == RL_MOUNT_BIND || m->kind == RL_MOUNT_DEVICE) path = m->source;
         else if (m->kind == RL_MOUNT_MASK && null_src < 0) path = "/dev/null";
         else continue;
-        int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        int fd = m->kind == RL_MOUNT_BIND ? clone_source(path) : open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (fd < 0) {
             if ((m->flags & RL_MF_OPTIONAL) && errno == ENOENT) continue;
             rl_fail(rep, RL_STEP_OPEN_SOURCE, errno, i);
@@ -354,7 +367,8 @@ void rl_build_root(const struct rl_config *c, int rep) {
 
     // 2b/3. the root tree itself.
     int root = c->n_overlay_lower > 0 ? overlay_root(c, rep)
-             : open_tree(AT_FDCWD, c->host_view ? "/" : c->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+             : c->host_view ? open_tree(AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)
+             : clone_source(c->rootfs);
     if (root < 0) rl_fail(rep, RL_STEP_OPEN_ROOT, errno, -1);
     if (c->host_view && set_attrs(root, RL_MF_RDONLY | RL_MF_NOSUID | RL_MF_NODEV, 1) < 0)
         rl_fail(rep, RL_STEP_OPEN_ROOT, errno, -1);

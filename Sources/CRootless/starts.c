@@ -113,6 +113,15 @@ long rl_observe(int op, const char *path, uint32_t arg, void *out, size_t cap) {
         if (v) memcpy(o + 4, v, n);
         return (long)(4 + n);
     }
+    case RL_OBS_REALPATH: {
+        char r[4096];
+        size_t n = 0;
+        if (realpath(path, r)) n = strlen(r); else e = errno;
+        if (cap < 4 || n > cap - 4) return -1;
+        memcpy(o, &e, 4);
+        memcpy(o + 4, r, n);
+        return (long)(4 + n);
+    }
     default:
         return -1;
     }

@@ -49,7 +49,25 @@ public enum Planner {
 
         let cwd = s.workdir ?? (hostView ? h.cwd : "/")
         let state = statePaths(s, h)
-        let home = homeDir(h)
+        // Host paths as the kernel will find them: every symlink resolved here (the child
+        // then refuses any symlink in a source, so none can be swapped in after this check).
+        let home = homeDir(h).map { h.resolve($0) ?? $0 }
+        let rootfs = s.rootfs.map { h.resolve($0) ?? $0 }
+        let userMountsResolved: [MountRequest] = s.mounts.map {
+            if case let .bind(src, dst, ro) = $0 { return .bind(source: h.resolve(src) ?? src, target: dst, readOnly: ro) }
+            return $0
+        }
+        // The whole host writable is never a side effect (a symlink planted by an earlier
+        // sandbox in a project directory: rootfs -> /): it must be asked for read-only.
+        func symlinkNote(_ given: String, _ real: String) -> String { given == real ? "" : " (\(given) is a symlink to \(real))" }
+        if let r = rootfs, r == "/", !s.readOnly {
+            throw RootlessError("--rootfs \(s.rootfs!) is the host's whole /\(symlinkNote(s.rootfs!, r)), writable", fix: "leave out --rootfs for the read-only view of the host, or add --read-only")
+        }
+        for (given, m) in zip(s.mounts, userMountsResolved) {
+            if case let .bind(src, _, ro) = m, src == "/", !ro, case let .bind(g, _, _) = given {
+                throw RootlessError("--bind \(g) binds the host's whole / writable\(symlinkNote(g, src))", fix: "bind the directory you mean, or use --ro-bind")
+            }
+        }
         var notes: [String] = []
         // The caller's directory is shared read-write, unless it holds more than one
         // project's files (/, /tmp, a home) or rootless's own state: then a note says so.
@@ -62,7 +80,7 @@ public enum Planner {
             }
         }
         var m: [MountOp] = []
-        var userMounts = s.mounts
+        var userMounts = userMountsResolved
         /// A default tmpfs (with a size: a payload must not fill the host's memory), unless
         /// the user gave its own options with --tmpfs on the same target.
         func defaultTmpfs(_ target: String, _ data: String, _ flags: MountOp.Flags) -> MountOp {
@@ -124,7 +142,7 @@ public enum Planner {
         // Last: rootless's own state is masked wherever the view shows it (connect() works
         // on a read-only mount, so read-only is not enough), and a bind *inside* it is refused.
         var views: [(String, String)] = []
-        if hostView { views.append(("/", "/")) } else if let r = s.rootfs { views.append((r, "/")) }
+        if hostView { views.append(("/", "/")) } else if let r = rootfs { views.append((r, "/")) }
         if let home, homeShown, s.home != .empty { views.append((home, home)) }
         if cwdBound { views.append((h.cwd, h.cwd)) }
         for case let .bind(src, dst, _) in userMounts { views.append((src, dst)) }
@@ -150,7 +168,7 @@ public enum Planner {
         switch s.imageRoot?.mount {
         case let .overlay(layers, scratch, fuse)?: root = .overlay(layers: layers, scratch: scratch, fuse: fuse)
         case let .copy(dir)?: root = .directory(dir, readOnly: s.readOnly)
-        case nil: root = hostView ? .hostView : .directory(s.rootfs!, readOnly: s.readOnly)
+        case nil: root = hostView ? .hostView : .directory(rootfs!, readOnly: s.readOnly)
         }
         var plan = Plan(namespaces: ns, idmap: idmap, root: root,
                         mounts: m, hostname: s.hostname ?? defaultHostname, argv: s.command, env: env, searchPath: path,
@@ -225,10 +243,18 @@ public enum Planner {
             return (try? Paths.normalize(String(v), k)) ?? nil
         }
         let home = homeDir(h)
-        var out = [env("XDG_RUNTIME_DIR").map { $0 + "/rootless" } ?? "/tmp/rootless-\(h.uid)"]
+        // Both runtime directories a run may use: the one another run (without
+        // XDG_RUNTIME_DIR: cron, ssh) would trust must not be planted from here either.
+        var out = ["/tmp/rootless-\(h.uid)"]
+        if let x = env("XDG_RUNTIME_DIR") { out.insert(x + "/rootless", at: 0) }
         if let c = env("XDG_CACHE_HOME").map({ $0 + "/rootless" }) ?? home.map({ $0 + "/.cache/rootless" }) { out.append(c) }
         if let d = s.storeRoot ?? env("XDG_DATA_HOME").map({ $0 + "/rootless" }) ?? home.map({ $0 + "/.local/share/rootless" }) { out.append(d) }
-        return out
+        // Where each really is (a path that does not exist yet: its parent resolved).
+        return out.map { p in
+            if let r = h.resolve(p) { return r }
+            guard let slash = p.lastIndex(of: "/"), slash != p.startIndex, let parent = h.resolve(String(p[..<slash])) else { return p }
+            return parent + p[slash...]
+        }
     }
 
     /// Why the caller's directory is not shared read-write by default (nil: it is).

@@ -66,6 +66,27 @@ final class TrustEscapeTests: XCTestCase {
         XCTAssertEqual(t.out, "0\ncontrol\n", t.err)
     }
 
+    /// A sandbox plants symlinks in the project directory it may write: one to rootless's
+    /// runtime directory, one to /. A later run that binds the first, or takes the second
+    /// as its rootfs, is refused with one line. The control: a symlink to a directory of
+    /// the project binds as usual.
+    func testSymlinksPlantedByASandboxExposeNothing() throws {
+        try FileManager.default.createDirectory(atPath: runtimeDir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: h.scratch.path + "/data", withIntermediateDirectories: true)
+        let plant = try h.run(["run", "--", "/bin/sh", "-c", "ln -s \(runtimeDir) out && ln -s / rootfs && ln -s data fine"])
+        XCTAssertEqual(plant.status, 0, plant.err)
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: h.scratch.path + "/out"), runtimeDir)
+        let b = try h.run(["run", "--bind", "./out:/tmp/x", "--", "true"])
+        XCTAssertEqual(b.status, 125)
+        XCTAssertTrue(b.err.contains("rootless's own state"), b.err)
+        let r = try h.run(["run", "--rootfs", "./rootfs", "--", "/bin/true"])
+        XCTAssertEqual(r.status, 125)
+        XCTAssertTrue(r.err.contains("is a symlink to /"), r.err)
+        let ok = try h.run(["run", "--bind", "./fine:/tmp/x", "--", h.probe, "write", "/tmp/x/f"])
+        XCTAssertEqual(ok["write"], "ok", "the control: \(ok.out) \(ok.err)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: h.scratch.path + "/data/f"))
+    }
+
     /// A process in a sandbox listens where the keeper's socket is (here: a runtime dir it
     /// can write, named by XDG_RUNTIME_DIR for the victim run). The victim's run sends it
     /// nothing — not its proof, argv, environment or stdio — and runs in a namespace of
@@ -106,7 +127,7 @@ final class TrustEscapeTests: XCTestCase {
     }
 
     /// A request to the real keeper from inside a sandbox (its socket made reachable on
-    /// purpose, through a symlink the planner does not follow) is not answered. The
+    /// purpose, through a hard link outside the runtime directory) is not answered. The
     /// control: the same request from outside is.
     func testAKeeperRequestFromInsideASandboxIsRefused() throws {
         _ = try h.run(["run", "--map", "self", "--", "true"])
@@ -118,10 +139,15 @@ final class TrustEscapeTests: XCTestCase {
         guard let key = selfMapped?.dropFirst().first else { return XCTFail(status.out) }
         let sock = runtimeDir + "/\(key).sock"
         let link = h.scratch.appendingPathComponent("k.sock").path
-        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: sock)
+        XCTAssertEqual(Glibc.link(sock, link), 0, "a hard link: the same socket under a path the sandbox may bind")
         let inside = try h.run(["run", "--map", "self", "--bind", link + ":/tmp/k.sock", "--", h.probe, "keeper-ask", "/tmp/k.sock"])
         XCTAssertEqual(inside["ask_sent"], "ok", inside.out + inside.err)
         XCTAssertEqual(inside["ask_answer_fds"], "0", "no namespace handed to a sandbox: \(inside.out)")
+        // --userns none shares the user's namespaces (and can open the proof), but carries
+        // no_new_privs and a filter: not answered either.
+        let none = try h.run(["run", "--userns", "none", "--", h.probe, "keeper-ask", sock])
+        XCTAssertEqual(none["ask_sent"], "ok", none.out + none.err)
+        XCTAssertEqual(none["ask_answer_fds"], "0", "no namespace handed to a --userns none payload: \(none.out)")
         let outside = try h.run([], shell: "exec \(h.probe) keeper-ask \(sock)")
         XCTAssertNotEqual(outside["ask_answer_fds"], "0", "the control: from outside it answers: \(outside.out)")
     }

@@ -33,7 +33,8 @@ final class TrustPlanTests: XCTestCase {
     func testStateIsMaskedWhereverAViewShowsIt() throws {
         XCTAssertEqual(Planner.statePaths(RunSpec(), facts()), ["/tmp/rootless-1000", "/home/alice/.cache/rootless", "/home/alice/.local/share/rootless"])
         let xdg = facts(env: ["HOME=/home/alice", "XDG_RUNTIME_DIR=/run/user/1000", "XDG_CACHE_HOME=/srv/cache", "XDG_DATA_HOME=/srv/data"])
-        XCTAssertEqual(Planner.statePaths(RunSpec(), xdg), ["/run/user/1000/rootless", "/srv/cache/rootless", "/srv/data/rootless"])
+        XCTAssertEqual(Planner.statePaths(RunSpec(), xdg), ["/run/user/1000/rootless", "/tmp/rootless-1000", "/srv/cache/rootless", "/srv/data/rootless"],
+                       "both runtime directories: a run without XDG_RUNTIME_DIR trusts /tmp/rootless-UID")
         // --home rw shows the home: the cache and the store in it are masked.
         let rw = targets(try plan(["--home", "rw", "true"]), .mask)
         XCTAssertTrue(rw.contains("/home/alice/.cache/rootless") && rw.contains("/home/alice/.local/share/rootless"), "\(rw)")
@@ -47,6 +48,21 @@ final class TrustPlanTests: XCTestCase {
                 XCTAssertTrue("\($0)".contains("rootless's own state"), "\($0)")
             }
         }
+    }
+
+    /// Paths are compared where they really are: a bind source or rootfs that is a symlink
+    /// into the state is refused, and a bind's source in the plan is the resolved path.
+    func testSymlinksAreResolvedBeforeTheStateCheck() throws {
+        var f = facts(dirs: ["/home", "/home/alice", "/home/alice/proj", "/tmp", "/home/alice/proj/out", "/home/alice/proj/root"])
+        f.resolve = { ["/home/alice/proj/out": "/tmp/rootless-1000", "/home/alice/proj/root": "/"][$0] ?? $0 }
+        XCTAssertThrowsError(try plan(["--bind", "/home/alice/proj/out:/x", "true"], f)) { XCTAssertTrue("\($0)".contains("rootless's own state"), "\($0)") }
+        XCTAssertThrowsError(try plan(["--rootfs", "/home/alice/proj/root", "true"], f)) { XCTAssertTrue("\($0)".contains("is a symlink to /"), "\($0)") }
+        XCTAssertThrowsError(try plan(["--bind", "/home/alice/proj/root:/h", "true"], f)) { XCTAssertTrue("\($0)".contains("whole /"), "\($0)") }
+        let r = try plan(["--read-only", "--rootfs", "/home/alice/proj/root", "true"], f)
+        XCTAssertEqual(r.root, .directory("/", readOnly: true), "the rootfs as it resolves")
+        XCTAssertTrue(targets(r, .mask).contains("/tmp/rootless-1000"), "the state in it is masked: \(targets(r, .mask))")
+        f.resolve = { $0 == "/home/alice/proj/out" ? "/srv/data" : $0 }
+        XCTAssertEqual(try plan(["--bind", "/home/alice/proj/out:/x", "true"], f).mounts.first { $0.target == "/x" }?.source, "/srv/data")
     }
 
     func testASharedCwdIsNotBoundAndSaysWhy() throws {

@@ -352,6 +352,7 @@ enum rl_obs {
     RL_OBS_ACCESS = 4, // access(path, arg): 0 or errno
     RL_OBS_FCAPS = 5,  // rl_has_file_caps(path)
     RL_OBS_ENV = 6,    // getenv(path): 0 and the value, or ENOENT
+    RL_OBS_REALPATH = 7, // realpath(path): 0 and the resolved path, or errno
 };
 // Does op on path into out: the result's length, or -1 (unknown op, cap too small).
 long rl_observe(int op, const char *path, uint32_t arg, void *out, size_t cap);

@@ -83,6 +83,12 @@ public enum Observe {
         return int32(r) == 0 ? String(decoding: r[4...], as: UTF8.self) : nil
     }
 
+    /// realpath(path): the path with every symlink resolved; nil if it cannot be.
+    public static func realpath(_ path: String) -> String? {
+        let r = run(RL_OBS_REALPATH, path, cap: 4 + 4096)
+        return int32(r) == 0 ? String(decoding: r[4...], as: UTF8.self) : nil
+    }
+
     /// rl_has_file_caps(path).
     public static func fileCaps(_ path: String) -> Int32 { int32(run(RL_OBS_FCAPS, path)) }
 }

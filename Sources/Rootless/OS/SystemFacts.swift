@@ -26,6 +26,7 @@ public enum SystemFacts {
                           uidHelper: subIDs ? helper("newuidmap", p, nnp) : unused,
                           gidHelper: subIDs ? helper("newgidmap", p, nnp) : unused,
                           lookup: Observe.lookup)
+        f.resolve = Observe.realpath
         f.subuidPath = p.etc + "/subuid"
         f.subgidPath = p.etc + "/subgid"
         f.cgroup = cgroups ? cgroup(p) : nil
