@@ -240,8 +240,39 @@ static int tty_attack(void) {
     return 0;
 }
 
+// ptrace of every process named `comm` (a helper daemon in our pid namespace, e.g.
+// fuse-overlayfs): must fail as for pid 1. Detached at once if it worked.
+static int ptrace_comm(const char *comm) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int seen = 0;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        char p[300], name[64] = { 0 };
+        snprintf(p, sizeof p, "/proc/%s/comm", e->d_name);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, name, sizeof name - 1);
+        close(fd);
+        if (n > 0 && name[n - 1] == '\n') name[n - 1] = 0;
+        if (strcmp(name, comm) != 0) continue;
+        seen++;
+        pid_t pid = atoi(e->d_name);
+        long r = ptrace(PTRACE_ATTACH, pid, 0, 0);
+        res("ptrace_helper", r);
+        if (r == 0) { waitpid(pid, NULL, __WALL); ptrace(PTRACE_DETACH, pid, 0, 0); }
+        snprintf(p, sizeof p, "/proc/%s/environ", e->d_name);
+        char b[16];
+        res("read_helper_environ", (fd = open(p, O_RDONLY | O_CLOEXEC)) >= 0 ? read(fd, b, sizeof b) : -1);
+    }
+    if (d) closedir(d);
+    printf("helpers=%d\n", seen);
+    return 0;
+}
+
 int escape_main(const char *c, const char *a) {
     if (!strcmp(c, "tty-attack")) return tty_attack();
+    if (!strcmp(c, "ptrace-comm")) return ptrace_comm(a);
     if (!strcmp(c, "fake-keeper")) return fake_keeper(a);
     if (!strcmp(c, "keeper-ask")) return keeper_ask(a, 'U');
     if (!strcmp(c, "keeper-defer")) return keeper_ask(a, 'D');

@@ -261,4 +261,26 @@ final class ImageTests: XCTestCase {
         XCTAssertEqual(r["size"], "300000000", r.err)
         XCTAssertFalse(((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).contains { $0.hasPrefix("layer-") }, "the leftover was cleared")
     }
+
+    /// The fuse-overlayfs daemon lives in the payload's pid namespace with every
+    /// capability of the sandbox: it cannot be traced (nor its environment read), even
+    /// with --cap-add SYS_PTRACE or ALL — such a payload runs in a nested user namespace.
+    /// The control: the same payload traces its own child.
+    func testTheFuseOverlayfsDaemonIsOutOfThePayloadsReach() throws {
+        let s = h.scratch.path
+        try sh("""
+            mkdir -p \(s)/p/bin; cp /bin/busybox \(s)/p/bin/busybox; ln -s busybox \(s)/p/bin/sh; cp \(h.probe) \(s)/p/probe
+            layout \(s)/poci v1 \(s)/p
+            """)
+        XCTAssertEqual(try rl(["import", "--name", "test/probe:v1", s + "/poci:v1"]).status, 0)
+        for caps in [[], ["--cap-add", "SYS_PTRACE"], ["--cap-add", "ALL"]] {
+            let r = try h.run(["run", "--root", store, "--storage-driver", "fuse-overlayfs"] + caps + ["test/probe:v1", "--", "/probe", "ptrace-comm", "fuse-overlayfs"])
+            XCTAssertEqual(r.status, 0, r.err)
+            XCTAssertEqual(r["helpers"], "1", "the daemon is in the payload's pid namespace: \(r.out)")
+            XCTAssertEqual(r["ptrace_helper"], "EPERM", "\(caps): \(r.out)")
+            XCTAssertNotEqual(r["read_helper_environ"], "ok", "\(caps): \(r.out)")
+        }
+        let control = try h.run(["run", "--root", store, "--storage-driver", "fuse-overlayfs", "--cap-add", "SYS_PTRACE", "test/probe:v1", "--", "/probe", "ptrace-child"])
+        XCTAssertEqual(control["ptrace_attach"], "ok", "the control: \(control.out)")
+    }
 }
