@@ -111,14 +111,9 @@ static int dial(const char *path) {
 }
 
 // Our user namespace, sent with every request: the keeper serves only the user it was
-// started for (a process in a sandbox cannot open this namespace). Opened at the first
-// request and kept: a run joins the keeper's user namespace (setns) after asking for it,
-// and its later request ('D') must still prove who it was.
-static int proof_fd(void) {
-    static int kept = -1;
-    if (kept < 0) kept = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
-    return kept < 0 ? -1 : fcntl(kept, F_DUPFD_CLOEXEC, 3);
-}
+// started for (a process in a sandbox cannot open this namespace). A run that has joined
+// the keeper's user namespace (its 'D' request) sends that one (see peer_outside).
+static int proof_fd(void) { return open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC); }
 
 // Connect, send the request (iov, and fd when >= 0), take the answer and its fds. 0 or -errno.
 static int ask(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[2], int *nfds) {
@@ -531,6 +526,11 @@ static int peer_unconfined(int pid) {
     return n && f && atoi(n + 12) == 0 && atoi(f + 9) == 0;
 }
 
+// Returns 0 (refuse), PEER_USER (outside our namespaces: its proof must be the user's own
+// user namespace) or PEER_JOINED (a run that joined our user namespace, in our mount
+// namespace: its proof is our user namespace).
+#define PEER_USER 1
+#define PEER_JOINED 2
 static int peer_outside(int conn) {
     struct ucred cr;
     socklen_t l = sizeof cr;
@@ -539,17 +539,26 @@ static int peer_outside(int conn) {
     char p[64];
     snprintf(p, sizeof p, "/proc/%d/ns/mnt", cr.pid);
     int fd = open(p, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == EACCES || errno == EPERM;
+    if (fd < 0) return errno == EACCES || errno == EPERM ? PEER_USER : 0;
     struct stat st;
     int ours = fstat(fd, &st) == 0 && st.st_dev == self.mnt_dev && st.st_ino == self.mnt_ino;
     close(fd);
-    return ours;
+    return ours ? PEER_JOINED : 0;
 }
+
 
 static int peer_is_user(int proof) {
     struct stat st;
     return self.have_parent && proof >= 0 && ioctl(proof, NS_GET_NSTYPE) == CLONE_NEWUSER && fstat(proof, &st) == 0
         && st.st_dev == self.parent_dev && st.st_ino == self.parent_ino;
+}
+
+// The proof a peer of this kind must send (its last fd).
+static int proof_ok(int kind, int proof, int userns) {
+    if (kind == PEER_USER) return peer_is_user(proof);
+    struct stat a, b;
+    return kind == PEER_JOINED && proof >= 0 && ioctl(proof, NS_GET_NSTYPE) == CLONE_NEWUSER && fstat(proof, &a) == 0
+        && fstat(userns, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 // A request's config, unpacked into work (8-aligned, len bytes, a copy: the kept bytes
@@ -819,7 +828,7 @@ static void serve(int conn, int userns) {
     int n = r > 0 ? rl_fd_take(&m, fds, 3) : 0;
     // Every request carries the proof (the user's own user namespace) as its last fd, and
     // comes from outside every sandbox; anything else gets no answer.
-    if (n < 1 || !peer_is_user(fds[n - 1]) || !peer_outside(conn)) {
+    if (n < 1 || !proof_ok(peer_outside(conn), fds[n - 1], userns)) {
         for (int i = 0; i < n; i++) close(fds[i]);
         return;
     }

@@ -98,6 +98,10 @@ enum ChildStep {
             let cmd = plan.argv.first ?? ""
             switch e {
             case ENOENT:
+                if let home = plan.hiddenHome, let found = hostCommand(cmd, plan.searchPath), Paths.isBeneath(found, home) {
+                    return RootlessError("command not found inside the sandbox: \(cmd) (on the host it is \(found), under your home, which a sandbox sees empty by default)",
+                                         fix: "add --home ro to show your home read-only, or --ro-bind the directory that holds it")
+                }
                 return RootlessError("command not found inside the sandbox: \(cmd)",
                                      fix: cmd.contains("/") ? "check the path inside the root" : "searched PATH=\(plan.searchPath); give a full path or bind the directory that holds it")
             case EACCES:
@@ -110,5 +114,15 @@ enum ChildStep {
         default: break
         }
         return RootlessError("sandbox setup failed at step \(r.step) (index \(r.index)): \(why)")
+    }
+
+    /// Where cmd is on the host: itself if it has a '/', else the first executable in PATH.
+    static func hostCommand(_ cmd: String, _ path: String) -> String? {
+        if cmd.contains("/") { return access(cmd, X_OK) == 0 ? cmd : nil }
+        for dir in path.split(separator: ":") where dir.hasPrefix("/") {
+            let p = dir + "/" + cmd
+            if access(p, X_OK) == 0 { return p }
+        }
+        return nil
     }
 }

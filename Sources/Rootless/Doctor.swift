@@ -143,6 +143,8 @@ public enum Doctor {
                            fix: "boot with systemd.unified_cgroup_hierarchy=1"))
         }
 
+        c += defaultView(facts)
+
         // seccomp, landlock, tty
         let actions = OS.readFile(p.proc + "/sys/kernel/seccomp/actions_avail")?.trimmingNewline
         c.append(actions != nil
@@ -156,6 +158,26 @@ public enum Doctor {
             c.append(Check(name: "TIOCSTI", status: .info, detail: "dev.tty.legacy_tiocsti=1: keystroke injection is possible on this host; payloads run in a new session, so it is refused inside"))
         }
         return c
+    }
+
+    /// What `rootless run -- CMD` from the current directory would see, read off the plan
+    /// it would get (so it cannot drift from what runs), beside bwrap's and podman's defaults.
+    static func defaultView(_ facts: HostFacts) -> [Check] {
+        guard let spec = try? RunArguments.parse(["true"], cwd: facts.cwd), let plan = try? Planner.plan(spec, facts) else { return [] }
+        let inside = ["/proc", "/sys", "/dev"]
+        func isSystem(_ t: String) -> Bool { inside.contains { t == $0 || Paths.isBeneath(t, $0) } }
+        let writable = plan.mounts.filter { ($0.kind == .tmpfs || $0.kind == .bind) && !$0.flags.contains(.readOnly) && !isSystem($0.target) && $0.target != "/home" }
+            .map { m in m.kind == .bind ? "\(m.target) (yours, read-write)" : "\(m.target) (empty, \(m.data?.split(separator: ",").first { $0.hasPrefix("size=") }.map { String($0.dropFirst(5)) } ?? "no size"))" }
+        let hidden = plan.mounts.filter { ($0.kind == .mask && !isSystem($0.target)) || ($0.kind == .tmpfs && $0.target == "/home") }.map(\.target)
+        var out = [
+            Check(name: "default sandbox: reads", status: .info, detail: "the host's / read-only (nosuid, nodev); its own /proc, /sys, /dev (6 devices); \(plan.notes.isEmpty ? "" : "here: " + plan.notes.joined(separator: "; "))"),
+            Check(name: "default sandbox: writes", status: .info, detail: writable.joined(separator: ", ") + "; nothing else"),
+            Check(name: "default sandbox: hidden", status: .info, detail: "\(hidden.joined(separator: ", ")) (other homes, /root, /run/user, rootless's own state; a home shown only with --home ro|rw)"),
+            Check(name: "default sandbox: network", status: .info, detail: plan.namespaces.contains(.net) ? "none: its own network namespace with lo only" : "the host's"),
+            Check(name: "compared", status: .info, detail: "bwrap shows only what is bound (--ro-bind / / shows all of it, your home included); podman shows nothing of the host but its volumes"),
+        ]
+        if plan.notes.isEmpty { out[0].detail = String(out[0].detail.dropLast(2)) }
+        return out
     }
 
     public static func renderText(_ checks: [Check]) -> String {

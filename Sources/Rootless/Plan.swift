@@ -84,6 +84,9 @@ public struct Plan: Equatable, Sendable {
     /// remount; CAP_SYS_PTRACE: pid 1): it runs in a nested user namespace, where every
     /// mount is locked and pid 1 is out of its reach.
     public var nestUserns = false
+    /// The caller's home, replaced by an empty one (--home empty): a command found only
+    /// under it is named in the "not found" error with the way to show it.
+    public var hiddenHome: String?
     public var tty: Bool
     public var preserveFDs: Int
     public var dieWithParent: Bool

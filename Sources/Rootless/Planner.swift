@@ -178,6 +178,7 @@ public enum Planner {
         // podman's do (and take their network namespaces from its pool); --no-keeper gives
         // this one its own.
         plan.keeper = s.keeper
+        if hostView, homeShown, s.home == .empty { plan.hiddenHome = home }
         if plan.capabilities.contains("CAP_SYS_ADMIN") || plan.capabilities.contains("CAP_SYS_PTRACE") {
             guard plan.useInit else {
                 throw RootlessError("--no-init with CAP_SYS_ADMIN or CAP_SYS_PTRACE would let the command unlock the sandbox's mounts",

@@ -13,10 +13,10 @@ final class SecurityTests: XCTestCase {
         XCTAssertEqual(r["Seccomp"], "2", "filter mode: \(r.out)")
         XCTAssertEqual(r["Seccomp_filters"], "1")
         XCTAssertEqual(r["NoNewPrivs"], "1")
-        // policy + fake-root, merged into one program that answers as the two stacked
-        // (BPFCompactorTests); --seccomp-log keeps them apart (its listener is the first's).
-        XCTAssertEqual(try h.run(["run", "--map", "self", "--", h.probe, "status"])["Seccomp_filters"], "1", "policy + fake-root: one program")
-        XCTAssertEqual(try h.run(["run", "--map", "self", "--seccomp-log", "--", h.probe, "status"])["Seccomp_filters"], "2", "policy + fake-root, logged: two")
+        // policy + fake-root + terminal, merged into one program that answers as the three
+        // stacked (BPFCompactorTests); --seccomp-log keeps them apart (its listener is the first's).
+        XCTAssertEqual(try h.run(["run", "--map", "self", "--", h.probe, "status"])["Seccomp_filters"], "1", "policy + fake-root + terminal: one program")
+        XCTAssertEqual(try h.run(["run", "--map", "self", "--seccomp-log", "--", h.probe, "status"])["Seccomp_filters"], "3", "policy + fake-root + terminal, logged: three")
         XCTAssertEqual(try h.run(["run", "--seccomp", "unconfined", "--", h.probe, "status"])["Seccomp"], "0")
     }
 

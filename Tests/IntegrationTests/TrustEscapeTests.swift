@@ -34,6 +34,22 @@ final class TrustEscapeTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: home + "/scratch"))
     }
 
+    /// A toolchain under the home (rustup, nvm, pyenv) vanishes with the empty home: the
+    /// error says where it is and names --home ro. The control: with --home ro it runs.
+    func testACommandUnderTheHiddenHomeIsNamed() throws {
+        let bin = home + "/.rlit-bin-\(getpid())"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: bin) }
+        try "#!/bin/sh\necho tool-ran\n".write(toFile: bin + "/rlit-tool", atomically: true, encoding: .utf8)
+        chmod(bin + "/rlit-tool", 0o755)
+        let env = ["PATH": bin + ":/usr/bin:/bin"]
+        let r = try h.run(["run", "--", "rlit-tool"], env: env)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("on the host it is \(bin)/rlit-tool") && r.err.contains("--home ro"), r.err)
+        let ro = try h.run(["run", "--home", "ro", "--", "rlit-tool"], env: env)
+        XCTAssertEqual(ro.out, "tool-ran\n", "the control: \(ro.err)")
+    }
+
     /// A cwd that holds more than one project's files is not bound read-write silently.
     func testASharedCurrentDirectoryIsNotBoundSilently() throws {
         let r = try h.run(["run", "--", h.probe, "write", "/tmp/rlit-cwd-\(getpid())"], cwd: URL(fileURLWithPath: "/tmp"))
