@@ -714,6 +714,16 @@ static int mounts_changed(int i) {
 // magic links, no symlinks where the plan forbids them). A directory of the rootfs renamed
 // and replaced by a symlink after the build (proc -> elsewhere) fails here: a cold run
 // would refuse it, so the spare is dropped, not handed out without its /proc.
+static int beneath_own_tmpfs(const struct rl_config *c, int k) {
+    const char *t = c->mounts[k].target;
+    for (int j = 0; j < k; j++) {
+        const char *d = c->mounts[j].target;
+        size_t n = strlen(d);
+        if (c->mounts[j].kind == RL_MOUNT_TMPFS && strncmp(t, d, n) == 0 && (t[n] == '/' || (n == 1 && d[0] == '/'))) return 1;
+    }
+    return 0;
+}
+
 static int targets_intact(int i) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/root", spares[i].pid);
@@ -724,6 +734,9 @@ static int targets_intact(int i) {
     for (int k = 0; ok && k < c->n_mounts; k++) {
         const struct rl_mount *m = &c->mounts[k];
         if ((m->flags & RL_MF_OPTIONAL) || m->kind == RL_MOUNT_SYMLINK || m->kind == RL_MOUNT_MASK || m->kind == RL_MOUNT_READONLY) continue;
+        // A target on a tmpfs this sandbox mounted earlier (/dev's nodes, what lies in its
+        // /tmp or home) is private to its mount namespace: nothing outside can change it.
+        if (beneath_own_tmpfs(c, k)) continue;
         struct open_how how;
         memset(&how, 0, sizeof how);
         how.flags = O_PATH | O_CLOEXEC;

@@ -31,6 +31,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +59,49 @@ struct start_hdr {
 };
 
 // ---- observations ----------------------------------------------------------------------------
+
+// Where path really is, in three calls whatever its depth (realpath(3) reads every
+// component's link): the kernel resolves it (O_PATH, symlinks followed) and names what
+// it found. A path that does not exist yet is its parent's, resolved, plus its name.
+static int resolve_path(const char *path, char *out, size_t cap) {
+    // Most paths hold no symlink: then the (normalised) path is its own answer, in two calls.
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS;
+    size_t len = strlen(path);
+    int plain = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    if (plain >= 0) {
+        close(plain);
+        if (path[0] == '/' && len < cap && !strstr(path, "/./") && !strstr(path, "/../") && !strstr(path, "//")) {
+            memcpy(out, path, len + 1);
+            return 0;
+        }
+    }
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        const char *slash = strrchr(path, '/');
+        char parent[4096];
+        size_t k = slash ? (size_t)(slash - path) : 0;
+        if (!slash || k == 0 || k >= sizeof parent) { errno = ENOENT; return -1; }
+        memcpy(parent, path, k);
+        parent[k] = 0;
+        if (resolve_path(parent, out, cap) < 0) return -1;
+        size_t n = strlen(out), m = strlen(slash);
+        if (n + m >= cap) { errno = ENAMETOOLONG; return -1; }
+        memcpy(out + (n == 1 ? 0 : n), slash, m + 1);
+        return 0;
+    }
+    if (fd < 0) return -1;
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, out, cap - 1);
+    int e = errno;
+    close(fd);
+    if (n <= 0 || out[0] != '/') { errno = n < 0 ? e : ENOENT; return -1; }
+    out[n] = 0;
+    return 0;
+}
 
 // Read-only, and never blocking (a FIFO is not waited on): replayed for every cached start.
 long rl_observe(int op, const char *path, uint32_t arg, void *out, size_t cap) {
@@ -116,7 +161,7 @@ long rl_observe(int op, const char *path, uint32_t arg, void *out, size_t cap) {
     case RL_OBS_REALPATH: {
         char r[4096];
         size_t n = 0;
-        if (realpath(path, r)) n = strlen(r); else e = errno;
+        if (resolve_path(path, r, sizeof r) == 0) n = strlen(r); else e = errno;
         if (cap < 4 || n > cap - 4) return -1;
         memcpy(o, &e, 4);
         memcpy(o + 4, r, n);
@@ -432,6 +477,7 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
         timing("stale");
         return RL_FAST_NONE;
     }
+    timing("entry checked:");
     const char **envp = NULL;
     if (rl_start_env(&s, envp_in, &envp, &s.cfg->search_path) < 0) { free(b); return RL_FAST_MISS; }
     s.cfg->envp = envp;
@@ -444,6 +490,7 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
         req = malloc(cap);
         n = req ? rl_warm_pack(s.cfg, req, cap) : -ENOMEM;
     }
+    timing("request packed:");
     int u, nn, kpid, zpid, pidfd, sock;
     int rc = n > 0 ? rl_keeper_warm(s.sock, req, (size_t)n, s.want_net, &u, &nn, &kpid, &zpid, &pidfd, &sock) : -1;
     free(req);
@@ -456,6 +503,7 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
         timing("miss");
         return RL_FAST_MISS;
     }
+    timing("keeper answered:");
     if (rl_warm_go(sock, s.cfg) != 0) {
         rl_pidfd_kill(pidfd, SIGKILL);
         close(pidfd);

@@ -18,8 +18,8 @@ public struct HostFacts {
     public var cgroup: CgroupFacts?
     /// nil: missing; true: directory; false: something else.
     public var lookup: (String) -> Bool?
-    /// The path with its symlinks resolved (nil: it does not resolve). Identity by
-    /// default (tests with lexical paths).
+    /// The path with its symlinks resolved (one that does not exist: its parent resolved,
+    /// plus its name; nil: nothing resolves). Identity by default (tests with lexical paths).
     public var resolve: (String) -> String? = { $0 }
 
     public init(uid: UInt32, gid: UInt32, userName: String?, cwd: String, env: [String], subuid: SubIDTable?, subgid: SubIDTable?,

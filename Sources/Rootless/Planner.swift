@@ -250,12 +250,8 @@ public enum Planner {
         if let x = env("XDG_RUNTIME_DIR") { out.insert(x + "/rootless", at: 0) }
         if let c = env("XDG_CACHE_HOME").map({ $0 + "/rootless" }) ?? home.map({ $0 + "/.cache/rootless" }) { out.append(c) }
         if let d = s.storeRoot ?? env("XDG_DATA_HOME").map({ $0 + "/rootless" }) ?? home.map({ $0 + "/.local/share/rootless" }) { out.append(d) }
-        // Where each really is (a path that does not exist yet: its parent resolved).
-        return out.map { p in
-            if let r = h.resolve(p) { return r }
-            guard let slash = p.lastIndex(of: "/"), slash != p.startIndex, let parent = h.resolve(String(p[..<slash])) else { return p }
-            return parent + p[slash...]
-        }
+        // Where each really is (a path that does not exist yet: its parent resolved, plus its name).
+        return out.map { h.resolve($0) ?? $0 }
     }
 
     /// Why the caller's directory is not shared read-write by default (nil: it is).

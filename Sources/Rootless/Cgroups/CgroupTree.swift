@@ -139,7 +139,9 @@ public enum CgroupTree {
             let file = d + "/" + e.name
             guard let r = OS.readFile(file, limit: 4096).flatMap(ProcessRecord.init(parsing:)), let path = r.path,
                   // Only ever a rootless-* directory inside a cgroup2 tree.
-                  path.hasPrefix("/sys/fs/cgroup/"), path.split(separator: "/").last?.hasPrefix("rootless-") == true else { unlink(file); continue }
+                  // (and no "..": the record names where it is, never a way out of the tree).
+                  path.hasPrefix("/sys/fs/cgroup/"), !path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }),
+                  path.split(separator: "/").last?.hasPrefix("rootless-") == true else { unlink(file); continue }
             if OS.isRunning(r, proc: proc) { continue }
             if OS.lookup(path) == true && remove(path) { removed.append(path) }
             if OS.lookup(path) == nil { unlink(file) }

@@ -83,7 +83,8 @@ public enum Observe {
         return int32(r) == 0 ? String(decoding: r[4...], as: UTF8.self) : nil
     }
 
-    /// realpath(path): the path with every symlink resolved; nil if it cannot be.
+    /// Where path really is, every symlink resolved (a missing last component: its parent
+    /// resolved, plus its name); nil if it cannot be.
     public static func realpath(_ path: String) -> String? {
         let r = run(RL_OBS_REALPATH, path, cap: 4 + 4096)
         return int32(r) == 0 ? String(decoding: r[4...], as: UTF8.self) : nil

@@ -124,8 +124,9 @@ public struct SeccompLoader {
 
     /// sha256 of every input the compiled program depends on; 40 hex digits name the file.
     func key(_ sha: String) -> String {
-        // v2: programs are compacted (BPFCompactor).
-        var text = "rootless-seccomp-v2\0" + SeccompCompiler.libraryVersion + "\0" + context.arch + "\0"
+        // v2: programs are compacted (BPFCompactor). v3: files are sealed (a MAC follows the
+        // program): an older build must not read them as programs.
+        var text = "rootless-seccomp-v3\0" + SeccompCompiler.libraryVersion + "\0" + context.arch + "\0"
         for c in context.caps { text += c + "," }
         text += "\0" + String(context.kernel.0) + "." + String(context.kernel.1) + (context.x32 ? "\0x32" : "\0nox32") + "\0" + sha
         var h = SHA256()
@@ -164,7 +165,7 @@ public struct SeccompLoader {
         }
         // One policy (every --map auto start): as load gives it, its key hashed once.
         guard cs.filter({ $0 != .unconfined }).count >= 2, let dir = cacheDir else { return try each(&self) }
-        var text = "rootless-seccomp-stack-v1"
+        var text = "rootless-seccomp-stack-v2"
         for c in cs {
             let src = try SeccompLoader.source(c)
             guard let t = src.text else { continue }
