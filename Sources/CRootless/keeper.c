@@ -12,6 +12,8 @@
 // pool has one, a network namespace fd, which it then closes: each network namespace is
 // handed out once and never entered by anything before the sandbox.
 #include "internal.h"
+#include <elf.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -73,26 +76,64 @@ static int ns_type(int fd) { return ioctl(fd, NS_GET_NSTYPE); }
 // builds failed (for status: a build fails where a cold run would make a mount target in
 // the user's files, see mounts.c). A keeper from an older build answers with less; the
 // rest reads as 0.
-struct keeper_answer { int32_t pid, kind, zpid, ready, building, failed; };
+struct keeper_answer { int32_t pid, kind, zpid, ready, building, failed; uint8_t build[20]; };
+
+// This binary's GNU build id (the linker's hash of its contents), from its own program
+// headers: a keeper serves only runs of the build it is (the answer carries it; another
+// build has its own socket, see KeeperStore), so an upgrade never talks to an old keeper.
+static int note_cb(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    uint8_t *out = data;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const char *name = p + sizeof *nh, *desc = name + ((nh->n_namesz + 3) & ~3u);
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 && desc + nh->n_descsz <= end) {
+                memcpy(out, desc, nh->n_descsz < 20 ? nh->n_descsz : 20);
+                return 1;
+            }
+            p = desc + ((nh->n_descsz + 3) & ~3u);
+        }
+    }
+    return 1; // the first object is this executable
+}
+
+int rl_build_id(uint8_t out[20]) {
+    static uint8_t id[20];
+    static int known;
+    if (!known) { memset(id, 0, sizeof id); dl_iterate_phdr(note_cb, id); known = 1; }
+    memcpy(out, id, 20);
+    for (int i = 0; i < 20; i++) if (id[i]) return 0;
+    return -ENOENT;
+}
 
 // Who answers on a keeper socket must be a keeper of ours, not a process in a sandbox that
 // took the socket's place: the listener's credentials (the keeper calls listen() itself)
 // name our uid, and it sits in our mount and pid namespaces, which no sandbox shares (each
 // has its own of both). Checked before a byte of the request (the proof of who we are,
 // argv, environment, stdio) is sent.
+// 1: the same namespace; 0: another; -1: the process is gone (or going: its namespaces
+// are released on exit, before its fds — a SIGKILLed keeper's socket may still queue us).
 static int same_ns(int pid, const char *kind) {
     char p[64], q[64];
     snprintf(p, sizeof p, "/proc/%d/ns/%s", pid, kind);
     snprintf(q, sizeof q, "/proc/self/ns/%s", kind);
     struct stat a, b;
-    return stat(p, &a) == 0 && stat(q, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    if (stat(p, &a) < 0) return errno == ENOENT || errno == ESRCH ? -1 : 0;
+    return stat(q, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+// 0: a keeper of ours; -ECONNREFUSED: a keeper that is dying (replace it, as a dead one);
+// -EACCES: someone else.
 static int peer_is_keeper(int s) {
     struct ucred cr;
     socklen_t l = sizeof cr;
-    if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 || cr.uid != getuid()) return 0;
-    return same_ns(cr.pid, "mnt") && same_ns(cr.pid, "pid");
+    if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 || cr.uid != getuid()) return -EACCES;
+    int m = same_ns(cr.pid, "mnt"), p = m == 1 ? same_ns(cr.pid, "pid") : m;
+    return m == 1 && p == 1 ? 0 : m < 0 || p < 0 ? -ECONNREFUSED : -EACCES;
 }
 
 // A connected socket to the keeper at path, its peer checked. -EACCES: someone else listens.
@@ -106,7 +147,8 @@ static int dial(const char *path) {
     struct timeval tv = { 1, 0 };
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) { int e = errno; close(s); return -e; }
-    if (!peer_is_keeper(s)) { close(s); return -EACCES; }
+    int who = peer_is_keeper(s);
+    if (who < 0) { close(s); return who; }
     return s;
 }
 
@@ -116,7 +158,7 @@ static int dial(const char *path) {
 static int proof_fd(void) { return open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC); }
 
 // Connect, send the request (iov, and fd when >= 0), take the answer and its fds. 0 or -errno.
-static int ask(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[2], int *nfds) {
+static int ask_any(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[2], int *nfds, int any_build) {
     int s = dial(path);
     if (s < 0) return s;
     struct msghdr out;
@@ -140,8 +182,19 @@ static int ask(const char *path, struct iovec *req, int nreq, int fd, struct kee
         for (int i = 0; i < n; i++) close(fds[i]);
         return -e;
     }
+    // Another build's keeper (an answer without ours): not ours to use.
+    uint8_t mine[20];
+    rl_build_id(mine);
+    if (!any_build && (r < (ssize_t)sizeof *a || memcmp(mine, a->build, sizeof mine) != 0)) {
+        for (int i = 0; i < n; i++) close(fds[i]);
+        return -ESTALE;
+    }
     *nfds = n;
     return 0;
+}
+
+static int ask(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[2], int *nfds) {
+    return ask_any(path, req, nreq, fd, a, fds, nfds, 0);
 }
 
 // Only namespaces of the right kinds, and a network namespace the user namespace owns.
@@ -175,13 +228,18 @@ int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, i
     return rc;
 }
 
-int rl_keeper_status(const char *path, int *pid, int *ready, int *building, int *failed) {
+int rl_keeper_status(const char *path, int *pid, int *ready, int *building, int *failed, int *same_build) {
     char req = 'U';
     struct iovec iov = { &req, 1 };
     struct keeper_answer a;
     int fds[2] = { -1, -1 }, n = 0;
     int proof = proof_fd();
-    int rc = ask(path, &iov, 1, proof, &a, fds, &n);
+    // Any build's keeper answers status (and so `keeper stop` reaches it); *same_build says
+    // whether runs of this binary would use it.
+    int rc = ask_any(path, &iov, 1, proof, &a, fds, &n, 1);
+    uint8_t mine[20];
+    rl_build_id(mine);
+    *same_build = rc == 0 && memcmp(mine, a.build, sizeof mine) == 0;
     if (proof >= 0) close(proof);
     for (int i = 0; i < n; i++) close(fds[i]);
     if (rc < 0) return rc;
@@ -324,7 +382,8 @@ static int n_to_build(void);
 static int n_failed; // warm builds that failed (main thread, mu held)
 static int answer(int conn, int kind, int zpid, int fd0, int fd1) {
     int ready = n_ready();
-    struct keeper_answer a = { getpid(), kind, zpid, ready, n_spares_all() - ready + n_to_build(), n_failed };
+    struct keeper_answer a = { getpid(), kind, zpid, ready, n_spares_all() - ready + n_to_build(), n_failed, { 0 } };
+    rl_build_id(a.build);
     struct iovec iov;
     union rl_fd_ctl u;
     struct msghdr m;
@@ -896,7 +955,15 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
     have_builder = wake_fd >= 0 && start_thread(builder, 1 << 20);
     // Our mount table is the host's (a run's request must name our mount namespace).
     host_minfo = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-    struct pollfd p[3 + KEEPER_WATCH + 3 * KEEPER_SPARES];
+    // Our own binary, watched: once it is gone (an upgrade replaced it, the build was
+    // removed), runs of other builds use keepers of their own, and we leave when idle.
+    int exe_watch = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (exe_watch >= 0 && inotify_add_watch(exe_watch, "/proc/self/exe", IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
+        close(exe_watch);
+        exe_watch = -1;
+    }
+    int superseded = 0;
+    struct pollfd p[4 + KEEPER_WATCH + 3 * KEEPER_SPARES];
     int polled[KEEPER_SPARES], n_polled;
     for (;;) {
         // [listen] [wake] [host mountinfo] [held: pidfds] [spares: pidfds]
@@ -916,6 +983,8 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
             p[s0 + 2 * n_polled + i] = (struct pollfd){ spares[i].ready ? spares[i].minfo : -1, POLLPRI, 0 };
         }
         np += 3 * n_polled;
+        int i_exe = np;
+        p[np++] = (struct pollfd){ exe_watch, POLLIN, 0 };
         int timeout = -1;
         int64_t now = now_ms();
         for (int i = 0; i < n_spares; i++) {
@@ -961,6 +1030,20 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
         pthread_mutex_unlock(&mu);
         // Warm sandboxes' pid 1s that exited while we held no pidfd for them.
         while (waitpid(-1, NULL, WNOHANG | __WALL) > 0) {}
+        if (p[i_exe].revents & POLLIN) {
+            char ev[4096];
+            while (read(exe_watch, ev, sizeof ev) > 0) {}
+            struct stat xs;
+            superseded = stat("/proc/self/exe", &xs) < 0 || xs.st_nlink == 0;
+        }
+        // Gone and idle (no sandbox of ours still running): our socket goes with us; the
+        // warm sandboxes not taken end when our ends of their sockets close.
+        if (superseded && n_watch == 0) {
+            struct sockaddr_un sa;
+            socklen_t sl = sizeof sa;
+            if (getsockname(KEEPER_LISTEN_FD, (struct sockaddr *)&sa, &sl) == 0 && sa.sun_path[0]) unlink(sa.sun_path);
+            _exit(0);
+        }
         if (p[0].revents & POLLIN) {
             int conn = accept4(KEEPER_LISTEN_FD, NULL, NULL, SOCK_CLOEXEC);
             if (conn >= 0) {

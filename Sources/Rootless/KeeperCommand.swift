@@ -15,7 +15,7 @@ enum KeeperCommand {
             if live.isEmpty { OS.writeStdout("no keeper running (\(store.dir))\n") }
             for k in live {
                 let uid = OS.readFile(store.proc + "/\(k.pid)/uid_map").map(oneLine) ?? "?"
-                OS.writeStdout("keeper \(k.key) pid \(k.pid) uid_map \(uid) warm \(k.ready) ready \(k.building) building \(k.failed) failed\n")
+                OS.writeStdout("keeper \(k.key) pid \(k.pid) uid_map \(uid) warm \(k.ready) ready \(k.building) building \(k.failed) failed\(k.ours ? "" : " (another build: not used by this one; it leaves when its binary is replaced)")\n")
             }
             return 0
         case "stop":

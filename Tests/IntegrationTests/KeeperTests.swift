@@ -61,8 +61,9 @@ final class KeeperTests: XCTestCase {
         for (fd, target) in fds {
             if fd < 3 { XCTAssertEqual(target, "/dev/null") } else if fd == 3 { XCTAssertTrue(target.hasPrefix("socket:["), target) } else {
                 // Its own mount table, watched (a change drops warm sandboxes built before it).
+                // And its own binary (inotify): it leaves, idle, once that is replaced.
                 XCTAssertTrue(target.hasPrefix("user:[") || target.hasPrefix("net:[") || target == "anon_inode:[eventfd]"
-                              || target == "/proc/\(pid)/mountinfo", "fd \(fd) -> \(target)")
+                              || target == "/proc/\(pid)/mountinfo" || target == "anon_inode:inotify", "fd \(fd) -> \(target)")
             }
         }
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd"), "/")
@@ -90,7 +91,7 @@ final class KeeperTests: XCTestCase {
         let r = try h.run(["run", "--", "/bin/cat", "/proc/self/uid_map"])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertEqual(r.out.split(separator: "\n").count, 2, "a new keeper, the whole range again: \(r.out)")
-        guard let second = try keeperPID() else { return XCTFail("no new keeper") }
+        guard let second = try keeperPID() else { return XCTFail("no new keeper: \(try h.run(["keeper", "status"]).out) \(try h.run(["keeper", "status"]).err)") }
         XCTAssertNotEqual(second, pid)
         XCTAssertEqual(try h.run(["keeper", "stop"]).out, "stopped 1 keeper\n")
         XCTAssertNil(try keeperPID())
@@ -170,5 +171,40 @@ final class KeeperTests: XCTestCase {
         // --net host takes none: the host's namespace.
         let host = try h.run(["run", "--net", "host", "--", "/bin/readlink", "/proc/self/ns/net"])
         XCTAssertEqual(host.out.trimmingCharacters(in: .whitespacesAndNewlines), try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net"))
+    }
+
+    /// Two builds side by side (the second: this binary with another GNU build id): each
+    /// runs with a keeper of its own, `keeper status` tells them apart, and a keeper whose
+    /// binary is removed leaves once idle. The control: the same build shares one keeper.
+    func testEachBuildHasItsOwnKeeperAndAnOldOneLeaves() throws {
+        XCTAssertEqual(try h.run(["keeper", "stop"]).status, 0)
+        var data = try Data(contentsOf: URL(fileURLWithPath: h.bin))
+        // The note: namesz 4, descsz 20, type 3 (NT_GNU_BUILD_ID), "GNU\0", then the id.
+        let header = Data([4, 0, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, 0x47, 0x4e, 0x55, 0])
+        guard let at = data.range(of: header) else { return XCTFail("no GNU build id in \(h.bin)") }
+        data[at.upperBound] ^= 0xff
+        let other = h.scratch.appendingPathComponent("rootless-other").path
+        try data.write(to: URL(fileURLWithPath: other))
+        chmod(other, 0o755)
+        func keepers() throws -> [String] { try h.run(["keeper", "status"]).out.split(separator: "\n").filter { $0.hasPrefix("keeper ") }.map(String.init) }
+        _ = try h.run(["run", "--map", "self", "--", "true"])
+        _ = try h.run(["run", "--map", "self", "--", "true"])
+        let one = try keepers()
+        XCTAssertEqual(one.count, 1, "the control: one build, one keeper: \(one)")
+        let r = try h.run([], shell: "exec \(other) run --map self -- \(h.probe) ids")
+        XCTAssertEqual(r.status, 0, r.err)
+        let both = try keepers()
+        XCTAssertEqual(both.count, 2, "the other build started its own: \(both)")
+        XCTAssertEqual(both.filter { $0.contains("another build") }.count, 1, "\(both)")
+        guard let pid = both.first(where: { $0.contains("another build") }).flatMap({ Int32($0.split(separator: " ")[3]) }) else { return }
+        // Its binary goes (an upgrade): it leaves by itself, its socket with it.
+        XCTAssertEqual(unlink(other), 0)
+        let deadline = Date().addingTimeInterval(10)
+        while kill(pid, 0) == 0, (try? String(contentsOfFile: "/proc/\(pid)/stat"))?.contains(") Z") == false, Date() < deadline { usleep(5_000) }
+        let state = (try? String(contentsOfFile: "/proc/\(pid)/stat")).flatMap { $0.split(separator: ")").last?.split(separator: " ").first }
+        XCTAssertTrue(state == nil || state == "Z", "the old build's keeper left (state \(state.map(String.init) ?? "none"))")
+        let left = try keepers()
+        XCTAssertEqual(left.count, 1, "\(left)")
+        XCTAssertEqual(try h.run(["keeper", "stop"]).out, "stopped 1 keeper\n")
     }
 }

@@ -306,6 +306,8 @@ int rl_keeper_listen(const char *path);
 // closed) and execs /proc/self/exe as "rootless-keeper". Fills pid, pidfd, sync_fd.
 // Returns 0 or -errno.
 int rl_keeper_spawn(int listen_fd, struct rl_child *out);
+// This binary's GNU build id (20 bytes; zeros and -ENOENT if the linker left none).
+int rl_build_id(uint8_t out[20]);
 // What "rootless-keeper" runs: answer connections on fd 3 with its user namespace and
 // a pooled fresh network namespace; refill the pool while idle. Never returns.
 __attribute__((noreturn)) void rl_keeper_loop(void);
@@ -313,8 +315,9 @@ __attribute__((noreturn)) void rl_keeper_loop(void);
 // fresh network namespace it owns (or -1 when the pool is empty), *pid the keeper's pid.
 // Kinds and ownership are checked. 0 or -errno (ENOENT/ECONNREFUSED: no live keeper).
 int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, int *pid);
-// The keeper's pid and how many warm sandboxes it has ready / being built. 0 or -errno.
-int rl_keeper_status(const char *path, int *pid, int *ready, int *building, int *failed);
+// The keeper's pid and how many warm sandboxes it has ready / being built, and whether it
+// is this build's (any build's keeper answers). 0 or -errno.
+int rl_keeper_status(const char *path, int *pid, int *ready, int *building, int *failed, int *same_build);
 // Hands the keeper at path a sandbox's pidfd and mount namespace (/proc/PID/ns/mnt): it
 // holds the namespace until that pid 1 exits and then drops it, so the teardown of the
 // sandbox's mounts is not on its caller's path. 0 or -errno (then pid 1 tears it down).

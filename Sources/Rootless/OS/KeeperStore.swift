@@ -53,7 +53,7 @@ public struct KeeperStore {
     /// `net`: also take a pooled network namespace (a run with its own, --net none).
     /// `warm`: a warm request (rl_warm_pack): take the sandbox built for it if there is one.
     public func join(_ m: IDMapPlan, net: Bool, warm: [UInt8]? = nil, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
-        let key = Keeper.key(m)
+        let key = Keeper.key(m) + "-" + KeeperStore.build
         var e: Int32 = 0
         if let h = connect(key, net: net, warm: warm, error: &e) { return h }
         // Only a missing or dead keeper is replaced. One that is there but did not answer
@@ -90,6 +90,15 @@ public struct KeeperStore {
 
     func socketPath(_ key: String) -> String { dir + "/" + key + ".sock" }
 
+    /// This binary's build (the first 6 bytes of its GNU build id, in hex): one keeper per
+    /// map layout *and build*, so a run never talks to a keeper another build started (the
+    /// keeper's answer carries the whole id, checked too).
+    static let build: String = {
+        var id = [UInt8](repeating: 0, count: 20)
+        _ = rl_build_id(&id)
+        return id.prefix(6).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }()
+
     /// listen -> clone the keeper (the socket as its fd 3) -> write its maps -> release
     /// it -> ask it like any later run. The socket exists before the keeper does, so a run
     /// that connects early waits in the backlog instead of failing.
@@ -114,13 +123,14 @@ public struct KeeperStore {
 
     /// Live keepers as (key, pid, warm sandboxes ready, being built, builds failed):
     /// whoever answers on a socket here.
-    public func list() -> [(key: String, pid: Int32, ready: Int32, building: Int32, failed: Int32)] {
-        var out: [(key: String, pid: Int32, ready: Int32, building: Int32, failed: Int32)] = []
+    /// Every build's: `ours` says whether runs of this binary use it.
+    public func list() -> [(key: String, pid: Int32, ready: Int32, building: Int32, failed: Int32, ours: Bool)] {
+        var out: [(key: String, pid: Int32, ready: Int32, building: Int32, failed: Int32, ours: Bool)] = []
         for e in OS.listDirectory(dir) ?? [] where e.name.hasSuffix(".sock") {
             let key = String(e.name.dropLast(5))
-            var pid: Int32 = 0, ready: Int32 = 0, building: Int32 = 0, failed: Int32 = 0
-            guard rl_keeper_status(socketPath(key), &pid, &ready, &building, &failed) == 0 else { continue }
-            out.append((key, pid, ready, building, failed))
+            var pid: Int32 = 0, ready: Int32 = 0, building: Int32 = 0, failed: Int32 = 0, same: Int32 = 0
+            guard rl_keeper_status(socketPath(key), &pid, &ready, &building, &failed, &same) == 0 else { continue }
+            out.append((key, pid, ready, building, failed, same == 1))
         }
         return out.sorted { $0.key < $1.key }
     }
@@ -129,7 +139,7 @@ public struct KeeperStore {
     /// rootless-keeper) and waits until each is gone. Returns how many were stopped.
     public func stopAll() -> Int {
         var n = 0
-        for (key, pid, _, _, _) in list() {
+        for (key, pid, _, _, _, _) in list() {
             let pidfd = rl_pidfd_open(pid)
             guard pidfd >= 0 else { continue }
             if OS.readFile(proc + "/\(pid)/comm", limit: 64) == Keeper.processName + "\n", rl_pidfd_kill(pidfd, SIGKILL) == 0 {
