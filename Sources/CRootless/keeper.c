@@ -126,14 +126,18 @@ static int same_ns(int pid, const char *kind) {
     return stat(q, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+static int peer_unconfined(int pid);
+
 // 0: a keeper of ours; -ECONNREFUSED: a keeper that is dying (replace it, as a dead one);
-// -EACCES: someone else.
+// -EACCES: someone else (a sandbox's process, or a --userns none payload: it shares our
+// namespaces but runs under no_new_privs and seccomp, which a keeper never does).
 static int peer_is_keeper(int s) {
     struct ucred cr;
     socklen_t l = sizeof cr;
     if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 || cr.uid != getuid()) return -EACCES;
     int m = same_ns(cr.pid, "mnt"), p = m == 1 ? same_ns(cr.pid, "pid") : m;
-    return m == 1 && p == 1 ? 0 : m < 0 || p < 0 ? -ECONNREFUSED : -EACCES;
+    if (m == 1 && p == 1) return peer_unconfined(cr.pid) ? 0 : -EACCES;
+    return m < 0 || p < 0 ? -ECONNREFUSED : -EACCES;
 }
 
 // A connected socket to the keeper at path, its peer checked. -EACCES: someone else listens.
@@ -773,14 +777,18 @@ static int mounts_changed(int i) {
 // magic links, no symlinks where the plan forbids them). A directory of the rootfs renamed
 // and replaced by a symlink after the build (proc -> elsewhere) fails here: a cold run
 // would refuse it, so the spare is dropped, not handed out without its /proc.
+// The nearest earlier mount enclosing target k is a tmpfs (a host bind in between: no).
 static int beneath_own_tmpfs(const struct rl_config *c, int k) {
     const char *t = c->mounts[k].target;
+    int best = -1;
+    size_t best_n = 0;
     for (int j = 0; j < k; j++) {
         const char *d = c->mounts[j].target;
         size_t n = strlen(d);
-        if (c->mounts[j].kind == RL_MOUNT_TMPFS && strncmp(t, d, n) == 0 && (t[n] == '/' || (n == 1 && d[0] == '/'))) return 1;
+        if (c->mounts[j].kind == RL_MOUNT_SYMLINK || c->mounts[j].kind == RL_MOUNT_MASK) continue;
+        if (strncmp(t, d, n) == 0 && (t[n] == '/' || (n == 1 && d[0] == '/')) && n >= best_n) { best = j; best_n = n; }
     }
-    return 0;
+    return best >= 0 && c->mounts[best].kind == RL_MOUNT_TMPFS;
 }
 
 static int targets_intact(int i) {

@@ -81,6 +81,7 @@ public enum CLI {
             if spec.allowNoUserns { StartCache.forgo() }
             try ImageRun.resolve(&spec, warn: { OS.writeStderr("rootless: " + $0 + "\n") })
             defer { if let r = spec.imageRoot { ImageRun.finish(r, map: spec.map) } }
+            StateDirs.ensure(storeRoot: spec.storeRoot)
             let facts = SystemFacts.gather(subIDs: spec.map != .selfOnly, cgroups: spec.cgroup != .none, cwd: cwd)
             PhaseTimer.mark("args+facts")
             let plan = try Planner.plan(spec, facts)

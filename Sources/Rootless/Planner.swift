@@ -49,9 +49,13 @@ public enum Planner {
 
         let cwd = s.workdir ?? (hostView ? h.cwd : "/")
         let state = statePaths(s, h)
+        // Made before planning (StateDirs); looked at so that a cached start is planned
+        // afresh if one is gone (its mask would be skipped).
+        for p in state { _ = h.lookup(p) }
         // Host paths as the kernel will find them: every symlink resolved here (the child
         // then refuses any symlink in a source, so none can be swapped in after this check).
-        let home = homeDir(h).map { h.resolve($0) ?? $0 }
+        let homeAlias = homeDir(h)
+        let home = homeAlias.map { h.resolve($0) ?? $0 }
         let rootfs = s.rootfs.map { h.resolve($0) ?? $0 }
         let userMountsResolved: [MountRequest] = s.mounts.map {
             if case let .bind(src, dst, ro) = $0 { return .bind(source: h.resolve(src) ?? src, target: dst, readOnly: ro) }
@@ -66,6 +70,15 @@ public enum Planner {
         for (given, m) in zip(s.mounts, userMountsResolved) {
             if case let .bind(src, _, ro) = m, src == "/", !ro, case let .bind(g, _, _) = given {
                 throw RootlessError("--bind \(g) binds the host's whole / writable\(symlinkNote(g, src))", fix: "bind the directory you mean, or use --ro-bind")
+            }
+        }
+        // Nor is the home: a symlink that leads to it (or to a directory holding it) is
+        // refused; --home ro|rw, or the home's own path, says it on purpose.
+        if let home {
+            let given = s.mounts.compactMap { if case let .bind(g, _, _) = $0 { return g } else { return nil } } + (s.rootfs.map { [$0] } ?? [])
+            let real = userMountsResolved.compactMap { if case let .bind(r, _, _) = $0 { return r } else { return nil } } + (rootfs.map { [$0] } ?? [])
+            for (g, r) in zip(given, real) where g != r && (r == home || Paths.isBeneath(home, r)) {
+                throw RootlessError("\(g) is a symlink to \(r), which holds your home", fix: "use --home ro or --home rw to show your home, or name \(r) itself")
             }
         }
         var notes: [String] = []
@@ -108,6 +121,11 @@ public enum Planner {
             case .ro: m.append(MountOp(.bind, home, source: home, flags: [.readOnly, .nosuid, .nodev]))
             case .rw: m.append(MountOp(.bind, home, source: home, flags: [.nosuid, .nodev]))
             }
+        }
+        // $HOME reached through a symlink (/home/u -> /data/u): the home is mounted where it
+        // really is, and the name $HOME gives is made again inside /home's tmpfs.
+        if hostView, homeShown, let a = homeAlias, let r = home, a != r, Paths.isBeneath(a, "/home") {
+            m.append(MountOp(.symlink, a, source: r))
         }
         if cwdBound { m.append(MountOp(.bind, h.cwd, source: h.cwd, flags: [.nosuid, .nodev])) }
         m.append(MountOp(.proc, "/proc", flags: [.nosuid, .nodev, .noexec, .noSymlinks]))
@@ -389,12 +407,16 @@ public enum Planner {
         let env = environment(s, h)
         let cwd = s.workdir ?? h.cwd
         var rules = [LandlockRule("/", writable: false), LandlockRule("/dev", writable: true)]
-        if cwd != "/" { rules.append(LandlockRule(cwd, writable: true)) }
+        // The same rule as with a namespace: a directory of more than one project's files
+        // (or rootless's own) is not made writable; one line says so.
+        let why = s.workdir == nil ? unsharedCwd(cwd, home: homeDir(h), state: statePaths(s, h)) : nil
+        if cwd != "/" && why == nil { rules.append(LandlockRule(cwd, writable: true)) }
         rules += extraLandlock(s)
         var plan = Plan(namespaces: [], idmap: nil, root: .hostView, mounts: [], hostname: nil, argv: s.command, env: env,
                         searchPath: searchPath(env), cwd: cwd, uid: h.uid, gid: h.gid, capabilities: [], useInit: false, tty: s.tty,
                         preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent, timeoutMS: timeoutMS(s),
-                        notes: ["--userns none: no user, mount, pid, ipc, uts or cgroup namespace — the command runs as you, sees the host's files (read-only under Landlock except \(cwd == "/" ? "--landlock-rw paths" : cwd)) and processes\(s.net.newNamespace ? ", and keeps UDP/unix networking (Landlock blocks TCP only)" : " and network")"])
+                        notes: ["--userns none: no user, mount, pid, ipc, uts or cgroup namespace — the command runs as you, sees the host's files (read-only under Landlock except \(cwd == "/" || why != nil ? "--landlock-rw paths" : cwd)) and processes\(s.net.newNamespace ? ", and keeps UDP/unix networking (Landlock blocks TCP only)" : " and network")"]
+                            + (why.map { ["your current directory \(cwd) is not writable by the command (\($0)); cd into your project, or --landlock-rw \(cwd)"] } ?? []))
         try applySeccomp(&plan, s)
         plan.landlock = rules
         plan.blockTCP = s.net.newNamespace

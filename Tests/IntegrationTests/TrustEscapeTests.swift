@@ -82,6 +82,23 @@ final class TrustEscapeTests: XCTestCase {
         XCTAssertEqual(t.out, "0\ncontrol\n", t.err)
     }
 
+    /// State that does not exist yet is made before the run is planned, so it is masked
+    /// like the rest: a sandbox cannot make it its own way for a later run to trust. Here a
+    /// fresh store (--root) under a bound directory. The control: the directory beside it
+    /// is writable.
+    func testMissingStateIsMadeAndMaskedBeforeTheRun() throws {
+        let store = h.scratch.appendingPathComponent("fresh-store").path
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store))
+        let r = try h.run(["run", "--root", store, "--bind", h.scratch.path + ":/tmp/s", "--", "/bin/sh", "-c",
+                           "\(h.probe) write /tmp/s/fresh-store/planted; \(h.probe) write /tmp/s/beside"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("write=EROFS"), "the store is masked: \(r.out)")
+        XCTAssertTrue(r.out.contains("write=ok"), "the control: \(r.out)")
+        var isDir: ObjCBool = false
+        XCTAssertTrue(FileManager.default.fileExists(atPath: store, isDirectory: &isDir) && isDir.boolValue, "made by rootless")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store + "/planted"))
+    }
+
     /// A sandbox plants symlinks in the project directory it may write: one to rootless's
     /// runtime directory, one to /. A later run that binds the first, or takes the second
     /// as its rootfs, is refused with one line. The control: a symlink to a directory of

@@ -53,16 +53,35 @@ final class TrustPlanTests: XCTestCase {
     /// Paths are compared where they really are: a bind source or rootfs that is a symlink
     /// into the state is refused, and a bind's source in the plan is the resolved path.
     func testSymlinksAreResolvedBeforeTheStateCheck() throws {
-        var f = facts(dirs: ["/home", "/home/alice", "/home/alice/proj", "/tmp", "/home/alice/proj/out", "/home/alice/proj/root"])
+        var f = facts(dirs: ["/", "/home", "/home/alice", "/home/alice/proj", "/tmp", "/home/alice/proj/out", "/home/alice/proj/root"])
         f.resolve = { ["/home/alice/proj/out": "/tmp/rootless-1000", "/home/alice/proj/root": "/"][$0] ?? $0 }
         XCTAssertThrowsError(try plan(["--bind", "/home/alice/proj/out:/x", "true"], f)) { XCTAssertTrue("\($0)".contains("rootless's own state"), "\($0)") }
         XCTAssertThrowsError(try plan(["--rootfs", "/home/alice/proj/root", "true"], f)) { XCTAssertTrue("\($0)".contains("is a symlink to /"), "\($0)") }
         XCTAssertThrowsError(try plan(["--bind", "/home/alice/proj/root:/h", "true"], f)) { XCTAssertTrue("\($0)".contains("whole /"), "\($0)") }
-        let r = try plan(["--read-only", "--rootfs", "/home/alice/proj/root", "true"], f)
-        XCTAssertEqual(r.root, .directory("/", readOnly: true), "the rootfs as it resolves")
+        XCTAssertThrowsError(try plan(["--read-only", "--rootfs", "/home/alice/proj/root", "true"], f)) { XCTAssertTrue("\($0)".contains("holds your home"), "\($0)") }
+        let r = try plan(["--read-only", "--rootfs", "/", "true"], f)
+        XCTAssertEqual(r.root, .directory("/", readOnly: true), "named itself, read-only: on purpose")
         XCTAssertTrue(targets(r, .mask).contains("/tmp/rootless-1000"), "the state in it is masked: \(targets(r, .mask))")
+        f.resolve = { $0 == "/home/alice/proj/out" ? "/home/alice" : $0 }
+        XCTAssertThrowsError(try plan(["--ro-bind", "/home/alice/proj/out:/x", "true"], f)) { XCTAssertTrue("\($0)".contains("holds your home"), "\($0)") }
+        XCTAssertNoThrow(try plan(["--ro-bind", "/home/alice:/x", "true"], f), "named itself: on purpose")
         f.resolve = { $0 == "/home/alice/proj/out" ? "/srv/data" : $0 }
         XCTAssertEqual(try plan(["--bind", "/home/alice/proj/out:/x", "true"], f).mounts.first { $0.target == "/x" }?.source, "/srv/data")
+    }
+
+    func testASymlinkedHomeIsMadeAgainAtItsName() throws {
+        var f = facts(dirs: ["/home", "/home/alice", "/data/alice", "/home/alice/proj"])
+        f.resolve = { $0 == "/home/alice" ? "/data/alice" : $0 }
+        let p = try plan(["true"], f)
+        XCTAssertTrue(p.mounts.contains { $0.kind == .tmpfs && $0.target == "/data/alice" }, "the home where it really is")
+        XCTAssertTrue(p.mounts.contains { $0.kind == .symlink && $0.target == "/home/alice" && $0.source == "/data/alice" }, "and its name")
+    }
+
+    func testNoUsernsDoesNotMakeASharedCwdWritable() throws {
+        let p = try plan(["--userns", "none", "true"], facts(cwd: "/home/alice"))
+        XCTAssertFalse(p.landlock?.contains(LandlockRule("/home/alice", writable: true)) ?? true, "\(p.landlock ?? [])")
+        XCTAssertTrue(p.notes.contains { $0.contains("is not writable by the command") }, "\(p.notes)")
+        XCTAssertTrue(try plan(["--userns", "none", "true"]).landlock?.contains(LandlockRule("/home/alice/proj", writable: true)) ?? false, "a project directory is")
     }
 
     func testASharedCwdIsNotBoundAndSaysWhy() throws {
