@@ -323,29 +323,31 @@ int rl_start_parse(void *buf, size_t len, struct rl_start *out) {
 
 static int has_key(const char *e, const char *key, size_t k) { return strncmp(e, key, k) == 0 && e[k] == '='; }
 
-// Planner.environment, in C: the caller's variables (none with --clearenv), each -e
-// applied in order ("K=V" replaces the first K and drops the other Ks; "K" does that with
-// the caller's first K, if any), PATH added when missing; PATH for the search is the last
-// one. Strings compare as bytes (Swift compares canonical equivalents as equal: they
-// differ only for an environment holding two spellings of one name).
-int rl_start_env(const struct rl_start *s, char *const *environ_, const char ***envp, const char **search_path) {
-    size_t n = 0, n_sets = 0;
-    for (char *const *e = environ_; e && *e; e++) n++;
-    while (s->sets && s->sets[n_sets]) n_sets++;
-    size_t dl = strlen(s->default_path);
+// The sandbox's environment: the one recipe, for the planner (Planner.environment) and for
+// a cached start. Start from base (nothing with --clearenv), apply each -e in order ("K=V"
+// replaces the first K and drops the other Ks; "K" does that with the caller's first K, if
+// any), add PATH when missing; PATH for the search is the last one. Strings compare as
+// bytes. One malloc'd block (free *envp); the strings stay the caller's.
+int rl_env_recipe(char *const *base, char *const *caller, int clear_env, const char *const *sets, const char *default_path,
+                  const char ***envp, const char **search_path) {
+    size_t n = 0, nc = 0, n_sets = 0;
+    for (char *const *e = base; e && *e; e++) n++;
+    for (char *const *e = caller; e && *e; e++) nc++;
+    while (sets && sets[n_sets]) n_sets++;
+    size_t dl = strlen(default_path);
     const char **v = malloc((n + n_sets + 2) * sizeof *v + dl + 6);
     if (!v) return -ENOMEM;
     char *path_kv = (char *)(v + n + n_sets + 2);
     memcpy(path_kv, "PATH=", 5);
-    memcpy(path_kv + 5, s->default_path, dl + 1);
+    memcpy(path_kv + 5, default_path, dl + 1);
     size_t k = 0;
-    if (!s->clear_env) for (size_t i = 0; i < n; i++) v[k++] = environ_[i];
+    if (!clear_env) for (size_t i = 0; i < n; i++) v[k++] = base[i];
     for (size_t j = 0; j < n_sets; j++) {
-        const char *kv = s->sets[j], *eq = strchr(kv, '=');
+        const char *kv = sets[j], *eq = strchr(kv, '=');
         size_t kl = eq ? (size_t)(eq - kv) : strlen(kv);
         if (!eq) {
             kv = NULL;
-            for (size_t i = 0; i < n && !kv; i++) if (has_key(environ_[i], s->sets[j], kl)) kv = environ_[i];
+            for (size_t i = 0; i < nc && !kv; i++) if (has_key(caller[i], sets[j], kl)) kv = caller[i];
             if (!kv) continue;
         }
         size_t at = k;
@@ -362,6 +364,11 @@ int rl_start_env(const struct rl_start *s, char *const *environ_, const char ***
     *envp = v;
     *search_path = path + 5;
     return 0;
+}
+
+// A cached start's environment: the recipe over this run's own environment.
+int rl_start_env(const struct rl_start *s, char *const *environ_, const char ***envp, const char **search_path) {
+    return rl_env_recipe(environ_, environ_, s->clear_env, s->sets, s->default_path, envp, search_path);
 }
 
 int rl_start_valid(const struct rl_start *s, const void *inputs, size_t n_inputs) {

@@ -1,3 +1,5 @@
+import CRootless
+import Glibc
 import IDMap
 
 /// RunSpec + HostFacts -> Plan. Pure: no syscalls, so every decision is golden-tested.
@@ -423,19 +425,27 @@ public enum Planner {
         return plan
     }
 
-    /// The caller's environment (as bwrap does) unless --clearenv; then -e in order.
+    /// The caller's environment (as bwrap does) unless --clearenv; then -e in order. An
+    /// image brings its own environment: the caller's is not passed into it (but -e NAME
+    /// still copies the caller's). The recipe is rl_env_recipe's, which a cached start
+    /// uses too: one rule, in C, so the two can never differ.
     static func environment(_ s: RunSpec, _ h: HostFacts) -> [String] {
-        // An image brings its own environment; the caller's is not passed into it.
-        var env: [String] = s.clearEnv ? [] : s.imageRoot?.env ?? h.env
-        func set(_ kv: String) {
-            let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv
-            if let i = env.firstIndex(where: { $0.hasPrefix(key + "=") }) { env[i] = kv } else { env.append(kv) }
-            env.removeAll { $0.hasPrefix(key + "=") && $0 != kv }
-        }
-        for e in s.env {
-            if e.contains("=") { set(e) } else if let v = h.env.first(where: { $0.hasPrefix(e + "=") }) { set(v) }
-        }
-        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=" + defaultPath) }
+        let base = s.imageRoot?.env ?? h.env
+        func cStrings(_ a: [String]) -> [UnsafeMutablePointer<CChar>?] { a.map { strdup($0) } + [nil] }
+        let b = cStrings(base), c = cStrings(h.env), e = cStrings(s.env)
+        defer { for p in b + c + e { free(p) } }
+        var out: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+        var path: UnsafePointer<CChar>?
+        let rc = b.withUnsafeBufferPointer { bp in c.withUnsafeBufferPointer { cp in e.withUnsafeBufferPointer { ep in
+            ep.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: e.count) { sets in
+                rl_env_recipe(bp.baseAddress, cp.baseAddress, s.clearEnv ? 1 : 0, sets, defaultPath, &out, &path)
+            }
+        } } }
+        guard rc == 0, let out else { return [] }
+        defer { free(out) }
+        var env: [String] = []
+        var i = 0
+        while let p = out[i] { env.append(String(cString: p)); i += 1 }
         return env
     }
 }

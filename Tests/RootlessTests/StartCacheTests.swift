@@ -161,8 +161,25 @@ final class StartCacheTests: XCTestCase {
         XCTAssertTrue(Observe.spoiled)
     }
 
-    /// rl_start_env makes the sandbox's environment as Planner.environment does, for
-    /// random environments and recipes (--clearenv, -e K=V, -e K).
+    /// The recipe (rl_env_recipe, the one implementation the planner and a cached start
+    /// call), pinned case by case: base or nothing, -e in order, copies from the caller,
+    /// the other copies of a name dropped, PATH added when missing and searched last.
+    func testTheEnvironmentRecipe() throws {
+        func env(_ args: [String], _ caller: [String]) throws -> ([String], String) {
+            let p = try plan(args + ["true"], env: caller)
+            return (p.env, p.searchPath)
+        }
+        XCTAssertEqual(try env([], ["A=1", "PATH=/x"]).0, ["A=1", "PATH=/x"])
+        XCTAssertEqual(try env(["--clearenv"], ["A=1"]).0, ["PATH=" + Planner.defaultPath])
+        XCTAssertEqual(try env(["-e", "A=2"], ["A=1", "B=1", "A=3"]).0, ["A=2", "B=1", "PATH=" + Planner.defaultPath])
+        XCTAssertEqual(try env(["--clearenv", "-e", "B", "-e", "C"], ["A=1", "B=x=y"]).0, ["B=x=y", "PATH=" + Planner.defaultPath], "a missing copy is skipped")
+        XCTAssertEqual(try env(["-e", "PATH=/a", "-e", "PATH=/b"], []).1, "/b")
+        XCTAssertEqual(try env(["-e", "K="], []).0.first, "K=", "an empty value is a value")
+    }
+
+    /// A cached start makes the environment the plan made, from the recipe stored in the
+    /// entry and this run's environment, for random environments and recipes (--clearenv,
+    /// -e K=V, -e K): the entry carries the recipe faithfully.
     func testTheEnvironmentIsMadeAsThePlannerMakesIt() throws {
         var rng = SystemRandomNumberGenerator()
         let keys = ["A", "B", "PATH", "AB", "HOME"]

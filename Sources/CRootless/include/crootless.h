@@ -393,6 +393,12 @@ long rl_start_encode(void *buf, size_t cap, const struct rl_start *entry, const 
 int rl_start_parse(void *buf, size_t len, struct rl_start *out);
 // 1 when the inputs are the entry's and every observation gives the same result again.
 int rl_start_valid(const struct rl_start *s, const void *inputs, size_t n_inputs);
+// The sandbox's environment, the one recipe (Planner.environment calls it too): base (the
+// caller's, or an image's; nothing if clear_env), then each -e of sets in order ("K" copies
+// the caller's K), PATH=default_path when none. malloc'd, one block (free *envp); the
+// strings are base's, caller's, sets' or within the block. 0 or -ENOMEM.
+int rl_env_recipe(char *const *base, char *const *caller, int clear_env, const char *const *sets, const char *default_path,
+                  const char ***envp, const char **search_path);
 // The sandbox's environment from environ by the entry's recipe (malloc'd, one block: free
 // *envp), and the PATH a command is searched in (within it). 0 or -ENOMEM.
 int rl_start_env(const struct rl_start *s, char *const *environ, const char ***envp, const char **search_path);

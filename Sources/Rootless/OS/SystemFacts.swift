@@ -15,12 +15,12 @@ public enum SystemFacts {
     /// `subIDs: false` (for --map self) skips /etc/passwd, /etc/subuid|subgid and the
     /// helper checks: that mode uses none of them, and this runs on every start.
     /// `cgroups: false` (--cgroup none) skips the cgroup facts.
-    public static func gather(_ p: HostPaths = HostPaths(), subIDs: Bool = true, cgroups: Bool = true, cwd: String? = OS.knownDirectory()) -> HostFacts {
-        let uid = getuid(), gid = getgid()
+    public static func gather(_ p: HostPaths = HostPaths(), subIDs: Bool = true, cgroups: Bool = true, cwd: String? = OS.knownDirectory()) -> HostFacts { // unobserved: the cwd is a cached start's input
+        let uid = getuid(), gid = getgid() // unobserved: inputs of a cached start (compared byte for byte)
         let unused = HelperStatus.missing(name: "not looked up for --map self")
         let name = subIDs ? Observe.readFile(p.etc + "/passwd").flatMap { Passwd.lookup(uid: uid, in: $0)?.name } : nil
         let nnp = subIDs && noNewPrivs(p)
-        var f = HostFacts(uid: uid, gid: gid, userName: name, cwd: cwd ?? "/", env: OS.environment(),
+        var f = HostFacts(uid: uid, gid: gid, userName: name, cwd: cwd ?? "/", env: OS.environment(), // unobserved: a recipe's input (rl_env_recipe), made afresh per run
                           subuid: subIDs ? Observe.readFile(p.etc + "/subuid").map { SubIDTable(parsing: $0) } : nil,
                           subgid: subIDs ? Observe.readFile(p.etc + "/subgid").map { SubIDTable(parsing: $0) } : nil,
                           uidHelper: subIDs ? helper("newuidmap", p, nnp) : unused,
@@ -45,7 +45,7 @@ public enum SystemFacts {
             ?? CgroupLayout.detect(mountinfo: Observe.readFile(p.proc + "/self/mountinfo") ?? "", selfCgroup: selfCgroup)
         guard let mount = layout.v2Mount, let own = layout.ownPath else { return CgroupFacts(layout: layout, base: nil, delegated: false, available: []) }
         let base = CgroupFacts.base(mount: mount, own: own)
-        let delegated = Observe.stat(base)?.uid == getuid() && Observe.access(base, W_OK)
+        let delegated = Observe.stat(base)?.uid == getuid() && Observe.access(base, W_OK) // unobserved: getuid, an input
             && Observe.access(base + "/cgroup.procs", W_OK) && Observe.access(base + "/cgroup.subtree_control", W_OK)
         let available = Text.words(Observe.readFile(base + "/cgroup.controllers", limit: 4096) ?? "")
         var facts = CgroupFacts(layout: layout, base: base, delegated: delegated, available: available)
@@ -77,7 +77,7 @@ public enum SystemFacts {
     }
 
     public static func noNewPrivs(_ p: HostPaths) -> Bool {
-        guard let s = OS.readFile(p.proc + "/self/status") else { return false }
+        guard let s = OS.readFile(p.proc + "/self/status") else { return false } // unobserved: a run under it never leaves a cached start
         return Text.line(in: s, after: "NoNewPrivs:")?.hasSuffix("1") ?? false
     }
 
