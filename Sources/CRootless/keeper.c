@@ -128,6 +128,23 @@ static int same_ns(int pid, const char *kind) {
 
 static int peer_unconfined(int pid);
 
+// The peer whose pid was just looked up in /proc is still the process that connected (or
+// listened): its pidfd (SO_PEERPIDFD, taken at connect/listen) has not seen it exit, so
+// its pid cannot have been reused by another process meanwhile. Kernels without
+// SO_PEERPIDFD (< 6.5): 1, as before.
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+static int peer_still_there(int s) {
+    int pfd = -1;
+    socklen_t l = sizeof pfd;
+    if (getsockopt(s, SOL_SOCKET, SO_PEERPIDFD, &pfd, &l) < 0) return errno == ENOPROTOOPT || errno == EINVAL;
+    struct pollfd p = { pfd, POLLIN, 0 };
+    int gone = poll(&p, 1, 0) == 1;
+    close(pfd);
+    return !gone;
+}
+
 // 0: a keeper of ours; -ECONNREFUSED: a keeper that is dying (replace it, as a dead one);
 // -EACCES: someone else (a sandbox's process, or a --userns none payload: it shares our
 // namespaces but runs under no_new_privs and seccomp, which a keeper never does).
@@ -136,7 +153,7 @@ static int peer_is_keeper(int s) {
     socklen_t l = sizeof cr;
     if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 || cr.uid != getuid()) return -EACCES;
     int m = same_ns(cr.pid, "mnt"), p = m == 1 ? same_ns(cr.pid, "pid") : m;
-    if (m == 1 && p == 1) return peer_unconfined(cr.pid) ? 0 : -EACCES;
+    if (m == 1 && p == 1) return peer_unconfined(cr.pid) && peer_still_there(s) ? 0 : -EACCES;
     return m < 0 || p < 0 ? -ECONNREFUSED : -EACCES;
 }
 
@@ -602,11 +619,15 @@ static int peer_outside(int conn) {
     char p[64];
     snprintf(p, sizeof p, "/proc/%d/ns/mnt", cr.pid);
     int fd = open(p, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == EACCES || errno == EPERM ? PEER_USER : 0;
-    struct stat st;
-    int ours = fstat(fd, &st) == 0 && st.st_dev == self.mnt_dev && st.st_ino == self.mnt_ino;
-    close(fd);
-    return ours ? PEER_JOINED : 0;
+    int kind = 0;
+    if (fd < 0) {
+        kind = errno == EACCES || errno == EPERM ? PEER_USER : 0;
+    } else {
+        struct stat st;
+        kind = fstat(fd, &st) == 0 && st.st_dev == self.mnt_dev && st.st_ino == self.mnt_ino ? PEER_JOINED : 0;
+        close(fd);
+    }
+    return kind && peer_still_there(conn) ? kind : 0;
 }
 
 
@@ -895,6 +916,10 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
 // that sends nothing within 200 ms is dropped: the keeper must not hang on one.
 static void serve(int conn, int userns) {
     static char body[WARM_REQ_MAX] __attribute__((aligned(8)));
+    // Who it is, before anything is read: a peer that may not ask is dropped at once, so
+    // it cannot hold the keeper for the read's timeout, connection after connection.
+    int kind = peer_outside(conn);
+    if (!kind) return;
     struct timeval tv = { 0, 200000 };
     setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     char req = 0;
@@ -908,7 +933,7 @@ static void serve(int conn, int userns) {
     int n = r > 0 ? rl_fd_take(&m, fds, 3) : 0;
     // Every request carries the proof (the user's own user namespace) as its last fd, and
     // comes from outside every sandbox; anything else gets no answer.
-    if (n < 1 || !proof_ok(peer_outside(conn), fds[n - 1], userns)) {
+    if (n < 1 || !proof_ok(kind, fds[n - 1], userns)) {
         for (int i = 0; i < n; i++) close(fds[i]);
         return;
     }
