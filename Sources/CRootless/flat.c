@@ -6,6 +6,17 @@
 #include <errno.h>
 #include <string.h>
 
+// The one rule for what a sandbox built ahead (a warm one) or started from a cached entry
+// may be: nothing tied to its run's own process — no tty, no preserved fds, no cgroup of
+// its own, no joined namespace, no image root, no seccomp listener or its records — and a
+// whole sandbox (a new root, a user namespace, our pid 1). Checked where a config is
+// packed (warm request, start entry) and where one is read back (rl_warm_unpack,
+// rl_start_parse); the plan's own reasons, for the user, are Planner.warmOff's.
+int rl_warm_shape(const struct rl_config *c) {
+    return !c->use_tty && !c->preserve_fds && !c->into_cgroup && !c->join_userns && !c->n_overlay_lower && c->notify_filter == -1
+        && !c->n_notify_rules && !c->notify_rules && !c->denials && !c->n_denials && !c->keep_root && !c->no_userns && c->use_init;
+}
+
 uint64_t rl_pk_put(struct rl_pk *p, const void *d, size_t len) {
     size_t off = (p->n + 7) & ~(size_t)7;
     if (off > p->cap || len > p->cap - off) { p->err = E2BIG; return 0; }

@@ -31,6 +31,8 @@ const char *rl_pk_str(struct rl_pk *p, const char *s);
 // c's root, hostname, cwd, mounts, filters and Landlock rules into p; w's pointers to
 // them become their offsets (the rest of w is the caller's).
 void rl_pk_config(struct rl_pk *p, const struct rl_config *c, struct rl_config *w);
+// 1 when c may run warm or from a cached start (flat.c: the one rule).
+int rl_warm_shape(const struct rl_config *c);
 // The reverse, in place in b: each offset (>= min, the header) checked to lie within len,
 // each string NUL-terminated within it. 0, or -1 for bad bytes.
 int rl_fix_str(char *b, size_t len, size_t min, const char **f);

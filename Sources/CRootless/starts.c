@@ -228,10 +228,8 @@ static uint64_t put_strv(struct rl_pk *p, const char *const *v, uint32_t *count)
 }
 
 long rl_start_encode(void *buf, size_t cap, const struct rl_start *in, const struct rl_config *c) {
-    // Only what a warm start runs with: no tty, fds, cgroup, image or notify listener.
-    if (c->use_tty || c->preserve_fds || c->into_cgroup || c->join_userns || c->n_overlay_lower || c->notify_filter >= 0
-        || c->denials || c->zygote || c->keep_root || c->no_userns || !c->use_init || !c->argv || !c->argv[0])
-        return -EINVAL;
+    // Only what a warm start runs with (rl_warm_shape), before it is made one (zygote).
+    if (!rl_warm_shape(c) || c->zygote || !c->argv || !c->argv[0]) return -EINVAL;
     struct rl_pk p = { buf, cap, 0, 0 };
     struct start_hdr h;
     memset(&h, 0, sizeof h);
@@ -297,9 +295,8 @@ int rl_start_parse(void *buf, size_t len, struct rl_start *out) {
         return -1;
     if (h.cfg < sizeof h || (h.cfg & 7) || h.cfg > len || len - h.cfg < sizeof(struct rl_config)) return -1;
     struct rl_config *c = (struct rl_config *)(b + h.cfg);
-    if (c->use_tty || c->preserve_fds || c->into_cgroup || c->join_userns || c->n_overlay_lower || c->notify_filter != -1
-        || c->n_notify_rules || c->notify_rules || c->denials || c->n_denials || c->zygote || c->keep_root || c->no_userns
-        || !c->use_init || c->argv || c->envp || c->search_path || c->overlay_lower || c->overlay_scratch || c->overlay_fuse || c->landlock < 0
+    if (!rl_warm_shape(c) || c->zygote
+        || c->argv || c->envp || c->search_path || c->overlay_lower || c->overlay_scratch || c->overlay_fuse || c->landlock < 0
         || c->userns_fd != -1 || c->netns_fd != -1 || c->cgroup_fd != -1 || c->timeout_ms < 0)
         return -1;
     if (rl_fix_config(b, len, sizeof h, c) < 0) return -1;

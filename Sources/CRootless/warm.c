@@ -47,8 +47,7 @@ long rl_warm_pack(const struct rl_config *c, void *buf, size_t cap) {
     // A caller under no_new_privs or a seccomp filter (a Landlock domain needs one of
     // them unprivileged) is confined; a sandbox built by the keeper would not be.
     if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0 || prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0) return -EPERM;
-    if (c->n_overlay_lower || c->use_tty || c->preserve_fds || c->notify_filter >= 0 || c->keep_root || c->no_userns || !c->use_init)
-        return -EINVAL;
+    if (!rl_warm_shape(c)) return -EINVAL;
     struct rl_pk p = { buf, cap, 0, 0 };
     rl_pk_put(&p, NULL, sizeof(struct warm_hdr));
     struct warm_hdr h;
@@ -129,8 +128,7 @@ int rl_warm_unpack(char *b, size_t len, struct rl_config **out, const char **cgr
     const char *cg = (const char *)(uintptr_t)h.cgroup, *lb = (const char *)(uintptr_t)h.label;
     if (!cg || !lb || rl_fix_str(b, len, sizeof h, &cg) < 0 || rl_fix_str(b, len, sizeof h, &lb) < 0) return -1;
     struct rl_config *c = (struct rl_config *)(b + h.cfg);
-    if (!c->zygote || c->use_tty || c->preserve_fds || c->keep_root || c->no_userns || !c->use_init || c->join_userns
-        || c->into_cgroup || c->n_overlay_lower || c->notify_filter != -1 || c->n_notify_rules || c->denials || c->n_denials
+    if (!c->zygote || !rl_warm_shape(c)
         || c->argv || c->envp || c->search_path || c->overlay_scratch || c->overlay_fuse || c->overlay_lower || c->landlock < 0)
         return -1;
     if (rl_fix_config(b, len, sizeof h, c) < 0) return -1;
