@@ -54,6 +54,14 @@ void rl_warm_wait(struct rl_config *c, int rep);
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <time.h>
+
+// Milliseconds on the monotonic clock (timeouts: the supervisor, pid 1, the keeper).
+static inline int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 // Room for three fds (the most: a warm sandbox's command carries fds 0-2).
 union rl_fd_ctl { struct cmsghdr h; char b[CMSG_SPACE(3 * sizeof(int))]; };
 static inline void rl_fd_msghdr(struct msghdr *m, struct iovec *iov, void *data, size_t len, union rl_fd_ctl *u) {

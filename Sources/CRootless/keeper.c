@@ -550,11 +550,6 @@ static void note_host_mounts(int revents) {
 }
 static struct { uint64_t parent_dev, parent_ino, mnt_dev, mnt_ino; int have_parent; char cgroup[4096], label[4096]; } self;
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void read_text(const char *path, char *buf, size_t cap) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

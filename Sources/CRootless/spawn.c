@@ -128,11 +128,6 @@ static void harden_init(int rep) {
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) rl_fail(rep, RL_STEP_SECCOMP, errno, -3);
 }
 
-static int64_t mono_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 // pid 1: reaps everything, forwards signals to the payload's process group (a shell
 // waiting on a child must see Ctrl-C too, as with tini -g), and reports the payload's
@@ -154,12 +149,12 @@ __attribute__((noreturn)) static void init_loop(const struct rl_config *c, pid_t
     sigfillset(&all);
     int sfd = signalfd(-1, &all, SFD_CLOEXEC);
     if (sfd < 0) rl_fail(rep, RL_STEP_FORK_PAYLOAD, errno, -3);
-    int64_t deadline = c->timeout_ms > 0 ? mono_ms() + c->timeout_ms + 2000 : 0;
+    int64_t deadline = c->timeout_ms > 0 ? now_ms() + c->timeout_ms + 2000 : 0;
     harden_init(rep);
     for (;;) {
         struct pollfd p[2] = { { sfd, POLLIN, 0 }, { rep, 0, 0 } };
         int wait = -1;
-        if (deadline) { int64_t left = deadline - mono_ms(); wait = left < 0 ? 0 : (int)left; }
+        if (deadline) { int64_t left = deadline - now_ms(); wait = left < 0 ? 0 : (int)left; }
         int n = poll(p, 2, wait);
         if (n == 0 && deadline) _exit(0);
         if (n < 0) continue;

@@ -421,18 +421,28 @@ static int build_inputs(int argc, char *const *argv) {
     return 0;
 }
 
+// A directory of ours closed to others (made if missing): 0 or -errno.
+static int own_dir(const char *path) {
+    struct stat st;
+    if (mkdir(path, 0700) < 0 && errno != EEXIST) return -errno;
+    if (lstat(path, &st) < 0) return -errno;
+    return S_ISDIR(st.st_mode) && st.st_uid == getuid() && !(st.st_mode & 077) ? 0 : -EPERM;
+}
+
 int rl_runtime_dir(char *out, size_t cap, const char *sub) {
-    const char *x = getenv("XDG_RUNTIME_DIR");
-    int n = x && x[0] == '/' ? snprintf(out, cap, "%s/rootless", x) : snprintf(out, cap, "/tmp/rootless-%u", getuid());
-    for (int level = 0; level < (sub ? 2 : 1); level++) {
-        if (level == 1) n = snprintf(out + n, cap - (size_t)n, "/%s", sub) + n;
-        struct stat st;
-        if (n < 0 || (size_t)n >= cap) return -ENAMETOOLONG;
-        if (mkdir(out, 0700) < 0 && errno != EEXIST) return -errno;
-        if (lstat(out, &st) < 0) return -errno;
-        if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077)) return -EPERM;
+    // The base is checked once per process (a cached start asks for it twice: its entry,
+    // then the key that seals it).
+    static char base[4096];
+    static int base_rc = 1;
+    if (base_rc > 0) {
+        const char *x = getenv("XDG_RUNTIME_DIR");
+        int n = x && x[0] == '/' ? snprintf(base, sizeof base, "%s/rootless", x) : snprintf(base, sizeof base, "/tmp/rootless-%u", getuid());
+        base_rc = n < 0 || (size_t)n >= sizeof base ? -ENAMETOOLONG : own_dir(base);
     }
-    return 0;
+    if (base_rc < 0) return base_rc;
+    int n = sub ? snprintf(out, cap, "%s/%s", base, sub) : snprintf(out, cap, "%s", base);
+    if (n < 0 || (size_t)n >= cap) return -ENAMETOOLONG;
+    return sub ? own_dir(out) : 0;
 }
 
 // The entry's path in the runtime directory's starts/ (made if missing), or -1.

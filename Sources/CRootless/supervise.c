@@ -19,11 +19,6 @@
 #include <unistd.h>
 
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void write_all(int fd, const char *b, ssize_t n) {
     while (n > 0) {

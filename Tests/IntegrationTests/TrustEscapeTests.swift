@@ -281,13 +281,13 @@ final class TrustEscapeTests: XCTestCase {
     func testAnEnvSecretIsNeverWrittenToDisk() throws {
         let value = "tok-\(UUID().uuidString)"
         for _ in 0..<3 { _ = try h.run(["run", "--map", "self", "-e", "API_TOKEN=\(value)", "--", h.probe, "env", "API_TOKEN"]) }
-        for _ in 0..<3 { _ = try h.run(["run", "--map", "self", "-e", "API_TOKEN", "--", h.probe, "env", "API_TOKEN", value], env: ["API_TOKEN": value]) }
+        for _ in 0..<3 { _ = try h.run(["run", "--map", "self", "-e", "API_TOKEN", "--", h.probe, "env", "API_TOKEN"], env: ["API_TOKEN": value]) }
         var found: [String] = [], entries = 0
         for dir in [runtimeDir, home + "/.cache/rootless"] {
             guard let e = FileManager.default.enumerator(atPath: dir) else { continue }
             for case let f as String in e {
                 guard let d = FileManager.default.contents(atPath: dir + "/" + f) else { continue }
-                if d.range(of: Data(value.utf8)) != nil && !f.hasPrefix("starts/") || d.range(of: Data(("API_TOKEN=" + value).utf8)) != nil { found.append(f) }
+                if d.range(of: Data(value.utf8)) != nil { found.append(f) }
                 if f.hasPrefix("starts/"), d.range(of: Data("API_TOKEN".utf8)) != nil { entries += 1 }
             }
         }
