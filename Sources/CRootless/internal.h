@@ -4,9 +4,6 @@
 #define _GNU_SOURCE
 #include "crootless.h"
 
-// Most mount ops one sandbox may carry; the Swift planner enforces it (Plan.maxMounts).
-#define RL_MAX_MOUNTS 256
-
 // Signals the rootless process forwards to pid 1 and pid 1 forwards to the payload.
 // One list: rl_spawn blocks exactly these and rl_supervise reads exactly these.
 extern const int rl_forwarded_signals[];
@@ -23,20 +20,23 @@ void rl_build_root(const struct rl_config *c, int report_fd);
 // notify_sock: child end of the listener socket (--seccomp-log), or -1.
 __attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int report_fd, int pty_slave, int notify_sock);
 
-// flat.c: a config flattened into one buffer, pointers as offsets (see there).
+// wire.c: a config flattened into one buffer, pointers as offsets, by the field tables.
 struct rl_pk { char *b; size_t cap, n; int err; };
 // Appends len bytes (NULL: zeros) 8-aligned; returns the offset (p->err = E2BIG past cap).
 uint64_t rl_pk_put(struct rl_pk *p, const void *d, size_t len);
 const char *rl_pk_str(struct rl_pk *p, const char *s);
-// c's root, hostname, cwd, mounts, filters and Landlock rules into p; w's pointers to
-// them become their offsets (the rest of w is the caller's).
-void rl_pk_config(struct rl_pk *p, const struct rl_config *c, struct rl_config *w);
-// 1 when c may run warm or from a cached start (flat.c: the one rule).
-int rl_warm_shape(const struct rl_config *c);
+// A NULL-terminated list as count+1 offsets (the last 0): the array's offset.
+uint64_t rl_pk_strv(struct rl_pk *p, const char *const *v, uint32_t *count);
+// c, flattened into p (fds -1, pointers into this process NULL, the run's lists left out
+// and its scalars zeroed unless keep_run): the packed config's offset. p->err = EINVAL when
+// c must run cold (rl_config_cold_field).
+uint64_t rl_pk_config(struct rl_pk *p, const struct rl_config *c, int keep_run);
 // The reverse, in place in b: each offset (>= min, the header) checked to lie within len,
-// each string NUL-terminated within it. 0, or -1 for bad bytes.
+// each string NUL-terminated within it, each count within its table's bounds, and nothing
+// a packed config never carries. 0, or -1 for bad bytes.
 int rl_fix_str(char *b, size_t len, size_t min, const char **f);
 int rl_fix_arr(char *b, size_t len, size_t min, const void **f, int32_t n, size_t size, int32_t max);
+int rl_fix_strv(char *b, size_t len, size_t min, const char *const **v, uint32_t n);
 int rl_fix_config(char *b, size_t len, size_t min, struct rl_config *c);
 
 // warm.c. The keeper: checks every offset of a warm request in place and points *out at

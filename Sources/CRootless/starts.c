@@ -37,15 +37,16 @@
 #include <unistd.h>
 
 #define START_MAGIC 0x31545352u // "RST1"
-#define START_VERSION (1u | (uint32_t)sizeof(struct rl_config) << 8)
+// The entry's own format (its header), bumped by hand; the config inside it is versioned
+// by its tables (rl_config_layout), which follow every field by themselves.
+#define START_FORMAT 2u
 #define START_MAX (1u << 20)
 #define START_BUCKETS 256
 #define OBS_MAX_READ (256 * 1024)
 
-_Static_assert(sizeof(char *) == sizeof(uint64_t), "argv offsets are rewritten into pointers in place");
-
 struct start_hdr {
-    uint32_t magic, version;
+    uint32_t magic, format;
+    uint64_t layout;           // rl_config_layout()
     uint64_t total;
     uint64_t inputs, n_inputs; // the inputs (1. above), compared byte for byte
     uint64_t obs, n_obs;       // the observations (2. above)
@@ -215,27 +216,16 @@ static int obs_walk(const char *b, size_t n, int replay) {
 
 // ---- entries ---------------------------------------------------------------------------------
 
-static uint64_t put_strv(struct rl_pk *p, const char *const *v, uint32_t *count) {
-    uint32_t k = 0;
-    while (v && v[k]) k++;
-    *count = k;
-    uint64_t at = rl_pk_put(p, NULL, ((size_t)k + 1) * 8);
-    for (uint32_t i = 0; i < k && !p->err; i++) {
-        uint64_t s = (uint64_t)(uintptr_t)rl_pk_str(p, v[i]);
-        if (!p->err) memcpy(p->b + at + (size_t)i * 8, &s, 8);
-    }
-    return at;
-}
-
 long rl_start_encode(void *buf, size_t cap, const struct rl_start *in, const struct rl_config *c) {
-    // Only what a warm start runs with (rl_warm_shape), before it is made one (zygote).
-    if (!rl_warm_shape(c) || c->zygote || !c->argv || !c->argv[0]) return -EINVAL;
+    // Only what a warm start runs with (rl_config_cold_field), before it is made one (zygote).
+    if (rl_config_cold_field(c) || c->zygote || !c->argv || !c->argv[0]) return -EINVAL;
     struct rl_pk p = { buf, cap, 0, 0 };
     struct start_hdr h;
     memset(&h, 0, sizeof h);
     rl_pk_put(&p, NULL, sizeof h);
     h.magic = START_MAGIC;
-    h.version = START_VERSION;
+    h.format = START_FORMAT;
+    h.layout = rl_config_layout();
     if (!in->sock || !in->default_path) return -EINVAL;
     for (const char *const *e = in->sets; e && *e; e++) if (!**e || **e == '=') return -EINVAL;
     h.inputs = rl_pk_put(&p, in->inputs, in->n_inputs);
@@ -244,39 +234,18 @@ long rl_start_encode(void *buf, size_t cap, const struct rl_start *in, const str
     h.n_obs = in->n_obs;
     h.notes = in->notes && *in->notes ? (uint64_t)(uintptr_t)rl_pk_str(&p, in->notes) : 0;
     h.sock = (uint64_t)(uintptr_t)rl_pk_str(&p, in->sock);
-    h.argv = put_strv(&p, c->argv, &h.argc);
-    h.sets = put_strv(&p, in->sets, &h.n_sets);
+    h.argv = rl_pk_strv(&p, c->argv, &h.argc);
+    h.sets = rl_pk_strv(&p, in->sets, &h.n_sets);
     h.want_net = in->want_net ? 1 : 0;
     h.clear_env = in->clear_env ? 1 : 0;
     h.default_path = (uint64_t)(uintptr_t)rl_pk_str(&p, in->default_path);
-    struct rl_config w = *c;
-    // envp and PATH are made per run (rl_start_env).
-    w.argv = w.envp = NULL;
-    w.search_path = NULL;
-    w.userns_fd = w.netns_fd = w.cgroup_fd = w.zygote_fd = -1;
-    w.notify_rules = NULL;
-    w.n_notify_rules = 0;
-    w.overlay_lower = NULL;
-    w.overlay_scratch = w.overlay_fuse = NULL;
-    rl_pk_config(&p, c, &w);
-    if (c->n_rlimits < 0 || c->n_rlimits > 64) return -E2BIG;
-    w.rlimits = c->n_rlimits ? (const struct rl_rlimit *)(uintptr_t)rl_pk_put(&p, c->rlimits, (size_t)c->n_rlimits * sizeof *c->rlimits) : NULL;
-    h.cfg = rl_pk_put(&p, &w, sizeof w);
+    // The run's whole config but what is made per process: envp and PATH (rl_start_env),
+    // argv (above), fds; the run's scalars (its timeout) are kept.
+    h.cfg = rl_pk_config(&p, c, 1);
     if (p.err) return -p.err;
     h.total = p.n;
     memcpy(p.b, &h, sizeof h);
     return (long)p.n;
-}
-
-static int fix_strv(char *b, size_t len, uint64_t at, uint32_t n, const char *const **out) {
-    const void *arr = (const void *)(uintptr_t)at;
-    if (n > RL_WARM_MAX_STRINGS || rl_fix_arr(b, len, sizeof(struct start_hdr), &arr, (int32_t)n + 1, 8, RL_WARM_MAX_STRINGS + 1) < 0) return -1;
-    const char **v = (const char **)arr;
-    if (v[n] != NULL) return -1;
-    for (uint32_t i = 0; i < n; i++)
-        if (!v[i] || rl_fix_str(b, len, sizeof(struct start_hdr), &v[i]) < 0) return -1;
-    *out = (const char *const *)v;
-    return 0;
 }
 
 int rl_start_parse(void *buf, size_t len, struct rl_start *out) {
@@ -284,7 +253,7 @@ int rl_start_parse(void *buf, size_t len, struct rl_start *out) {
     struct start_hdr h;
     if (((uintptr_t)b & 7) || len < sizeof h) return -1;
     memcpy(&h, b, sizeof h);
-    if (h.magic != START_MAGIC || h.version != START_VERSION || h.total != len || h.want_net > 1 || h.clear_env > 1) return -1;
+    if (h.magic != START_MAGIC || h.format != START_FORMAT || h.layout != rl_config_layout() || h.total != len || h.want_net > 1 || h.clear_env > 1) return -1;
     if (h.inputs < sizeof h || h.inputs > len || h.n_inputs > len - h.inputs) return -1;
     if (h.n_obs && (h.obs < sizeof h || h.obs > len || h.n_obs > len - h.obs)) return -1;
     if (h.n_obs && obs_walk(b + h.obs, h.n_obs, 0) < 0) return -1;
@@ -295,14 +264,10 @@ int rl_start_parse(void *buf, size_t len, struct rl_start *out) {
         return -1;
     if (h.cfg < sizeof h || (h.cfg & 7) || h.cfg > len || len - h.cfg < sizeof(struct rl_config)) return -1;
     struct rl_config *c = (struct rl_config *)(b + h.cfg);
-    if (!rl_warm_shape(c) || c->zygote
-        || c->argv || c->envp || c->search_path || c->overlay_lower || c->overlay_scratch || c->overlay_fuse || c->landlock < 0
-        || c->userns_fd != -1 || c->netns_fd != -1 || c->cgroup_fd != -1 || c->timeout_ms < 0)
-        return -1;
-    if (rl_fix_config(b, len, sizeof h, c) < 0) return -1;
-    if (rl_fix_arr(b, len, sizeof h, (const void **)&c->rlimits, c->n_rlimits, sizeof(struct rl_rlimit), 64) < 0) return -1;
-    const char *const *sets;
-    if (h.argc < 1 || fix_strv(b, len, h.argv, h.argc, &c->argv) < 0 || fix_strv(b, len, h.sets, h.n_sets, &sets) < 0) return -1;
+    if (c->zygote || rl_fix_config(b, len, sizeof h, c) < 0) return -1;
+    const char *const *sets = (const char *const *)(uintptr_t)h.sets;
+    c->argv = (const char *const *)(uintptr_t)h.argv;
+    if (h.argc < 1 || rl_fix_strv(b, len, sizeof h, &c->argv, h.argc) < 0 || rl_fix_strv(b, len, sizeof h, &sets, h.n_sets) < 0) return -1;
     for (uint32_t i = 0; i < h.n_sets; i++) if (!sets[i][0] || sets[i][0] == '=') return -1;
     out->inputs = b + h.inputs;
     out->n_inputs = h.n_inputs;

@@ -22,11 +22,14 @@
 #include <unistd.h>
 
 #define WARM_MAGIC 0x314c5752u // "RWL1"
-#define WARM_VERSION (2u | (uint32_t)sizeof(struct rl_config) << 8) // 2: GO carries the CPU mask
+// The request's own format (its header and the GO message): bumped by hand, and sent with
+// the config tables' version (rl_config_layout), which follows every field by itself.
+#define WARM_FORMAT 3u
 #define WARM_NLIMITS 16        // RLIMIT_NLIMITS on Linux
 
 struct warm_hdr {
-    uint32_t magic, version;
+    uint32_t magic, format;
+    uint64_t layout;           // rl_config_layout()
     uint64_t total;
     uint64_t cfg;              // offset of the packed struct rl_config
     uint64_t mnt_dev, mnt_ino; // the caller's mount namespace (the keeper's must match)
@@ -47,13 +50,14 @@ long rl_warm_pack(const struct rl_config *c, void *buf, size_t cap) {
     // A caller under no_new_privs or a seccomp filter (a Landlock domain needs one of
     // them unprivileged) is confined; a sandbox built by the keeper would not be.
     if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0 || prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0) return -EPERM;
-    if (!rl_warm_shape(c)) return -EINVAL;
+    if (rl_config_cold_field(c) || c->zygote) return -EINVAL;
     struct rl_pk p = { buf, cap, 0, 0 };
     rl_pk_put(&p, NULL, sizeof(struct warm_hdr));
     struct warm_hdr h;
     memset(&h, 0, sizeof h);
     h.magic = WARM_MAGIC;
-    h.version = WARM_VERSION;
+    h.format = WARM_FORMAT;
+    h.layout = rl_config_layout();
     struct stat st;
     if (stat("/proc/self/ns/mnt", &st) < 0) return -errno;
     h.mnt_dev = st.st_dev;
@@ -80,24 +84,15 @@ long rl_warm_pack(const struct rl_config *c, void *buf, size_t cap) {
     h.ids = rl_pk_put(&p, ids, k * sizeof ids[0]);
     h.n_ids = k / 2;
 
+    // What the keeper builds from: the process part (argv, envp, PATH, the timeout) goes
+    // with the command and is left out by the table (RUN); the user namespace is the
+    // keeper's; the run's umask, and its rlimits before --ulimit's (the keeper's are not
+    // the caller's).
     struct rl_config w = *c;
-    // The process part goes with the command; what only the run enforces stays with it.
-    w.argv = w.envp = NULL;
-    w.search_path = NULL;
     w.clone_flags &= ~(uint64_t)0x10000000; // CLONE_NEWUSER: built in the keeper's
-    w.join_userns = 0; w.userns_fd = -1; w.netns_fd = -1;
-    w.into_cgroup = 0; w.cgroup_fd = -1;
-    w.timeout_ms = 0;
-    w.denials = NULL; w.n_denials = NULL; w.max_denials = 0;
-    w.notify_rules = NULL; w.n_notify_rules = 0;
-    w.overlay_lower = NULL; w.overlay_scratch = NULL; w.overlay_fuse = NULL;
-    w.zygote = 1; w.zygote_fd = -1;
     mode_t um = umask(0);
     umask(um);
     w.set_umask = 1; w.umask_value = (uint32_t)um;
-
-    rl_pk_config(&p, c, &w);
-    // The caller's limits first (the keeper's are not the caller's), then --ulimit's.
     struct rl_rlimit lim[WARM_NLIMITS + 64];
     int nl = 0;
     for (int r = 0; r < WARM_NLIMITS; r++) {
@@ -105,11 +100,13 @@ long rl_warm_pack(const struct rl_config *c, void *buf, size_t cap) {
         if (getrlimit(r, &rl) < 0) continue;
         lim[nl++] = (struct rl_rlimit){ r, 0, (uint64_t)rl.rlim_cur, (uint64_t)rl.rlim_max };
     }
-    if (c->n_rlimits > 64) return -E2BIG;
+    if (c->n_rlimits < 0 || c->n_rlimits > 64) return -E2BIG;
     for (int i = 0; i < c->n_rlimits; i++) lim[nl++] = c->rlimits[i];
-    w.rlimits = (const struct rl_rlimit *)(uintptr_t)rl_pk_put(&p, lim, (size_t)nl * sizeof lim[0]);
+    w.rlimits = lim;
     w.n_rlimits = nl;
-    h.cfg = rl_pk_put(&p, &w, sizeof w);
+    h.cfg = rl_pk_config(&p, &w, 0);
+    // Made one for the keeper: the packed copy says so (zygote is RUN: zeroed above).
+    if (!p.err) ((struct rl_config *)(void *)(p.b + h.cfg))->zygote = 1;
     if (p.err) return -p.err;
     h.total = p.n;
     memcpy(p.b, &h, sizeof h);
@@ -123,16 +120,12 @@ int rl_warm_unpack(char *b, size_t len, struct rl_config **out, const char **cgr
     struct warm_hdr h;
     if (((uintptr_t)b & 7) || len < sizeof h) return -1;
     memcpy(&h, b, sizeof h);
-    if (h.magic != WARM_MAGIC || h.version != WARM_VERSION || h.total != len) return -1;
+    if (h.magic != WARM_MAGIC || h.format != WARM_FORMAT || h.layout != rl_config_layout() || h.total != len) return -1;
     if (h.cfg < sizeof h || (h.cfg & 7) || h.cfg > len || len - h.cfg < sizeof(struct rl_config)) return -1;
     const char *cg = (const char *)(uintptr_t)h.cgroup, *lb = (const char *)(uintptr_t)h.label;
     if (!cg || !lb || rl_fix_str(b, len, sizeof h, &cg) < 0 || rl_fix_str(b, len, sizeof h, &lb) < 0) return -1;
     struct rl_config *c = (struct rl_config *)(b + h.cfg);
-    if (!c->zygote || !rl_warm_shape(c)
-        || c->argv || c->envp || c->search_path || c->overlay_scratch || c->overlay_fuse || c->overlay_lower || c->landlock < 0)
-        return -1;
-    if (rl_fix_config(b, len, sizeof h, c) < 0) return -1;
-    if (rl_fix_arr(b, len, sizeof h, (const void **)&c->rlimits, c->n_rlimits, sizeof(struct rl_rlimit), WARM_NLIMITS + 64) < 0) return -1;
+    if (c->zygote != 1 || rl_fix_config(b, len, sizeof h, c) < 0) return -1;
     *out = c;
     *cgroup = cg;
     *label = lb;

@@ -16,39 +16,7 @@
 extern "C" {
 #endif
 
-// ---- mount operations, walked in order inside the child -------------------------------
-enum rl_mount_kind {
-    RL_MOUNT_BIND = 1,    // source: host path, cloned with open_tree before pivot_root
-    RL_MOUNT_TMPFS = 2,   // data: "size=..,mode=.."
-    RL_MOUNT_PROC = 3,    // fresh procfs of the new pid namespace
-    RL_MOUNT_SYSFS = 4,   // fresh sysfs (needs our own net namespace)
-    RL_MOUNT_CGROUP2 = 5, // cgroup2 of the new cgroup namespace
-    RL_MOUNT_DEVPTS = 6,  // new devpts instance
-    RL_MOUNT_MQUEUE = 7,
-    RL_MOUNT_MASK = 8,    // file: bind of /dev/null (checked to be char 1:3); dir: empty ro tmpfs
-    RL_MOUNT_READONLY = 9,// re-bind an existing path onto itself read-only
-    RL_MOUNT_SYMLINK = 10,// create symlink target -> source
-    RL_MOUNT_DEVICE = 11, // bind a host device node (source) on an empty file
-};
-
-enum rl_mount_flags {
-    RL_MF_RDONLY = 1u << 0,
-    RL_MF_NOSUID = 1u << 1,
-    RL_MF_NODEV = 1u << 2,
-    RL_MF_NOEXEC = 1u << 3,
-    RL_MF_OPTIONAL = 1u << 4,   // skip silently when source/target is missing or fs unsupported
-    RL_MF_NOSYMLINK = 1u << 5,  // target path may not contain symlinks (proc, sys, dev)
-    // 1u << 6 unused: file vs directory targets follow the source (fstat in the child).
-    RL_MF_NOCREATE = 1u << 7,   // target must exist
-};
-
-struct rl_mount {
-    int32_t kind;
-    uint32_t flags;
-    const char *source;  // host path (BIND, DEVICE) or symlink contents (SYMLINK)
-    const char *target;  // absolute path inside the new root
-    const char *data;    // filesystem options "k=v,k2=v2,flag" (TMPFS, DEVPTS)
-};
+#include "rl_config.h"
 
 // ---- steps reported back when the child fails (keep in sync with ChildStep.swift) --------
 enum rl_step {
@@ -88,139 +56,11 @@ enum rl_step {
     RL_STEP_READY = 101,     // not an error: a warm sandbox waits for its command
 };
 
-// One classic-BPF seccomp program. Several are stacked (the kernel applies the strictest
-// result): the policy, then fake-root's ERRNO(0) rules on top.
-struct rl_bpf {
-    const void *prog;   // struct sock_filter[]
-    int32_t len;        // instructions
-    int32_t pad;
-};
-
-// One Landlock path rule, resolved inside the new root after pivot_root.
-struct rl_landlock_rule {
-    const char *path;
-    uint64_t access;    // LANDLOCK_ACCESS_FS_* (file-only rights are kept for non-directories)
-};
-
-// --seccomp-log: the policy filter is compiled with ERRNO turned into USER_NOTIF. The
-// supervisor answers each notification with the errno the policy would have returned —
-// the first rule (in policy order) whose arch, nr and args match, else the default — and
-// counts it in `denials`. ops are libseccomp's scmp_compare values (1 NE .. 7 MASKED_EQ).
-struct rl_notify_arg { uint32_t index; uint32_t op; uint64_t a; uint64_t b; };
-struct rl_notify_rule {
-    uint32_t arch;      // AUDIT_ARCH_* as in seccomp_data (x32: x86_64 with nr | 0x40000000)
-    int32_t nr;
-    int32_t err;        // errno to return (0: success without effect)
-    int32_t n_args;
-    struct rl_notify_arg args[6];
-};
-struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
-
-// --ulimit: setrlimit in the payload before exec.
-struct rl_rlimit { int32_t resource; int32_t pad; uint64_t soft; uint64_t hard; };
-
 struct rl_report {
     int32_t step;
     int32_t err;   // errno, or the wait status for RL_STEP_STATUS
     int32_t index; // mount index, or -1
     int32_t pad;
-};
-
-struct rl_config {
-    uint64_t clone_flags;     // CLONE_NEW* (CLONE_PIDFD is added by rl_spawn)
-    int32_t host_view;        // 1: root is a clone of the host "/" (made read-only)
-    int32_t root_readonly;    // make the root mount read-only after all mounts
-    const char *rootfs;       // root directory when !host_view
-    int32_t keep_root;        // 1: no new root at all (rootless unshare, the unpacker)
-    // An overlayfs root (when n_overlay_lower > 0): the layers top first, mounted with
-    // userxattr over a tmpfs that holds the upper and work dirs. The tmpfs is mounted on
-    // overlay_scratch (an empty host directory) inside our own mount namespace only, so
-    // the writable layer vanishes with the sandbox and nothing is left to clean up.
-    const char *const *overlay_lower;
-    int32_t n_overlay_lower;
-    const char *overlay_scratch;
-    // Non-NULL: mount the layers with this fuse-overlayfs binary instead of the kernel's
-    // overlayfs (run in our namespaces before the root is attached; it daemonizes once
-    // mounted and lives as long as the sandbox's pid namespace).
-    const char *overlay_fuse;
-    const char *hostname;     // NULL: keep
-    int32_t loopback_up;      // bring up lo in a new net namespace
-
-    const struct rl_mount *mounts;
-    int32_t n_mounts;
-
-    const char *const *argv;  // NULL-terminated
-    const char *const *envp;  // NULL-terminated
-    const char *search_path;  // PATH used to find argv[0] when it has no '/'
-    const char *cwd;          // inside the new root
-    int32_t cwd_create;       // mkdir the missing components of cwd (an image's WorkingDir)
-
-    uint32_t uid, gid;        // identity inside for the payload
-    int32_t clear_groups;     // setgroups(0) (only when /proc/self/setgroups allows)
-    uint64_t cap_keep;        // bounding/permitted/effective set for the payload
-
-    int32_t use_init;         // pid 1 is our reaper; payload is its child
-    int32_t use_tty;          // payload gets a pty
-    int32_t preserve_fds;     // fds 3..3+n-1 stay open
-    int64_t timeout_ms;       // 0: none; whole sandbox killed at expiry
-
-    // seccomp filters, loaded last (after no_new_privs and Landlock), in order
-    const struct rl_bpf *filters;
-    int32_t n_filters;
-
-    // Landlock (0 = off): handled rights for this ABI, scopes (ABI >= 6), path rules
-    int32_t landlock;
-    uint64_t ll_handled_fs;
-    uint64_t ll_handled_net;  // ABI >= 4: TCP bind/connect denied (no rules grant any)
-    uint64_t ll_scoped;
-    const struct rl_landlock_rule *ll_rules;
-    int32_t n_ll_rules;
-
-    // The no-user-namespace rung (--userns=none): no new root is built, and ids and
-    // capabilities are left as they are (the caller has none to drop).
-    int32_t no_userns;
-
-    // join_userns: the caller setns()es into userns_fd (the keeper's, maps already
-    // written) before clone, and clone_flags then lack CLONE_NEWUSER. rl_spawn does not
-    // act on these; the Swift side does the setns so its failure gets its own message.
-    int32_t join_userns;
-    int32_t userns_fd;
-    // >= 0: a fresh network namespace from the keeper's pool (lo already up), joined by
-    // the child instead of CLONE_NEWNET (then absent from clone_flags).
-    int32_t netns_fd;
-
-    // into_cgroup: clone3 with CLONE_INTO_CGROUP into cgroup_fd (the sandbox's leaf, limits
-    // already written), so the child never runs a single instruction outside it. The
-    // cgroup namespace is then unshared by the child (clone_flags lack CLONE_NEWCGROUP):
-    // clone3 would root it at the *caller's* cgroup, not the leaf.
-    int32_t into_cgroup;
-    int32_t cgroup_fd;
-
-    const struct rl_rlimit *rlimits;
-    int32_t n_rlimits;
-
-    // --seccomp-log (see struct rl_notify_rule). notify_filter: index into filters, or -1.
-    int32_t notify_filter;
-    const struct rl_notify_rule *notify_rules;
-    int32_t n_notify_rules;
-    int32_t notify_default_errno;
-    struct rl_denial *denials;  // written by rl_supervise (Swift-owned buffer)
-    int32_t max_denials;
-    int32_t *n_denials;
-
-    // A warm sandbox (warm.c), built by the keeper ahead of the run that will use it:
-    // zygote_fd is its end of the socket that carries the command in and the reports out
-    // (it replaces the report pipe). Its payload stops after seccomp, says RL_STEP_READY,
-    // and waits there for argv, envp, PATH and fds 0-2.
-    int32_t zygote;
-    int32_t zygote_fd;
-    // umask for the payload (a warm sandbox takes its run's, not the keeper's).
-    int32_t set_umask;
-    uint32_t umask_value;
-    // The payload runs in a user and mount namespace of its own below the sandbox's, so
-    // every mount it sees is locked (a payload with CAP_SYS_ADMIN or CAP_SYS_PTRACE).
-    int32_t nest_userns;
-    int32_t pad_nest;
 };
 
 struct rl_child {
