@@ -11,7 +11,8 @@
 // connects, the keeper answers one message carrying the user namespace fd and, when the
 // pool has one, a network namespace fd, which it then closes: each network namespace is
 // handed out once and never entered by anything before the sandbox.
-#include "internal.h"
+#include "wire.h"
+#include "child.h"
 #include <elf.h>
 #include <link.h>
 #include <errno.h>

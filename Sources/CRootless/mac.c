@@ -7,7 +7,7 @@
 // SHA-256 is written out here (FIPS 180-4) rather than taken from libcrypto: the start-up
 // constructor checks an entry before main, and OpenSSL 3's first digest loads its
 // provider tables (hundreds of microseconds) on a path that takes about a millisecond.
-#include "internal.h"
+#include "crootless.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -17,7 +17,7 @@
 //      by fd with move_mount: there is no path-based window between check and mount.
 //   6. Read-only root (rootfs --read-only) is applied last, after all targets exist.
 //   7. pivot_root(".", ".") + lazy unmount of the old root.
-#include "internal.h"
+#include "child.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>

@@ -4,7 +4,7 @@
 // it may forbid any call above) -> [a warm sandbox waits for its command] -> signal
 // dispositions -> exec. Landlock sits between
 // no_new_privs (it needs it, unprivileged) and seccomp (whose policy may deny its calls).
-#include "internal.h"
+#include "child.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>

@@ -1,5 +1,4 @@
 // Throw-away children for `rootless doctor`. Each answers one question with an errno.
-#define _GNU_SOURCE
 #include "crootless.h"
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 // clone3 and the child's life up to the new root. See design.md §3 for the order.
-#include "internal.h"
+#include "child.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -27,17 +27,6 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
-
-void rl_fail(int rep, int step, int err, int index) {
-    struct rl_report r = { step, err, index, 0 };
-    ssize_t w;
-    do w = write(rep, &r, sizeof r); while (w < 0 && errno == EINTR);
-    _exit(125);
-}
-
-// Forwarded from pid 1 to the payload (and from the rootless process to pid 1).
-const int rl_forwarded_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH };
-const int rl_n_forwarded_signals = sizeof rl_forwarded_signals / sizeof rl_forwarded_signals[0];
 
 static void noop_handler(int sig) { (void)sig; }
 
@@ -416,14 +405,8 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
         // sandboxes' sockets) may stay open in the sandbox, or the keeper's death would go
         // unseen. Only the sync pipe, the socket and the netns are ours; all are >= 3.
         if (c->zygote) {
-            int keep[3] = { syncp[0], repp[1], netfd }, lo = 3;
-            for (;;) {
-                int next = -1;
-                for (int i = 0; i < 3; i++) if (keep[i] >= lo && (next < 0 || keep[i] < next)) next = keep[i];
-                if (next < 0) { syscall(SYS_close_range, (unsigned)lo, ~0U, 0); break; }
-                if (next > lo) syscall(SYS_close_range, (unsigned)lo, (unsigned)next - 1, 0);
-                lo = next + 1;
-            }
+            int keep[3] = { syncp[0], repp[1], netfd };
+            rl_zygote_close_others(keep);
         }
         if (master >= 0) close(master);
         if (nsock[0] >= 0) close(nsock[0]);

@@ -22,7 +22,11 @@
 // Entries live in the caller's 0700 runtime directory, one per bucket of the key's hash
 // (at most START_BUCKETS files; a colliding run overwrites, the inputs tell them apart),
 // and are read as untrusted bytes (rl_start_parse checks every offset; fuzzed in tests).
-#include "internal.h"
+#include "wire.h"
+#include "child.h"
+#include "rl_starts.h"
+#include "rl_os.h"
+#include "rl_mac.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -2,7 +2,7 @@
 // the timeout, reap, and turn what happened into an rl_result.
 // In C because it shares the signal mask set up around clone with rl_spawn and relays
 // a pty in raw mode; it runs on the caller's single thread.
-#include "internal.h"
+#include "child.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -3,7 +3,7 @@
 // by a run (a warm request, warm.c; a cached start, starts.c) and checked offset by offset
 // when read back: the bytes come from a socket or a file, so a bad one is refused, never
 // followed. Not used between clone and exec.
-#include "internal.h"
+#include "wire.h"
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>

@@ -52,6 +52,11 @@ enum rl_mount_flags {
     RL_MF_NOCREATE = 1u << 7,   // target must exist
 };
 
+// Bounds of a warm sandbox's command (argv, envp, PATH in one message; the run checks them
+// before asking for one) and of any string list carried.
+#define RL_WARM_MAX_BYTES (256 * 1024)
+#define RL_WARM_MAX_STRINGS 8192
+
 // Most mount ops one sandbox may carry; the Swift planner enforces it (Plan.maxMounts).
 #define RL_MAX_MOUNTS 256
 

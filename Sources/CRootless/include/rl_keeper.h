@@ -1,0 +1,61 @@
+// The keeper of a mapped user namespace (keeper.c) and the warm sandboxes it builds (warm.c).
+#ifndef RL_KEEPER_H
+#define RL_KEEPER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "rl_child.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- the keeper of a mapped user namespace (keeper.c) ------------------------------------
+// A listening SOCK_SEQPACKET socket at path (a stale one unlinked first): fd or -errno.
+int rl_keeper_listen(const char *path);
+// clone3(CLONE_NEWUSER) child that waits for one byte on out->sync_fd (the maps are
+// written), detaches (setsid, cwd /, fds 0-2 on /dev/null, listen_fd as fd 3, the rest
+// closed) and execs /proc/self/exe as "rootless-keeper". Fills pid, pidfd, sync_fd.
+// Returns 0 or -errno.
+int rl_keeper_spawn(int listen_fd, struct rl_child *out);
+// This binary's GNU build id (20 bytes; zeros and -ENOENT if the linker left none).
+int rl_build_id(uint8_t out[20]);
+// What "rootless-keeper" runs: answer connections on fd 3 with its user namespace and
+// a pooled fresh network namespace; refill the pool while idle. Never returns.
+__attribute__((noreturn)) void rl_keeper_loop(void);
+// Asks the keeper at path: *userns gets its user namespace, *netns (want_net only) a
+// fresh network namespace it owns (or -1 when the pool is empty), *pid the keeper's pid.
+// Kinds and ownership are checked. 0 or -errno (ENOENT/ECONNREFUSED: no live keeper).
+int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, int *pid);
+// The keeper's pid and how many warm sandboxes it has ready / being built, and whether it
+// is this build's (any build's keeper answers). 0 or -errno.
+int rl_keeper_status(const char *path, int *pid, int *ready, int *building, int *failed, int *same_build);
+// Hands the keeper at path a sandbox's pidfd and mount namespace (/proc/PID/ns/mnt): it
+// holds the namespace until that pid 1 exits and then drops it, so the teardown of the
+// sandbox's mounts is not on its caller's path. 0 or -errno (then pid 1 tears it down).
+int rl_keeper_defer(const char *path, int pidfd, int pid);
+// ---- warm sandboxes (warm.c) ---------------------------------------------------------------
+// A warm request: what identifies the sandbox cfg would build for this caller, and the
+// config itself without the process part (argv, envp, PATH), flattened with offsets for
+// pointers. Two runs whose requests are byte-equal get interchangeable sandboxes. It
+// covers the caller's mount namespace, cgroup, LSM label, umask and rlimits, and the
+// (dev, inode) of the root and of every bind source, so a replaced directory is a miss.
+// Returns the length, or -errno: EPERM when the caller runs under no_new_privs or a
+// seccomp filter (a sandbox the keeper built would not carry them), E2BIG past cap.
+long rl_warm_pack(const struct rl_config *cfg, void *buf, size_t cap);
+// Asks the keeper at path for a warm sandbox matching req (rl_warm_pack). On a hit:
+// returns 1 with *zpid, *pidfd, *sock (pid 1's, and the socket of rl_warm_go). Otherwise
+// the keeper answers as rl_keeper_connect does (returns 0, namespaces filled) and builds
+// one for the next run with this request. -errno on failure.
+int rl_keeper_warm(const char *path, const void *req, size_t len, int want_net, int *userns, int *netns, int *pid,
+                   int *zpid, int *pidfd, int *sock);
+// Sends a warm sandbox its command: cfg's argv, envp and PATH, and our fds 0-2. Blocks
+// the forwarded signals first (rl_supervise reads them). 0 or -errno (E2BIG: too long
+// for one message; EBADF: one of 0-2 is not open).
+int rl_warm_go(int sock, const struct rl_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,66 @@
+// Small OS calls the Swift side cannot make itself: doctor's probes (probes.c), the image
+// store's file operations (files.c), GNU extensions Swift's Glibc module does not export.
+#ifndef RL_OS_H
+#define RL_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- small probes for `doctor`, each in a throw-away child --------------------------------
+// 0 when an unprivileged user namespace can be created, else errno.
+int rl_probe_userns(void);
+// 0 when overlayfs with userxattr mounts inside a fresh user+mount namespace, else errno.
+int rl_probe_overlay(void);
+// The same with lower on a given filesystem (an empty dir) and a tmpfs upper on scratch.
+int rl_probe_overlay_at(const char *lower, const char *scratch);
+// Landlock ABI version, or -errno.
+int rl_landlock_abi(void);
+// 1 if the kernel serves x32-ABI syscalls (probed only when no seccomp filter is on us).
+int rl_kernel_serves_x32(void);
+
+// ---- files.c: for the image store and the unpacker (not used between clone and exec).
+// openat2 with RESOLVE_BENEATH|NO_SYMLINKS|NO_MAGICLINKS|NO_XDEV: fd or -errno.
+int rl_openat2_beneath(int dirfd, const char *path, int flags, int mode);
+int rl_fsetxattr(int fd, const char *name, const void *value, size_t size);
+long rl_fgetxattr(int fd, const char *name, void *value, size_t size);
+long rl_flistxattr(int fd, char *list, size_t size);
+int rl_mknod_at(int dirfd, const char *name, unsigned mode, unsigned major, unsigned minor);
+int rl_copy_file(int from, int to, long long size);
+int rl_is_whiteout(unsigned long long rdev);
+
+// statfs(path).f_type, or -1 (errno set).
+long rl_fs_type(const char *path);
+// 1 if the file has a security.capability xattr.
+int rl_has_file_caps(const char *path);
+
+// pipe2(O_CLOEXEC): a GNU extension Swift's Glibc module does not export.
+int rl_pipe_cloexec(int fds[2]);
+
+// memfd_create(name, MFD_CLOEXEC): a GNU extension Swift's Glibc module does not export
+// (the seccomp compile exports its BPF into one). Returns the fd or -errno.
+int rl_memfd(const char *name);
+
+// strerrorname_np ("EPERM"): a GNU extension Swift's Glibc module does not export. NULL if unknown.
+const char *rl_errno_name(int e);
+
+// PR_SET_PDEATHSIG on the calling thread (the one that will clone).
+int rl_set_pdeathsig(int sig);
+
+
+// setns(fd, CLONE_NEWUSER) for the calling process (must be single-threaded). 0 or -errno.
+int rl_setns_user(int fd);
+// pidfd_open(pid, 0): fd or -errno.
+int rl_pidfd_open(int pid);
+int rl_pidfd_kill(int pidfd, int sig);
+// flock(2) (LOCK_EX = 2, LOCK_UN = 8): 0 or -errno.
+int rl_flock(int fd, int op);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
