@@ -3,9 +3,9 @@ import Glibc
 
 /// Owns the C memory behind one `rl_config` (strings, argv, mount array). The child
 /// only reads it; it must stay alive until rl_supervise returns.
-final class CConfig {
+public final class CConfig {
     private var blocks: [UnsafeMutableRawPointer] = []
-    private(set) var config = rl_config()
+    public private(set) var config = rl_config()
 
     // linux/sched.h. Switches, not dictionaries: a Dictionary keyed by our enum costs the
     // runtime a protocol-conformance scan on first use, in every process (~30 us a start).
@@ -48,7 +48,7 @@ final class CConfig {
         return Array(UnsafeBufferPointer(start: b, count: Int(min(n.pointee, Int32(CConfig.maxDenials)))))
     }
 
-    init(_ plan: Plan, filters loaded: LoadedFilters = LoadedFilters(), landlockABI: Int32 = 0, usernsFD: Int32? = nil, netnsFD: Int32? = nil, cgroupFD: Int32? = nil) {
+    public init(_ plan: Plan, filters loaded: LoadedFilters = LoadedFilters(), landlockABI: Int32 = 0, usernsFD: Int32? = nil, netnsFD: Int32? = nil, cgroupFD: Int32? = nil) {
         let filters = loaded.programs
         var c = rl_config()
         c.clone_flags = plan.namespaces.reduce(0) { $0 | CConfig.cloneFlag($1) }
@@ -131,11 +131,6 @@ final class CConfig {
             c.n_ll_rules = Int32(rules.count)
         }
         c.no_userns = plan.idmap == nil ? 1 : 0
-        if let fd = cgroupFD {
-            c.into_cgroup = 1
-            c.cgroup_fd = fd
-            c.clone_flags &= ~CConfig.cloneFlag(.cgroup)   // the child unshares it inside the leaf
-        }
         if !plan.rlimits.isEmpty {
             let r = alloc(rl_rlimit.self, plan.rlimits.count)
             for (i, u) in plan.rlimits.enumerated() { r[i] = rl_rlimit(resource: u.resource, pad: 0, soft: u.soft, hard: u.hard) }
@@ -144,12 +139,21 @@ final class CConfig {
         }
         config = c
         join(userns: usernsFD, netns: netnsFD)
+        if let fd = cgroupFD { enter(cgroup: fd) }
+    }
+
+    /// The sandbox's cgroup leaf (clone3 with CLONE_INTO_CGROUP), once made: after the
+    /// keeper was asked, which must not start inside it.
+    public func enter(cgroup fd: Int32) {
+        config.into_cgroup = 1
+        config.cgroup_fd = fd
+        config.clone_flags &= ~CConfig.cloneFlag(.cgroup)   // the child unshares it inside the leaf
     }
 
     /// The keeper's user namespace (joined before clone) and a pooled network namespace
     /// (the launcher passes one only for a plan with its own), once the keeper answered:
     /// a warm request's config is made before asking, and on a miss serves the cold start.
-    func join(userns: Int32?, netns: Int32?) {
+    public func join(userns: Int32?, netns: Int32?) {
         if let n = netns {
             config.netns_fd = n
             config.clone_flags &= ~CConfig.cloneFlag(.net)

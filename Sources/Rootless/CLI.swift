@@ -68,9 +68,7 @@ public enum CLI {
         do {
             PhaseTimer.mark("start")
             let cwd = OS.knownDirectory()
-            StartCache.cwd = cwd
             var spec = try RunArguments.parse(args, cwd: cwd)
-            StartCache.envRecipe = (spec.clearEnv, spec.env)
             // The no-userns rung only when the user allowed it and this host forbids user
             // namespaces (a throw-away clone answers; it costs ~1 ms, so only with the flag).
             if spec.allowNoUserns && spec.userns == .auto && rl_probe_userns() != 0 {
@@ -91,7 +89,8 @@ public enum CLI {
                 return 0
             }
             if let r = StartCache.finished { return Launcher().status(r, plan) }
-            return Launcher().run(plan)
+            let recipe = cwd.map { StartCache.Recipe(cwd: $0, clearEnv: spec.clearEnv, sets: spec.env) }
+            return Launcher(fast: KeeperStarts(ops: LiveKeeperOps(recipe: recipe))).run(plan)
         } catch {
             return report(error)
         }

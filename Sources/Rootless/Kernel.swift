@@ -9,18 +9,6 @@ public protocol Kernel {
     func loadFilters(_ plan: Plan) throws -> LoadedFilters
     /// Landlock ABI version (0 or negative: unavailable).
     func landlockABI() -> Int32
-    /// The namespaces of the keeper holding these maps (started if needed, its maps
-    /// written by `writeMaps(pid)`), with a pooled network namespace when `net`, or nil.
-    /// With `warm` (a request from warmRequest) the handle may carry a warm sandbox instead.
-    func keeper(_ idmap: IDMapPlan, net: Bool, warm: [UInt8]?, writeMaps: (Int32) throws -> Void) -> KeeperHandle?
-    /// What identifies the sandbox cfg describes for this caller (rl_warm_pack), or nil when
-    /// the keeper may not build it (the caller is confined, a path is missing, too big).
-    func warmRequest(_ cfg: UnsafePointer<rl_config>) -> [UInt8]?
-    /// Leaves the entry a later run with the same inputs starts from (StartCache), when
-    /// this run recorded its facts.
-    func rememberStart(_ cfg: UnsafePointer<rl_config>, _ plan: Plan, socket: String)
-    /// Sends a warm sandbox its command and our fds 0-2 (rl_warm_go): 0 or -errno.
-    func warmGo(_ w: WarmSandbox, _ cfg: UnsafePointer<rl_config>) -> Int32
     /// The sandbox's cgroup, limits written, its leaf open for CLONE_INTO_CGROUP.
     func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle
     /// Kills what is left in it, reads the usage, removes it.
@@ -36,8 +24,6 @@ public protocol Kernel {
     /// Runs the programs concurrently (newuidmap and newgidmap) and waits for all.
     func runHelpers(_ argvs: [[String]]) throws
     func release(_ child: inout rl_child) throws
-    /// Gives the keeper the sandbox's mount namespace to drop once pid 1 is gone.
-    func deferTeardown(_ keeper: KeeperHandle, _ child: rl_child)
     func abort(_ child: inout rl_child)
     func supervise(_ cfg: UnsafePointer<rl_config>, _ child: inout rl_child) -> rl_result
 }
@@ -79,30 +65,6 @@ public struct LiveKernel: Kernel {
     }
 
     public func landlockABI() -> Int32 { rl_landlock_abi() }
-
-    public func keeper(_ idmap: IDMapPlan, net: Bool, warm: [UInt8]?, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
-        KeeperStore()?.join(idmap, net: net, warm: warm, writeMaps: writeMaps)
-    }
-
-    public func warmRequest(_ cfg: UnsafePointer<rl_config>) -> [UInt8]? {
-        // 32 KiB holds the default policy's filters and ~35 mounts; past 192 KiB the keeper
-        // would not take it in one message anyway. Not zeroed first: a fresh 192 KiB cost
-        // ~0.2 ms of page faults per start.
-        for cap in [32 * 1024, 192 * 1024] {
-            var n = 0
-            let buf = [UInt8](unsafeUninitializedCapacity: cap) { b, count in
-                n = rl_warm_pack(cfg, b.baseAddress, cap)
-                count = max(n, 0)
-            }
-            if n > 0 { return buf }
-            if n != -Int(E2BIG) { return nil }
-        }
-        return nil
-    }
-
-    public func rememberStart(_ cfg: UnsafePointer<rl_config>, _ plan: Plan, socket: String) { StartCache.save(cfg, plan, socket: socket) }
-
-    public func warmGo(_ w: WarmSandbox, _ cfg: UnsafePointer<rl_config>) -> Int32 { rl_warm_go(w.socket, cfg) }
 
     public func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle { try c.scopeBus.map { try CgroupTree.createInScope(c, bus: $0) } ?? CgroupTree.create(c) }
 
@@ -214,8 +176,6 @@ public struct LiveKernel: Kernel {
         let rc = rl_release(&child)
         guard rc == 0 else { throw RootlessError("cannot release the sandbox child: \(OS.errorText(-rc))") }
     }
-
-    public func deferTeardown(_ keeper: KeeperHandle, _ child: rl_child) { _ = rl_keeper_defer(keeper.socket, child.pidfd, child.pid) }
 
     public func abort(_ child: inout rl_child) { rl_abort(&child) }
 

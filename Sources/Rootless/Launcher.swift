@@ -2,23 +2,46 @@ import CRootless
 import Glibc
 import IDMap
 
+/// The cold launcher's one way to start faster (keepers, warm sandboxes, cached starts:
+/// KeeperStarts). It is called at two points and knows nothing else of them.
+public protocol FastStarts {
+    /// "Try to start it fast", before anything of the sandbox is made: either the sandbox
+    /// ran whole (a warm one took the command: its result), or the namespaces the cold
+    /// start joins instead of making them (a keeper's user namespace, whose maps need no
+    /// writing, and a pooled network namespace), or none.
+    func tryFast(_ plan: Plan, _ cfg: CConfig, writeMaps: (Int32) throws -> Void) -> FastTry
+    /// "Remember this start": the cold start's child is cloned and its maps written, not
+    /// yet released.
+    func remember(_ plan: Plan, _ child: rl_child)
+}
+
+public enum FastTry {
+    case ran(rl_result)
+    case cold(userns: Int32?, netns: Int32?)
+}
+
+/// No fast starts: every sandbox is made from scratch.
+public struct ColdOnly: FastStarts {
+    public init() {}
+    public func tryFast(_ plan: Plan, _ cfg: CConfig, writeMaps: (Int32) throws -> Void) -> FastTry { .cold(userns: nil, netns: nil) }
+    public func remember(_ plan: Plan, _ child: rl_child) {}
+}
+
 /// Walks a Plan: spawn (C) -> write the id maps -> release -> supervise -> exit status.
 public struct Launcher {
     public var kernel: any Kernel
+    public var fast: any FastStarts
     public var warn: (String) -> Void
 
-    public init(kernel: any Kernel = LiveKernel(), warn: @escaping (String) -> Void = { OS.writeStderr("rootless: " + $0 + "\n") }) {
+    public init(kernel: any Kernel = LiveKernel(), fast: any FastStarts = ColdOnly(), warn: @escaping (String) -> Void = { OS.writeStderr("rootless: " + $0 + "\n") }) {
         self.kernel = kernel
+        self.fast = fast
         self.warn = warn
     }
 
     /// Returns the exit status rootless should exit with.
     public func run(_ plan: Plan) -> Int32 {
         plan.notes.forEach(warn)
-        return start(plan, warm: plan.warm && !StartCache.coldOnly)
-    }
-
-    func start(_ plan: Plan, warm allowWarm: Bool) -> Int32 {
         if plan.dieWithParent { _ = rl_set_pdeathsig(SIGKILL) }
         // Everything that can fail on input is done before clone: the policy compile (or
         // cache read) and the Landlock ABI check.
@@ -33,58 +56,33 @@ public struct Launcher {
                                           fix: "boot with lsm=...,landlock (kernel >= 5.13), or drop --landlock"))
             }
         }
-        // Join the keeper's already-mapped user namespace when there is one (or one can be
-        // started), and take a fresh network namespace from its pool; else the maps are
-        // written for this sandbox below. The keeper before the cgroup: it outlives this
-        // run, so it must not start inside the sandbox's cgroup (a systemd scope would then
-        // never empty and go away).
-        // The pool's namespaces are plain ones (only lo): asked for only by a run with its
-        // own network namespace (--net none).
-        // A warm start: the keeper built this sandbox ahead (for an earlier run exactly
-        // like this one) and is asked with what identifies it; on a hit only the command is
-        // left to send. On a miss it answers as usual and builds one for the next run.
-        let warmCfg = allowWarm && plan.idmap != nil ? CConfig(plan, filters: filters, landlockABI: abi) : nil
-        let request = warmCfg.flatMap { c in withUnsafePointer(to: c.config) { kernel.warmRequest($0) } }
-        let keeper = plan.keeper ? plan.idmap.flatMap { m in kernel.keeper(m, net: plan.namespaces.contains(.net), warm: request) { try writeMaps(m, pid: $0) } } : nil
+        let cfg = CConfig(plan, filters: filters, landlockABI: abi)
+        // Before the cgroup: a keeper started now outlives this run, so it must not start
+        // inside the sandbox's cgroup (a systemd scope would then never empty).
+        let joined: (userns: Int32?, netns: Int32?)
+        switch fast.tryFast(plan, cfg, writeMaps: { pid in if let m = plan.idmap { try writeMaps(m, pid: pid) } }) {
+        case let .ran(r): return withExtendedLifetime(cfg) { status(r, plan) }
+        case let .cold(userns, netns): joined = (userns, netns)
+        }
         PhaseTimer.mark("keeper")
-        // The keeper took the request: a later run like this one can send it from its
-        // entry (StartCache). The config as it stands, before a miss joins namespaces.
-        if let k = keeper, let c = warmCfg, request != nil { withUnsafePointer(to: c.config) { kernel.rememberStart($0, plan, socket: k.socket) } }
-        if let w = keeper?.warm, let c = warmCfg { return runWarm(w, c, plan) }
-        let keeperFD = keeper?.userns
-        let netnsFD = keeper?.netns
-        defer { if let n = netnsFD { close(n) } }
+        defer { if let n = joined.netns { close(n) } }
+        cfg.join(userns: joined.userns, netns: joined.netns)
         var cgroup: CgroupHandle?
         if let c = plan.cgroup {
             do { cgroup = try kernel.makeCgroup(c) } catch let e as RootlessError { return fail(e) } catch { return 125 }
+            cfg.enter(cgroup: cgroup!.leafFD)
         } else if let n = plan.cgroupNote, plan.stats || kernel.firstTime("no-cgroup") {
             warn("no cgroup for sandboxes here: \(n) (said once; rootless doctor explains)")
         }
         PhaseTimer.mark("cgroup")
-        // A warm miss: the config made for the request serves (warm plans have no cgroup).
-        let cfg: CConfig
-        if let w = warmCfg, cgroup == nil {
-            w.join(userns: keeperFD, netns: netnsFD)
-            cfg = w
-        } else {
-            cfg = CConfig(plan, filters: filters, landlockABI: abi, usernsFD: keeperFD, netnsFD: netnsFD, cgroupFD: cgroup?.leafFD)
-        }
         let started = OS.monotonicSeconds()
         let r: rl_result? = withUnsafePointer(to: cfg.config) { c in
             var child: rl_child
             do { child = try kernel.spawn(c) } catch let e as RootlessError { _ = fail(e); return nil } catch { return nil }
             PhaseTimer.mark("config+clone")
             do {
-                if let idmap = plan.idmap, keeperFD == nil { try writeMaps(idmap, pid: child.pid) }
-                // Before the child runs: the keeper holds the sandbox's mount namespace until
-                // pid 1 exits and then drops it, so unmounting its ~35 mounts (and an RCU
-                // grace period) is not on our path (~0.3 ms). Before release, because pid 1
-                // turns non-dumpable before its payload runs (its /proc files are then the
-                // initial namespace root's). Not for an image root, which this run removes
-                // after pid 1 exits: an overlay's scratch dir has the upper tmpfs mounted on
-                // it in that namespace (rmdir: EBUSY while it is held), so pid 1's exit
-                // tears its namespace down first.
-                if let k = keeper, !plan.rootRemovedAfter { kernel.deferTeardown(k, child) }
+                if let idmap = plan.idmap, joined.userns == nil { try writeMaps(idmap, pid: child.pid) }
+                fast.remember(plan, child)
                 try kernel.release(&child)
                 PhaseTimer.mark("id maps+release")
             } catch {
@@ -118,29 +116,6 @@ public struct Launcher {
         return code
     }
 
-    /// The command goes to the warm sandbox, which execs it; from then on it is supervised
-    /// as a sandbox of our own (signals, timeout, status), except that pid 1 is the
-    /// keeper's child. If the command cannot be sent, the sandbox is killed and this run
-    /// starts cold.
-    func runWarm(_ w: WarmSandbox, _ cfg: CConfig, _ plan: Plan) -> Int32 {
-        let r: rl_result? = withUnsafePointer(to: cfg.config) { c in
-            let rc = kernel.warmGo(w, c)
-            guard rc == 0 else {
-                _ = rl_pidfd_kill(w.pidfd, SIGKILL)
-                close(w.pidfd)
-                close(w.socket)
-                return nil
-            }
-            PhaseTimer.mark("warm: command sent")
-            var child = rl_child(pid: w.pid, pidfd: w.pidfd, sync_fd: -1, report_fd: w.socket, pty_master: -1, notify_sock: -1, foreign: 1)
-            let r = kernel.supervise(c, &child)
-            PhaseTimer.mark("payload")
-            return r
-        }
-        guard let r else { return start(plan, warm: false) }
-        return withExtendedLifetime(cfg) { status(r, plan) }
-    }
-
     func writeMaps(_ m: IDMapPlan, pid: Int32) throws {
         switch m.method {
         case .direct:
@@ -161,7 +136,7 @@ public struct Launcher {
         return e.exitCode
     }
 
-    func status(_ r: rl_result, _ plan: Plan) -> Int32 {
+    public func status(_ r: rl_result, _ plan: Plan) -> Int32 {
         switch r.outcome {
         case Int32(bitPattern: RL_EXITED.rawValue): return r.code
         case Int32(bitPattern: RL_SIGNALED.rawValue): return 128 + r.code

@@ -5,7 +5,7 @@ import XCTest
 
 /// The launcher's order of effects, recorded by a fake kernel.
 final class LauncherTests: XCTestCase {
-    final class Recorder: Kernel {
+    final class Recorder: Kernel, KeeperOps {
         var calls: [String] = []
         var result = rl_result(outcome: Int32(RL_EXITED.rawValue), code: 3, report: rl_report())
         var failHelpers = false
@@ -92,7 +92,7 @@ final class LauncherTests: XCTestCase {
         let k = Recorder()
         k.keeperFD = 9
         k.warmSandbox = WarmSandbox(pid: 77, pidfd: -1, socket: -1)
-        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["--map", "self", "true"], warm: true)), 3)
+        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(["--map", "self", "true"], warm: true)), 3)
         XCTAssertEqual(Array(k.calls.dropFirst()), ["warm request argv=true zygote=0", "keeper 0 1000 1 warm", "remember start argv=true join=0",
                                                     "warm go pid=77 argv0=true", "supervise foreign pid=77"])
     }
@@ -103,7 +103,7 @@ final class LauncherTests: XCTestCase {
     func testAWarmMissStartsCold() throws {
         let k = Recorder()
         k.keeperFD = 9
-        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["true"], warm: true)), 3)
+        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(["true"], warm: true)), 3)
         XCTAssertEqual(k.calls[2], "keeper 0 1000 1,1 100000 65536 warm")
         XCTAssertEqual(k.calls[3], "remember start argv=true join=0")
         XCTAssertTrue(k.calls[4].hasPrefix("spawn flags=6e020000 join=9"), k.calls[4])
@@ -119,7 +119,7 @@ final class LauncherTests: XCTestCase {
         XCTAssertFalse(p.rootRemovedAfter, "a plain run's namespace goes to the keeper")
         p.root = .overlay(layers: ["/store/layers/a"], scratch: "/store/containers/1-2")
         p.rootRemovedAfter = true
-        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(p), 3)
+        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(p), 3)
         XCTAssertTrue(k.calls.contains("supervise"), "\(k.calls)")
         XCTAssertFalse(k.calls.contains("defer to keeper"), "\(k.calls)")
     }
@@ -131,10 +131,10 @@ final class LauncherTests: XCTestCase {
         k.keeperFD = 9
         k.warmSandbox = WarmSandbox(pid: 77, pidfd: -1, socket: -1)
         k.warmGoResult = -E2BIG
-        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["true"], warm: true)), 3)
+        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(["true"], warm: true)), 3)
         XCTAssertEqual(k.calls[4], "warm go pid=77 argv0=true")
-        XCTAssertEqual(k.calls[6], "keeper 0 1000 1,1 100000 65536", "asked again, cold")
-        XCTAssertTrue(k.calls[7].hasPrefix("spawn flags=6e020000 join=9"), k.calls[7])
+        XCTAssertEqual(k.calls[5], "keeper 0 1000 1,1 100000 65536", "asked again, cold")
+        XCTAssertTrue(k.calls[6].hasPrefix("spawn flags=6e020000 join=9"), k.calls[6])
         XCTAssertEqual(k.calls.last, "supervise")
     }
 
@@ -146,7 +146,7 @@ final class LauncherTests: XCTestCase {
         let k = Recorder()
         var warnings: [String] = []
         let p = try plan(["--map", "self", "--no-keeper", "--memory", "64m", "--stats", "--stats-json", "/tmp/s.json", "true"], cgroup: Self.delegated)
-        XCTAssertEqual(Launcher(kernel: k, warn: { warnings.append($0) }).run(p), 3)
+        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { warnings.append($0) }).run(p), 3)
         XCTAssertEqual(k.calls[1], "cgroup /sys/fs/cgroup/user.slice/run-1.scope memory.max=67108864")
         // CLONE_NEWCGROUP (0x02000000) is left to the child, which unshares it inside the leaf.
         XCTAssertTrue(k.calls[2].hasPrefix("spawn flags=7c020000 cgroup=77"), k.calls[2])
@@ -159,7 +159,7 @@ final class LauncherTests: XCTestCase {
         let k = Recorder()
         k.failCgroup = true
         var warnings: [String] = []
-        XCTAssertEqual(Launcher(kernel: k, warn: { warnings.append($0) }).run(try plan(["--map", "self", "--memory", "64m", "true"], cgroup: Self.delegated)), 125)
+        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { warnings.append($0) }).run(try plan(["--map", "self", "--memory", "64m", "true"], cgroup: Self.delegated)), 125)
         XCTAssertFalse(k.calls.contains { $0.hasPrefix("spawn") })
         XCTAssertEqual(warnings, ["cannot set memory.max"])
     }
@@ -169,7 +169,7 @@ final class LauncherTests: XCTestCase {
                                  base: "/sys/fs/cgroup/unified", delegated: false, available: [])
         let k = Recorder()
         var warnings: [String] = []
-        let l = Launcher(kernel: k, warn: { warnings.append($0) })
+        let l = Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { warnings.append($0) })
         _ = l.run(try plan(["--map", "self", "true"], cgroup: hybrid))
         _ = l.run(try plan(["--map", "self", "true"], cgroup: hybrid))
         XCTAssertEqual(warnings.filter { $0.hasPrefix("no cgroup") }.count, 1, "\(warnings)")
@@ -178,7 +178,7 @@ final class LauncherTests: XCTestCase {
     func testDirectMapsAreWrittenSetgroupsFirstThenReleased() throws {
         let k = Recorder()
         var warnings: [String] = []
-        let status = Launcher(kernel: k, warn: { warnings.append($0) }).run(try plan(["--map", "self", "--no-keeper", "true"]))
+        let status = Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { warnings.append($0) }).run(try plan(["--map", "self", "--no-keeper", "true"]))
         XCTAssertEqual(status, 3)
         // The filters are compiled before clone (fake root is on: one id, root inside).
         XCTAssertEqual(k.calls[0], "filters default+fake-root+terminal")
@@ -191,7 +191,7 @@ final class LauncherTests: XCTestCase {
         let k = Recorder()
         k.failHelpers = true
         var warnings: [String] = []
-        let status = Launcher(kernel: k, warn: { warnings.append($0) }).run(try plan(["--no-keeper", "true"]))
+        let status = Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { warnings.append($0) }).run(try plan(["--no-keeper", "true"]))
         XCTAssertEqual(status, 125)
         XCTAssertEqual(k.calls[2], "helpers /usr/bin/newuidmap 42 0 1000 1 1 100000 65536 | /usr/bin/newgidmap 42 0 1000 1 1 100000 65536")
         XCTAssertEqual(k.calls.last, "abort", "a child whose maps failed is killed, never released")
@@ -201,7 +201,7 @@ final class LauncherTests: XCTestCase {
     func testKeeperNamespaceIsJoinedAndNoMapsAreWritten() throws {
         let k = Recorder()
         k.keeperFD = 9
-        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["true"])), 3)
+        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(["true"])), 3)
         XCTAssertEqual(k.calls[1], "keeper 0 1000 1,1 100000 65536")
         // CLONE_NEWUSER (0x10000000) is left out: the clone happens inside the joined namespace.
         XCTAssertTrue(k.calls[2].hasPrefix("spawn flags=6e020000 join=9"), k.calls[2])
@@ -211,7 +211,7 @@ final class LauncherTests: XCTestCase {
 
     func testWithoutAKeeperTheHelpersMapAFreshNamespace() throws {
         let k = Recorder()
-        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["true"])), 3)
+        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(["true"])), 3)
         XCTAssertEqual(k.calls[1], "keeper 0 1000 1,1 100000 65536")
         XCTAssertTrue(k.calls[2].hasPrefix("spawn flags=7e020000 mounts"), k.calls[2])
         XCTAssertTrue(k.calls[3].hasPrefix("helpers /usr/bin/newuidmap 42"), k.calls[3])
@@ -220,7 +220,7 @@ final class LauncherTests: XCTestCase {
     func testSelfMapsGetAKeeperOfTheirOwnWrittenDirectly() throws {
         let k = Recorder()
         k.startKeeper = true
-        _ = Launcher(kernel: k, warn: { _ in }).run(try plan(["--map", "self", "true"]))
+        _ = Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(["--map", "self", "true"]))
         // The keeper's maps are the one line, written directly (setgroups first), not by helpers.
         XCTAssertEqual(Array(k.calls[1...4]), ["keeper 0 1000 1", "write /proc/7/setgroups deny", "write /proc/7/uid_map 0 1000 1\n",
                                                "write /proc/7/gid_map 0 1000 1\n"])
@@ -230,20 +230,20 @@ final class LauncherTests: XCTestCase {
         let k = Recorder()
         k.keeperFD = 9
         k.keeperNetFD = 10
-        XCTAssertEqual(Launcher(kernel: k, warn: { _ in }).run(try plan(["true"])), 3)
+        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(["true"])), 3)
         // CLONE_NEWNET (0x40000000) is left out too: the child joins fd 10.
         XCTAssertTrue(k.calls[2].hasPrefix("spawn flags=2e020000 join=9 netns=10"), k.calls[2])
         let host = Recorder()
         host.keeperFD = 9
         host.keeperNetFD = 10
-        _ = Launcher(kernel: host, warn: { _ in }).run(try plan(["--net", "host", "true"]))
+        _ = Launcher(kernel: host, fast: KeeperStarts(ops: host), warn: { _ in }).run(try plan(["--net", "host", "true"]))
         XCTAssertTrue(host.calls[2].hasPrefix("spawn flags=2e020000 join=9 mounts"), "--net host takes none: \(host.calls[2])")
     }
 
     func testOutcomesMapToExitStatuses() throws {
         let p = try plan(["--map", "self", "--timeout", "1", "true"])
         let k = Recorder()
-        let l = Launcher(kernel: k, warn: { _ in })
+        let l = Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in })
         k.result = rl_result(outcome: Int32(RL_SIGNALED.rawValue), code: 15, report: rl_report())
         XCTAssertEqual(l.run(p), 143)
         k.result = rl_result(outcome: Int32(RL_TIMED_OUT.rawValue), code: 0, report: rl_report())
@@ -251,7 +251,7 @@ final class LauncherTests: XCTestCase {
         var msg: [String] = []
         k.result = rl_result(outcome: Int32(RL_SETUP_FAILED.rawValue), code: 0,
                              report: rl_report(step: Int32(RL_STEP_EXEC.rawValue), err: ENOENT, index: -1, pad: 0))
-        XCTAssertEqual(Launcher(kernel: k, warn: { msg.append($0) }).run(p), 125)
+        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { msg.append($0) }).run(p), 125)
         XCTAssertEqual(msg.last, "command not found inside the sandbox: true — searched PATH=\(Planner.defaultPath); give a full path or bind the directory that holds it")
     }
 }

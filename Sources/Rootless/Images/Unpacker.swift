@@ -71,7 +71,7 @@ public enum Unpacker {
         let facts = SystemFacts.gather(subIDs: map != .selfOnly, cgroups: false)
         var plan = try Planner.planUnshare(command: argv, map: map, facts)
         plan.dieWithParent = dieWithParent
-        return Launcher(warn: { OS.writeStderr("rootless: " + $0 + "\n") }).run(plan)
+        return Launcher(fast: KeeperStarts(), warn: { OS.writeStderr("rootless: " + $0 + "\n") }).run(plan)
     }
 
     static func removeInNamespace(_ path: String, map: MapMode) throws {

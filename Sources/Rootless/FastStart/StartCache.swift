@@ -8,10 +8,18 @@ import Glibc
 public enum StartCache {
     static var fast: rl_fast { rl_start_state().pointee }
 
-    /// The host directory the plan was made in, and how the sandbox's environment is
-    /// made from the caller's (--clearenv, -e): set by the CLI, kept in the entry.
-    nonisolated(unsafe) static var cwd: String?
-    nonisolated(unsafe) static var envRecipe: (clear: Bool, sets: [String]) = (false, [])
+    /// What an entry keeps beside the config: the host directory the plan was made in,
+    /// and how the sandbox's environment is made from the caller's (--clearenv, -e).
+    public struct Recipe {
+        public var cwd: String
+        public var clearEnv: Bool
+        public var sets: [String]
+        public init(cwd: String, clearEnv: Bool, sets: [String]) {
+            self.cwd = cwd
+            self.clearEnv = clearEnv
+            self.sets = sets
+        }
+    }
 
     /// First thing in main: what the C constructor (starts.c) did before it. A run that
     /// found no entry records its facts; one done there with a plain status has exited.
@@ -30,15 +38,16 @@ public enum StartCache {
     static func forgo() { Observe.recording = false }
 
     /// The entry for this run: its config, the plan's notes, the keeper's socket.
-    static func save(_ cfg: UnsafePointer<rl_config>, _ plan: Plan, socket: String) {
-        guard Observe.recording, !Observe.spoiled, let cwd else { return }
+    static func save(_ cfg: UnsafePointer<rl_config>, _ plan: Plan, socket: String, _ recipe: Recipe) {
+        guard Observe.recording, !Observe.spoiled else { return }
+        let cwd = recipe.cwd
         // A value given with -e (often a token) would be written to disk twice: in the
         // entry's argv and in its recipe. Such a run leaves no entry; it starts warm still.
-        guard !envRecipe.sets.contains(where: { $0.contains("=") }) else { Observe.recording = false; return }
+        guard !recipe.sets.contains(where: { $0.contains("=") }) else { Observe.recording = false; return }
         Observe.recording = false
         var notes = ""
         for n in plan.notes { notes += "rootless: " + n + "\n" }
-        let sets = envRecipe.sets.map { strdup($0) } + [nil]
+        let sets = recipe.sets.map { strdup($0) } + [nil]
         defer { sets.forEach { free($0) } }
         sets.withUnsafeBufferPointer { setsPtr in
             Observe.log.withUnsafeBytes { obs in
@@ -52,7 +61,7 @@ public enum StartCache {
                                 e.notes = notesPtr
                                 e.sock = sockPtr
                                 e.want_net = plan.namespaces.contains(.net) ? 1 : 0
-                                e.clear_env = envRecipe.clear ? 1 : 0
+                                e.clear_env = recipe.clearEnv ? 1 : 0
                                 e.sets = setsC
                                 e.default_path = pathPtr
                                 _ = rl_start_save(cwd, &e, cfg)
