@@ -1,14 +1,14 @@
 // swift-tools-version:6.0
-// rootless: an unprivileged sandbox. Module map and import rules: ../shared/design.md §2.
+// rootless: an unprivileged sandbox. Module map, process model and rules: docs/architecture.md.
 // No package dependencies: the run path stays small and static (argument parsing is a
-// hand-written, golden-tested parser in Rootless; see README "Why no ArgumentParser").
+// hand-written, golden-tested parser in RootlessCore).
 import PackageDescription
 
 let package = Package(
     name: "rootless",
     products: [
         .executable(name: "rootless", targets: ["RootlessCLI"]),
-        .library(name: "Rootless", targets: ["Rootless"]),
+        .library(name: "Rootless", targets: ["RootlessCommands"]),
     ],
     targets: [
         // Between clone and exec, and syscalls Swift cannot make. Allocation-free child code.
@@ -29,10 +29,37 @@ let package = Package(
         .target(name: "CArchive", linkerSettings: [.linkedLibrary(":libzstd.a"), .linkedLibrary(":libz.a"), .linkedLibrary(":libssl.a"), .linkedLibrary(":libcrypto.a")]),
         // User-mode networking; only the `none`/`host` drivers so far.
         .target(name: "SlirpNet"),
-        .target(name: "Rootless", dependencies: ["CRootless", "CSeccomp", "CArchive", "IDMap", "PureJSON", "SeccompPolicy", "ImageFormat", "RegistryWire", "SlirpNet"]),
-        .executableTarget(name: "RootlessCLI", dependencies: ["Rootless"]),
+        // The layers below are imported upward only (scripts/check-architecture enforces the
+        // map; docs/architecture.md draws it): RootlessOS < Cgroups, SeccompCompile <
+        // RootlessCore < FastStart < Images < Registry < RootlessCommands < RootlessCLI.
+        //
+        // OS wrappers: files, processes, threads, the runtime directory, observed host facts
+        // (Observe: what cached starts replay), errors (RootlessError), text helpers.
+        .target(name: "RootlessOS", dependencies: ["CRootless", "IDMap"]),
+        // Cgroups: the cgroup v2 layout and delegation facts, the sandbox's leaf and limits,
+        // usage, and the systemd user manager's D-Bus client (scopes), all in one place.
+        .target(name: "Cgroups", dependencies: ["RootlessOS", "CRootless"]),
+        // Seccomp compile and cache: policy JSON (SeccompPolicy) -> BPF via libseccomp, the
+        // MAC'd per-user cache, the embedded policies, --seccomp-log's notifying variant.
+        .target(name: "SeccompCompile", dependencies: ["RootlessOS", "CRootless", "CSeccomp", "SeccompPolicy"]),
+        // Core: spec -> plan -> launch. Run flags into a RunSpec, the pure Planner into a
+        // printable Plan, CConfig into the C struct, the Launcher walks it through Kernel.
+        // Fast starts are reached only through the FastStarts protocol.
+        .target(name: "RootlessCore", dependencies: ["RootlessOS", "Cgroups", "SeccompCompile", "CRootless", "IDMap", "SlirpNet"]),
+        // Fast starts: the per-user keeper (its mapped user namespace, pooled network
+        // namespaces), warm sandboxes built ahead, and cached-start entries (StartCache).
+        .target(name: "FastStart", dependencies: ["RootlessCore", "CRootless", "IDMap"]),
+        // Images: the content-addressed store, layer unpacking in the store's namespace,
+        // root drivers (overlay, fuse-overlayfs, copy), imports, GC.
+        .target(name: "Images", dependencies: ["RootlessCore", "FastStart", "CRootless", "CArchive", "IDMap", "ImageFormat"]),
+        // Registry: the OCI distribution client (HTTP/TLS, auth, pulls with progress).
+        .target(name: "Registry", dependencies: ["Images", "CArchive", "IDMap", "PureJSON", "ImageFormat", "RegistryWire"]),
+        // Commands: the CLI's subcommands (run, doctor, policy, keeper, images, gc) and
+        // the state directories they make; the executable only calls CLI.entry.
+        .target(name: "RootlessCommands", dependencies: ["Registry", "FastStart", "Images", "RootlessCore", "CRootless", "CSeccomp", "IDMap", "PureJSON", "SeccompPolicy", "ImageFormat", "RegistryWire"]),
+        .executableTarget(name: "RootlessCLI", dependencies: ["RootlessCommands", "FastStart"]),
         .testTarget(name: "IDMapTests", dependencies: ["IDMap"]),
-        .testTarget(name: "RootlessTests", dependencies: ["Rootless", "SeccompPolicy"]),
+        .testTarget(name: "RootlessTests", dependencies: ["RootlessCommands", "FastStart", "Registry", "Images", "RootlessCore", "SeccompCompile", "Cgroups", "RootlessOS", "SeccompPolicy"]),
         .testTarget(name: "SeccompPolicyTests", dependencies: ["SeccompPolicy"]),
         .testTarget(name: "ImageFormatTests", dependencies: ["ImageFormat", "RegistryWire"]),
         // Real sandboxes; run as an unprivileged user by scripts/test (skips loudly otherwise).

@@ -1,6 +1,7 @@
 // `rootless`: flags -> library. Kept thin; everything testable lives in Rootless.
 import Glibc
-import Rootless
+import RootlessCommands
+import FastStart
 
 // A run whose start is cached (same inputs and host facts as an earlier one) was done
 // before main, by a constructor in CRootless (starts.c); what it left is taken up here.

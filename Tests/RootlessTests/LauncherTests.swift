@@ -1,6 +1,13 @@
 import CRootless
 @testable import IDMap
-@testable import Rootless
+@testable import RootlessOS
+@testable import Cgroups
+@testable import SeccompCompile
+@testable import RootlessCore
+@testable import FastStart
+@testable import Images
+@testable import Registry
+@testable import RootlessCommands
 import XCTest
 
 /// The launcher's order of effects, recorded by a fake kernel.

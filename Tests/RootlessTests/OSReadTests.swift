@@ -1,6 +1,13 @@
 import Foundation
 import XCTest
-@testable import Rootless
+@testable import RootlessOS
+@testable import Cgroups
+@testable import SeccompCompile
+@testable import RootlessCore
+@testable import FastStart
+@testable import Images
+@testable import Registry
+@testable import RootlessCommands
 
 /// OS.readBytes reads into a buffer it grows (4 KiB first): sizes around the growth steps,
 /// the limit, an empty and a missing file.

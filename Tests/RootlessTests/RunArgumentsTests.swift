@@ -1,5 +1,12 @@
 import IDMap
-@testable import Rootless
+@testable import RootlessOS
+@testable import Cgroups
+@testable import SeccompCompile
+@testable import RootlessCore
+@testable import FastStart
+@testable import Images
+@testable import Registry
+@testable import RootlessCommands
 import XCTest
 
 final class RunArgumentsTests: XCTestCase {

@@ -1,7 +1,14 @@
 import CRootless
 import Foundation
 @testable import IDMap
-@testable import Rootless
+@testable import RootlessOS
+@testable import Cgroups
+@testable import SeccompCompile
+@testable import RootlessCore
+@testable import FastStart
+@testable import Images
+@testable import Registry
+@testable import RootlessCommands
 import XCTest
 
 /// Cached starts (starts.c): an entry holds a run's config with what it was planned from;

@@ -1,5 +1,12 @@
 import XCTest
-@testable import Rootless
+@testable import RootlessOS
+@testable import Cgroups
+@testable import SeccompCompile
+@testable import RootlessCore
+@testable import FastStart
+@testable import Images
+@testable import Registry
+@testable import RootlessCommands
 
 /// Text's loops replace split/joined on the start path: they must agree with them.
 final class TextTests: XCTestCase {

@@ -1,6 +1,13 @@
 import CRootless
 import Foundation
-@testable import Rootless
+@testable import RootlessOS
+@testable import Cgroups
+@testable import SeccompCompile
+@testable import RootlessCore
+@testable import FastStart
+@testable import Images
+@testable import Registry
+@testable import RootlessCommands
 import XCTest
 
 /// What a sandbox sees of the user's home and of rootless's own state, what it may bind,

@@ -1,0 +1,170 @@
+import RootlessOS
+import Cgroups
+import SeccompCompile
+import RootlessCore
+import FastStart
+import Images
+import Registry
+import Glibc
+import IDMap
+import ImageFormat
+import RegistryWire
+
+/// `rootless pull|import|images|inspect|rmi|unshare` and the hidden helpers the store runs
+/// in its user namespace (`__unpack`, `__rmtree`).
+public enum ImageCommand {
+    struct Options {
+        var root: String?
+        var map: MapMode = .auto
+        var name: String?
+        var platform = Platform.linuxAmd64
+        var json = false
+        var dieWithParent = false
+        var pull = Puller.Options()
+        var rest: [String] = []
+    }
+
+    /// `stopAtCommand`: the first plain word starts a command (rootless unshare ls -l).
+    static func options(_ args: [String], stopAtCommand: Bool = false) throws -> Options {
+        var o = Options()
+        var i = 0
+        func value(_ f: String) throws -> String {
+            i += 1
+            guard i < args.count else { throw RootlessError("\(f) needs a value") }
+            return args[i]
+        }
+        while i < args.count {
+            let a = args[i]
+            if a == "--" { o.rest += args[(i + 1)...]; break }
+            switch a {
+            case "--root": o.root = try value(a)
+            case "--map":
+                let v = try value(a)
+                guard let m = MapMode(rawValue: v) else { throw RootlessError("unknown --map \(v)", fix: "use auto, self or keep-id") }
+                o.map = m
+            case "--name", "-n": o.name = try value(a)
+            case "--die-with-parent": o.dieWithParent = true
+            case "--quiet", "-q": o.pull.quiet = true
+            case "--authfile": o.pull.authFile = try value(a)
+            case "--cert-dir": o.pull.tls.certDir = try value(a)
+            case "--creds":
+                let v = try value(a)
+                guard let c = Credentials(pair: v) else { throw RootlessError("--creds wants USER:PASSWORD") }
+                o.pull.creds = c
+            case "--tls-verify=false", "--tls-verify=true", "--tls-verify":
+                o.pull.tls.verify = a != "--tls-verify=false"
+            case "--jobs":
+                let v = try value(a)
+                guard let n = Int(v), (1...16).contains(n) else { throw RootlessError("--jobs wants a number from 1 to 16") }
+                o.pull.jobs = n
+            case "--platform":
+                let v = try value(a)
+                guard let p = Platform(parsing: v) else { throw RootlessError("bad --platform \(v)", fix: "write it as os/arch[/variant], e.g. linux/arm64") }
+                o.platform = p
+                o.pull.platform = p
+            case "--format":
+                let v = try value(a)
+                guard v == "json" || v == "table" else { throw RootlessError("unknown --format \(v)", fix: "use table or json") }
+                o.json = v == "json"
+            default:
+                if a.hasPrefix("-") && a != "-" { throw RootlessError("unknown option \(a)") }
+                if stopAtCommand { o.rest += args[i...]; return o }
+                o.rest.append(a)
+            }
+            i += 1
+        }
+        return o
+    }
+
+    static func store(_ o: Options) throws -> Store {
+        guard let r = o.root ?? Store.defaultRoot() else { throw RootlessError("no place for the image store: neither XDG_DATA_HOME nor HOME is set", fix: "pass --root DIR") }
+        return try Store(root: r)
+    }
+
+    static let warn: (String) -> Void = { OS.writeStderr("rootless: " + $0 + "\n") }
+
+    public static func main(_ cmd: String, _ args: [String]) -> Int32 {
+        do {
+            switch cmd {
+            case "__unpack": return Unpacker.child(args)
+            case "__compose": return Compose.child(args)
+            case "__rmtree":
+                for p in args { try Unpacker.removeTree(p) }
+                return 0
+            default: break
+            }
+            let o = try options(args, stopAtCommand: cmd == "unshare")
+            if cmd == "gc" {
+                guard let r = o.root ?? Store.defaultRoot(), let store = try? Store(root: r, create: false) else { return 0 }
+                let removed = try store.collect(map: o.map)
+                OS.writeStdout("gc: \(removed.count) unused store entr\(removed.count == 1 ? "y" : "ies") removed\n")
+                return 0
+            }
+            // unshare works on no store (the store's namespace is the keeper's).
+            if cmd == "unshare" { return try Unpacker.launch(o.rest.isEmpty ? ["/bin/sh"] : o.rest, map: o.map, dieWithParent: o.dieWithParent) }
+            let s = try store(o)
+            switch cmd {
+            case "pull":
+                guard o.rest.count == 1 else { throw RootlessError("usage: rootless pull [--platform OS/ARCH] [--creds USER:PASS] [--authfile F] [--tls-verify=false] [--cert-dir D] [-q] REF") }
+                var po = o.pull
+                po.tls.certDirs = AuthLocations.certDirs()
+                let id = try Puller(store: s, map: o.map, options: po, warn: warn).pull(o.rest[0])
+                OS.writeStdout("\(id)\n")
+            case "import":
+                guard o.rest.count == 1 else { throw RootlessError("usage: rootless import [--name NAME] [--platform OS/ARCH] [--root DIR] SOURCE") }
+                let id = try Importer(store: s, map: o.map, platform: o.platform, warn: warn).importSource(o.rest[0], name: o.name)
+                OS.writeStdout("\(id)\n")
+            case "images":
+                let all = s.images()
+                if o.json {
+                    OS.writeStdout("[" + all.map { i in
+                        "{\"id\":\(jsonString(i.id.description)),\"names\":[\(i.names.map(jsonString).joined(separator: ","))],\"manifest\":\(jsonString(i.manifest.description)),\"size\":\(size(s, i))}"
+                    }.joined(separator: ",") + "]\n")
+                } else {
+                    OS.writeStdout("NAME".padding(48) + "ID".padding(14) + "SIZE\n")
+                    for i in all {
+                        for n in i.names.isEmpty ? ["<none>"] : i.names {
+                            OS.writeStdout(n.padding(47) + " " + String(i.id.hex.prefix(12)).padding(13) + " " + Text.human(size(s, i)) + "\n")
+                        }
+                    }
+                }
+            case "inspect":
+                guard o.rest.count == 1 else { throw RootlessError("usage: rootless inspect IMAGE") }
+                let i = try s.resolve(o.rest[0])
+                OS.writeStdout("{\"id\":\(jsonString(i.id.description)),\"names\":[\(i.names.map(jsonString).joined(separator: ","))],"
+                               + "\"manifest\":\(String(decoding: try s.blob(i.manifest), as: UTF8.self)),\"config\":\(String(decoding: try s.blob(i.id), as: UTF8.self))}\n")
+            case "rmi":
+                guard !o.rest.isEmpty else { throw RootlessError("usage: rootless rmi IMAGE...") }
+                for n in o.rest {
+                    let i = try s.resolve(n)
+                    // A name drops only that name; an id (or the last name) drops the image.
+                    let byName = i.names.contains(n) || i.names.contains((try? ImageReference.parse(n))?.description ?? "")
+                    let name = i.names.first { $0 == n } ?? (try? ImageReference.parse(n))?.description
+                    if byName, let nm = name, i.names.count > 1 { _ = s.removeName(nm); OS.writeStdout("untagged \(nm)\n"); continue }
+                    for nm in i.names { _ = s.removeName(nm) }
+                    s.removeImageRecord(i.id)
+                    OS.writeStdout("removed \(i.id) (rootless gc frees its layers)\n")
+                }
+            default:
+                throw RootlessError("unknown command \(cmd)")
+            }
+            return 0
+        } catch {
+            return CLI.report(error)
+        }
+    }
+
+    /// Bytes of the image's layers on disk (apparent size, as `du --apparent-size`).
+    static func size(_ s: Store, _ i: Store.Image) -> Int64 {
+        guard let c = try? s.config(i) else { return 0 }
+        return c.diffIDs.reduce(0) { $0 + treeSize(s.layerPath($1)) }
+    }
+
+    static func treeSize(_ path: String) -> Int64 {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return 0 }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { return Int64(st.st_size) }
+        return (OS.listDirectory(path) ?? []).reduce(0) { $0 + treeSize(path + "/" + $1.name) }
+    }
+
+}

@@ -1,0 +1,155 @@
+import RootlessOS
+import Cgroups
+import SeccompCompile
+import CRootless
+import Glibc
+import IDMap
+
+/// The cold launcher's one way to start faster (keepers, warm sandboxes, cached starts:
+/// KeeperStarts). It is called at two points and knows nothing else of them.
+public protocol FastStarts {
+    /// "Try to start it fast", before anything of the sandbox is made: either the sandbox
+    /// ran whole (a warm one took the command: its result), or the namespaces the cold
+    /// start joins instead of making them (a keeper's user namespace, whose maps need no
+    /// writing, and a pooled network namespace), or none.
+    func tryFast(_ plan: Plan, _ cfg: CConfig, writeMaps: (Int32) throws -> Void) -> FastTry
+    /// "Remember this start": the cold start's child is cloned and its maps written, not
+    /// yet released.
+    func remember(_ plan: Plan, _ child: rl_child)
+}
+
+public enum FastTry {
+    case ran(rl_result)
+    case cold(userns: Int32?, netns: Int32?)
+}
+
+/// No fast starts: every sandbox is made from scratch.
+public struct ColdOnly: FastStarts {
+    public init() {}
+    public func tryFast(_ plan: Plan, _ cfg: CConfig, writeMaps: (Int32) throws -> Void) -> FastTry { .cold(userns: nil, netns: nil) }
+    public func remember(_ plan: Plan, _ child: rl_child) {}
+}
+
+/// Walks a Plan: spawn (C) -> write the id maps -> release -> supervise -> exit status.
+public struct Launcher {
+    public var kernel: any Kernel
+    public var fast: any FastStarts
+    public var warn: (String) -> Void
+
+    public init(kernel: any Kernel = LiveKernel(), fast: any FastStarts = ColdOnly(), warn: @escaping (String) -> Void = { OS.writeStderr("rootless: " + $0 + "\n") }) {
+        self.kernel = kernel
+        self.fast = fast
+        self.warn = warn
+    }
+
+    /// Returns the exit status rootless should exit with.
+    public func run(_ plan: Plan) -> Int32 {
+        plan.notes.forEach(warn)
+        if plan.dieWithParent { _ = rl_set_pdeathsig(SIGKILL) }
+        // Everything that can fail on input is done before clone: the policy compile (or
+        // cache read) and the Landlock ABI check.
+        let filters: LoadedFilters
+        do { filters = try kernel.loadFilters(plan) } catch let e as RootlessError { return fail(e) } catch { return 125 }
+        PhaseTimer.mark("seccomp load")
+        var abi: Int32 = 0
+        if plan.landlock != nil {
+            abi = kernel.landlockABI()
+            guard abi >= 1 else {
+                return fail(RootlessError("Landlock is not available on this kernel (\(abi < 0 ? OS.errorText(-abi) : "ABI 0"))",
+                                          fix: "boot with lsm=...,landlock (kernel >= 5.13), or drop --landlock"))
+            }
+        }
+        let cfg = CConfig(plan, filters: filters, landlockABI: abi)
+        // Before the cgroup: a keeper started now outlives this run, so it must not start
+        // inside the sandbox's cgroup (a systemd scope would then never empty).
+        let joined: (userns: Int32?, netns: Int32?)
+        switch fast.tryFast(plan, cfg, writeMaps: { pid in if let m = plan.idmap { try writeMaps(m, pid: pid) } }) {
+        case let .ran(r): return withExtendedLifetime(cfg) { status(r, plan) }
+        case let .cold(userns, netns): joined = (userns, netns)
+        }
+        PhaseTimer.mark("keeper")
+        defer { if let n = joined.netns { close(n) } }
+        cfg.join(userns: joined.userns, netns: joined.netns)
+        var cgroup: CgroupHandle?
+        if let c = plan.cgroup {
+            do { cgroup = try kernel.makeCgroup(c) } catch let e as RootlessError { return fail(e) } catch { return 125 }
+            cfg.enter(cgroup: cgroup!.leafFD)
+        } else if let n = plan.cgroupNote, plan.stats || kernel.firstTime("no-cgroup") {
+            warn("no cgroup for sandboxes here: \(n) (said once; rootless doctor explains)")
+        }
+        PhaseTimer.mark("cgroup")
+        let started = OS.monotonicSeconds()
+        let r: rl_result? = withUnsafePointer(to: cfg.config) { c in
+            var child: rl_child
+            do { child = try kernel.spawn(c) } catch let e as RootlessError { _ = fail(e); return nil } catch { return nil }
+            PhaseTimer.mark("config+clone")
+            do {
+                if let idmap = plan.idmap, joined.userns == nil { try writeMaps(idmap, pid: child.pid) }
+                fast.remember(plan, child)
+                try kernel.release(&child)
+                PhaseTimer.mark("id maps+release")
+            } catch {
+                kernel.abort(&child)
+                if let e = error as? RootlessError { _ = fail(e) }
+                return nil
+            }
+            let r = kernel.supervise(c, &child)
+            PhaseTimer.mark("child setup+payload")
+            return r
+        }
+        // Whatever happened, the cgroup goes (everything in it killed first).
+        let wall = OS.monotonicSeconds() - started
+        let stats = cgroup.map { kernel.finishCgroup($0, wallSeconds: wall, usage: plan.stats) } ?? (plan.stats ? kernel.childrenUsage(wallSeconds: wall) : nil)
+        guard let r else { return 125 }
+        if filters.log != nil {
+            let lines = SeccompLogFilter.report(cfg.denials)
+            warn(lines.isEmpty ? "seccomp-log: no syscall was denied" : "seccomp-log: denied " + lines.joined(separator: "; "))
+        }
+        let code = withExtendedLifetime(cfg) { status(r, plan) }
+        if let s = stats {
+            if let k = s.oomKills, k > 0 {
+                let limit = plan.cgroup?.limits.first { $0.file == "memory.max" }.map { " (memory.max \($0.value) bytes reached)" } ?? ""
+                warn(code == 137 ? "the command was killed by the OOM killer\(limit)" : "the OOM killer killed \(k) process\(k == 1 ? "" : "es") in the sandbox\(limit)")
+            }
+            if plan.stats { warn(s.text) }
+            if let f = plan.statsJSON, !kernel.writeFile(atomically: f, s.json) {
+                warn("cannot write --stats-json \(f): \(OS.errorText(errno))")
+            }
+        }
+        return code
+    }
+
+    func writeMaps(_ m: IDMapPlan, pid: Int32) throws {
+        switch m.method {
+        case .direct:
+            // setgroups must be denied before an unprivileged gid_map write is accepted.
+            try kernel.writeFile("/proc/\(pid)/setgroups", "deny")
+            try kernel.writeFile("/proc/\(pid)/uid_map", IDMapPlan.render(m.uidLines))
+            try kernel.writeFile("/proc/\(pid)/gid_map", IDMapPlan.render(m.gidLines))
+        case .helpers:
+            try kernel.runHelpers([
+                IDMapPlan.helperArgv(m.uidHelper ?? "newuidmap", pid: pid, m.uidLines),
+                IDMapPlan.helperArgv(m.gidHelper ?? "newgidmap", pid: pid, m.gidLines),
+            ])
+        }
+    }
+
+    func fail(_ e: RootlessError) -> Int32 {
+        warn(e.description)
+        return e.exitCode
+    }
+
+    public func status(_ r: rl_result, _ plan: Plan) -> Int32 {
+        switch r.outcome {
+        case Int32(bitPattern: RL_EXITED.rawValue): return r.code
+        case Int32(bitPattern: RL_SIGNALED.rawValue): return 128 + r.code
+        case Int32(bitPattern: RL_SETUP_FAILED.rawValue): return fail(ChildStep.error(r.report, plan))
+        case Int32(bitPattern: RL_TIMED_OUT.rawValue):
+            warn("timed out after \(Double(plan.timeoutMS) / 1000)s; the whole sandbox was killed")
+            return 124
+        default:
+            warn("the sandbox's pid 1 was killed from outside\(r.code < 0 ? " (signal \(-r.code))" : "")")
+            return r.code < 0 ? 128 - r.code : 125
+        }
+    }
+}
