@@ -26,7 +26,9 @@ let package = Package(
         // PURE: HTTP/1.1 heads and chunked bodies, URLs, auth challenges and auth files.
         .target(name: "RegistryWire", dependencies: ["PureJSON", "ImageFormat"]),
         // zlib, zstd, libcrypto SHA-256 and libssl TLS (registry pulls), linked statically.
-        .target(name: "CArchive", linkerSettings: [.linkedLibrary(":libzstd.a"), .linkedLibrary(":libz.a"), .linkedLibrary(":libssl.a"), .linkedLibrary(":libcrypto.a")]),
+        .target(
+            name: "CArchive",
+            linkerSettings: [.linkedLibrary(":libzstd.a"), .linkedLibrary(":libz.a"), .linkedLibrary(":libssl.a"), .linkedLibrary(":libcrypto.a")]),
         // User-mode networking; only the `none`/`host` drivers so far.
         .target(name: "SlirpNet"),
         // The layers below are imported upward only (scripts/check-architecture enforces the
@@ -56,10 +58,16 @@ let package = Package(
         .target(name: "Registry", dependencies: ["Images", "CArchive", "IDMap", "PureJSON", "ImageFormat", "RegistryWire"]),
         // Commands: the CLI's subcommands (run, doctor, policy, keeper, images, gc) and
         // the state directories they make; the executable only calls CLI.entry.
-        .target(name: "RootlessCommands", dependencies: ["Registry", "FastStart", "Images", "RootlessCore", "CRootless", "CSeccomp", "IDMap", "PureJSON", "SeccompPolicy", "ImageFormat", "RegistryWire"]),
+        .target(
+            name: "RootlessCommands",
+            dependencies: [
+                "Registry", "FastStart", "Images", "RootlessCore", "CRootless", "CSeccomp", "IDMap", "PureJSON", "SeccompPolicy", "ImageFormat", "RegistryWire",
+            ]),
         .executableTarget(name: "RootlessCLI", dependencies: ["RootlessCommands", "FastStart"]),
         .testTarget(name: "IDMapTests", dependencies: ["IDMap"]),
-        .testTarget(name: "RootlessTests", dependencies: ["RootlessCommands", "FastStart", "Registry", "Images", "RootlessCore", "SeccompCompile", "Cgroups", "RootlessOS", "SeccompPolicy"]),
+        .testTarget(
+            name: "RootlessTests",
+            dependencies: ["RootlessCommands", "FastStart", "Registry", "Images", "RootlessCore", "SeccompCompile", "Cgroups", "RootlessOS", "SeccompPolicy"]),
         .testTarget(name: "SeccompPolicyTests", dependencies: ["SeccompPolicy"]),
         .testTarget(name: "ImageFormatTests", dependencies: ["ImageFormat", "RegistryWire"]),
         // Real sandboxes; run as an unprivileged user by scripts/test (skips loudly otherwise).

@@ -33,8 +33,10 @@ public struct CgroupLayout: Equatable, Sendable {
         return CgroupLayout(kind: kind, v2Mount: v2, v1Controllers: v1.sorted(), ownPath: own)
     }
 
-    static let knownV1: Set<String> = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio",
-                                       "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc"]
+    static let knownV1: Set<String> = [
+        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio",
+        "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc",
+    ]
 
     /// mountinfo escapes space, tab, newline and backslash as \ooo.
     static func unescape(_ s: Substring) -> String {

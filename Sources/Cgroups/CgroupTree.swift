@@ -29,14 +29,20 @@ public enum CgroupTree {
         let path = p.parent + "/" + name
         if mkdir(path, 0o755) != 0 {
             // EEXIST: left by a dead run that had our pid (we are the only live one).
-            guard errno == EEXIST else { throw RootlessError("cannot create cgroup \(path): \(OS.errorText(errno))", fix: "check that \(p.parent) is delegated to you (rootless doctor)") }
+            guard errno == EEXIST else {
+                throw RootlessError("cannot create cgroup \(path): \(OS.errorText(errno))", fix: "check that \(p.parent) is delegated to you (rootless doctor)")
+            }
             _ = remove(path)
-            guard mkdir(path, 0o755) == 0 else { throw RootlessError("cannot create cgroup \(path): \(OS.errorText(errno))", fix: "remove it (rootless gc) and try again") }
+            guard mkdir(path, 0o755) == 0 else {
+                throw RootlessError("cannot create cgroup \(path): \(OS.errorText(errno))", fix: "remove it (rootless gc) and try again")
+            }
         }
         do {
             for l in p.limits { try write(path + "/" + l.file, l.value, what: "set \(l.file)=\(l.value)") }
             if !p.controllers.isEmpty {
-                try write(path + "/cgroup.subtree_control", p.controllers.map { "+" + $0 }.joined(separator: " "), what: "enable \(p.controllers.joined(separator: " "))")
+                try write(
+                    path + "/cgroup.subtree_control", p.controllers.map { "+" + $0 }.joined(separator: " "),
+                    what: "enable \(p.controllers.joined(separator: " "))")
             }
             let leaf = path + "/payload"
             guard mkdir(leaf, 0o755) == 0 else { throw RootlessError("cannot create cgroup \(leaf): \(OS.errorText(errno))") }
@@ -62,8 +68,9 @@ public enum CgroupTree {
             mkdir(outer, 0o755)
             for pid in pids { _ = try? write(outer + "/cgroup.procs", String(pid), what: "move process \(pid) into \(outer)") }
         }
-        try write(parent + "/cgroup.subtree_control", missing.map { "+" + $0 }.joined(separator: " "), what: "enable \(missing.joined(separator: " "))",
-                  fix: "\(parent) must be delegated with these controllers (systemd: Delegate=yes); its processes must be movable into \(outer)")
+        try write(
+            parent + "/cgroup.subtree_control", missing.map { "+" + $0 }.joined(separator: " "), what: "enable \(missing.joined(separator: " "))",
+            fix: "\(parent) must be delegated with these controllers (systemd: Delegate=yes); its processes must be movable into \(outer)")
     }
 
     /// At exit (or timeout, Ctrl-C): kill everything left (cgroup.kill; freeze, kill each
@@ -75,8 +82,9 @@ public enum CgroupTree {
         if (try? write(h.path + "/cgroup.kill", "1", what: "kill")) == nil { freezeAndKill(h.path) }
         waitEmpty(h.path)
         var s = SandboxStats(wallSeconds: wallSeconds, source: "cgroup")
-        s.apply(cpuStat: usage ? OS.readFile(h.path + "/cpu.stat") : nil, memoryPeak: usage ? OS.readFile(h.path + "/memory.peak") : nil,
-                memoryEvents: OS.readFile(h.path + "/memory.events"), pidsPeak: usage ? OS.readFile(h.path + "/pids.peak") : nil)
+        s.apply(
+            cpuStat: usage ? OS.readFile(h.path + "/cpu.stat") : nil, memoryPeak: usage ? OS.readFile(h.path + "/memory.peak") : nil,
+            memoryEvents: OS.readFile(h.path + "/memory.events"), pidsPeak: usage ? OS.readFile(h.path + "/pids.peak") : nil)
         // The usual shape first (two rmdirs); a tree walk only when the payload made
         // cgroups of its own (--cgroup-delegate).
         if !(rmdir(h.path + "/payload") == 0 && rmdir(h.path) == 0) { _ = remove(h.path) }
@@ -118,7 +126,9 @@ public enum CgroupTree {
         return tree(path).allSatisfy { rmdir($0) == 0 || errno == ENOENT }
     }
 
-    static func write(_ path: String, _ value: String, what: String, fix: String = "check the value, and that the cgroup is delegated to you (rootless doctor)") throws {
+    static func write(_ path: String, _ value: String, what: String, fix: String = "check the value, and that the cgroup is delegated to you (rootless doctor)")
+        throws
+    {
         let e = OS.writeExisting(path, value)
         guard e == 0 else { throw RootlessError("cannot \(what) in \(path): \(OS.errorText(e))", fix: fix) }
     }
@@ -127,7 +137,8 @@ public enum CgroupTree {
 
     static func record(_ name: String, _ path: String) -> String? {
         guard let d = RuntimeDir.path(sub: "cgroups"), let t = OS.startTime(pid: getpid()),
-              OS.replaceFile(d + "/" + name, Array(ProcessRecord(pid: getpid(), startTime: t, path: path).text.utf8)) else { return nil }
+            OS.replaceFile(d + "/" + name, Array(ProcessRecord(pid: getpid(), startTime: t, path: path).text.utf8))
+        else { return nil }
         return d + "/" + name
     }
 
@@ -139,10 +150,11 @@ public enum CgroupTree {
         for e in OS.listDirectory(d) ?? [] where e.name.hasPrefix("rootless-") && !e.name.contains(".tmp.") {
             let file = d + "/" + e.name
             guard let r = OS.readFile(file, limit: 4096).flatMap(ProcessRecord.init(parsing:)), let path = r.path,
-                  // Only ever a rootless-* directory inside a cgroup2 tree.
-                  // (and no "..": the record names where it is, never a way out of the tree).
-                  path.hasPrefix("/sys/fs/cgroup/"), !path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }),
-                  path.split(separator: "/").last?.hasPrefix("rootless-") == true else { unlink(file); continue }
+                // Only ever a rootless-* directory inside a cgroup2 tree.
+                // (and no "..": the record names where it is, never a way out of the tree).
+                path.hasPrefix("/sys/fs/cgroup/"), !path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }),
+                path.split(separator: "/").last?.hasPrefix("rootless-") == true
+            else { unlink(file); continue }
             if OS.isRunning(r, proc: proc) { continue }
             if OS.lookup(path) == true && remove(path) { removed.append(path) }
             if OS.lookup(path) == nil { unlink(file) }

@@ -268,8 +268,9 @@ public struct DBusMessage: Equatable, Sendable {
 /// `StartTransientUnit(s name, s mode, a(sv) properties, a(sa(sv)) aux)` for a scope
 /// holding `pids`, delegated, gone as soon as it is empty (or failed).
 public func startTransientScope(name: String, pids: [UInt32], description: String, serial: UInt32) -> DBusMessage {
-    var m = DBusMessage(call: "StartTransientUnit", path: "/org/freedesktop/systemd1", interface: "org.freedesktop.systemd1.Manager",
-                        destination: "org.freedesktop.systemd1", serial: serial, args: [.string(name), .string("fail")])
+    var m = DBusMessage(
+        call: "StartTransientUnit", path: "/org/freedesktop/systemd1", interface: "org.freedesktop.systemd1.Manager",
+        destination: "org.freedesktop.systemd1", serial: serial, args: [.string(name), .string("fail")])
     let properties: [(String, DBusValue)] = [
         ("Description", .string(description)),
         ("Delegate", .bool(true)),

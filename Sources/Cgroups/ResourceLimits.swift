@@ -39,8 +39,12 @@ public struct ResourceLimits: Equatable, Sendable {
     /// Checks what the flags cannot check alone (--memory-swap against --memory).
     public func validate() throws {
         if let s = memorySwap, s >= 0 {
-            guard let m = memory else { throw RootlessError("--memory-swap needs --memory", fix: "give --memory too (--memory-swap is memory + swap), or -1 for unlimited swap") }
-            guard UInt64(s) >= m else { throw RootlessError("--memory-swap \(s) is less than --memory \(m)", fix: "--memory-swap counts memory + swap: make it at least --memory") }
+            guard let m = memory else {
+                throw RootlessError("--memory-swap needs --memory", fix: "give --memory too (--memory-swap is memory + swap), or -1 for unlimited swap")
+            }
+            guard UInt64(s) >= m else {
+                throw RootlessError("--memory-swap \(s) is less than --memory \(m)", fix: "--memory-swap counts memory + swap: make it at least --memory")
+            }
         }
     }
 
@@ -48,7 +52,11 @@ public struct ResourceLimits: Equatable, Sendable {
     public static func parseSize(_ s: String, flag: String) throws -> UInt64 {
         let units: [Character: Double] = ["b": 1, "k": 1024, "m": 1_048_576, "g": 1_073_741_824, "t": 1_099_511_627_776]
         var text = s.lowercased()
-        if text.hasSuffix("ib") { text.removeLast(2) } else if text.hasSuffix("b") && text.count > 1 && units[text[text.index(text.endIndex, offsetBy: -2)]] != nil { text.removeLast() }
+        if text.hasSuffix("ib") {
+            text.removeLast(2)
+        } else if text.hasSuffix("b") && text.count > 1 && units[text[text.index(text.endIndex, offsetBy: -2)]] != nil {
+            text.removeLast()
+        }
         var mult = 1.0
         if let last = text.last, let u = units[last] { mult = u; text.removeLast() }
         guard let v = Double(text), v > 0, v * mult < 1.8e19, (v * mult).rounded(.down) >= 4096 else {
@@ -75,7 +83,9 @@ public struct Ulimit: Equatable, Sendable {
     public static func parse(_ v: String) throws -> Ulimit {
         let kv = v.split(separator: "=", maxSplits: 1).map(String.init)
         guard kv.count == 2, let r = resources[kv[0].lowercased()] else {
-            throw RootlessError("--ulimit \(v): expected NAME=SOFT[:HARD] with NAME one of \(resources.keys.sorted().joined(separator: ", "))", fix: "e.g. --ulimit nofile=1024:4096")
+            throw RootlessError(
+                "--ulimit \(v): expected NAME=SOFT[:HARD] with NAME one of \(resources.keys.sorted().joined(separator: ", "))",
+                fix: "e.g. --ulimit nofile=1024:4096")
         }
         let parts = kv[1].split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         func num(_ s: String) -> UInt64? { s == "unlimited" || s == "-1" ? infinity : UInt64(s) }

@@ -12,13 +12,19 @@ extension CgroupTree {
         try SystemdScope.start(socket: bus, name: unit)
         let facts = SystemFacts.cgroup(paths)
         guard let base = facts.base, facts.delegated else {
-            throw RootlessError("systemd made scope \(unit), but the cgroup we are in (\(facts.base ?? "?")) is not delegated to us",
-                                fix: "a systemd older than 238 cannot move processes of another session; run inside systemd-run --user --scope -p Delegate=yes, or use --cgroup optional")
+            throw RootlessError(
+                "systemd made scope \(unit), but the cgroup we are in (\(facts.base ?? "?")) is not delegated to us",
+                fix:
+                    "a systemd older than 238 cannot move processes of another session; run inside systemd-run --user --scope -p Delegate=yes, or use --cgroup optional"
+            )
         }
         let missing = p.required.filter { !facts.available.contains($0) }
         guard missing.isEmpty else {
-            throw RootlessError("the systemd user manager delegates no \(missing.joined(separator: "/")) controller (scope \(base) offers: \(facts.available.isEmpty ? "none" : facts.available.joined(separator: " ")))",
-                                fix: "delegate it to user sessions (a drop-in for user@.service with Delegate=\(missing.joined(separator: " ")) and systemctl daemon-reload), or use --cgroup optional")
+            throw RootlessError(
+                "the systemd user manager delegates no \(missing.joined(separator: "/")) controller (scope \(base) offers: \(facts.available.isEmpty ? "none" : facts.available.joined(separator: " ")))",
+                fix:
+                    "delegate it to user sessions (a drop-in for user@.service with Delegate=\(missing.joined(separator: " ")) and systemctl daemon-reload), or use --cgroup optional"
+            )
         }
         var q = p
         q.parent = base

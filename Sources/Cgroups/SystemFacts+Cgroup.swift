@@ -8,11 +8,13 @@ extension SystemFacts {
     /// cgroup.controllers, and checks three permissions.
     public static func cgroup(_ p: HostPaths) -> CgroupFacts {
         let selfCgroup = Observe.readFile(p.proc + "/self/cgroup") ?? ""
-        let layout = fastLayout(p, selfCgroup: selfCgroup)
+        let layout =
+            fastLayout(p, selfCgroup: selfCgroup)
             ?? CgroupLayout.detect(mountinfo: Observe.readFile(p.proc + "/self/mountinfo") ?? "", selfCgroup: selfCgroup)
         guard let mount = layout.v2Mount, let own = layout.ownPath else { return CgroupFacts(layout: layout, base: nil, delegated: false, available: []) }
         let base = CgroupFacts.base(mount: mount, own: own)
-        let delegated = Observe.stat(base)?.uid == getuid() && Observe.access(base, W_OK) // unobserved: getuid, an input
+        let delegated =
+            Observe.stat(base)?.uid == getuid() && Observe.access(base, W_OK)  // unobserved: getuid, an input
             && Observe.access(base + "/cgroup.procs", W_OK) && Observe.access(base + "/cgroup.subtree_control", W_OK)
         let available = Text.words(Observe.readFile(base + "/cgroup.controllers", limit: 4096) ?? "")
         var facts = CgroupFacts(layout: layout, base: base, delegated: delegated, available: available)

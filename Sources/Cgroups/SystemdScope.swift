@@ -17,7 +17,8 @@ public enum SystemdScope {
         var out: [UInt8] = [0] + Array("AUTH EXTERNAL \(uid)\r\nBEGIN\r\n".utf8)
         let bus = (path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", destination: "org.freedesktop.DBus")
         out += DBusMessage(call: "Hello", path: bus.path, interface: bus.interface, destination: bus.destination, serial: 1).encode()
-        let rule = "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved',path='/org/freedesktop/systemd1'"
+        let rule =
+            "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved',path='/org/freedesktop/systemd1'"
         out += DBusMessage(call: "AddMatch", path: bus.path, interface: bus.interface, destination: bus.destination, serial: 2, args: [.string(rule)]).encode()
         out += startTransientScope(name: name, pids: [UInt32(getpid())], description: "rootless sandbox", serial: 3).encode()
         guard sendAll(fd, out) else { throw RootlessError("cannot talk to the D-Bus session bus at \(path): \(OS.errorText(errno))", fix: fix) }
@@ -36,9 +37,11 @@ public enum SystemdScope {
             if m.kind == .reply, m.replySerial == 3, case .objectPath(let p)? = m.arguments()?.first { job = p }
             // JobRemoved(u id, o job, s unit, s result): ours when it names our unit.
             if m.kind == .signal, m.member == "JobRemoved", let a = m.arguments(), a.count == 4,
-               case .string(let unit) = a[2], unit == name, case .string(let result) = a[3] {
+                case .string(let unit) = a[2], unit == name, case .string(let result) = a[3]
+            {
                 guard result == "done" else {
-                    throw RootlessError("systemd could not start scope \(name): job \(job ?? "?") ended \"\(result)\"", fix: "journalctl --user -u \(name) says why; " + fix)
+                    throw RootlessError(
+                        "systemd could not start scope \(name): job \(job ?? "?") ended \"\(result)\"", fix: "journalctl --user -u \(name) says why; " + fix)
                 }
                 return
             }
@@ -90,7 +93,8 @@ public enum SystemdScope {
             let left = deadline - OS.monotonicSeconds()
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard left > 0, poll(&p, 1, Int32(left * 1000) + 1) > 0 else {
-                throw RootlessError("the systemd user manager did not answer on \(path) in time", fix: "check it: systemctl --user status; or use --cgroup optional")
+                throw RootlessError(
+                    "the systemd user manager did not answer on \(path) in time", fix: "check it: systemctl --user status; or use --cgroup optional")
             }
             var chunk = [UInt8](repeating: 0, count: 8192)
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }

@@ -80,7 +80,8 @@ public struct KeeperStore {
         var u: Int32 = -1, n: Int32 = -1, pid: Int32 = -1
         var zpid: Int32 = -1, pidfd: Int32 = -1, sock: Int32 = -1
         let path = socketPath(key)
-        let rc = warm.map { w in w.withUnsafeBytes { rl_keeper_warm(path, $0.baseAddress, $0.count, net ? 1 : 0, &u, &n, &pid, &zpid, &pidfd, &sock) } }
+        let rc =
+            warm.map { w in w.withUnsafeBytes { rl_keeper_warm(path, $0.baseAddress, $0.count, net ? 1 : 0, &u, &n, &pid, &zpid, &pidfd, &sock) } }
             ?? rl_keeper_connect(path, net ? 1 : 0, &u, &n, &pid)
         guard rc >= 0 else {
             error?.pointee = -rc

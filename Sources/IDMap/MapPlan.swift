@@ -55,15 +55,17 @@ public struct MapInputs: Equatable, Sendable {
     public var uid: UInt32
     public var gid: UInt32
     public var userName: String?
-    public var subuid: SubIDTable?   // nil: file missing
+    public var subuid: SubIDTable?  // nil: file missing
     public var subgid: SubIDTable?
     public var uidHelper: HelperStatus
     public var gidHelper: HelperStatus
     public var subuidPath = "/etc/subuid"
     public var subgidPath = "/etc/subgid"
 
-    public init(mode: MapMode, uid: UInt32, gid: UInt32, userName: String?, subuid: SubIDTable?, subgid: SubIDTable?,
-                uidHelper: HelperStatus, gidHelper: HelperStatus) {
+    public init(
+        mode: MapMode, uid: UInt32, gid: UInt32, userName: String?, subuid: SubIDTable?, subgid: SubIDTable?,
+        uidHelper: HelperStatus, gidHelper: HelperStatus
+    ) {
         self.mode = mode
         self.uid = uid
         self.gid = gid
@@ -128,7 +130,8 @@ func helperProblem(_ s: HelperStatus) -> String {
     case .usable(let p): return "\(p) is usable"
     case .missing(let n): return "\(n) is not installed — install it with: apt-get install uidmap (Debian/Ubuntu) or dnf install shadow-utils"
     case .notPrivileged(let p): return "\(p) is neither setuid root nor has file capabilities — fix with: chmod u+s \(p) (or setcap cap_setuid+ep \(p))"
-    case .blockedByNoNewPrivs(let p): return "no_new_privs is set on this process (are we inside another sandbox?), so setuid \(p) cannot help — run rootless outside it, or use --map self"
+    case .blockedByNoNewPrivs(let p):
+        return "no_new_privs is set on this process (are we inside another sandbox?), so setuid \(p) cannot help — run rootless outside it, or use --map self"
     }
 }
 
@@ -150,8 +153,9 @@ public enum IDMapPlanner {
                 case .noSubIDs, .malformed: why = e.description
                 case .helper(let s): why = helperProblem(s)
                 }
-                return selfPlan(i, keepID: i.mode == .keepID,
-                                note: "mapping only your own id (--map self): \(why)")
+                return selfPlan(
+                    i, keepID: i.mode == .keepID,
+                    note: "mapping only your own id (--map self): \(why)")
             }
         }
     }
@@ -159,8 +163,9 @@ public enum IDMapPlanner {
     static func selfPlan(_ i: MapInputs, keepID: Bool, note: String?) -> IDMapPlan {
         let inUID = keepID ? i.uid : 0
         let inGID = keepID ? i.gid : 0
-        return IDMapPlan(method: .direct, uidLines: [MapLine(inUID, i.uid, 1)], gidLines: [MapLine(inGID, i.gid, 1)],
-                         defaultUID: inUID, defaultGID: inGID, note: note)
+        return IDMapPlan(
+            method: .direct, uidLines: [MapLine(inUID, i.uid, 1)], gidLines: [MapLine(inGID, i.gid, 1)],
+            defaultUID: inUID, defaultGID: inGID, note: note)
     }
 
     static func rangePlan(_ i: MapInputs) throws -> IDMapPlan {
@@ -176,11 +181,12 @@ public enum IDMapPlanner {
         guard case let .usable(uidHelper) = i.uidHelper else { throw IDMapError.helper(i.uidHelper) }
         guard case let .usable(gidHelper) = i.gidHelper else { throw IDMapError.helper(i.gidHelper) }
         let keep = i.mode == .keepID
-        return IDMapPlan(method: .helpers,
-                         uidLines: lines(own: i.uid, insideOwn: keep ? i.uid : 0, ranges: uidRanges),
-                         gidLines: lines(own: i.gid, insideOwn: keep ? i.gid : 0, ranges: gidRanges),
-                         defaultUID: keep ? i.uid : 0, defaultGID: keep ? i.gid : 0, note: nil,
-                         uidHelper: uidHelper, gidHelper: gidHelper)
+        return IDMapPlan(
+            method: .helpers,
+            uidLines: lines(own: i.uid, insideOwn: keep ? i.uid : 0, ranges: uidRanges),
+            gidLines: lines(own: i.gid, insideOwn: keep ? i.gid : 0, ranges: gidRanges),
+            defaultUID: keep ? i.uid : 0, defaultGID: keep ? i.gid : 0, note: nil,
+            uidHelper: uidHelper, gidHelper: gidHelper)
     }
 
     /// Own id at `insideOwn`; the subordinate ranges fill inside ids from 0 upwards,

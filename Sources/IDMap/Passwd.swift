@@ -36,8 +36,9 @@ public enum Passwd {
             // Fields 0...6 need six colons; a seventh ends the shell field.
             if n >= 6, number(colon[1] + 1, colon[2]) == uid, let g = number(colon[2] + 1, colon[3]) {
                 let shellEnd = n == 7 ? colon[6] : end
-                return PasswdEntry(name: field(start, colon[0]), uid: uid, gid: g, home: field(colon[4] + 1, colon[5]),
-                                   shell: String(trim(Substring(field(colon[5] + 1, shellEnd)))))
+                return PasswdEntry(
+                    name: field(start, colon[0]), uid: uid, gid: g, home: field(colon[4] + 1, colon[5]),
+                    shell: String(trim(Substring(field(colon[5] + 1, shellEnd)))))
             }
             start = end + 1
         }

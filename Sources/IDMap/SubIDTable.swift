@@ -63,7 +63,7 @@ public struct SubIDTable: Equatable, Sendable {
     /// The ranges newuidmap would grant `user` (matched by name or by numeric uid), in file order.
     public func ranges(user: String?, uid: UInt32) -> [IDRange] {
         let numeric = String(uid)
-        return entries.filter { $0.owner == numeric || (user != nil && $0.owner == user!) }.map(\.range)
+        return entries.filter { e in e.owner == numeric || user.map { e.owner == $0 } == true }.map(\.range)
     }
 }
 

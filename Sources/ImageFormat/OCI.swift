@@ -79,7 +79,8 @@ public struct Descriptor: Equatable, Sendable {
         switch mediaType {
         case MediaType.ociLayer, "application/vnd.oci.image.layer.nondistributable.v1.tar": return Compression.none
         case MediaType.ociLayerGzip, MediaType.dockerLayerGzip, "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-             "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": return .gzip
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
+            return .gzip
         case MediaType.ociLayerZstd, "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": return .zstd
         default: return nil
         }
@@ -121,9 +122,10 @@ public enum OCI {
         guard size >= 0 else { throw ImageFormatError("\(what).size is negative") }
         var platform: Platform?
         if let p = v["platform"] {
-            platform = Platform(os: try req(p["os"]?.stringValue, "\(what).platform.os"),
-                                architecture: try req(p["architecture"]?.stringValue, "\(what).platform.architecture"),
-                                variant: p["variant"]?.stringValue)
+            platform = Platform(
+                os: try req(p["os"]?.stringValue, "\(what).platform.os"),
+                architecture: try req(p["architecture"]?.stringValue, "\(what).platform.architecture"),
+                variant: p["variant"]?.stringValue)
         }
         var ann: [String: String] = [:]
         if case .object(let o)? = v["annotations"] { for (k, x) in o { if let s = x.stringValue { ann[k] = s } } }
@@ -184,10 +186,11 @@ public enum OCI {
             guard let d = Digest(s) else { throw ImageFormatError("config.rootfs.diff_ids has \"\(s.prefix(80))\", not a sha256 digest") }
             return d
         }
-        return ImageConfig(architecture: v["architecture"]?.stringValue ?? "", os: v["os"]?.stringValue ?? "",
-                           env: try strings(c["Env"], "config.config.Env"), entrypoint: try strings(c["Entrypoint"], "config.config.Entrypoint"),
-                           cmd: try strings(c["Cmd"], "config.config.Cmd"), workingDir: c["WorkingDir"]?.stringValue ?? "",
-                           user: c["User"]?.stringValue ?? "", diffIDs: diffIDs)
+        return ImageConfig(
+            architecture: v["architecture"]?.stringValue ?? "", os: v["os"]?.stringValue ?? "",
+            env: try strings(c["Env"], "config.config.Env"), entrypoint: try strings(c["Entrypoint"], "config.config.Entrypoint"),
+            cmd: try strings(c["Cmd"], "config.config.Cmd"), workingDir: c["WorkingDir"]?.stringValue ?? "",
+            user: c["User"]?.stringValue ?? "", diffIDs: diffIDs)
     }
 
     /// docker-archive (`docker save`): manifest.json = [{Config, RepoTags, Layers}].
@@ -200,9 +203,10 @@ public enum OCI {
     public static func dockerArchive(_ bytes: [UInt8]) throws -> [ArchiveImage] {
         let v = try parse(bytes, "manifest.json")
         return try req(v.arrayValue, "manifest.json (an array)").enumerated().map { i, e in
-            ArchiveImage(config: try req(e["Config"]?.stringValue, "manifest.json[\(i)].Config"),
-                         repoTags: (e["RepoTags"]?.arrayValue ?? []).compactMap(\.stringValue),
-                         layers: try req(e["Layers"]?.arrayValue, "manifest.json[\(i)].Layers").map { try req($0.stringValue, "manifest.json[\(i)].Layers") })
+            ArchiveImage(
+                config: try req(e["Config"]?.stringValue, "manifest.json[\(i)].Config"),
+                repoTags: (e["RepoTags"]?.arrayValue ?? []).compactMap(\.stringValue),
+                layers: try req(e["Layers"]?.arrayValue, "manifest.json[\(i)].Layers").map { try req($0.stringValue, "manifest.json[\(i)].Layers") })
         }
     }
 
@@ -214,7 +218,8 @@ public enum OCI {
     /// filesystem (one uncompressed layer).
     public static func synthesizedConfig(diffID: Digest, created: String, platform: Platform = .linuxAmd64, cmd: [String] = ["/bin/sh"]) -> [UInt8] {
         let cmdJSON = "[" + cmd.map(jsonString).joined(separator: ",") + "]"
-        return Array("""
+        return Array(
+            """
             {"architecture":\(jsonString(platform.architecture)),"os":\(jsonString(platform.os)),"created":\(jsonString(created)),\
             "config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":\(cmdJSON)},\
             "rootfs":{"type":"layers","diff_ids":[\(jsonString(diffID.description))]}}
@@ -223,6 +228,8 @@ public enum OCI {
 
     public static func manifestJSON(config: Descriptor, layers: [Descriptor]) -> [UInt8] {
         func d(_ x: Descriptor) -> String { "{\"mediaType\":\(jsonString(x.mediaType)),\"digest\":\(jsonString(x.digest.description)),\"size\":\(x.size)}" }
-        return Array("{\"schemaVersion\":2,\"mediaType\":\(jsonString(MediaType.ociManifest)),\"config\":\(d(config)),\"layers\":[\(layers.map(d).joined(separator: ","))]}".utf8)
+        return Array(
+            "{\"schemaVersion\":2,\"mediaType\":\(jsonString(MediaType.ociManifest)),\"config\":\(d(config)),\"layers\":[\(layers.map(d).joined(separator: ","))]}"
+                .utf8)
     }
 }

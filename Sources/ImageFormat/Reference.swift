@@ -35,12 +35,18 @@ public struct ImageReference: Equatable, Hashable, Sendable, CustomStringConvert
             let last = parts[parts.count - 1]
             tag = String(last[last.index(after: c)...])
             parts[parts.count - 1] = String(last[..<c])
-            guard let t = tag, !t.isEmpty, t.utf8.count <= 128, t.utf8.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }),
-                  t.utf8.first != UInt8(ascii: "."), t.utf8.first != UInt8(ascii: "-") else { throw bad("bad tag") }
+            guard let t = tag, !t.isEmpty, t.utf8.count <= 128,
+                t.utf8.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }),
+                t.utf8.first != UInt8(ascii: "."), t.utf8.first != UInt8(ascii: "-")
+            else { throw bad("bad tag") }
         }
         for p in parts {
-            guard p.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }),
-                  let f = p.utf8.first, isAlnum(f), let l = p.utf8.last, isAlnum(l) else {
+            guard
+                p.utf8.allSatisfy({
+                    ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-")
+                }),
+                let f = p.utf8.first, isAlnum(f), let l = p.utf8.last, isAlnum(l)
+            else {
                 throw bad("repository names are lowercase letters, digits and . _ - separators")
             }
         }

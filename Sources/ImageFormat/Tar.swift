@@ -45,9 +45,9 @@ public struct TarEntry: Equatable, Sendable {
 }
 
 public struct TarReader<Source: ByteSource> {
-    public static var maxMetaSize: Int { 1 << 20 }       // PAX headers, GNU long names
+    public static var maxMetaSize: Int { 1 << 20 }  // PAX headers, GNU long names
     public static var maxPathLength: Int { 4096 }
-    public static var maxEntrySize: Int64 { 1 << 40 }    // 1 TiB
+    public static var maxEntrySize: Int64 { 1 << 40 }  // 1 TiB
     public static var maxSparseSegments: Int { 1 << 16 }
 
     var src: Source
@@ -128,8 +128,9 @@ public struct TarReader<Source: ByteSource> {
             }
             if let s = e.sparse {
                 guard s.reduce(Int64(0), { $0 + $1.length }) == e.size,
-                      zip(s, s.dropFirst()).allSatisfy({ $0.offset + $0.length <= $1.offset }),
-                      s.allSatisfy({ $0.offset >= 0 && $0.length >= 0 && $0.offset + $0.length <= e.realSize }) else {
+                    zip(s, s.dropFirst()).allSatisfy({ $0.offset + $0.length <= $1.offset }),
+                    s.allSatisfy({ $0.offset >= 0 && $0.length >= 0 && $0.offset + $0.length <= e.realSize })
+                else {
                     throw error("sparse map of \(e.path) does not fit its data")
                 }
             }
@@ -263,11 +264,12 @@ public struct TarReader<Source: ByteSource> {
             let c = type >= 0x20 && type < 0x7f ? "'\(Character(Unicode.Scalar(type)))'" : "\(type)"
             throw error("unsupported entry type \(c) for \(path)")
         }
-        var e = TarEntry(path: path, kind: kind, mode: UInt32(try number(h, 100, 8, "mode") & 0o7777),
-                         uid: UInt32(truncatingIfNeeded: try number(h, 108, 8, "uid")), gid: UInt32(truncatingIfNeeded: try number(h, 116, 8, "gid")),
-                         size: size, linkTarget: text(h, 157, 100), mtime: try number(h, 136, 12, "mtime"),
-                         devMajor: UInt32(truncatingIfNeeded: try number(h, 329, 8, "devmajor")), devMinor: UInt32(truncatingIfNeeded: try number(h, 337, 8, "devminor")),
-                         xattrs: [:], sparse: nil, realSize: size)
+        var e = TarEntry(
+            path: path, kind: kind, mode: UInt32(try number(h, 100, 8, "mode") & 0o7777),
+            uid: UInt32(truncatingIfNeeded: try number(h, 108, 8, "uid")), gid: UInt32(truncatingIfNeeded: try number(h, 116, 8, "gid")),
+            size: size, linkTarget: text(h, 157, 100), mtime: try number(h, 136, 12, "mtime"),
+            devMajor: UInt32(truncatingIfNeeded: try number(h, 329, 8, "devmajor")), devMinor: UInt32(truncatingIfNeeded: try number(h, 337, 8, "devminor")),
+            xattrs: [:], sparse: nil, realSize: size)
         if type == UInt8(ascii: "S") {
             // Old GNU sparse: 4 (offset, length) pairs at 386, "isextended" at 482, the real
             // size at 483; extension blocks of 21 pairs follow while isextended is set.

@@ -5,14 +5,16 @@
 public enum TarHeader {
     /// The header block(s) for one entry; the caller writes the data and padding after.
     /// Kinds written: file, directory, symlink, hardlink.
-    public static func encode(path: String, kind: TarEntry.Kind, mode: UInt32, uid: UInt32 = 0, gid: UInt32 = 0,
-                              size: Int64 = 0, mtime: Int64 = 0, link: String = "") -> [UInt8] {
+    public static func encode(
+        path: String, kind: TarEntry.Kind, mode: UInt32, uid: UInt32 = 0, gid: UInt32 = 0,
+        size: Int64 = 0, mtime: Int64 = 0, link: String = ""
+    ) -> [UInt8] {
         var pax: [(String, String)] = []
         let name = kind == .directory && !path.hasSuffix("/") ? path + "/" : path
         if name.utf8.count > 100 { pax.append(("path", name)) }
         if link.utf8.count > 100 { pax.append(("linkpath", link)) }
         if size > 0o77777777777 { pax.append(("size", String(size))) }
-        if mtime > 0o77777777777 { pax.append(("mtime", String(mtime))) }   // before 1970: 0
+        if mtime > 0o77777777777 { pax.append(("mtime", String(mtime))) }  // before 1970: 0
         var out: [UInt8] = []
         if !pax.isEmpty {
             var body: [UInt8] = []
@@ -23,8 +25,9 @@ public enum TarHeader {
                 while String(n).utf8.count + rest != n { n += 1 }
                 body += Array("\(n) \(k)=\(v)\n".utf8)
             }
-            out += block(name: "PaxHeaders/entry", type: UInt8(ascii: "x"), mode: 0o644, uid: 0, gid: 0,
-                         size: Int64(body.count), mtime: 0, link: "")
+            out += block(
+                name: "PaxHeaders/entry", type: UInt8(ascii: "x"), mode: 0o644, uid: 0, gid: 0,
+                size: Int64(body.count), mtime: 0, link: "")
             out += body + [UInt8](repeating: 0, count: (512 - body.count % 512) % 512)
         }
         let type: UInt8
@@ -34,9 +37,10 @@ public enum TarHeader {
         case .hardlink: type = UInt8(ascii: "1")
         default: type = UInt8(ascii: "0")
         }
-        out += block(name: String(decoding: name.utf8.prefix(100), as: UTF8.self), type: type, mode: mode & 0o7777, uid: uid, gid: gid,
-                     size: kind == .file ? min(size, 0o77777777777) : 0, mtime: max(0, min(mtime, 0o77777777777)),
-                     link: String(decoding: link.utf8.prefix(100), as: UTF8.self))
+        out += block(
+            name: String(decoding: name.utf8.prefix(100), as: UTF8.self), type: type, mode: mode & 0o7777, uid: uid, gid: gid,
+            size: kind == .file ? min(size, 0o77777777777) : 0, mtime: max(0, min(mtime, 0o77777777777)),
+            link: String(decoding: link.utf8.prefix(100), as: UTF8.self))
         return out
     }
 

@@ -82,8 +82,9 @@ final class BlobSource: ByteSource {
             }
             var used = 0, produced = 0
             let rc = inBuf.withUnsafeBytes { i in
-                rl_decoder_run(decoder, i.baseAddress!.assumingMemoryBound(to: UInt8.self) + inStart, inEnd - inStart, &used,
-                               buf.baseAddress!.assumingMemoryBound(to: UInt8.self), buf.count, &produced)
+                rl_decoder_run(
+                    decoder, i.baseAddress!.assumingMemoryBound(to: UInt8.self) + inStart, inEnd - inStart, &used,
+                    buf.baseAddress!.assumingMemoryBound(to: UInt8.self), buf.count, &produced)
             }
             inStart += used
             if rc < 0 { throw RootlessError("the layer is corrupt: \(String(cString: rl_decoder_error(decoder)))") }

@@ -47,7 +47,9 @@ package enum Compose {
             let exists = fstatat(dst, e.name, &dt, AT_SYMLINK_NOFOLLOW) == 0
             if type == S_IFDIR {
                 if exists && (dt.st_mode & S_IFMT) != S_IFDIR { try LayerWriter.removeTree(dst, e.name) }
-                if !exists || (dt.st_mode & S_IFMT) != S_IFDIR, mkdirat(dst, e.name, 0o700) != 0 { throw RootlessError("cannot create \(e.name): \(OS.errorText(errno))") }
+                if !exists || (dt.st_mode & S_IFMT) != S_IFDIR, mkdirat(dst, e.name, 0o700) != 0 {
+                    throw RootlessError("cannot create \(e.name): \(OS.errorText(errno))")
+                }
                 let s = openat(src, e.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 let d = openat(dst, e.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard s >= 0, d >= 0 else { throw RootlessError("cannot open \(e.name): \(OS.errorText(errno))") }
@@ -94,7 +96,8 @@ package enum Compose {
         var names = [CChar](repeating: 0, count: max(Int(size), 0))
         let n = size > 0 ? rl_flistxattr(s, &names, names.count) : 0
         if n > 0 {
-            for name in names[0..<n].split(separator: 0).map({ String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }) where !name.hasPrefix("user.overlay.") {
+            for name in names[0..<n].split(separator: 0).map({ String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) })
+            where !name.hasPrefix("user.overlay.") {
                 var v = [UInt8](repeating: 0, count: 65536)
                 let len = rl_fgetxattr(s, name, &v, v.count)
                 if len >= 0 { _ = rl_fsetxattr(d, name, v, Int(len)) }

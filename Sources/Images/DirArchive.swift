@@ -13,7 +13,7 @@ import ImageFormat
 struct DirArchive {
     let out: Int32
     var buf = [UInt8](repeating: 0, count: 1 << 20)
-    var inodes: [UInt64: String] = [:]   // dev<<32^ino of files with links > 1 -> first path
+    var inodes: [UInt64: String] = [:]  // dev<<32^ino of files with links > 1 -> first path
     var notes: [String] = []
     var written: Int64 = 0
 
@@ -68,7 +68,9 @@ struct DirArchive {
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
                 let sub = openat(dir, e.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard sub >= 0 else { throw RootlessError("cannot open \(path)/\(e.name): \(OS.errorText(errno))", fix: "the whole tree must be readable by you") }
+                guard sub >= 0 else {
+                    throw RootlessError("cannot open \(path)/\(e.name): \(OS.errorText(errno))", fix: "the whole tree must be readable by you")
+                }
                 defer { close(sub) }
                 try emit(TarHeader.encode(path: name + "/", kind: .directory, mode: mode, mtime: mtime))
                 try walk(sub, prefix: name + "/", where: path + "/" + e.name)
@@ -88,7 +90,9 @@ struct DirArchive {
                     inodes[key] = name
                 }
                 let f = openat(dir, e.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-                guard f >= 0 else { throw RootlessError("cannot read \(path)/\(e.name): \(OS.errorText(errno))", fix: "the whole tree must be readable by you") }
+                guard f >= 0 else {
+                    throw RootlessError("cannot read \(path)/\(e.name): \(OS.errorText(errno))", fix: "the whole tree must be readable by you")
+                }
                 defer { close(f) }
                 let size = Int64(st.st_size)
                 try emit(TarHeader.encode(path: name, kind: .file, mode: mode, size: size, mtime: mtime))
@@ -96,14 +100,19 @@ struct DirArchive {
                 while left > 0 {
                     let n = buf.withUnsafeMutableBytes { Glibc.read(f, $0.baseAddress!, min($0.count, Int(left))) }
                     if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw RootlessError("\(path)/\(e.name) changed while it was read (\(n < 0 ? OS.errorText(errno) : "it shrank"))", fix: "import it again when it is not being written") }
+                    guard n > 0 else {
+                        throw RootlessError(
+                            "\(path)/\(e.name) changed while it was read (\(n < 0 ? OS.errorText(errno) : "it shrank"))",
+                            fix: "import it again when it is not being written")
+                    }
                     let chunk = buf
                     try chunk.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                     left -= Int64(n)
                 }
                 try emit([UInt8](repeating: 0, count: TarHeader.padding(size)))
             default:
-                notes.append("\(path)/\(e.name): \(st.st_mode & S_IFMT == S_IFIFO ? "fifo" : st.st_mode & S_IFMT == S_IFSOCK ? "socket" : "device node") skipped")
+                notes.append(
+                    "\(path)/\(e.name): \(st.st_mode & S_IFMT == S_IFIFO ? "fifo" : st.st_mode & S_IFMT == S_IFSOCK ? "socket" : "device node") skipped")
             }
         }
     }

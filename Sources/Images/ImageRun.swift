@@ -12,7 +12,9 @@ import ImageFormat
 public enum ImageRun {
     public static func resolve(_ s: inout RunSpec, warn: (String) -> Void) throws {
         guard let name = s.image else { return }
-        guard let root = s.storeRoot ?? Store.defaultRoot() else { throw RootlessError("no image store: neither XDG_DATA_HOME nor HOME is set", fix: "pass --root DIR") }
+        guard let root = s.storeRoot ?? Store.defaultRoot() else {
+            throw RootlessError("no image store: neither XDG_DATA_HOME nor HOME is set", fix: "pass --root DIR")
+        }
         let store = try Store(root: root, create: false)
         let image = try store.named(name) ?? store.resolve(name)
         let config = try store.config(image)
@@ -38,7 +40,9 @@ public enum ImageRun {
         case .fuseOverlayfs:
             guard let bin = DriverChoice.fuseBinary() else {
                 rmdir(dir)
-                throw RootlessError("--storage-driver fuse-overlayfs: no fuse-overlayfs binary in /usr/bin, /usr/local/bin or /bin", fix: "install it (apt install fuse-overlayfs) or use --storage-driver overlay or copy")
+                throw RootlessError(
+                    "--storage-driver fuse-overlayfs: no fuse-overlayfs binary in /usr/bin, /usr/local/bin or /bin",
+                    fix: "install it (apt install fuse-overlayfs) or use --storage-driver overlay or copy")
             }
             // The same tmpfs upper; fuse-overlayfs mounts on dir/merged, also in the
             // sandbox's mount namespace only.

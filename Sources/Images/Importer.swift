@@ -30,7 +30,9 @@ public struct Importer {
             path = String(source[..<c])
             ref = String(source[source.index(after: c)...])
         }
-        guard let kind = OS.lookup(path) else { throw RootlessError("\(source) does not exist", fix: "give an OCI layout directory, an image archive or a root filesystem tar") }
+        guard let kind = OS.lookup(path) else {
+            throw RootlessError("\(source) does not exist", fix: "give an OCI layout directory, an image archive or a root filesystem tar")
+        }
         if kind {
             if OS.lookup(path + "/index.json") == false { return try ociLayout(path, ref: ref, name: name, origin: source) }
             return try rootfsDirectory(path, name: name)
@@ -114,29 +116,38 @@ public struct Importer {
         guard d.size <= 16 << 20, let b = OS.readBytes(dir + "/blobs/sha256/" + d.digest.hex, limit: 16 << 20) else {
             throw RootlessError("\(dir) lacks blob \(d.digest) (or it is over 16 MiB)", fix: "the layout is incomplete; copy it again")
         }
-        guard SHA256Stream.digest(b) == d.digest else { throw RootlessError("blob \(d.digest) in \(dir) does not match its digest", fix: "the layout is corrupt; copy it again") }
+        guard SHA256Stream.digest(b) == d.digest else {
+            throw RootlessError("blob \(d.digest) in \(dir) does not match its digest", fix: "the layout is corrupt; copy it again")
+        }
         return b
     }
 
     func dockerArchive(_ dir: String, name: String?) throws -> Digest {
         guard let mb = OS.readBytes(dir + "/manifest.json", limit: 16 << 20) else { throw RootlessError("the archive has no manifest.json") }
         let all = try wrap { try OCI.dockerArchive(mb) }
-        guard all.count == 1, let img = all.first else { throw RootlessError("the archive holds \(all.count) images; import them one at a time", fix: "save one image per archive") }
-        for p in [img.config] + img.layers { _ = try LayerWriter.components(p) }   // names inside the archive: no escapes
+        guard all.count == 1, let img = all.first else {
+            throw RootlessError("the archive holds \(all.count) images; import them one at a time", fix: "save one image per archive")
+        }
+        for p in [img.config] + img.layers { _ = try LayerWriter.components(p) }  // names inside the archive: no escapes
         guard let configBytes = OS.readBytes(dir + "/" + img.config, limit: 16 << 20) else { throw RootlessError("the archive lacks its config \(img.config)") }
         let config = try wrap { try OCI.config(configBytes) }
-        guard config.diffIDs.count == img.layers.count else { throw RootlessError("the archive's config has \(config.diffIDs.count) diff-ids for \(img.layers.count) layers") }
+        guard config.diffIDs.count == img.layers.count else {
+            throw RootlessError("the archive's config has \(config.diffIDs.count) diff-ids for \(img.layers.count) layers")
+        }
         let jobs = zip(img.layers, config.diffIDs).map { Unpacker.Job(blob: dir + "/" + $0.0, digest: nil, diffID: $0.1) }
         let diffs = try Unpacker.run(jobs, store: store, map: map, warn: warn)
         let id = try store.putBlob(configBytes)
         let layers = diffs.map { Descriptor(mediaType: MediaType.ociLayer, digest: $0, size: 0) }
-        let manifest = try store.putBlob(OCI.manifestJSON(config: Descriptor(mediaType: MediaType.ociConfig, digest: id, size: Int64(configBytes.count)), layers: layers))
+        let manifest = try store.putBlob(
+            OCI.manifestJSON(config: Descriptor(mediaType: MediaType.ociConfig, digest: id, size: Int64(configBytes.count)), layers: layers))
         try store.addImage(config: id, manifest: manifest, names: try names(name, fallback: img.repoTags))
         return id
     }
 
     func wrap<T>(_ f: () throws -> T) throws -> T {
-        do { return try f() } catch let e as ImageFormatError { throw RootlessError(e.description) } catch let e as JSONError { throw RootlessError("bad JSON: \(e)") }
+        do { return try f() } catch let e as ImageFormatError { throw RootlessError(e.description) } catch let e as JSONError {
+            throw RootlessError("bad JSON: \(e)")
+        }
     }
 
     static func now() -> String {
@@ -169,7 +180,8 @@ enum ArchiveScan {
                 if p.hasPrefix("etc/") || p.hasPrefix("bin/") || p.hasPrefix("usr/") { return .rootfs }
             }
         } catch let e as TarError {
-            throw RootlessError("\(path) is not a tar archive we can read: \(e)", fix: "give an OCI layout, a docker-archive, or a root filesystem .tar/.tar.gz/.tar.zst")
+            throw RootlessError(
+                "\(path) is not a tar archive we can read: \(e)", fix: "give an OCI layout, a docker-archive, or a root filesystem .tar/.tar.gz/.tar.zst")
         }
         if src.compression != .none { return .rootfs }
         return sawLayout ? .ociLayout : sawManifest ? .dockerArchive : .rootfs

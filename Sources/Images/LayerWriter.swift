@@ -62,7 +62,9 @@ struct LayerWriter {
         for (i, p) in parts.dropLast().enumerated() {
             var next = rl_openat2_beneath(fd, p, OS.oPath | O_DIRECTORY, 0)
             if next == -ENOENT {
-                if mkdirat(fd, p, 0o755) != 0 && errno != EEXIST { let e = errno; close(fd); throw RootlessError("cannot create \(parts[...i].joined(separator: "/")) in the layer: \(OS.errorText(e))") }
+                if mkdirat(fd, p, 0o755) != 0 && errno != EEXIST {
+                    let e = errno; close(fd); throw RootlessError("cannot create \(parts[...i].joined(separator: "/")) in the layer: \(OS.errorText(e))")
+                }
                 next = rl_openat2_beneath(fd, p, OS.oPath | O_DIRECTORY, 0)
             }
             close(fd)
@@ -103,7 +105,7 @@ struct LayerWriter {
     mutating func apply<S: ByteSource>(_ e: TarEntry, from reader: inout TarReader<S>) throws {
         let parts = try Self.components(e.path)
         guard let name = parts.last else {
-            if e.kind == .directory { dirs.append((".", e)) }   // "./": the layer root itself
+            if e.kind == .directory { dirs.append((".", e)) }  // "./": the layer root itself
             return
         }
         let dir = try parent(parts, for: e.path)
@@ -113,16 +115,22 @@ struct LayerWriter {
             let fd = rl_openat2_beneath(dir, ".", O_RDONLY | O_DIRECTORY, 0)
             defer { if fd >= 0 { close(fd) } }
             let r = fd < 0 ? fd : rl_fsetxattr(fd, "user.overlay.opaque", "y", 1)
-            guard r == 0 else { throw RootlessError("cannot mark \(parts.dropLast().joined(separator: "/")) opaque: \(OS.errorText(-r))", fix: "the store's filesystem must support user xattrs") }
+            guard r == 0 else {
+                throw RootlessError(
+                    "cannot mark \(parts.dropLast().joined(separator: "/")) opaque: \(OS.errorText(-r))", fix: "the store's filesystem must support user xattrs"
+                )
+            }
             return
         }
-        if name.hasPrefix(".wh..wh.") { return }   // aufs bookkeeping, meaningless here
+        if name.hasPrefix(".wh..wh.") { return }  // aufs bookkeeping, meaningless here
         if name.hasPrefix(".wh.") {
             let hidden = String(name.dropFirst(4))
             guard !hidden.isEmpty, hidden != ".", hidden != ".." else { throw Self.hostile(e.path, "is a whiteout of nothing") }
             try clear(dir, hidden, keepDirectory: false)
             let r = rl_mknod_at(dir, hidden, UInt32(S_IFCHR), 0, 0)
-            guard r == 0 else { throw RootlessError("cannot create the whiteout for \(e.path): \(OS.errorText(-r))", fix: "kernel >= 5.8 lets a user create whiteouts") }
+            guard r == 0 else {
+                throw RootlessError("cannot create the whiteout for \(e.path): \(OS.errorText(-r))", fix: "kernel >= 5.8 lets a user create whiteouts")
+            }
             return
         }
         try clear(dir, name, keepDirectory: e.kind == .directory)
@@ -147,7 +155,8 @@ struct LayerWriter {
             }
             defer { close(tdir) }
             guard linkat(tdir, tname, dir, name, 0) == 0 else {
-                throw errno == ENOENT ? Self.hostile(e.path, "is a hardlink to \(e.linkTarget), which is not in this layer")
+                throw errno == ENOENT
+                    ? Self.hostile(e.path, "is a hardlink to \(e.linkTarget), which is not in this layer")
                     : RootlessError("cannot link \(e.path) to \(e.linkTarget): \(OS.errorText(errno))")
             }
             return
@@ -214,7 +223,7 @@ struct LayerWriter {
     mutating func finishDirectories() throws {
         for (path, e) in dirs.reversed() {
             let fd = path == "." ? dup(root) : rl_openat2_beneath(root, path, O_RDONLY | O_DIRECTORY, 0)
-            guard fd >= 0 else { continue }   // replaced by a later entry
+            guard fd >= 0 else { continue }  // replaced by a later entry
             try finish(fd: fd, e)
             close(fd)
         }

@@ -24,12 +24,15 @@ public struct Store {
     public init(root: String, create: Bool = true) throws {
         self.root = root
         guard create else {
-            guard OS.lookup(root + "/layers") == true else { throw RootlessError("no image store at \(root)", fix: "rootless import (or pull) an image first, or point --root at the store") }
+            guard OS.lookup(root + "/layers") == true else {
+                throw RootlessError("no image store at \(root)", fix: "rootless import (or pull) an image first, or point --root at the store")
+            }
             return
         }
         for d in ["", "/blobs", "/blobs/sha256", "/layers", "/images", "/names", "/tmp", "/containers"] {
             if mkdir(root + d, 0o700) != 0 && errno != EEXIST {
-                throw RootlessError("cannot create the image store directory \(root + d): \(OS.errorText(errno))", fix: "check the path, or pick another with --root")
+                throw RootlessError(
+                    "cannot create the image store directory \(root + d): \(OS.errorText(errno))", fix: "check the path, or pick another with --root")
             }
         }
     }
@@ -38,7 +41,7 @@ public struct Store {
     public static func defaultRoot(env: [String] = OS.environment()) -> String? {
         func value(_ k: String) -> String? { OS.env(k, in: env) }
         if let x = value("XDG_DATA_HOME"), x.hasPrefix("/") {
-            _ = mkdir(x, 0o700)   // the XDG spec: create it, private, when missing
+            _ = mkdir(x, 0o700)  // the XDG spec: create it, private, when missing
             return x + "/rootless"
         }
         if let h = value("HOME"), h.hasPrefix("/"), h != "/" {
@@ -66,12 +69,16 @@ public struct Store {
     /// A stored blob, verified again (the store is ours, but a disk or a hand may have
     /// changed it).
     public func blob(_ d: Digest) throws -> [UInt8] {
-        guard let b = OS.readBytes(blobPath(d), limit: 16 << 20) else { throw RootlessError("blob \(d) is missing from the store \(root)", fix: "import or pull the image again") }
+        guard let b = OS.readBytes(blobPath(d), limit: 16 << 20) else {
+            throw RootlessError("blob \(d) is missing from the store \(root)", fix: "import or pull the image again")
+        }
         // Pure-Swift SHA-256 here: this is on every image run's path, and libcrypto's
         // first use (OpenSSL 3 loads its config and providers) costs a fresh process ~1 ms.
         var h = SHA256()
         h.update(b)
-        guard Digest(hex: SHA256.hexString(h.finish(), bytes: 32)) == d else { throw RootlessError("blob \(d) in the store \(root) is corrupt", fix: "rootless rmi the image and import or pull it again") }
+        guard Digest(hex: SHA256.hexString(h.finish(), bytes: 32)) == d else {
+            throw RootlessError("blob \(d) in the store \(root) is corrupt", fix: "rootless rmi the image and import or pull it again")
+        }
         return b
     }
 
@@ -103,7 +110,8 @@ public struct Store {
         }
         return (OS.listDirectory(root + "/images") ?? []).compactMap { e -> Image? in
             guard !e.name.contains(".tmp."), let id = Digest(hex: e.name),
-                  let m = OS.readFile(root + "/images/" + e.name, limit: 256).flatMap({ Digest($0.trimmingNewline) }) else { return nil }
+                let m = OS.readFile(root + "/images/" + e.name, limit: 256).flatMap({ Digest($0.trimmingNewline) })
+            else { return nil }
             return Image(id: id, manifest: m, names: (names[id.hex] ?? []).sorted())
         }.sorted { ($0.names.first ?? "~" + $0.id.hex) < ($1.names.first ?? "~" + $1.id.hex) }
     }
@@ -114,7 +122,8 @@ public struct Store {
     public func named(_ s: String) -> Image? {
         for n in [s, (try? ImageReference.parse(s))?.description].compactMap({ $0 }) {
             guard let id = OS.readFile(root + "/names/" + Self.escape(n), limit: 256).flatMap({ Digest($0.trimmingNewline) }),
-                  let m = OS.readFile(root + "/images/" + id.hex, limit: 256).flatMap({ Digest($0.trimmingNewline) }) else { continue }
+                let m = OS.readFile(root + "/images/" + id.hex, limit: 256).flatMap({ Digest($0.trimmingNewline) })
+            else { continue }
             return Image(id: id, manifest: m, names: [n])
         }
         return nil
@@ -129,8 +138,9 @@ public struct Store {
         let hex = s.hasPrefix("sha256:") ? String(s.dropFirst(7)) : s
         let byID = hex.count >= 4 ? all.filter { $0.id.hex.hasPrefix(hex) } : []
         if byID.count == 1 { return byID[0] }
-        throw RootlessError(byID.count > 1 ? "image id prefix \(s) is ambiguous" : "no image \(s) in the store \(root)",
-                            fix: "rootless images lists them; rootless pull or rootless import adds one")
+        throw RootlessError(
+            byID.count > 1 ? "image id prefix \(s) is ambiguous" : "no image \(s) in the store \(root)",
+            fix: "rootless images lists them; rootless pull or rootless import adds one")
     }
 
     public func removeName(_ n: String) -> Bool { unlink(root + "/names/" + Self.escape(n)) == 0 }

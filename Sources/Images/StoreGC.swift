@@ -18,7 +18,7 @@ extension Store {
         for i in images() {
             usedBlobs.insert(i.id.hex)
             usedBlobs.insert(i.manifest.hex)
-            if let c = try? config(i) { c.diffIDs.forEach { usedLayers.insert($0.hex) } } else { return [] }   // unreadable: keep everything
+            if let c = try? config(i) { c.diffIDs.forEach { usedLayers.insert($0.hex) } } else { return [] }  // unreadable: keep everything
         }
         var trees: [String] = []
         for e in OS.listDirectory(root + "/layers") ?? [] where !usedLayers.contains(e.name) { trees.append(root + "/layers/" + e.name) }
@@ -35,8 +35,13 @@ extension Store {
         }
         for e in OS.listDirectory(root + "/containers") ?? [] {
             guard let pid = e.name.split(separator: "-").first.flatMap({ Int32($0) }),
-                  let start = e.name.split(separator: "-").last.flatMap({ UInt64($0) }), OS.startTime(pid: pid) != start else { continue }
-            if rmdir(root + "/containers/" + e.name) == 0 { removed.append(root + "/containers/" + e.name) } else { trees.append(root + "/containers/" + e.name) }
+                let start = e.name.split(separator: "-").last.flatMap({ UInt64($0) }), OS.startTime(pid: pid) != start
+            else { continue }
+            if rmdir(root + "/containers/" + e.name) == 0 {
+                removed.append(root + "/containers/" + e.name)
+            } else {
+                trees.append(root + "/containers/" + e.name)
+            }
         }
         if !trees.isEmpty {
             let code = try Unpacker.inNamespace(["/proc/self/exe", "__rmtree"] + trees, map: map)

@@ -19,7 +19,6 @@ public enum Unpacker {
         package init(blob: String, digest: Digest?, diffID: Digest?) { self.blob = blob; self.digest = digest; self.diffID = diffID }
     }
 
-
     /// Unpacks the jobs whose layer is missing (one at a time, each under its layer's
     /// lock, so two imports of one image do the work once), into tmp/layer-HEX, then
     /// renames it to layers/HEX. Returns the diff-ids in job order.
@@ -39,8 +38,11 @@ public enum Unpacker {
             // layer's root directory may belong to a subordinate id (the tar's "./" entry),
             // and moving a directory to another parent needs write access to it, which
             // only root in the store's namespace has.
-            let code = try inNamespace(["/proc/self/exe", "__unpack", j.blob, tmp, result, store.root + "/layers",
-                                        j.digest?.description ?? "-", j.diffID?.description ?? "-"], map: map)
+            let code = try inNamespace(
+                [
+                    "/proc/self/exe", "__unpack", j.blob, tmp, result, store.root + "/layers",
+                    j.digest?.description ?? "-", j.diffID?.description ?? "-",
+                ], map: map)
             let text = OS.readFile(result, limit: 1 << 16) ?? ""
             let lines = text.split(separator: "\n").map(String.init)
             guard code == 0, let first = lines.first else {
@@ -82,7 +84,9 @@ public enum Unpacker {
         guard OS.lookup(path) != nil else { return }
         // After a run that joined the keeper, this process is root in the store's
         // namespace already (setns is for good): remove directly.
-        if let m = OS.readFile("/proc/self/uid_map", limit: 4096), !m.split(separator: "\n").contains(where: { $0.split(separator: " ") == ["0", "0", "4294967295"] }) {
+        if let m = OS.readFile("/proc/self/uid_map", limit: 4096),
+            !m.split(separator: "\n").contains(where: { $0.split(separator: " ") == ["0", "0", "4294967295"] })
+        {
             return try removeTree(path)
         }
         _ = try inNamespace(["/proc/self/exe", "__rmtree", path], map: map)
@@ -100,7 +104,7 @@ public enum Unpacker {
         let (blob, dest, result, layers) = (args[0], args[1], args[2], args[3])
         let wantDigest = Digest(args[4]), wantDiff = Digest(args[5])
         do {
-            if OS.lookup(dest) != nil { try removeTree(dest) }   // left by a killed import
+            if OS.lookup(dest) != nil { try removeTree(dest) }  // left by a killed import
             guard mkdir(dest, 0o755) == 0 else { throw RootlessError("cannot create \(dest): \(OS.errorText(errno))") }
             let root = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             let fd = open(blob, O_RDONLY | O_CLOEXEC)
@@ -112,13 +116,18 @@ public enum Unpacker {
             try src.drain()
             let (digest, diffID) = (src.compressed.finish(), src.uncompressed.finish())
             if let want = wantDigest, want != digest {
-                throw RootlessError("layer \(blob) has digest \(digest), not the \(want) its manifest names", fix: "the image is corrupt or was tampered with; fetch it again")
+                throw RootlessError(
+                    "layer \(blob) has digest \(digest), not the \(want) its manifest names", fix: "the image is corrupt or was tampered with; fetch it again")
             }
             if let want = wantDiff, want != diffID {
-                throw RootlessError("layer \(blob) unpacks to diff-id \(diffID), not the \(want) the image config names", fix: "the image is corrupt or was tampered with; fetch it again")
+                throw RootlessError(
+                    "layer \(blob) unpacks to diff-id \(diffID), not the \(want) the image config names",
+                    fix: "the image is corrupt or was tampered with; fetch it again")
             }
             let final = layers + "/" + diffID.hex
-            if OS.lookup(final) != nil { try removeTree(dest) } else if rename(dest, final) != 0 {
+            if OS.lookup(final) != nil {
+                try removeTree(dest)
+            } else if rename(dest, final) != 0 {
                 throw RootlessError("cannot move the unpacked layer into \(final): \(OS.errorText(errno))")
             }
             let line = "\(digest) \(diffID) \(src.compression.rawValue)\n" + notes.sorted().map { $0 + "\n" }.joined()

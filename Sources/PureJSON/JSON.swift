@@ -5,7 +5,7 @@
 public indirect enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
-    case number(String)   // kept as text; callers convert with range checks
+    case number(String)  // kept as text; callers convert with range checks
     case string(String)
     case array([JSONValue])
     case object([(String, JSONValue)])
@@ -143,7 +143,7 @@ public struct JSONParser {
     }
 
     mutating func string() throws -> String {
-        i += 1 // opening quote
+        i += 1  // opening quote
         var out: [UInt8] = []
         while true {
             guard i < b.count else { throw fail("unterminated string") }
@@ -203,4 +203,3 @@ public func jsonString(_ s: String) -> String {
     }
     return out + "\""
 }
-

@@ -100,12 +100,14 @@ final class HTTPConnection {
 
     /// Reads more into the buffer (compacting it first); false at end of stream.
     func fill() throws -> Bool {
-        if start == end { start = 0; end = 0 } else if end == buf.count {
+        if start == end {
+            start = 0; end = 0
+        } else if end == buf.count {
             if start > 0 {
                 buf.withUnsafeMutableBytes { p in _ = memmove(p.baseAddress!, p.baseAddress! + start, end - start) }
                 end -= start; start = 0
             } else {
-                buf.append(contentsOf: [UInt8](repeating: 0, count: buf.count))   // a long head
+                buf.append(contentsOf: [UInt8](repeating: 0, count: buf.count))  // a long head
             }
         }
         var err = [CChar](repeating: 0, count: 256)
@@ -127,7 +129,7 @@ final class HTTPConnection {
 
 enum HTTPError: Error, CustomStringConvertible {
     case connect(String)
-    case tls(String)        // no TLS there (or a broken handshake)
+    case tls(String)  // no TLS there (or a broken handshake)
     case untrusted(String)  // TLS, but a certificate we do not trust: never downgraded
     case closed(String)
     case protocolError(String)

@@ -22,7 +22,9 @@ final class PullProgress {
     }
 
     func add(_ name: String, total: Int64) -> Int {
-        monitor.locked { lines.append(Line(name: name, total: total)); return lines.count - 1 }
+        monitor.locked {
+            lines.append(Line(name: name, total: total)); return lines.count - 1
+        }
     }
 
     func set(_ i: Int, _ s: State, note: String? = nil) {

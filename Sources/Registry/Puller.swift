@@ -39,7 +39,9 @@ public struct Puller {
     /// Pulls and names the image; returns its id (the config digest).
     public func pull(_ refText: String) throws -> Digest {
         let ref: ImageReference
-        do { ref = try ImageReference.parse(refText) } catch { throw RootlessError("\(refText) is not an image reference: \(error)", fix: "write it as [REGISTRY/]NAME[:TAG|@sha256:DIGEST]") }
+        do { ref = try ImageReference.parse(refText) } catch {
+            throw RootlessError("\(refText) is not an image reference: \(error)", fix: "write it as [REGISTRY/]NAME[:TAG|@sha256:DIGEST]")
+        }
         let creds = try options.creds ?? AuthLocations.credentials(for: ref, file: options.authFile)
         let registry = RegistryClient(ref: ref, creds: creds, tls: options.tls)
         let client = HTTPClient(tls: options.tls)
@@ -50,16 +52,23 @@ public struct Puller {
             if MediaType.indexes.contains(kind) {
                 let entry = try wrap { try OCI.select(try OCI.index(bytes), platform: options.platform) }
                 (bytes, kind) = try fetchManifest(registry, entry.digest.description, want: entry.digest, client: client)
-                guard MediaType.manifests.contains(kind) else { throw RootlessError("\(ref): the index's entry for \(options.platform) is a \(kind), not an image manifest") }
+                guard MediaType.manifests.contains(kind) else {
+                    throw RootlessError("\(ref): the index's entry for \(options.platform) is a \(kind), not an image manifest")
+                }
             }
             let manifest = try wrap { try OCI.manifest(bytes) }
             // 2. The config: small, fetched whole and verified.
             let configBytes: [UInt8]
-            if let b = try? store.blob(manifest.config.digest) { configBytes = b } else {
+            if let b = try? store.blob(manifest.config.digest) {
+                configBytes = b
+            } else {
                 guard manifest.config.size <= 16 << 20 else { throw RootlessError("\(ref): config of \(manifest.config.size) bytes is over 16 MiB") }
                 let r = try registry.get("/blobs/\(manifest.config.digest)", client: client)
                 configBytes = try client.readAll(r, limit: manifest.config.size)
-                guard SHA256Stream.digest(configBytes) == manifest.config.digest else { throw RootlessError("\(ref): the config does not match its digest \(manifest.config.digest)", fix: "the registry served corrupt data; pull again") }
+                guard SHA256Stream.digest(configBytes) == manifest.config.digest else {
+                    throw RootlessError(
+                        "\(ref): the config does not match its digest \(manifest.config.digest)", fix: "the registry served corrupt data; pull again")
+                }
             }
             let config = try wrap { try OCI.config(configBytes) }
             guard config.diffIDs.count == manifest.layers.count else {
@@ -90,12 +99,16 @@ public struct Puller {
         let resp = try r.get("/manifests/\(reference)", headers: [("Accept", Self.accept)], client: client)
         let bytes = try client.readAll(resp, limit: 4 << 20)
         let digest = SHA256Stream.digest(bytes)
-        if let w = want, w != digest { throw RootlessError("\(r.ref): the manifest served for \(w) has digest \(digest)", fix: "the registry served corrupt or substituted data") }
+        if let w = want, w != digest {
+            throw RootlessError("\(r.ref): the manifest served for \(w) has digest \(digest)", fix: "the registry served corrupt or substituted data")
+        }
         let doc = try wrap { try JSONParser.parse(bytes) }
         let declared = resp.head.header("content-type").map { String($0.split(separator: ";")[0]) }
         let kind = OCI.kind(doc, declared: declared)
         guard MediaType.manifests.contains(kind) || MediaType.indexes.contains(kind) else {
-            throw RootlessError("\(r.ref): unsupported manifest type \(kind)", fix: "schema 1 and other manifest kinds are not supported; push the image as OCI or Docker schema 2")
+            throw RootlessError(
+                "\(r.ref): unsupported manifest type \(kind)",
+                fix: "schema 1 and other manifest kinds are not supported; push the image as OCI or Docker schema 2")
         }
         return (bytes, kind)
     }
@@ -131,13 +144,15 @@ public struct Puller {
                     result = .failed(error)
                     progress.set(lines[i], .failed, note: "\(error)")
                 }
-                monitor.locked { slots[i] = result; monitor.notifyAll() }
+                monitor.locked {
+                    slots[i] = result; monitor.notifyAll()
+                }
             }
         }
         let missing = slots.filter { if case .pending = $0 { return true } else { return false } }.count
         var threads: [pthread_t] = []
         for _ in 0..<min(max(1, options.jobs), missing) { if let t = Threads.start(worker) { threads.append(t) } }
-        if threads.isEmpty && missing > 0 { worker() }   // could not start threads: do it here
+        if threads.isEmpty && missing > 0 { worker() }  // could not start threads: do it here
         defer {
             monitor.locked { stop = true }
             threads.forEach(Threads.join)
@@ -150,7 +165,8 @@ public struct Puller {
             if case .failed(let e) = s { throw e }
             if store.hasLayer(diffIDs[i]) { progress.set(lines[i], .skipped, note: "layer already unpacked"); continue }
             progress.set(lines[i], .unpacking)
-            _ = try Unpacker.run([Unpacker.Job(blob: store.blobPath(descs[i].digest), digest: descs[i].digest, diffID: diffIDs[i])], store: store, map: map, warn: warn)
+            _ = try Unpacker.run(
+                [Unpacker.Job(blob: store.blobPath(descs[i].digest), digest: descs[i].digest, diffID: diffIDs[i])], store: store, map: map, warn: warn)
             progress.set(lines[i], .unpacked)
         }
     }
@@ -160,7 +176,7 @@ public struct Puller {
     static func download(_ d: Descriptor, store: Store, registry: RegistryClient, client: HTTPClient, progress: PullProgress, line: Int) throws {
         let lock = try store.lock("blob-" + d.digest.hex)
         defer { close(lock) }
-        if OS.lookup(store.blobPath(d.digest)) == false { progress.set(line, .skipped); return }   // another pull finished it
+        if OS.lookup(store.blobPath(d.digest)) == false { progress.set(line, .skipped); return }  // another pull finished it
         let part = store.root + "/tmp/blob-" + d.digest.hex + ".partial"
         let fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw RootlessError("cannot create \(part): \(OS.errorText(errno))") }
@@ -178,14 +194,17 @@ public struct Puller {
             if have == d.size {
                 if hash.finish() == d.digest { break }
                 try truncate(); hash = SHA256Stream(); have = 0
-                guard attempt < 4 else { throw RootlessError("blob \(d.digest) from \(registry.ref.registry) does not match its digest", fix: "the registry serves corrupt data; tell its operator") }
+                guard attempt < 4 else {
+                    throw RootlessError(
+                        "blob \(d.digest) from \(registry.ref.registry) does not match its digest", fix: "the registry serves corrupt data; tell its operator")
+                }
             }
             attempt += 1
             progress.restart(line, at: have)
             progress.set(line, .downloading, note: have > 0 ? "resuming at \(Text.human(have))" : nil)
             do {
                 let r = try registry.get("/blobs/\(d.digest)", headers: have > 0 ? [("Range", "bytes=\(have)-")] : [], client: client)
-                if r.head.status != 206 && have > 0 {   // the whole blob after all: start over
+                if r.head.status != 206 && have > 0 {  // the whole blob after all: start over
                     try truncate(); hash = SHA256Stream(); have = 0
                     progress.restart(line, at: 0)
                 }
@@ -193,16 +212,22 @@ public struct Puller {
                     var off = 0
                     while off < p.count {
                         let n = pwrite(fd, p.baseAddress! + off, p.count - off, off_t(have))
-                        guard n > 0 else { throw RootlessError("cannot write \(part): \(OS.errorText(errno))", fix: "free some disk space and pull again (the download resumes)") }
+                        guard n > 0 else {
+                            throw RootlessError(
+                                "cannot write \(part): \(OS.errorText(errno))", fix: "free some disk space and pull again (the download resumes)")
+                        }
                         hash.update(UnsafeRawBufferPointer(rebasing: p[off..<(off + n)]))
                         off += n
                         have += Int64(n)
                     }
                     progress.advance(line, by: p.count)
                 }
-                guard have == d.size else { throw RootlessError("blob \(d.digest): the registry sent \(have) bytes, the manifest says \(d.size)", fix: "the image is corrupt in the registry") }
+                guard have == d.size else {
+                    throw RootlessError(
+                        "blob \(d.digest): the registry sent \(have) bytes, the manifest says \(d.size)", fix: "the image is corrupt in the registry")
+                }
             } catch let e as HTTPError {
-                if case .closed = e, attempt < 4 { continue }   // resume from what arrived
+                if case .closed = e, attempt < 4 { continue }  // resume from what arrived
                 throw e
             }
         }
@@ -222,11 +247,13 @@ public struct Puller {
             off += Int64(n)
         }
         var st = stat()
-        if fstat(fd, &st) == 0, Int64(st.st_size) > limit { return Int64(st.st_size) }   // longer than declared: start over
+        if fstat(fd, &st) == 0, Int64(st.st_size) > limit { return Int64(st.st_size) }  // longer than declared: start over
         return off
     }
 
     func wrap<T>(_ f: () throws -> T) throws -> T {
-        do { return try f() } catch let e as ImageFormatError { throw RootlessError(e.description) } catch let e as JSONError { throw RootlessError("bad JSON from the registry: \(e)") }
+        do { return try f() } catch let e as ImageFormatError { throw RootlessError(e.description) } catch let e as JSONError {
+            throw RootlessError("bad JSON from the registry: \(e)")
+        }
     }
 }

@@ -11,8 +11,8 @@ import RegistryWire
 /// lock; each thread brings its own HTTPClient (connections are per thread).
 final class RegistryClient {
     let ref: ImageReference
-    let host: String            // where the API lives (docker.io → registry-1.docker.io)
-    let plainAllowed: Bool      // loopback, or --tls-verify=false (tls.verify off)
+    let host: String  // where the API lives (docker.io → registry-1.docker.io)
+    let plainAllowed: Bool  // loopback, or --tls-verify=false (tls.verify off)
     let creds: Credentials?
     let tls: TLSPolicy
     private var lock = pthread_mutex_t()
@@ -66,7 +66,9 @@ final class RegistryClient {
             var hops = 0
             while [301, 302, 303, 307, 308].contains(r.head.status) {
                 hops += 1
-                guard hops <= 5, let loc = r.head.header("location") else { throw RootlessError("\(ref.registry): too many redirects (or one without a Location) for \(path)") }
+                guard hops <= 5, let loc = r.head.header("location") else {
+                    throw RootlessError("\(ref.registry): too many redirects (or one without a Location) for \(path)")
+                }
                 client.discard(r)
                 let next = try wrapWire { try u.resolving(loc) }
                 var h = extra
@@ -96,21 +98,27 @@ final class RegistryClient {
             q.append("scope=" + percentEncode(b.params["scope"] ?? "repository:\(ref.repository):pull"))
             let u = try wrapWire { try HTTPURL.parse(realm + (realm.contains("?") ? "&" : "?") + q.joined(separator: "&")) }
             guard u.secure || plainAllowed || Self.isLoopback(u.authority) else {
-                throw RootlessError("\(ref.registry) sends its token requests to plain-HTTP \(u.authority)", fix: "refusing to send credentials in clear text; pass --tls-verify=false only if you trust the network")
+                throw RootlessError(
+                    "\(ref.registry) sends its token requests to plain-HTTP \(u.authority)",
+                    fix: "refusing to send credentials in clear text; pass --tls-verify=false only if you trust the network")
             }
             var h: [(String, String)] = []
             if let c = creds { h.append(("Authorization", c.basicHeader)) }
             let r = try client.send("GET", u, headers: h)
             let body = try client.readAll(r, limit: 1 << 20)
             guard r.head.status == 200 else {
-                throw RootlessError("the token server \(u.authority) refused access to \(ref.repository) (HTTP \(r.head.status)): \(Self.errorText(body))",
-                                    fix: creds == nil ? "log in: put credentials in ~/.config/containers/auth.json (podman login does) or pass --creds USER:PASS" : "check the credentials for \(ref.registry)")
+                throw RootlessError(
+                    "the token server \(u.authority) refused access to \(ref.repository) (HTTP \(r.head.status)): \(Self.errorText(body))",
+                    fix: creds == nil
+                        ? "log in: put credentials in ~/.config/containers/auth.json (podman login does) or pass --creds USER:PASS"
+                        : "check the credentials for \(ref.registry)")
             }
             let token = try wrapWire { try TokenResponse.token(body) }
             locked { authorization = "Bearer " + token }
         } else if challenges.contains(where: { $0.scheme == "basic" }) {
             guard let c = creds else {
-                throw RootlessError("\(ref.registry) needs credentials", fix: "put them in ~/.config/containers/auth.json (podman login writes it) or pass --creds USER:PASS")
+                throw RootlessError(
+                    "\(ref.registry) needs credentials", fix: "put them in ~/.config/containers/auth.json (podman login writes it) or pass --creds USER:PASS")
             }
             locked { authorization = c.basicHeader }
         } else {
@@ -124,8 +132,10 @@ final class RegistryClient {
         let text = Self.errorText(body)
         switch r.head.status {
         case 401:
-            return RootlessError("\(ref.registry) rejected our credentials for \(ref.repository): \(text)",
-                                 fix: creds == nil ? "log in: ~/.config/containers/auth.json (podman login) or --creds USER:PASS" : "check the user and password for \(ref.registry)")
+            return RootlessError(
+                "\(ref.registry) rejected our credentials for \(ref.repository): \(text)",
+                fix: creds == nil
+                    ? "log in: ~/.config/containers/auth.json (podman login) or --creds USER:PASS" : "check the user and password for \(ref.registry)")
         case 403: return RootlessError("\(ref.registry) denies access to \(ref.repository): \(text)")
         case 404 where path.hasPrefix("/manifests/"):
             return RootlessError("\(ref) not found: \(text)", fix: "check the name and tag (rootless pull NAME:TAG)")

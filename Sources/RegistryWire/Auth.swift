@@ -5,8 +5,8 @@ import ImageFormat
 import PureJSON
 
 public struct AuthChallenge: Equatable, Sendable {
-    public var scheme: String                 // lower-cased: "bearer", "basic"
-    public var params: [String: String]       // names lower-cased
+    public var scheme: String  // lower-cased: "bearer", "basic"
+    public var params: [String: String]  // names lower-cased
 
     public init(scheme: String, params: [String: String]) {
         self.scheme = scheme

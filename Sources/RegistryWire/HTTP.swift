@@ -12,7 +12,7 @@ public struct HTTPURL: Equatable, Sendable, CustomStringConvertible {
     public var secure: Bool
     public var host: String
     public var port: Int
-    public var target: String   // "/v2/...?..." (origin form, as sent on the request line)
+    public var target: String  // "/v2/...?..." (origin form, as sent on the request line)
 
     public init(secure: Bool, host: String, port: Int? = nil, target: String) {
         self.secure = secure
@@ -24,7 +24,11 @@ public struct HTTPURL: Equatable, Sendable, CustomStringConvertible {
     public static func parse(_ s: String) throws -> HTTPURL {
         let secure: Bool
         var rest: Substring
-        if s.hasPrefix("https://") { secure = true; rest = s.dropFirst(8) } else if s.hasPrefix("http://") { secure = false; rest = s.dropFirst(7) } else {
+        if s.hasPrefix("https://") {
+            secure = true; rest = s.dropFirst(8)
+        } else if s.hasPrefix("http://") {
+            secure = false; rest = s.dropFirst(7)
+        } else {
             throw WireError("\"\(s.prefix(200))\" is not an http(s) URL")
         }
         // It goes onto the request line: no spaces or control bytes (CR/LF would smuggle
@@ -33,14 +37,14 @@ public struct HTTPURL: Equatable, Sendable, CustomStringConvertible {
         let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
         var authority = rest[..<slash]
         rest = rest[slash...]
-        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }   // userinfo: never used
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }  // userinfo: never used
         var host = authority
         var port: Int?
         if authority.hasPrefix("[") {
             guard let close = authority.firstIndex(of: "]") else { throw WireError("bad IPv6 host in \(s.prefix(200))") }
             host = authority[authority.index(after: authority.startIndex)..<close]
             let after = authority[authority.index(after: close)...]
-            if after.hasPrefix(":") { port = Int(after.dropFirst()) ; guard port != nil else { throw WireError("bad port in \(s.prefix(200))") } }
+            if after.hasPrefix(":") { port = Int(after.dropFirst()); guard port != nil else { throw WireError("bad port in \(s.prefix(200))") } }
         } else if let c = authority.lastIndex(of: ":") {
             host = authority[..<c]
             guard let p = Int(authority[authority.index(after: c)...]) else { throw WireError("bad port in \(s.prefix(200))") }
@@ -78,7 +82,7 @@ public struct HTTPURL: Equatable, Sendable, CustomStringConvertible {
 public struct HTTPHead: Equatable, Sendable {
     public var status: Int
     public var reason: String
-    public var headers: [(String, String)]   // names lower-cased, in order
+    public var headers: [(String, String)]  // names lower-cased, in order
 
     public static let maxSize = 64 << 10
 
@@ -171,9 +175,14 @@ public struct ChunkedDecoder: Sendable {
                     digits += 1
                     guard digits <= 15 else { throw WireError("chunk size too long") }
                     remaining = remaining << 4 | UInt64(v)
-                } else if digits > 0 && (c == 59 || c == 32 || c == 9) { state = .sizeExt }   // ;ext
-                else if digits > 0 && c == 13 { state = .sizeLF }
-                else { throw WireError("bad chunk size byte \(c)") }
+                } else if digits > 0 && (c == 59 || c == 32 || c == 9) {
+                    state = .sizeExt
+                }  // ;ext
+                else if digits > 0 && c == 13 {
+                    state = .sizeLF
+                } else {
+                    throw WireError("bad chunk size byte \(c)")
+                }
                 i += 1
             case .sizeExt:
                 if c == 13 { state = .sizeLF }
@@ -195,7 +204,7 @@ public struct ChunkedDecoder: Sendable {
             case .dataLF:
                 guard c == 10 else { throw WireError("chunk not ended by CRLF") }
                 state = .size; i += 1
-            case .trailer:   // start of a trailer line (or the final CRLF)
+            case .trailer:  // start of a trailer line (or the final CRLF)
                 if c == 13 { state = .trailerLF } else { state = .trailerLine }
                 i += 1
             case .trailerLine:

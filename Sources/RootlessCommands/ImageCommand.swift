@@ -77,7 +77,9 @@ public enum ImageCommand {
     }
 
     static func store(_ o: Options) throws -> Store {
-        guard let r = o.root ?? Store.defaultRoot() else { throw RootlessError("no place for the image store: neither XDG_DATA_HOME nor HOME is set", fix: "pass --root DIR") }
+        guard let r = o.root ?? Store.defaultRoot() else {
+            throw RootlessError("no place for the image store: neither XDG_DATA_HOME nor HOME is set", fix: "pass --root DIR")
+        }
         return try Store(root: r)
     }
 
@@ -105,7 +107,10 @@ public enum ImageCommand {
             let s = try store(o)
             switch cmd {
             case "pull":
-                guard o.rest.count == 1 else { throw RootlessError("usage: rootless pull [--platform OS/ARCH] [--creds USER:PASS] [--authfile F] [--tls-verify=false] [--cert-dir D] [-q] REF") }
+                guard o.rest.count == 1 else {
+                    throw RootlessError(
+                        "usage: rootless pull [--platform OS/ARCH] [--creds USER:PASS] [--authfile F] [--tls-verify=false] [--cert-dir D] [-q] REF")
+                }
                 var po = o.pull
                 po.tls.certDirs = AuthLocations.certDirs()
                 let id = try Puller(store: s, map: o.map, options: po, warn: warn).pull(o.rest[0])
@@ -117,9 +122,11 @@ public enum ImageCommand {
             case "images":
                 let all = s.images()
                 if o.json {
-                    OS.writeStdout("[" + all.map { i in
-                        "{\"id\":\(jsonString(i.id.description)),\"names\":[\(i.names.map(jsonString).joined(separator: ","))],\"manifest\":\(jsonString(i.manifest.description)),\"size\":\(size(s, i))}"
-                    }.joined(separator: ",") + "]\n")
+                    OS.writeStdout(
+                        "["
+                            + all.map { i in
+                                "{\"id\":\(jsonString(i.id.description)),\"names\":[\(i.names.map(jsonString).joined(separator: ","))],\"manifest\":\(jsonString(i.manifest.description)),\"size\":\(size(s, i))}"
+                            }.joined(separator: ",") + "]\n")
                 } else {
                     OS.writeStdout("NAME".padding(48) + "ID".padding(14) + "SIZE\n")
                     for i in all {
@@ -131,8 +138,10 @@ public enum ImageCommand {
             case "inspect":
                 guard o.rest.count == 1 else { throw RootlessError("usage: rootless inspect IMAGE") }
                 let i = try s.resolve(o.rest[0])
-                OS.writeStdout("{\"id\":\(jsonString(i.id.description)),\"names\":[\(i.names.map(jsonString).joined(separator: ","))],"
-                               + "\"manifest\":\(String(decoding: try s.blob(i.manifest), as: UTF8.self)),\"config\":\(String(decoding: try s.blob(i.id), as: UTF8.self))}\n")
+                OS.writeStdout(
+                    "{\"id\":\(jsonString(i.id.description)),\"names\":[\(i.names.map(jsonString).joined(separator: ","))],"
+                        + "\"manifest\":\(String(decoding: try s.blob(i.manifest), as: UTF8.self)),\"config\":\(String(decoding: try s.blob(i.id), as: UTF8.self))}\n"
+                )
             case "rmi":
                 guard !o.rest.isEmpty else { throw RootlessError("usage: rootless rmi IMAGE...") }
                 for n in o.rest {

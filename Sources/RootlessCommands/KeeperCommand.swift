@@ -13,7 +13,9 @@ enum KeeperCommand {
 
     static func main(_ args: [String]) -> Int32 {
         guard let store = KeeperStore() else {
-            OS.writeStderr("rootless: no private runtime directory ($XDG_RUNTIME_DIR/rootless or /tmp/rootless-\(getuid()) is missing, not ours, or open to others); no keeper can run\n")
+            OS.writeStderr(
+                "rootless: no private runtime directory ($XDG_RUNTIME_DIR/rootless or /tmp/rootless-\(getuid()) is missing, not ours, or open to others); no keeper can run\n"
+            )
             return args.first == "stop" ? 0 : 125
         }
         switch args.first {
@@ -22,7 +24,9 @@ enum KeeperCommand {
             if live.isEmpty { OS.writeStdout("no keeper running (\(store.dir))\n") }
             for k in live {
                 let uid = OS.readFile(store.proc + "/\(k.pid)/uid_map").map(oneLine) ?? "?"
-                OS.writeStdout("keeper \(k.key) pid \(k.pid) uid_map \(uid) warm \(k.ready) ready \(k.building) building \(k.failed) failed\(k.ours ? "" : " (another build: not used by this one; it leaves when its binary is replaced)")\n")
+                OS.writeStdout(
+                    "keeper \(k.key) pid \(k.pid) uid_map \(uid) warm \(k.ready) ready \(k.building) building \(k.failed) failed\(k.ours ? "" : " (another build: not used by this one; it leaves when its binary is replaced)")\n"
+                )
             }
             return 0
         case "stop":

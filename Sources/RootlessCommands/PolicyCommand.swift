@@ -35,7 +35,8 @@ public enum PolicyCommand {
             }
         case ("time", 2), ("time", 3):
             return report { try time(args[1], runs: args.count == 3 ? Int(args[2]) ?? 200 : 200) }
-        case ("check", 2), ("check", 3) where args.last == "--strict":
+        case ("check", 2),
+            ("check", 3) where args.last == "--strict":
             return report { try check(args[1], strict: args.count == 3) }
         default:
             OS.writeStderr(usage + "\n")
@@ -85,7 +86,9 @@ public enum PolicyCommand {
         for _ in 0..<max(runs, 1) { _ = try l.load(choice) }
         let steady = OS.monotonicSeconds() - t0
         let n = Double(max(runs, 1))
-        OS.writeStdout("policy=\(nameOrPath) runs=\(runs) cold_ms=\(fmt(cold / n * 1000)) cached_after_compile_ms=\(fmt(warm / n * 1000)) cached_ms=\(fmt(steady / n * 1000))\n")
+        OS.writeStdout(
+            "policy=\(nameOrPath) runs=\(runs) cold_ms=\(fmt(cold / n * 1000)) cached_after_compile_ms=\(fmt(warm / n * 1000)) cached_ms=\(fmt(steady / n * 1000))\n"
+        )
         return 0
     }
 
@@ -111,15 +114,19 @@ public enum PolicyCommand {
         }
         var warnings: [String] = []
         if p.defaultAction == .allow {
-            warnings.append("\(name): $.defaultAction: allow-by-default lets every syscall the policy does not name through, including ones newer than it — prefer SCMP_ACT_ERRNO with defaultErrnoRet 38 (ENOSYS) and an allowlist")
+            warnings.append(
+                "\(name): $.defaultAction: allow-by-default lets every syscall the policy does not name through, including ones newer than it — prefer SCMP_ACT_ERRNO with defaultErrnoRet 38 (ENOSYS) and an allowlist"
+            )
         }
         if p.defaultAction == .errno && p.defaultErrnoRet != 38 {
-            warnings.append("\(name): $.defaultErrnoRet: \(p.defaultErrnoRet ?? 1) instead of 38 (ENOSYS): programs cannot tell a filtered new syscall from a real failure and will not fall back — set defaultErrnoRet to 38")
+            warnings.append(
+                "\(name): $.defaultErrnoRet: \(p.defaultErrnoRet ?? 1) instead of 38 (ENOSYS): programs cannot tell a filtered new syscall from a real failure and will not fall back — set defaultErrnoRet to 38"
+            )
         }
         if errors.isEmpty {
             let c = hostContext
             do {
-                let compiled = try SeccompCompiler.compile(c.effective(p), file: name, x32: c.x32) // the profile parsed above
+                let compiled = try SeccompCompiler.compile(c.effective(p), file: name, x32: c.x32)  // the profile parsed above
                 warnings += compiled.notes.map { "\(name): \($0)" }
                 for w in warnings { OS.writeStderr("warning: \(w)\n") }
                 OS.writeStdout("\(name): ok — \(p.syscalls.count) rules, \(compiled.instructions) BPF instructions for \(c.arch) and its compat arches\n")

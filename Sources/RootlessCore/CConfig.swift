@@ -51,7 +51,10 @@ public final class CConfig {
         return Array(UnsafeBufferPointer(start: b, count: Int(min(n.pointee, Int32(CConfig.maxDenials)))))
     }
 
-    public init(_ plan: Plan, filters loaded: LoadedFilters = LoadedFilters(), landlockABI: Int32 = 0, usernsFD: Int32? = nil, netnsFD: Int32? = nil, cgroupFD: Int32? = nil) {
+    public init(
+        _ plan: Plan, filters loaded: LoadedFilters = LoadedFilters(), landlockABI: Int32 = 0, usernsFD: Int32? = nil, netnsFD: Int32? = nil,
+        cgroupFD: Int32? = nil
+    ) {
         let filters = loaded.programs
         var c = rl_config()
         c.clone_flags = plan.namespaces.reduce(0) { $0 | CConfig.cloneFlag($1) }
@@ -76,8 +79,9 @@ public final class CConfig {
             .bindMemory(to: rl_mount.self, capacity: max(plan.mounts.count, 1))
         blocks.append(UnsafeMutableRawPointer(mounts))
         for (i, m) in plan.mounts.enumerated() {
-            mounts[i] = rl_mount(kind: CConfig.kind(m.kind), flags: m.flags.rawValue, source: string(m.source),
-                                 target: string(m.target), data: string(m.data))
+            mounts[i] = rl_mount(
+                kind: CConfig.kind(m.kind), flags: m.flags.rawValue, source: string(m.source),
+                target: string(m.target), data: string(m.data))
         }
         c.mounts = UnsafePointer(mounts)
         c.n_mounts = Int32(plan.mounts.count)
@@ -150,7 +154,7 @@ public final class CConfig {
     public func enter(cgroup fd: Int32) {
         config.into_cgroup = 1
         config.cgroup_fd = fd
-        config.clone_flags &= ~CConfig.cloneFlag(.cgroup)   // the child unshares it inside the leaf
+        config.clone_flags &= ~CConfig.cloneFlag(.cgroup)  // the child unshares it inside the leaf
     }
 
     /// The keeper's user namespace (joined before clone) and a pooled network namespace

@@ -16,8 +16,9 @@ enum ChildStep {
         case RL_STEP_LOOPBACK.rawValue:
             return RootlessError("cannot bring up lo in the new network namespace: \(why)")
         case RL_STEP_NETNS.rawValue:
-            return RootlessError("cannot join the network namespace the keeper handed out: \(why)",
-                                 fix: "run `rootless keeper stop` and try again, or use --no-keeper")
+            return RootlessError(
+                "cannot join the network namespace the keeper handed out: \(why)",
+                fix: "run `rootless keeper stop` and try again, or use --no-keeper")
         case RL_STEP_PRIVATE.rawValue:
             return RootlessError("cannot make the sandbox's mount tree private: \(why)", fix: "run `rootless doctor`")
         case RL_STEP_OPEN_ROOT.rawValue:
@@ -28,8 +29,9 @@ enum ChildStep {
         case RL_STEP_OPEN_SOURCE.rawValue:
             guard let m else { break }
             if e == ENODEV {
-                return RootlessError("host \(m.kind == .mask ? "/dev/null" : m.source ?? "") is not the expected character device",
-                                     fix: "refusing to mask or bind with a fake device node (CVE-2025-31133 class); fix the host's /dev")
+                return RootlessError(
+                    "host \(m.kind == .mask ? "/dev/null" : m.source ?? "") is not the expected character device",
+                    fix: "refusing to mask or bind with a fake device node (CVE-2025-31133 class); fix the host's /dev")
             }
             return RootlessError("cannot open bind source \(m.source ?? "/dev/null"): \(why)", fix: "check that it exists and that you can read it")
         case RL_STEP_ATTACH_ROOT.rawValue:
@@ -46,18 +48,21 @@ enum ChildStep {
             return RootlessError("cannot prepare mount target \(m.target) inside the sandbox: \(why)", fix: fix)
         case RL_STEP_MOUNT.rawValue:
             guard let m else { break }
-            return RootlessError("cannot mount \(m.kind.rawValue) on \(m.target)\(m.data.map { " (\($0))" } ?? ""): \(why)",
-                                 fix: m.kind == .tmpfs ? "check the tmpfs options (size=, mode=)" : "run `rootless doctor`")
+            return RootlessError(
+                "cannot mount \(m.kind.rawValue) on \(m.target)\(m.data.map { " (\($0))" } ?? ""): \(why)",
+                fix: m.kind == .tmpfs ? "check the tmpfs options (size=, mode=)" : "run `rootless doctor`")
         case RL_STEP_ROOT_RDONLY.rawValue:
             return RootlessError("cannot make the root read-only: \(why)")
         case RL_STEP_PIVOT.rawValue:
             return RootlessError("pivot_root into the sandbox root failed: \(why)", fix: "run `rootless doctor`")
         case RL_STEP_CHDIR.rawValue:
-            return RootlessError("cannot change to working directory \(plan.cwd) inside the sandbox: \(why)",
-                                 fix: "it must exist inside the sandbox; pick another with -w")
+            return RootlessError(
+                "cannot change to working directory \(plan.cwd) inside the sandbox: \(why)",
+                fix: "it must exist inside the sandbox; pick another with -w")
         case RL_STEP_CWD_ESCAPE.rawValue:
-            return RootlessError("working directory \(plan.cwd) resolves outside the sandbox root\(e == ELOOP ? " (through a /proc magic link)" : "")",
-                                 fix: "refusing to start there (CVE-2024-21626 class); use a real directory inside")
+            return RootlessError(
+                "working directory \(plan.cwd) resolves outside the sandbox root\(e == ELOOP ? " (through a /proc magic link)" : "")",
+                fix: "refusing to start there (CVE-2024-21626 class); use a real directory inside")
         case RL_STEP_FORK_PAYLOAD.rawValue:
             return RootlessError("pid 1 cannot fork the command: \(why)")
         case RL_STEP_SETSID.rawValue:
@@ -82,17 +87,23 @@ enum ChildStep {
         case RL_STEP_RLIMIT.rawValue:
             guard r.index >= 0 && Int(r.index) < plan.rlimits.count else { break }
             let u = plan.rlimits[Int(r.index)]
-            return RootlessError("cannot set --ulimit \(u.name): \(why)",
-                                 fix: e == EPERM ? "an unprivileged user cannot raise a hard limit above its own (ulimit -H\(u.name == "nofile" ? "n" : "")); ask for less" : "check the values")
+            return RootlessError(
+                "cannot set --ulimit \(u.name): \(why)",
+                fix: e == EPERM
+                    ? "an unprivileged user cannot raise a hard limit above its own (ulimit -H\(u.name == "nofile" ? "n" : "")); ask for less"
+                    : "check the values")
         case RL_STEP_CGROUPNS.rawValue:
-            return RootlessError("cannot create the cgroup namespace inside the sandbox's cgroup: \(why)", fix: "run `rootless doctor`; --cgroup none runs without a cgroup")
+            return RootlessError(
+                "cannot create the cgroup namespace inside the sandbox's cgroup: \(why)", fix: "run `rootless doctor`; --cgroup none runs without a cgroup")
         case RL_STEP_OVERLAY.rawValue where r.index == -2:
-            return RootlessError("fuse-overlayfs could not mount the image's root (exit status \(e)\(e == 127 ? ": it could not be executed" : ""))",
-                                 fix: "check that /dev/fuse is usable (mode 0666) and fuse-overlayfs works; or use --storage-driver overlay or copy")
+            return RootlessError(
+                "fuse-overlayfs could not mount the image's root (exit status \(e)\(e == 127 ? ": it could not be executed" : ""))",
+                fix: "check that /dev/fuse is usable (mode 0666) and fuse-overlayfs works; or use --storage-driver overlay or copy")
         case RL_STEP_OVERLAY.rawValue:
             let layer = r.index >= 0 ? " (layer \(r.index))" : ""
-            return RootlessError("cannot mount the image's overlayfs root\(layer): \(why)",
-                                 fix: "overlayfs in a user namespace needs kernel >= 5.11 (lowerdir+: 6.8); use --storage-driver copy")
+            return RootlessError(
+                "cannot mount the image's overlayfs root\(layer): \(why)",
+                fix: "overlayfs in a user namespace needs kernel >= 5.11 (lowerdir+: 6.8); use --storage-driver copy")
         case RL_STEP_WARM.rawValue:
             return RootlessError("the warm sandbox could not take the command: \(why)", fix: "run with --no-warm, or `rootless keeper stop` and try again")
         case RL_STEP_PDEATHSIG.rawValue:
@@ -102,11 +113,14 @@ enum ChildStep {
             switch e {
             case ENOENT:
                 if let home = plan.hiddenHome, let found = hostCommand(cmd, plan.searchPath), Paths.isBeneath(found, home) {
-                    return RootlessError("command not found inside the sandbox: \(cmd) (on the host it is \(found), under your home, which a sandbox sees empty by default)",
-                                         fix: "add --home ro to show your home read-only, or --ro-bind the directory that holds it")
+                    return RootlessError(
+                        "command not found inside the sandbox: \(cmd) (on the host it is \(found), under your home, which a sandbox sees empty by default)",
+                        fix: "add --home ro to show your home read-only, or --ro-bind the directory that holds it")
                 }
-                return RootlessError("command not found inside the sandbox: \(cmd)",
-                                     fix: cmd.contains("/") ? "check the path inside the root" : "searched PATH=\(plan.searchPath); give a full path or bind the directory that holds it")
+                return RootlessError(
+                    "command not found inside the sandbox: \(cmd)",
+                    fix: cmd.contains("/")
+                        ? "check the path inside the root" : "searched PATH=\(plan.searchPath); give a full path or bind the directory that holds it")
             case EACCES:
                 return RootlessError("permission denied executing \(cmd) inside the sandbox", fix: "check that it is executable and not on a noexec mount")
             case ENOEXEC:

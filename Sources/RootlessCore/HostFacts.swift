@@ -25,8 +25,10 @@ public struct HostFacts {
     /// plus its name; nil: nothing resolves). Identity by default (tests with lexical paths).
     public var resolve: (String) -> String? = { $0 }
 
-    public init(uid: UInt32, gid: UInt32, userName: String?, cwd: String, env: [String], subuid: SubIDTable?, subgid: SubIDTable?,
-                uidHelper: HelperStatus, gidHelper: HelperStatus, lookup: @escaping (String) -> Bool?) {
+    public init(
+        uid: UInt32, gid: UInt32, userName: String?, cwd: String, env: [String], subuid: SubIDTable?, subgid: SubIDTable?,
+        uidHelper: HelperStatus, gidHelper: HelperStatus, lookup: @escaping (String) -> Bool?
+    ) {
         self.uid = uid
         self.gid = gid
         self.userName = userName

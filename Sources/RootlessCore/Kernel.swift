@@ -71,7 +71,9 @@ public struct LiveKernel: Kernel {
 
     public func makeCgroup(_ c: CgroupPlan) throws -> CgroupHandle { try c.scopeBus.map { try CgroupTree.createInScope(c, bus: $0) } ?? CgroupTree.create(c) }
 
-    public func finishCgroup(_ h: CgroupHandle, wallSeconds: Double, usage: Bool) -> SandboxStats { CgroupTree.finish(h, wallSeconds: wallSeconds, usage: usage) }
+    public func finishCgroup(_ h: CgroupHandle, wallSeconds: Double, usage: Bool) -> SandboxStats {
+        CgroupTree.finish(h, wallSeconds: wallSeconds, usage: usage)
+    }
 
     public func childrenUsage(wallSeconds: Double) -> SandboxStats {
         var u = rusage()
@@ -99,15 +101,17 @@ public struct LiveKernel: Kernel {
             let rc = rl_setns_user(cfg.pointee.userns_fd)
             close(cfg.pointee.userns_fd)
             guard rc == 0 else {
-                throw RootlessError("cannot join the keeper's user namespace: \(OS.errorText(-rc))",
-                                    fix: "run `rootless keeper stop` and try again, or use --no-keeper")
+                throw RootlessError(
+                    "cannot join the keeper's user namespace: \(OS.errorText(-rc))",
+                    fix: "run `rootless keeper stop` and try again, or use --no-keeper")
             }
         }
         var child = rl_child()
         let rc = rl_spawn(cfg, &child)
         guard rc == 0 else {
             let e = -rc
-            let fix = e == EPERM || e == ENOSPC || e == EINVAL
+            let fix =
+                e == EPERM || e == ENOSPC || e == EINVAL
                 ? "user namespaces look disabled or exhausted here; run `rootless doctor` for the cause and the fix"
                 : "run `rootless doctor`"
             throw RootlessError("cannot create the sandbox namespaces (clone3): \(OS.errorText(e))", fix: fix)
@@ -168,8 +172,9 @@ public struct LiveKernel: Kernel {
             let ok = (st & 0x7f) == 0 && ((st >> 8) & 0xff) == 0
             if !ok && failure == nil {
                 let text = String(decoding: err, as: UTF8.self).split(separator: "\n").joined(separator: "; ")
-                failure = RootlessError("\(argv[0].lastComponent) failed for pid \(argv[1]) (\(argv.dropFirst(2).joined(separator: " "))): \(text.isEmpty ? "exit status \((st >> 8) & 0xff)" : text)",
-                                        fix: "check your entries in /etc/subuid and /etc/subgid (rootless doctor), or use --map self")
+                failure = RootlessError(
+                    "\(argv[0].lastComponent) failed for pid \(argv[1]) (\(argv.dropFirst(2).joined(separator: " "))): \(text.isEmpty ? "exit status \((st >> 8) & 0xff)" : text)",
+                    fix: "check your entries in /etc/subuid and /etc/subgid (rootless doctor), or use --map self")
             }
         }
         if let failure { throw failure }

@@ -36,7 +36,9 @@ public struct Launcher {
     public var fast: any FastStarts
     public var warn: (String) -> Void
 
-    public init(kernel: any Kernel = LiveKernel(), fast: any FastStarts = ColdOnly(), warn: @escaping (String) -> Void = { OS.writeStderr("rootless: " + $0 + "\n") }) {
+    public init(
+        kernel: any Kernel = LiveKernel(), fast: any FastStarts = ColdOnly(), warn: @escaping (String) -> Void = { OS.writeStderr("rootless: " + $0 + "\n") }
+    ) {
         self.kernel = kernel
         self.fast = fast
         self.warn = warn
@@ -55,8 +57,10 @@ public struct Launcher {
         if plan.landlock != nil {
             abi = kernel.landlockABI()
             guard abi >= 1 else {
-                return fail(RootlessError("Landlock is not available on this kernel (\(abi < 0 ? OS.errorText(-abi) : "ABI 0"))",
-                                          fix: "boot with lsm=...,landlock (kernel >= 5.13), or drop --landlock"))
+                return fail(
+                    RootlessError(
+                        "Landlock is not available on this kernel (\(abi < 0 ? OS.errorText(-abi) : "ABI 0"))",
+                        fix: "boot with lsm=...,landlock (kernel >= 5.13), or drop --landlock"))
             }
         }
         let cfg = CConfig(plan, filters: filters, landlockABI: abi)
@@ -109,7 +113,9 @@ public struct Launcher {
         if let s = stats {
             if let k = s.oomKills, k > 0 {
                 let limit = plan.cgroup?.limits.first { $0.file == "memory.max" }.map { " (memory.max \($0.value) bytes reached)" } ?? ""
-                warn(code == 137 ? "the command was killed by the OOM killer\(limit)" : "the OOM killer killed \(k) process\(k == 1 ? "" : "es") in the sandbox\(limit)")
+                warn(
+                    code == 137
+                        ? "the command was killed by the OOM killer\(limit)" : "the OOM killer killed \(k) process\(k == 1 ? "" : "es") in the sandbox\(limit)")
             }
             if plan.stats { warn(s.text) }
             if let f = plan.statsJSON, !kernel.writeFile(atomically: f, s.json) {

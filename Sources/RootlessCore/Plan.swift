@@ -18,8 +18,10 @@ public struct MountOp: Equatable, Sendable {
         public static let optional = Flags(rawValue: 1 << 4)
         public static let noSymlinks = Flags(rawValue: 1 << 5)
         public static let noCreate = Flags(rawValue: 1 << 7)
-        static let labels: [(Flags, String)] = [(.readOnly, "ro"), (.nosuid, "nosuid"), (.nodev, "nodev"), (.noexec, "noexec"),
-                                                (.optional, "optional"), (.noSymlinks, "nosymlinks"), (.noCreate, "nocreate")]
+        static let labels: [(Flags, String)] = [
+            (.readOnly, "ro"), (.nosuid, "nosuid"), (.nodev, "nodev"), (.noexec, "noexec"),
+            (.optional, "optional"), (.noSymlinks, "nosymlinks"), (.noCreate, "nocreate"),
+        ]
         var label: String { Flags.labels.filter { contains($0.0) }.map(\.1).joined(separator: ",") }
     }
     public var kind: Kind
@@ -123,12 +125,17 @@ public struct Plan: Equatable, Sendable {
         var out: [String] = []
         out.append("namespaces: " + namespaces.map(\.rawValue).joined(separator: " "))
         if let idmap {
-            out.append("idmap: \(keeper ? "keeper (shared, maps \(idmap.method == .helpers ? "by helpers" : "written directly"))" : idmap.method.rawValue) uid [\(idmap.uidLines.map(\.description).joined(separator: ", "))] gid [\(idmap.gidLines.map(\.description).joined(separator: ", "))]")
+            out.append(
+                "idmap: \(keeper ? "keeper (shared, maps \(idmap.method == .helpers ? "by helpers" : "written directly"))" : idmap.method.rawValue) uid [\(idmap.uidLines.map(\.description).joined(separator: ", "))] gid [\(idmap.gidLines.map(\.description).joined(separator: ", "))]"
+            )
             switch root {
             case .hostView: out.append("root: host / (ro,nosuid,nodev)")
             case let .directory(d, ro): out.append("root: \(d)\(ro ? " (ro)" : "")")
             case .keep: out.append("root: unchanged (the caller's filesystem)")
-            case let .overlay(layers, scratch, fuse): out.append("root: \(fuse.map { "fuse-overlayfs (\($0))" } ?? "overlay (userxattr)") of \(layers.count) layer\(layers.count == 1 ? "" : "s") [\(layers.joined(separator: " "))], upper on a tmpfs at \(scratch)")
+            case let .overlay(layers, scratch, fuse):
+                out.append(
+                    "root: \(fuse.map { "fuse-overlayfs (\($0))" } ?? "overlay (userxattr)") of \(layers.count) layer\(layers.count == 1 ? "" : "s") [\(layers.joined(separator: " "))], upper on a tmpfs at \(scratch)"
+                )
             }
         } else {
             out.append("idmap: none (no user namespace: your own ids, the host's mounts)")
@@ -140,25 +147,38 @@ public struct Plan: Equatable, Sendable {
             if !m.flags.isEmpty { line += " (\(m.flags.label))" }
             out.append(line)
         }
-        if keeper { out.append("warm: " + (warmOff.map { "no (\($0))" } ?? "yes (a sandbox the keeper built ahead for a run exactly like this one, when it has one)")) }
+        if keeper {
+            out.append("warm: " + (warmOff.map { "no (\($0))" } ?? "yes (a sandbox the keeper built ahead for a run exactly like this one, when it has one)"))
+        }
         if let c = cgroup {
-            out.append("cgroup: \(c.scopeBus.map { "<systemd user scope rootless-<pid>-<start>.scope, Delegate=yes, via \($0)>" } ?? c.parent)/rootless-<pid>/payload (into it at clone, own cgroup namespace\(c.delegate ? ", writable inside" : "")) controllers [\(c.controllers.joined(separator: " "))] limits [\(c.limits.map(\.description).joined(separator: ", "))]")
+            out.append(
+                "cgroup: \(c.scopeBus.map { "<systemd user scope rootless-<pid>-<start>.scope, Delegate=yes, via \($0)>" } ?? c.parent)/rootless-<pid>/payload (into it at clone, own cgroup namespace\(c.delegate ? ", writable inside" : "")) controllers [\(c.controllers.joined(separator: " "))] limits [\(c.limits.map(\.description).joined(separator: ", "))]"
+            )
         } else if let n = cgroupNote {
             out.append("cgroup: none (\(n))")
         }
-        if !rlimits.isEmpty { out.append("ulimits: " + rlimits.map { "\($0.name)=\($0.soft == Ulimit.infinity ? "unlimited" : String($0.soft)):\($0.hard == Ulimit.infinity ? "unlimited" : String($0.hard))" }.joined(separator: " ")) }
+        if !rlimits.isEmpty {
+            out.append(
+                "ulimits: "
+                    + rlimits.map {
+                        "\($0.name)=\($0.soft == Ulimit.infinity ? "unlimited" : String($0.soft)):\($0.hard == Ulimit.infinity ? "unlimited" : String($0.hard))"
+                    }.joined(separator: " "))
+        }
         if let h = hostname { out.append("hostname: \(h)") }
         out.append("process: uid=\(uid) gid=\(gid) cwd=\(cwd)\(createCwd ? " (created if missing)" : "") argv=\(argv)")
         out.append("path: \(searchPath)")
         out.append("env: \(env.count) variables")
         out.append("caps: " + (idmap == nil ? "(none: not in a user namespace)" : capabilities.joined(separator: ",")))
-        out.append("seccomp: " + (seccomp.isEmpty ? "unconfined" : seccomp.map(\.description).joined(separator: " + ")) + (seccompLog ? " (denials logged)" : ""))
+        out.append(
+            "seccomp: " + (seccomp.isEmpty ? "unconfined" : seccomp.map(\.description).joined(separator: " + ")) + (seccompLog ? " (denials logged)" : ""))
         if let landlock {
             out.append("landlock: " + landlock.map { "\($0.path) \($0.writable ? "rw" : "ro")" }.joined(separator: ", "))
         }
         out.append("security: new session, no_new_privs, inheritable/ambient caps empty, fds > \(2 + preserveFDs) closed")
         if nestUserns { out.append("nested: the command runs in a user namespace of its own (its capabilities cannot unlock the mounts or reach pid 1)") }
-        out.append("init: \(useInit ? "rootless pid 1 (no capabilities but CAP_KILL, no_new_privs, non-dumpable, own seccomp filter)" : "none (command is pid 1)") tty: \(tty ? "yes" : "no") die-with-parent: \(dieWithParent ? "yes" : "no") timeout: \(timeoutMS > 0 ? "\(timeoutMS)ms" : "none")")
+        out.append(
+            "init: \(useInit ? "rootless pid 1 (no capabilities but CAP_KILL, no_new_privs, non-dumpable, own seccomp filter)" : "none (command is pid 1)") tty: \(tty ? "yes" : "no") die-with-parent: \(dieWithParent ? "yes" : "no") timeout: \(timeoutMS > 0 ? "\(timeoutMS)ms" : "none")"
+        )
         for n in notes { out.append("note: \(n)") }
         return out.joined(separator: "\n") + "\n"
     }

@@ -30,8 +30,9 @@ public enum Planner {
             throw RootlessError("bind source \(src) does not exist", fix: "create it first or fix the path")
         }
 
-        var inputs = MapInputs(mode: s.map, uid: h.uid, gid: h.gid, userName: h.userName, subuid: h.subuid, subgid: h.subgid,
-                               uidHelper: h.uidHelper, gidHelper: h.gidHelper)
+        var inputs = MapInputs(
+            mode: s.map, uid: h.uid, gid: h.gid, userName: h.userName, subuid: h.subuid, subgid: h.subgid,
+            uidHelper: h.uidHelper, gidHelper: h.gidHelper)
         inputs.subuidPath = h.subuidPath
         inputs.subgidPath = h.subgidPath
         let idmap: IDMapPlan
@@ -40,12 +41,14 @@ public enum Planner {
         let uid = s.user?.uid ?? idmap.defaultUID
         let gid = s.user?.gid ?? (s.user != nil && idmap.mapsGID(uid) ? uid : idmap.defaultGID)
         guard idmap.mapsUID(uid) else {
-            throw RootlessError("uid \(uid) is not mapped in the sandbox (--map \(s.map.rawValue) maps \(idmap.uidLines.map(\.description)))",
-                                fix: "use --map auto with a subuid range that covers it, or choose a mapped uid")
+            throw RootlessError(
+                "uid \(uid) is not mapped in the sandbox (--map \(s.map.rawValue) maps \(idmap.uidLines.map(\.description)))",
+                fix: "use --map auto with a subuid range that covers it, or choose a mapped uid")
         }
         guard idmap.mapsGID(gid) else {
-            throw RootlessError("gid \(gid) is not mapped in the sandbox (--map \(s.map.rawValue) maps \(idmap.gidLines.map(\.description)))",
-                                fix: "use --map auto with a subgid range that covers it, or choose a mapped gid")
+            throw RootlessError(
+                "gid \(gid) is not mapped in the sandbox (--map \(s.map.rawValue) maps \(idmap.gidLines.map(\.description)))",
+                fix: "use --map auto with a subgid range that covers it, or choose a mapped gid")
         }
 
         var ns: [Namespace] = [.user, .mount, .pid, .uts, .ipc]
@@ -70,7 +73,9 @@ public enum Planner {
         // sandbox in a project directory: rootfs -> /): it must be asked for read-only.
         func symlinkNote(_ given: String, _ real: String) -> String { given == real ? "" : " (\(given) is a symlink to \(real))" }
         if let r = rootfs, r == "/", !s.readOnly {
-            throw RootlessError("--rootfs \(s.rootfs!) is the host's whole /\(symlinkNote(s.rootfs!, r)), writable", fix: "leave out --rootfs for the read-only view of the host, or add --read-only")
+            throw RootlessError(
+                "--rootfs \(s.rootfs!) is the host's whole /\(symlinkNote(s.rootfs!, r)), writable",
+                fix: "leave out --rootfs for the read-only view of the host, or add --read-only")
         }
         for (given, m) in zip(s.mounts, userMountsResolved) {
             if case let .bind(src, _, ro) = m, src == "/", !ro, case let .bind(g, _, _) = given {
@@ -83,7 +88,8 @@ public enum Planner {
             let given = s.mounts.compactMap { if case let .bind(g, _, _) = $0 { return g } else { return nil } } + (s.rootfs.map { [$0] } ?? [])
             let real = userMountsResolved.compactMap { if case let .bind(r, _, _) = $0 { return r } else { return nil } } + (rootfs.map { [$0] } ?? [])
             for (g, r) in zip(given, real) where g != r && (r == home || Paths.isBeneath(home, r)) {
-                throw RootlessError("\(g) is a symlink to \(r), which holds your home", fix: "use --home ro or --home rw to show your home, or name \(r) itself")
+                throw RootlessError(
+                    "\(g) is a symlink to \(r), which holds your home", fix: "use --home ro or --home rw to show your home, or name \(r) itself")
             }
         }
         var notes: [String] = []
@@ -103,7 +109,8 @@ public enum Planner {
         /// the user gave its own options with --tmpfs on the same target.
         func defaultTmpfs(_ target: String, _ data: String, _ flags: MountOp.Flags) -> MountOp {
             if let i = userMounts.firstIndex(where: { if case .tmpfs(target, _) = $0 { return true } else { return false } }),
-               case let .tmpfs(_, opts) = userMounts.remove(at: i) {
+                case let .tmpfs(_, opts) = userMounts.remove(at: i)
+            {
                 return MountOp(.tmpfs, target, data: opts ?? data, flags: flags)
             }
             return MountOp(.tmpfs, target, data: data, flags: flags)
@@ -172,8 +179,9 @@ public enum Planner {
         for (src, dst) in views {
             for p in state {
                 if src == p || Paths.isBeneath(src, p) {
-                    throw RootlessError("\(src) is rootless's own state (\(p): keeper sockets, start entries, caches, images); a sandbox must not reach it",
-                                        fix: "bind a directory of your own instead")
+                    throw RootlessError(
+                        "\(src) is rootless's own state (\(p): keeper sockets, start entries, caches, images); a sandbox must not reach it",
+                        fix: "bind a directory of your own instead")
                 }
                 guard Paths.isBeneath(p, src) else { continue }
                 let t = dst == "/" ? String(p.dropFirst(src == "/" ? 0 : src.count)) : dst + p.dropFirst(src == "/" ? 0 : src.count)
@@ -193,10 +201,11 @@ public enum Planner {
         case let .copy(dir)?: root = .directory(dir, readOnly: s.readOnly)
         case nil: root = hostView ? .hostView : .directory(rootfs!, readOnly: s.readOnly)
         }
-        var plan = Plan(namespaces: ns, idmap: idmap, root: root,
-                        mounts: m, hostname: s.hostname ?? defaultHostname, argv: s.command, env: env, searchPath: path,
-                        cwd: cwd, uid: uid, gid: gid, capabilities: capabilities(s), useInit: !s.noInit, tty: s.tty,
-                        preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent, timeoutMS: timeoutMS(s), notes: notes)
+        var plan = Plan(
+            namespaces: ns, idmap: idmap, root: root,
+            mounts: m, hostname: s.hostname ?? defaultHostname, argv: s.command, env: env, searchPath: path,
+            cwd: cwd, uid: uid, gid: gid, capabilities: capabilities(s), useInit: !s.noInit, tty: s.tty,
+            preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent, timeoutMS: timeoutMS(s), notes: notes)
         // Sandboxes with the same maps share one user namespace held by a keeper, as
         // podman's do (and take their network namespaces from its pool); --no-keeper gives
         // this one its own.
@@ -204,8 +213,9 @@ public enum Planner {
         if hostView, homeShown, s.home == .empty { plan.hiddenHome = home }
         if plan.capabilities.contains("CAP_SYS_ADMIN") || plan.capabilities.contains("CAP_SYS_PTRACE") {
             guard plan.useInit else {
-                throw RootlessError("--no-init with CAP_SYS_ADMIN or CAP_SYS_PTRACE would let the command unlock the sandbox's mounts",
-                                    fix: "drop --no-init (rootless's pid 1 then runs the command in a nested user namespace), or the capability")
+                throw RootlessError(
+                    "--no-init with CAP_SYS_ADMIN or CAP_SYS_PTRACE would let the command unlock the sandbox's mounts",
+                    fix: "drop --no-init (rootless's pid 1 then runs the command in a nested user namespace), or the capability")
             }
             plan.nestUserns = true
         }
@@ -233,7 +243,8 @@ public enum Planner {
         if hostView || s.rootfs != nil {
             for (flag, paths) in [("--landlock-ro", s.landlockRO), ("--landlock-rw", s.landlockRW)] {
                 for p in paths where h.lookup(hostView ? p : s.rootfs! + p) == nil {
-                    throw RootlessError("\(flag) \(p): no such path in the sandbox", fix: "name a path that exists there (Landlock rules grant access beneath existing paths)")
+                    throw RootlessError(
+                        "\(flag) \(p): no such path in the sandbox", fix: "name a path that exists there (Landlock rules grant access beneath existing paths)")
                 }
             }
         }
@@ -315,7 +326,9 @@ public enum Planner {
     static func cgroupPlan(_ s: RunSpec, _ h: HostFacts) throws -> (CgroupPlan?, String?) {
         let asked = !s.limits.isEmpty || s.cgroupDelegate
         if s.cgroup == .none {
-            if asked { throw RootlessError("--cgroup none leaves nothing to enforce the limits (or --cgroup-delegate) given", fix: "drop --cgroup none, or the limits") }
+            if asked {
+                throw RootlessError("--cgroup none leaves nothing to enforce the limits (or --cgroup-delegate) given", fix: "drop --cgroup none, or the limits")
+            }
             return (nil, nil)
         }
         let needed = s.limits.controllers
@@ -328,29 +341,45 @@ public enum Planner {
                 if missing.isEmpty {
                     // --stats reads memory.peak and pids.peak: those need their controllers on.
                     let extra = s.stats ? ["memory", "pids"].filter { c.available.contains($0) && !needed.contains($0) } : []
-                    return (CgroupPlan(parent: base, controllers: (needed + extra).sorted(), limits: s.limits.files().map { CgroupSetting($0.0, $0.1) }, delegate: s.cgroupDelegate), nil)
+                    return (
+                        CgroupPlan(
+                            parent: base, controllers: (needed + extra).sorted(), limits: s.limits.files().map { CgroupSetting($0.0, $0.1) },
+                            delegate: s.cgroupDelegate), nil
+                    )
                 }
-                why = c.layout.kind == .hybrid
+                why =
+                    c.layout.kind == .hybrid
                     ? "this host is hybrid: your cgroup2 subtree \(base) is delegated, but the controllers are in cgroup v1 (it has \(c.available.isEmpty ? "none" : "only " + Text.join(c.available, " ")))"
                     : "your cgroup \(base) is delegated but offers no \(Text.join(missing, "/")) controller (it has: \(c.available.isEmpty ? "none" : Text.join(c.available, " ")))"
             } else if c.layout.kind == .unified, let bus = c.userBus, asked || s.stats {
                 // Path (b): the systemd user manager makes us a delegated scope. Which
                 // controllers it delegates is seen only inside it (checked at launch).
                 let extra = s.stats ? ["memory", "pids"].filter { !needed.contains($0) } : []
-                return (CgroupPlan(parent: "", scopeBus: bus, controllers: (needed + extra).sorted(), limits: s.limits.files().map { CgroupSetting($0.0, $0.1) }, delegate: s.cgroupDelegate), nil)
+                return (
+                    CgroupPlan(
+                        parent: "", scopeBus: bus, controllers: (needed + extra).sorted(), limits: s.limits.files().map { CgroupSetting($0.0, $0.1) },
+                        delegate: s.cgroupDelegate), nil
+                )
             } else if c.layout.kind == .hybrid {
-                why = "this host is hybrid: cgroup v1 controllers, and the cgroup2 tree at \(mount) has \(c.available.isEmpty ? "no controllers" : "only " + Text.join(c.available, " "))"
+                why =
+                    "this host is hybrid: cgroup v1 controllers, and the cgroup2 tree at \(mount) has \(c.available.isEmpty ? "no controllers" : "only " + Text.join(c.available, " "))"
             } else {
-                why = "your cgroup \(base) is not delegated to you" + (c.layout.kind == .unified && c.userBus != nil ? " (limits, --stats and --cgroup-delegate get a systemd user scope)" : "")
+                why =
+                    "your cgroup \(base) is not delegated to you"
+                    + (c.layout.kind == .unified && c.userBus != nil ? " (limits, --stats and --cgroup-delegate get a systemd user scope)" : "")
             }
         } else {
             why = h.cgroup == nil ? "cgroups were not looked at" : "no cgroup v2 is mounted (cgroup v1 only)"
         }
         if h.cgroup == nil && !asked { return (nil, nil) }
         if asked && s.cgroup != .optional {
-            let flags = (s.limits.isEmpty ? [] : ["limits (\(s.limits.files().map(\.0).joined(separator: ", ")))"]) + (s.cgroupDelegate ? ["--cgroup-delegate"] : [])
-            throw RootlessError("\(flags.joined(separator: " and ")) need a delegated cgroup v2 subtree, and \(why)",
-                                fix: "run inside one: systemd-run --user --scope -p Delegate=yes rootless run ... (on a cgroup v2 host; a hybrid host needs systemd.unified_cgroup_hierarchy=1 at boot), or add --cgroup optional to run without limits")
+            let flags =
+                (s.limits.isEmpty ? [] : ["limits (\(s.limits.files().map(\.0).joined(separator: ", ")))"]) + (s.cgroupDelegate ? ["--cgroup-delegate"] : [])
+            throw RootlessError(
+                "\(flags.joined(separator: " and ")) need a delegated cgroup v2 subtree, and \(why)",
+                fix:
+                    "run inside one: systemd-run --user --scope -p Delegate=yes rootless run ... (on a cgroup v2 host; a hybrid host needs systemd.unified_cgroup_hierarchy=1 at boot), or add --cgroup optional to run without limits"
+            )
         }
         return (nil, why + (asked ? "; limits not enforced (--cgroup optional)" : ""))
     }
@@ -393,7 +422,8 @@ public enum Planner {
     /// The policy filter (none for unconfined) and whether its denials are logged.
     static func applySeccomp(_ plan: inout Plan, _ s: RunSpec) throws {
         if s.seccompLog && s.seccomp == .unconfined {
-            throw RootlessError("--seccomp-log has nothing to log with --seccomp unconfined", fix: "name a policy (e.g. --seccomp default), or drop --seccomp-log")
+            throw RootlessError(
+                "--seccomp-log has nothing to log with --seccomp unconfined", fix: "name a policy (e.g. --seccomp default), or drop --seccomp-log")
         }
         plan.seccomp = s.seccomp == .unconfined ? [] : [s.seccomp]
         plan.seccompLog = s.seccompLog
@@ -404,10 +434,14 @@ public enum Planner {
     /// everywhere, write only in the working directory and --landlock-rw paths, no TCP
     /// with --net none, signals and abstract sockets scoped), and seccomp.
     static func planNoUserns(_ s: RunSpec, _ h: HostFacts) throws -> Plan {
-        let unsupported: [(Bool, String)] = [(s.rootfs != nil, "--rootfs"), (!s.mounts.isEmpty, "--bind/--tmpfs"), (s.hostname != nil, "--hostname"),
-                                             (s.user != nil, "--user"), (s.fakeRoot == true, "--fake-root"), (s.map != .auto, "--map")]
+        let unsupported: [(Bool, String)] = [
+            (s.rootfs != nil, "--rootfs"), (!s.mounts.isEmpty, "--bind/--tmpfs"), (s.hostname != nil, "--hostname"),
+            (s.user != nil, "--user"), (s.fakeRoot == true, "--fake-root"), (s.map != .auto, "--map"),
+        ]
         if let f = unsupported.first(where: { $0.0 }) {
-            throw RootlessError("\(f.1) needs a user namespace, which --userns none does not create", fix: "drop \(f.1), or run where user namespaces are allowed (rootless doctor)")
+            throw RootlessError(
+                "\(f.1) needs a user namespace, which --userns none does not create",
+                fix: "drop \(f.1), or run where user namespaces are allowed (rootless doctor)")
         }
         let env = environment(s, h)
         let cwd = s.workdir ?? h.cwd
@@ -417,11 +451,14 @@ public enum Planner {
         let why = s.workdir == nil ? unsharedCwd(cwd, home: homeDir(h), state: statePaths(s, h)) : nil
         if cwd != "/" && why == nil { rules.append(LandlockRule(cwd, writable: true)) }
         rules += extraLandlock(s)
-        var plan = Plan(namespaces: [], idmap: nil, root: .hostView, mounts: [], hostname: nil, argv: s.command, env: env,
-                        searchPath: searchPath(env), cwd: cwd, uid: h.uid, gid: h.gid, capabilities: [], useInit: false, tty: s.tty,
-                        preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent, timeoutMS: timeoutMS(s),
-                        notes: ["--userns none: no user, mount, pid, ipc, uts or cgroup namespace — the command runs as you, sees the host's files (read-only under Landlock except \(cwd == "/" || why != nil ? "--landlock-rw paths" : cwd)) and processes\(s.net.newNamespace ? ", and keeps UDP/unix networking (Landlock blocks TCP only)" : " and network")"]
-                            + (why.map { ["your current directory \(cwd) is not writable by the command (\($0)); cd into your project, or --landlock-rw \(cwd)"] } ?? []))
+        var plan = Plan(
+            namespaces: [], idmap: nil, root: .hostView, mounts: [], hostname: nil, argv: s.command, env: env,
+            searchPath: searchPath(env), cwd: cwd, uid: h.uid, gid: h.gid, capabilities: [], useInit: false, tty: s.tty,
+            preserveFDs: s.preserveFDs, dieWithParent: s.dieWithParent, timeoutMS: timeoutMS(s),
+            notes: [
+                "--userns none: no user, mount, pid, ipc, uts or cgroup namespace — the command runs as you, sees the host's files (read-only under Landlock except \(cwd == "/" || why != nil ? "--landlock-rw paths" : cwd)) and processes\(s.net.newNamespace ? ", and keeps UDP/unix networking (Landlock blocks TCP only)" : " and network")"
+            ]
+                + (why.map { ["your current directory \(cwd) is not writable by the command (\($0)); cd into your project, or --landlock-rw \(cwd)"] } ?? []))
         try applySeccomp(&plan, s)
         plan.landlock = rules
         plan.blockTCP = s.net.newNamespace
@@ -439,11 +476,15 @@ public enum Planner {
         defer { for p in b + c + e { free(p) } }
         var out: UnsafeMutablePointer<UnsafePointer<CChar>?>?
         var path: UnsafePointer<CChar>?
-        let rc = b.withUnsafeBufferPointer { bp in c.withUnsafeBufferPointer { cp in e.withUnsafeBufferPointer { ep in
-            ep.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: e.count) { sets in
-                rl_env_recipe(bp.baseAddress, cp.baseAddress, s.clearEnv ? 1 : 0, sets, defaultPath, &out, &path)
+        let rc = b.withUnsafeBufferPointer { bp in
+            c.withUnsafeBufferPointer { cp in
+                e.withUnsafeBufferPointer { ep in
+                    ep.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: e.count) { sets in
+                        rl_env_recipe(bp.baseAddress, cp.baseAddress, s.clearEnv ? 1 : 0, sets, defaultPath, &out, &path)
+                    }
+                }
             }
-        } } }
+        }
         guard rc == 0, let out else { return [] }
         defer { free(out) }
         var env: [String] = []

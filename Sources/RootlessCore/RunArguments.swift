@@ -98,7 +98,9 @@ public enum RunArguments {
             case "--root": s.storeRoot = try host(try value(flag, inline), flag)
             case "--storage-driver":
                 let v = try value(flag, inline)
-                guard let d = StorageDriver(rawValue: v) else { throw RootlessError("unknown --storage-driver \"\(v)\"", fix: "use auto, overlay, fuse-overlayfs or copy") }
+                guard let d = StorageDriver(rawValue: v) else {
+                    throw RootlessError("unknown --storage-driver \"\(v)\"", fix: "use auto, overlay, fuse-overlayfs or copy")
+                }
                 s.storageDriver = d
             case "--read-only": s.readOnly = true
             case "--bind": s.mounts.append(try bind(try value(flag, inline), readOnly: false, flag, host: host))
@@ -134,14 +136,18 @@ public enum RunArguments {
             case "--die-with-parent": s.dieWithParent = true
             case "--timeout":
                 let v = try value(flag, inline)
-                guard let t = Double(v), t > 0, t < 1e9 else { throw RootlessError("--timeout \"\(v)\" is not a positive number of seconds", fix: "e.g. --timeout 30") }
+                guard let t = Double(v), t > 0, t < 1e9 else {
+                    throw RootlessError("--timeout \"\(v)\" is not a positive number of seconds", fix: "e.g. --timeout 30")
+                }
                 s.timeoutSeconds = t
             case "-t", "--tty": s.tty = true
             case "-i", "--interactive": break
             case "-it", "-ti": s.tty = true
             case "--preserve-fds":
                 let v = try value(flag, inline)
-                guard let n = Int(v), n >= 0, n < 1024 else { throw RootlessError("--preserve-fds \"\(v)\" is not a count of fds", fix: "e.g. --preserve-fds 2 passes fds 3 and 4") }
+                guard let n = Int(v), n >= 0, n < 1024 else {
+                    throw RootlessError("--preserve-fds \"\(v)\" is not a count of fds", fix: "e.g. --preserve-fds 2 passes fds 3 and 4")
+                }
                 s.preserveFDs = n
             case "--dry-run": s.dryRun = true
             case "--seccomp": s.seccomp = try SeccompChoice.parse(try value(flag, inline))
@@ -172,15 +178,21 @@ public enum RunArguments {
                 s.limits.memorySwap = v == "-1" ? -1 : Int64(try ResourceLimits.parseSize(v, flag: flag))
             case "--pids-limit":
                 let v = try value(flag, inline)
-                guard let n = Int64(v), n > 0 || n == -1 else { throw RootlessError("--pids-limit \"\(v)\" is not a positive count", fix: "e.g. --pids-limit 100") }
+                guard let n = Int64(v), n > 0 || n == -1 else {
+                    throw RootlessError("--pids-limit \"\(v)\" is not a positive count", fix: "e.g. --pids-limit 100")
+                }
                 s.limits.pids = n > 0 ? n : nil
             case "--cpus":
                 let v = try value(flag, inline)
-                guard let n = Double(v), n >= 0.01, n <= 1024 else { throw RootlessError("--cpus \"\(v)\" is not a number of CPUs between 0.01 and 1024", fix: "e.g. --cpus 1.5") }
+                guard let n = Double(v), n >= 0.01, n <= 1024 else {
+                    throw RootlessError("--cpus \"\(v)\" is not a number of CPUs between 0.01 and 1024", fix: "e.g. --cpus 1.5")
+                }
                 s.limits.cpus = n
             case "--cpu-weight", "--io-weight":
                 let v = try value(flag, inline)
-                guard let n = Int(v), (1...10000).contains(n) else { throw RootlessError("\(flag) \"\(v)\" is not a weight from 1 to 10000", fix: "e.g. \(flag) 100 (the default)") }
+                guard let n = Int(v), (1...10000).contains(n) else {
+                    throw RootlessError("\(flag) \"\(v)\" is not a weight from 1 to 10000", fix: "e.g. \(flag) 100 (the default)")
+                }
                 if flag == "--cpu-weight" { s.limits.cpuWeight = n } else { s.limits.ioWeight = n }
             case "--ulimit": s.ulimits.append(try Ulimit.parse(try value(flag, inline)))
             case "--cgroup", "--cgroups":
@@ -246,9 +258,11 @@ public enum RunArguments {
     /// A hostname the kernel would take and a resolver would read back: 1-64 bytes of
     /// letters, digits, '-' and '.', not starting with either (RFC 1123).
     static func hostname(_ v: String) throws -> String {
-        let ok = !v.isEmpty && v.utf8.count <= 64 && v.utf8.allSatisfy { b in
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x2E
-        } && v.first != "-" && v.first != "."
+        let ok =
+            !v.isEmpty && v.utf8.count <= 64
+            && v.utf8.allSatisfy { b in
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x2E
+            } && v.first != "-" && v.first != "."
         guard ok else {
             throw RootlessError("--hostname \"\(v)\" is not a hostname", fix: "use 1-64 letters, digits, '-' and '.', e.g. --hostname build-1")
         }
@@ -260,7 +274,9 @@ public enum RunArguments {
         guard !v.isEmpty else { throw RootlessError("--stats-json needs a file", fix: "e.g. --stats-json stats.json") }
         let p = try host(v, "--stats-json")
         for k in ["/proc", "/sys", "/dev"] where p == k || p.hasPrefix(k + "/") {
-            throw RootlessError("--stats-json \(v): \(k) is a kernel filesystem, not a place for a file", fix: "name a file in a directory of yours, e.g. --stats-json $PWD/stats.json")
+            throw RootlessError(
+                "--stats-json \(v): \(k) is a kernel filesystem, not a place for a file",
+                fix: "name a file in a directory of yours, e.g. --stats-json $PWD/stats.json")
         }
         return p
     }

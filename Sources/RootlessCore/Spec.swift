@@ -36,7 +36,7 @@ public struct RunSpec: Equatable, Sendable {
     public var imageRoot: ImageRoot?
     public var readOnly = false
     public var mounts: [MountRequest] = []
-    public var env: [String] = []          // "K=V" sets, "K" copies from the caller
+    public var env: [String] = []  // "K=V" sets, "K" copies from the caller
     public var clearEnv = false
     public var workdir: String?
     public var hostname: String?

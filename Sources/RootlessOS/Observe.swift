@@ -22,9 +22,11 @@ public enum Observe {
             let room = 16 + path.utf8.count + 1 + res.count
             let at = log.count
             log.append(contentsOf: repeatElement(0, count: room))
-            let k = log.withUnsafeMutableBytes { b in res.withUnsafeBytes { r in
-                rl_observe_record(b.baseAddress! + at, room, Int32(op.rawValue), path, arg, r.baseAddress, r.count)
-            } }
+            let k = log.withUnsafeMutableBytes { b in
+                res.withUnsafeBytes { r in
+                    rl_observe_record(b.baseAddress! + at, room, Int32(op.rawValue), path, arg, r.baseAddress, r.count)
+                }
+            }
             if k != room { spoiled = true }
         }
         return res

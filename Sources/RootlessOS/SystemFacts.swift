@@ -13,7 +13,7 @@ public struct HostPaths: Sendable {
 
 public enum SystemFacts {
     public static func noNewPrivs(_ p: HostPaths) -> Bool {
-        guard let s = OS.readFile(p.proc + "/self/status") else { return false } // unobserved: a run under it never leaves a cached start
+        guard let s = OS.readFile(p.proc + "/self/status") else { return false }  // unobserved: a run under it never leaves a cached start
         return Text.line(in: s, after: "NoNewPrivs:")?.hasSuffix("1") ?? false
     }
 

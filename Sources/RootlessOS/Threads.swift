@@ -10,11 +10,13 @@ package enum Threads {
     package static func start(_ body: @escaping () -> Void) -> pthread_t? {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var t = pthread_t()
-        let r = pthread_create(&t, nil, { p in
-            let b = Unmanaged<Box>.fromOpaque(p!).takeRetainedValue()
-            b.body()
-            return nil
-        }, box)
+        let r = pthread_create(
+            &t, nil,
+            { p in
+                let b = Unmanaged<Box>.fromOpaque(p!).takeRetainedValue()
+                b.body()
+                return nil
+            }, box)
         if r != 0 { Unmanaged<Box>.fromOpaque(box).release(); return nil }
         return t
     }

@@ -3,2259 +3,2271 @@ import RootlessOS
 public enum EmbeddedPolicies {
     // sha256 of each file: the seccomp cache key of a built-in policy, so a cache hit hashes nothing.
     public static let all: [(name: String, sha256: String, text: String)] = [
-        ("default", "7278860982e6faad02cbaf35fe7337c2c8c87c6592801996e6afe76d3b07894d", #"""
-{
- "defaultAction": "SCMP_ACT_ERRNO",
- "defaultErrnoRet": 38,
- "archMap": [
-  {
-   "architecture": "SCMP_ARCH_X86_64",
-   "subArchitectures": [
-    "SCMP_ARCH_X86",
-    "SCMP_ARCH_X32"
-   ]
-  },
-  {
-   "architecture": "SCMP_ARCH_AARCH64",
-   "subArchitectures": [
-    "SCMP_ARCH_ARM"
-   ]
-  },
-  {
-   "architecture": "SCMP_ARCH_MIPS64",
-   "subArchitectures": [
-    "SCMP_ARCH_MIPS",
-    "SCMP_ARCH_MIPS64N32"
-   ]
-  },
-  {
-   "architecture": "SCMP_ARCH_MIPS64N32",
-   "subArchitectures": [
-    "SCMP_ARCH_MIPS",
-    "SCMP_ARCH_MIPS64"
-   ]
-  },
-  {
-   "architecture": "SCMP_ARCH_MIPSEL64",
-   "subArchitectures": [
-    "SCMP_ARCH_MIPSEL",
-    "SCMP_ARCH_MIPSEL64N32"
-   ]
-  },
-  {
-   "architecture": "SCMP_ARCH_MIPSEL64N32",
-   "subArchitectures": [
-    "SCMP_ARCH_MIPSEL",
-    "SCMP_ARCH_MIPSEL64"
-   ]
-  },
-  {
-   "architecture": "SCMP_ARCH_S390X",
-   "subArchitectures": [
-    "SCMP_ARCH_S390"
-   ]
-  }
- ],
- "syscalls": [
-  {
-   "names": [
-    "bdflush",
-    "io_pgetevents",
-    "kexec_file_load",
-    "kexec_load",
-    "migrate_pages",
-    "move_pages",
-    "nfsservctl",
-    "nice",
-    "oldfstat",
-    "oldlstat",
-    "oldolduname",
-    "oldstat",
-    "olduname",
-    "pciconfig_iobase",
-    "pciconfig_read",
-    "pciconfig_write",
-    "sgetmask",
-    "ssetmask",
-    "swapcontext",
-    "swapoff",
-    "swapon",
-    "sysfs",
-    "uselib",
-    "userfaultfd",
-    "ustat",
-    "vm86",
-    "vm86old",
-    "vmsplice"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "errnoRet": 1,
-   "comment": "rootless default: the Docker/Podman compatibility allowlist (containers-common, Apache-2.0); syscalls without a rule fail with ENOSYS so newer ones fail softly. These are refused outright."
-  },
-  {
-   "names": [
-    "_llseek",
-    "_newselect",
-    "accept",
-    "accept4",
-    "access",
-    "adjtimex",
-    "alarm",
-    "bind",
-    "brk",
-    "capget",
-    "capset",
-    "chdir",
-    "chmod",
-    "chown",
-    "chown32",
-    "clock_adjtime",
-    "clock_adjtime64",
-    "clock_getres",
-    "clock_getres_time64",
-    "clock_gettime",
-    "clock_gettime64",
-    "clock_nanosleep",
-    "clock_nanosleep_time64",
-    "clone",
-    "clone3",
-    "close",
-    "close_range",
-    "connect",
-    "copy_file_range",
-    "creat",
-    "dup",
-    "dup2",
-    "dup3",
-    "epoll_create",
-    "epoll_create1",
-    "epoll_ctl",
-    "epoll_ctl_old",
-    "epoll_pwait",
-    "epoll_pwait2",
-    "epoll_wait",
-    "epoll_wait_old",
-    "eventfd",
-    "eventfd2",
-    "execve",
-    "execveat",
-    "exit",
-    "exit_group",
-    "faccessat",
-    "faccessat2",
-    "fadvise64",
-    "fadvise64_64",
-    "fallocate",
-    "fanotify_mark",
-    "fchdir",
-    "fchmod",
-    "fchmodat",
-    "fchown",
-    "fchown32",
-    "fchownat",
-    "fcntl",
-    "fcntl64",
-    "fdatasync",
-    "fgetxattr",
-    "flistxattr",
-    "flock",
-    "fork",
-    "fremovexattr",
-    "fsconfig",
-    "fsetxattr",
-    "fsmount",
-    "fsopen",
-    "fspick",
-    "fstat",
-    "fstat64",
-    "fstatat64",
-    "fstatfs",
-    "fstatfs64",
-    "fsync",
-    "ftruncate",
-    "ftruncate64",
-    "futex",
-    "futex_time64",
-    "futimesat",
-    "get_mempolicy",
-    "get_robust_list",
-    "get_thread_area",
-    "getcpu",
-    "getcwd",
-    "getdents",
-    "getdents64",
-    "getegid",
-    "getegid32",
-    "geteuid",
-    "geteuid32",
-    "getgid",
-    "getgid32",
-    "getgroups",
-    "getgroups32",
-    "getitimer",
-    "getpeername",
-    "getpgid",
-    "getpgrp",
-    "getpid",
-    "getppid",
-    "getpriority",
-    "getrandom",
-    "getresgid",
-    "getresgid32",
-    "getresuid",
-    "getresuid32",
-    "getrlimit",
-    "getrusage",
-    "getsid",
-    "getsockname",
-    "getsockopt",
-    "gettid",
-    "gettimeofday",
-    "getuid",
-    "getuid32",
-    "getxattr",
-    "inotify_add_watch",
-    "inotify_init",
-    "inotify_init1",
-    "inotify_rm_watch",
-    "io_cancel",
-    "io_destroy",
-    "io_getevents",
-    "io_setup",
-    "io_submit",
-    "ioctl",
-    "ioprio_get",
-    "ioprio_set",
-    "ipc",
-    "keyctl",
-    "kill",
-    "landlock_add_rule",
-    "landlock_create_ruleset",
-    "landlock_restrict_self",
-    "lchown",
-    "lchown32",
-    "lgetxattr",
-    "link",
-    "linkat",
-    "listen",
-    "listxattr",
-    "llistxattr",
-    "lremovexattr",
-    "lseek",
-    "lsetxattr",
-    "lstat",
-    "lstat64",
-    "madvise",
-    "mbind",
-    "membarrier",
-    "memfd_create",
-    "memfd_secret",
-    "mincore",
-    "mkdir",
-    "mkdirat",
-    "mknod",
-    "mknodat",
-    "mlock",
-    "mlock2",
-    "mlockall",
-    "mmap",
-    "mmap2",
-    "mount",
-    "mount_setattr",
-    "move_mount",
-    "mprotect",
-    "mq_getsetattr",
-    "mq_notify",
-    "mq_open",
-    "mq_timedreceive",
-    "mq_timedreceive_time64",
-    "mq_timedsend",
-    "mq_timedsend_time64",
-    "mq_unlink",
-    "mremap",
-    "msgctl",
-    "msgget",
-    "msgrcv",
-    "msgsnd",
-    "msync",
-    "munlock",
-    "munlockall",
-    "munmap",
-    "name_to_handle_at",
-    "nanosleep",
-    "newfstatat",
-    "open",
-    "open_tree",
-    "openat",
-    "openat2",
-    "pause",
-    "pidfd_getfd",
-    "pidfd_open",
-    "pidfd_send_signal",
-    "pipe",
-    "pipe2",
-    "pivot_root",
-    "pkey_alloc",
-    "pkey_free",
-    "pkey_mprotect",
-    "poll",
-    "ppoll",
-    "ppoll_time64",
-    "prctl",
-    "pread64",
-    "preadv",
-    "preadv2",
-    "prlimit64",
-    "process_mrelease",
-    "process_vm_readv",
-    "process_vm_writev",
-    "pselect6",
-    "pselect6_time64",
-    "ptrace",
-    "pwrite64",
-    "pwritev",
-    "pwritev2",
-    "read",
-    "readahead",
-    "readdir",
-    "readlink",
-    "readlinkat",
-    "readv",
-    "reboot",
-    "recv",
-    "recvfrom",
-    "recvmmsg",
-    "recvmmsg_time64",
-    "recvmsg",
-    "remap_file_pages",
-    "removexattr",
-    "rename",
-    "renameat",
-    "renameat2",
-    "restart_syscall",
-    "rmdir",
-    "rseq",
-    "rt_sigaction",
-    "rt_sigpending",
-    "rt_sigprocmask",
-    "rt_sigqueueinfo",
-    "rt_sigreturn",
-    "rt_sigsuspend",
-    "rt_sigtimedwait",
-    "rt_sigtimedwait_time64",
-    "rt_tgsigqueueinfo",
-    "sched_get_priority_max",
-    "sched_get_priority_min",
-    "sched_getaffinity",
-    "sched_getattr",
-    "sched_getparam",
-    "sched_getscheduler",
-    "sched_rr_get_interval",
-    "sched_rr_get_interval_time64",
-    "sched_setaffinity",
-    "sched_setattr",
-    "sched_setparam",
-    "sched_setscheduler",
-    "sched_yield",
-    "seccomp",
-    "select",
-    "semctl",
-    "semget",
-    "semop",
-    "semtimedop",
-    "semtimedop_time64",
-    "send",
-    "sendfile",
-    "sendfile64",
-    "sendmmsg",
-    "sendmsg",
-    "sendto",
-    "set_mempolicy",
-    "set_robust_list",
-    "set_thread_area",
-    "set_tid_address",
-    "setfsgid",
-    "setfsgid32",
-    "setfsuid",
-    "setfsuid32",
-    "setgid",
-    "setgid32",
-    "setgroups",
-    "setgroups32",
-    "setitimer",
-    "setns",
-    "setpgid",
-    "setpriority",
-    "setregid",
-    "setregid32",
-    "setresgid",
-    "setresgid32",
-    "setresuid",
-    "setresuid32",
-    "setreuid",
-    "setreuid32",
-    "setrlimit",
-    "setsid",
-    "setsockopt",
-    "setuid",
-    "setuid32",
-    "setxattr",
-    "shmat",
-    "shmctl",
-    "shmdt",
-    "shmget",
-    "shutdown",
-    "sigaction",
-    "sigaltstack",
-    "signal",
-    "signalfd",
-    "signalfd4",
-    "sigpending",
-    "sigprocmask",
-    "sigreturn",
-    "sigsuspend",
-    "socketcall",
-    "socketpair",
-    "splice",
-    "stat",
-    "stat64",
-    "statfs",
-    "statfs64",
-    "statx",
-    "symlink",
-    "symlinkat",
-    "sync",
-    "sync_file_range",
-    "syncfs",
-    "syscall",
-    "sysinfo",
-    "syslog",
-    "tee",
-    "tgkill",
-    "time",
-    "timer_create",
-    "timer_delete",
-    "timer_getoverrun",
-    "timer_gettime",
-    "timer_gettime64",
-    "timer_settime",
-    "timer_settime64",
-    "timerfd",
-    "timerfd_create",
-    "timerfd_gettime",
-    "timerfd_gettime64",
-    "timerfd_settime",
-    "timerfd_settime64",
-    "times",
-    "tkill",
-    "truncate",
-    "truncate64",
-    "ugetrlimit",
-    "umask",
-    "umount",
-    "umount2",
-    "uname",
-    "unlink",
-    "unlinkat",
-    "unshare",
-    "utime",
-    "utimensat",
-    "utimensat_time64",
-    "utimes",
-    "vfork",
-    "wait4",
-    "waitid",
-    "waitpid",
-    "write",
-    "writev"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": []
-  },
-  {
-   "names": [
-    "personality"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 0,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    }
-   ]
-  },
-  {
-   "names": [
-    "personality"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 8,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    }
-   ]
-  },
-  {
-   "names": [
-    "personality"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 131072,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    }
-   ]
-  },
-  {
-   "names": [
-    "personality"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 131080,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    }
-   ]
-  },
-  {
-   "names": [
-    "personality"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 4294967295,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    }
-   ]
-  },
-  {
-   "names": [
-    "sync_file_range2"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "arches": [
-     "ppc64le"
-    ]
-   }
-  },
-  {
-   "names": [
-    "arm_fadvise64_64",
-    "arm_sync_file_range",
-    "breakpoint",
-    "cacheflush",
-    "set_tls",
-    "sync_file_range2"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "arches": [
-     "arm",
-     "arm64"
-    ]
-   }
-  },
-  {
-   "names": [
-    "arch_prctl"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "arches": [
-     "amd64",
-     "x32"
-    ]
-   }
-  },
-  {
-   "names": [
-    "modify_ldt"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "arches": [
-     "amd64",
-     "x32",
-     "x86"
-    ]
-   }
-  },
-  {
-   "names": [
-    "s390_pci_mmio_read",
-    "s390_pci_mmio_write",
-    "s390_runtime_instr"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "arches": [
-     "s390",
-     "s390x"
-    ]
-   }
-  },
-  {
-   "names": [
-    "open_by_handle_at"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_DAC_READ_SEARCH"
-    ]
-   }
-  },
-  {
-   "names": [
-    "open_by_handle_at"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_DAC_READ_SEARCH"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "bpf",
-    "fanotify_init",
-    "lookup_dcookie",
-    "perf_event_open",
-    "quotactl",
-    "setdomainname",
-    "sethostname",
-    "setns"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_ADMIN"
-    ]
-   }
-  },
-  {
-   "names": [
-    "bpf",
-    "fanotify_init",
-    "lookup_dcookie",
-    "perf_event_open",
-    "quotactl",
-    "setdomainname",
-    "sethostname",
-    "setns"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_ADMIN"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "chroot"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_CHROOT"
-    ]
-   }
-  },
-  {
-   "names": [
-    "chroot"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_CHROOT"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "delete_module",
-    "finit_module",
-    "init_module",
-    "query_module"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_MODULE"
-    ]
-   }
-  },
-  {
-   "names": [
-    "delete_module",
-    "finit_module",
-    "init_module",
-    "query_module"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_MODULE"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "acct"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_PACCT"
-    ]
-   }
-  },
-  {
-   "names": [
-    "acct"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_PACCT"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "kcmp",
-    "process_madvise"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_PTRACE"
-    ]
-   }
-  },
-  {
-   "names": [
-    "kcmp",
-    "process_madvise"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_PTRACE"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "ioperm",
-    "iopl"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_RAWIO"
-    ]
-   }
-  },
-  {
-   "names": [
-    "ioperm",
-    "iopl"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_RAWIO"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "clock_settime",
-    "clock_settime64",
-    "settimeofday",
-    "stime"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_TIME"
-    ]
-   }
-  },
-  {
-   "names": [
-    "clock_settime",
-    "clock_settime64",
-    "settimeofday",
-    "stime"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_TIME"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "vhangup"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_TTY_CONFIG"
-    ]
-   }
-  },
-  {
-   "names": [
-    "vhangup"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_TTY_CONFIG"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "socket"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [
-    {
-     "index": 0,
-     "value": 16,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    },
-    {
-     "index": 2,
-     "value": 9,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    }
-   ],
-   "excludes": {
-    "caps": [
-     "CAP_AUDIT_WRITE"
-    ]
-   },
-   "errnoRet": 22
-  },
-  {
-   "names": [
-    "socket"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 2,
-     "value": 9,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_NE"
-    }
-   ],
-   "excludes": {
-    "caps": [
-     "CAP_AUDIT_WRITE"
-    ]
-   }
-  },
-  {
-   "names": [
-    "socket"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 16,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_NE"
-    }
-   ],
-   "excludes": {
-    "caps": [
-     "CAP_AUDIT_WRITE"
-    ]
-   }
-  },
-  {
-   "names": [
-    "socket"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 2,
-     "value": 9,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_NE"
-    }
-   ],
-   "excludes": {
-    "caps": [
-     "CAP_AUDIT_WRITE"
-    ]
-   }
-  },
-  {
-   "names": [
-    "socket"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": null,
-   "includes": {
-    "caps": [
-     "CAP_AUDIT_WRITE"
-    ]
-   }
-  }
- ]
-}
+        (
+            "default", "7278860982e6faad02cbaf35fe7337c2c8c87c6592801996e6afe76d3b07894d",
+            #"""
+            {
+             "defaultAction": "SCMP_ACT_ERRNO",
+             "defaultErrnoRet": 38,
+             "archMap": [
+              {
+               "architecture": "SCMP_ARCH_X86_64",
+               "subArchitectures": [
+                "SCMP_ARCH_X86",
+                "SCMP_ARCH_X32"
+               ]
+              },
+              {
+               "architecture": "SCMP_ARCH_AARCH64",
+               "subArchitectures": [
+                "SCMP_ARCH_ARM"
+               ]
+              },
+              {
+               "architecture": "SCMP_ARCH_MIPS64",
+               "subArchitectures": [
+                "SCMP_ARCH_MIPS",
+                "SCMP_ARCH_MIPS64N32"
+               ]
+              },
+              {
+               "architecture": "SCMP_ARCH_MIPS64N32",
+               "subArchitectures": [
+                "SCMP_ARCH_MIPS",
+                "SCMP_ARCH_MIPS64"
+               ]
+              },
+              {
+               "architecture": "SCMP_ARCH_MIPSEL64",
+               "subArchitectures": [
+                "SCMP_ARCH_MIPSEL",
+                "SCMP_ARCH_MIPSEL64N32"
+               ]
+              },
+              {
+               "architecture": "SCMP_ARCH_MIPSEL64N32",
+               "subArchitectures": [
+                "SCMP_ARCH_MIPSEL",
+                "SCMP_ARCH_MIPSEL64"
+               ]
+              },
+              {
+               "architecture": "SCMP_ARCH_S390X",
+               "subArchitectures": [
+                "SCMP_ARCH_S390"
+               ]
+              }
+             ],
+             "syscalls": [
+              {
+               "names": [
+                "bdflush",
+                "io_pgetevents",
+                "kexec_file_load",
+                "kexec_load",
+                "migrate_pages",
+                "move_pages",
+                "nfsservctl",
+                "nice",
+                "oldfstat",
+                "oldlstat",
+                "oldolduname",
+                "oldstat",
+                "olduname",
+                "pciconfig_iobase",
+                "pciconfig_read",
+                "pciconfig_write",
+                "sgetmask",
+                "ssetmask",
+                "swapcontext",
+                "swapoff",
+                "swapon",
+                "sysfs",
+                "uselib",
+                "userfaultfd",
+                "ustat",
+                "vm86",
+                "vm86old",
+                "vmsplice"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "errnoRet": 1,
+               "comment": "rootless default: the Docker/Podman compatibility allowlist (containers-common, Apache-2.0); syscalls without a rule fail with ENOSYS so newer ones fail softly. These are refused outright."
+              },
+              {
+               "names": [
+                "_llseek",
+                "_newselect",
+                "accept",
+                "accept4",
+                "access",
+                "adjtimex",
+                "alarm",
+                "bind",
+                "brk",
+                "capget",
+                "capset",
+                "chdir",
+                "chmod",
+                "chown",
+                "chown32",
+                "clock_adjtime",
+                "clock_adjtime64",
+                "clock_getres",
+                "clock_getres_time64",
+                "clock_gettime",
+                "clock_gettime64",
+                "clock_nanosleep",
+                "clock_nanosleep_time64",
+                "clone",
+                "clone3",
+                "close",
+                "close_range",
+                "connect",
+                "copy_file_range",
+                "creat",
+                "dup",
+                "dup2",
+                "dup3",
+                "epoll_create",
+                "epoll_create1",
+                "epoll_ctl",
+                "epoll_ctl_old",
+                "epoll_pwait",
+                "epoll_pwait2",
+                "epoll_wait",
+                "epoll_wait_old",
+                "eventfd",
+                "eventfd2",
+                "execve",
+                "execveat",
+                "exit",
+                "exit_group",
+                "faccessat",
+                "faccessat2",
+                "fadvise64",
+                "fadvise64_64",
+                "fallocate",
+                "fanotify_mark",
+                "fchdir",
+                "fchmod",
+                "fchmodat",
+                "fchown",
+                "fchown32",
+                "fchownat",
+                "fcntl",
+                "fcntl64",
+                "fdatasync",
+                "fgetxattr",
+                "flistxattr",
+                "flock",
+                "fork",
+                "fremovexattr",
+                "fsconfig",
+                "fsetxattr",
+                "fsmount",
+                "fsopen",
+                "fspick",
+                "fstat",
+                "fstat64",
+                "fstatat64",
+                "fstatfs",
+                "fstatfs64",
+                "fsync",
+                "ftruncate",
+                "ftruncate64",
+                "futex",
+                "futex_time64",
+                "futimesat",
+                "get_mempolicy",
+                "get_robust_list",
+                "get_thread_area",
+                "getcpu",
+                "getcwd",
+                "getdents",
+                "getdents64",
+                "getegid",
+                "getegid32",
+                "geteuid",
+                "geteuid32",
+                "getgid",
+                "getgid32",
+                "getgroups",
+                "getgroups32",
+                "getitimer",
+                "getpeername",
+                "getpgid",
+                "getpgrp",
+                "getpid",
+                "getppid",
+                "getpriority",
+                "getrandom",
+                "getresgid",
+                "getresgid32",
+                "getresuid",
+                "getresuid32",
+                "getrlimit",
+                "getrusage",
+                "getsid",
+                "getsockname",
+                "getsockopt",
+                "gettid",
+                "gettimeofday",
+                "getuid",
+                "getuid32",
+                "getxattr",
+                "inotify_add_watch",
+                "inotify_init",
+                "inotify_init1",
+                "inotify_rm_watch",
+                "io_cancel",
+                "io_destroy",
+                "io_getevents",
+                "io_setup",
+                "io_submit",
+                "ioctl",
+                "ioprio_get",
+                "ioprio_set",
+                "ipc",
+                "keyctl",
+                "kill",
+                "landlock_add_rule",
+                "landlock_create_ruleset",
+                "landlock_restrict_self",
+                "lchown",
+                "lchown32",
+                "lgetxattr",
+                "link",
+                "linkat",
+                "listen",
+                "listxattr",
+                "llistxattr",
+                "lremovexattr",
+                "lseek",
+                "lsetxattr",
+                "lstat",
+                "lstat64",
+                "madvise",
+                "mbind",
+                "membarrier",
+                "memfd_create",
+                "memfd_secret",
+                "mincore",
+                "mkdir",
+                "mkdirat",
+                "mknod",
+                "mknodat",
+                "mlock",
+                "mlock2",
+                "mlockall",
+                "mmap",
+                "mmap2",
+                "mount",
+                "mount_setattr",
+                "move_mount",
+                "mprotect",
+                "mq_getsetattr",
+                "mq_notify",
+                "mq_open",
+                "mq_timedreceive",
+                "mq_timedreceive_time64",
+                "mq_timedsend",
+                "mq_timedsend_time64",
+                "mq_unlink",
+                "mremap",
+                "msgctl",
+                "msgget",
+                "msgrcv",
+                "msgsnd",
+                "msync",
+                "munlock",
+                "munlockall",
+                "munmap",
+                "name_to_handle_at",
+                "nanosleep",
+                "newfstatat",
+                "open",
+                "open_tree",
+                "openat",
+                "openat2",
+                "pause",
+                "pidfd_getfd",
+                "pidfd_open",
+                "pidfd_send_signal",
+                "pipe",
+                "pipe2",
+                "pivot_root",
+                "pkey_alloc",
+                "pkey_free",
+                "pkey_mprotect",
+                "poll",
+                "ppoll",
+                "ppoll_time64",
+                "prctl",
+                "pread64",
+                "preadv",
+                "preadv2",
+                "prlimit64",
+                "process_mrelease",
+                "process_vm_readv",
+                "process_vm_writev",
+                "pselect6",
+                "pselect6_time64",
+                "ptrace",
+                "pwrite64",
+                "pwritev",
+                "pwritev2",
+                "read",
+                "readahead",
+                "readdir",
+                "readlink",
+                "readlinkat",
+                "readv",
+                "reboot",
+                "recv",
+                "recvfrom",
+                "recvmmsg",
+                "recvmmsg_time64",
+                "recvmsg",
+                "remap_file_pages",
+                "removexattr",
+                "rename",
+                "renameat",
+                "renameat2",
+                "restart_syscall",
+                "rmdir",
+                "rseq",
+                "rt_sigaction",
+                "rt_sigpending",
+                "rt_sigprocmask",
+                "rt_sigqueueinfo",
+                "rt_sigreturn",
+                "rt_sigsuspend",
+                "rt_sigtimedwait",
+                "rt_sigtimedwait_time64",
+                "rt_tgsigqueueinfo",
+                "sched_get_priority_max",
+                "sched_get_priority_min",
+                "sched_getaffinity",
+                "sched_getattr",
+                "sched_getparam",
+                "sched_getscheduler",
+                "sched_rr_get_interval",
+                "sched_rr_get_interval_time64",
+                "sched_setaffinity",
+                "sched_setattr",
+                "sched_setparam",
+                "sched_setscheduler",
+                "sched_yield",
+                "seccomp",
+                "select",
+                "semctl",
+                "semget",
+                "semop",
+                "semtimedop",
+                "semtimedop_time64",
+                "send",
+                "sendfile",
+                "sendfile64",
+                "sendmmsg",
+                "sendmsg",
+                "sendto",
+                "set_mempolicy",
+                "set_robust_list",
+                "set_thread_area",
+                "set_tid_address",
+                "setfsgid",
+                "setfsgid32",
+                "setfsuid",
+                "setfsuid32",
+                "setgid",
+                "setgid32",
+                "setgroups",
+                "setgroups32",
+                "setitimer",
+                "setns",
+                "setpgid",
+                "setpriority",
+                "setregid",
+                "setregid32",
+                "setresgid",
+                "setresgid32",
+                "setresuid",
+                "setresuid32",
+                "setreuid",
+                "setreuid32",
+                "setrlimit",
+                "setsid",
+                "setsockopt",
+                "setuid",
+                "setuid32",
+                "setxattr",
+                "shmat",
+                "shmctl",
+                "shmdt",
+                "shmget",
+                "shutdown",
+                "sigaction",
+                "sigaltstack",
+                "signal",
+                "signalfd",
+                "signalfd4",
+                "sigpending",
+                "sigprocmask",
+                "sigreturn",
+                "sigsuspend",
+                "socketcall",
+                "socketpair",
+                "splice",
+                "stat",
+                "stat64",
+                "statfs",
+                "statfs64",
+                "statx",
+                "symlink",
+                "symlinkat",
+                "sync",
+                "sync_file_range",
+                "syncfs",
+                "syscall",
+                "sysinfo",
+                "syslog",
+                "tee",
+                "tgkill",
+                "time",
+                "timer_create",
+                "timer_delete",
+                "timer_getoverrun",
+                "timer_gettime",
+                "timer_gettime64",
+                "timer_settime",
+                "timer_settime64",
+                "timerfd",
+                "timerfd_create",
+                "timerfd_gettime",
+                "timerfd_gettime64",
+                "timerfd_settime",
+                "timerfd_settime64",
+                "times",
+                "tkill",
+                "truncate",
+                "truncate64",
+                "ugetrlimit",
+                "umask",
+                "umount",
+                "umount2",
+                "uname",
+                "unlink",
+                "unlinkat",
+                "unshare",
+                "utime",
+                "utimensat",
+                "utimensat_time64",
+                "utimes",
+                "vfork",
+                "wait4",
+                "waitid",
+                "waitpid",
+                "write",
+                "writev"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": []
+              },
+              {
+               "names": [
+                "personality"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 0,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                }
+               ]
+              },
+              {
+               "names": [
+                "personality"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 8,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                }
+               ]
+              },
+              {
+               "names": [
+                "personality"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 131072,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                }
+               ]
+              },
+              {
+               "names": [
+                "personality"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 131080,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                }
+               ]
+              },
+              {
+               "names": [
+                "personality"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 4294967295,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                }
+               ]
+              },
+              {
+               "names": [
+                "sync_file_range2"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "arches": [
+                 "ppc64le"
+                ]
+               }
+              },
+              {
+               "names": [
+                "arm_fadvise64_64",
+                "arm_sync_file_range",
+                "breakpoint",
+                "cacheflush",
+                "set_tls",
+                "sync_file_range2"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "arches": [
+                 "arm",
+                 "arm64"
+                ]
+               }
+              },
+              {
+               "names": [
+                "arch_prctl"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "arches": [
+                 "amd64",
+                 "x32"
+                ]
+               }
+              },
+              {
+               "names": [
+                "modify_ldt"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "arches": [
+                 "amd64",
+                 "x32",
+                 "x86"
+                ]
+               }
+              },
+              {
+               "names": [
+                "s390_pci_mmio_read",
+                "s390_pci_mmio_write",
+                "s390_runtime_instr"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "arches": [
+                 "s390",
+                 "s390x"
+                ]
+               }
+              },
+              {
+               "names": [
+                "open_by_handle_at"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_DAC_READ_SEARCH"
+                ]
+               }
+              },
+              {
+               "names": [
+                "open_by_handle_at"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_DAC_READ_SEARCH"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "bpf",
+                "fanotify_init",
+                "lookup_dcookie",
+                "perf_event_open",
+                "quotactl",
+                "setdomainname",
+                "sethostname",
+                "setns"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_ADMIN"
+                ]
+               }
+              },
+              {
+               "names": [
+                "bpf",
+                "fanotify_init",
+                "lookup_dcookie",
+                "perf_event_open",
+                "quotactl",
+                "setdomainname",
+                "sethostname",
+                "setns"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_ADMIN"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "chroot"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_CHROOT"
+                ]
+               }
+              },
+              {
+               "names": [
+                "chroot"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_CHROOT"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "delete_module",
+                "finit_module",
+                "init_module",
+                "query_module"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_MODULE"
+                ]
+               }
+              },
+              {
+               "names": [
+                "delete_module",
+                "finit_module",
+                "init_module",
+                "query_module"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_MODULE"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "acct"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_PACCT"
+                ]
+               }
+              },
+              {
+               "names": [
+                "acct"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_PACCT"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "kcmp",
+                "process_madvise"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_PTRACE"
+                ]
+               }
+              },
+              {
+               "names": [
+                "kcmp",
+                "process_madvise"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_PTRACE"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "ioperm",
+                "iopl"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_RAWIO"
+                ]
+               }
+              },
+              {
+               "names": [
+                "ioperm",
+                "iopl"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_RAWIO"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "clock_settime",
+                "clock_settime64",
+                "settimeofday",
+                "stime"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_TIME"
+                ]
+               }
+              },
+              {
+               "names": [
+                "clock_settime",
+                "clock_settime64",
+                "settimeofday",
+                "stime"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_TIME"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "vhangup"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_TTY_CONFIG"
+                ]
+               }
+              },
+              {
+               "names": [
+                "vhangup"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_TTY_CONFIG"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "socket"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 16,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                },
+                {
+                 "index": 2,
+                 "value": 9,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                }
+               ],
+               "excludes": {
+                "caps": [
+                 "CAP_AUDIT_WRITE"
+                ]
+               },
+               "errnoRet": 22
+              },
+              {
+               "names": [
+                "socket"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 2,
+                 "value": 9,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_NE"
+                }
+               ],
+               "excludes": {
+                "caps": [
+                 "CAP_AUDIT_WRITE"
+                ]
+               }
+              },
+              {
+               "names": [
+                "socket"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 16,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_NE"
+                }
+               ],
+               "excludes": {
+                "caps": [
+                 "CAP_AUDIT_WRITE"
+                ]
+               }
+              },
+              {
+               "names": [
+                "socket"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 2,
+                 "value": 9,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_NE"
+                }
+               ],
+               "excludes": {
+                "caps": [
+                 "CAP_AUDIT_WRITE"
+                ]
+               }
+              },
+              {
+               "names": [
+                "socket"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": null,
+               "includes": {
+                "caps": [
+                 "CAP_AUDIT_WRITE"
+                ]
+               }
+              }
+             ]
+            }
 
-"""#),
-        ("fake-root", "da2d9e4482c6174795ebfdcfbd705e80b6254e5d098fca61ace88b23302900f0", #"""
-{
- "defaultAction": "SCMP_ACT_ALLOW",
- "syscalls": [
-  {
-   "names": [
-    "chown",
-    "chown32",
-    "fchown",
-    "fchown32",
-    "fchownat",
-    "lchown",
-    "lchown32"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 0,
-   "comment": "fake root: ownership changes succeed without effect (one mapped id cannot own files as anyone else), as charliecloud's seccomp mode does"
-  },
-  {
-   "names": [
-    "setuid",
-    "setuid32",
-    "setgid",
-    "setgid32",
-    "setreuid",
-    "setreuid32",
-    "setregid",
-    "setregid32",
-    "setresuid",
-    "setresuid32",
-    "setresgid",
-    "setresgid32",
-    "setfsuid",
-    "setfsuid32",
-    "setfsgid",
-    "setfsgid32",
-    "setgroups",
-    "setgroups32",
-    "capset"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 0,
-   "comment": "fake root: identity and capability changes succeed without effect (package managers drop to _apt, daemons to their users)"
-  },
-  {
-   "names": [
-    "mknod"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 0,
-   "args": [
-    {
-     "index": 1,
-     "value": 61440,
-     "valueTwo": 8192,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "fake root: creating a character device succeeds without effect"
-  },
-  {
-   "names": [
-    "mknod"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 0,
-   "args": [
-    {
-     "index": 1,
-     "value": 61440,
-     "valueTwo": 24576,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "fake root: creating a block device succeeds without effect"
-  },
-  {
-   "names": [
-    "mknodat"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 0,
-   "args": [
-    {
-     "index": 2,
-     "value": 61440,
-     "valueTwo": 8192,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "fake root: creating a character device succeeds without effect"
-  },
-  {
-   "names": [
-    "mknodat"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 0,
-   "args": [
-    {
-     "index": 2,
-     "value": 61440,
-     "valueTwo": 24576,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "fake root: creating a block device succeeds without effect"
-  }
- ]
-}
+            """#
+        ),
+        (
+            "fake-root", "da2d9e4482c6174795ebfdcfbd705e80b6254e5d098fca61ace88b23302900f0",
+            #"""
+            {
+             "defaultAction": "SCMP_ACT_ALLOW",
+             "syscalls": [
+              {
+               "names": [
+                "chown",
+                "chown32",
+                "fchown",
+                "fchown32",
+                "fchownat",
+                "lchown",
+                "lchown32"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 0,
+               "comment": "fake root: ownership changes succeed without effect (one mapped id cannot own files as anyone else), as charliecloud's seccomp mode does"
+              },
+              {
+               "names": [
+                "setuid",
+                "setuid32",
+                "setgid",
+                "setgid32",
+                "setreuid",
+                "setreuid32",
+                "setregid",
+                "setregid32",
+                "setresuid",
+                "setresuid32",
+                "setresgid",
+                "setresgid32",
+                "setfsuid",
+                "setfsuid32",
+                "setfsgid",
+                "setfsgid32",
+                "setgroups",
+                "setgroups32",
+                "capset"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 0,
+               "comment": "fake root: identity and capability changes succeed without effect (package managers drop to _apt, daemons to their users)"
+              },
+              {
+               "names": [
+                "mknod"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 0,
+               "args": [
+                {
+                 "index": 1,
+                 "value": 61440,
+                 "valueTwo": 8192,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "fake root: creating a character device succeeds without effect"
+              },
+              {
+               "names": [
+                "mknod"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 0,
+               "args": [
+                {
+                 "index": 1,
+                 "value": 61440,
+                 "valueTwo": 24576,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "fake root: creating a block device succeeds without effect"
+              },
+              {
+               "names": [
+                "mknodat"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 0,
+               "args": [
+                {
+                 "index": 2,
+                 "value": 61440,
+                 "valueTwo": 8192,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "fake root: creating a character device succeeds without effect"
+              },
+              {
+               "names": [
+                "mknodat"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 0,
+               "args": [
+                {
+                 "index": 2,
+                 "value": 61440,
+                 "valueTwo": 24576,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "fake root: creating a block device succeeds without effect"
+              }
+             ]
+            }
 
-"""#),
-        ("terminal", "d644bdd1404a361198aad6e75df490f84ff124efa109cc456191a94a36c1f3c7", #"""
-{
- "defaultAction": "SCMP_ACT_ALLOW",
- "syscalls": [
-  {
-   "names": [
-    "ioctl"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "args": [
-    {
-     "index": 1,
-     "value": 4294967295,
-     "valueTwo": 21539,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "TIOCSETD: the line discipline (N_NULL makes the terminal deaf after the run). The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
-  },
-  {
-   "names": [
-    "ioctl"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "args": [
-    {
-     "index": 1,
-     "value": 4294967295,
-     "valueTwo": 21516,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "TIOCEXCL: exclusive mode (no one else may open the terminal). The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
-  },
-  {
-   "names": [
-    "ioctl"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "args": [
-    {
-     "index": 1,
-     "value": 4294967295,
-     "valueTwo": 21517,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "TIOCNXCL: exclusive mode. The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
-  },
-  {
-   "names": [
-    "ioctl"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "args": [
-    {
-     "index": 1,
-     "value": 4294967295,
-     "valueTwo": 21533,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "TIOCCONS: console output redirection. The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
-  },
-  {
-   "names": [
-    "ioctl"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "args": [
-    {
-     "index": 1,
-     "value": 4294967295,
-     "valueTwo": 21522,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "TIOCSTI: typing into the terminal (CVE-2017-5226). The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
-  },
-  {
-   "names": [
-    "ioctl"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "args": [
-    {
-     "index": 1,
-     "value": 4294967295,
-     "valueTwo": 21532,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "TIOCLINUX: the Linux console's own commands. The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
-  },
-  {
-   "names": [
-    "ioctl"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "args": [
-    {
-     "index": 1,
-     "value": 4294967295,
-     "valueTwo": 21559,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "TIOCVHANGUP: hanging up the terminal. The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
-  }
- ]
-}
-"""#),
-        ("untrusted", "fa2e6bebde0be378d7673b2eace67b33f33549fae53d46a307c1dd299637634b", #"""
-{
- "defaultAction": "SCMP_ACT_ERRNO",
- "defaultErrnoRet": 38,
- "archMap": [
-  {
-   "architecture": "SCMP_ARCH_X86_64",
-   "subArchitectures": [
-    "SCMP_ARCH_X86",
-    "SCMP_ARCH_X32"
-   ]
-  },
-  {
-   "architecture": "SCMP_ARCH_AARCH64",
-   "subArchitectures": [
-    "SCMP_ARCH_ARM"
-   ]
-  },
-  {
-   "architecture": "SCMP_ARCH_MIPS64",
-   "subArchitectures": [
-    "SCMP_ARCH_MIPS",
-    "SCMP_ARCH_MIPS64N32"
-   ]
-  },
-  {
-   "architecture": "SCMP_ARCH_MIPS64N32",
-   "subArchitectures": [
-    "SCMP_ARCH_MIPS",
-    "SCMP_ARCH_MIPS64"
-   ]
-  },
-  {
-   "architecture": "SCMP_ARCH_MIPSEL64",
-   "subArchitectures": [
-    "SCMP_ARCH_MIPSEL",
-    "SCMP_ARCH_MIPSEL64N32"
-   ]
-  },
-  {
-   "architecture": "SCMP_ARCH_MIPSEL64N32",
-   "subArchitectures": [
-    "SCMP_ARCH_MIPSEL",
-    "SCMP_ARCH_MIPSEL64"
-   ]
-  },
-  {
-   "architecture": "SCMP_ARCH_S390X",
-   "subArchitectures": [
-    "SCMP_ARCH_S390"
-   ]
-  }
- ],
- "syscalls": [
-  {
-   "names": [
-    "clone3"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 38,
-   "comment": "clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to the clone syscall, whose flags are checked below"
-  },
-  {
-   "names": [
-    "clone",
-    "unshare"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "args": [
-    {
-     "index": 0,
-     "value": 268435456,
-     "valueTwo": 268435456,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "no nested user namespaces (CVE-2022-0185 / CVE-2023-32233 class: a userns unlocks kernel attack surface)"
-  },
-  {
-   "names": [
-    "clone",
-    "unshare"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 268435456,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "threads, fork and namespaces other than user"
-  },
-  {
-   "names": [
-    "ioctl"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "args": [
-    {
-     "index": 1,
-     "value": 4294967295,
-     "valueTwo": 21522,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "TIOCSTI: no keystroke injection into a terminal (CVE-2017-5226); the mask also catches high bits the kernel ignores"
-  },
-  {
-   "names": [
-    "ioctl"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "args": [
-    {
-     "index": 1,
-     "value": 4294967295,
-     "valueTwo": 21532,
-     "op": "SCMP_CMP_MASKED_EQ"
-    }
-   ],
-   "comment": "TIOCLINUX: no console selection paste (CVE-2023-1523 class)"
-  },
-  {
-   "names": [
-    "setns",
-    "mount",
-    "umount",
-    "umount2",
-    "pivot_root",
-    "fsopen",
-    "fsconfig",
-    "fsmount",
-    "fspick",
-    "move_mount",
-    "open_tree",
-    "mount_setattr"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "comment": "no entering namespaces and no mounts, old or new API"
-  },
-  {
-   "names": [
-    "keyctl",
-    "add_key",
-    "request_key"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "comment": "the kernel keyring is not namespaced"
-  },
-  {
-   "names": [
-    "bpf",
-    "perf_event_open",
-    "userfaultfd",
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "comment": "large kernel attack surface with a long CVE history; userfaultfd stretches race windows"
-  },
-  {
-   "names": [
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "kcmp",
-    "pidfd_getfd"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "comment": "no reading or steering other processes"
-  },
-  {
-   "names": [
-    "open_by_handle_at",
-    "name_to_handle_at"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "errnoRet": 1,
-   "comment": "file handles bypass the mount tree (CVE-2014 'shocker')"
-  },
-  {
-   "names": [
-    "bdflush",
-    "io_pgetevents",
-    "kexec_file_load",
-    "kexec_load",
-    "migrate_pages",
-    "move_pages",
-    "nfsservctl",
-    "nice",
-    "oldfstat",
-    "oldlstat",
-    "oldolduname",
-    "oldstat",
-    "olduname",
-    "pciconfig_iobase",
-    "pciconfig_read",
-    "pciconfig_write",
-    "sgetmask",
-    "ssetmask",
-    "swapcontext",
-    "swapoff",
-    "swapon",
-    "sysfs",
-    "uselib",
-    "userfaultfd",
-    "ustat",
-    "vm86",
-    "vm86old",
-    "vmsplice"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "errnoRet": 1,
-   "comment": "as the default profile, plus the rules above"
-  },
-  {
-   "names": [
-    "_llseek",
-    "_newselect",
-    "accept",
-    "accept4",
-    "access",
-    "adjtimex",
-    "alarm",
-    "bind",
-    "brk",
-    "capget",
-    "capset",
-    "chdir",
-    "chmod",
-    "chown",
-    "chown32",
-    "clock_adjtime",
-    "clock_adjtime64",
-    "clock_getres",
-    "clock_getres_time64",
-    "clock_gettime",
-    "clock_gettime64",
-    "clock_nanosleep",
-    "clock_nanosleep_time64",
-    "close",
-    "close_range",
-    "connect",
-    "copy_file_range",
-    "creat",
-    "dup",
-    "dup2",
-    "dup3",
-    "epoll_create",
-    "epoll_create1",
-    "epoll_ctl",
-    "epoll_ctl_old",
-    "epoll_pwait",
-    "epoll_pwait2",
-    "epoll_wait",
-    "epoll_wait_old",
-    "eventfd",
-    "eventfd2",
-    "execve",
-    "execveat",
-    "exit",
-    "exit_group",
-    "faccessat",
-    "faccessat2",
-    "fadvise64",
-    "fadvise64_64",
-    "fallocate",
-    "fanotify_mark",
-    "fchdir",
-    "fchmod",
-    "fchmodat",
-    "fchown",
-    "fchown32",
-    "fchownat",
-    "fcntl",
-    "fcntl64",
-    "fdatasync",
-    "fgetxattr",
-    "flistxattr",
-    "flock",
-    "fork",
-    "fremovexattr",
-    "fsetxattr",
-    "fstat",
-    "fstat64",
-    "fstatat64",
-    "fstatfs",
-    "fstatfs64",
-    "fsync",
-    "ftruncate",
-    "ftruncate64",
-    "futex",
-    "futex_time64",
-    "futimesat",
-    "get_mempolicy",
-    "get_robust_list",
-    "get_thread_area",
-    "getcpu",
-    "getcwd",
-    "getdents",
-    "getdents64",
-    "getegid",
-    "getegid32",
-    "geteuid",
-    "geteuid32",
-    "getgid",
-    "getgid32",
-    "getgroups",
-    "getgroups32",
-    "getitimer",
-    "getpeername",
-    "getpgid",
-    "getpgrp",
-    "getpid",
-    "getppid",
-    "getpriority",
-    "getrandom",
-    "getresgid",
-    "getresgid32",
-    "getresuid",
-    "getresuid32",
-    "getrlimit",
-    "getrusage",
-    "getsid",
-    "getsockname",
-    "getsockopt",
-    "gettid",
-    "gettimeofday",
-    "getuid",
-    "getuid32",
-    "getxattr",
-    "inotify_add_watch",
-    "inotify_init",
-    "inotify_init1",
-    "inotify_rm_watch",
-    "io_cancel",
-    "io_destroy",
-    "io_getevents",
-    "io_setup",
-    "io_submit",
-    "ioctl",
-    "ioprio_get",
-    "ioprio_set",
-    "ipc",
-    "kill",
-    "landlock_add_rule",
-    "landlock_create_ruleset",
-    "landlock_restrict_self",
-    "lchown",
-    "lchown32",
-    "lgetxattr",
-    "link",
-    "linkat",
-    "listen",
-    "listxattr",
-    "llistxattr",
-    "lremovexattr",
-    "lseek",
-    "lsetxattr",
-    "lstat",
-    "lstat64",
-    "madvise",
-    "mbind",
-    "membarrier",
-    "memfd_create",
-    "memfd_secret",
-    "mincore",
-    "mkdir",
-    "mkdirat",
-    "mknod",
-    "mknodat",
-    "mlock",
-    "mlock2",
-    "mlockall",
-    "mmap",
-    "mmap2",
-    "mprotect",
-    "mq_getsetattr",
-    "mq_notify",
-    "mq_open",
-    "mq_timedreceive",
-    "mq_timedreceive_time64",
-    "mq_timedsend",
-    "mq_timedsend_time64",
-    "mq_unlink",
-    "mremap",
-    "msgctl",
-    "msgget",
-    "msgrcv",
-    "msgsnd",
-    "msync",
-    "munlock",
-    "munlockall",
-    "munmap",
-    "nanosleep",
-    "newfstatat",
-    "open",
-    "openat",
-    "openat2",
-    "pause",
-    "pidfd_open",
-    "pidfd_send_signal",
-    "pipe",
-    "pipe2",
-    "pkey_alloc",
-    "pkey_free",
-    "pkey_mprotect",
-    "poll",
-    "ppoll",
-    "ppoll_time64",
-    "prctl",
-    "pread64",
-    "preadv",
-    "preadv2",
-    "prlimit64",
-    "process_mrelease",
-    "pselect6",
-    "pselect6_time64",
-    "pwrite64",
-    "pwritev",
-    "pwritev2",
-    "read",
-    "readahead",
-    "readdir",
-    "readlink",
-    "readlinkat",
-    "readv",
-    "reboot",
-    "recv",
-    "recvfrom",
-    "recvmmsg",
-    "recvmmsg_time64",
-    "recvmsg",
-    "remap_file_pages",
-    "removexattr",
-    "rename",
-    "renameat",
-    "renameat2",
-    "restart_syscall",
-    "rmdir",
-    "rseq",
-    "rt_sigaction",
-    "rt_sigpending",
-    "rt_sigprocmask",
-    "rt_sigqueueinfo",
-    "rt_sigreturn",
-    "rt_sigsuspend",
-    "rt_sigtimedwait",
-    "rt_sigtimedwait_time64",
-    "rt_tgsigqueueinfo",
-    "sched_get_priority_max",
-    "sched_get_priority_min",
-    "sched_getaffinity",
-    "sched_getattr",
-    "sched_getparam",
-    "sched_getscheduler",
-    "sched_rr_get_interval",
-    "sched_rr_get_interval_time64",
-    "sched_setaffinity",
-    "sched_setattr",
-    "sched_setparam",
-    "sched_setscheduler",
-    "sched_yield",
-    "seccomp",
-    "select",
-    "semctl",
-    "semget",
-    "semop",
-    "semtimedop",
-    "semtimedop_time64",
-    "send",
-    "sendfile",
-    "sendfile64",
-    "sendmmsg",
-    "sendmsg",
-    "sendto",
-    "set_mempolicy",
-    "set_robust_list",
-    "set_thread_area",
-    "set_tid_address",
-    "setfsgid",
-    "setfsgid32",
-    "setfsuid",
-    "setfsuid32",
-    "setgid",
-    "setgid32",
-    "setgroups",
-    "setgroups32",
-    "setitimer",
-    "setpgid",
-    "setpriority",
-    "setregid",
-    "setregid32",
-    "setresgid",
-    "setresgid32",
-    "setresuid",
-    "setresuid32",
-    "setreuid",
-    "setreuid32",
-    "setrlimit",
-    "setsid",
-    "setsockopt",
-    "setuid",
-    "setuid32",
-    "setxattr",
-    "shmat",
-    "shmctl",
-    "shmdt",
-    "shmget",
-    "shutdown",
-    "sigaction",
-    "sigaltstack",
-    "signal",
-    "signalfd",
-    "signalfd4",
-    "sigpending",
-    "sigprocmask",
-    "sigreturn",
-    "sigsuspend",
-    "socketcall",
-    "socketpair",
-    "splice",
-    "stat",
-    "stat64",
-    "statfs",
-    "statfs64",
-    "statx",
-    "symlink",
-    "symlinkat",
-    "sync",
-    "sync_file_range",
-    "syncfs",
-    "syscall",
-    "sysinfo",
-    "tee",
-    "tgkill",
-    "time",
-    "timer_create",
-    "timer_delete",
-    "timer_getoverrun",
-    "timer_gettime",
-    "timer_gettime64",
-    "timer_settime",
-    "timer_settime64",
-    "timerfd",
-    "timerfd_create",
-    "timerfd_gettime",
-    "timerfd_gettime64",
-    "timerfd_settime",
-    "timerfd_settime64",
-    "times",
-    "tkill",
-    "truncate",
-    "truncate64",
-    "ugetrlimit",
-    "umask",
-    "uname",
-    "unlink",
-    "unlinkat",
-    "utime",
-    "utimensat",
-    "utimensat_time64",
-    "utimes",
-    "vfork",
-    "wait4",
-    "waitid",
-    "waitpid",
-    "write",
-    "writev"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": []
-  },
-  {
-   "names": [
-    "sync_file_range2"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "arches": [
-     "ppc64le"
-    ]
-   }
-  },
-  {
-   "names": [
-    "arm_fadvise64_64",
-    "arm_sync_file_range",
-    "breakpoint",
-    "cacheflush",
-    "set_tls",
-    "sync_file_range2"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "arches": [
-     "arm",
-     "arm64"
-    ]
-   }
-  },
-  {
-   "names": [
-    "arch_prctl"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "arches": [
-     "amd64",
-     "x32"
-    ]
-   }
-  },
-  {
-   "names": [
-    "modify_ldt"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "arches": [
-     "amd64",
-     "x32",
-     "x86"
-    ]
-   }
-  },
-  {
-   "names": [
-    "s390_pci_mmio_read",
-    "s390_pci_mmio_write",
-    "s390_runtime_instr"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "arches": [
-     "s390",
-     "s390x"
-    ]
-   }
-  },
-  {
-   "names": [
-    "open_by_handle_at"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_DAC_READ_SEARCH"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "setdomainname",
-    "sethostname"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_ADMIN"
-    ]
-   }
-  },
-  {
-   "names": [
-    "bpf",
-    "fanotify_init",
-    "lookup_dcookie",
-    "perf_event_open",
-    "quotactl",
-    "setdomainname",
-    "sethostname",
-    "setns"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_ADMIN"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "chroot"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_CHROOT"
-    ]
-   }
-  },
-  {
-   "names": [
-    "chroot"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_CHROOT"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "delete_module",
-    "finit_module",
-    "init_module",
-    "query_module"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_MODULE"
-    ]
-   }
-  },
-  {
-   "names": [
-    "delete_module",
-    "finit_module",
-    "init_module",
-    "query_module"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_MODULE"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "acct"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_PACCT"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "process_madvise"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_PTRACE"
-    ]
-   }
-  },
-  {
-   "names": [
-    "kcmp",
-    "process_madvise"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_PTRACE"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "ioperm",
-    "iopl"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_RAWIO"
-    ]
-   }
-  },
-  {
-   "names": [
-    "ioperm",
-    "iopl"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_RAWIO"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "clock_settime",
-    "clock_settime64",
-    "settimeofday",
-    "stime"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_TIME"
-    ]
-   }
-  },
-  {
-   "names": [
-    "clock_settime",
-    "clock_settime64",
-    "settimeofday",
-    "stime"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_TIME"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "vhangup"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [],
-   "includes": {
-    "caps": [
-     "CAP_SYS_TTY_CONFIG"
-    ]
-   }
-  },
-  {
-   "names": [
-    "vhangup"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [],
-   "excludes": {
-    "caps": [
-     "CAP_SYS_TTY_CONFIG"
-    ]
-   },
-   "errnoRet": 1
-  },
-  {
-   "names": [
-    "socket"
-   ],
-   "action": "SCMP_ACT_ERRNO",
-   "args": [
-    {
-     "index": 0,
-     "value": 16,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    },
-    {
-     "index": 2,
-     "value": 9,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    }
-   ],
-   "excludes": {
-    "caps": [
-     "CAP_AUDIT_WRITE"
-    ]
-   },
-   "errnoRet": 22
-  },
-  {
-   "names": [
-    "socket"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 2,
-     "value": 9,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_NE"
-    }
-   ],
-   "excludes": {
-    "caps": [
-     "CAP_AUDIT_WRITE"
-    ]
-   }
-  },
-  {
-   "names": [
-    "socket"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 16,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_NE"
-    }
-   ],
-   "excludes": {
-    "caps": [
-     "CAP_AUDIT_WRITE"
-    ]
-   }
-  },
-  {
-   "names": [
-    "socket"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 2,
-     "value": 9,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_NE"
-    }
-   ],
-   "excludes": {
-    "caps": [
-     "CAP_AUDIT_WRITE"
-    ]
-   }
-  },
-  {
-   "names": [
-    "socket"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": null,
-   "includes": {
-    "caps": [
-     "CAP_AUDIT_WRITE"
-    ]
-   }
-  },
-  {
-   "names": [
-    "personality"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 0,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    }
-   ]
-  },
-  {
-   "names": [
-    "personality"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 8,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    }
-   ]
-  },
-  {
-   "names": [
-    "personality"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 131072,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    }
-   ]
-  },
-  {
-   "names": [
-    "personality"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 131080,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    }
-   ]
-  },
-  {
-   "names": [
-    "personality"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "args": [
-    {
-     "index": 0,
-     "value": 4294967295,
-     "valueTwo": 0,
-     "op": "SCMP_CMP_EQ"
-    }
-   ]
-  },
-  {
-   "names": [
-    "ioctl"
-   ],
-   "action": "SCMP_ACT_ALLOW",
-   "comment": "every other ioctl"
-  }
- ]
-}
+            """#
+        ),
+        (
+            "terminal", "d644bdd1404a361198aad6e75df490f84ff124efa109cc456191a94a36c1f3c7",
+            #"""
+            {
+             "defaultAction": "SCMP_ACT_ALLOW",
+             "syscalls": [
+              {
+               "names": [
+                "ioctl"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "args": [
+                {
+                 "index": 1,
+                 "value": 4294967295,
+                 "valueTwo": 21539,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "TIOCSETD: the line discipline (N_NULL makes the terminal deaf after the run). The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+              },
+              {
+               "names": [
+                "ioctl"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "args": [
+                {
+                 "index": 1,
+                 "value": 4294967295,
+                 "valueTwo": 21516,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "TIOCEXCL: exclusive mode (no one else may open the terminal). The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+              },
+              {
+               "names": [
+                "ioctl"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "args": [
+                {
+                 "index": 1,
+                 "value": 4294967295,
+                 "valueTwo": 21517,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "TIOCNXCL: exclusive mode. The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+              },
+              {
+               "names": [
+                "ioctl"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "args": [
+                {
+                 "index": 1,
+                 "value": 4294967295,
+                 "valueTwo": 21533,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "TIOCCONS: console output redirection. The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+              },
+              {
+               "names": [
+                "ioctl"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "args": [
+                {
+                 "index": 1,
+                 "value": 4294967295,
+                 "valueTwo": 21522,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "TIOCSTI: typing into the terminal (CVE-2017-5226). The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+              },
+              {
+               "names": [
+                "ioctl"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "args": [
+                {
+                 "index": 1,
+                 "value": 4294967295,
+                 "valueTwo": 21532,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "TIOCLINUX: the Linux console's own commands. The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+              },
+              {
+               "names": [
+                "ioctl"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "args": [
+                {
+                 "index": 1,
+                 "value": 4294967295,
+                 "valueTwo": 21559,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "TIOCVHANGUP: hanging up the terminal. The terminal a run without -t inherits is the caller's; these changes would outlive the sandbox (the kernel takes ioctl's cmd as 32 bits: masked compare)"
+              }
+             ]
+            }
+            """#
+        ),
+        (
+            "untrusted", "fa2e6bebde0be378d7673b2eace67b33f33549fae53d46a307c1dd299637634b",
+            #"""
+            {
+             "defaultAction": "SCMP_ACT_ERRNO",
+             "defaultErrnoRet": 38,
+             "archMap": [
+              {
+               "architecture": "SCMP_ARCH_X86_64",
+               "subArchitectures": [
+                "SCMP_ARCH_X86",
+                "SCMP_ARCH_X32"
+               ]
+              },
+              {
+               "architecture": "SCMP_ARCH_AARCH64",
+               "subArchitectures": [
+                "SCMP_ARCH_ARM"
+               ]
+              },
+              {
+               "architecture": "SCMP_ARCH_MIPS64",
+               "subArchitectures": [
+                "SCMP_ARCH_MIPS",
+                "SCMP_ARCH_MIPS64N32"
+               ]
+              },
+              {
+               "architecture": "SCMP_ARCH_MIPS64N32",
+               "subArchitectures": [
+                "SCMP_ARCH_MIPS",
+                "SCMP_ARCH_MIPS64"
+               ]
+              },
+              {
+               "architecture": "SCMP_ARCH_MIPSEL64",
+               "subArchitectures": [
+                "SCMP_ARCH_MIPSEL",
+                "SCMP_ARCH_MIPSEL64N32"
+               ]
+              },
+              {
+               "architecture": "SCMP_ARCH_MIPSEL64N32",
+               "subArchitectures": [
+                "SCMP_ARCH_MIPSEL",
+                "SCMP_ARCH_MIPSEL64"
+               ]
+              },
+              {
+               "architecture": "SCMP_ARCH_S390X",
+               "subArchitectures": [
+                "SCMP_ARCH_S390"
+               ]
+              }
+             ],
+             "syscalls": [
+              {
+               "names": [
+                "clone3"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 38,
+               "comment": "clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to the clone syscall, whose flags are checked below"
+              },
+              {
+               "names": [
+                "clone",
+                "unshare"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "args": [
+                {
+                 "index": 0,
+                 "value": 268435456,
+                 "valueTwo": 268435456,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "no nested user namespaces (CVE-2022-0185 / CVE-2023-32233 class: a userns unlocks kernel attack surface)"
+              },
+              {
+               "names": [
+                "clone",
+                "unshare"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 268435456,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "threads, fork and namespaces other than user"
+              },
+              {
+               "names": [
+                "ioctl"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "args": [
+                {
+                 "index": 1,
+                 "value": 4294967295,
+                 "valueTwo": 21522,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "TIOCSTI: no keystroke injection into a terminal (CVE-2017-5226); the mask also catches high bits the kernel ignores"
+              },
+              {
+               "names": [
+                "ioctl"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "args": [
+                {
+                 "index": 1,
+                 "value": 4294967295,
+                 "valueTwo": 21532,
+                 "op": "SCMP_CMP_MASKED_EQ"
+                }
+               ],
+               "comment": "TIOCLINUX: no console selection paste (CVE-2023-1523 class)"
+              },
+              {
+               "names": [
+                "setns",
+                "mount",
+                "umount",
+                "umount2",
+                "pivot_root",
+                "fsopen",
+                "fsconfig",
+                "fsmount",
+                "fspick",
+                "move_mount",
+                "open_tree",
+                "mount_setattr"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "comment": "no entering namespaces and no mounts, old or new API"
+              },
+              {
+               "names": [
+                "keyctl",
+                "add_key",
+                "request_key"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "comment": "the kernel keyring is not namespaced"
+              },
+              {
+               "names": [
+                "bpf",
+                "perf_event_open",
+                "userfaultfd",
+                "io_uring_setup",
+                "io_uring_enter",
+                "io_uring_register"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "comment": "large kernel attack surface with a long CVE history; userfaultfd stretches race windows"
+              },
+              {
+               "names": [
+                "ptrace",
+                "process_vm_readv",
+                "process_vm_writev",
+                "kcmp",
+                "pidfd_getfd"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "comment": "no reading or steering other processes"
+              },
+              {
+               "names": [
+                "open_by_handle_at",
+                "name_to_handle_at"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "errnoRet": 1,
+               "comment": "file handles bypass the mount tree (CVE-2014 'shocker')"
+              },
+              {
+               "names": [
+                "bdflush",
+                "io_pgetevents",
+                "kexec_file_load",
+                "kexec_load",
+                "migrate_pages",
+                "move_pages",
+                "nfsservctl",
+                "nice",
+                "oldfstat",
+                "oldlstat",
+                "oldolduname",
+                "oldstat",
+                "olduname",
+                "pciconfig_iobase",
+                "pciconfig_read",
+                "pciconfig_write",
+                "sgetmask",
+                "ssetmask",
+                "swapcontext",
+                "swapoff",
+                "swapon",
+                "sysfs",
+                "uselib",
+                "userfaultfd",
+                "ustat",
+                "vm86",
+                "vm86old",
+                "vmsplice"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "errnoRet": 1,
+               "comment": "as the default profile, plus the rules above"
+              },
+              {
+               "names": [
+                "_llseek",
+                "_newselect",
+                "accept",
+                "accept4",
+                "access",
+                "adjtimex",
+                "alarm",
+                "bind",
+                "brk",
+                "capget",
+                "capset",
+                "chdir",
+                "chmod",
+                "chown",
+                "chown32",
+                "clock_adjtime",
+                "clock_adjtime64",
+                "clock_getres",
+                "clock_getres_time64",
+                "clock_gettime",
+                "clock_gettime64",
+                "clock_nanosleep",
+                "clock_nanosleep_time64",
+                "close",
+                "close_range",
+                "connect",
+                "copy_file_range",
+                "creat",
+                "dup",
+                "dup2",
+                "dup3",
+                "epoll_create",
+                "epoll_create1",
+                "epoll_ctl",
+                "epoll_ctl_old",
+                "epoll_pwait",
+                "epoll_pwait2",
+                "epoll_wait",
+                "epoll_wait_old",
+                "eventfd",
+                "eventfd2",
+                "execve",
+                "execveat",
+                "exit",
+                "exit_group",
+                "faccessat",
+                "faccessat2",
+                "fadvise64",
+                "fadvise64_64",
+                "fallocate",
+                "fanotify_mark",
+                "fchdir",
+                "fchmod",
+                "fchmodat",
+                "fchown",
+                "fchown32",
+                "fchownat",
+                "fcntl",
+                "fcntl64",
+                "fdatasync",
+                "fgetxattr",
+                "flistxattr",
+                "flock",
+                "fork",
+                "fremovexattr",
+                "fsetxattr",
+                "fstat",
+                "fstat64",
+                "fstatat64",
+                "fstatfs",
+                "fstatfs64",
+                "fsync",
+                "ftruncate",
+                "ftruncate64",
+                "futex",
+                "futex_time64",
+                "futimesat",
+                "get_mempolicy",
+                "get_robust_list",
+                "get_thread_area",
+                "getcpu",
+                "getcwd",
+                "getdents",
+                "getdents64",
+                "getegid",
+                "getegid32",
+                "geteuid",
+                "geteuid32",
+                "getgid",
+                "getgid32",
+                "getgroups",
+                "getgroups32",
+                "getitimer",
+                "getpeername",
+                "getpgid",
+                "getpgrp",
+                "getpid",
+                "getppid",
+                "getpriority",
+                "getrandom",
+                "getresgid",
+                "getresgid32",
+                "getresuid",
+                "getresuid32",
+                "getrlimit",
+                "getrusage",
+                "getsid",
+                "getsockname",
+                "getsockopt",
+                "gettid",
+                "gettimeofday",
+                "getuid",
+                "getuid32",
+                "getxattr",
+                "inotify_add_watch",
+                "inotify_init",
+                "inotify_init1",
+                "inotify_rm_watch",
+                "io_cancel",
+                "io_destroy",
+                "io_getevents",
+                "io_setup",
+                "io_submit",
+                "ioctl",
+                "ioprio_get",
+                "ioprio_set",
+                "ipc",
+                "kill",
+                "landlock_add_rule",
+                "landlock_create_ruleset",
+                "landlock_restrict_self",
+                "lchown",
+                "lchown32",
+                "lgetxattr",
+                "link",
+                "linkat",
+                "listen",
+                "listxattr",
+                "llistxattr",
+                "lremovexattr",
+                "lseek",
+                "lsetxattr",
+                "lstat",
+                "lstat64",
+                "madvise",
+                "mbind",
+                "membarrier",
+                "memfd_create",
+                "memfd_secret",
+                "mincore",
+                "mkdir",
+                "mkdirat",
+                "mknod",
+                "mknodat",
+                "mlock",
+                "mlock2",
+                "mlockall",
+                "mmap",
+                "mmap2",
+                "mprotect",
+                "mq_getsetattr",
+                "mq_notify",
+                "mq_open",
+                "mq_timedreceive",
+                "mq_timedreceive_time64",
+                "mq_timedsend",
+                "mq_timedsend_time64",
+                "mq_unlink",
+                "mremap",
+                "msgctl",
+                "msgget",
+                "msgrcv",
+                "msgsnd",
+                "msync",
+                "munlock",
+                "munlockall",
+                "munmap",
+                "nanosleep",
+                "newfstatat",
+                "open",
+                "openat",
+                "openat2",
+                "pause",
+                "pidfd_open",
+                "pidfd_send_signal",
+                "pipe",
+                "pipe2",
+                "pkey_alloc",
+                "pkey_free",
+                "pkey_mprotect",
+                "poll",
+                "ppoll",
+                "ppoll_time64",
+                "prctl",
+                "pread64",
+                "preadv",
+                "preadv2",
+                "prlimit64",
+                "process_mrelease",
+                "pselect6",
+                "pselect6_time64",
+                "pwrite64",
+                "pwritev",
+                "pwritev2",
+                "read",
+                "readahead",
+                "readdir",
+                "readlink",
+                "readlinkat",
+                "readv",
+                "reboot",
+                "recv",
+                "recvfrom",
+                "recvmmsg",
+                "recvmmsg_time64",
+                "recvmsg",
+                "remap_file_pages",
+                "removexattr",
+                "rename",
+                "renameat",
+                "renameat2",
+                "restart_syscall",
+                "rmdir",
+                "rseq",
+                "rt_sigaction",
+                "rt_sigpending",
+                "rt_sigprocmask",
+                "rt_sigqueueinfo",
+                "rt_sigreturn",
+                "rt_sigsuspend",
+                "rt_sigtimedwait",
+                "rt_sigtimedwait_time64",
+                "rt_tgsigqueueinfo",
+                "sched_get_priority_max",
+                "sched_get_priority_min",
+                "sched_getaffinity",
+                "sched_getattr",
+                "sched_getparam",
+                "sched_getscheduler",
+                "sched_rr_get_interval",
+                "sched_rr_get_interval_time64",
+                "sched_setaffinity",
+                "sched_setattr",
+                "sched_setparam",
+                "sched_setscheduler",
+                "sched_yield",
+                "seccomp",
+                "select",
+                "semctl",
+                "semget",
+                "semop",
+                "semtimedop",
+                "semtimedop_time64",
+                "send",
+                "sendfile",
+                "sendfile64",
+                "sendmmsg",
+                "sendmsg",
+                "sendto",
+                "set_mempolicy",
+                "set_robust_list",
+                "set_thread_area",
+                "set_tid_address",
+                "setfsgid",
+                "setfsgid32",
+                "setfsuid",
+                "setfsuid32",
+                "setgid",
+                "setgid32",
+                "setgroups",
+                "setgroups32",
+                "setitimer",
+                "setpgid",
+                "setpriority",
+                "setregid",
+                "setregid32",
+                "setresgid",
+                "setresgid32",
+                "setresuid",
+                "setresuid32",
+                "setreuid",
+                "setreuid32",
+                "setrlimit",
+                "setsid",
+                "setsockopt",
+                "setuid",
+                "setuid32",
+                "setxattr",
+                "shmat",
+                "shmctl",
+                "shmdt",
+                "shmget",
+                "shutdown",
+                "sigaction",
+                "sigaltstack",
+                "signal",
+                "signalfd",
+                "signalfd4",
+                "sigpending",
+                "sigprocmask",
+                "sigreturn",
+                "sigsuspend",
+                "socketcall",
+                "socketpair",
+                "splice",
+                "stat",
+                "stat64",
+                "statfs",
+                "statfs64",
+                "statx",
+                "symlink",
+                "symlinkat",
+                "sync",
+                "sync_file_range",
+                "syncfs",
+                "syscall",
+                "sysinfo",
+                "tee",
+                "tgkill",
+                "time",
+                "timer_create",
+                "timer_delete",
+                "timer_getoverrun",
+                "timer_gettime",
+                "timer_gettime64",
+                "timer_settime",
+                "timer_settime64",
+                "timerfd",
+                "timerfd_create",
+                "timerfd_gettime",
+                "timerfd_gettime64",
+                "timerfd_settime",
+                "timerfd_settime64",
+                "times",
+                "tkill",
+                "truncate",
+                "truncate64",
+                "ugetrlimit",
+                "umask",
+                "uname",
+                "unlink",
+                "unlinkat",
+                "utime",
+                "utimensat",
+                "utimensat_time64",
+                "utimes",
+                "vfork",
+                "wait4",
+                "waitid",
+                "waitpid",
+                "write",
+                "writev"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": []
+              },
+              {
+               "names": [
+                "sync_file_range2"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "arches": [
+                 "ppc64le"
+                ]
+               }
+              },
+              {
+               "names": [
+                "arm_fadvise64_64",
+                "arm_sync_file_range",
+                "breakpoint",
+                "cacheflush",
+                "set_tls",
+                "sync_file_range2"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "arches": [
+                 "arm",
+                 "arm64"
+                ]
+               }
+              },
+              {
+               "names": [
+                "arch_prctl"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "arches": [
+                 "amd64",
+                 "x32"
+                ]
+               }
+              },
+              {
+               "names": [
+                "modify_ldt"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "arches": [
+                 "amd64",
+                 "x32",
+                 "x86"
+                ]
+               }
+              },
+              {
+               "names": [
+                "s390_pci_mmio_read",
+                "s390_pci_mmio_write",
+                "s390_runtime_instr"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "arches": [
+                 "s390",
+                 "s390x"
+                ]
+               }
+              },
+              {
+               "names": [
+                "open_by_handle_at"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_DAC_READ_SEARCH"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "setdomainname",
+                "sethostname"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_ADMIN"
+                ]
+               }
+              },
+              {
+               "names": [
+                "bpf",
+                "fanotify_init",
+                "lookup_dcookie",
+                "perf_event_open",
+                "quotactl",
+                "setdomainname",
+                "sethostname",
+                "setns"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_ADMIN"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "chroot"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_CHROOT"
+                ]
+               }
+              },
+              {
+               "names": [
+                "chroot"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_CHROOT"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "delete_module",
+                "finit_module",
+                "init_module",
+                "query_module"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_MODULE"
+                ]
+               }
+              },
+              {
+               "names": [
+                "delete_module",
+                "finit_module",
+                "init_module",
+                "query_module"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_MODULE"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "acct"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_PACCT"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "process_madvise"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_PTRACE"
+                ]
+               }
+              },
+              {
+               "names": [
+                "kcmp",
+                "process_madvise"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_PTRACE"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "ioperm",
+                "iopl"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_RAWIO"
+                ]
+               }
+              },
+              {
+               "names": [
+                "ioperm",
+                "iopl"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_RAWIO"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "clock_settime",
+                "clock_settime64",
+                "settimeofday",
+                "stime"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_TIME"
+                ]
+               }
+              },
+              {
+               "names": [
+                "clock_settime",
+                "clock_settime64",
+                "settimeofday",
+                "stime"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_TIME"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "vhangup"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [],
+               "includes": {
+                "caps": [
+                 "CAP_SYS_TTY_CONFIG"
+                ]
+               }
+              },
+              {
+               "names": [
+                "vhangup"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [],
+               "excludes": {
+                "caps": [
+                 "CAP_SYS_TTY_CONFIG"
+                ]
+               },
+               "errnoRet": 1
+              },
+              {
+               "names": [
+                "socket"
+               ],
+               "action": "SCMP_ACT_ERRNO",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 16,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                },
+                {
+                 "index": 2,
+                 "value": 9,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                }
+               ],
+               "excludes": {
+                "caps": [
+                 "CAP_AUDIT_WRITE"
+                ]
+               },
+               "errnoRet": 22
+              },
+              {
+               "names": [
+                "socket"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 2,
+                 "value": 9,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_NE"
+                }
+               ],
+               "excludes": {
+                "caps": [
+                 "CAP_AUDIT_WRITE"
+                ]
+               }
+              },
+              {
+               "names": [
+                "socket"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 16,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_NE"
+                }
+               ],
+               "excludes": {
+                "caps": [
+                 "CAP_AUDIT_WRITE"
+                ]
+               }
+              },
+              {
+               "names": [
+                "socket"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 2,
+                 "value": 9,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_NE"
+                }
+               ],
+               "excludes": {
+                "caps": [
+                 "CAP_AUDIT_WRITE"
+                ]
+               }
+              },
+              {
+               "names": [
+                "socket"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": null,
+               "includes": {
+                "caps": [
+                 "CAP_AUDIT_WRITE"
+                ]
+               }
+              },
+              {
+               "names": [
+                "personality"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 0,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                }
+               ]
+              },
+              {
+               "names": [
+                "personality"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 8,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                }
+               ]
+              },
+              {
+               "names": [
+                "personality"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 131072,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                }
+               ]
+              },
+              {
+               "names": [
+                "personality"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 131080,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                }
+               ]
+              },
+              {
+               "names": [
+                "personality"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "args": [
+                {
+                 "index": 0,
+                 "value": 4294967295,
+                 "valueTwo": 0,
+                 "op": "SCMP_CMP_EQ"
+                }
+               ]
+              },
+              {
+               "names": [
+                "ioctl"
+               ],
+               "action": "SCMP_ACT_ALLOW",
+               "comment": "every other ioctl"
+              }
+             ]
+            }
 
-"""#),
+            """#
+        ),
     ]
 
     public static func text(_ name: String) -> String? { all.first { $0.name == name }?.text }

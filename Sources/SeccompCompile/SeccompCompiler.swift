@@ -92,7 +92,7 @@ public enum SeccompCompiler {
         defer { seccomp_release(ctx) }
         // An unknown arch (a binary for another CPU) is killed, never allowed.
         _ = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, actionValue(.killProcess, nil))
-        _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) // the child sets no_new_privs itself, earlier
+        _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)  // the child sets no_new_privs itself, earlier
         _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)
         for a in compatArches(native: p.architectures.first ?? "", x32: x32) {
             let token = seccomp_arch_resolve_name(a)
@@ -107,8 +107,9 @@ public enum SeccompCompiler {
             let nr = seccomp_syscall_resolve_name(r.name)
             if nr == __NR_SCMP_ERROR {
                 guard newerSyscalls[r.name] != nil else {
-                    throw fail(r.path + ".names", "unknown syscall \"\(r.name)\"",
-                               "check the spelling (names as in `man 2 syscalls`); remove it if it is for another kernel")
+                    throw fail(
+                        r.path + ".names", "unknown syscall \"\(r.name)\"",
+                        "check the spelling (names as in `man 2 syscalls`); remove it if it is for another kernel")
                 }
                 if action == defaultAction { continue }
                 // libseccomp cannot express it on the compat arches. An allow rule then
@@ -118,10 +119,11 @@ public enum SeccompCompiler {
                     notes.append("\(r.path): \(r.name) is newer than libseccomp \(libraryVersion): left to the default action")
                     continue
                 }
-                throw fail(r.path + ".names", "\(r.name) is newer than libseccomp \(libraryVersion) and cannot be filtered on every arch",
-                           "use a stricter defaultAction (SCMP_ACT_ERRNO) so it is denied by default")
+                throw fail(
+                    r.path + ".names", "\(r.name) is newer than libseccomp \(libraryVersion) and cannot be filtered on every arch",
+                    "use a stricter defaultAction (SCMP_ACT_ERRNO) so it is denied by default")
             }
-            if action == defaultAction { continue } // libseccomp refuses rules equal to the default
+            if action == defaultAction { continue }  // libseccomp refuses rules equal to the default
             if r.args.isEmpty {
                 if let prev = unconditional[r.name] {
                     if prev != action { notes.append("\(r.path): \(r.name) already has a rule; the first one wins") }
@@ -143,8 +145,9 @@ public enum SeccompCompiler {
                 }
                 if rc == -EEXIST { notes.append("\(r.path): \(r.name): duplicate rule ignored"); continue }
                 guard rc == 0 else {
-                    throw fail(r.path, "libseccomp rejected the rule for \(r.name): \(OS.errorText(-rc))",
-                               "check its args (index 0-5, op, value/valueTwo)")
+                    throw fail(
+                        r.path, "libseccomp rejected the rule for \(r.name): \(OS.errorText(-rc))",
+                        "check its args (index 0-5, op, value/valueTwo)")
                 }
             }
         }

@@ -14,8 +14,9 @@ public enum SeccompChoice: Equatable, Sendable, CustomStringConvertible {
         if v == "unconfined" { return .unconfined }
         if v.contains("/") || v.hasSuffix(".json") { return .file(v) }
         guard EmbeddedPolicies.text(v) != nil else {
-            throw RootlessError("unknown seccomp policy \"\(v)\"",
-                                fix: "use one of: \(EmbeddedPolicies.all.map(\.name).joined(separator: ", ")), unconfined, or a path to an OCI/Docker JSON profile")
+            throw RootlessError(
+                "unknown seccomp policy \"\(v)\"",
+                fix: "use one of: \(EmbeddedPolicies.all.map(\.name).joined(separator: ", ")), unconfined, or a path to an OCI/Docker JSON profile")
         }
         return .builtin(v)
     }
@@ -31,8 +32,8 @@ public enum SeccompChoice: Equatable, Sendable, CustomStringConvertible {
 
 /// Everything a compiled filter depends on besides the policy text. Part of the cache key.
 public struct SeccompContext: Equatable, Sendable {
-    public var arch: String           // SCMP_ARCH_X86_64
-    public var caps: [String]         // the payload's capabilities (includes/excludes use them)
+    public var arch: String  // SCMP_ARCH_X86_64
+    public var caps: [String]  // the payload's capabilities (includes/excludes use them)
     public var kernel: (Int, Int)
     /// Whether the x32 ABI gets its own branch. Without it, libseccomp's x86_64 branch
     /// kills any number >= 0x40000000: x32 binaries cannot run, nothing else changes,
@@ -204,8 +205,9 @@ public struct SeccompLoader {
     static func requireStartCalls(_ eff: EffectivePolicy, name: String) throws {
         for c in startCalls {
             guard let a = eff.plainAction(c), a != .allow && a != .log else { continue }
-            throw RootlessError("seccomp policy \(name) denies \(c) (\(a.rawValue)), which the sandbox needs to start the command",
-                                fix: "allow \(c) in the policy (SCMP_ACT_ALLOW); deny what the command may do after it starts")
+            throw RootlessError(
+                "seccomp policy \(name) denies \(c) (\(a.rawValue)), which the sandbox needs to start the command",
+                fix: "allow \(c) in the policy (SCMP_ACT_ALLOW); deny what the command may do after it starts")
         }
     }
 
@@ -218,7 +220,8 @@ public struct SeccompLoader {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(),
-              st.st_size > 32, (st.st_size - 32) % 8 == 0, st.st_size <= 4096 * 8 + 32 else { return nil }
+            st.st_size > 32, (st.st_size - 32) % 8 == 0, st.st_size <= 4096 * 8 + 32
+        else { return nil }
         var b = [UInt8](repeating: 0, count: Int(st.st_size))
         let n = b.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         guard n == Int(st.st_size) else { return nil }

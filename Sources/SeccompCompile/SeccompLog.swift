@@ -22,17 +22,19 @@ public struct SeccompLogFilter {
     public static func build(_ text: String, name: String, _ ctx: SeccompContext) throws -> SeccompLogFilter {
         let eff = ctx.effective(try SeccompLoader.parse(text, name: name))
         for n in handOff where eff.defaultAction != .allow && !eff.rules.contains(where: { $0.name == n && $0.action == .allow && $0.args.isEmpty }) {
-            throw RootlessError("--seccomp-log: policy \(name) does not allow \(n), which the sandbox needs to hand the log over",
-                                fix: "allow \(n) in the policy, or run without --seccomp-log")
+            throw RootlessError(
+                "--seccomp-log: policy \(name) does not allow \(n), which the sandbox needs to hand the log over",
+                fix: "allow \(n) in the policy, or run without --seccomp-log")
         }
         guard eff.defaultAction == .errno || eff.defaultAction == .allow else {
-            throw RootlessError("--seccomp-log: policy \(name) kills by default; only ERRNO denials can be logged", fix: "use SCMP_ACT_ERRNO as the default action")
+            throw RootlessError(
+                "--seccomp-log: policy \(name) kills by default; only ERRNO denials can be logged", fix: "use SCMP_ACT_ERRNO as the default action")
         }
         var rules: [rl_notify_rule] = []
         for r in eff.rules where r.action == .errno && r.args.count <= 6 {
             for a in arches {
                 let nr = seccomp_syscall_resolve_name_arch(seccomp_arch_resolve_name(a.token), r.name)
-                guard nr >= 0 else { continue } // not a syscall of that arch
+                guard nr >= 0 else { continue }  // not a syscall of that arch
                 var x = rl_notify_rule()
                 x.arch = a.audit
                 x.nr = nr

@@ -33,7 +33,7 @@ public enum BPFCompactor {
     /// nil if the path does something step 1 does not allow.
     static func trace(_ p: [BPFInsn], arch: UInt32, nr: UInt32) -> (step: Step, readsNr: Bool)? {
         var a: UInt32 = 0
-        var fromInput = false // A holds the arch or the number
+        var fromInput = false  // A holds the arch or the number
         var readsNr = false
         var pc = 0
         while pc < p.count {
@@ -99,16 +99,18 @@ public enum BPFCompactor {
 
     /// See tree: nodes in pre-order (children after their parent), then the shared leaves.
     static func block(_ r: ArraySlice<(UInt32, Outcome)>) -> [Item]? {
+        // The distinct outcomes, and for each run its outcome's place among them.
         var pool: [Outcome] = []
-        for x in r where !pool.contains(x.1) {
-            if case .section = x.1 { return nil } // an arch's whole number tree
-            pool.append(x.1)
+        var leafOf: [Int] = []
+        for x in r {
+            if case .section = x.1 { return nil }  // an arch's whole number tree
+            if let i = pool.firstIndex(of: x.1) { leafOf.append(i) } else { leafOf.append(pool.count); pool.append(x.1) }
         }
         enum Ref { case node(Int), leaf(Int) }
         var nodes: [(v: UInt32, left: Ref, right: Ref)] = []
         let runs = Array(r)
         func build(_ lo: Int, _ hi: Int) -> Ref {
-            if hi - lo == 1 { return .leaf(pool.firstIndex(of: runs[lo].1)!) }
+            if hi - lo == 1 { return .leaf(leafOf[lo]) }
             let me = nodes.count
             nodes.append((0, .leaf(0), .leaf(0)))
             let m = (lo + hi) / 2
@@ -117,7 +119,12 @@ public enum BPFCompactor {
             return .node(me)
         }
         _ = build(0, runs.count)
-        func at(_ x: Ref) -> Int { switch x { case let .node(i): return i; case let .leaf(i): return nodes.count + i } }
+        func at(_ x: Ref) -> Int {
+            switch x {
+            case let .node(i): return i;
+            case let .leaf(i): return nodes.count + i
+            }
+        }
         var out: [Item] = []
         for (i, n) in nodes.enumerated() {
             out.append(.insn(BPFInsn(BPFOp.jge, UInt8(at(n.right) - i - 1), UInt8(at(n.left) - i - 1), n.v)))
@@ -216,20 +223,23 @@ public enum BPFCompactor {
         }
 
         // 3. The trees, then each copy of the code reachable from its entries.
-        let head: [Item] = [.insn(BPFInsn(BPFOp.ldAbs, 0, 0, 4))] + tree(runs(archCells)[...]) { o -> [Item] in
-            switch o {
-            case let .ret(k): return [.insn(BPFInsn(BPFOp.retK, 0, 0, k))]
-            case let .entry(copy, pc): return [.toEntry(copy, pc)]
-            case let .section(i):
-                return [.insn(BPFInsn(BPFOp.ldAbs, 0, 0, 0))] + tree(sections[i][...]) { n -> [Item] in
-                    switch n {
-                    case let .ret(k): return [.insn(BPFInsn(BPFOp.retK, 0, 0, k))]
-                    case let .entry(copy, pc): return [.toEntry(copy, pc)]
-                    case .section: return []
-                    }
+        let head: [Item] =
+            [.insn(BPFInsn(BPFOp.ldAbs, 0, 0, 4))]
+            + tree(runs(archCells)[...]) { o -> [Item] in
+                switch o {
+                case let .ret(k): return [.insn(BPFInsn(BPFOp.retK, 0, 0, k))]
+                case let .entry(copy, pc): return [.toEntry(copy, pc)]
+                case let .section(i):
+                    return [.insn(BPFInsn(BPFOp.ldAbs, 0, 0, 0))]
+                        + tree(sections[i][...]) { n -> [Item] in
+                            switch n {
+                            case let .ret(k): return [.insn(BPFInsn(BPFOp.retK, 0, 0, k))]
+                            case let .entry(copy, pc): return [.toEntry(copy, pc)]
+                            case .section: return []
+                            }
+                        }
                 }
             }
-        }
         var entries = [[Int]](repeating: [], count: copies.count)
         for c in archCells + sections.flatMap({ $0 }) { if case let .entry(copy, pc) = c.1 { entries[copy].append(pc) } }
         var reach: [[Bool]] = []
@@ -309,7 +319,9 @@ public enum BPFCompactor {
         for arch in starts {
             for nr in sectionArch.contains(arch) ? starts : [0] {
                 guard same(SeccompInput(nr: nr, arch: arch)) else { return false }
-                guard stack.contains(where: { p in trace(p, arch: arch, nr: nr).map { if case .entry = $0.step { return true } else { return false } } ?? false }) else { continue }
+                guard
+                    stack.contains(where: { p in trace(p, arch: arch, nr: nr).map { if case .entry = $0.step { return true } else { return false } } ?? false })
+                else { continue }
                 for word in 0..<12 {
                     for v in values {
                         var args: [UInt64] = [0, 0, 0, 0, 0, 0]

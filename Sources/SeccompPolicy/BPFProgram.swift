@@ -16,17 +16,17 @@ public struct BPFInsn: Equatable, Sendable {
 
 /// The opcodes (BPF_CLASS | size/mode | op | src) seccomp programs use.
 public enum BPFOp {
-    public static let ldAbs: UInt16 = 0x20   // A = data[k] (32-bit word)
-    public static let ldImm: UInt16 = 0x00   // A = k
-    public static let ja: UInt16 = 0x05      // pc += k
-    public static let jeq: UInt16 = 0x15     // jump if A == k
-    public static let jgt: UInt16 = 0x25     // jump if A > k
-    public static let jge: UInt16 = 0x35     // jump if A >= k
-    public static let jset: UInt16 = 0x45    // jump if A & k
-    public static let andK: UInt16 = 0x54    // A &= k
-    public static let orK: UInt16 = 0x44     // A |= k
-    public static let retK: UInt16 = 0x06    // return k
-    public static let retA: UInt16 = 0x16    // return A
+    public static let ldAbs: UInt16 = 0x20  // A = data[k] (32-bit word)
+    public static let ldImm: UInt16 = 0x00  // A = k
+    public static let ja: UInt16 = 0x05  // pc += k
+    public static let jeq: UInt16 = 0x15  // jump if A == k
+    public static let jgt: UInt16 = 0x25  // jump if A > k
+    public static let jge: UInt16 = 0x35  // jump if A >= k
+    public static let jset: UInt16 = 0x45  // jump if A & k
+    public static let andK: UInt16 = 0x54  // A &= k
+    public static let orK: UInt16 = 0x44  // A |= k
+    public static let retK: UInt16 = 0x06  // return k
+    public static let retA: UInt16 = 0x16  // return A
 }
 
 /// struct seccomp_data, as the filter sees it: nr at 0, arch at 4, the instruction pointer

@@ -154,8 +154,12 @@ public enum PolicyLoader {
         }
 
         mutating func profile(_ v: JSONValue) throws -> Profile {
-            let o = try object(v, "$", allowed: ["defaultAction", "defaultErrnoRet", "defaultErrno", "architectures", "archMap", "flags",
-                                                 "listenerPath", "listenerMetadata", "syscalls"])
+            let o = try object(
+                v, "$",
+                allowed: [
+                    "defaultAction", "defaultErrnoRet", "defaultErrno", "architectures", "archMap", "flags",
+                    "listenerPath", "listenerMetadata", "syscalls",
+                ])
             var archMap: [(String, [String])] = []
             if case let .array(items)? = o["archMap"] {
                 for (i, item) in items.enumerated() {
@@ -184,30 +188,37 @@ public enum PolicyLoader {
                             guard let opName = try string(m["op"], ap + ".op"), let op = CompareOp(rawValue: opName) else {
                                 throw err(ap + ".op", "missing or unknown op", "one of \(CompareOp.allCases.map(\.rawValue).joined(separator: ", "))")
                             }
-                            args.append(ArgMatch(index: UInt32(idx), value: try uint(m["value"], ap + ".value", max: .max) ?? 0,
-                                                 valueTwo: try uint(m["valueTwo"], ap + ".valueTwo", max: .max) ?? 0, op: op))
+                            args.append(
+                                ArgMatch(
+                                    index: UInt32(idx), value: try uint(m["value"], ap + ".value", max: .max) ?? 0,
+                                    valueTwo: try uint(m["valueTwo"], ap + ".valueTwo", max: .max) ?? 0, op: op))
                         }
                     } else if let a = r["args"], a != .null {
                         throw err(p + ".args", "expected an array", "[{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"}]")
                     }
-                    rules.append(SyscallRule(names: names, action: try action(r["action"], p + ".action"),
-                                             errnoRet: try errnoValue(r["errnoRet"], r["errno"], p, "errnoRet", "errno"),
-                                             args: args, comment: try string(r["comment"], p + ".comment"),
-                                             includes: try condition(r["includes"], p + ".includes"),
-                                             excludes: try condition(r["excludes"], p + ".excludes"), path: p))
+                    rules.append(
+                        SyscallRule(
+                            names: names, action: try action(r["action"], p + ".action"),
+                            errnoRet: try errnoValue(r["errnoRet"], r["errno"], p, "errnoRet", "errno"),
+                            args: args, comment: try string(r["comment"], p + ".comment"),
+                            includes: try condition(r["includes"], p + ".includes"),
+                            excludes: try condition(r["excludes"], p + ".excludes"), path: p))
                 }
             } else if let s = o["syscalls"], s != .null {
                 throw err("$.syscalls", "expected an array", "[{\"names\": [...], \"action\": ...}]")
             }
             let flags = try strings(o["flags"], "$.flags")
-            let knownFlags = ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+            let knownFlags = [
+                "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+            ]
             for (i, f) in flags.enumerated() where !knownFlags.contains(f) {
                 throw err("$.flags[\(i)]", "unknown flag \"\(f)\"", "one of \(knownFlags.joined(separator: ", "))")
             }
-            return Profile(defaultAction: try action(o["defaultAction"], "$.defaultAction"),
-                           defaultErrnoRet: try errnoValue(o["defaultErrnoRet"], o["defaultErrno"], "$", "defaultErrnoRet", "defaultErrno"),
-                           architectures: try strings(o["architectures"], "$.architectures"), archMap: archMap, flags: flags,
-                           listenerPath: try string(o["listenerPath"], "$.listenerPath"), syscalls: rules)
+            return Profile(
+                defaultAction: try action(o["defaultAction"], "$.defaultAction"),
+                defaultErrnoRet: try errnoValue(o["defaultErrnoRet"], o["defaultErrno"], "$", "defaultErrnoRet", "defaultErrno"),
+                architectures: try strings(o["architectures"], "$.architectures"), archMap: archMap, flags: flags,
+                listenerPath: try string(o["listenerPath"], "$.listenerPath"), syscalls: rules)
         }
     }
 }

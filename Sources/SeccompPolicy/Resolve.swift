@@ -2,8 +2,8 @@
 // hand plain OCI seccomp to a runtime: the result is what gets compiled.
 
 public struct ResolveContext: Equatable, Sendable {
-    public var arch: String            // "SCMP_ARCH_X86_64"
-    public var caps: Set<String>       // capabilities the payload keeps
+    public var arch: String  // "SCMP_ARCH_X86_64"
+    public var caps: Set<String>  // capabilities the payload keeps
     public var kernel: (Int, Int)
     public init(arch: String, caps: Set<String>, kernel: (Int, Int)) {
         self.arch = arch
@@ -40,11 +40,14 @@ public struct EffectivePolicy: Equatable, Sendable {
 
     /// One line per rule, for `rootless policy show`.
     public func render() -> String {
-        var out = ["default: \(defaultAction.rawValue)\(defaultErrnoRet.map { " errno=\($0)" } ?? "")",
-                   "architectures: \(architectures.joined(separator: " "))"]
+        var out = [
+            "default: \(defaultAction.rawValue)\(defaultErrnoRet.map { " errno=\($0)" } ?? "")",
+            "architectures: \(architectures.joined(separator: " "))",
+        ]
         for r in rules {
             let args = r.args.map { "arg\($0.index) \($0.op.rawValue.dropFirst(9)) \($0.value)\($0.op == .maskedEq ? "/\($0.valueTwo)" : "")" }
-            out.append("\(r.name): \(r.action.rawValue)\(r.errnoRet.map { " errno=\($0)" } ?? "")\(args.isEmpty ? "" : " if " + args.joined(separator: " && "))")
+            out.append(
+                "\(r.name): \(r.action.rawValue)\(r.errnoRet.map { " errno=\($0)" } ?? "")\(args.isEmpty ? "" : " if " + args.joined(separator: " && "))")
         }
         return out.joined(separator: "\n") + "\n"
     }
@@ -58,8 +61,10 @@ extension Profile {
         var rules: [EffectiveRule] = []
         for r in syscalls where applies(r, c) {
             for n in r.names {
-                rules.append(EffectiveRule(name: n, action: r.action, errnoRet: r.action == .errno ? (r.errnoRet ?? defaultErrnoRet ?? 1) : r.errnoRet,
-                                           args: r.args, path: r.path))
+                rules.append(
+                    EffectiveRule(
+                        name: n, action: r.action, errnoRet: r.action == .errno ? (r.errnoRet ?? defaultErrnoRet ?? 1) : r.errnoRet,
+                        args: r.args, path: r.path))
             }
         }
         return EffectivePolicy(defaultAction: defaultAction, defaultErrnoRet: defaultErrnoRet, architectures: arches, rules: rules)
@@ -76,9 +81,11 @@ extension Profile {
 
     /// Docker's includes use Go arch names ("amd64"); OCI uses SCMP_ARCH_*.
     func archMatches(_ name: String, _ scmp: String) -> Bool {
-        let go: [String: String] = ["amd64": "SCMP_ARCH_X86_64", "x86_64": "SCMP_ARCH_X86_64", "386": "SCMP_ARCH_X86", "x32": "SCMP_ARCH_X32",
-                                    "arm64": "SCMP_ARCH_AARCH64", "arm": "SCMP_ARCH_ARM", "s390x": "SCMP_ARCH_S390X", "ppc64le": "SCMP_ARCH_PPC64LE",
-                                    "riscv64": "SCMP_ARCH_RISCV64"]
+        let go: [String: String] = [
+            "amd64": "SCMP_ARCH_X86_64", "x86_64": "SCMP_ARCH_X86_64", "386": "SCMP_ARCH_X86", "x32": "SCMP_ARCH_X32",
+            "arm64": "SCMP_ARCH_AARCH64", "arm": "SCMP_ARCH_ARM", "s390x": "SCMP_ARCH_S390X", "ppc64le": "SCMP_ARCH_PPC64LE",
+            "riscv64": "SCMP_ARCH_RISCV64",
+        ]
         return name == scmp || go[name] == scmp
     }
 }

@@ -7,8 +7,9 @@ final class MapPlanTests: XCTestCase {
     let ghelper = HelperStatus.usable(path: "/usr/bin/newgidmap")
 
     func inputs(_ mode: MapMode, subuid: SubIDTable? = nil, helper h: HelperStatus? = nil) -> MapInputs {
-        MapInputs(mode: mode, uid: 1000, gid: 1000, userName: "alice", subuid: subuid ?? sub, subgid: sub,
-                  uidHelper: h ?? helper, gidHelper: ghelper)
+        MapInputs(
+            mode: mode, uid: 1000, gid: 1000, userName: "alice", subuid: subuid ?? sub, subgid: sub,
+            uidHelper: h ?? helper, gidHelper: ghelper)
     }
 
     func testAutoMapsCallerToRootAndRangeFromOne() throws {
@@ -16,8 +17,9 @@ final class MapPlanTests: XCTestCase {
         XCTAssertEqual(p.method, .helpers)
         XCTAssertEqual(p.uidLines, [MapLine(0, 1000, 1), MapLine(1, 100000, 65536)])
         XCTAssertNil(p.note)
-        XCTAssertEqual(IDMapPlan.helperArgv("/usr/bin/newuidmap", pid: 42, p.uidLines),
-                       ["/usr/bin/newuidmap", "42", "0", "1000", "1", "1", "100000", "65536"])
+        XCTAssertEqual(
+            IDMapPlan.helperArgv("/usr/bin/newuidmap", pid: 42, p.uidLines),
+            ["/usr/bin/newuidmap", "42", "0", "1000", "1", "1", "100000", "65536"])
     }
 
     func testKeepIDPutsCallerAtOwnUIDAndSplitsRange() throws {

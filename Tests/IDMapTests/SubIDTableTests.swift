@@ -3,17 +3,19 @@ import XCTest
 
 final class SubIDTableTests: XCTestCase {
     func testParsesNamesUIDsCommentsAndSeveralRanges() {
-        let t = SubIDTable(parsing: """
-            # comment
-            alice:100000:65536
+        let t = SubIDTable(
+            parsing: """
+                # comment
+                alice:100000:65536
 
-            1001:300000:1000
-            alice:500000:10\r
-            bob:200000:65536
-            """)
+                1001:300000:1000
+                alice:500000:10\r
+                bob:200000:65536
+                """)
         XCTAssertTrue(t.problems.isEmpty, "\(t.problems)")
-        XCTAssertEqual(t.ranges(user: "alice", uid: 1001),
-                       [IDRange(start: 100000, count: 65536), IDRange(start: 300000, count: 1000), IDRange(start: 500000, count: 10)])
+        XCTAssertEqual(
+            t.ranges(user: "alice", uid: 1001),
+            [IDRange(start: 100000, count: 65536), IDRange(start: 300000, count: 1000), IDRange(start: 500000, count: 10)])
         XCTAssertEqual(t.ranges(user: nil, uid: 1001), [IDRange(start: 300000, count: 1000)])
         XCTAssertEqual(t.ranges(user: "carol", uid: 7), [])
     }

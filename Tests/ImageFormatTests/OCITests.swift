@@ -43,10 +43,12 @@ final class OCITests: XCTestCase {
     }
 
     func testConfigAndDockerArchiveManifest() throws {
-        let c = try OCI.config(Array("""
-            {"architecture":"amd64","os":"linux","config":{"Env":["A=1"],"Entrypoint":null,"Cmd":["sh"],"WorkingDir":"/w","User":"1000:1000"},
-             "rootfs":{"type":"layers","diff_ids":["\(d1)"]}}
-            """.utf8))
+        let c = try OCI.config(
+            Array(
+                """
+                {"architecture":"amd64","os":"linux","config":{"Env":["A=1"],"Entrypoint":null,"Cmd":["sh"],"WorkingDir":"/w","User":"1000:1000"},
+                 "rootfs":{"type":"layers","diff_ids":["\(d1)"]}}
+                """.utf8))
         XCTAssertEqual(c.env, ["A=1"])
         XCTAssertEqual(c.entrypoint, [])
         XCTAssertEqual(c.cmd, ["sh"])
@@ -62,7 +64,8 @@ final class OCITests: XCTestCase {
 
     func testFuzzedDocumentsNeverCrash() {
         var rng = SystemRandomNumberGenerator()
-        let seed = Array(#"{"schemaVersion":2,"config":{"digest":"sha256:aa","size":1},"layers":[],"manifests":[{"digest":"x","size":-1,"platform":{"os":1}}]}"#.utf8)
+        let seed = Array(
+            #"{"schemaVersion":2,"config":{"digest":"sha256:aa","size":1},"layers":[],"manifests":[{"digest":"x","size":-1,"platform":{"os":1}}]}"#.utf8)
         for _ in 0..<5000 {
             var b = seed
             for _ in 0..<Int.random(in: 1...5, using: &rng) { b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0x20...0x7e, using: &rng) }

@@ -30,7 +30,8 @@ final class RegistryWireTests: XCTestCase {
     }
 
     func testResponseHeadsAndFraming() throws {
-        let text = "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nWWW-Authenticate: Bearer realm=\"https://a/token\"\r\nContent-Length:  12 \r\nConnection: close\r\n\r\nbody"
+        let text =
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nWWW-Authenticate: Bearer realm=\"https://a/token\"\r\nContent-Length:  12 \r\nConnection: close\r\n\r\nbody"
         let b = Array(text.utf8)
         let end = try b.withUnsafeBytes { try HTTPHead.end(in: $0) }
         XCTAssertEqual(end, text.utf8.count - 4)
@@ -46,7 +47,9 @@ final class RegistryWireTests: XCTestCase {
         let chunked = try HTTPHead.parse(Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".utf8))
         XCTAssertEqual(try chunked.framing(request: "GET"), .chunked)
         XCTAssertEqual(try HTTPHead.parse(Array("HTTP/1.0 200 OK\r\n\r\n".utf8)).framing(request: "GET"), .close)
-        for bad in ["HTTP/2 200\r\n\r\n", "HTTP/1.1 20 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", "SSH-2.0\r\n\r\n"] {
+        for bad in [
+            "HTTP/2 200\r\n\r\n", "HTTP/1.1 20 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", "SSH-2.0\r\n\r\n",
+        ] {
             XCTAssertThrowsError(try HTTPHead.parse(Array(bad.utf8)), bad)
         }
         XCTAssertThrowsError(try HTTPHead.parse(Array("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n".utf8)).framing(request: "GET"))
@@ -84,8 +87,15 @@ final class RegistryWireTests: XCTestCase {
     }
 
     func testAuthChallenges() throws {
-        let c = try AuthChallenge.parse(#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#)
-        XCTAssertEqual(c, [AuthChallenge(scheme: "bearer", params: ["realm": "https://auth.docker.io/token", "service": "registry.docker.io", "scope": "repository:samalba/my-app:pull,push"])])
+        let c = try AuthChallenge.parse(
+            #"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#)
+        XCTAssertEqual(
+            c,
+            [
+                AuthChallenge(
+                    scheme: "bearer",
+                    params: ["realm": "https://auth.docker.io/token", "service": "registry.docker.io", "scope": "repository:samalba/my-app:pull,push"])
+            ])
         let two = try AuthChallenge.parse(#"Basic realm="a \"quoted\" realm", Bearer realm="https://t/", service=reg"#)
         XCTAssertEqual(two.map(\.scheme), ["basic", "bearer"])
         XCTAssertEqual(two[0].params["realm"], #"a "quoted" realm"#)
@@ -109,14 +119,16 @@ final class RegistryWireTests: XCTestCase {
     func testAuthFiles() throws {
         let podman = Array(#"{"auths":{"localhost:5000":{"auth":"YWxpY2U6czNjcmV0"},"quay.io/team":{"auth":"dGVhbTp0"},"quay.io":{"auth":"YW55OmE="}}}"#.utf8)
         XCTAssertEqual(try AuthFile.credentials(podman, registry: "localhost:5000", repository: "x/y"), Credentials(user: "alice", password: "s3cret"))
-        XCTAssertEqual(try AuthFile.credentials(podman, registry: "quay.io", repository: "team/app"), Credentials(user: "team", password: "t"), "the longest match wins")
+        XCTAssertEqual(
+            try AuthFile.credentials(podman, registry: "quay.io", repository: "team/app"), Credentials(user: "team", password: "t"), "the longest match wins")
         XCTAssertEqual(try AuthFile.credentials(podman, registry: "quay.io", repository: "other/app"), Credentials(user: "any", password: "a"))
         XCTAssertNil(try AuthFile.credentials(podman, registry: "ghcr.io", repository: "x"))
         let docker = Array(#"{"auths":{"https://index.docker.io/v1/":{"auth":"ZDpw"}},"credsStore":"desktop"}"#.utf8)
         XCTAssertEqual(try AuthFile.credentials(docker, registry: "docker.io", repository: "library/alpine"), Credentials(user: "d", password: "p"))
         let plain = Array(#"{"auths":{"r.example":{"username":"u","password":"p"}}}"#.utf8)
         XCTAssertEqual(try AuthFile.credentials(plain, registry: "r.example", repository: "x"), Credentials(user: "u", password: "p"))
-        XCTAssertThrowsError(try AuthFile.credentials(Array(#"{"auths":{"r":{"auth":"bm9jb2xvbg=="}}}"#.utf8), registry: "r", repository: "x"), "base64 without a colon")
+        XCTAssertThrowsError(
+            try AuthFile.credentials(Array(#"{"auths":{"r":{"auth":"bm9jb2xvbg=="}}}"#.utf8), registry: "r", repository: "x"), "base64 without a colon")
         XCTAssertEqual(try TokenResponse.token(Array(#"{"token":"abc","expires_in":300}"#.utf8)), "abc")
         XCTAssertEqual(try TokenResponse.token(Array(#"{"access_token":"xyz"}"#.utf8)), "xyz")
         XCTAssertThrowsError(try TokenResponse.token(Array(#"{"token":"a\r\nInjected: 1"}"#.utf8)), "no header injection through a token")

@@ -20,10 +20,15 @@ struct MemorySource: ByteSource {
 
 /// A minimal ustar writer for hand-made (and hostile) archives.
 enum TarWriter {
-    static func header(_ name: String, type: Character = "0", size: Int = 0, mode: Int = 0o644, link: String = "", uid: Int = 0, prefix: String = "") -> [UInt8] {
+    static func header(_ name: String, type: Character = "0", size: Int = 0, mode: Int = 0o644, link: String = "", uid: Int = 0, prefix: String = "") -> [UInt8]
+    {
         var h = [UInt8](repeating: 0, count: 512)
         func put(_ s: String, _ at: Int, _ len: Int) { for (i, c) in s.utf8.prefix(len).enumerated() { h[at + i] = c } }
-        func octal(_ v: Int, _ at: Int, _ len: Int) { put(String(String(v, radix: 8).reversed()).padding(toLength: len - 1, withPad: "0", startingAt: 0).reversed().map(String.init).joined(), at, len - 1) }
+        func octal(_ v: Int, _ at: Int, _ len: Int) {
+            put(
+                String(String(v, radix: 8).reversed()).padding(toLength: len - 1, withPad: "0", startingAt: 0).reversed().map(String.init).joined(), at, len - 1
+            )
+        }
         put(name, 0, 100)
         octal(mode, 100, 8); octal(uid, 108, 8); octal(0, 116, 8); octal(size, 124, 12); octal(0, 136, 12)
         h[156] = type.asciiValue!
@@ -74,7 +79,8 @@ final class TarTests: XCTestCase {
     }
 
     func testUstarBasicsWithShortReads() throws {
-        let b = TarWriter.entry("etc/", type: "5", mode: 0o755) + TarWriter.entry("etc/hostname", data: Array("box\n".utf8), uid: 1000)
+        let b =
+            TarWriter.entry("etc/", type: "5", mode: 0o755) + TarWriter.entry("etc/hostname", data: Array("box\n".utf8), uid: 1000)
             + TarWriter.entry("bin/sh", type: "2", link: "busybox") + TarWriter.entry("bin/ls", type: "1", link: "bin/busybox")
             + TarWriter.header("x", prefix: "very/long/prefix") + TarWriter.end
         let e = try entries(b, chunk: 7)
@@ -121,7 +127,8 @@ final class TarTests: XCTestCase {
     }
 
     func testPAXOverridesPathSizeAndIds() throws {
-        let b = TarWriter.pax([("path", "a/" + String(repeating: "p", count: 200)), ("uid", "100000"), ("linkpath", "t")], for: "x")
+        let b =
+            TarWriter.pax([("path", "a/" + String(repeating: "p", count: 200)), ("uid", "100000"), ("linkpath", "t")], for: "x")
             + TarWriter.entry("short", data: [1, 2, 3]) + TarWriter.end
         let e = try entries(b)
         XCTAssertEqual(e[0].0.path.count, 202)
@@ -188,7 +195,9 @@ final class TarTests: XCTestCase {
         let target = String(repeating: "t", count: 150)
         let data = Array("hello".utf8)
         var b = TarHeader.encode(path: "./", kind: .directory, mode: 0o755, mtime: 1_700_000_000)
-        b += TarHeader.encode(path: long, kind: .file, mode: 0o4755, size: Int64(data.count), mtime: 5) + data + [UInt8](repeating: 0, count: TarHeader.padding(5))
+        b +=
+            TarHeader.encode(path: long, kind: .file, mode: 0o4755, size: Int64(data.count), mtime: 5) + data
+            + [UInt8](repeating: 0, count: TarHeader.padding(5))
         b += TarHeader.encode(path: "./ln", kind: .symlink, mode: 0o777, link: target)
         b += TarHeader.encode(path: "./hard", kind: .hardlink, mode: 0o4755, link: long)
         b += TarHeader.encode(path: "./old", kind: .file, mode: 0o644, mtime: -5)

@@ -35,8 +35,10 @@ final class CgroupScopeTests: XCTestCase {
     func testLimitsGetADelegatedScopeFromTheUserManager() throws {
         let own = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)
         XCTAssertFalse(own.contains("user@"), "the test itself sits outside the user manager: \(own)")
-        let run = try h.start(["run", "--memory", "32m", "--pids-limit", "40", "--", "/bin/sh", "-c",
-                               "cat /proc/self/cgroup /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; echo ready; exec sleep 600"])
+        let run = try h.start([
+            "run", "--memory", "32m", "--pids-limit", "40", "--", "/bin/sh", "-c",
+            "cat /proc/self/cgroup /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; echo ready; exec sleep 600",
+        ])
         let out = run.read(until: "ready\n", timeout: 60) ?? ""
         XCTAssertEqual(out, "0::/\n33554432\n40\nready\n", "the limits, seen from inside its own cgroup namespace")
         // rootless itself now sits in rootless-outer of a scope the user manager made.
@@ -62,7 +64,9 @@ final class CgroupScopeTests: XCTestCase {
     }
 
     func testOOMInAScopeIsReported() throws {
-        let r = try h.run(["run", "--memory", "16m", "--memory-swap", "16m", "--", "/bin/sh", "-c", "x=$(head -c 64000000 /dev/zero | tr '\\0' a); echo survived"])
+        let r = try h.run([
+            "run", "--memory", "16m", "--memory-swap", "16m", "--", "/bin/sh", "-c", "x=$(head -c 64000000 /dev/zero | tr '\\0' a); echo survived",
+        ])
         XCTAssertEqual(r.status, 137, r.err)
         XCTAssertTrue(r.err.contains("killed by the OOM killer (memory.max 16777216 bytes reached)"), r.err)
     }

@@ -13,7 +13,10 @@ final class CgroupVMTests: XCTestCase {
     /// The delegated cgroup rootless creates sandboxes under (ours, or the parent of the
     /// rootless-outer leaf an earlier run moved us into).
     var base: String {
-        let own = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8))?.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) } ?? "/"
+        let own =
+            (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8))?.split(separator: "\n").first { $0.hasPrefix("0::") }.map {
+                String($0.dropFirst(3))
+            } ?? "/"
         let path = "/sys/fs/cgroup" + own
         return path.hasSuffix("/rootless-outer") ? String(path.dropLast("/rootless-outer".count)) : path
     }
@@ -28,8 +31,9 @@ final class CgroupVMTests: XCTestCase {
     }
 
     func testMemoryLimitIsEnforcedAndTheOOMKillReported() throws {
-        let r = try sh("cat /sys/fs/cgroup/memory.max; x=$(head -c 64000000 /dev/zero | tr '\\0' a); echo survived",
-                       ["--memory", "16m", "--memory-swap", "16m", "--stats"])
+        let r = try sh(
+            "cat /sys/fs/cgroup/memory.max; x=$(head -c 64000000 /dev/zero | tr '\\0' a); echo survived",
+            ["--memory", "16m", "--memory-swap", "16m", "--stats"])
         XCTAssertEqual(r.out.split(separator: "\n").first, "16777216", "the limit is visible inside")
         XCTAssertFalse(r.out.contains("survived"), r.out)
         XCTAssertEqual(r.status, 137, r.err)
@@ -41,8 +45,9 @@ final class CgroupVMTests: XCTestCase {
     func testForkBombIsContainedByThePidsLimit() throws {
         // The bomb runs in an inner sh (dash gives up at the first failed fork); the outer
         // one reports with builtins only (cat could not start any more).
-        let r = try sh("sh -c 'for i in $(seq 30); do (exec sleep 60) & done' 2>/dev/null; read n < /sys/fs/cgroup/pids.current; echo current=$n; "
-                       + "while read k v; do echo $k=$v; done < /sys/fs/cgroup/pids.events", ["--pids-limit", "10", "--timeout", "120"])
+        let r = try sh(
+            "sh -c 'for i in $(seq 30); do (exec sleep 60) & done' 2>/dev/null; read n < /sys/fs/cgroup/pids.current; echo current=$n; "
+                + "while read k v; do echo $k=$v; done < /sys/fs/cgroup/pids.events", ["--pids-limit", "10", "--timeout", "120"])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertLessThanOrEqual(Int(r["current"] ?? "99") ?? 99, 10, r.out)
         XCTAssertGreaterThan(Int(r["max"] ?? "0") ?? 0, 0, "forks were refused at the limit: \(r.out)")
@@ -53,8 +58,9 @@ final class CgroupVMTests: XCTestCase {
         // Spin until the kernel has throttled us once (checked every 20k steps), at most 3M
         // steps: a quota that is not enforced leaves nr_throttled at 0 and fails below. A
         // fixed 300k steps sometimes fit in the guest's first periods' quota.
-        let r = try sh("i=0; while [ $i -lt 3000000 ]; do i=$((i+1)); if [ $((i % 20000)) = 0 ] && ! grep -q 'nr_throttled 0' /sys/fs/cgroup/cpu.stat; then break; fi; done; cat /sys/fs/cgroup/cpu.max; grep nr_throttled /sys/fs/cgroup/cpu.stat | tr ' ' =",
-                       ["--cpus", "0.2"])
+        let r = try sh(
+            "i=0; while [ $i -lt 3000000 ]; do i=$((i+1)); if [ $((i % 20000)) = 0 ] && ! grep -q 'nr_throttled 0' /sys/fs/cgroup/cpu.stat; then break; fi; done; cat /sys/fs/cgroup/cpu.max; grep nr_throttled /sys/fs/cgroup/cpu.stat | tr ' ' =",
+            ["--cpus", "0.2"])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertTrue(r.out.contains("20000 100000"), r.out)
         XCTAssertGreaterThan(Int(r["nr_throttled"] ?? "0") ?? 0, 0, r.out)
@@ -93,7 +99,7 @@ final class CgroupVMTests: XCTestCase {
     func testGcRemovesTheCgroupOfACrashedRun() throws {
         let run = try h.start(["run", "--memory", "64m", "--", "/bin/sh", "-c", "echo ready; exec sleep 600"])
         XCTAssertNotNil(run.read(until: "ready\n", timeout: 60))
-        kill(run.process.processIdentifier, SIGKILL) // no cleanup possible: the sandbox dies (pdeathsig), its cgroup stays
+        kill(run.process.processIdentifier, SIGKILL)  // no cleanup possible: the sandbox dies (pdeathsig), its cgroup stays
         run.process.waitUntilExit()
         XCTAssertEqual(run.read(until: nil, timeout: 30), "", "the sandbox died with rootless")
         XCTAssertEqual(leftovers, ["rootless-\(run.process.processIdentifier)"])

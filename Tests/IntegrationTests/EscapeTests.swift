@@ -20,8 +20,9 @@ final class EscapeTests: XCTestCase {
         for flags in [[], ["--seccomp", "untrusted"]] {
             let cmd = ([h.bin, "run"] + flags + ["--", h.probe, "tiocsti"]).joined(separator: " ")
             let r = try h.run([], shell: "exec script -qec '\(cmd)' /dev/null")
-            XCTAssertTrue(r.out.contains("tiocsti=EPERM") || r.out.contains("tiocsti=EIO"),
-                          "new session (and the untrusted filter) must refuse TIOCSTI: \(r.out) \(r.err)")
+            XCTAssertTrue(
+                r.out.contains("tiocsti=EPERM") || r.out.contains("tiocsti=EIO"),
+                "new session (and the untrusted filter) must refuse TIOCSTI: \(r.out) \(r.err)")
         }
     }
 
@@ -92,7 +93,10 @@ final class EscapeTests: XCTestCase {
         XCTAssertEqual(allowed.status, 0, "control: default allows nesting: \(allowed.err)")
         let denied = try h.run(["run", "--seccomp", "untrusted", "--", "unshare", "-Ur", "true"])
         XCTAssertNotEqual(denied.status, 0)
-        let r = try h.run(["run", "--seccomp", "untrusted", "--", "sh", "-c", "\(h.probe) unshare-user; \(h.probe) clone3-user; \(h.probe) denied-set; \(h.probe) ptrace-child"])
+        let r = try h.run([
+            "run", "--seccomp", "untrusted", "--", "sh", "-c",
+            "\(h.probe) unshare-user; \(h.probe) clone3-user; \(h.probe) denied-set; \(h.probe) ptrace-child",
+        ])
         XCTAssertEqual(r["unshare_user"], "EPERM")
         XCTAssertEqual(r["clone3_user"], "ENOSYS", "clone3 answers ENOSYS so libc falls back to the checkable clone")
         for k in ["keyctl", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "fsopen", "open_tree", "setns", "ptrace_attach"] {

@@ -138,7 +138,9 @@ struct Harness {
     func together(_ a: [String], _ b: [String], timeout: Double = 120) throws -> [(status: Int32, out: String?)] {
         let running = [try start(a), try start(b)]
         let outs = running.map { $0.read(until: nil, timeout: timeout) }
-        return zip(running, outs).map { r, o in r.process.waitUntilExit(); return (r.process.terminationStatus, o) }
+        return zip(running, outs).map { r, o in
+            r.process.waitUntilExit(); return (r.process.terminationStatus, o)
+        }
     }
 
     /// sh -c script in the scratch dir (stdout discarded): its status and stderr.

@@ -48,12 +48,12 @@ final class ImageTests: XCTestCase {
         }
         """#
 
-
     /// A busybox base layer (with a file owned by 1000 and a setuid file) and a second
     /// layer that deletes /etc/victim, makes /opt opaque and adds /work/new.
     func makeLayout() throws -> String {
         let s = h.scratch.path
-        try sh("""
+        try sh(
+            """
             mkdir -p \(s)/l1/bin \(s)/l1/etc \(s)/l1/home/u \(s)/l1/opt/old \(s)/l1/work \(s)/l2/etc \(s)/l2/opt \(s)/l2/work
             cp /bin/busybox \(s)/l1/bin/busybox; ln -s busybox \(s)/l1/bin/sh
             echo gone > \(s)/l1/etc/victim; echo kept > \(s)/l1/opt/old/file; echo base > \(s)/l1/etc/base
@@ -84,8 +84,10 @@ final class ImageTests: XCTestCase {
         let images = try rl(["images", "--format", "json"])
         XCTAssertTrue(images.out.contains("\"docker.io/test/multi:v1\""), images.out)
         for driver in ["overlay", "fuse-overlayfs", "copy"] {
-            let r = try h.run(["run", "--root", store, "--storage-driver", driver, "test/multi:v1", "--", "/bin/sh", "-c",
-                               "pwd; echo FOO=$FOO; ls /etc; ls /opt; cat /work/new; test -e /etc/victim || echo victim=gone; echo x > /written && echo write=ok; stat -c mode=%a /bin/suid"])
+            let r = try h.run([
+                "run", "--root", store, "--storage-driver", driver, "test/multi:v1", "--", "/bin/sh", "-c",
+                "pwd; echo FOO=$FOO; ls /etc; ls /opt; cat /work/new; test -e /etc/victim || echo victim=gone; echo x > /written && echo write=ok; stat -c mode=%a /bin/suid",
+            ])
             XCTAssertEqual(r.status, 0, "\(driver): \(r.err)")
             XCTAssertTrue(r.out.hasPrefix("/work\n"), "WorkingDir from the config (\(driver)): \(r.out)")
             XCTAssertEqual(r["FOO"], "bar", "Env from the config (\(driver))")
@@ -96,7 +98,9 @@ final class ImageTests: XCTestCase {
             // The default command is the image's Cmd; the writable layer is gone afterwards.
             let d = try h.run(["run", "--root", store, "--storage-driver", driver, "test/multi:v1", "--"])
             XCTAssertEqual(d.out, "default-cmd\n", d.err)
-            let again = try h.run(["run", "--root", store, "--storage-driver", driver, "test/multi:v1", "--", "/bin/sh", "-c", "test -e /written && echo leaked || echo clean"])
+            let again = try h.run([
+                "run", "--root", store, "--storage-driver", driver, "test/multi:v1", "--", "/bin/sh", "-c", "test -e /written && echo leaked || echo clean",
+            ])
             XCTAssertEqual(again.out, "clean\n", "each run starts from the image (\(driver))")
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store + "/containers"), [], "no scratch left")
@@ -104,7 +108,8 @@ final class ImageTests: XCTestCase {
 
     func testOwnershipIsKeptUnderMapAuto() throws {
         let s = h.scratch.path
-        try sh("""
+        try sh(
+            """
             mkdir -p \(s)/r/bin \(s)/r/home/u; cp /bin/busybox \(s)/r/bin/busybox; ln -s busybox \(s)/r/bin/sh
             tar -C \(s)/r --owner=0 --group=0 -cf \(s)/a.tar bin
             tar -C \(s)/r --owner=1000 --group=1001 -rf \(s)/a.tar home
@@ -121,7 +126,8 @@ final class ImageTests: XCTestCase {
     /// modes, symlinks and hardlinks kept; a fifo is skipped with a note.
     func testDirectoryImport() throws {
         let s = h.scratch.path
-        try sh("""
+        try sh(
+            """
             mkdir -p \(s)/tree/bin \(s)/tree/etc/deep/er \(s)/tree/\(String(repeating: "x", count: 120))
             cp /bin/busybox \(s)/tree/bin/busybox; ln -s busybox \(s)/tree/bin/sh; ln \(s)/tree/bin/busybox \(s)/tree/bin/hard
             echo conf > \(s)/tree/etc/deep/er/c; chmod 4711 \(s)/tree/etc/deep/er/c; mkfifo \(s)/tree/fifo
@@ -129,8 +135,10 @@ final class ImageTests: XCTestCase {
         let i = try rl(["import", "--name", "dir", s + "/tree"])
         XCTAssertEqual(i.status, 0, i.err)
         XCTAssertTrue(i.err.contains("fifo skipped"), i.err)
-        let r = try h.run(["run", "--root", store, "dir", "--", "/bin/sh", "-c",
-                           "stat -c 'own=%u:%g' /etc/deep/er/c; stat -c 'mode=%a' /etc/deep/er/c; stat -c 'links=%h' /bin/hard; ls -d /xxx* | wc -c; cat /etc/deep/er/c"])
+        let r = try h.run([
+            "run", "--root", store, "dir", "--", "/bin/sh", "-c",
+            "stat -c 'own=%u:%g' /etc/deep/er/c; stat -c 'mode=%a' /etc/deep/er/c; stat -c 'links=%h' /bin/hard; ls -d /xxx* | wc -c; cat /etc/deep/er/c",
+        ])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertEqual(r["own"], "0:0", "the user's files are root's inside")
         XCTAssertEqual(r["mode"], "4711")
@@ -144,15 +152,19 @@ final class ImageTests: XCTestCase {
         try sh("rm \(s)/tree/fifo; tar -C \(s)/tree -cf \(s)/user.tar .")
         let own = try rl(["import", "--name", "usertar", s + "/user.tar"])
         XCTAssertEqual(own.status, 0, own.err)
-        XCTAssertEqual(try h.run(["run", "--root", store, "usertar", "--", "/bin/busybox", "stat", "-c", "etc=%u", "/etc"])["etc"], String(getuid()),
-                       "the files keep the tar's owner: your uid, mapped through the subordinate range")
+        XCTAssertEqual(
+            try h.run(["run", "--root", store, "usertar", "--", "/bin/busybox", "stat", "-c", "etc=%u", "/etc"])["etc"], String(getuid()),
+            "the files keep the tar's owner: your uid, mapped through the subordinate range")
     }
 
     func testDockerArchiveAndOCIArchiveFromSkopeo() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/skopeo") else { throw XCTSkip("SKIP: skopeo is not installed (scripts/setup installs it)") }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/skopeo") else {
+            throw XCTSkip("SKIP: skopeo is not installed (scripts/setup installs it)")
+        }
         let oci = try makeLayout()
         let s = h.scratch.path
-        try sh("""
+        try sh(
+            """
             skopeo --insecure-policy copy -q oci:\(oci):v1 docker-archive:\(s)/d.tar:example.com/saved:v2
             skopeo --insecure-policy copy -q oci:\(oci):v1 oci-archive:\(s)/o.tar:v3
             """)
@@ -245,13 +257,18 @@ final class ImageTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store + "/layers").count, 2)
         // An import SIGKILLed while it unpacks (its helper dies with it), then completed.
         let s = h.scratch.path
-        try sh("mkdir -p \(s)/big/data \(s)/big/bin \(s)/big/work && cp /bin/busybox \(s)/big/bin/ && head -c 300000000 /dev/zero > \(s)/big/data/zero && layout \(s)/big-oci v1 \(s)/big")
+        try sh(
+            "mkdir -p \(s)/big/data \(s)/big/bin \(s)/big/work && cp /bin/busybox \(s)/big/bin/ && head -c 300000000 /dev/zero > \(s)/big/data/zero && layout \(s)/big-oci v1 \(s)/big"
+        )
         let k = try h.start(["import", "--root", store, "--name", "big", s + "/big-oci:v1"])
         // Killed once the unpack has begun: its tmp directory exists.
         let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline && !((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).contains(where: { $0.hasPrefix("layer-") }) { poll(nil, 0, 5) }
-        XCTAssertTrue(((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).contains { $0.hasPrefix("layer-") },
-                      "the kill lands while the layer is being unpacked")
+        while Date() < deadline && !((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).contains(where: { $0.hasPrefix("layer-") }) {
+            poll(nil, 0, 5)
+        }
+        XCTAssertTrue(
+            ((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).contains { $0.hasPrefix("layer-") },
+            "the kill lands while the layer is being unpacked")
         kill(k.process.processIdentifier, SIGKILL)
         k.process.waitUntilExit()
         XCTAssertEqual(try rl(["images", "--format", "json"]).out.contains("big"), false, "a killed import names nothing")
@@ -259,7 +276,8 @@ final class ImageTests: XCTestCase {
         XCTAssertEqual(again.status, 0, again.err)
         let r = try h.run(["run", "--root", store, "big", "--", "/bin/busybox", "stat", "-c", "size=%s", "/data/zero"])
         XCTAssertEqual(r["size"], "300000000", r.err)
-        XCTAssertFalse(((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).contains { $0.hasPrefix("layer-") }, "the leftover was cleared")
+        XCTAssertFalse(
+            ((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).contains { $0.hasPrefix("layer-") }, "the leftover was cleared")
     }
 
     /// The fuse-overlayfs daemon lives in the payload's pid namespace with every
@@ -268,19 +286,23 @@ final class ImageTests: XCTestCase {
     /// The control: the same payload traces its own child.
     func testTheFuseOverlayfsDaemonIsOutOfThePayloadsReach() throws {
         let s = h.scratch.path
-        try sh("""
+        try sh(
+            """
             mkdir -p \(s)/p/bin; cp /bin/busybox \(s)/p/bin/busybox; ln -s busybox \(s)/p/bin/sh; cp \(h.probe) \(s)/p/probe
             layout \(s)/poci v1 \(s)/p
             """)
         XCTAssertEqual(try rl(["import", "--name", "test/probe:v1", s + "/poci:v1"]).status, 0)
         for caps in [[], ["--cap-add", "SYS_PTRACE"], ["--cap-add", "ALL"]] {
-            let r = try h.run(["run", "--root", store, "--storage-driver", "fuse-overlayfs"] + caps + ["test/probe:v1", "--", "/probe", "ptrace-comm", "fuse-overlayfs"])
+            let r = try h.run(
+                ["run", "--root", store, "--storage-driver", "fuse-overlayfs"] + caps + ["test/probe:v1", "--", "/probe", "ptrace-comm", "fuse-overlayfs"])
             XCTAssertEqual(r.status, 0, r.err)
             XCTAssertEqual(r["helpers"], "1", "the daemon is in the payload's pid namespace: \(r.out)")
             XCTAssertEqual(r["ptrace_helper"], "EPERM", "\(caps): \(r.out)")
             XCTAssertNotEqual(r["read_helper_environ"], "ok", "\(caps): \(r.out)")
         }
-        let control = try h.run(["run", "--root", store, "--storage-driver", "fuse-overlayfs", "--cap-add", "SYS_PTRACE", "test/probe:v1", "--", "/probe", "ptrace-child"])
+        let control = try h.run([
+            "run", "--root", store, "--storage-driver", "fuse-overlayfs", "--cap-add", "SYS_PTRACE", "test/probe:v1", "--", "/probe", "ptrace-child",
+        ])
         XCTAssertEqual(control["ptrace_attach"], "ok", "the control: \(control.out)")
     }
 }

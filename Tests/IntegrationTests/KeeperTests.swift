@@ -59,11 +59,16 @@ final class KeeperTests: XCTestCase {
         }
         XCTAssertEqual(Array(fds.map(\.0).prefix(4)), [0, 1, 2, 3])
         for (fd, target) in fds {
-            if fd < 3 { XCTAssertEqual(target, "/dev/null") } else if fd == 3 { XCTAssertTrue(target.hasPrefix("socket:["), target) } else {
+            if fd < 3 {
+                XCTAssertEqual(target, "/dev/null")
+            } else if fd == 3 {
+                XCTAssertTrue(target.hasPrefix("socket:["), target)
+            } else {
                 // Its own mount table, watched (a change drops warm sandboxes built before it).
                 // And its own binary (inotify): it leaves, idle, once that is replaced.
-                XCTAssertTrue(target.hasPrefix("user:[") || target.hasPrefix("net:[") || target == "anon_inode:[eventfd]"
-                              || target == "/proc/\(pid)/mountinfo" || target == "anon_inode:inotify", "fd \(fd) -> \(target)")
+                XCTAssertTrue(
+                    target.hasPrefix("user:[") || target.hasPrefix("net:[") || target == "anon_inode:[eventfd]"
+                        || target == "/proc/\(pid)/mountinfo" || target == "anon_inode:inotify", "fd \(fd) -> \(target)")
             }
         }
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd"), "/")
@@ -91,7 +96,9 @@ final class KeeperTests: XCTestCase {
         let r = try h.run(["run", "--", "/bin/cat", "/proc/self/uid_map"])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertEqual(r.out.split(separator: "\n").count, 2, "a new keeper, the whole range again: \(r.out)")
-        guard let second = try keeperPID() else { return XCTFail("no new keeper: \(try h.run(["keeper", "status"]).out) \(try h.run(["keeper", "status"]).err)") }
+        guard let second = try keeperPID() else {
+            return XCTFail("no new keeper: \(try h.run(["keeper", "status"]).out) \(try h.run(["keeper", "status"]).err)")
+        }
         XCTAssertNotEqual(second, pid)
         XCTAssertEqual(try h.run(["keeper", "stop"]).out, "stopped 1 keeper\n")
         XCTAssertNil(try keeperPID())
@@ -112,7 +119,9 @@ final class KeeperTests: XCTestCase {
     }
 
     func fdTargets(_ pid: Int32) throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").map { try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") }
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").map {
+            try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
+        }
     }
 
     /// The keeper holds a sandbox's mount namespace while the sandbox lives (so that its
@@ -150,7 +159,8 @@ final class KeeperTests: XCTestCase {
     /// a namespace is gone, so "twice" is checked on two sandboxes alive together: they
     /// meet at a FIFO before either exits.
     func testPooledNetworkNamespacesAreFreshPerRun() throws {
-        let script = "echo $(readlink /proc/self/ns/net) $(ls /sys/class/net) $(cat /sys/class/net/lo/flags) $(tail -n +2 /proc/net/tcp /proc/net/udp /proc/net/unix | grep -c :)"
+        let script =
+            "echo $(readlink /proc/self/ns/net) $(ls /sys/class/net) $(cat /sys/class/net/lo/flags) $(tail -n +2 /proc/net/tcp /proc/net/udp /proc/net/unix | grep -c :)"
         for map in ["auto", "self", "auto", "self"] {
             let r = try h.run(["run", "--map", map, "--", "/bin/sh", "-c", script])
             XCTAssertEqual(r.status, 0, r.err)
@@ -162,8 +172,9 @@ final class KeeperTests: XCTestCase {
         }
         let fifo = h.scratch.appendingPathComponent("barrier").path
         XCTAssertEqual(mkfifo(fifo, 0o666), 0)
-        let both = try h.together(["run", "--", "/bin/sh", "-c", "readlink /proc/self/ns/net; exec 3<\(fifo)"],
-                                  ["run", "--", "/bin/sh", "-c", "readlink /proc/self/ns/net; exec 3>\(fifo)"])
+        let both = try h.together(
+            ["run", "--", "/bin/sh", "-c", "readlink /proc/self/ns/net; exec 3<\(fifo)"],
+            ["run", "--", "/bin/sh", "-c", "readlink /proc/self/ns/net; exec 3>\(fifo)"])
         XCTAssertEqual(both.map(\.status), [0, 0])
         let nets = both.compactMap(\.out)
         XCTAssertEqual(nets.count, 2)

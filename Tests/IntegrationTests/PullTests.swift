@@ -17,7 +17,9 @@ final class PullTests: XCTestCase {
         for tool in ["/usr/bin/docker-registry", "/usr/bin/skopeo"] where !FileManager.default.isExecutableFile(atPath: tool) {
             throw XCTSkip("SKIP: \(tool) is not installed (scripts/setup installs it)")
         }
-        guard FileManager.default.fileExists(atPath: fixtures + "/token-server.py") else { throw XCTSkip("SKIP: ROOTLESS_FIXTURES not set (scripts/test stages them)") }
+        guard FileManager.default.fileExists(atPath: fixtures + "/token-server.py") else {
+            throw XCTSkip("SKIP: ROOTLESS_FIXTURES not set (scripts/test stages them)")
+        }
     }
 
     override func tearDown() {
@@ -25,7 +27,6 @@ final class PullTests: XCTestCase {
         if let h { _ = try? h.run(["unshare", "--root", store, "--", "rm", "-rf", store]) }
         h?.cleanup()
     }
-
 
     /// The image helpers (layout, multi) then script, in the scratch dir; it must succeed.
     func sh(_ script: String, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -38,7 +39,8 @@ final class PullTests: XCTestCase {
     static func freePort() -> Int {
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(s) }
-        var a = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        var a = sockaddr_in(
+            sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = bind(s, $0, len) } }
         withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(s, $0, &len) } }
@@ -50,8 +52,13 @@ final class PullTests: XCTestCase {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var a = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: UInt16(port).bigEndian, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
-            let ok = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+            var a = sockaddr_in(
+                sin_family: sa_family_t(AF_INET), sin_port: UInt16(port).bigEndian, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")),
+                sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+            let ok =
+                withUnsafeMutablePointer(to: &a) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                } == 0
             close(s)
             if ok { return true }
             poll(nil, 0, 20)
@@ -64,16 +71,16 @@ final class PullTests: XCTestCase {
         let port = Self.freePort()
         let cfg = h.scratch.appendingPathComponent("registry-\(port).yml")
         try """
-            version: 0.1
-            log:
-              level: error
-            storage:
-              filesystem:
-                rootdirectory: \(h.scratch.path)/registry-data
-            http:
-              addr: 127.0.0.1:\(port)
-            \(extra)
-            """.write(to: cfg, atomically: true, encoding: .utf8)
+        version: 0.1
+        log:
+          level: error
+        storage:
+          filesystem:
+            rootdirectory: \(h.scratch.path)/registry-data
+        http:
+          addr: 127.0.0.1:\(port)
+        \(extra)
+        """.write(to: cfg, atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
         p.arguments = ["serve", cfg.path]
@@ -105,7 +112,8 @@ final class PullTests: XCTestCase {
     /// The base image (busybox, whiteouts in a second layer) pushed as `test/bb:TAG`.
     func push(_ port: Int, tag: String = "v1", skopeoArgs: String = "", layout: String = "oci") throws {
         let s = h.scratch.path
-        try sh("""
+        try sh(
+            """
             [ -d \(s)/oci ] || {
               mkdir -p \(s)/l1/bin \(s)/l1/etc \(s)/l1/opt/old \(s)/l1/work \(s)/l2/etc \(s)/l2/opt \(s)/l2/work
               cp /bin/busybox \(s)/l1/bin/busybox; ln -s busybox \(s)/l1/bin/sh
@@ -119,8 +127,10 @@ final class PullTests: XCTestCase {
     }
 
     func assertBaseImage(_ name: String, driver: String = "auto", file: StaticString = #filePath, line: UInt = #line) throws {
-        let r = try h.run(["run", "--root", store, "--storage-driver", driver, name, "--", "/bin/sh", "-c",
-                           "echo victim=$(ls /etc/victim 2>&1 | grep -c 'No such'); echo opt=$(ls /opt | tr '\\n' ' '); echo new=$(cat /work/new); echo foo=$FOO; echo pwd=$(pwd)"])
+        let r = try h.run([
+            "run", "--root", store, "--storage-driver", driver, name, "--", "/bin/sh", "-c",
+            "echo victim=$(ls /etc/victim 2>&1 | grep -c 'No such'); echo opt=$(ls /opt | tr '\\n' ' '); echo new=$(cat /work/new); echo foo=$FOO; echo pwd=$(pwd)",
+        ])
         XCTAssertEqual(r.status, 0, r.err, file: file, line: line)
         XCTAssertEqual(r["victim"], "1", "the whiteout hid /etc/victim", file: file, line: line)
         XCTAssertEqual(r["opt"], "fresh", "the opaque dir hid /opt/old", file: file, line: line)
@@ -139,13 +149,15 @@ final class PullTests: XCTestCase {
         XCTAssertTrue(p.out.hasPrefix("sha256:"), p.out)
         XCTAssertTrue(p.err.contains("Copied blob"), "plain progress lines off a terminal: \(p.err)")
         for driver in ["overlay", "fuse-overlayfs", "copy"] { try assertBaseImage("127.0.0.1:\(port)/test/bb:v1", driver: driver) }
-        XCTAssertFalse(((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).contains { pid in
-            (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("fuse-overlayfs") == true
-        }, "the fuse-overlayfs daemon ends with its sandbox")
+        XCTAssertFalse(
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).contains { pid in
+                (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("fuse-overlayfs") == true
+            }, "the fuse-overlayfs daemon ends with its sandbox")
         // auto: probed once per store and kernel, and it says what it chose.
         let auto = try h.run(["run", "--root", store, "127.0.0.1:\(port)/test/bb:v1", "--", "/bin/busybox", "true"])
         XCTAssertTrue(auto.err.contains("storage driver: auto chose "), auto.err)
-        XCTAssertFalse(try h.run(["run", "--root", store, "127.0.0.1:\(port)/test/bb:v1", "--", "/bin/busybox", "true"]).err.contains("auto chose"), "said once")
+        XCTAssertFalse(
+            try h.run(["run", "--root", store, "127.0.0.1:\(port)/test/bb:v1", "--", "/bin/busybox", "true"]).err.contains("auto chose"), "said once")
         // Docker schema 2: same layers, so nothing is fetched again but the manifest.
         let d = try rl(["pull", "127.0.0.1:\(port)/test/bb:v2s2"])
         XCTAssertEqual(d.status, 0, d.err)
@@ -169,7 +181,8 @@ final class PullTests: XCTestCase {
     func testMultiArchIndexSelectsThePlatform() throws {
         let port = try registry()
         let s = h.scratch.path
-        try sh("""
+        try sh(
+            """
             mkdir -p \(s)/amd/bin \(s)/arm/bin
             cp /bin/busybox \(s)/amd/bin/busybox; echo amd64 > \(s)/amd/arch
             cp /bin/busybox \(s)/arm/bin/busybox; echo arm64 > \(s)/arm/arch
@@ -182,7 +195,8 @@ final class PullTests: XCTestCase {
         let arm = try rl(["pull", "--platform", "linux/arm64", name])
         XCTAssertEqual(arm.status, 0, arm.err)
         // The arm64 image's files (its busybox is this host's: only the file is looked at).
-        XCTAssertEqual(try h.run(["run", "--root", store, name, "--", "/bin/busybox", "cat", "/arch"]).out, "arm64\n", "the name now points at the arm64 image")
+        XCTAssertEqual(
+            try h.run(["run", "--root", store, name, "--", "/bin/busybox", "cat", "/arch"]).out, "arm64\n", "the name now points at the arm64 image")
         let none = try rl(["pull", "--platform", "linux/s390x", name])
         XCTAssertEqual(none.status, 125)
         XCTAssertTrue(none.err.contains("no image for linux/s390x") && none.err.contains("linux/arm64/v8"), none.err)
@@ -190,7 +204,8 @@ final class PullTests: XCTestCase {
 
     func testHtpasswdOverTLSWithAPrivateCA() throws {
         let s = h.scratch.path
-        try sh("""
+        try sh(
+            """
             cd \(s)
             openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj "/CN=rootless test CA" 2>/dev/null
             openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj "/CN=localhost" 2>/dev/null
@@ -201,7 +216,8 @@ final class PullTests: XCTestCase {
             """)
         let plain = try registry()
         try push(plain)
-        let port = try registry("""
+        let port = try registry(
+            """
               tls:
                 certificate: \(s)/srv.crt
                 key: \(s)/srv.key
@@ -213,14 +229,17 @@ final class PullTests: XCTestCase {
         let name = "localhost:\(port)/test/bb:v1"
         let untrusted = try rl(["pull", name])
         XCTAssertEqual(untrusted.status, 125)
-        XCTAssertTrue(untrusted.err.contains("certificate verification failed") && untrusted.err.contains("certs.d"), "a private CA is not trusted by default, and never downgraded to HTTP: \(untrusted.err)")
+        XCTAssertTrue(
+            untrusted.err.contains("certificate verification failed") && untrusted.err.contains("certs.d"),
+            "a private CA is not trusted by default, and never downgraded to HTTP: \(untrusted.err)")
         let anonymous = try rl(["pull", "--cert-dir", s + "/certs", name])
         XCTAssertTrue(anonymous.err.contains("needs credentials"), anonymous.err)
         let wrong = try rl(["pull", "--cert-dir", s + "/certs", "--creds", "alice:wrong", name])
         XCTAssertTrue(wrong.err.contains("rejected our credentials"), wrong.err)
         // Credentials from an auth.json (the containers format podman login writes).
         let auth = s + "/auth.json"
-        try "{\"auths\":{\"localhost:\(port)\":{\"auth\":\"\(Data("alice:s3cret".utf8).base64EncodedString())\"}}}".write(toFile: auth, atomically: true, encoding: .utf8)
+        try "{\"auths\":{\"localhost:\(port)\":{\"auth\":\"\(Data("alice:s3cret".utf8).base64EncodedString())\"}}}".write(
+            toFile: auth, atomically: true, encoding: .utf8)
         let ok = try rl(["pull", "--cert-dir", s + "/certs", "--authfile", auth, name])
         XCTAssertEqual(ok.status, 0, ok.err)
         try assertBaseImage(name)
@@ -238,7 +257,8 @@ final class PullTests: XCTestCase {
         let plain = try registry()
         try push(plain)
         let tport = try helper("token-server.py", [s + "/tok.key", s + "/tok.crt", "bob", "pw", "rootless-test"])
-        let port = try registry("""
+        let port = try registry(
+            """
             auth:
               token:
                 realm: http://127.0.0.1:\(tport)/token
@@ -258,7 +278,8 @@ final class PullTests: XCTestCase {
         let port = try registry()
         let s = h.scratch.path
         // 48 MB of incompressible data behind a proxy sending 16 MB/s: the kill lands mid-blob.
-        try sh("""
+        try sh(
+            """
             mkdir -p \(s)/big/bin \(s)/big/data; cp /bin/busybox \(s)/big/bin/
             head -c 48000000 /dev/urandom > \(s)/big/data/random
             layout \(s)/big-oci v1 \(s)/big
@@ -281,7 +302,9 @@ final class PullTests: XCTestCase {
             let deadline = Date().addingTimeInterval(60)
             while Date() < deadline {
                 let part = ((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).first { $0.hasSuffix(".partial") }
-                if let p = part, let n = (try? FileManager.default.attributesOfItem(atPath: store + "/tmp/" + p))?[.size] as? Int, n > 4_000_000 { size = n; break }
+                if let p = part, let n = (try? FileManager.default.attributesOfItem(atPath: store + "/tmp/" + p))?[.size] as? Int, n > 4_000_000 {
+                    size = n; break
+                }
                 poll(nil, 0, 5)
             }
             kill(k.process.processIdentifier, SIGKILL)
@@ -293,7 +316,8 @@ final class PullTests: XCTestCase {
         // gc removes the partial (no pull holds its lock)...
         let gc = try rl(["gc"])
         XCTAssertEqual(gc.status, 0, gc.err)
-        XCTAssertFalse(((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).contains { $0.hasSuffix(".partial") }, "gc removed the partial blob")
+        XCTAssertFalse(
+            ((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).contains { $0.hasSuffix(".partial") }, "gc removed the partial blob")
         // ...and a pull killed again is resumed by the next one (a Range request).
         let had = try killMidBlob()
         XCTAssertGreaterThan(had, 0)

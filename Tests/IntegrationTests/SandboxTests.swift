@@ -77,8 +77,9 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(try probe("write", "/usr/rootless-probe")["write"], "EROFS")
         let r = try probe("write", h.scratch.appendingPathComponent("from-inside").path)
         XCTAssertEqual(r["write"], "ok", r.err)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: h.scratch.appendingPathComponent("from-inside").path),
-                      "the current directory is the host's, read-write")
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: h.scratch.appendingPathComponent("from-inside").path),
+            "the current directory is the host's, read-write")
     }
 
     func testFreshTmpHidesHostTmp() throws {
@@ -141,8 +142,9 @@ final class SandboxTests: XCTestCase {
         let r = try h.run(["run", "--rootfs", root.path, "--", "/probe", "stat", "/bin/busybox"])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertEqual(r["type"], "file")
-        XCTAssertEqual(try h.run(["run", "--rootfs", root.path, "--", "/probe", "stat", h.probe])["stat"], "ENOENT",
-                       "the host is gone after pivot_root")
+        XCTAssertEqual(
+            try h.run(["run", "--rootfs", root.path, "--", "/probe", "stat", h.probe])["stat"], "ENOENT",
+            "the host is gone after pivot_root")
         XCTAssertEqual(try h.run(["run", "--rootfs", root.path, "--", "/probe", "write", "/etc/x"])["write"], "ok")
         XCTAssertEqual(try h.run(["run", "--rootfs", root.path, "--read-only", "--", "/probe", "write", "/etc/y"])["write"], "EROFS")
         XCTAssertEqual(try h.run(["run", "--rootfs", root.path, "--", "sh", "-c", "echo hi"]).out, "hi\n")
@@ -175,10 +177,12 @@ final class SandboxTests: XCTestCase {
         try FileManager.default.createDirectory(at: src, withIntermediateDirectories: true)
         let r = try h.run(["run", "--rootfs", root.path, "--bind", "\(src.path):/evil/mnt", "--", "/probe", "stat", "/evil/mnt"])
         XCTAssertEqual(r.status, 0, r.err)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: hostDir.appendingPathComponent("mnt").path),
-                       "nothing was created on the host through the symlink")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent(hostDir.path).appendingPathComponent("mnt").path),
-                      "the target was created inside the rootfs")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: hostDir.appendingPathComponent("mnt").path),
+            "nothing was created on the host through the symlink")
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: root.appendingPathComponent(hostDir.path).appendingPathComponent("mnt").path),
+            "the target was created inside the rootfs")
     }
 
     /// CVE-2019-19921 class: a rootfs whose /proc is a symlink is refused.
@@ -206,7 +210,8 @@ final class SandboxTests: XCTestCase {
         // sh opens fds 3..5, then execs rootless with them inherited.
         let r = try h.run(["run", "--", h.probe, "fds"], shell: "exec 3</etc/hostname 4</etc/hostname 5</etc/hostname; exec \"$0\" \"$@\"")
         XCTAssertEqual(r["fds"], "0,1,2", r.err)
-        let p = try h.run(["run", "--preserve-fds", "2", "--", h.probe, "fds"], shell: "exec 3</etc/hostname 4</etc/hostname 5</etc/hostname; exec \"$0\" \"$@\"")
+        let p = try h.run(
+            ["run", "--preserve-fds", "2", "--", h.probe, "fds"], shell: "exec 3</etc/hostname 4</etc/hostname 5</etc/hostname; exec \"$0\" \"$@\"")
         XCTAssertEqual(p["fds"], "0,1,2,3,4", p.err)
         let bad = try h.run(["run", "--preserve-fds", "3", "--", h.probe, "fds"])
         XCTAssertEqual(bad.status, 125)
@@ -238,7 +243,7 @@ final class SandboxTests: XCTestCase {
             if d.isEmpty { break }
             seen.append(d)
         }
-        p.terminate() // SIGTERM to rootless
+        p.terminate()  // SIGTERM to rootless
         seen.append(out.fileHandleForReading.readDataToEndOfFile())
         p.waitUntilExit()
         XCTAssertTrue(String(decoding: seen, as: UTF8.self).contains("got=15"), String(decoding: seen, as: UTF8.self))
@@ -280,8 +285,9 @@ final class SandboxTests: XCTestCase {
     /// EOF arrives only once every holder of the pipe (sh, rootless, pid 1, sleep) is gone.
     func testDieWithParentTakesTheSandboxDown() throws {
         let marker = String(4000 + Int(getpid() % 997))
-        let r = try h.start(["-c", "\"$0\" run --die-with-parent -- /bin/sh -c 'echo ready; exec /bin/sleep \(marker)'; echo sh-outlived", h.bin],
-                            executable: "/bin/sh")
+        let r = try h.start(
+            ["-c", "\"$0\" run --die-with-parent -- /bin/sh -c 'echo ready; exec /bin/sleep \(marker)'; echo sh-outlived", h.bin],
+            executable: "/bin/sh")
         defer { for pid in h.processes(withArgv: ["/bin/sleep", marker]) { kill(pid_t(pid)!, SIGKILL) } }
         XCTAssertEqual(r.read(until: "ready\n", timeout: 30), "ready\n", "the sandbox started")
         kill(r.process.processIdentifier, SIGKILL)
@@ -303,7 +309,9 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(limited.status, 125)
         XCTAssertEqual(limited.err.split(separator: "\n").count, 1, limited.err)
         XCTAssertTrue(limited.err.contains("this host is hybrid") && limited.err.contains("systemd-run --user --scope -p Delegate=yes"), limited.err)
-        let optional = try h.run(["run", "--cgroup", "optional", "--memory", "64m", "--stats", "--ulimit", "nofile=64:128", "--", "/bin/sh", "-c", "ulimit -n; ulimit -Hn"])
+        let optional = try h.run([
+            "run", "--cgroup", "optional", "--memory", "64m", "--stats", "--ulimit", "nofile=64:128", "--", "/bin/sh", "-c", "ulimit -n; ulimit -Hn",
+        ])
         XCTAssertEqual(optional.status, 0, optional.err)
         XCTAssertEqual(optional.out, "64\n128\n")
         XCTAssertTrue(optional.err.contains("limits not enforced (--cgroup optional)"), optional.err)

@@ -16,7 +16,9 @@ final class SecurityTests: XCTestCase {
         // policy + fake-root + terminal, merged into one program that answers as the three
         // stacked (BPFCompactorTests); --seccomp-log keeps them apart (its listener is the first's).
         XCTAssertEqual(try h.run(["run", "--map", "self", "--", h.probe, "status"])["Seccomp_filters"], "1", "policy + fake-root + terminal: one program")
-        XCTAssertEqual(try h.run(["run", "--map", "self", "--seccomp-log", "--", h.probe, "status"])["Seccomp_filters"], "3", "policy + fake-root + terminal, logged: three")
+        XCTAssertEqual(
+            try h.run(["run", "--map", "self", "--seccomp-log", "--", h.probe, "status"])["Seccomp_filters"], "3",
+            "policy + fake-root + terminal, logged: three")
         XCTAssertEqual(try h.run(["run", "--seccomp", "unconfined", "--", h.probe, "status"])["Seccomp"], "0")
     }
 
@@ -47,13 +49,16 @@ final class SecurityTests: XCTestCase {
     func testAptGetInstallsARealPackageOnlyWithFakeRoot() throws {
         let env = ProcessInfo.processInfo.environment
         guard let debian = env["ROOTLESS_DEBIAN"], let repo = env["ROOTLESS_REPO"], FileManager.default.fileExists(atPath: debian + "/usr/bin/apt-get"),
-              FileManager.default.fileExists(atPath: repo + "/Packages") else {
+            FileManager.default.fileExists(atPath: repo + "/Packages")
+        else {
             throw XCTSkip("SKIP: no Debian rootfs / local repository (scripts/setup builds them with debootstrap)")
         }
         let root = h.scratch.appendingPathComponent("debian").path
         XCTAssertEqual(try h.run([], shell: "exec cp -a \(debian) \(root)").status, 0)
-        let apt = ["run", "--map", "self", "--rootfs", root, "--ro-bind", "\(repo):/repo", "--clearenv",
-                   "-e", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "-e", "DEBIAN_FRONTEND=noninteractive"]
+        let apt = [
+            "run", "--map", "self", "--rootfs", root, "--ro-bind", "\(repo):/repo", "--clearenv",
+            "-e", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "-e", "DEBIAN_FRONTEND=noninteractive",
+        ]
         let apt_ = "apt-get -o APT::Sandbox::User=root"
         let cmd = ["--", "sh", "-c", "\(apt_) update -q && \(apt_) install -y -q hello libutempter0 && hello"]
         let helper = root + "/usr/lib/x86_64-linux-gnu/utempter/utempter"
@@ -76,8 +81,9 @@ final class SecurityTests: XCTestCase {
         let plain = try h.run(base + ["--", "sh", "-c", script]).out
         XCTAssertTrue(plain.hasPrefix("write=ok"), "control: the rootfs is writable without Landlock: \(plain)")
         let ll = try h.run(base + ["--landlock", "--tmpfs", "/tmp", "--", "sh", "-c", script])
-        XCTAssertEqual(ll.out.split(separator: "\n").filter { $0.hasPrefix("write=") },
-                       ["write=EACCES", "write=ok", "write=ok", "write=EACCES"], ll.out + ll.err)
+        XCTAssertEqual(
+            ll.out.split(separator: "\n").filter { $0.hasPrefix("write=") },
+            ["write=EACCES", "write=ok", "write=ok", "write=EACCES"], ll.out + ll.err)
         let ro = try h.run(base + ["--landlock", "--landlock-rw", "/etc", "--", "/probe", "write", "/etc/x"])
         XCTAssertEqual(ro["write"], "ok", "--landlock-rw grants it")
     }
@@ -97,9 +103,12 @@ final class SecurityTests: XCTestCase {
         _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &len) } }
         let port = UInt16(bigEndian: a.sin_port)
         let home = ProcessInfo.processInfo.environment["HOME"] ?? "/tmp"
-        let r = try h.run(["run", "--userns", "none", "--", "sh", "-c",
-                           "\(h.probe) ids; \(h.probe) status; \(h.probe) write \(work.path)/x; \(h.probe) write \(home)/rootless-escape; \(h.probe) kill \(getpid())"],
-                       cwd: work)
+        let r = try h.run(
+            [
+                "run", "--userns", "none", "--", "sh", "-c",
+                "\(h.probe) ids; \(h.probe) status; \(h.probe) write \(work.path)/x; \(h.probe) write \(home)/rootless-escape; \(h.probe) kill \(getpid())",
+            ],
+            cwd: work)
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertEqual(r["euid"], String(getuid()), "no user namespace: your own uid")
         XCTAssertEqual(r["NoNewPrivs"], "1")
@@ -111,7 +120,8 @@ final class SecurityTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: home + "/rootless-escape"))
         // TCP: bash's /dev/tcp against the listener above (ABI 4 handles TCP connect).
         if FileManager.default.fileExists(atPath: "/bin/bash") {
-            let t = try h.run(["run", "--userns", "none", "--", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port) && echo tcp=ok || echo tcp=denied"], cwd: work)
+            let t = try h.run(
+                ["run", "--userns", "none", "--", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port) && echo tcp=ok || echo tcp=denied"], cwd: work)
             XCTAssertEqual(t["tcp"], "denied", "Landlock ABI 4: no TCP connect with --net none: \(t.out) \(t.err)")
         }
     }
@@ -152,7 +162,8 @@ final class SecurityTests: XCTestCase {
 
     func testPolicyCheckNamesFilePathAndHint() throws {
         let bad = h.scratch.appendingPathComponent("bad.json")
-        try #"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","wirte"],"action":"SCMP_ACT_ALLOW"}]}"#.write(to: bad, atomically: true, encoding: .utf8)
+        try #"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","wirte"],"action":"SCMP_ACT_ALLOW"}]}"#.write(
+            to: bad, atomically: true, encoding: .utf8)
         let r = try h.run(["policy", "check", bad.path])
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.err.contains("\(bad.path): $.syscalls[0].names[1]: unknown syscall \"wirte\""), r.err)

@@ -78,7 +78,10 @@ final class TrustEscapeTests: XCTestCase {
         XCTAssertEqual(b.err.split(separator: "\n").filter { $0.hasPrefix("rootless:") }.count, 1, b.err)
         // The runtime directory: masked under a bind of /tmp, whose other files show.
         try FileManager.default.createDirectory(atPath: runtimeDir, withIntermediateDirectories: true)
-        let t = try h.run(["run", "--bind", "/tmp:/tmp/host", "--", "/bin/sh", "-c", "ls -A /tmp/host/rootless-\(getuid()) | wc -l; test -d /tmp/host/\(h.scratch.lastPathComponent) && echo control"])
+        let t = try h.run([
+            "run", "--bind", "/tmp:/tmp/host", "--", "/bin/sh", "-c",
+            "ls -A /tmp/host/rootless-\(getuid()) | wc -l; test -d /tmp/host/\(h.scratch.lastPathComponent) && echo control",
+        ])
         XCTAssertEqual(t.out, "0\ncontrol\n", t.err)
     }
 
@@ -89,8 +92,10 @@ final class TrustEscapeTests: XCTestCase {
     func testMissingStateIsMadeAndMaskedBeforeTheRun() throws {
         let store = h.scratch.appendingPathComponent("fresh-store").path
         XCTAssertFalse(FileManager.default.fileExists(atPath: store))
-        let r = try h.run(["run", "--root", store, "--bind", h.scratch.path + ":/tmp/s", "--", "/bin/sh", "-c",
-                           "\(h.probe) write /tmp/s/fresh-store/planted; \(h.probe) write /tmp/s/beside"])
+        let r = try h.run([
+            "run", "--root", store, "--bind", h.scratch.path + ":/tmp/s", "--", "/bin/sh", "-c",
+            "\(h.probe) write /tmp/s/fresh-store/planted; \(h.probe) write /tmp/s/beside",
+        ])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertTrue(r.out.contains("write=EROFS"), "the store is masked: \(r.out)")
         XCTAssertTrue(r.out.contains("write=ok"), "the control: \(r.out)")
@@ -199,8 +204,9 @@ final class TrustEscapeTests: XCTestCase {
             .filter { (try? Data(contentsOf: URL(fileURLWithPath: $0)))?.range(of: Data("tamper-\(getpid())".utf8)) != nil }
         XCTAssertEqual(mine.count, 1, "one entry holds this run's argv")
         guard let path = mine.first, var d = try? Data(contentsOf: URL(fileURLWithPath: path)),
-              let at = d.range(of: Data("tamper-\(getpid())".utf8)) else { return }
-        d[at.lowerBound] = UInt8(ascii: "T") // the argv the entry runs: "Tamper-…"
+            let at = d.range(of: Data("tamper-\(getpid())".utf8))
+        else { return }
+        d[at.lowerBound] = UInt8(ascii: "T")  // the argv the entry runs: "Tamper-…"
         try d.write(to: URL(fileURLWithPath: path))
         let r = try h.run(args, env: ["ROOTLESS_TIMING": "1"])
         XCTAssertEqual(r.status, 0, r.err)
@@ -300,7 +306,8 @@ final class TrustEscapeTests: XCTestCase {
         let fifo = h.scratch.appendingPathComponent("fifo").path
         mkfifo(fifo, 0o600)
         let deny = h.scratch.appendingPathComponent("deny.json").path
-        try #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["execve"],"action":"SCMP_ACT_ERRNO"}]}"#.write(toFile: deny, atomically: true, encoding: .utf8)
+        try #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["execve"],"action":"SCMP_ACT_ERRNO"}]}"#.write(
+            toFile: deny, atomically: true, encoding: .utf8)
         let cases: [[String]] = [
             ["run", "--seccomp", fifo, "--", "true"], ["policy", "check", fifo],
             ["run", "--seccomp", deny, "--", "true"],
@@ -372,8 +379,11 @@ final class TrustEscapeTests: XCTestCase {
             }
             let rest = front.read(until: nil, timeout: 30) ?? ""
             front.process.waitUntilExit()
-            if group { XCTAssertTrue(rest.contains("got=2"), "the shell's child got SIGINT: \(rest)") }
-            else { XCTAssertFalse(rest.contains("got=2"), "the control: a signal to the shell alone misses its child: \(rest)") }
+            if group {
+                XCTAssertTrue(rest.contains("got=2"), "the shell's child got SIGINT: \(rest)")
+            } else {
+                XCTAssertFalse(rest.contains("got=2"), "the control: a signal to the shell alone misses its child: \(rest)")
+            }
         }
     }
 
@@ -386,6 +396,8 @@ final class TrustEscapeTests: XCTestCase {
         XCTAssertTrue(r.out.contains("tiocsetd=EPERM"), r.out)
         XCTAssertTrue(r.out.contains("tiocexcl=EPERM"), r.out)
         XCTAssertTrue(r.out.contains("tcsets_noecho=ok"), "the control: the payload did turn echo off: \(r.out)")
-        XCTAssertTrue(r.out.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).contains { $0.trimmingCharacters(in: .whitespaces) == "echo" }, "echo is back after the run: \(r.out)")
+        XCTAssertTrue(
+            r.out.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).contains { $0.trimmingCharacters(in: .whitespaces) == "echo" },
+            "echo is back after the run: \(r.out)")
     }
 }

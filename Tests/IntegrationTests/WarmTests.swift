@@ -42,7 +42,9 @@ final class WarmTests: XCTestCase {
 
     /// Until a warm sandbox is ready or nothing is being built (bounded: 3 s; no sleep decides).
     @discardableResult
-    func waitSettled(until done: ((ready: Int, building: Int, failed: Int)) -> Bool = { $0.ready > 0 || $0.building == 0 }) throws -> (ready: Int, building: Int, failed: Int) {
+    func waitSettled(until done: ((ready: Int, building: Int, failed: Int)) -> Bool = { $0.ready > 0 || $0.building == 0 }) throws -> (
+        ready: Int, building: Int, failed: Int
+    ) {
         for _ in 0..<300 {
             if let s = try status(), done(s) { return s }
             var p = pollfd(fd: -1, events: 0, revents: 0)
@@ -134,7 +136,7 @@ final class WarmTests: XCTestCase {
         let root = try h.busyboxRoot()
         let flags = ["--rootfs", root.path]
         let cmd = ["/bin/sh", "-c", "grep Cpus_allowed_list /proc/self/status"]
-        _ = try warm(flags, ["/bin/true"]) // the keeper, started with every CPU
+        _ = try warm(flags, ["/bin/true"])  // the keeper, started with every CPU
         XCTAssertEqual(try warm(flags, cmd).out, try cold(flags, cmd).out)
         try waitSettled { $0.ready > 0 }
         let r = try h.run(["run"] + flags + ["--"] + cmd, shell: "exec taskset -c 0 \"$0\" \"$@\"", env: WarmTests.timing)
@@ -148,7 +150,7 @@ final class WarmTests: XCTestCase {
         let root = try h.busyboxRoot()
         try "one\n".write(to: root.appendingPathComponent("etc/marker"), atomically: true, encoding: .utf8)
         XCTAssertEqual(try warm(["--rootfs", root.path], ["/bin/cat", "/etc/marker"]).out, "one\n")
-        _ = try h.run(["run", "--rootfs", root.path, "--", "/bin/true"]) // a warm one is waiting again
+        _ = try h.run(["run", "--rootfs", root.path, "--", "/bin/true"])  // a warm one is waiting again
         try FileManager.default.moveItem(at: root, to: h.scratch.appendingPathComponent("rootfs.old"))
         let fresh = try h.busyboxRoot()
         try "two\n".write(to: fresh.appendingPathComponent("etc/marker"), atomically: true, encoding: .utf8)
@@ -215,7 +217,7 @@ final class WarmTests: XCTestCase {
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
         let flags = ["--rootfs", root.path, "--bind", "\(data.path):/data"]
-        _ = try warm(flags, ["/bin/true"]) // built while /data is there
+        _ = try warm(flags, ["/bin/true"])  // built while /data is there
         let failed = try status()?.failed ?? 0
         // A warm run that ends once /data is gone from the rootfs (the host's rmdir takes
         // the bind away inside too); the sandbox built after it ends lacks /data. (The
@@ -295,7 +297,8 @@ final class WarmTests: XCTestCase {
         let me = getuid()
         return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
             guard pid.allSatisfy(\.isNumber),
-                  let st = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+                let st = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+            else { return false }
             let lines = st.split(separator: "\n")
             let name = lines.first { $0.hasPrefix("Name:") }?.split(separator: "\t").last
             let state = lines.first { $0.hasPrefix("State:") } ?? ""

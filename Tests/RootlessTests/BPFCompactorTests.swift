@@ -37,11 +37,14 @@ final class BPFCompactorTests: XCTestCase {
                 var inputs = [SeccompInput(nr: nr, arch: arch)]
                 for _ in 0..<40 {
                     // Random words, and small values (flags, families, personalities).
-                    inputs.append(SeccompInput(nr: nr, arch: arch, ip: rng.next(), args: (0..<6).map { _ in rng.next() % 3 == 0 ? rng.next() % 64 : rng.next() }))
+                    inputs.append(
+                        SeccompInput(nr: nr, arch: arch, ip: rng.next(), args: (0..<6).map { _ in rng.next() % 3 == 0 ? rng.next() % 64 : rng.next() }))
                 }
                 for i in inputs where reference(i) != BPF.run(b, i)?.ret {
                     differ += 1
-                    if differ < 5 { XCTFail("\(name): arch \(arch) nr \(nr) args \(i.args): \(String(describing: reference(i))) vs \(String(describing: BPF.run(b, i)))") }
+                    if differ < 5 {
+                        XCTFail("\(name): arch \(arch) nr \(nr) args \(i.args): \(String(describing: reference(i))) vs \(String(describing: BPF.run(b, i)))")
+                    }
                 }
             }
         }
@@ -97,7 +100,8 @@ final class BPFCompactorTests: XCTestCase {
             XCTAssertEqual(BPF.run(p, SeccompInput(nr: chown, arch: Self.x86_64))?.ret, 0x0005_0000, "chown: ERRNO(0)")
             XCTAssertEqual(BPF.run(p, SeccompInput(nr: mknod, arch: Self.x86_64, args: [0, 0o20644, 0, 0, 0, 0]))?.ret, 0x0005_0000, "char device: ERRNO(0)")
             XCTAssertEqual(BPF.run(p, SeccompInput(nr: mknod, arch: Self.x86_64, args: [0, 0o10644, 0, 0, 0, 0]))?.ret, 0x7fff_0000, "FIFO: allowed")
-            XCTAssertEqual(BPF.run(p, SeccompInput(nr: ptrace, arch: Self.x86_64))?.ret, BPF.run(BPF.decode(d)!, SeccompInput(nr: ptrace, arch: Self.x86_64))?.ret)
+            XCTAssertEqual(
+                BPF.run(p, SeccompInput(nr: ptrace, arch: Self.x86_64))?.ret, BPF.run(BPF.decode(d)!, SeccompInput(nr: ptrace, arch: Self.x86_64))?.ret)
         }
     }
 
@@ -114,7 +118,8 @@ final class BPFCompactorTests: XCTestCase {
     }
 
     func testPodmansProfileCompactsToTheSameAnswers() throws {
-        let podman = try String(contentsOf: SeccompTests.repo.appendingPathComponent("Tests/SeccompPolicyTests/Fixtures/podman-containers-common-0.50.1.json"), encoding: .utf8)
+        let podman = try String(
+            contentsOf: SeccompTests.repo.appendingPathComponent("Tests/SeccompPolicyTests/Fixtures/podman-containers-common-0.50.1.json"), encoding: .utf8)
         let raw = try SeccompLoader.compile(podman, name: "podman", ctx, compact: false).bpf
         let compact = try XCTUnwrap(BPFCompactor.compact(raw))
         assertSameAnswers(raw, compact, "podman")
@@ -140,9 +145,11 @@ final class BPFCompactorTests: XCTestCase {
 
     func assertSameAnswersSmall(_ raw: [UInt8], _ compact: [UInt8]) {
         let a = BPF.decode(raw)!, b = BPF.decode(compact)!
-        for arch in [Self.x86_64, 0, 1, 63, 64] { for nr in UInt32(0)..<70 {
-            let i = SeccompInput(nr: nr, arch: arch)
-            XCTAssertEqual(BPF.run(a, i)?.ret, BPF.run(b, i)?.ret)
-        } }
+        for arch in [Self.x86_64, 0, 1, 63, 64] {
+            for nr in UInt32(0)..<70 {
+                let i = SeccompInput(nr: nr, arch: arch)
+                XCTAssertEqual(BPF.run(a, i)?.ret, BPF.run(b, i)?.ret)
+            }
+        }
     }
 }

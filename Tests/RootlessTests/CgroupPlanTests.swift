@@ -19,14 +19,19 @@ final class CgroupPlanTests: XCTestCase {
         for bad in ["", "m", "-1m", "1x", "12", "nan", "1e30g"] {
             XCTAssertThrowsError(try ResourceLimits.parseSize(bad, flag: "--memory"), bad)
         }
-        let s = try RunArguments.parse(["--memory", "64m", "--memory-swap", "96m", "--pids-limit", "20", "--cpus", "1.5",
-                                        "--cpu-weight", "50", "--io-weight", "200", "true"])
-        XCTAssertEqual(s.limits.files().map { "\($0.0)=\($0.1)" },
-                       ["memory.max=67108864", "memory.swap.max=33554432", "pids.max=20", "cpu.max=150000 100000", "cpu.weight=50", "io.weight=default 200"])
+        let s = try RunArguments.parse([
+            "--memory", "64m", "--memory-swap", "96m", "--pids-limit", "20", "--cpus", "1.5",
+            "--cpu-weight", "50", "--io-weight", "200", "true",
+        ])
+        XCTAssertEqual(
+            s.limits.files().map { "\($0.0)=\($0.1)" },
+            ["memory.max=67108864", "memory.swap.max=33554432", "pids.max=20", "cpu.max=150000 100000", "cpu.weight=50", "io.weight=default 200"])
         XCTAssertEqual(s.limits.controllers, ["cpu", "io", "memory", "pids"])
         XCTAssertEqual(try RunArguments.parse(["--memory", "64m", "--memory-swap", "-1", "true"]).limits.files().last?.1, "max")
-        for bad in [["--memory-swap", "1g"], ["--memory", "1g", "--memory-swap", "512m"], ["--cpus", "0"], ["--pids-limit", "x"],
-                    ["--cpu-weight", "0"], ["--cgroup", "maybe"], ["--ulimit", "nofile=9:8"], ["--ulimit", "bogus=1"]] {
+        for bad in [
+            ["--memory-swap", "1g"], ["--memory", "1g", "--memory-swap", "512m"], ["--cpus", "0"], ["--pids-limit", "x"],
+            ["--cpu-weight", "0"], ["--cgroup", "maybe"], ["--ulimit", "nofile=9:8"], ["--ulimit", "bogus=1"],
+        ] {
             XCTAssertThrowsError(try RunArguments.parse(bad + ["true"]), "\(bad)") { XCTAssertTrue(($0 as? RootlessError)?.fix != nil) }
         }
     }
@@ -39,10 +44,14 @@ final class CgroupPlanTests: XCTestCase {
 
     func testStatsFromCgroupFiles() {
         var s = SandboxStats(wallSeconds: 1.5, source: "cgroup")
-        s.apply(cpuStat: "usage_usec 300000\nuser_usec 200000\nsystem_usec 100000\nnr_throttled 3\n", memoryPeak: "10485760\n",
-                memoryEvents: "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n", pidsPeak: nil)
+        s.apply(
+            cpuStat: "usage_usec 300000\nuser_usec 200000\nsystem_usec 100000\nnr_throttled 3\n", memoryPeak: "10485760\n",
+            memoryEvents: "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n", pidsPeak: nil)
         XCTAssertEqual(s.text, "stats (cgroup): wall 1.5 s, cpu user 0.2 s system 0.1 s, peak memory 10.0 MiB, peak pids n/a, oom kills 1")
-        XCTAssertEqual(s.json, "{\"source\":\"cgroup\",\"wall_seconds\":1.5,\"cpu_user_usec\":200000,\"cpu_system_usec\":100000,\"memory_peak_bytes\":10485760,\"pids_peak\":null,\"oom_kills\":1}\n")
+        XCTAssertEqual(
+            s.json,
+            "{\"source\":\"cgroup\",\"wall_seconds\":1.5,\"cpu_user_usec\":200000,\"cpu_system_usec\":100000,\"memory_peak_bytes\":10485760,\"pids_peak\":null,\"oom_kills\":1}\n"
+        )
         XCTAssertNil(SandboxStats.single("max\n"))
     }
 
@@ -53,22 +62,27 @@ final class CgroupPlanTests: XCTestCase {
     }
 
     func facts(_ c: CgroupFacts?) -> HostFacts {
-        var f = HostFacts(uid: 1000, gid: 1000, userName: "alice", cwd: "/", env: [], subuid: nil, subgid: nil,
-                          uidHelper: .missing(name: "newuidmap"), gidHelper: .missing(name: "newgidmap"), lookup: { _ in true })
+        var f = HostFacts(
+            uid: 1000, gid: 1000, userName: "alice", cwd: "/", env: [], subuid: nil, subgid: nil,
+            uidHelper: .missing(name: "newuidmap"), gidHelper: .missing(name: "newgidmap"), lookup: { _ in true })
         f.cgroup = c
         return f
     }
     static let unified = CgroupLayout(kind: .unified, v2Mount: "/sys/fs/cgroup", v1Controllers: [], ownPath: "/u/run-1.scope")
     static let delegated = CgroupFacts(layout: unified, base: "/sys/fs/cgroup/u/run-1.scope", delegated: true, available: ["cpu", "memory", "pids"])
-    static let hybrid = CgroupFacts(layout: CgroupLayout(kind: .hybrid, v2Mount: "/sys/fs/cgroup/unified", v1Controllers: ["memory"], ownPath: "/"),
-                                    base: "/sys/fs/cgroup/unified", delegated: false, available: [])
+    static let hybrid = CgroupFacts(
+        layout: CgroupLayout(kind: .hybrid, v2Mount: "/sys/fs/cgroup/unified", v1Controllers: ["memory"], ownPath: "/"),
+        base: "/sys/fs/cgroup/unified", delegated: false, available: [])
 
     func plan(_ args: [String], _ c: CgroupFacts?) throws -> Plan { try Planner.plan(try RunArguments.parse(["--map", "self"] + args + ["true"]), facts(c)) }
 
     func testDelegatedCgroupGetsTheLimits() throws {
         let p = try plan(["--memory", "64m", "--pids-limit", "20"], Self.delegated)
-        XCTAssertEqual(p.cgroup, CgroupPlan(parent: "/sys/fs/cgroup/u/run-1.scope", controllers: ["memory", "pids"],
-                                            limits: [CgroupSetting("memory.max", "67108864"), CgroupSetting("pids.max", "20")], delegate: false))
+        XCTAssertEqual(
+            p.cgroup,
+            CgroupPlan(
+                parent: "/sys/fs/cgroup/u/run-1.scope", controllers: ["memory", "pids"],
+                limits: [CgroupSetting("memory.max", "67108864"), CgroupSetting("pids.max", "20")], delegate: false))
         XCTAssertTrue(p.render().contains("cgroup: /sys/fs/cgroup/u/run-1.scope/rootless-<pid>/payload"), p.render())
         XCTAssertTrue(p.mounts.first { $0.kind == .cgroup2 }!.flags.contains(.readOnly))
         // A plain run there still gets its own cgroup (cleanup, --stats), without limits.
@@ -95,12 +109,18 @@ final class CgroupPlanTests: XCTestCase {
     }
 
     func testUndelegatedV2HostWithASessionBusAsksSystemdForAScope() throws {
-        var c = CgroupFacts(layout: Self.unified, base: "/sys/fs/cgroup/u/session-1.scope", delegated: false, available: ["memory", "pids"], userBus: "/run/user/1000/bus")
+        var c = CgroupFacts(
+            layout: Self.unified, base: "/sys/fs/cgroup/u/session-1.scope", delegated: false, available: ["memory", "pids"], userBus: "/run/user/1000/bus")
         let p = try plan(["--memory", "64m", "--stats"], c)
-        XCTAssertEqual(p.cgroup, CgroupPlan(parent: "", scopeBus: "/run/user/1000/bus", controllers: ["memory", "pids"],
-                                            limits: [CgroupSetting("memory.max", "67108864")], delegate: false))
+        XCTAssertEqual(
+            p.cgroup,
+            CgroupPlan(
+                parent: "", scopeBus: "/run/user/1000/bus", controllers: ["memory", "pids"],
+                limits: [CgroupSetting("memory.max", "67108864")], delegate: false))
         XCTAssertEqual(p.cgroup?.required, ["memory"], "pids is only for --stats: best effort")
-        XCTAssertTrue(p.render().contains("cgroup: <systemd user scope rootless-<pid>-<start>.scope, Delegate=yes, via /run/user/1000/bus>/rootless-<pid>/payload"), p.render())
+        XCTAssertTrue(
+            p.render().contains("cgroup: <systemd user scope rootless-<pid>-<start>.scope, Delegate=yes, via /run/user/1000/bus>/rootless-<pid>/payload"),
+            p.render())
         XCTAssertNotNil(try plan(["--cgroup-delegate"], c).cgroup?.scopeBus)
         // A plain run does not pay for a scope; the note says what would get one.
         let plain = try plan([], c)

@@ -14,8 +14,9 @@ import XCTest
 /// warm requests and cached starts, and which configs may run warm all come from it.
 final class ConfigTableTests: XCTestCase {
     func plan(_ args: [String]) throws -> Plan {
-        let f = HostFacts(uid: 1000, gid: 1000, userName: "alice", cwd: "/home/alice", env: ["PATH=/usr/bin:/bin", "HOME=/home/alice"],
-                          subuid: nil, subgid: nil, uidHelper: .missing(name: "newuidmap"), gidHelper: .missing(name: "newgidmap"), lookup: { _ in true })
+        let f = HostFacts(
+            uid: 1000, gid: 1000, userName: "alice", cwd: "/home/alice", env: ["PATH=/usr/bin:/bin", "HOME=/home/alice"],
+            subuid: nil, subgid: nil, uidHelper: .missing(name: "newuidmap"), gidHelper: .missing(name: "newgidmap"), lookup: { _ in true })
         return try Planner.plan(try RunArguments.parse(args), f)
     }
 
@@ -85,7 +86,8 @@ final class ConfigTableTests: XCTestCase {
         XCTAssertEqual(c.userns_fd, -1)
         XCTAssertNil(c.envp)
         XCTAssertEqual(c.n_ll_rules, o.n_ll_rules)
-        XCTAssertEqual((0..<Int(c.n_ll_rules)).map { String(cString: c.ll_rules[$0].path) }, (0..<Int(o.n_ll_rules)).map { String(cString: o.ll_rules[$0].path) })
+        XCTAssertEqual(
+            (0..<Int(c.n_ll_rules)).map { String(cString: c.ll_rules[$0].path) }, (0..<Int(o.n_ll_rules)).map { String(cString: o.ll_rules[$0].path) })
         XCTAssertEqual((0..<Int(c.n_ll_rules)).map { c.ll_rules[$0].access }, (0..<Int(o.n_ll_rules)).map { o.ll_rules[$0].access })
         XCTAssertEqual(c.n_rlimits, 1)
         XCTAssertEqual(c.rlimits[0].soft, 64)

@@ -13,7 +13,8 @@ import XCTest
 /// input, and one exchange with a real dbus-daemon (which validates every message).
 final class DBusTests: XCTestCase {
     func testHelloEncodesAsTheSpecLaysItOut() {
-        let b = DBusMessage(call: "Hello", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", destination: "org.freedesktop.DBus", serial: 1).encode()
+        let b = DBusMessage(call: "Hello", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", destination: "org.freedesktop.DBus", serial: 1)
+            .encode()
         XCTAssertEqual(Array(b.prefix(12)), [0x6c, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0], "little-endian call, version 1, empty body, serial 1")
         XCTAssertEqual(b.count % 8, 0)
         // The path field: code 1, signature "o", then the string aligned to 4.
@@ -90,11 +91,15 @@ final class DBusTests: XCTestCase {
         let dir = try tempDir()
         defer { _ = OS.removeTree(dir) }
         let config = dir + "/session.conf"
-        XCTAssertTrue(OS.replaceFile(config, Array("""
-            <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-            <busconfig><type>session</type><listen>unix:path=\(dir)/bus</listen><auth>EXTERNAL</auth>
-            <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/><allow user="*"/></policy></busconfig>
-            """.utf8)))
+        XCTAssertTrue(
+            OS.replaceFile(
+                config,
+                Array(
+                    """
+                    <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+                    <busconfig><type>session</type><listen>unix:path=\(dir)/bus</listen><auth>EXTERNAL</auth>
+                    <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/><allow user="*"/></policy></busconfig>
+                    """.utf8)))
         let daemon = try spawn(["/usr/bin/dbus-daemon", "--config-file=" + config, "--nofork", "--print-address=1"])
         defer { kill(daemon.pid, SIGTERM); var st: Int32 = 0; waitpid(daemon.pid, &st, 0); close(daemon.out) }
         // The printed address is the readiness signal (no sleeping).

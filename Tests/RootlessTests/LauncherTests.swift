@@ -43,7 +43,7 @@ final class LauncherTests: XCTestCase {
             calls.append("keeper " + IDMapPlan.render(idmap.uidLines).split(separator: "\n").joined(separator: ",") + (warm != nil ? " warm" : ""))
             if startKeeper { try? writeMaps(7) }
             if warm != nil, let w = warmSandbox {
-                warmSandbox = nil // handed out once
+                warmSandbox = nil  // handed out once
                 return KeeperHandle(userns: -1, netns: nil, warm: w)
             }
             return keeperFD.map { KeeperHandle(userns: $0, netns: net ? keeperNetFD : nil) }
@@ -61,11 +61,13 @@ final class LauncherTests: XCTestCase {
         }
         func loadFilters(_ plan: Plan) throws -> LoadedFilters {
             calls.append("filters " + plan.seccomp.map(\.description).joined(separator: "+"))
-            return LoadedFilters(programs: plan.seccomp.map { _ in [6, 0, 0, 0, 0, 0, 0xff, 0x7f] }) // RET ALLOW
+            return LoadedFilters(programs: plan.seccomp.map { _ in [6, 0, 0, 0, 0, 0, 0xff, 0x7f] })  // RET ALLOW
         }
         func landlockABI() -> Int32 { calls.append("landlock-abi"); return 7 }
         func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child {
-            calls.append("spawn flags=\(String(cfg.pointee.clone_flags, radix: 16))\(cfg.pointee.join_userns != 0 ? " join=\(cfg.pointee.userns_fd)" : "")\(cfg.pointee.netns_fd >= 0 ? " netns=\(cfg.pointee.netns_fd)" : "")\(cfg.pointee.into_cgroup != 0 ? " cgroup=\(cfg.pointee.cgroup_fd)" : "") mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))")
+            calls.append(
+                "spawn flags=\(String(cfg.pointee.clone_flags, radix: 16))\(cfg.pointee.join_userns != 0 ? " join=\(cfg.pointee.userns_fd)" : "")\(cfg.pointee.netns_fd >= 0 ? " netns=\(cfg.pointee.netns_fd)" : "")\(cfg.pointee.into_cgroup != 0 ? " cgroup=\(cfg.pointee.cgroup_fd)" : "") mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))"
+            )
             return rl_child(pid: 42, pidfd: -1, sync_fd: -1, report_fd: -1, pty_master: -1, notify_sock: -1, foreign: 0)
         }
         func writeFile(_ path: String, _ contents: String) throws { calls.append("write \(path) \(contents)") }
@@ -86,8 +88,9 @@ final class LauncherTests: XCTestCase {
     func plan(_ args: [String], cgroup: CgroupFacts? = nil, warm: Bool = false) throws -> Plan {
         let sub = SubIDTable(parsing: "alice:100000:65536\n")
         // cwd /srv: not shared by default is "/" (with a note); a plain directory is bound.
-        var f = HostFacts(uid: 1000, gid: 1000, userName: "alice", cwd: "/srv/proj", env: [], subuid: sub, subgid: sub,
-                          uidHelper: .usable(path: "/usr/bin/newuidmap"), gidHelper: .usable(path: "/usr/bin/newgidmap"), lookup: { _ in true })
+        var f = HostFacts(
+            uid: 1000, gid: 1000, userName: "alice", cwd: "/srv/proj", env: [], subuid: sub, subgid: sub,
+            uidHelper: .usable(path: "/usr/bin/newuidmap"), gidHelper: .usable(path: "/usr/bin/newgidmap"), lookup: { _ in true })
         f.cgroup = cgroup
         return try Planner.plan(try RunArguments.parse((warm ? [] : ["--no-warm"]) + args), f)
     }
@@ -100,8 +103,12 @@ final class LauncherTests: XCTestCase {
         k.keeperFD = 9
         k.warmSandbox = WarmSandbox(pid: 77, pidfd: -1, socket: -1)
         XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(["--map", "self", "true"], warm: true)), 3)
-        XCTAssertEqual(Array(k.calls.dropFirst()), ["warm request argv=true zygote=0", "keeper 0 1000 1 warm", "remember start argv=true join=0",
-                                                    "warm go pid=77 argv0=true", "supervise foreign pid=77"])
+        XCTAssertEqual(
+            Array(k.calls.dropFirst()),
+            [
+                "warm request argv=true zygote=0", "keeper 0 1000 1 warm", "remember start argv=true join=0",
+                "warm go pid=77 argv0=true", "supervise foreign pid=77",
+            ])
     }
 
     /// A miss: the keeper answers with its namespaces and the run starts cold as usual.
@@ -145,9 +152,9 @@ final class LauncherTests: XCTestCase {
         XCTAssertEqual(k.calls.last, "supervise")
     }
 
-
-    static let delegated = CgroupFacts(layout: CgroupLayout(kind: .unified, v2Mount: "/sys/fs/cgroup", v1Controllers: [], ownPath: "/user.slice/run-1.scope"),
-                                       base: "/sys/fs/cgroup/user.slice/run-1.scope", delegated: true, available: ["cpu", "io", "memory", "pids"])
+    static let delegated = CgroupFacts(
+        layout: CgroupLayout(kind: .unified, v2Mount: "/sys/fs/cgroup", v1Controllers: [], ownPath: "/user.slice/run-1.scope"),
+        base: "/sys/fs/cgroup/user.slice/run-1.scope", delegated: true, available: ["cpu", "io", "memory", "pids"])
 
     func testCgroupIsMadeBeforeCloneEnteredAtCloneAndFinishedAfter() throws {
         let k = Recorder()
@@ -166,14 +173,17 @@ final class LauncherTests: XCTestCase {
         let k = Recorder()
         k.failCgroup = true
         var warnings: [String] = []
-        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { warnings.append($0) }).run(try plan(["--map", "self", "--memory", "64m", "true"], cgroup: Self.delegated)), 125)
+        XCTAssertEqual(
+            Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { warnings.append($0) }).run(
+                try plan(["--map", "self", "--memory", "64m", "true"], cgroup: Self.delegated)), 125)
         XCTAssertFalse(k.calls.contains { $0.hasPrefix("spawn") })
         XCTAssertEqual(warnings, ["cannot set memory.max"])
     }
 
     func testNoCgroupNoteIsSaidOnce() throws {
-        let hybrid = CgroupFacts(layout: CgroupLayout(kind: .hybrid, v2Mount: "/sys/fs/cgroup/unified", v1Controllers: ["memory"], ownPath: "/"),
-                                 base: "/sys/fs/cgroup/unified", delegated: false, available: [])
+        let hybrid = CgroupFacts(
+            layout: CgroupLayout(kind: .hybrid, v2Mount: "/sys/fs/cgroup/unified", v1Controllers: ["memory"], ownPath: "/"),
+            base: "/sys/fs/cgroup/unified", delegated: false, available: [])
         let k = Recorder()
         var warnings: [String] = []
         let l = Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { warnings.append($0) })
@@ -189,8 +199,12 @@ final class LauncherTests: XCTestCase {
         XCTAssertEqual(status, 3)
         // The filters are compiled before clone (fake root is on: one id, root inside).
         XCTAssertEqual(k.calls[0], "filters default+fake-root+terminal")
-        XCTAssertEqual(Array(k.calls.dropFirst(2)), ["write /proc/42/setgroups deny", "write /proc/42/uid_map 0 1000 1\n",
-                                                    "write /proc/42/gid_map 0 1000 1\n", "release", "supervise"])
+        XCTAssertEqual(
+            Array(k.calls.dropFirst(2)),
+            [
+                "write /proc/42/setgroups deny", "write /proc/42/uid_map 0 1000 1\n",
+                "write /proc/42/gid_map 0 1000 1\n", "release", "supervise",
+            ])
         XCTAssertTrue(k.calls[1].hasPrefix("spawn flags=7e020000"), k.calls[1])
     }
 
@@ -229,8 +243,12 @@ final class LauncherTests: XCTestCase {
         k.startKeeper = true
         _ = Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(["--map", "self", "true"]))
         // The keeper's maps are the one line, written directly (setgroups first), not by helpers.
-        XCTAssertEqual(Array(k.calls[1...4]), ["keeper 0 1000 1", "write /proc/7/setgroups deny", "write /proc/7/uid_map 0 1000 1\n",
-                                               "write /proc/7/gid_map 0 1000 1\n"])
+        XCTAssertEqual(
+            Array(k.calls[1...4]),
+            [
+                "keeper 0 1000 1", "write /proc/7/setgroups deny", "write /proc/7/uid_map 0 1000 1\n",
+                "write /proc/7/gid_map 0 1000 1\n",
+            ])
     }
 
     func testAPooledNetworkNamespaceReplacesCloneNewnet() throws {
@@ -256,10 +274,12 @@ final class LauncherTests: XCTestCase {
         k.result = rl_result(outcome: Int32(RL_TIMED_OUT.rawValue), code: 0, report: rl_report())
         XCTAssertEqual(l.run(p), 124)
         var msg: [String] = []
-        k.result = rl_result(outcome: Int32(RL_SETUP_FAILED.rawValue), code: 0,
-                             report: rl_report(step: Int32(RL_STEP_EXEC.rawValue), err: ENOENT, index: -1, pad: 0))
+        k.result = rl_result(
+            outcome: Int32(RL_SETUP_FAILED.rawValue), code: 0,
+            report: rl_report(step: Int32(RL_STEP_EXEC.rawValue), err: ENOENT, index: -1, pad: 0))
         XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { msg.append($0) }).run(p), 125)
-        XCTAssertEqual(msg.last, "command not found inside the sandbox: true — searched PATH=\(Planner.defaultPath); give a full path or bind the directory that holds it")
+        XCTAssertEqual(
+            msg.last, "command not found inside the sandbox: true — searched PATH=\(Planner.defaultPath); give a full path or bind the directory that holds it")
     }
 }
 
@@ -274,7 +294,8 @@ final class KeeperTests: XCTestCase {
 
     func testStartTimeIsField22EvenWithParenthesesInTheName() {
         let tail = (3...21).map { "\($0)" }.joined(separator: " ")
-        XCTAssertEqual(ProcessRecord.startTime(stat: "77 (a) b) (c) S " + tail.split(separator: " ").dropFirst().joined(separator: " ") + " 123456 9 9"), 123456)
+        XCTAssertEqual(
+            ProcessRecord.startTime(stat: "77 (a) b) (c) S " + tail.split(separator: " ").dropFirst().joined(separator: " ") + " 123456 9 9"), 123456)
         XCTAssertNil(ProcessRecord.startTime(stat: "77 (short) S 1 2"))
         XCTAssertNil(ProcessRecord.startTime(stat: "no parenthesis"))
     }

@@ -7,7 +7,8 @@ import XCTest
 /// except on lines that say why a read is not a fact (`unobserved:`).
 final class ObservedFactsTests: XCTestCase {
     static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources").standardized
-    static let hostCall = try! NSRegularExpression(pattern: #"(?<![\w.])(OS\.[a-zA-Z]+|getenv|lstat|stat|fstat|access|open|openat|opendir|readlink|realpath|getuid|getgid|getcwd|uname)\("#)
+    static let hostCall = try! NSRegularExpression(
+        pattern: #"(?<![\w.])(OS\.[a-zA-Z]+|getenv|lstat|stat|fstat|access|open|openat|opendir|readlink|realpath|getuid|getgid|getcwd|uname)\("#)
 
     func calls(in file: String) throws -> [(Int, String)] {
         let text = try String(contentsOf: Self.sources.appendingPathComponent(file), encoding: .utf8)

@@ -17,10 +17,11 @@ final class PlannerTests: XCTestCase {
 
     static func hostFacts(subids: Bool = true, existing: Set<String> = ["/src"], dirs: Set<String> = ["/srv/root"]) -> HostFacts {
         let sub = subids ? SubIDTable(parsing: "alice:100000:65536\n") : SubIDTable(parsing: "")
-        return HostFacts(uid: 1000, gid: 1000, userName: "alice", cwd: "/home/alice/proj", env: ["PATH=/usr/bin:/bin", "HOME=/home/alice"],
-                         subuid: sub, subgid: sub, uidHelper: .usable(path: "/usr/bin/newuidmap"),
-                         gidHelper: .usable(path: "/usr/bin/newgidmap"),
-                         lookup: { dirs.contains($0) ? true : existing.contains($0) ? false : nil })
+        return HostFacts(
+            uid: 1000, gid: 1000, userName: "alice", cwd: "/home/alice/proj", env: ["PATH=/usr/bin:/bin", "HOME=/home/alice"],
+            subuid: sub, subgid: sub, uidHelper: .usable(path: "/usr/bin/newuidmap"),
+            gidHelper: .usable(path: "/usr/bin/newgidmap"),
+            lookup: { dirs.contains($0) ? true : existing.contains($0) ? false : nil })
     }
 
     func testDefaultHostViewPlanIsGolden() throws {
@@ -113,19 +114,27 @@ final class PlannerTests: XCTestCase {
     }
 
     func testRootfsPlanWithHostNetAndUserMounts() throws {
-        let plan = try Planner.plan(try RunArguments.parse(["--rootfs", "/srv/root", "--read-only", "--net", "host", "--map", "self",
-                                                            "--bind", "/src:/work:ro", "--tmpfs", "/scratch", "--no-init",
-                                                            "--timeout", "1.5", "/bin/sh"]), facts())
+        let plan = try Planner.plan(
+            try RunArguments.parse([
+                "--rootfs", "/srv/root", "--read-only", "--net", "host", "--map", "self",
+                "--bind", "/src:/work:ro", "--tmpfs", "/scratch", "--no-init",
+                "--timeout", "1.5", "/bin/sh",
+            ]), facts())
         XCTAssertEqual(plan.root, .directory("/srv/root", readOnly: true))
         XCTAssertFalse(plan.namespaces.contains(.net))
         XCTAssertEqual(plan.idmap?.method, .direct)
         XCTAssertEqual(plan.cwd, "/")
         XCTAssertFalse(plan.mounts.contains { $0.target == "/tmp" }, "a rootfs keeps its own /tmp")
-        XCTAssertTrue(plan.mounts.contains(MountOp(.bind, "/sys", source: "/sys", flags: [.readOnly, .nosuid, .nodev, .noexec, .noSymlinks])),
-                      "host net: the host's sysfs, read-only")
+        XCTAssertTrue(
+            plan.mounts.contains(MountOp(.bind, "/sys", source: "/sys", flags: [.readOnly, .nosuid, .nodev, .noexec, .noSymlinks])),
+            "host net: the host's sysfs, read-only")
         let user = plan.mounts.filter { $0.target == "/work" || $0.target == "/scratch" }
-        XCTAssertEqual(user, [MountOp(.bind, "/work", source: "/src", flags: [.readOnly, .nosuid, .nodev]),
-                              MountOp(.tmpfs, "/scratch", data: "mode=1777", flags: [.nosuid, .nodev])])
+        XCTAssertEqual(
+            user,
+            [
+                MountOp(.bind, "/work", source: "/src", flags: [.readOnly, .nosuid, .nodev]),
+                MountOp(.tmpfs, "/scratch", data: "mode=1777", flags: [.nosuid, .nodev]),
+            ])
         // masks come after user mounts so a bind cannot un-mask /proc/kcore
         XCTAssertLessThan(plan.mounts.firstIndex { $0.target == "/work" }!, plan.mounts.firstIndex { $0.kind == .mask }!)
         XCTAssertFalse(plan.useInit)
@@ -141,7 +150,8 @@ final class PlannerTests: XCTestCase {
         XCTAssertNil(try RunArguments.parse(["sh", "-c", "a -- b"]).image, "a -- inside the command's arguments is the command's")
         XCTAssertThrowsError(try RunArguments.parse(["--rootfs", "/r", "alpine", "--", "sh"]))
         XCTAssertThrowsError(try RunArguments.parse(["--storage-driver", "zfs", "x", "--"]))
-        s.imageRoot = ImageRoot(mount: .overlay(layers: ["/s/layers/b", "/s/layers/a"], scratch: "/s/containers/1-2"), name: "alpine", env: ["PATH=/bin", "X=0"])
+        s.imageRoot = ImageRoot(
+            mount: .overlay(layers: ["/s/layers/b", "/s/layers/a"], scratch: "/s/containers/1-2"), name: "alpine", env: ["PATH=/bin", "X=0"])
         let plan = try Planner.plan(s, facts())
         XCTAssertEqual(plan.root, .overlay(layers: ["/s/layers/b", "/s/layers/a"], scratch: "/s/containers/1-2"))
         XCTAssertEqual(plan.env, ["PATH=/bin", "X=1"], "the image's Env, then -e; nothing from the caller")
@@ -151,9 +161,13 @@ final class PlannerTests: XCTestCase {
         XCTAssertTrue(plan.rootRemovedAfter, "the run removes its scratch dir: the keeper must not hold the namespace")
         XCTAssertFalse(try Planner.plan(try RunArguments.parse(["sh"]), facts()).rootRemovedAfter)
         XCTAssertFalse(plan.mounts.contains { $0.target == "/tmp" }, "an image keeps its own /tmp")
-        XCTAssertTrue(plan.render().contains("root: overlay (userxattr) of 2 layers [/s/layers/b /s/layers/a], upper on a tmpfs at /s/containers/1-2"), plan.render())
-        s.imageRoot = ImageRoot(mount: .overlay(layers: ["/s/layers/a"], scratch: "/s/containers/1-2", fuse: "/usr/bin/fuse-overlayfs"), name: "alpine", env: [])
-        XCTAssertTrue(try Planner.plan(s, facts()).render().contains("root: fuse-overlayfs (/usr/bin/fuse-overlayfs) of 1 layer [/s/layers/a], upper on a tmpfs at /s/containers/1-2"))
+        XCTAssertTrue(
+            plan.render().contains("root: overlay (userxattr) of 2 layers [/s/layers/b /s/layers/a], upper on a tmpfs at /s/containers/1-2"), plan.render())
+        s.imageRoot = ImageRoot(
+            mount: .overlay(layers: ["/s/layers/a"], scratch: "/s/containers/1-2", fuse: "/usr/bin/fuse-overlayfs"), name: "alpine", env: [])
+        XCTAssertTrue(
+            try Planner.plan(s, facts()).render().contains(
+                "root: fuse-overlayfs (/usr/bin/fuse-overlayfs) of 1 layer [/s/layers/a], upper on a tmpfs at /s/containers/1-2"))
         XCTAssertEqual(try RunArguments.parse(["--storage-driver", "fuse-overlayfs", "x", "--"]).storageDriver, .fuseOverlayfs)
         // auto: overlay, else fuse-overlayfs, else copy, each with its reason.
         XCTAssertEqual(DriverChoice.choose(overlayError: 0, fuse: nil, fuseDevice: false).0, .overlay)
@@ -235,17 +249,23 @@ final class SecurityPlanTests: XCTestCase {
 
     func testLandlockRulesFollowTheMounts() throws {
         let plan = try p(["--landlock", "--ro-bind", "/src:/src", "--bind", "/src:/out", "--tmpfs", "/scratch", "--landlock-rw", "/var/x", "true"])
-        XCTAssertEqual(plan.landlock, [LandlockRule("/", writable: false), LandlockRule("/tmp", writable: true),
-                                       LandlockRule("/home/alice/proj", writable: true), LandlockRule("/dev", writable: true),
-                                       LandlockRule("/src", writable: false), LandlockRule("/out", writable: true),
-                                       LandlockRule("/scratch", writable: true), LandlockRule("/var/x", writable: true)])
+        XCTAssertEqual(
+            plan.landlock,
+            [
+                LandlockRule("/", writable: false), LandlockRule("/tmp", writable: true),
+                LandlockRule("/home/alice/proj", writable: true), LandlockRule("/dev", writable: true),
+                LandlockRule("/src", writable: false), LandlockRule("/out", writable: true),
+                LandlockRule("/scratch", writable: true), LandlockRule("/var/x", writable: true),
+            ])
         XCTAssertNil(try p(["true"]).landlock)
         XCTAssertTrue(try p(["--dry-run", "--landlock", "true"]).render().contains("landlock: / ro, /tmp rw, /home/alice/proj rw, /dev rw"))
     }
 
     func testNoUsernsRungIsGoldenAndRefusesWhatNeedsANamespace() throws {
         let plan = try p(["--userns", "none", "make"])
-        XCTAssertEqual(plan.render(), """
+        XCTAssertEqual(
+            plan.render(),
+            """
             namespaces: \("")
             idmap: none (no user namespace: your own ids, the host's mounts)
             process: uid=1000 gid=1000 cwd=/home/alice/proj argv=["make"]

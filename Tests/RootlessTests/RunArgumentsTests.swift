@@ -11,8 +11,10 @@ import XCTest
 
 final class RunArgumentsTests: XCTestCase {
     func testParsesFlagsInOrderAndCommand() throws {
-        let s = try RunArguments.parse(["--bind", "/a:/b:ro", "--tmpfs=/t:size=1m", "-e", "X=1", "--map", "keep-id",
-                                        "--user", "5:6", "--timeout", "2.5", "-t", "--preserve-fds", "2", "ls", "-l"])
+        let s = try RunArguments.parse([
+            "--bind", "/a:/b:ro", "--tmpfs=/t:size=1m", "-e", "X=1", "--map", "keep-id",
+            "--user", "5:6", "--timeout", "2.5", "-t", "--preserve-fds", "2", "ls", "-l",
+        ])
         XCTAssertEqual(s.mounts, [.bind(source: "/a", target: "/b", readOnly: true), .tmpfs(target: "/t", options: "size=1m")])
         XCTAssertEqual(s.env, ["X=1"])
         XCTAssertEqual(s.map, .keepID)
@@ -44,8 +46,9 @@ final class RunArgumentsTests: XCTestCase {
         XCTAssertEqual(try RunArguments.parse(["--rootfs", "r", "true"], cwd: "/home/u").rootfs, "/home/u/r")
         XCTAssertEqual(try RunArguments.parse(["--rootfs", "./a/./b/", "true"], cwd: "/w").rootfs, "/w/a/b")
         XCTAssertEqual(try RunArguments.parse(["--root", "store", "true"], cwd: "/w").storeRoot, "/w/store")
-        XCTAssertEqual(try RunArguments.parse(["--bind", "src:/x", "--ro-bind", "o", "true"], cwd: "/w").mounts,
-                       [.bind(source: "/w/src", target: "/x", readOnly: false), .bind(source: "/w/o", target: "/w/o", readOnly: true)])
+        XCTAssertEqual(
+            try RunArguments.parse(["--bind", "src:/x", "--ro-bind", "o", "true"], cwd: "/w").mounts,
+            [.bind(source: "/w/src", target: "/x", readOnly: false), .bind(source: "/w/o", target: "/w/o", readOnly: true)])
         XCTAssertEqual(try RunArguments.parse(["--bind", "/abs", "true"], cwd: "/w").mounts, [.bind(source: "/abs", target: "/abs", readOnly: false)])
         let bad: [([String], String)] = [
             (["--rootfs", "../r", "true"], "--rootfs /w/../r: \"..\" is not allowed"),

@@ -40,7 +40,8 @@ final class SeccompTests: XCTestCase {
             XCTAssertTrue(words.contains { $0 >= 0x4000_0000 && $0 < 0x4000_1000 }, "\(e.name): x32 numbers (0x40000000 + nr) handled")
         }
         // Podman's own profile compiles unchanged too.
-        let podman = try String(contentsOf: Self.repo.appendingPathComponent("Tests/SeccompPolicyTests/Fixtures/podman-containers-common-0.50.1.json"), encoding: .utf8)
+        let podman = try String(
+            contentsOf: Self.repo.appendingPathComponent("Tests/SeccompPolicyTests/Fixtures/podman-containers-common-0.50.1.json"), encoding: .utf8)
         XCTAssertGreaterThan(try SeccompLoader.compile(podman, name: "podman", ctx).instructions, 100)
     }
 
@@ -51,7 +52,8 @@ final class SeccompTests: XCTestCase {
         no.x32 = false
         let text = EmbeddedPolicies.text("default")!
         // libseccomp's program as it comes (the compacted one answers the same: BPFCompactorTests).
-        let with = try SeccompLoader.compile(text, name: "default", ctx, compact: false), without = try SeccompLoader.compile(text, name: "default", no, compact: false)
+        let with = try SeccompLoader.compile(text, name: "default", ctx, compact: false),
+            without = try SeccompLoader.compile(text, name: "default", no, compact: false)
         XCTAssertLessThan(without.instructions * 10, with.instructions * 8, "\(without.instructions) vs \(with.instructions)")
         // BPF_JMP|BPF_JGE|BPF_K (0x35) against 0x40000000 right after the arch check.
         let b = without.bpf
@@ -126,7 +128,8 @@ final class SeccompTests: XCTestCase {
         _ = try other.load(.builtin("default"))
         XCTAssertFalse(other.lastWasHit)
         // So are another arch and another libseccomp (the key's text names both).
-        XCTAssertNotEqual(l.key("x"), SeccompLoader(context: SeccompContext(arch: "SCMP_ARCH_AARCH64", caps: ctx.caps, kernel: ctx.kernel), cacheDir: dir).key("x"))
+        XCTAssertNotEqual(
+            l.key("x"), SeccompLoader(context: SeccompContext(arch: "SCMP_ARCH_AARCH64", caps: ctx.caps, kernel: ctx.kernel), cacheDir: dir).key("x"))
         // A torn entry (not a whole number of instructions) is recompiled, not loaded.
         let entries = try FileManager.default.contentsOfDirectory(atPath: dir)
         XCTAssertEqual(entries.count, 2)
@@ -155,34 +158,44 @@ final class SeccompTests: XCTestCase {
         XCTAssertTrue(l.lastWasHit)
         XCTAssertEqual(try l.loadStack([.builtin("default")]), [try l.load(.builtin("default"))!], "one policy: as load gives it")
         let p = dir + "/a.json", q = dir + "/b.json"
-        try #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#.write(toFile: p, atomically: true, encoding: .utf8)
-        try #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":2,"op":"SCMP_CMP_EQ"}]}]}"#.write(toFile: q, atomically: true, encoding: .utf8)
+        try
+            #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#
+            .write(toFile: p, atomically: true, encoding: .utf8)
+        try
+            #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":2,"op":"SCMP_CMP_EQ"}]}]}"#
+            .write(toFile: q, atomically: true, encoding: .utf8)
         let two = try l.loadStack([.file(p), .file(q)])
         XCTAssertEqual(two, [try l.load(.file(p))!, try l.load(.file(q))!])
         XCTAssertEqual(try l.loadStack([.file(p), .file(q)]), two)
-        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: dir).contains { e in
-            (try? Data(contentsOf: URL(fileURLWithPath: dir + "/" + e))).map { $0.count == 8 + 32 && $0.prefix(8) == Data(SeccompLoader.noMerge) } == true
-        }, "the no-merge marker is cached (with its MAC)")
+        XCTAssertTrue(
+            try FileManager.default.contentsOfDirectory(atPath: dir).contains { e in
+                (try? Data(contentsOf: URL(fileURLWithPath: dir + "/" + e))).map { $0.count == 8 + 32 && $0.prefix(8) == Data(SeccompLoader.noMerge) } == true
+            }, "the no-merge marker is cached (with its MAC)")
     }
 
     func testLogFilterTableAndReport() throws {
         let log = try SeccompLogFilter.build(EmbeddedPolicies.text("untrusted")!, name: "untrusted", ctx)
         XCTAssertEqual(log.defaultErrno, 38)
         // keyctl on all three x86 ABIs, each answering EPERM.
-        let keyctl = log.rules.filter { $0.err == 1 && [0xc000_003e, 0x4000_0003].contains($0.arch) && ($0.nr == 250 || $0.nr == 288 || $0.nr == 0x4000_0000 + 250) }
+        let keyctl = log.rules.filter {
+            $0.err == 1 && [0xc000_003e, 0x4000_0003].contains($0.arch) && ($0.nr == 250 || $0.nr == 288 || $0.nr == 0x4000_0000 + 250)
+        }
         XCTAssertEqual(keyctl.count, 3, "x86_64 250, i386 288, x32 250|0x40000000")
-        XCTAssertEqual(SeccompLogFilter.report([rl_denial(arch: 0xc000_003e, nr: 250, err: 1, count: 2), rl_denial(arch: 0x4000_0003, nr: 310, err: 1, count: 5)]),
-                       ["unshare [x86] ×5 → EPERM", "keyctl ×2 → EPERM"])
+        XCTAssertEqual(
+            SeccompLogFilter.report([rl_denial(arch: 0xc000_003e, nr: 250, err: 1, count: 2), rl_denial(arch: 0x4000_0003, nr: 310, err: 1, count: 5)]),
+            ["unshare [x86] ×5 → EPERM", "keyctl ×2 → EPERM"])
         // A policy that would block the hand-off is refused up front, not hung.
-        let strict = #"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","write","close","execve","rt_sigaction","rt_sigprocmask"],"action":"SCMP_ACT_ALLOW"}]}"#
+        let strict =
+            #"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","write","close","execve","rt_sigaction","rt_sigprocmask"],"action":"SCMP_ACT_ALLOW"}]}"#
         XCTAssertThrowsError(try SeccompLogFilter.build(strict, name: "s", ctx)) { XCTAssertTrue("\($0)".contains("does not allow sendmsg"), "\($0)") }
     }
 
     func testSHA256Vectors() {
         XCTAssertEqual(SHA256.hex("".utf8), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertEqual(SHA256.hex("abc".utf8), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(SHA256.hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8),
-                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(
+            SHA256.hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         XCTAssertEqual(SHA256.hex([UInt8](repeating: 0x61, count: 1000)), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 
@@ -196,7 +209,9 @@ final class SeccompTests: XCTestCase {
     /// Malformed policies never crash the compile step either (the parser itself is fuzzed
     /// in SeccompPolicyTests): mutate a small valid policy and compile whatever parses.
     func testFuzzedPoliciesNeverCrashTheCompiler() {
-        let base = Array(#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]},{"names":["ioctl"],"action":"SCMP_ACT_ERRNO","errnoRet":1,"args":[{"index":1,"value":4294967295,"valueTwo":21522,"op":"SCMP_CMP_MASKED_EQ"}]}]}"#.utf8)
+        let base = Array(
+            #"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]},{"names":["ioctl"],"action":"SCMP_ACT_ERRNO","errnoRet":1,"args":[{"index":1,"value":4294967295,"valueTwo":21522,"op":"SCMP_CMP_MASKED_EQ"}]}]}"#
+                .utf8)
         let junk = Array("{}[],:\"0123456789-e.SCMP_ACT_ALLOWKILL".utf8)
         let digits = Array("0123456789".utf8)
         // Seeded: the same mutants every run (an unseeded run once produced no valid one).
@@ -209,7 +224,7 @@ final class SeccompTests: XCTestCase {
                 switch Int.random(in: 0..<3, using: &rng) {
                 case 0: b[i] = junk.randomElement(using: &rng)!
                 case 1: b.insert(junk.randomElement(using: &rng)!, at: i)
-                default: if digits.contains(b[i]) { b[i] = digits.randomElement(using: &rng)! } // stays valid JSON: reaches libseccomp
+                default: if digits.contains(b[i]) { b[i] = digits.randomElement(using: &rng)! }  // stays valid JSON: reaches libseccomp
                 }
             }
             if (try? SeccompLoader.compile(String(decoding: b, as: UTF8.self), name: "fuzz", ctx)) != nil { compiled += 1 }

@@ -28,8 +28,9 @@ final class StartCacheTests: XCTestCase {
     }
 
     func plan(_ args: [String], env: [String] = ["PATH=/usr/bin:/bin", "HOME=/home/alice"]) throws -> Plan {
-        let f = HostFacts(uid: 1000, gid: 1000, userName: "alice", cwd: "/home/alice", env: env, subuid: nil, subgid: nil,
-                          uidHelper: .missing(name: "newuidmap"), gidHelper: .missing(name: "newgidmap"), lookup: { _ in true })
+        let f = HostFacts(
+            uid: 1000, gid: 1000, userName: "alice", cwd: "/home/alice", env: env, subuid: nil, subgid: nil,
+            uidHelper: .missing(name: "newuidmap"), gidHelper: .missing(name: "newgidmap"), lookup: { _ in true })
         return try Planner.plan(try RunArguments.parse(args), f)
     }
 
@@ -40,21 +41,26 @@ final class StartCacheTests: XCTestCase {
         var out = [UInt8](repeating: 0, count: 1 << 20)
         let n = cs.withUnsafeBufferPointer { sp in
             sp.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: cs.count) { setsC in
-                inputs.withUnsafeBytes { i in obs.withUnsafeBytes { o in
-                    var e = rl_start()
-                    e.inputs = i.baseAddress?.assumingMemoryBound(to: CChar.self)
-                    e.n_inputs = i.count
-                    e.obs = o.baseAddress?.assumingMemoryBound(to: CChar.self)
-                    e.n_obs = o.count
-                    e.sock = UnsafePointer(strdup("/run/user/1000/rootless/k.sock"))
-                    e.notes = notes.isEmpty ? nil : UnsafePointer(strdup(notes))
-                    e.want_net = 1
-                    e.clear_env = clear ? 1 : 0
-                    e.sets = setsC
-                    e.default_path = UnsafePointer(strdup(Planner.defaultPath))
-                    defer { free(UnsafeMutablePointer(mutating: e.sock)); free(UnsafeMutablePointer(mutating: e.notes)); free(UnsafeMutablePointer(mutating: e.default_path)) }
-                    return withUnsafePointer(to: cfg.config) { rl_start_encode(&out, out.count, &e, $0) }
-                } }
+                inputs.withUnsafeBytes { i in
+                    obs.withUnsafeBytes { o in
+                        var e = rl_start()
+                        e.inputs = i.baseAddress?.assumingMemoryBound(to: CChar.self)
+                        e.n_inputs = i.count
+                        e.obs = o.baseAddress?.assumingMemoryBound(to: CChar.self)
+                        e.n_obs = o.count
+                        e.sock = UnsafePointer(strdup("/run/user/1000/rootless/k.sock"))
+                        e.notes = notes.isEmpty ? nil : UnsafePointer(strdup(notes))
+                        e.want_net = 1
+                        e.clear_env = clear ? 1 : 0
+                        e.sets = setsC
+                        e.default_path = UnsafePointer(strdup(Planner.defaultPath))
+                        defer {
+                            free(UnsafeMutablePointer(mutating: e.sock)); free(UnsafeMutablePointer(mutating: e.notes));
+                            free(UnsafeMutablePointer(mutating: e.default_path))
+                        }
+                        return withUnsafePointer(to: cfg.config) { rl_start_encode(&out, out.count, &e, $0) }
+                    }
+                }
             }
         }
         XCTAssertGreaterThan(n, 0)
@@ -179,7 +185,8 @@ final class StartCacheTests: XCTestCase {
         XCTAssertEqual(try env([], ["A=1", "PATH=/x"]).0, ["A=1", "PATH=/x"])
         XCTAssertEqual(try env(["--clearenv"], ["A=1"]).0, ["PATH=" + Planner.defaultPath])
         XCTAssertEqual(try env(["-e", "A=2"], ["A=1", "B=1", "A=3"]).0, ["A=2", "B=1", "PATH=" + Planner.defaultPath])
-        XCTAssertEqual(try env(["--clearenv", "-e", "B", "-e", "C"], ["A=1", "B=x=y"]).0, ["B=x=y", "PATH=" + Planner.defaultPath], "a missing copy is skipped")
+        XCTAssertEqual(
+            try env(["--clearenv", "-e", "B", "-e", "C"], ["A=1", "B=x=y"]).0, ["B=x=y", "PATH=" + Planner.defaultPath], "a missing copy is skipped")
         XCTAssertEqual(try env(["-e", "PATH=/a", "-e", "PATH=/b"], []).1, "/b")
         XCTAssertEqual(try env(["-e", "K="], []).0.first, "K=", "an empty value is a value")
     }
@@ -221,8 +228,9 @@ final class StartCacheTests: XCTestCase {
         _ = Observe.readFile("/proc/self/cgroup")
         _ = Observe.lookup("/")
         Observe.recording = false
-        let good = encode(CConfig(try plan(["--rootfs", "/srv/root", "-e", "A=1", "sh", "-c", "x"])), inputs: [1, 2, 3], obs: Observe.log,
-                          sets: ["A=1", "B"], notes: "n\n")
+        let good = encode(
+            CConfig(try plan(["--rootfs", "/srv/root", "-e", "A=1", "sh", "-c", "x"])), inputs: [1, 2, 3], obs: Observe.log,
+            sets: ["A=1", "B"], notes: "n\n")
         XCTAssertTrue(valid(good, inputs: [1, 2, 3]))
         var rng = SystemRandomNumberGenerator()
         var accepted = 0

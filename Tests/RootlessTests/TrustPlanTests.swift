@@ -13,8 +13,10 @@ import XCTest
 /// What a sandbox sees of the user's home and of rootless's own state, what it may bind,
 /// and the input refused before anything starts (issue 19), as plans and parses.
 final class TrustPlanTests: XCTestCase {
-    func facts(cwd: String = "/home/alice/proj", env: [String] = ["PATH=/usr/bin:/bin", "HOME=/home/alice"],
-               dirs: Set<String> = ["/home", "/home/alice", "/home/alice/proj", "/srv", "/tmp"]) -> HostFacts {
+    func facts(
+        cwd: String = "/home/alice/proj", env: [String] = ["PATH=/usr/bin:/bin", "HOME=/home/alice"],
+        dirs: Set<String> = ["/home", "/home/alice", "/home/alice/proj", "/srv", "/tmp"]
+    ) -> HostFacts {
         var f = PlannerTests.hostFacts(existing: ["/src"], dirs: dirs)
         f.cwd = cwd
         f.env = env
@@ -40,8 +42,9 @@ final class TrustPlanTests: XCTestCase {
     func testStateIsMaskedWhereverAViewShowsIt() throws {
         XCTAssertEqual(Planner.statePaths(RunSpec(), facts()), ["/tmp/rootless-1000", "/home/alice/.cache/rootless", "/home/alice/.local/share/rootless"])
         let xdg = facts(env: ["HOME=/home/alice", "XDG_RUNTIME_DIR=/run/user/1000", "XDG_CACHE_HOME=/srv/cache", "XDG_DATA_HOME=/srv/data"])
-        XCTAssertEqual(Planner.statePaths(RunSpec(), xdg), ["/run/user/1000/rootless", "/tmp/rootless-1000", "/srv/cache/rootless", "/srv/data/rootless"],
-                       "both runtime directories: a run without XDG_RUNTIME_DIR trusts /tmp/rootless-UID")
+        XCTAssertEqual(
+            Planner.statePaths(RunSpec(), xdg), ["/run/user/1000/rootless", "/tmp/rootless-1000", "/srv/cache/rootless", "/srv/data/rootless"],
+            "both runtime directories: a run without XDG_RUNTIME_DIR trusts /tmp/rootless-UID")
         // --home rw shows the home: the cache and the store in it are masked.
         let rw = targets(try plan(["--home", "rw", "true"]), .mask)
         XCTAssertTrue(rw.contains("/home/alice/.cache/rootless") && rw.contains("/home/alice/.local/share/rootless"), "\(rw)")
@@ -49,8 +52,10 @@ final class TrustPlanTests: XCTestCase {
         let b = targets(try plan(["--bind", "/tmp:/hosttmp", "--bind", "/home/alice:/h", "true"]), .mask)
         XCTAssertTrue(b.contains("/hosttmp/rootless-1000") && b.contains("/h/.cache/rootless"), "\(b)")
         // A bind inside the state, or a rootfs there, is refused with one line.
-        for a in [["--bind", "/home/alice/.local/share/rootless/layers/x:/x", "true"], ["--ro-bind", "/tmp/rootless-1000", "true"],
-                  ["--rootfs", "/home/alice/.local/share/rootless/layers/x", "true"]] {
+        for a in [
+            ["--bind", "/home/alice/.local/share/rootless/layers/x:/x", "true"], ["--ro-bind", "/tmp/rootless-1000", "true"],
+            ["--rootfs", "/home/alice/.local/share/rootless/layers/x", "true"],
+        ] {
             XCTAssertThrowsError(try plan(a, facts(dirs: ["/home/alice/.local/share/rootless/layers/x", "/tmp/rootless-1000"]))) {
                 XCTAssertTrue("\($0)".contains("rootless's own state"), "\($0)")
             }
@@ -65,7 +70,9 @@ final class TrustPlanTests: XCTestCase {
         XCTAssertThrowsError(try plan(["--bind", "/home/alice/proj/out:/x", "true"], f)) { XCTAssertTrue("\($0)".contains("rootless's own state"), "\($0)") }
         XCTAssertThrowsError(try plan(["--rootfs", "/home/alice/proj/root", "true"], f)) { XCTAssertTrue("\($0)".contains("is a symlink to /"), "\($0)") }
         XCTAssertThrowsError(try plan(["--bind", "/home/alice/proj/root:/h", "true"], f)) { XCTAssertTrue("\($0)".contains("whole /"), "\($0)") }
-        XCTAssertThrowsError(try plan(["--read-only", "--rootfs", "/home/alice/proj/root", "true"], f)) { XCTAssertTrue("\($0)".contains("holds your home"), "\($0)") }
+        XCTAssertThrowsError(try plan(["--read-only", "--rootfs", "/home/alice/proj/root", "true"], f)) {
+            XCTAssertTrue("\($0)".contains("holds your home"), "\($0)")
+        }
         let r = try plan(["--read-only", "--rootfs", "/", "true"], f)
         XCTAssertEqual(r.root, .directory("/", readOnly: true), "named itself, read-only: on purpose")
         XCTAssertTrue(targets(r, .mask).contains("/tmp/rootless-1000"), "the state in it is masked: \(targets(r, .mask))")
@@ -88,12 +95,15 @@ final class TrustPlanTests: XCTestCase {
         let p = try plan(["--userns", "none", "true"], facts(cwd: "/home/alice"))
         XCTAssertFalse(p.landlock?.contains(LandlockRule("/home/alice", writable: true)) ?? true, "\(p.landlock ?? [])")
         XCTAssertTrue(p.notes.contains { $0.contains("is not writable by the command") }, "\(p.notes)")
-        XCTAssertTrue(try plan(["--userns", "none", "true"]).landlock?.contains(LandlockRule("/home/alice/proj", writable: true)) ?? false, "a project directory is")
+        XCTAssertTrue(
+            try plan(["--userns", "none", "true"]).landlock?.contains(LandlockRule("/home/alice/proj", writable: true)) ?? false, "a project directory is")
     }
 
     func testASharedCwdIsNotBoundAndSaysWhy() throws {
-        for (cwd, why) in [("/tmp", "shared by every program"), ("/var/tmp", "shared by every program"), ("/", "whole host"),
-                           ("/home", "every user's home"), ("/home/alice", "your home"), ("/home/alice/.cache/rootless", "own state")] {
+        for (cwd, why) in [
+            ("/tmp", "shared by every program"), ("/var/tmp", "shared by every program"), ("/", "whole host"),
+            ("/home", "every user's home"), ("/home/alice", "your home"), ("/home/alice/.cache/rootless", "own state"),
+        ] {
             let p = try plan(["true"], facts(cwd: cwd, dirs: ["/home", "/home/alice", "/tmp", "/var/tmp", "/home/alice/.cache/rootless"]))
             XCTAssertFalse(p.mounts.contains { $0.kind == .bind && $0.target == cwd }, cwd)
             XCTAssertEqual(p.notes.filter { $0.contains("is not shared with the sandbox") && $0.contains(why) }.count, 1, "\(cwd): \(p.notes)")
@@ -119,9 +129,11 @@ final class TrustPlanTests: XCTestCase {
     }
 
     func testBadInputIsRefusedBeforeAnythingStarts() throws {
-        let bad: [[String]] = [["-e", "=V", "true"], ["-e", "", "true"], ["--hostname", "", "true"], ["--hostname", "a\nb", "true"],
-                               ["--hostname", String(repeating: "a", count: 65), "true"], ["--hostname", "-x", "true"],
-                               ["--bind", "/src:/", "true"], ["--stats-json", "/proc/x", "true"], ["--stats-json", "/sys/x", "true"]]
+        let bad: [[String]] = [
+            ["-e", "=V", "true"], ["-e", "", "true"], ["--hostname", "", "true"], ["--hostname", "a\nb", "true"],
+            ["--hostname", String(repeating: "a", count: 65), "true"], ["--hostname", "-x", "true"],
+            ["--bind", "/src:/", "true"], ["--stats-json", "/proc/x", "true"], ["--stats-json", "/sys/x", "true"],
+        ]
         for a in bad { XCTAssertThrowsError(try RunArguments.parse(a), "\(a)") }
         XCTAssertNoThrow(try RunArguments.parse(["-e", "K=", "--hostname", "build-1.local", "true"]))
         XCTAssertThrowsError(try plan(["--landlock-ro", "/nope", "true"])) { XCTAssertTrue("\($0)".contains("no such path")) }
@@ -130,8 +142,10 @@ final class TrustPlanTests: XCTestCase {
 
     func testAPolicyThatWouldKillEveryStartIsRefused() throws {
         let ctx = SeccompContext.host(caps: [])
-        for (p, call) in [(#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["execve"],"action":"SCMP_ACT_ERRNO"}]}"#, "execve"),
-                          (#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["execve"],"action":"SCMP_ACT_ALLOW"}]}"#, "exit_group")] {
+        for (p, call) in [
+            (#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["execve"],"action":"SCMP_ACT_ERRNO"}]}"#, "execve"),
+            (#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["execve"],"action":"SCMP_ACT_ALLOW"}]}"#, "exit_group"),
+        ] {
             XCTAssertThrowsError(try SeccompLoader.compile(p, name: "p.json", ctx, forRun: true)) { XCTAssertTrue("\($0)".contains("denies \(call)"), "\($0)") }
             XCTAssertNoThrow(try SeccompLoader.compile(p, name: "p.json", ctx), "policy check still compiles it")
         }

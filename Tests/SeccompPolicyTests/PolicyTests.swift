@@ -4,9 +4,12 @@ import XCTest
 final class PolicyTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
     var podmanText: String { try! String(contentsOf: Self.fixtures.appendingPathComponent("podman-containers-common-0.50.1.json"), encoding: .utf8) }
-    let ctx = ResolveContext(arch: "SCMP_ARCH_X86_64",
-                             caps: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
-                                    "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT"], kernel: (6, 18))
+    let ctx = ResolveContext(
+        arch: "SCMP_ARCH_X86_64",
+        caps: [
+            "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
+            "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
+        ], kernel: (6, 18))
 
     func testPodmansDefaultProfileLoadsUnchangedAndResolves() throws {
         let p = try PolicyLoader.parse(podmanText, file: "podman.json")
@@ -29,11 +32,20 @@ final class PolicyTests: XCTestCase {
             (#"{"defaultAction":"SCMP_ACT_ALLOW","defaultActon":1}"#, "$.defaultActon: unknown field"),
             (#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","arg":[]}]}"#, "$.syscalls[0].arg: unknown field"),
             (#"{"defaultAction":"SCMP_ACT_NOPE"}"#, "$.defaultAction: unknown action"),
-            (#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","args":[{"index":9,"op":"SCMP_CMP_EQ"}]}]}"#, "$.syscalls[0].args[0].index"),
-            (#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","errnoRet":1,"errno":"EACCES"}]}"#, "EACCES is 13 but errnoRet says 1"),
+            (
+                #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","args":[{"index":9,"op":"SCMP_CMP_EQ"}]}]}"#,
+                "$.syscalls[0].args[0].index"
+            ),
+            (
+                #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","errnoRet":1,"errno":"EACCES"}]}"#,
+                "EACCES is 13 but errnoRet says 1"
+            ),
             (#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"action":"SCMP_ACT_ALLOW"}]}"#, "rule has no syscall names"),
             (#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_X"]}"#, "$.flags[0]: unknown flag"),
-            (#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"new"}}]}"#, "not a kernel version"),
+            (
+                #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"new"}}]}"#,
+                "not a kernel version"
+            ),
             (#"{"defaultAction":"SCMP_ACT_ALLOW",}"#, "not valid JSON"),
         ]
         for (text, expect) in cases {
@@ -46,7 +58,8 @@ final class PolicyTests: XCTestCase {
     }
 
     func testIncludesAndExcludes() throws {
-        let p = try PolicyLoader.parse("""
+        let p = try PolicyLoader.parse(
+            """
             {"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[
              {"names":["a"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["amd64"]}},
              {"names":["b"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["arm64"]}},
@@ -61,10 +74,13 @@ final class PolicyTests: XCTestCase {
     }
 
     func testJSONParserEdgeCases() throws {
-        XCTAssertEqual(try JSONParser.parse(#"{"a":[1,-2.5e3,true,null,"\u00e9\ud83d\ude00\n"]}"#),
-                       .object([("a", .array([.number("1"), .number("-2.5e3"), .bool(true), .null, .string("é😀\n")]))]))
-        for bad in ["", "{", "[1,]", "01", "\"\\x\"", "{\"a\":1,\"a\":2}", "\"\u{1}\"", "\"\\ud800\"", "nul", "1 2",
-                    String(repeating: "[", count: 100) + String(repeating: "]", count: 100)] {
+        XCTAssertEqual(
+            try JSONParser.parse(#"{"a":[1,-2.5e3,true,null,"\u00e9\ud83d\ude00\n"]}"#),
+            .object([("a", .array([.number("1"), .number("-2.5e3"), .bool(true), .null, .string("é😀\n")]))]))
+        for bad in [
+            "", "{", "[1,]", "01", "\"\\x\"", "{\"a\":1,\"a\":2}", "\"\u{1}\"", "\"\\ud800\"", "nul", "1 2",
+            String(repeating: "[", count: 100) + String(repeating: "]", count: 100),
+        ] {
             XCTAssertThrowsError(try JSONParser.parse(bad), bad)
         }
     }
