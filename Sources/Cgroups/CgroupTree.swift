@@ -30,11 +30,11 @@ public enum CgroupTree {
         if mkdir(path, 0o755) != 0 {
             // EEXIST: left by a dead run that had our pid (we are the only live one).
             guard errno == EEXIST else {
-                throw RootlessError("cannot create cgroup \(path): \(OS.errorText(errno))", fix: "check that \(p.parent) is delegated to you (rootless doctor)")
+                throw RootlessError("cannot create cgroup \(path)", errno: errno, fix: "check that \(p.parent) is delegated to you (rootless doctor)")
             }
             _ = remove(path)
             guard mkdir(path, 0o755) == 0 else {
-                throw RootlessError("cannot create cgroup \(path): \(OS.errorText(errno))", fix: "remove it (rootless gc) and try again")
+                throw RootlessError("cannot create cgroup \(path)", errno: errno, fix: "remove it (rootless gc) and try again")
             }
         }
         do {
@@ -45,10 +45,10 @@ public enum CgroupTree {
                     what: "enable \(p.controllers.joined(separator: " "))")
             }
             let leaf = path + "/payload"
-            guard mkdir(leaf, 0o755) == 0 else { throw RootlessError("cannot create cgroup \(leaf): \(OS.errorText(errno))") }
+            guard mkdir(leaf, 0o755) == 0 else { throw RootlessError("cannot create cgroup \(leaf)", errno: errno) }
             for l in p.limits { try write(leaf + "/" + l.file, l.value, what: "set \(l.file)=\(l.value)") }
             let fd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { throw RootlessError("cannot open cgroup \(leaf): \(OS.errorText(errno))") }
+            guard fd >= 0 else { throw RootlessError("cannot open cgroup \(leaf)", errno: errno) }
             return CgroupHandle(path: path, leafFD: fd, record: record(name, path))
         } catch {
             _ = remove(path)
@@ -130,7 +130,7 @@ public enum CgroupTree {
         throws
     {
         let e = OS.writeExisting(path, value)
-        guard e == 0 else { throw RootlessError("cannot \(what) in \(path): \(OS.errorText(e))", fix: fix) }
+        guard e == 0 else { throw RootlessError("cannot \(what) in \(path)", errno: e, fix: fix) }
     }
 
     // ---- records for `rootless gc`: RuntimeDir/cgroups/NAME = "PID STARTTIME PATH" ----------

@@ -21,7 +21,7 @@ public enum SystemdScope {
             "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved',path='/org/freedesktop/systemd1'"
         out += DBusMessage(call: "AddMatch", path: bus.path, interface: bus.interface, destination: bus.destination, serial: 2, args: [.string(rule)]).encode()
         out += startTransientScope(name: name, pids: [UInt32(getpid())], description: "rootless sandbox", serial: 3).encode()
-        guard sendAll(fd, out) else { throw RootlessError("cannot talk to the D-Bus session bus at \(path): \(OS.errorText(errno))", fix: fix) }
+        guard sendAll(fd, out) else { throw RootlessError("cannot talk to the D-Bus session bus at \(path)", errno: errno, fix: fix) }
 
         var conn = Incoming(fd: fd, deadline: OS.monotonicSeconds() + timeout, path: path)
         let auth = try conn.line()
@@ -50,7 +50,7 @@ public enum SystemdScope {
 
     static func connect(_ path: String, fix: String) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw RootlessError("cannot make a unix socket: \(OS.errorText(errno))") }
+        guard fd >= 0 else { throw RootlessError("cannot make a unix socket", errno: errno) }
         var sa = sockaddr_un()
         sa.sun_family = sa_family_t(AF_UNIX)
         // "@name": an abstract socket (a leading NUL, no terminator counted).
@@ -66,7 +66,7 @@ public enum SystemdScope {
         guard r == 0 else {
             let e = errno
             close(fd)
-            throw RootlessError("cannot reach the D-Bus session bus at \(path): \(OS.errorText(e))", fix: fix)
+            throw RootlessError("cannot reach the D-Bus session bus at \(path)", errno: e, fix: fix)
         }
         return fd
     }

@@ -49,7 +49,7 @@ final class BlobSource: ByteSource {
         if inStart == inEnd { inStart = 0; inEnd = 0 }
         guard !eof, inEnd < inBuf.count else { return }
         let n = inBuf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + inEnd, $0.count - inEnd) }
-        if n < 0 { if errno == EINTR { return }; throw RootlessError("cannot read the layer: \(OS.errorText(errno))") }
+        if n < 0 { if errno == EINTR { return }; throw RootlessError("cannot read the layer", errno: errno) }
         if n == 0 { eof = true; return }
         inBuf.withUnsafeBytes { compressed.update(UnsafeRawBufferPointer(rebasing: $0[inEnd..<(inEnd + n)])) }
         compressedBytes += Int64(n)

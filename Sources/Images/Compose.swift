@@ -17,7 +17,7 @@ package enum Compose {
         do {
             for layer in args.dropFirst() {
                 let fd = open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                guard fd >= 0 else { throw RootlessError("cannot open layer \(layer): \(OS.errorText(errno))") }
+                guard fd >= 0 else { throw RootlessError("cannot open layer \(layer)", errno: errno) }
                 defer { close(fd) }
                 try copy(fd, into: dest)
                 try meta(from: fd, to: dest)
@@ -48,11 +48,11 @@ package enum Compose {
             if type == S_IFDIR {
                 if exists && (dt.st_mode & S_IFMT) != S_IFDIR { try LayerWriter.removeTree(dst, e.name) }
                 if !exists || (dt.st_mode & S_IFMT) != S_IFDIR, mkdirat(dst, e.name, 0o700) != 0 {
-                    throw RootlessError("cannot create \(e.name): \(OS.errorText(errno))")
+                    throw RootlessError("cannot create \(e.name)", errno: errno)
                 }
                 let s = openat(src, e.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 let d = openat(dst, e.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard s >= 0, d >= 0 else { throw RootlessError("cannot open \(e.name): \(OS.errorText(errno))") }
+                guard s >= 0, d >= 0 else { throw RootlessError("cannot open \(e.name)", errno: errno) }
                 defer { close(s); close(d) }
                 if opaque(s) { for x in OS.listDirectory(fd: d) { try LayerWriter.removeTree(d, x.name) } }
                 try copy(s, into: d)
@@ -64,17 +64,17 @@ package enum Compose {
             case S_IFREG:
                 let s = openat(src, e.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
                 let d = openat(dst, e.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-                guard s >= 0, d >= 0 else { throw RootlessError("cannot copy \(e.name): \(OS.errorText(errno))") }
+                guard s >= 0, d >= 0 else { throw RootlessError("cannot copy \(e.name)", errno: errno) }
                 defer { close(s); close(d) }
                 let r = rl_copy_file(s, d, Int64(st.st_size))
-                guard r == 0 else { throw RootlessError("cannot copy \(e.name): \(OS.errorText(-r))") }
+                guard r == 0 else { throw RootlessError("cannot copy \(e.name)", errno: -r) }
                 try meta(from: s, to: d)
             case S_IFLNK:
                 var buf = [CChar](repeating: 0, count: 4097)
                 let n = readlinkat(src, e.name, &buf, 4096)
-                guard n >= 0 else { throw RootlessError("cannot read the symlink \(e.name): \(OS.errorText(errno))") }
+                guard n >= 0 else { throw RootlessError("cannot read the symlink \(e.name)", errno: errno) }
                 buf[n] = 0
-                guard symlinkat(buf, dst, e.name) == 0 else { throw RootlessError("cannot create the symlink \(e.name): \(OS.errorText(errno))") }
+                guard symlinkat(buf, dst, e.name) == 0 else { throw RootlessError("cannot create the symlink \(e.name)", errno: errno) }
                 fchownat(dst, e.name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW)
             default:
                 // Devices the unpacker could create (none in a user namespace) and fifos.

@@ -19,10 +19,10 @@ struct DirArchive {
 
     static func write(_ dir: String, to path: String) throws -> [String] {
         let root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard root >= 0 else { throw RootlessError("cannot open \(dir): \(OS.errorText(errno))") }
+        guard root >= 0 else { throw RootlessError("cannot open \(dir)", errno: errno) }
         defer { close(root) }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw RootlessError("cannot create \(path): \(OS.errorText(errno))") }
+        guard fd >= 0 else { throw RootlessError("cannot create \(path)", errno: errno) }
         defer { close(fd) }
         var a = DirArchive(out: fd)
         try a.emit(TarHeader.encode(path: "./", kind: .directory, mode: a.mode(root, dir), mtime: a.mtime(root)))
@@ -33,7 +33,7 @@ struct DirArchive {
 
     func mode(_ fd: Int32, _ what: String) throws -> UInt32 {
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw RootlessError("cannot stat \(what): \(OS.errorText(errno))") }
+        guard fstat(fd, &st) == 0 else { throw RootlessError("cannot stat \(what)", errno: errno) }
         return UInt32(st.st_mode & 0o7777)
     }
 
@@ -51,7 +51,7 @@ struct DirArchive {
         while off < p.count {
             let n = Glibc.write(out, p.baseAddress! + off, p.count - off)
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw RootlessError("cannot write the layer tar: \(OS.errorText(errno))", fix: "free some disk space") }
+            guard n > 0 else { throw RootlessError("cannot write the layer tar", errno: errno, fix: "free some disk space") }
             off += n
         }
         written += Int64(p.count)
@@ -61,7 +61,7 @@ struct DirArchive {
         // Sorted: the same tree gives the same tar, so the same diff-id.
         for e in OS.listDirectory(fd: dir).sorted(by: { $0.name < $1.name }) {
             var st = stat()
-            guard fstatat(dir, e.name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { throw RootlessError("cannot stat \(path)/\(e.name): \(OS.errorText(errno))") }
+            guard fstatat(dir, e.name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { throw RootlessError("cannot stat \(path)/\(e.name)", errno: errno) }
             let name = prefix + e.name
             let mode = UInt32(st.st_mode & 0o7777)
             let mtime = Int64(st.st_mtim.tv_sec)
@@ -69,7 +69,7 @@ struct DirArchive {
             case S_IFDIR:
                 let sub = openat(dir, e.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard sub >= 0 else {
-                    throw RootlessError("cannot open \(path)/\(e.name): \(OS.errorText(errno))", fix: "the whole tree must be readable by you")
+                    throw RootlessError("cannot open \(path)/\(e.name)", errno: errno, fix: "the whole tree must be readable by you")
                 }
                 defer { close(sub) }
                 try emit(TarHeader.encode(path: name + "/", kind: .directory, mode: mode, mtime: mtime))
@@ -77,7 +77,7 @@ struct DirArchive {
             case S_IFLNK:
                 var t = [CChar](repeating: 0, count: 4097)
                 let n = readlinkat(dir, e.name, &t, 4096)
-                guard n >= 0 else { throw RootlessError("cannot read the symlink \(path)/\(e.name): \(OS.errorText(errno))") }
+                guard n >= 0 else { throw RootlessError("cannot read the symlink \(path)/\(e.name)", errno: errno) }
                 let target = String(decoding: t[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 try emit(TarHeader.encode(path: name, kind: .symlink, mode: 0o777, mtime: mtime, link: target))
             case S_IFREG:
@@ -91,7 +91,7 @@ struct DirArchive {
                 }
                 let f = openat(dir, e.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
                 guard f >= 0 else {
-                    throw RootlessError("cannot read \(path)/\(e.name): \(OS.errorText(errno))", fix: "the whole tree must be readable by you")
+                    throw RootlessError("cannot read \(path)/\(e.name)", errno: errno, fix: "the whole tree must be readable by you")
                 }
                 defer { close(f) }
                 let size = Int64(st.st_size)

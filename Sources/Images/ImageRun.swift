@@ -29,7 +29,7 @@ public enum ImageRun {
         if s.user == nil && !config.user.isEmpty { s.user = try user(config.user, layers: layers, image: name) }
         let unique = "\(getpid())-\(OS.startTime(pid: getpid()) ?? 0)"
         let dir = store.root + "/containers/" + unique
-        guard mkdir(dir, 0o700) == 0 else { throw RootlessError("cannot create \(dir): \(OS.errorText(errno))") }
+        guard mkdir(dir, 0o700) == 0 else { throw RootlessError("cannot create \(dir)", errno: errno) }
         let mount: ImageRoot.Mount
         let driver = s.storageDriver == .auto ? DriverChoice.auto(store, warn: warn) : s.storageDriver
         switch driver {

@@ -71,7 +71,7 @@ public struct Importer {
         guard name != nil else { throw RootlessError("a root filesystem directory has no name of its own", fix: "add --name NAME") }
         let dir = store.root + "/tmp/import-\(getpid())"
         _ = OS.removeTree(dir)
-        guard mkdir(dir, 0o700) == 0 else { throw RootlessError("cannot create \(dir): \(OS.errorText(errno))") }
+        guard mkdir(dir, 0o700) == 0 else { throw RootlessError("cannot create \(dir)", errno: errno) }
         defer { _ = OS.removeTree(dir) }
         for n in try DirArchive.write(path, to: dir + "/layer.tar") { warn(n) }
         return try rootfs(dir + "/layer.tar", name: name)
@@ -166,7 +166,7 @@ enum ArchiveScan {
 
     static func kind(_ path: String) throws -> Kind {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw RootlessError("cannot open \(path): \(OS.errorText(errno))") }
+        guard fd >= 0 else { throw RootlessError("cannot open \(path)", errno: errno) }
         defer { close(fd) }
         let src = BlobSource(fd: fd)
         var r = TarReader(src)
@@ -189,10 +189,10 @@ enum ArchiveScan {
 
     static func extract(_ path: String, into dir: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw RootlessError("cannot open \(path): \(OS.errorText(errno))") }
+        guard fd >= 0 else { throw RootlessError("cannot open \(path)", errno: errno) }
         defer { close(fd) }
         _ = OS.removeTree(dir)
-        guard mkdir(dir, 0o700) == 0 else { throw RootlessError("cannot create \(dir): \(OS.errorText(errno))") }
+        guard mkdir(dir, 0o700) == 0 else { throw RootlessError("cannot create \(dir)", errno: errno) }
         let root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { close(root) }
         var r = TarReader(BlobSource(fd: fd))

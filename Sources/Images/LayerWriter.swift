@@ -63,14 +63,14 @@ struct LayerWriter {
             var next = rl_openat2_beneath(fd, p, OS.oPath | O_DIRECTORY, 0)
             if next == -ENOENT {
                 if mkdirat(fd, p, 0o755) != 0 && errno != EEXIST {
-                    let e = errno; close(fd); throw RootlessError("cannot create \(parts[...i].joined(separator: "/")) in the layer: \(OS.errorText(e))")
+                    let e = errno; close(fd); throw RootlessError("cannot create \(parts[...i].joined(separator: "/")) in the layer", errno: e)
                 }
                 next = rl_openat2_beneath(fd, p, OS.oPath | O_DIRECTORY, 0)
             }
             close(fd)
             if next == -ELOOP || next == -EXDEV { throw Self.hostile(path, "goes through the symlink \(parts[...i].joined(separator: "/"))") }
             if next == -ENOTDIR { throw Self.hostile(path, "goes through \(parts[...i].joined(separator: "/")), which is not a directory") }
-            guard next >= 0 else { throw RootlessError("cannot open \(parts[...i].joined(separator: "/")) in the layer: \(OS.errorText(-next))") }
+            guard next >= 0 else { throw RootlessError("cannot open \(parts[...i].joined(separator: "/")) in the layer", errno: -next) }
             fd = next
         }
         return fd
@@ -86,7 +86,7 @@ struct LayerWriter {
             forgetParent()
             try Self.removeTree(dir, name)
         } else if unlinkat(dir, name, 0) != 0 {
-            throw RootlessError("cannot replace \(name) in the layer: \(OS.errorText(errno))")
+            throw RootlessError("cannot replace \(name) in the layer", errno: errno)
         }
     }
 
@@ -99,7 +99,7 @@ struct LayerWriter {
             for e in OS.listDirectory(fd: fd) { try removeTree(fd, e.name) }
             close(fd)
         }
-        if unlinkat(dir, name, AT_REMOVEDIR) != 0 && errno != ENOENT { throw RootlessError("cannot remove \(name): \(OS.errorText(errno))") }
+        if unlinkat(dir, name, AT_REMOVEDIR) != 0 && errno != ENOENT { throw RootlessError("cannot remove \(name)", errno: errno) }
     }
 
     mutating func apply<S: ByteSource>(_ e: TarEntry, from reader: inout TarReader<S>) throws {
@@ -117,7 +117,7 @@ struct LayerWriter {
             let r = fd < 0 ? fd : rl_fsetxattr(fd, "user.overlay.opaque", "y", 1)
             guard r == 0 else {
                 throw RootlessError(
-                    "cannot mark \(parts.dropLast().joined(separator: "/")) opaque: \(OS.errorText(-r))", fix: "the store's filesystem must support user xattrs"
+                    "cannot mark \(parts.dropLast().joined(separator: "/")) opaque", errno: -r, fix: "the store's filesystem must support user xattrs"
                 )
             }
             return
@@ -129,19 +129,19 @@ struct LayerWriter {
             try clear(dir, hidden, keepDirectory: false)
             let r = rl_mknod_at(dir, hidden, UInt32(S_IFCHR), 0, 0)
             guard r == 0 else {
-                throw RootlessError("cannot create the whiteout for \(e.path): \(OS.errorText(-r))", fix: "kernel >= 5.8 lets a user create whiteouts")
+                throw RootlessError("cannot create the whiteout for \(e.path)", errno: -r, fix: "kernel >= 5.8 lets a user create whiteouts")
             }
             return
         }
         try clear(dir, name, keepDirectory: e.kind == .directory)
         switch e.kind {
         case .directory:
-            if mkdirat(dir, name, 0o700) != 0 && errno != EEXIST { throw RootlessError("cannot create \(e.path): \(OS.errorText(errno))") }
+            if mkdirat(dir, name, 0o700) != 0 && errno != EEXIST { throw RootlessError("cannot create \(e.path)", errno: errno) }
             dirs.append((parts.joined(separator: "/"), e))
             return
         case .file:
             let fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw RootlessError("cannot create \(e.path): \(OS.errorText(errno))") }
+            guard fd >= 0 else { throw RootlessError("cannot create \(e.path)", errno: errno) }
             defer { close(fd) }
             try writeData(fd, e, &reader)
             try finish(fd: fd, e)
@@ -157,11 +157,11 @@ struct LayerWriter {
             guard linkat(tdir, tname, dir, name, 0) == 0 else {
                 throw errno == ENOENT
                     ? Self.hostile(e.path, "is a hardlink to \(e.linkTarget), which is not in this layer")
-                    : RootlessError("cannot link \(e.path) to \(e.linkTarget): \(OS.errorText(errno))")
+                    : RootlessError("cannot link \(e.path) to \(e.linkTarget)", errno: errno)
             }
             return
         case .symlink:
-            guard symlinkat(e.linkTarget, dir, name) == 0 else { throw RootlessError("cannot create the symlink \(e.path): \(OS.errorText(errno))") }
+            guard symlinkat(e.linkTarget, dir, name) == 0 else { throw RootlessError("cannot create the symlink \(e.path)", errno: errno) }
         case .charDevice, .blockDevice:
             let type = e.kind == .charDevice ? S_IFCHR : S_IFBLK
             let r = rl_mknod_at(dir, name, UInt32(type) | (e.mode & 0o777), e.devMajor, e.devMinor)
@@ -170,9 +170,9 @@ struct LayerWriter {
                 notes.insert("device nodes skipped (a user namespace cannot create them; the sandbox's /dev has the usual ones): \(skippedDevices)")
                 return
             }
-            guard r == 0 else { throw RootlessError("cannot create the device \(e.path): \(OS.errorText(-r))") }
+            guard r == 0 else { throw RootlessError("cannot create the device \(e.path)", errno: -r) }
         case .fifo:
-            guard mkfifoat(dir, name, e.mode & 0o777) == 0 else { throw RootlessError("cannot create the fifo \(e.path): \(OS.errorText(errno))") }
+            guard mkfifoat(dir, name, e.mode & 0o777) == 0 else { throw RootlessError("cannot create the fifo \(e.path)", errno: errno) }
         }
         // Symlinks, devices, fifos: owner and times on the name (never followed).
         if fchownat(dir, name, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0 { ownershipNote(e) }
@@ -196,14 +196,14 @@ struct LayerWriter {
                 var off = 0
                 while off < n {
                     let w = buf.withUnsafeBytes { pwrite(fd, $0.baseAddress! + off, n - off, off_t(at) + off_t(off)) }
-                    guard w > 0 else { throw RootlessError("cannot write \(e.path): \(OS.errorText(errno))") }
+                    guard w > 0 else { throw RootlessError("cannot write \(e.path)", errno: errno) }
                     off += w
                 }
                 at += Int64(n)
                 left -= Int64(n)
             }
         }
-        if e.sparse != nil && ftruncate(fd, off_t(e.realSize)) != 0 { throw RootlessError("cannot size \(e.path): \(OS.errorText(errno))") }
+        if e.sparse != nil && ftruncate(fd, off_t(e.realSize)) != 0 { throw RootlessError("cannot size \(e.path)", errno: errno) }
     }
 
     /// Order matters: chown clears setuid/setgid, so the mode comes after it; xattrs

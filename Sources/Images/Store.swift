@@ -32,7 +32,7 @@ public struct Store {
         for d in ["", "/blobs", "/blobs/sha256", "/layers", "/images", "/names", "/tmp", "/containers"] {
             if mkdir(root + d, 0o700) != 0 && errno != EEXIST {
                 throw RootlessError(
-                    "cannot create the image store directory \(root + d): \(OS.errorText(errno))", fix: "check the path, or pick another with --root")
+                    "cannot create the image store directory \(root + d)", errno: errno, fix: "check the path, or pick another with --root")
             }
         }
     }
@@ -61,7 +61,7 @@ public struct Store {
     public func putBlob(_ bytes: [UInt8]) throws -> Digest {
         let d = SHA256Stream.digest(bytes)
         if OS.lookup(blobPath(d)) == nil {
-            guard OS.replaceFile(blobPath(d), bytes, mode: 0o600) else { throw RootlessError("cannot write \(blobPath(d)): \(OS.errorText(errno))") }
+            guard OS.replaceFile(blobPath(d), bytes, mode: 0o600) else { throw RootlessError("cannot write \(blobPath(d))", errno: errno) }
         }
         return d
     }
@@ -92,11 +92,11 @@ public struct Store {
 
     public func addImage(config: Digest, manifest: Digest, names: [String]) throws {
         guard OS.replaceFile(root + "/images/" + config.hex, Array("\(manifest)\n".utf8), mode: 0o600) else {
-            throw RootlessError("cannot record image \(config) in \(root): \(OS.errorText(errno))")
+            throw RootlessError("cannot record image \(config) in \(root)", errno: errno)
         }
         for n in names {
             guard OS.replaceFile(root + "/names/" + Self.escape(n), Array("\(config)\n".utf8), mode: 0o600) else {
-                throw RootlessError("cannot name image \(config) \(n): \(OS.errorText(errno))")
+                throw RootlessError("cannot name image \(config) \(n)", errno: errno)
             }
         }
     }
@@ -163,9 +163,9 @@ public struct Store {
     /// An exclusive flock on tmp/NAME.lock (blocks until the holder is done).
     public func lock(_ name: String) throws -> Int32 {
         let fd = open(root + "/tmp/" + name + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw RootlessError("cannot open lock \(root)/tmp/\(name).lock: \(OS.errorText(errno))") }
+        guard fd >= 0 else { throw RootlessError("cannot open lock \(root)/tmp/\(name).lock", errno: errno) }
         while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { close(fd); throw RootlessError("cannot lock \(root)/tmp/\(name).lock: \(OS.errorText(errno))") }
+            guard errno == EINTR else { close(fd); throw RootlessError("cannot lock \(root)/tmp/\(name).lock", errno: errno) }
         }
         return fd
     }

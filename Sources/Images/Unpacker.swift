@@ -66,7 +66,7 @@ public enum Unpacker {
         defer { cargs.forEach { free($0) } }
         var pid: pid_t = 0
         let r = posix_spawn(&pid, "/proc/self/exe", nil, nil, cargs, environ)
-        guard r == 0 else { throw RootlessError("cannot start rootless unshare: \(OS.errorText(r))") }
+        guard r == 0 else { throw RootlessError("cannot start rootless unshare", errno: r) }
         var st: Int32 = 0
         while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
         return (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
@@ -105,10 +105,10 @@ public enum Unpacker {
         let wantDigest = Digest(args[4]), wantDiff = Digest(args[5])
         do {
             if OS.lookup(dest) != nil { try removeTree(dest) }  // left by a killed import
-            guard mkdir(dest, 0o755) == 0 else { throw RootlessError("cannot create \(dest): \(OS.errorText(errno))") }
+            guard mkdir(dest, 0o755) == 0 else { throw RootlessError("cannot create \(dest)", errno: errno) }
             let root = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             let fd = open(blob, O_RDONLY | O_CLOEXEC)
-            guard root >= 0, fd >= 0 else { throw RootlessError("cannot open \(fd < 0 ? blob : dest): \(OS.errorText(errno))") }
+            guard root >= 0, fd >= 0 else { throw RootlessError("cannot open \(fd < 0 ? blob : dest)", errno: errno) }
             defer { close(fd); close(root) }
             let src = BlobSource(fd: fd)
             var reader = TarReader(src)
@@ -128,7 +128,7 @@ public enum Unpacker {
             if OS.lookup(final) != nil {
                 try removeTree(dest)
             } else if rename(dest, final) != 0 {
-                throw RootlessError("cannot move the unpacked layer into \(final): \(OS.errorText(errno))")
+                throw RootlessError("cannot move the unpacked layer into \(final)", errno: errno)
             }
             let line = "\(digest) \(diffID) \(src.compression.rawValue)\n" + notes.sorted().map { $0 + "\n" }.joined()
             _ = OS.replaceFile(result, Array(line.utf8))

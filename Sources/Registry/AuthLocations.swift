@@ -23,7 +23,7 @@ package enum AuthLocations {
     static func credentials(for ref: ImageReference, file: String?) throws -> Credentials? {
         for f in files(explicit: file) {
             guard let text = OS.readBytes(f, limit: 1 << 20) else {
-                if file != nil { throw RootlessError("cannot read the auth file \(f): \(OS.errorText(errno))") }
+                if file != nil { throw RootlessError("cannot read the auth file \(f)", errno: errno) }
                 continue
             }
             do {

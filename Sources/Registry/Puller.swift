@@ -179,10 +179,10 @@ public struct Puller {
         if OS.lookup(store.blobPath(d.digest)) == false { progress.set(line, .skipped); return }  // another pull finished it
         let part = store.root + "/tmp/blob-" + d.digest.hex + ".partial"
         let fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw RootlessError("cannot create \(part): \(OS.errorText(errno))") }
+        guard fd >= 0 else { throw RootlessError("cannot create \(part)", errno: errno) }
         defer { close(fd) }
         func truncate() throws {
-            guard ftruncate(fd, 0) == 0 else { throw RootlessError("cannot truncate \(part): \(OS.errorText(errno))") }
+            guard ftruncate(fd, 0) == 0 else { throw RootlessError("cannot truncate \(part)", errno: errno) }
         }
         // What a killed pull left is hashed again rather than trusted; from then on the
         // hash follows every byte written, so the end needs no second pass.
@@ -214,7 +214,7 @@ public struct Puller {
                         let n = pwrite(fd, p.baseAddress! + off, p.count - off, off_t(have))
                         guard n > 0 else {
                             throw RootlessError(
-                                "cannot write \(part): \(OS.errorText(errno))", fix: "free some disk space and pull again (the download resumes)")
+                                "cannot write \(part)", errno: errno, fix: "free some disk space and pull again (the download resumes)")
                         }
                         hash.update(UnsafeRawBufferPointer(rebasing: p[off..<(off + n)]))
                         off += n
@@ -231,7 +231,7 @@ public struct Puller {
                 throw e
             }
         }
-        guard rename(part, store.blobPath(d.digest)) == 0 else { throw RootlessError("cannot move \(part) into the store: \(OS.errorText(errno))") }
+        guard rename(part, store.blobPath(d.digest)) == 0 else { throw RootlessError("cannot move \(part) into the store", errno: errno) }
         progress.set(line, .done)
     }
 
@@ -241,7 +241,7 @@ public struct Puller {
         var off: Int64 = 0
         while off < limit {
             let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, Int(min(Int64($0.count), limit - off)), off_t(off)) }
-            guard n >= 0 else { throw RootlessError("cannot read \(path): \(OS.errorText(errno))") }
+            guard n >= 0 else { throw RootlessError("cannot read \(path)", errno: errno) }
             if n == 0 { break }
             buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             off += Int64(n)

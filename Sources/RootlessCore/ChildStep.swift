@@ -7,25 +7,33 @@ import Glibc
 /// Turns a (step, errno, index) report from the child into what the user reads.
 enum ChildStep {
     static func error(_ r: rl_report, _ plan: Plan) -> RootlessError {
+        var err = describe(r, plan)
+        err.step = "child." + name(r.step)
+        return err
+    }
+
+    static func describe(_ r: rl_report, _ plan: Plan) -> RootlessError {
         let e = r.err
-        let why = OS.errorText(e)
+        let step = "child." + name(r.step)
+        // A failed call of the child's: the errno is kept as data, its text made at the edge.
+        func failed(_ message: String, fix: String? = nil) -> RootlessError { RootlessError(message, errno: e, step: step, fix: fix) }
         let m: MountOp? = r.index >= 0 && Int(r.index) < plan.mounts.count ? plan.mounts[Int(r.index)] : nil
         switch UInt32(bitPattern: r.step) {
         case RL_STEP_HOSTNAME.rawValue:
-            return RootlessError("cannot set hostname \(plan.hostname ?? ""): \(why)", fix: "use a name of at most 64 characters")
+            return failed("cannot set hostname \(plan.hostname ?? "")", fix: "use a name of at most 64 characters")
         case RL_STEP_LOOPBACK.rawValue:
-            return RootlessError("cannot bring up lo in the new network namespace: \(why)")
+            return failed("cannot bring up lo in the new network namespace")
         case RL_STEP_NETNS.rawValue:
-            return RootlessError(
-                "cannot join the network namespace the keeper handed out: \(why)",
+            return failed(
+                "cannot join the network namespace the keeper handed out",
                 fix: "run `rootless keeper stop` and try again, or use --no-keeper")
         case RL_STEP_PRIVATE.rawValue:
-            return RootlessError("cannot make the sandbox's mount tree private: \(why)", fix: "run `rootless doctor`")
+            return failed("cannot make the sandbox's mount tree private", fix: "run `rootless doctor`")
         case RL_STEP_OPEN_ROOT.rawValue:
             if case let .directory(d, _) = plan.root {
-                return RootlessError("cannot open rootfs \(d): \(why)", fix: "check that it exists and that you can read it")
+                return failed("cannot open rootfs \(d)", fix: "check that it exists and that you can read it")
             }
-            return RootlessError("cannot clone the host's / for the read-only view: \(why)", fix: "run `rootless doctor` (kernel >= 5.12 needed)")
+            return failed("cannot clone the host's / for the read-only view", fix: "run `rootless doctor` (kernel >= 5.12 needed)")
         case RL_STEP_OPEN_SOURCE.rawValue:
             guard let m else { break }
             if e == ENODEV {
@@ -33,9 +41,9 @@ enum ChildStep {
                     "host \(m.kind == .mask ? "/dev/null" : m.source ?? "") is not the expected character device",
                     fix: "refusing to mask or bind with a fake device node (CVE-2025-31133 class); fix the host's /dev")
             }
-            return RootlessError("cannot open bind source \(m.source ?? "/dev/null"): \(why)", fix: "check that it exists and that you can read it")
+            return failed("cannot open bind source \(m.source ?? "/dev/null")", fix: "check that it exists and that you can read it")
         case RL_STEP_ATTACH_ROOT.rawValue:
-            return RootlessError("cannot attach the sandbox root: \(why)", fix: "run `rootless doctor`")
+            return failed("cannot attach the sandbox root", fix: "run `rootless doctor`")
         case RL_STEP_TARGET.rawValue:
             guard let m else { break }
             let fix: String
@@ -45,69 +53,69 @@ enum ChildStep {
             case ENOENT: fix = "\(m.target) must exist in the root"
             default: fix = "check the path inside the root"
             }
-            return RootlessError("cannot prepare mount target \(m.target) inside the sandbox: \(why)", fix: fix)
+            return failed("cannot prepare mount target \(m.target) inside the sandbox", fix: fix)
         case RL_STEP_MOUNT.rawValue:
             guard let m else { break }
             return RootlessError(
-                "cannot mount \(m.kind.rawValue) on \(m.target)\(m.data.map { " (\($0))" } ?? ""): \(why)",
+                "cannot mount \(m.kind.rawValue) on \(m.target)\(m.data.map { " (\($0))" } ?? "")", errno: e, step: step,
                 fix: m.kind == .tmpfs ? "check the tmpfs options (size=, mode=)" : "run `rootless doctor`")
         case RL_STEP_ROOT_RDONLY.rawValue:
-            return RootlessError("cannot make the root read-only: \(why)")
+            return failed("cannot make the root read-only")
         case RL_STEP_PIVOT.rawValue:
-            return RootlessError("pivot_root into the sandbox root failed: \(why)", fix: "run `rootless doctor`")
+            return failed("pivot_root into the sandbox root failed", fix: "run `rootless doctor`")
         case RL_STEP_CHDIR.rawValue:
-            return RootlessError(
-                "cannot change to working directory \(plan.cwd) inside the sandbox: \(why)",
+            return failed(
+                "cannot change to working directory \(plan.cwd) inside the sandbox",
                 fix: "it must exist inside the sandbox; pick another with -w")
         case RL_STEP_CWD_ESCAPE.rawValue:
             return RootlessError(
                 "working directory \(plan.cwd) resolves outside the sandbox root\(e == ELOOP ? " (through a /proc magic link)" : "")",
                 fix: "refusing to start there (CVE-2024-21626 class); use a real directory inside")
         case RL_STEP_FORK_PAYLOAD.rawValue:
-            return RootlessError("pid 1 cannot fork the command: \(why)")
+            return failed("pid 1 cannot fork the command")
         case RL_STEP_SETSID.rawValue:
-            return RootlessError("setsid failed: \(why)")
+            return failed("setsid failed")
         case RL_STEP_TTY.rawValue:
-            return RootlessError("cannot make the pseudo-terminal the controlling tty: \(why)")
+            return failed("cannot make the pseudo-terminal the controlling tty")
         case RL_STEP_FDS.rawValue:
             if r.index >= 3 {
                 return RootlessError("--preserve-fds: fd \(r.index) is not open", fix: "open it before calling rootless, or lower --preserve-fds")
             }
-            return RootlessError("cannot close inherited fds: \(why)", fix: "kernel >= 5.11 needed for close_range")
+            return failed("cannot close inherited fds", fix: "kernel >= 5.11 needed for close_range")
         case RL_STEP_SETGROUPS.rawValue, RL_STEP_SETGID.rawValue:
-            return RootlessError("cannot switch to gid \(plan.gid) inside: \(why)", fix: "choose a mapped gid")
+            return failed("cannot switch to gid \(plan.gid) inside", fix: "choose a mapped gid")
         case RL_STEP_SETUID.rawValue:
-            return RootlessError("cannot switch to uid \(plan.uid) inside: \(why)", fix: "choose a mapped uid")
+            return failed("cannot switch to uid \(plan.uid) inside", fix: "choose a mapped uid")
         case RL_STEP_CAPS.rawValue:
-            return RootlessError("cannot set capabilities: \(why)")
+            return failed("cannot set capabilities")
         case RL_STEP_NNP.rawValue:
-            return RootlessError("cannot set no_new_privs: \(why)")
+            return failed("cannot set no_new_privs")
         case RL_STEP_SECCOMP.rawValue:
-            return RootlessError("cannot load the seccomp filter: \(why)", fix: "try --seccomp unconfined to confirm, then check the policy")
+            return failed("cannot load the seccomp filter", fix: "try --seccomp unconfined to confirm, then check the policy")
         case RL_STEP_RLIMIT.rawValue:
             guard r.index >= 0 && Int(r.index) < plan.rlimits.count else { break }
             let u = plan.rlimits[Int(r.index)]
-            return RootlessError(
-                "cannot set --ulimit \(u.name): \(why)",
+            return failed(
+                "cannot set --ulimit \(u.name)",
                 fix: e == EPERM
                     ? "an unprivileged user cannot raise a hard limit above its own (ulimit -H\(u.name == "nofile" ? "n" : "")); ask for less"
                     : "check the values")
         case RL_STEP_CGROUPNS.rawValue:
-            return RootlessError(
-                "cannot create the cgroup namespace inside the sandbox's cgroup: \(why)", fix: "run `rootless doctor`; --cgroup none runs without a cgroup")
+            return failed(
+                "cannot create the cgroup namespace inside the sandbox's cgroup", fix: "run `rootless doctor`; --cgroup none runs without a cgroup")
         case RL_STEP_OVERLAY.rawValue where r.index == -2:
             return RootlessError(
                 "fuse-overlayfs could not mount the image's root (exit status \(e)\(e == 127 ? ": it could not be executed" : ""))",
                 fix: "check that /dev/fuse is usable (mode 0666) and fuse-overlayfs works; or use --storage-driver overlay or copy")
         case RL_STEP_OVERLAY.rawValue:
             let layer = r.index >= 0 ? " (layer \(r.index))" : ""
-            return RootlessError(
-                "cannot mount the image's overlayfs root\(layer): \(why)",
+            return failed(
+                "cannot mount the image's overlayfs root\(layer)",
                 fix: "overlayfs in a user namespace needs kernel >= 5.11 (lowerdir+: 6.8); use --storage-driver copy")
         case RL_STEP_WARM.rawValue:
-            return RootlessError("the warm sandbox could not take the command: \(why)", fix: "run with --no-warm, or `rootless keeper stop` and try again")
+            return failed("the warm sandbox could not take the command", fix: "run with --no-warm, or `rootless keeper stop` and try again")
         case RL_STEP_PDEATHSIG.rawValue:
-            return RootlessError("cannot set the parent-death signal: \(why)")
+            return failed("cannot set the parent-death signal")
         case RL_STEP_EXEC.rawValue:
             let cmd = plan.argv.first ?? ""
             switch e {
@@ -126,11 +134,21 @@ enum ChildStep {
             case ENOEXEC:
                 return RootlessError("\(cmd) is not an executable format the kernel knows", fix: "add a #! line or run it through its interpreter")
             default:
-                return RootlessError("cannot execute \(cmd) inside the sandbox: \(why)")
+                return failed("cannot execute \(cmd) inside the sandbox")
             }
         default: break
         }
-        return RootlessError("sandbox setup failed at step \(r.step) (index \(r.index)): \(why)")
+        return failed("sandbox setup failed at step \(r.step) (index \(r.index))")
+    }
+
+    /// The child's steps by name (enum rl_step), for RootlessError.step.
+    static func name(_ step: Int32) -> String {
+        let names = [
+            "none", "sync", "hostname", "loopback", "private", "open-root", "open-source", "attach-root", "target", "mount", "root-rdonly",
+            "pivot", "chdir", "fork-payload", "setsid", "tty", "fds", "setgroups", "setgid", "setuid", "caps", "nnp", "seccomp", "exec",
+            "pdeathsig", "cwd-escape", "landlock", "rlimit", "cgroupns", "overlay", "netns", "warm",
+        ]
+        return step >= 0 && Int(step) < names.count ? names[Int(step)] : "step-\(step)"
     }
 
     /// Where cmd is on the host: itself if it has a '/', else the first executable in PATH.

@@ -102,7 +102,7 @@ public struct LiveKernel: Kernel {
             close(cfg.pointee.userns_fd)
             guard rc == 0 else {
                 throw RootlessError(
-                    "cannot join the keeper's user namespace: \(OS.errorText(-rc))",
+                    "cannot join the keeper's user namespace", errno: -rc, step: "keeper.join",
                     fix: "run `rootless keeper stop` and try again, or use --no-keeper")
             }
         }
@@ -114,7 +114,7 @@ public struct LiveKernel: Kernel {
                 e == EPERM || e == ENOSPC || e == EINVAL
                 ? "user namespaces look disabled or exhausted here; run `rootless doctor` for the cause and the fix"
                 : "run `rootless doctor`"
-            throw RootlessError("cannot create the sandbox namespaces (clone3): \(OS.errorText(e))", fix: fix)
+            throw RootlessError("cannot create the sandbox namespaces (clone3)", errno: e, step: "clone", fix: fix)
         }
         return child
     }
@@ -122,7 +122,7 @@ public struct LiveKernel: Kernel {
     public func writeFile(_ path: String, _ contents: String) throws {
         let e = OS.writeExisting(path, contents)
         guard e == 0 else {
-            throw RootlessError("cannot write \"\(contents.split(separator: "\n").joined(separator: "\\n"))\" to \(path): \(OS.errorText(e))")
+            throw RootlessError("cannot write \"\(contents.split(separator: "\n").joined(separator: "\\n"))\" to \(path)", errno: e, step: "idmap.write")
         }
     }
 
@@ -130,7 +130,7 @@ public struct LiveKernel: Kernel {
         var running: [(pid_t, Int32, [String])] = []
         for argv in argvs {
             var fds: [Int32] = [0, 0]
-            guard rl_pipe_cloexec(&fds) == 0 else { throw RootlessError("cannot create a pipe for \(argv[0]): \(OS.errorText(errno))") }
+            guard rl_pipe_cloexec(&fds) == 0 else { throw RootlessError("cannot create a pipe for \(argv[0])", errno: errno, step: "idmap.helpers") }
             var actions = posix_spawn_file_actions_t()
             posix_spawn_file_actions_init(&actions)
             posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
@@ -152,7 +152,7 @@ public struct LiveKernel: Kernel {
             close(fds[1])
             guard rc == 0 else {
                 close(fds[0])
-                throw RootlessError("cannot run \(argv[0]): \(OS.errorText(rc))", fix: "install uidmap, or use --map self")
+                throw RootlessError("cannot run \(argv[0])", errno: rc, step: "idmap.helpers", fix: "install uidmap, or use --map self")
             }
             running.append((pid, fds[0], argv))
         }
@@ -174,7 +174,7 @@ public struct LiveKernel: Kernel {
                 let text = String(decoding: err, as: UTF8.self).split(separator: "\n").joined(separator: "; ")
                 failure = RootlessError(
                     "\(argv[0].lastComponent) failed for pid \(argv[1]) (\(argv.dropFirst(2).joined(separator: " "))): \(text.isEmpty ? "exit status \((st >> 8) & 0xff)" : text)",
-                    fix: "check your entries in /etc/subuid and /etc/subgid (rootless doctor), or use --map self")
+                    step: "idmap.helpers", fix: "check your entries in /etc/subuid and /etc/subgid (rootless doctor), or use --map self")
             }
         }
         if let failure { throw failure }
@@ -182,7 +182,7 @@ public struct LiveKernel: Kernel {
 
     public func release(_ child: inout rl_child) throws {
         let rc = rl_release(&child)
-        guard rc == 0 else { throw RootlessError("cannot release the sandbox child: \(OS.errorText(-rc))") }
+        guard rc == 0 else { throw RootlessError("cannot release the sandbox child", errno: -rc, step: "release") }
     }
 
     public func abort(_ child: inout rl_child) { rl_abort(&child) }

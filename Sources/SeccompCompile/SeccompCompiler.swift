@@ -157,17 +157,17 @@ public enum SeccompCompiler {
 
     static func export(_ ctx: scmp_filter_ctx, _ file: String) throws -> [UInt8] {
         let fd = rl_memfd("rootless-seccomp")
-        guard fd >= 0 else { throw RootlessError("cannot create a memfd to export the seccomp filter: \(OS.errorText(-fd))") }
+        guard fd >= 0 else { throw RootlessError("cannot create a memfd to export the seccomp filter", errno: -fd) }
         defer { close(fd) }
         let rc = seccomp_export_bpf(ctx, fd)
-        guard rc == 0 else { throw RootlessError("\(file): libseccomp could not generate the filter: \(OS.errorText(-rc))") }
+        guard rc == 0 else { throw RootlessError("\(file): libseccomp could not generate the filter", errno: -rc) }
         let size = lseek(fd, 0, SEEK_END)
         guard size > 0, size % 8 == 0, size / 8 <= 4096 else {
             throw RootlessError("\(file): the compiled filter has \(size / 8) instructions (the kernel takes at most 4096)", fix: "split or shorten the policy")
         }
         var out = [UInt8](repeating: 0, count: Int(size))
         let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n == Int(size) else { throw RootlessError("cannot read back the compiled seccomp filter: \(OS.errorText(errno))") }
+        guard n == Int(size) else { throw RootlessError("cannot read back the compiled seccomp filter", errno: errno) }
         return out
     }
 }

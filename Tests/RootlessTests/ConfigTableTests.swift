@@ -101,3 +101,37 @@ final class ConfigTableTests: XCTestCase {
         }
     }
 }
+
+/// Errors are data (step, errno, message, fix); the text is made at the edge and reads as
+/// it always has.
+final class ErrorDataTests: XCTestCase {
+    func plan(_ args: [String]) throws -> Plan {
+        let f = HostFacts(
+            uid: 1000, gid: 1000, userName: "alice", cwd: "/home/alice", env: ["PATH=/usr/bin:/bin", "HOME=/home/alice"],
+            subuid: nil, subgid: nil, uidHelper: .missing(name: "newuidmap"), gidHelper: .missing(name: "newgidmap"), lookup: { _ in true })
+        return try Planner.plan(try RunArguments.parse(args), f)
+    }
+
+    func testAChildFailureCarriesItsStepAndErrno() throws {
+        let p = try plan(["--hostname", "h", "true"])
+        let e = ChildStep.error(rl_report(step: Int32(RL_STEP_HOSTNAME.rawValue), err: EINVAL, index: -1, pad: 0), p)
+        XCTAssertEqual(e.step, "child.hostname")
+        XCTAssertEqual(e.errno, EINVAL)
+        XCTAssertEqual(e.message, "cannot set hostname h")
+        XCTAssertEqual(e.description, "cannot set hostname h: \(OS.errorText(EINVAL)) — use a name of at most 64 characters")
+        let m = ChildStep.error(rl_report(step: Int32(RL_STEP_MOUNT.rawValue), err: EPERM, index: 0, pad: 0), p)
+        XCTAssertEqual(m.step, "child.mount")
+        XCTAssertEqual(m.errno, EPERM)
+        XCTAssertTrue(m.description.hasPrefix("cannot mount \(p.mounts[0].kind.rawValue) on \(p.mounts[0].target)"), m.description)
+        XCTAssertTrue(m.description.contains(": \(OS.errorText(EPERM))"), m.description)
+        let x = ChildStep.error(rl_report(step: Int32(RL_STEP_EXEC.rawValue), err: ENOENT, index: -1, pad: 0), p)
+        XCTAssertEqual(x.step, "child.exec")
+        XCTAssertEqual(x.description.prefix(38), "command not found inside the sandbox: ")
+    }
+
+    func testWithoutAnErrnoTheTextIsTheMessage() {
+        XCTAssertEqual(RootlessError("bad flag", fix: "drop it").description, "bad flag — drop it")
+        XCTAssertEqual(RootlessError("cannot open x", errno: ENOENT).description, "cannot open x: \(OS.errorText(ENOENT))")
+        XCTAssertEqual(RootlessError("plain").step, "rootless")
+    }
+}
