@@ -29,7 +29,8 @@ let package = Package(
         .target(
             name: "CArchive",
             linkerSettings: [.linkedLibrary(":libzstd.a"), .linkedLibrary(":libz.a"), .linkedLibrary(":libssl.a"), .linkedLibrary(":libcrypto.a")]),
-        // User-mode networking; only the `none`/`host` drivers so far.
+        // PURE: user-mode networking: frame codecs (Ethernet, ARP, IPv4, ICMP, UDP, TCP),
+        // rtnetlink requests, the egress policy and the NAT engine (effects out, no sockets).
         .target(name: "SlirpNet"),
         // The layers below are imported upward only (scripts/check-architecture enforces the
         // map; docs/architecture.md draws it): RootlessOS < Cgroups, SeccompCompile <
@@ -65,6 +66,7 @@ let package = Package(
             ]),
         .executableTarget(name: "RootlessCLI", dependencies: ["RootlessCommands", "FastStart"]),
         .testTarget(name: "IDMapTests", dependencies: ["IDMap"]),
+        .testTarget(name: "SlirpNetTests", dependencies: ["SlirpNet"]),
         .testTarget(
             name: "RootlessTests",
             dependencies: ["RootlessCommands", "FastStart", "Registry", "Images", "RootlessCore", "SeccompCompile", "Cgroups", "RootlessOS", "SeccompPolicy"]),

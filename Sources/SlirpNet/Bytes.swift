@@ -1,0 +1,108 @@
+// Big-endian fields in byte arrays, addresses, and the Internet checksum (RFC 1071). Every
+// reader is bounds-checked by its caller's parse (frames come from the sandbox).
+
+@inline(__always) func be16(_ b: [UInt8], _ i: Int) -> UInt16 { UInt16(b[i]) << 8 | UInt16(b[i + 1]) }
+@inline(__always) func be32(_ b: [UInt8], _ i: Int) -> UInt32 {
+    UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])
+}
+@inline(__always) func put16(_ b: inout [UInt8], _ i: Int, _ v: UInt16) {
+    b[i] = UInt8(v >> 8)
+    b[i + 1] = UInt8(v & 0xff)
+}
+@inline(__always) func put32(_ b: inout [UInt8], _ i: Int, _ v: UInt32) {
+    b[i] = UInt8(v >> 24)
+    b[i + 1] = UInt8((v >> 16) & 0xff)
+    b[i + 2] = UInt8((v >> 8) & 0xff)
+    b[i + 3] = UInt8(v & 0xff)
+}
+
+/// An IPv4 address (host order).
+public struct IPv4: Hashable, Comparable, CustomStringConvertible, Sendable {
+    public var value: UInt32
+    public init(_ value: UInt32) { self.value = value }
+    public init(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) { value = UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d) }
+    /// Dotted quad, nothing else ("10.0.2.2"); nil otherwise.
+    public init?(_ text: Substring) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var v: UInt32 = 0
+        for p in parts {
+            guard !p.isEmpty, p.count <= 3, p.allSatisfy({ $0.isASCII && $0.isNumber }), let n = UInt32(p), n <= 255 else { return nil }
+            v = v << 8 | n
+        }
+        value = v
+    }
+    public init?(_ text: String) { self.init(Substring(text)) }
+    public var description: String { "\(value >> 24).\((value >> 16) & 0xff).\((value >> 8) & 0xff).\(value & 0xff)" }
+    public static func < (a: IPv4, b: IPv4) -> Bool { a.value < b.value }
+}
+
+/// An IPv4 network (address and prefix length), e.g. 10.0.2.0/24.
+public struct CIDR: Hashable, CustomStringConvertible, Sendable {
+    public var base: IPv4
+    public var prefix: Int
+    public init(_ base: IPv4, _ prefix: Int) {
+        self.prefix = prefix
+        self.base = IPv4(base.value & CIDR.mask(prefix))
+    }
+    /// "A.B.C.D/N" or a bare address (/32).
+    public init?(_ text: Substring) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let a = IPv4(parts[0]) else { return nil }
+        var p = 32
+        if parts.count == 2 {
+            guard let n = Int(parts[1]), (0...32).contains(n), parts[1].allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            p = n
+        }
+        self.init(a, p)
+    }
+    static func mask(_ prefix: Int) -> UInt32 { prefix == 0 ? 0 : ~UInt32(0) << UInt32(32 - prefix) }
+    public func contains(_ a: IPv4) -> Bool { a.value & CIDR.mask(prefix) == base.value }
+    public var description: String { "\(base)/\(prefix)" }
+}
+
+/// A MAC address (48 bits).
+public struct MAC: Hashable, CustomStringConvertible, Sendable {
+    public var value: UInt64
+    public init(_ value: UInt64) { self.value = value & 0xffff_ffff_ffff }
+    public static let broadcast = MAC(0xffff_ffff_ffff)
+    init(_ b: [UInt8], at i: Int) {
+        var v: UInt64 = 0
+        for k in 0..<6 { v = v << 8 | UInt64(b[i + k]) }
+        value = v
+    }
+    func write(_ b: inout [UInt8], at i: Int) { for k in 0..<6 { b[i + k] = UInt8((value >> UInt64(8 * (5 - k))) & 0xff) } }
+    public var description: String {
+        (0..<6).map { k in
+            let byte = UInt8((value >> UInt64(8 * (5 - k))) & 0xff)
+            return (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        }.joined(separator: ":")
+    }
+}
+
+/// The Internet checksum: a ones'-complement sum of 16-bit words.
+public enum Checksum {
+    /// Adds b[from..<to] to sum (an odd last byte is padded with zero).
+    public static func add(_ b: [UInt8], _ from: Int, _ to: Int, _ sum: UInt32 = 0) -> UInt32 {
+        var s = UInt64(sum)
+        var i = from
+        while i + 1 < to {
+            s += UInt64(b[i]) << 8 | UInt64(b[i + 1])
+            i += 2
+        }
+        if i < to { s += UInt64(b[i]) << 8 }
+        while s > 0xffff_ffff { s = (s & 0xffff_ffff) + (s >> 32) }
+        return UInt32(s)
+    }
+    public static func fold(_ sum: UInt32) -> UInt16 {
+        var s = sum
+        while s > 0xffff { s = (s & 0xffff) + (s >> 16) }
+        return ~UInt16(s)
+    }
+    /// The TCP/UDP pseudo-header's sum.
+    public static func pseudo(_ src: IPv4, _ dst: IPv4, proto: UInt8, length: Int) -> UInt32 {
+        var s = UInt64(src.value >> 16) + UInt64(src.value & 0xffff) + UInt64(dst.value >> 16) + UInt64(dst.value & 0xffff)
+        s += UInt64(proto) + UInt64(length)
+        return UInt32(s)
+    }
+}

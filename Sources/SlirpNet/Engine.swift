@@ -1,0 +1,289 @@
+// The NAT engine: it terminates the sandbox's flows at the virtual gateway and relays
+// them over ordinary host sockets, which its driver (SlirpHost) opens, reads and writes.
+// Pure: frames and host events in, effects out (Effect), time passed in as milliseconds,
+// so every path is tested without a socket. Caps bound its memory whatever the sandbox
+// sends (flows, bytes buffered per flow).
+
+public struct Endpoint: Hashable, CustomStringConvertible, Sendable {
+    public var ip: IPv4
+    public var port: UInt16
+    public init(_ ip: IPv4, _ port: UInt16) {
+        self.ip = ip
+        self.port = port
+    }
+    public var description: String { "\(ip):\(port)" }
+}
+
+/// What the driver must do, in order.
+public enum Effect: Equatable {
+    case frame([UInt8])  // write to the TAP
+    case tcpConnect(Int, Endpoint)  // open a host TCP socket; answer tcpConnected
+    case tcpSend(Int, ArraySlice<UInt8>)  // write to it (the driver buffers; report pending)
+    case tcpShutdown(Int)  // the sandbox closed its side: shutdown(SHUT_WR)
+    case tcpClose(Int)  // drop the socket (reset or done)
+    case tcpPause(Int, Bool)  // stop/resume reading it (the sandbox is slow)
+    case udpSend(Int, Endpoint, ArraySlice<UInt8>)  // on the flow's host UDP socket
+    case udpClose(Int)
+}
+
+/// One destination reached or refused, for --net-log.
+public struct NetLogEntry: Hashable {
+    public var proto: String
+    public var to: Endpoint
+    public var refused: String?
+}
+
+public final class SlirpEngine {
+    public let config: SlirpConfig
+    public var policy: EgressPolicy
+    public internal(set) var effects: [Effect] = []
+    public private(set) var log: [NetLogEntry: Int] = [:]
+    var builder: FrameBuilder
+    var tcp: [FlowKey: TCPFlow] = [:]
+    var tcpByID: [Int: TCPFlow] = [:]
+    var udp: [FlowKey: UDPFlow] = [:]
+    var udpByID: [Int: UDPFlow] = [:]
+    var nextID = 1
+    var nextISS: UInt32 = 0x1000_0000
+
+    public static let maxTCPFlows = 4096
+    public static let maxUDPFlows = 1024
+    public static let udpIdleMS: UInt64 = 60_000
+
+    public init(config: SlirpConfig, policy: EgressPolicy) {
+        self.config = config
+        self.policy = policy
+        self.policy.allowHostLoopback = policy.allowHostLoopback || config.allowHostLoopback
+        builder = FrameBuilder(ourMAC: SlirpConfig.gatewayMAC, peerMAC: .broadcast)
+    }
+
+    /// The effects so far, handed over (and forgotten here).
+    public func drain() -> [Effect] {
+        defer { effects.removeAll(keepingCapacity: true) }
+        return effects
+    }
+
+    public var flowCount: Int { tcp.count + udp.count }
+
+    // ---- frames from the sandbox ------------------------------------------------------------
+
+    public func input(_ b: [UInt8], now: UInt64) {
+        guard let eth = Ethernet.parse(b) else { return }
+        if eth.src != .broadcast && eth.src.value & 0x0100_0000_0000 == 0 { builder.peerMAC = eth.src }
+        switch eth.type {
+        case EtherType.arp: arp(b)
+        case EtherType.ipv4:
+            guard let ip = IPv4Header.parse(b, at: Ethernet.headerLength), !ip.fragment else { return }
+            switch ip.proto {
+            case IPProto.tcp: if let s = TCPSegment.parse(b, ip) { tcpInput(ip, s, now: now) }
+            case IPProto.udp: if let u = UDPDatagram.parse(b, ip) { udpInput(ip, u, b, now: now) }
+            case IPProto.icmp: icmpInput(ip, b)
+            default: break
+            }
+        default: break
+        }
+    }
+
+    func ours(_ a: IPv4) -> Bool { a == config.gateway || a == config.dns }
+
+    func arp(_ b: [UInt8]) {
+        guard let a = ARP.parse(b, at: Ethernet.headerLength), a.op == 1, ours(a.targetIP) else { return }
+        builder.peerMAC = a.senderMAC
+        let reply = ARP(op: 2, senderMAC: SlirpConfig.gatewayMAC, senderIP: a.targetIP, targetMAC: a.senderMAC, targetIP: a.senderIP)
+        effects.append(.frame(reply.frame(from: SlirpConfig.gatewayMAC, to: a.senderMAC)))
+    }
+
+    /// Echo requests to the gateway or the DNS address are answered here.
+    func icmpInput(_ ip: IPv4Header, _ b: [UInt8]) {
+        let i = ip.payload.lowerBound
+        guard ip.payload.count >= 8, b[i] == 8, b[i + 1] == 0, ours(ip.dst), Checksum.fold(Checksum.add(b, i, ip.payload.upperBound)) == 0 else { return }
+        effects.append(.frame(builder.icmpEcho(src: ip.dst, dst: ip.src, type: 0, rest: b[(i + 4)..<ip.payload.upperBound])))
+    }
+
+    /// Where a flow to dst really goes on the host, or why it may not.
+    func route(_ dst: IPv4, port: UInt16, proto: String) -> Result<Endpoint, Refusal> {
+        let to: Endpoint
+        if dst == config.dns && port == 53 {
+            guard let up = config.dnsUpstream else { return .failure(Refusal("no DNS server found on the host")) }
+            to = Endpoint(up, config.dnsUpstreamPort)
+        } else if dst == config.gateway {
+            guard policy.allowHostLoopback else {
+                return .failure(Refusal("the host's loopback (allow_host_loopback=true opens it)"))
+            }
+            to = Endpoint(IPv4(127, 0, 0, 1), port)
+        } else if ours(dst) {
+            return .failure(Refusal("nothing listens there"))
+        } else {
+            if let why = policy.refuses(dst) { return .failure(Refusal(why)) }
+            to = Endpoint(dst, port)
+        }
+        return .success(to)
+    }
+    struct Refusal: Error { var why: String; init(_ w: String) { why = w } }
+
+    func note(_ proto: String, _ to: Endpoint, _ refused: String?) {
+        let e = NetLogEntry(proto: proto, to: to, refused: refused)
+        if log[e] != nil || log.count < 4096 { log[e, default: 0] += 1 }
+    }
+
+    // ---- UDP ------------------------------------------------------------------------------------
+
+    func udpInput(_ ip: IPv4Header, _ u: UDPDatagram, _ b: [UInt8], now: UInt64) {
+        let key = FlowKey(Endpoint(ip.src, u.srcPort), Endpoint(ip.dst, u.dstPort))
+        if let f = udp[key] {
+            f.lastUsed = now
+            effects.append(.udpSend(f.id, f.to, b[u.payload]))
+            return
+        }
+        switch route(ip.dst, port: u.dstPort, proto: "udp") {
+        case let .failure(r):
+            note("udp", Endpoint(ip.dst, u.dstPort), r.why)
+        case let .success(to):
+            guard udp.count < SlirpEngine.maxUDPFlows else { return }
+            note("udp", Endpoint(ip.dst, u.dstPort), nil)
+            let f = UDPFlow(id: nextID, key: key, to: to, now: now)
+            nextID += 1
+            udp[key] = f
+            udpByID[f.id] = f
+            effects.append(.udpSend(f.id, to, b[u.payload]))
+        }
+    }
+
+    /// A datagram the flow's host socket received: to the sandbox, from the address it wrote to.
+    public func udpReceived(_ id: Int, _ data: ArraySlice<UInt8>, now: UInt64) {
+        guard let f = udpByID[id], data.count <= config.mtu - 28 else { return }
+        f.lastUsed = now
+        effects.append(.frame(builder.udp(src: f.key.remote.ip, srcPort: f.key.remote.port, dst: f.key.local.ip, dstPort: f.key.local.port, payload: data)))
+    }
+
+    // ---- TCP ------------------------------------------------------------------------------------
+
+    func tcpInput(_ ip: IPv4Header, _ s: TCPSegment, now: UInt64) {
+        let key = FlowKey(Endpoint(ip.src, s.srcPort), Endpoint(ip.dst, s.dstPort))
+        if let f = tcp[key] {
+            f.input(s, now: now, self)
+            if f.state == .closed { remove(f) }
+            return
+        }
+        if s.has(TCPFlag.rst) { return }
+        guard s.has(TCPFlag.syn) && !s.has(TCPFlag.ack) else {
+            // Not ours (a flow long gone): reset, as a host would.
+            reset(key, seq: s.has(TCPFlag.ack) ? s.ack : 0, ack: s.seq &+ UInt32(s.payload.count) &+ (s.has(TCPFlag.fin) ? 1 : 0))
+            return
+        }
+        let dst = Endpoint(ip.dst, s.dstPort)
+        switch route(ip.dst, port: s.dstPort, proto: "tcp") {
+        case let .failure(r):
+            note("tcp", dst, r.why)
+            reset(key, seq: 0, ack: s.seq &+ 1)
+        case let .success(to):
+            guard tcp.count < SlirpEngine.maxTCPFlows else {
+                reset(key, seq: 0, ack: s.seq &+ 1)
+                return
+            }
+            note("tcp", dst, nil)
+            let f = TCPFlow(id: nextID, key: key, syn: s, iss: nextISS, mss: config.mtu - 40, now: now)
+            nextID += 1
+            nextISS &+= 0x0101_0101
+            tcp[key] = f
+            tcpByID[f.id] = f
+            effects.append(.tcpConnect(f.id, to))
+        }
+    }
+
+    func reset(_ key: FlowKey, seq: UInt32, ack: UInt32) {
+        let r = TCPSegment(srcPort: key.remote.port, dstPort: key.local.port, seq: seq, ack: ack, flags: TCPFlag.rst | TCPFlag.ack, window: 0)
+        effects.append(.frame(builder.tcp(r, src: key.remote.ip, dst: key.local.ip)))
+    }
+
+    func send(_ f: TCPFlow, _ s: TCPSegment) { effects.append(.frame(builder.tcp(s, src: f.key.remote.ip, dst: f.key.local.ip))) }
+
+    func remove(_ f: TCPFlow) {
+        tcp[f.key] = nil
+        tcpByID[f.id] = nil
+    }
+
+    /// The host connect finished (ok: connected; else the sandbox gets a reset).
+    public func tcpConnected(_ id: Int, ok: Bool, now: UInt64) {
+        guard let f = tcpByID[id] else { return }
+        if ok {
+            f.connected(now: now, self)
+        } else {
+            reset(f.key, seq: 0, ack: f.rcvNxt)
+            f.state = .closed
+            effects.append(.tcpClose(id))
+            remove(f)
+        }
+    }
+
+    /// Bytes the host socket gave.
+    public func tcpReceived(_ id: Int, _ data: ArraySlice<UInt8>, now: UInt64) {
+        guard let f = tcpByID[id] else { return }
+        f.hostData(data, now: now, self)
+    }
+
+    /// The host closed its side (EOF).
+    public func tcpHostEOF(_ id: Int, now: UInt64) {
+        guard let f = tcpByID[id] else { return }
+        f.hostEOF(now: now, self)
+        if f.state == .closed { remove(f) }
+    }
+
+    /// The host socket failed (reset, error): the sandbox gets a reset.
+    public func tcpHostError(_ id: Int) {
+        guard let f = tcpByID[id] else { return }
+        reset(f.key, seq: f.sndUna &+ UInt32(f.sent), ack: f.rcvNxt)
+        f.state = .closed
+        effects.append(.tcpClose(id))
+        remove(f)
+    }
+
+    /// How many bytes the driver still holds for the host socket (sets our receive window).
+    public func tcpPending(_ id: Int, _ bytes: Int, now: UInt64) {
+        guard let f = tcpByID[id] else { return }
+        f.pendingChanged(bytes, now: now, self)
+    }
+
+    /// Timers: retransmissions, zero-window probes, idle UDP flows, closing flows' linger.
+    public func tick(now: UInt64) {
+        for f in Array(tcpByID.values) {
+            f.tick(now: now, self)
+            if f.state == .closed { remove(f) }
+        }
+        for f in Array(udpByID.values) where now >= f.lastUsed + SlirpEngine.udpIdleMS {
+            udp[f.key] = nil
+            udpByID[f.id] = nil
+            effects.append(.udpClose(f.id))
+        }
+    }
+
+    /// The earliest time tick has work (nil: none pending).
+    public var nextDeadline: UInt64? {
+        var d: UInt64? = nil
+        for f in tcpByID.values { if let t = f.deadline { d = min(d ?? t, t) } }
+        if let u = udpByID.values.map({ $0.lastUsed + SlirpEngine.udpIdleMS }).min() { d = min(d ?? u, u) }
+        return d
+    }
+}
+
+struct FlowKey: Hashable {
+    var local: Endpoint  // the sandbox's end
+    var remote: Endpoint  // the address it wrote to
+    init(_ local: Endpoint, _ remote: Endpoint) {
+        self.local = local
+        self.remote = remote
+    }
+}
+
+final class UDPFlow {
+    let id: Int
+    let key: FlowKey
+    let to: Endpoint
+    var lastUsed: UInt64
+    init(id: Int, key: FlowKey, to: Endpoint, now: UInt64) {
+        self.id = id
+        self.key = key
+        self.to = to
+        lastUsed = now
+    }
+}

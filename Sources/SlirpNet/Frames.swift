@@ -1,0 +1,233 @@
+// The frames a sandbox's TAP device carries: Ethernet II, ARP, IPv4, ICMP echo, UDP and
+// TCP. Parsing takes the sandbox's bytes as untrusted (every length and offset checked;
+// a bad frame is nil, never a crash); building makes whole frames with checksums.
+
+public enum EtherType { public static let ipv4: UInt16 = 0x0800, arp: UInt16 = 0x0806, ipv6: UInt16 = 0x86dd }
+public enum IPProto { public static let icmp: UInt8 = 1, tcp: UInt8 = 6, udp: UInt8 = 17 }
+
+public struct Ethernet: Equatable {
+    public var dst: MAC
+    public var src: MAC
+    public var type: UInt16
+    public static let headerLength = 14
+    public static func parse(_ b: [UInt8]) -> Ethernet? {
+        guard b.count >= headerLength else { return nil }
+        return Ethernet(dst: MAC(b, at: 0), src: MAC(b, at: 6), type: be16(b, 12))
+    }
+    func write(_ b: inout [UInt8]) {
+        dst.write(&b, at: 0)
+        src.write(&b, at: 6)
+        put16(&b, 12, type)
+    }
+}
+
+public struct ARP: Equatable {
+    public var op: UInt16  // 1 request, 2 reply
+    public var senderMAC: MAC
+    public var senderIP: IPv4
+    public var targetMAC: MAC
+    public var targetIP: IPv4
+    /// An Ethernet/IPv4 ARP packet at b[at...].
+    public static func parse(_ b: [UInt8], at i: Int) -> ARP? {
+        guard b.count >= i + 28, be16(b, i) == 1, be16(b, i + 2) == EtherType.ipv4, b[i + 4] == 6, b[i + 5] == 4 else { return nil }
+        return ARP(
+            op: be16(b, i + 6), senderMAC: MAC(b, at: i + 8), senderIP: IPv4(be32(b, i + 14)), targetMAC: MAC(b, at: i + 18),
+            targetIP: IPv4(be32(b, i + 24)))
+    }
+    public func frame(from: MAC, to: MAC) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: Ethernet.headerLength + 28)
+        Ethernet(dst: to, src: from, type: EtherType.arp).write(&b)
+        let i = Ethernet.headerLength
+        put16(&b, i, 1)
+        put16(&b, i + 2, EtherType.ipv4)
+        b[i + 4] = 6
+        b[i + 5] = 4
+        put16(&b, i + 6, op)
+        senderMAC.write(&b, at: i + 8)
+        put32(&b, i + 14, senderIP.value)
+        targetMAC.write(&b, at: i + 18)
+        put32(&b, i + 24, targetIP.value)
+        return b
+    }
+}
+
+public struct IPv4Header: Equatable {
+    public var src: IPv4
+    public var dst: IPv4
+    public var proto: UInt8
+    public var ttl: UInt8
+    public var id: UInt16
+    /// More-fragments flag or a non-zero offset: a fragment.
+    public var fragment: Bool
+    /// Where the payload is in the frame.
+    public var payload: Range<Int>
+    /// The IPv4 packet at b[at...]: version 4, a sane header length, the total length
+    /// within the frame, a valid header checksum.
+    public static func parse(_ b: [UInt8], at i: Int) -> IPv4Header? {
+        guard b.count >= i + 20, b[i] >> 4 == 4 else { return nil }
+        let ihl = Int(b[i] & 0x0f) * 4
+        let total = Int(be16(b, i + 2))
+        guard ihl >= 20, total >= ihl, b.count >= i + total else { return nil }
+        guard Checksum.fold(Checksum.add(b, i, i + ihl)) == 0 else { return nil }
+        let frag = be16(b, i + 6)
+        return IPv4Header(
+            src: IPv4(be32(b, i + 12)), dst: IPv4(be32(b, i + 16)), proto: b[i + 9], ttl: b[i + 8], id: be16(b, i + 4),
+            fragment: frag & 0x2000 != 0 || frag & 0x1fff != 0, payload: (i + ihl)..<(i + total))
+    }
+    /// Writes a 20-byte header (DF set) at b[at...] for a payload of length n.
+    static func write(_ b: inout [UInt8], at i: Int, src: IPv4, dst: IPv4, proto: UInt8, id: UInt16, payloadLength n: Int) {
+        b[i] = 0x45
+        b[i + 1] = 0
+        put16(&b, i + 2, UInt16(20 + n))
+        put16(&b, i + 4, id)
+        put16(&b, i + 6, 0x4000)
+        b[i + 8] = 64
+        b[i + 9] = proto
+        put16(&b, i + 10, 0)
+        put32(&b, i + 12, src.value)
+        put32(&b, i + 16, dst.value)
+        put16(&b, i + 10, Checksum.fold(Checksum.add(b, i, i + 20)))
+    }
+}
+
+/// Whole IPv4 frames, built: Ethernet + IPv4 + the transport header + payload.
+public struct FrameBuilder {
+    public var ourMAC: MAC
+    public var peerMAC: MAC
+    var nextID: UInt16 = 1
+    public init(ourMAC: MAC, peerMAC: MAC) {
+        self.ourMAC = ourMAC
+        self.peerMAC = peerMAC
+    }
+
+    mutating func ip(src: IPv4, dst: IPv4, proto: UInt8, transportLength: Int) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: Ethernet.headerLength + 20 + transportLength)
+        Ethernet(dst: peerMAC, src: ourMAC, type: EtherType.ipv4).write(&b)
+        IPv4Header.write(&b, at: Ethernet.headerLength, src: src, dst: dst, proto: proto, id: nextID, payloadLength: transportLength)
+        nextID &+= 1
+        return b
+    }
+
+    public mutating func udp(src: IPv4, srcPort: UInt16, dst: IPv4, dstPort: UInt16, payload: ArraySlice<UInt8>) -> [UInt8] {
+        let n = 8 + payload.count
+        var b = ip(src: src, dst: dst, proto: IPProto.udp, transportLength: n)
+        let t = Ethernet.headerLength + 20
+        put16(&b, t, srcPort)
+        put16(&b, t + 2, dstPort)
+        put16(&b, t + 4, UInt16(n))
+        b.replaceSubrange((t + 8)..<(t + n), with: payload)
+        var c = Checksum.fold(Checksum.add(b, t, t + n, Checksum.pseudo(src, dst, proto: IPProto.udp, length: n)))
+        if c == 0 { c = 0xffff }
+        put16(&b, t + 6, c)
+        return b
+    }
+
+    public mutating func icmpEcho(src: IPv4, dst: IPv4, type: UInt8, rest: ArraySlice<UInt8>) -> [UInt8] {
+        let n = 4 + rest.count
+        var b = ip(src: src, dst: dst, proto: IPProto.icmp, transportLength: n)
+        let t = Ethernet.headerLength + 20
+        b[t] = type
+        b.replaceSubrange((t + 4)..<(t + n), with: rest)
+        put16(&b, t + 2, Checksum.fold(Checksum.add(b, t, t + n)))
+        return b
+    }
+
+    public mutating func tcp(_ s: TCPSegment, src: IPv4, dst: IPv4) -> [UInt8] {
+        var opts: [UInt8] = []
+        if let m = s.mss { opts += [2, 4, UInt8(m >> 8), UInt8(m & 0xff)] }
+        if let w = s.windowScale { opts += [1, 3, 3, w] }
+        while opts.count % 4 != 0 { opts.append(1) }
+        let hl = 20 + opts.count
+        let n = hl + s.payload.count
+        var b = ip(src: src, dst: dst, proto: IPProto.tcp, transportLength: n)
+        let t = Ethernet.headerLength + 20
+        put16(&b, t, s.srcPort)
+        put16(&b, t + 2, s.dstPort)
+        put32(&b, t + 4, s.seq)
+        put32(&b, t + 8, s.ack)
+        b[t + 12] = UInt8(hl / 4) << 4
+        b[t + 13] = s.flags
+        put16(&b, t + 14, s.window)
+        b.replaceSubrange((t + 20)..<(t + hl), with: opts)
+        b.replaceSubrange((t + hl)..<(t + n), with: s.payload)
+        put16(&b, t + 16, Checksum.fold(Checksum.add(b, t, t + n, Checksum.pseudo(src, dst, proto: IPProto.tcp, length: n))))
+        return b
+    }
+}
+
+public struct UDPDatagram: Equatable {
+    public var srcPort: UInt16
+    public var dstPort: UInt16
+    public var payload: Range<Int>
+    /// The UDP datagram in ip's payload: length within it; the checksum, when present, valid.
+    public static func parse(_ b: [UInt8], _ ip: IPv4Header) -> UDPDatagram? {
+        let i = ip.payload.lowerBound
+        guard ip.payload.count >= 8 else { return nil }
+        let n = Int(be16(b, i + 4))
+        guard n >= 8, n <= ip.payload.count else { return nil }
+        if be16(b, i + 6) != 0, Checksum.fold(Checksum.add(b, i, i + n, Checksum.pseudo(ip.src, ip.dst, proto: IPProto.udp, length: n))) != 0 {
+            return nil
+        }
+        return UDPDatagram(srcPort: be16(b, i), dstPort: be16(b, i + 2), payload: (i + 8)..<(i + n))
+    }
+}
+
+public enum TCPFlag {
+    public static let fin: UInt8 = 0x01, syn: UInt8 = 0x02, rst: UInt8 = 0x04, psh: UInt8 = 0x08, ack: UInt8 = 0x10
+}
+
+public struct TCPSegment: Equatable {
+    public var srcPort: UInt16
+    public var dstPort: UInt16
+    public var seq: UInt32
+    public var ack: UInt32
+    public var flags: UInt8
+    public var window: UInt16
+    public var mss: UInt16?
+    public var windowScale: UInt8?
+    public var payload: ArraySlice<UInt8>
+
+    public init(
+        srcPort: UInt16, dstPort: UInt16, seq: UInt32, ack: UInt32, flags: UInt8, window: UInt16, mss: UInt16? = nil,
+        windowScale: UInt8? = nil, payload: ArraySlice<UInt8> = []
+    ) {
+        self.srcPort = srcPort
+        self.dstPort = dstPort
+        self.seq = seq
+        self.ack = ack
+        self.flags = flags
+        self.window = window
+        self.mss = mss
+        self.windowScale = windowScale
+        self.payload = payload
+    }
+
+    public func has(_ f: UInt8) -> Bool { flags & f != 0 }
+
+    /// The TCP segment in ip's payload: header length within it, a valid checksum; the
+    /// MSS and window-scale options read (others skipped, a malformed list refused).
+    public static func parse(_ b: [UInt8], _ ip: IPv4Header) -> TCPSegment? {
+        let i = ip.payload.lowerBound
+        let n = ip.payload.count
+        guard n >= 20 else { return nil }
+        let hl = Int(b[i + 12] >> 4) * 4
+        guard hl >= 20, hl <= n else { return nil }
+        guard Checksum.fold(Checksum.add(b, i, i + n, Checksum.pseudo(ip.src, ip.dst, proto: IPProto.tcp, length: n))) == 0 else { return nil }
+        var s = TCPSegment(
+            srcPort: be16(b, i), dstPort: be16(b, i + 2), seq: be32(b, i + 4), ack: be32(b, i + 8), flags: b[i + 13],
+            window: be16(b, i + 14), payload: b[(i + hl)..<(i + n)])
+        var o = i + 20
+        while o < i + hl {
+            let kind = b[o]
+            if kind == 0 { break }
+            if kind == 1 { o += 1; continue }
+            guard o + 1 < i + hl else { return nil }
+            let len = Int(b[o + 1])
+            guard len >= 2, o + len <= i + hl else { return nil }
+            if kind == 2 && len == 4 { s.mss = be16(b, o + 2) }
+            if kind == 3 && len == 3 { s.windowScale = min(b[o + 2], 14) }
+            o += len
+        }
+        return s
+    }
+}

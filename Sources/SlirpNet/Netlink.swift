@@ -1,0 +1,48 @@
+// rtnetlink requests that configure the sandbox's TAP, as bytes (golden-tested): the
+// link up with its MTU, its address, and the default route through the gateway. The child
+// (C, net.c) sends them in order, each acknowledged, after it made the TAP; it fills in
+// the TAP's interface index where a message needs one (ifinfomsg/ifaddrmsg index 0).
+
+public enum Netlink {
+    static let newLink: UInt16 = 16, newAddr: UInt16 = 20, newRoute: UInt16 = 24
+    static let request: UInt16 = 0x1, ack: UInt16 = 0x4, excl: UInt16 = 0x200, create: UInt16 = 0x400
+
+    /// Native-endian (x86_64, arm64: little) fields, as the kernel reads them.
+    static func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xff), UInt8(v >> 8)] }
+    static func le32(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xff), UInt8((v >> 8) & 0xff), UInt8((v >> 16) & 0xff), UInt8(v >> 24)] }
+    static func attr(_ type: UInt16, _ data: [UInt8]) -> [UInt8] {
+        var a = le16(UInt16(4 + data.count)) + le16(type) + data
+        while a.count % 4 != 0 { a.append(0) }
+        return a
+    }
+    static func message(_ type: UInt16, flags: UInt16, seq: UInt32, _ body: [UInt8]) -> [UInt8] {
+        le32(UInt32(16 + body.count)) + le16(type) + le16(flags | request | ack) + le32(seq) + le32(0) + body
+    }
+    static func be(_ a: IPv4) -> [UInt8] { [UInt8(a.value >> 24), UInt8((a.value >> 16) & 0xff), UInt8((a.value >> 8) & 0xff), UInt8(a.value & 0xff)] }
+
+    /// RTM_NEWLINK: the TAP (index filled in by the child) up, with this MTU.
+    public static func linkUp(mtu: Int, seq: UInt32) -> [UInt8] {
+        // ifinfomsg: family, pad, type, index, flags (IFF_UP), change (IFF_UP)
+        let ifi: [UInt8] = [0, 0] + le16(0) + le32(0) + le32(1) + le32(1)
+        return message(newLink, flags: 0, seq: seq, ifi + attr(4, le32(UInt32(mtu))))  // IFLA_MTU
+    }
+
+    /// RTM_NEWADDR: address/prefix on the TAP.
+    public static func address(_ a: IPv4, prefix: Int, seq: UInt32) -> [UInt8] {
+        // ifaddrmsg: family AF_INET, prefixlen, flags, scope universe, index
+        let ifa: [UInt8] = [2, UInt8(prefix), 0, 0] + le32(0)
+        return message(newAddr, flags: create | excl, seq: seq, ifa + attr(2, be(a)) + attr(1, be(a)))  // IFA_LOCAL, IFA_ADDRESS
+    }
+
+    /// RTM_NEWROUTE: the default route through gw (main table, boot protocol, universe scope).
+    public static func defaultRoute(via gw: IPv4, seq: UInt32) -> [UInt8] {
+        // rtmsg: family, dst_len, src_len, tos, table main(254), protocol boot(3), scope universe(0), type unicast(1), flags
+        let rtm: [UInt8] = [2, 0, 0, 0, 254, 3, 0, 1] + le32(0)
+        return message(newRoute, flags: create | excl, seq: seq, rtm + attr(5, be(gw)))  // RTA_GATEWAY
+    }
+
+    /// The whole setup of a SlirpNet TAP, in order.
+    public static func setup(_ c: SlirpConfig) -> [UInt8] {
+        linkUp(mtu: c.mtu, seq: 1) + address(c.guest, prefix: c.network.prefix, seq: 2) + defaultRoute(via: c.gateway, seq: 3)
+    }
+}

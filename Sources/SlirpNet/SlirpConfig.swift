@@ -1,0 +1,108 @@
+// `--net slirp[:k=v,...]` and the egress flags, parsed into values. The sandbox's side of
+// the virtual link: its address, the gateway (the host, as far as the sandbox can tell),
+// the DNS forwarder, the MTU.
+
+public struct SlirpConfig: Equatable, Sendable {
+    public var network = CIDR(IPv4(10, 0, 2, 0), 24)
+    public var mtu = 65520
+    /// The host's loopback reached at the gateway's address (off: refused).
+    public var allowHostLoopback = false
+    /// Where the DNS forwarder sends queries (nil: the host's resolvers, found at run time).
+    public var dnsUpstream: IPv4?
+    public var dnsUpstreamPort: UInt16 = 53
+
+    public init() {}
+
+    public var gateway: IPv4 { IPv4(network.base.value + 2) }
+    public var dns: IPv4 { IPv4(network.base.value + 3) }
+    public var guest: IPv4 { IPv4(network.base.value + 100) }
+    public static let gatewayMAC = MAC(0x5255_0a00_0202)
+
+    /// "slirp" or "slirp:mtu=1500,cidr=10.9.0.0/24,allow_host_loopback=true". Errors name the
+    /// value and the fix.
+    public static func parse(options: Substring) throws -> SlirpConfig {
+        var c = SlirpConfig()
+        for kv in options.split(separator: ",") {
+            let p = kv.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard p.count == 2 else { throw SlirpError("--net slirp option \"\(kv)\" is not KEY=VALUE", fix: "e.g. --net slirp:mtu=1500") }
+            switch p[0] {
+            case "mtu":
+                guard let m = Int(p[1]), (576...65520).contains(m) else {
+                    throw SlirpError("--net slirp mtu \"\(p[1])\" is not a number from 576 to 65520", fix: "e.g. mtu=1500")
+                }
+                c.mtu = m
+            case "cidr":
+                guard let n = CIDR(p[1]), n.prefix >= 8, n.prefix <= 25 else {
+                    throw SlirpError("--net slirp cidr \"\(p[1])\" is not an IPv4 network from /8 to /25", fix: "e.g. cidr=10.9.0.0/24")
+                }
+                c.network = n
+            case "allow_host_loopback":
+                guard p[1] == "true" || p[1] == "false" else {
+                    throw SlirpError("--net slirp allow_host_loopback \"\(p[1])\" is not true or false", fix: "allow_host_loopback=true")
+                }
+                c.allowHostLoopback = p[1] == "true"
+            default:
+                throw SlirpError("unknown --net slirp option \"\(p[0])\"", fix: "known: mtu, cidr, allow_host_loopback")
+            }
+        }
+        return c
+    }
+}
+
+/// A refused network flag: what, and the fix (RootlessError is made from it at the edge).
+public struct SlirpError: Error, Equatable {
+    public var message: String
+    public var fix: String
+    public init(_ message: String, fix: String) {
+        self.message = message
+        self.fix = fix
+    }
+}
+
+/// What a sandbox may reach through SlirpNet. The defaults: the internet yes; the host's
+/// loopback and its own addresses no (unless allow_host_loopback); link-local
+/// 169.254.0.0/16 no (cloud metadata); --deny-net refuses more, and --allow-net, once
+/// given, is the only way out (DNS to the forwarder always works).
+public struct EgressPolicy: Equatable, Sendable {
+    public var allow: [CIDR] = []
+    public var deny: [CIDR] = []
+    /// The host's own addresses (its interfaces'), refused like its loopback.
+    public var hostAddresses: [IPv4] = []
+    public var allowHostLoopback = false
+
+    public init(allow: [CIDR] = [], deny: [CIDR] = [], allowHostLoopback: Bool = false) {
+        self.allow = allow
+        self.deny = deny
+        self.allowHostLoopback = allowHostLoopback
+    }
+
+    static let linkLocal = CIDR(IPv4(169, 254, 0, 0), 16)
+    static let loopback = CIDR(IPv4(127, 0, 0, 0), 8)
+    static let special = [CIDR(IPv4(0, 0, 0, 0), 8), CIDR(IPv4(224, 0, 0, 0), 4), CIDR(IPv4(240, 0, 0, 0), 4)]
+
+    /// nil: allowed; else why not (for --net-log and the refusal).
+    public func refuses(_ a: IPv4) -> String? {
+        if EgressPolicy.special.contains(where: { $0.contains(a) }) { return "not a unicast address" }
+        if EgressPolicy.loopback.contains(a) || hostAddresses.contains(a) {
+            return allowHostLoopback ? nil : "the host itself (allow_host_loopback=true opens it)"
+        }
+        if deny.contains(where: { $0.contains(a) }) { return "--deny-net" }
+        if allow.contains(where: { $0.contains(a) }) { return nil }
+        if !allow.isEmpty { return "not in --allow-net" }
+        if EgressPolicy.linkLocal.contains(a) { return "link-local (cloud metadata); --allow-net 169.254.0.0/16 opens it" }
+        return nil
+    }
+
+    /// A comma-separated CIDR list (--allow-net / --deny-net).
+    public static func cidrs(_ text: String, flag: String) throws -> [CIDR] {
+        var out: [CIDR] = []
+        for item in text.split(separator: ",") {
+            guard let c = CIDR(item) else {
+                throw SlirpError("\(flag) \"\(item)\" is not an IPv4 address or network", fix: "e.g. \(flag) 198.18.0.0/15,192.0.2.7")
+            }
+            out.append(c)
+        }
+        guard !out.isEmpty else { throw SlirpError("\(flag) needs at least one network", fix: "e.g. \(flag) 198.18.0.0/15") }
+        return out
+    }
+}

@@ -1,0 +1,235 @@
+// One TCP connection from the sandbox, terminated here: the sandbox talks TCP with us
+// (as its peer at the address it dialled), and the bytes go to and from a host socket.
+// Sandbox -> host: in-order data is handed to the driver at once and acknowledged; the
+// window we advertise is what the driver has not yet written to the host (backpressure).
+// Host -> sandbox: bytes wait in `buf` until acknowledged; sent within the sandbox's
+// window and MSS; retransmitted from the oldest unacknowledged byte on timeout (no SACK);
+// a zero window is probed. A FIN goes each way once its side is done.
+
+@inline(__always) func seqDiff(_ a: UInt32, _ b: UInt32) -> Int32 { Int32(bitPattern: a &- b) }
+
+final class TCPFlow {
+    enum State { case connecting, synReceived, established, closed }
+    let id: Int
+    let key: FlowKey
+    var state = State.connecting
+
+    // The sandbox's stream (to the host).
+    var rcvNxt: UInt32
+    var pending = 0
+    static let rcvCap = 1 << 20
+    static let rcvScale: UInt8 = 5
+    let scaling: Bool
+    var sandboxFin = false
+    var advertised: Int = 0
+
+    // The host's stream (to the sandbox).
+    let iss: UInt32
+    var sndUna: UInt32
+    var buf: [UInt8] = []
+    var bufStart = 0
+    var sent = 0  // bytes of buf (from bufStart) sent and not yet acknowledged
+    var peerWindow = 65535
+    let peerScale: UInt8
+    let mss: Int
+    var hostEOF = false
+    var finSent = false
+    var finAcked = false
+    var paused = false
+    static let sendCap = 1 << 20
+
+    var rto: UInt64 = 200
+    var rtoAt: UInt64?
+    var retries = 0
+    static let maxRetries = 12
+
+    var deadline: UInt64? { rtoAt }
+    var buffered: Int { buf.count - bufStart }
+
+    init(id: Int, key: FlowKey, syn: TCPSegment, iss: UInt32, mss ourMSS: Int, now: UInt64) {
+        self.id = id
+        self.key = key
+        rcvNxt = syn.seq &+ 1
+        self.iss = iss
+        sndUna = iss
+        scaling = syn.windowScale != nil
+        peerScale = syn.windowScale ?? 0
+        mss = max(64, min(Int(syn.mss ?? 536), ourMSS))
+        peerWindow = Int(syn.window)
+    }
+
+    var window: Int { max(0, TCPFlow.rcvCap - pending) }
+    var windowField: UInt16 { UInt16(min(65535, window >> (scaling ? Int(TCPFlow.rcvScale) : 0))) }
+
+    func segment(_ flags: UInt8, seq: UInt32, payload: ArraySlice<UInt8> = []) -> TCPSegment {
+        advertised = window
+        return TCPSegment(srcPort: key.remote.port, dstPort: key.local.port, seq: seq, ack: rcvNxt, flags: flags, window: windowField, payload: payload)
+    }
+
+    func synAck(_ e: SlirpEngine) {
+        var s = segment(TCPFlag.syn | TCPFlag.ack, seq: iss)
+        s.window = UInt16(min(65535, window))
+        s.mss = UInt16(min(mss, 65495))
+        s.windowScale = scaling ? TCPFlow.rcvScale : nil
+        e.send(self, s)
+    }
+
+    func connected(now: UInt64, _ e: SlirpEngine) {
+        guard state == .connecting else { return }
+        state = .synReceived
+        synAck(e)
+        rtoAt = now + rto
+    }
+
+    func input(_ s: TCPSegment, now: UInt64, _ e: SlirpEngine) {
+        if s.has(TCPFlag.rst) {
+            state = .closed
+            e.effects.append(.tcpClose(id))
+            return
+        }
+        switch state {
+        case .connecting, .closed: return  // a repeated SYN while the host connects
+        case .synReceived:
+            if s.has(TCPFlag.syn) {
+                synAck(e)
+                return
+            }
+            guard s.has(TCPFlag.ack), s.ack == iss &+ 1 else { return }
+            state = .established
+            sndUna = iss &+ 1
+            rtoAt = nil
+            retries = 0
+            rto = 200
+        case .established: break
+        }
+        guard s.has(TCPFlag.ack) else { return }
+        acknowledge(s, now: now, e)
+        var needAck = false
+        let len = s.payload.count
+        if len > 0 || s.has(TCPFlag.fin) {
+            needAck = true
+            if s.seq == rcvNxt && !sandboxFin {
+                let n = min(len, window)
+                if n > 0 {
+                    e.effects.append(.tcpSend(id, s.payload.prefix(n)))
+                    rcvNxt &+= UInt32(n)
+                    pending += n
+                }
+                if n == len && s.has(TCPFlag.fin) {
+                    sandboxFin = true
+                    rcvNxt &+= 1
+                    e.effects.append(.tcpShutdown(id))
+                }
+            }
+        }
+        let before = e.effects.count
+        trySend(now: now, e)
+        if needAck && e.effects.count == before { e.send(self, segment(TCPFlag.ack, seq: sndUna &+ UInt32(sent))) }
+        finishIfDone(e)
+    }
+
+    /// The sandbox's acknowledgment and window.
+    func acknowledge(_ s: TCPSegment, now: UInt64, _ e: SlirpEngine) {
+        peerWindow = Int(s.window) << Int(peerScale)
+        let nxt = sndUna &+ UInt32(sent) &+ (finSent ? 1 : 0)
+        let acked = seqDiff(s.ack, sndUna)
+        guard acked > 0, seqDiff(s.ack, nxt) <= 0 else { return }
+        let data = min(Int(acked), sent)
+        if finSent && Int(acked) == sent + 1 { finAcked = true }
+        bufStart += data
+        sent -= data
+        sndUna = s.ack
+        retries = 0
+        rto = 200
+        rtoAt = sent > 0 || (finSent && !finAcked) ? now + rto : nil
+        if bufStart > 65536 && bufStart * 2 > buf.count {
+            buf.removeFirst(bufStart)
+            bufStart = 0
+        }
+        if paused && buffered < TCPFlow.sendCap / 2 {
+            paused = false
+            e.effects.append(.tcpPause(id, false))
+        }
+    }
+
+    /// Sends what the sandbox's window takes, then the FIN once the host is done.
+    func trySend(now: UInt64, _ e: SlirpEngine) {
+        guard state == .established else { return }
+        while true {
+            let unsent = buffered - sent
+            let room = peerWindow - sent
+            guard unsent > 0, room > 0 else { break }
+            let n = min(unsent, room, mss)
+            let from = bufStart + sent
+            e.send(self, segment(TCPFlag.ack | TCPFlag.psh, seq: sndUna &+ UInt32(sent), payload: buf[from..<(from + n)]))
+            sent += n
+            if rtoAt == nil { rtoAt = now + rto }
+        }
+        if buffered == sent && hostEOF && !finSent {
+            e.send(self, segment(TCPFlag.fin | TCPFlag.ack, seq: sndUna &+ UInt32(sent)))
+            finSent = true
+            if rtoAt == nil { rtoAt = now + rto }
+        }
+        // A zero window with data waiting: probe it on the timer.
+        if buffered > sent && rtoAt == nil { rtoAt = now + rto }
+    }
+
+    func hostData(_ d: ArraySlice<UInt8>, now: UInt64, _ e: SlirpEngine) {
+        guard state != .closed, !hostEOF else { return }
+        buf.append(contentsOf: d)
+        if !paused && buffered >= TCPFlow.sendCap {
+            paused = true
+            e.effects.append(.tcpPause(id, true))
+        }
+        trySend(now: now, e)
+    }
+
+    func hostEOF(now: UInt64, _ e: SlirpEngine) {
+        hostEOF = true
+        trySend(now: now, e)
+        finishIfDone(e)
+    }
+
+    /// The driver's bytes not yet written to the host: a window that opens again is told.
+    func pendingChanged(_ bytes: Int, now: UInt64, _ e: SlirpEngine) {
+        pending = bytes
+        if state == .established && advertised < mss && window >= mss { e.send(self, segment(TCPFlag.ack, seq: sndUna &+ UInt32(sent))) }
+    }
+
+    func finishIfDone(_ e: SlirpEngine) {
+        if sandboxFin && finAcked && state != .closed {
+            state = .closed
+            e.effects.append(.tcpClose(id))
+        }
+    }
+
+    func tick(now: UInt64, _ e: SlirpEngine) {
+        guard let at = rtoAt, now >= at else { return }
+        retries += 1
+        if retries > TCPFlow.maxRetries {
+            e.reset(key, seq: sndUna &+ UInt32(sent), ack: rcvNxt)
+            state = .closed
+            e.effects.append(.tcpClose(id))
+            return
+        }
+        rto = min(rto * 2, 10_000)
+        rtoAt = now + rto
+        switch state {
+        case .synReceived: synAck(e)
+        case .established:
+            if sent > 0 {
+                let n = min(sent, mss)
+                e.send(self, segment(TCPFlag.ack | TCPFlag.psh, seq: sndUna, payload: buf[bufStart..<(bufStart + n)]))
+            } else if finSent && !finAcked {
+                e.send(self, segment(TCPFlag.fin | TCPFlag.ack, seq: sndUna))
+            } else if buffered > 0 {
+                // The window is shut: one byte past it, which the sandbox acknowledges when it opens.
+                e.send(self, segment(TCPFlag.ack, seq: sndUna, payload: buf[bufStart..<(bufStart + 1)]))
+                sent = 1
+            } else {
+                rtoAt = nil
+            }
+        default: rtoAt = nil
+        }
+    }
+}

@@ -1,0 +1,301 @@
+@testable import SlirpNet
+import XCTest
+
+/// The sandbox's side of the wire, simulated: builds its frames and reads the engine's.
+struct Sandbox {
+    var b = FrameBuilder(ourMAC: MAC(0x0200_0000_0001), peerMAC: SlirpConfig.gatewayMAC)
+    let ip = IPv4(10, 0, 2, 100)
+    mutating func tcp(_ s: TCPSegment, to dst: IPv4) -> [UInt8] { b.tcp(s, src: ip, dst: dst) }
+    mutating func udp(_ port: UInt16, to dst: IPv4, _ dport: UInt16, _ data: [UInt8]) -> [UInt8] {
+        b.udp(src: ip, srcPort: port, dst: dst, dstPort: dport, payload: data[...])
+    }
+}
+
+func segments(_ effects: [Effect]) -> [TCPSegment] {
+    effects.compactMap {
+        guard case let .frame(f) = $0, let ip = IPv4Header.parse(f, at: 14), ip.proto == IPProto.tcp else { return nil }
+        return TCPSegment.parse(f, ip)
+    }
+}
+
+final class CodecTests: XCTestCase {
+    func testAddressesAndNetworks() {
+        XCTAssertEqual(IPv4("10.0.2.2")?.value, 0x0a00_0202)
+        XCTAssertNil(IPv4("10.0.2"))
+        XCTAssertNil(IPv4("10.0.2.256"))
+        XCTAssertNil(IPv4("1.2.3.+4"))
+        XCTAssertEqual(CIDR("169.254.1.2/16")?.description, "169.254.0.0/16")
+        XCTAssertTrue(CIDR("198.18.0.0/15")!.contains(IPv4(198, 19, 7, 1)))
+        XCTAssertNil(CIDR("1.2.3.4/33"))
+        XCTAssertEqual(MAC(0x5255_0a00_0202).description, "52:55:0a:00:02:02")
+    }
+
+    /// A frame built here parses back to what went in, checksums included.
+    func testTCPRoundTrip() {
+        var sb = Sandbox()
+        let s = TCPSegment(srcPort: 40000, dstPort: 80, seq: 7, ack: 9, flags: TCPFlag.syn, window: 64240, mss: 1460, windowScale: 7, payload: [1, 2, 3])
+        let f = sb.tcp(s, to: IPv4(198, 18, 0, 1))
+        let ip = IPv4Header.parse(f, at: 14)!
+        XCTAssertEqual(ip.src, sb.ip)
+        XCTAssertEqual(TCPSegment.parse(f, ip), s)
+        var bad = f
+        bad[bad.count - 1] ^= 0xff
+        XCTAssertNil(TCPSegment.parse(bad, IPv4Header.parse(bad, at: 14)!), "a corrupt payload fails the checksum")
+    }
+
+    /// rtnetlink requests, byte for byte (native endian, as x86_64 and arm64 read them).
+    func testNetlinkGoldenBytes() {
+        XCTAssertEqual(
+            Netlink.address(IPv4(10, 0, 2, 100), prefix: 24, seq: 2),
+            [
+                40, 0, 0, 0, 20, 0, 0x05, 0x06, 2, 0, 0, 0, 0, 0, 0, 0,  // nlmsghdr: len 40, RTM_NEWADDR, REQUEST|ACK|EXCL|CREATE
+                2, 24, 0, 0, 0, 0, 0, 0,  // ifaddrmsg: AF_INET /24, index 0 (the child fills it)
+                8, 0, 2, 0, 10, 0, 2, 100,  // IFA_LOCAL
+                8, 0, 1, 0, 10, 0, 2, 100,
+            ])  // IFA_ADDRESS
+        XCTAssertEqual(
+            Netlink.linkUp(mtu: 65520, seq: 1),
+            [
+                40, 0, 0, 0, 16, 0, 0x05, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0,
+                8, 0, 4, 0, 0xf0, 0xff, 0, 0,
+            ])
+        XCTAssertEqual(
+            Netlink.defaultRoute(via: IPv4(10, 0, 2, 2), seq: 3),
+            [36, 0, 0, 0, 24, 0, 0x05, 0x06, 3, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0, 8, 0, 5, 0, 10, 0, 2, 2])
+    }
+
+    func testSlirpOptions() throws {
+        let c = try SlirpConfig.parse(options: "mtu=1500,cidr=10.9.0.0/24,allow_host_loopback=true")
+        XCTAssertEqual(c.mtu, 1500)
+        XCTAssertEqual(c.gateway, IPv4(10, 9, 0, 2))
+        XCTAssertEqual(c.guest, IPv4(10, 9, 0, 100))
+        XCTAssertTrue(c.allowHostLoopback)
+        XCTAssertThrowsError(try SlirpConfig.parse(options: "mtu=99"))
+        XCTAssertThrowsError(try SlirpConfig.parse(options: "speed=1"))
+        XCTAssertThrowsError(try SlirpConfig.parse(options: "cidr=10.0.0.0/30"))
+        XCTAssertThrowsError(try EgressPolicy.cidrs("1.2.3.0/24,nope", flag: "--allow-net"))
+    }
+
+    func testThePolicyDefaults() {
+        var p = EgressPolicy()
+        p.hostAddresses = [IPv4(192, 168, 1, 5)]
+        XCTAssertNil(p.refuses(IPv4(198, 18, 0, 1)), "the internet: yes")
+        XCTAssertNotNil(p.refuses(IPv4(169, 254, 169, 254)), "cloud metadata: no")
+        XCTAssertNotNil(p.refuses(IPv4(127, 0, 0, 1)), "host loopback: no")
+        XCTAssertNotNil(p.refuses(IPv4(192, 168, 1, 5)), "the host's own address: no")
+        XCTAssertNotNil(p.refuses(IPv4(224, 0, 0, 1)))
+        p.allow = [CIDR("198.18.0.0/15")!]
+        XCTAssertNil(p.refuses(IPv4(198, 19, 0, 1)))
+        XCTAssertNotNil(p.refuses(IPv4(8, 8, 8, 8)), "--allow-net is the only way out once given")
+        p.deny = [CIDR("198.19.0.0/16")!]
+        XCTAssertNotNil(p.refuses(IPv4(198, 19, 0, 1)))
+    }
+}
+
+final class EngineTests: XCTestCase {
+    let remote = IPv4(198, 18, 0, 1)
+
+    func engine(_ c: SlirpConfig = SlirpConfig()) -> SlirpEngine { SlirpEngine(config: c, policy: EgressPolicy()) }
+
+    /// SYN -> host connect -> SYN-ACK only once connected -> ACK: established.
+    func open(_ e: SlirpEngine, _ sb: inout Sandbox, port: UInt16 = 40000, window: UInt16 = 65535, scale: UInt8? = 7) -> (id: Int, iss: UInt32) {
+        e.input(
+            sb.tcp(TCPSegment(srcPort: port, dstPort: 80, seq: 1000, ack: 0, flags: TCPFlag.syn, window: window, mss: 1460, windowScale: scale), to: remote),
+            now: 0)
+        guard case let .tcpConnect(id, to) = e.drain().first else { XCTFail("no connect"); return (0, 0) }
+        XCTAssertEqual(to, Endpoint(remote, 80))
+        e.tcpConnected(id, ok: true, now: 1)
+        let synack = segments(e.drain())
+        XCTAssertEqual(synack.count, 1)
+        XCTAssertEqual(synack[0].flags, TCPFlag.syn | TCPFlag.ack)
+        XCTAssertEqual(synack[0].ack, 1001)
+        e.input(sb.tcp(TCPSegment(srcPort: port, dstPort: 80, seq: 1001, ack: synack[0].seq &+ 1, flags: TCPFlag.ack, window: window), to: remote), now: 2)
+        XCTAssertEqual(e.drain(), [])
+        return (id, synack[0].seq &+ 1)
+    }
+
+    func testAConnectionCarriesBytesBothWaysAndCloses() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, seq) = open(e, &sb)
+        e.input(
+            sb.tcp(
+                TCPSegment(
+                    srcPort: 40000, dstPort: 80, seq: 1001, ack: seq, flags: TCPFlag.ack | TCPFlag.psh, window: 65535, payload: Array("GET /".utf8)[...]),
+                to: remote), now: 3)
+        let fx = e.drain()
+        XCTAssertEqual(fx.first, .tcpSend(id, Array("GET /".utf8)[...]))
+        XCTAssertEqual(segments(fx).last?.ack, 1006)
+        e.tcpReceived(id, Array("HTTP/1.0 200".utf8)[...], now: 4)
+        let data = segments(e.drain())
+        XCTAssertEqual(data.count, 1)
+        XCTAssertEqual(Array(data[0].payload), Array("HTTP/1.0 200".utf8))
+        e.tcpHostEOF(id, now: 5)
+        let fin = segments(e.drain())
+        XCTAssertTrue(fin[0].has(TCPFlag.fin))
+        e.input(
+            sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1006, ack: fin[0].seq &+ 1, flags: TCPFlag.ack | TCPFlag.fin, window: 65535), to: remote),
+            now: 6)
+        let end = e.drain()
+        XCTAssertTrue(end.contains(.tcpShutdown(id)))
+        XCTAssertTrue(end.contains(.tcpClose(id)))
+        XCTAssertEqual(e.flowCount, 0, "both sides done: the flow is gone")
+    }
+
+    func testAFailedConnectIsAReset() {
+        let e = engine()
+        var sb = Sandbox()
+        e.input(sb.tcp(TCPSegment(srcPort: 1, dstPort: 81, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: remote), now: 0)
+        guard case let .tcpConnect(id, _) = e.drain().first else { return XCTFail() }
+        e.tcpConnected(id, ok: false, now: 1)
+        let r = segments(e.drain())
+        XCTAssertTrue(r[0].has(TCPFlag.rst))
+        XCTAssertEqual(r[0].ack, 6)
+        XCTAssertEqual(e.flowCount, 0)
+    }
+
+    /// Refused at once with a reset (never a hang): metadata, the host's loopback.
+    func testRefusedDestinationsGetAResetAndAreLogged() {
+        let e = engine()
+        var sb = Sandbox()
+        for dst in [IPv4(169, 254, 169, 254), SlirpConfig().gateway] {
+            e.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 80, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: dst), now: 0)
+            let fx = e.drain()
+            XCTAssertEqual(fx.count, 1)
+            XCTAssertTrue(segments(fx)[0].has(TCPFlag.rst))
+        }
+        XCTAssertEqual(e.log.filter { $0.key.refused != nil }.count, 2)
+        var open = SlirpConfig()
+        open.allowHostLoopback = true
+        let e2 = engine(open)
+        e2.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: open.gateway), now: 0)
+        XCTAssertEqual(e2.drain().first, .tcpConnect(1, Endpoint(IPv4(127, 0, 0, 1), 8080)))
+    }
+
+    /// The host sends 200 KB; the sandbox drops every 7th segment and acks in order only:
+    /// everything arrives, in order, through retransmission.
+    func testLossIsRepairedByRetransmission() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, start) = open(e, &sb, window: 65535, scale: 2)
+        let data = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        e.tcpReceived(id, data[...], now: 10)
+        var got: [UInt8] = []
+        var expect = start
+        var now: UInt64 = 10
+        var n = 0
+        var rounds = 0
+        while got.count < data.count && rounds < 10_000 {
+            rounds += 1
+            let segs = segments(e.drain())
+            if segs.isEmpty {
+                now += 500
+                e.tick(now: now)
+                continue
+            }
+            for s in segs where !s.payload.isEmpty {
+                n += 1
+                if n % 7 == 0 { continue }  // lost
+                if s.seq == expect {
+                    got += s.payload
+                    expect &+= UInt32(s.payload.count)
+                }
+                e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: expect, flags: TCPFlag.ack, window: 65535), to: remote), now: now)
+            }
+        }
+        XCTAssertEqual(got.count, data.count)
+        XCTAssertEqual(got, data)
+    }
+
+    /// A zero window stops the sender; the flow probes; when the window opens it resumes.
+    func testAZeroWindowIsProbedNotOverrun() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, start) = open(e, &sb, window: 0, scale: nil)
+        e.tcpReceived(id, [1, 2, 3][...], now: 10)
+        XCTAssertEqual(segments(e.drain()).filter { !$0.payload.isEmpty }.count, 0, "nothing past a zero window")
+        e.tick(now: 10_000)
+        let probe = segments(e.drain())
+        XCTAssertEqual(probe.count, 1)
+        XCTAssertEqual(probe[0].payload.count, 1)
+        e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: start &+ 1, flags: TCPFlag.ack, window: 1000), to: remote), now: 10_001)
+        let rest = segments(e.drain())
+        XCTAssertEqual(rest.map { Array($0.payload) }, [[2, 3]])
+    }
+
+    /// The host writes slowly: the window the sandbox sees shrinks, and opens again.
+    func testBackpressureTowardTheHost() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, seq) = open(e, &sb)
+        let chunk = [UInt8](repeating: 9, count: 60000)
+        e.input(
+            sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: seq, flags: TCPFlag.ack, window: 65535, payload: chunk[...]), to: remote), now: 3)
+        e.tcpPending(id, TCPFlow.rcvCap - 100, now: 4)
+        e.input(
+            sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 61001, ack: seq, flags: TCPFlag.ack, window: 65535, payload: chunk[...]), to: remote), now: 5)
+        let fx = e.drain()
+        let sends = fx.compactMap { if case let .tcpSend(_, d) = $0 { return d.count } else { return nil } }
+        XCTAssertEqual(sends, [60000, 100], "only what the window allowed")
+        e.tcpPending(id, 0, now: 6)
+        XCTAssertGreaterThan(segments(e.drain()).last.map { Int($0.window) } ?? 0, 1000, "a window update once the host drained")
+    }
+
+    func testUDPAndDNSAreForwarded() {
+        var c = SlirpConfig()
+        c.dnsUpstream = IPv4(127, 0, 0, 53)
+        let e = engine(c)
+        var sb = Sandbox()
+        e.input(sb.udp(5353, to: c.dns, 53, [1, 2, 3]), now: 0)
+        XCTAssertEqual(e.drain(), [.udpSend(1, Endpoint(IPv4(127, 0, 0, 53), 53), [1, 2, 3][...])])
+        e.udpReceived(1, [4, 5][...], now: 1)
+        guard case let .frame(f)? = e.drain().first, let ip = IPv4Header.parse(f, at: 14), let u = UDPDatagram.parse(f, ip) else { return XCTFail() }
+        XCTAssertEqual(ip.src, c.dns)
+        XCTAssertEqual(u.srcPort, 53)
+        XCTAssertEqual(Array(f[u.payload]), [4, 5])
+        e.tick(now: SlirpEngine.udpIdleMS + 5)
+        XCTAssertEqual(e.drain(), [.udpClose(1)])
+    }
+
+    func testARPAndPingOfTheGateway() {
+        let e = engine()
+        let me = MAC(0x0200_0000_0001)
+        let req = ARP(op: 1, senderMAC: me, senderIP: IPv4(10, 0, 2, 100), targetMAC: MAC(0), targetIP: IPv4(10, 0, 2, 2))
+        e.input(req.frame(from: me, to: .broadcast), now: 0)
+        guard case let .frame(f)? = e.drain().first, let a = ARP.parse(f, at: 14) else { return XCTFail() }
+        XCTAssertEqual(a.op, 2)
+        XCTAssertEqual(a.senderMAC, SlirpConfig.gatewayMAC)
+        var b = FrameBuilder(ourMAC: me, peerMAC: SlirpConfig.gatewayMAC)
+        e.input(b.icmpEcho(src: IPv4(10, 0, 2, 100), dst: IPv4(10, 0, 2, 2), type: 8, rest: [0, 1, 0, 1, 42][...]), now: 0)
+        guard case let .frame(r)? = e.drain().first, let ip = IPv4Header.parse(r, at: 14) else { return XCTFail() }
+        XCTAssertEqual(r[ip.payload.lowerBound], 0, "echo reply")
+        XCTAssertEqual(r.last, 42)
+    }
+
+    /// Garbage and mutated frames never crash the engine, and a SYN flood stays capped.
+    func testFuzzedFramesAndFloods() {
+        let e = engine()
+        var sb = Sandbox()
+        var rng = SystemRandomNumberGenerator()
+        let good = [
+            sb.tcp(TCPSegment(srcPort: 9, dstPort: 80, seq: 1, ack: 0, flags: TCPFlag.syn, window: 10, mss: 100), to: remote),
+            sb.udp(1, to: remote, 53, [1, 2, 3]),
+            ARP(op: 1, senderMAC: MAC(1), senderIP: IPv4(1), targetMAC: MAC(2), targetIP: IPv4(2)).frame(from: MAC(1), to: .broadcast),
+        ]
+        for i in 0..<20_000 {
+            var f = good[i % good.count]
+            switch i % 3 {
+            case 0: for _ in 0..<Int.random(in: 1...6, using: &rng) { f[Int.random(in: 0..<f.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+            case 1: f = Array(f.prefix(Int.random(in: 0...f.count, using: &rng)))
+            default: f = (0..<Int.random(in: 0...200, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            }
+            e.input(f, now: UInt64(i))
+            _ = e.drain()
+        }
+        for p in 0..<6000 {
+            e.input(sb.tcp(TCPSegment(srcPort: UInt16(1000 + p), dstPort: 80, seq: 1, ack: 0, flags: TCPFlag.syn, window: 10), to: remote), now: 1)
+        }
+        _ = e.drain()
+        XCTAssertLessThanOrEqual(e.flowCount, SlirpEngine.maxTCPFlows + SlirpEngine.maxUDPFlows)
+    }
+}
