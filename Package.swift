@@ -45,10 +45,13 @@ let package = Package(
         // Seccomp compile and cache: policy JSON (SeccompPolicy) -> BPF via libseccomp, the
         // MAC'd per-user cache, the embedded policies, --seccomp-log's notifying variant.
         .target(name: "SeccompCompile", dependencies: ["RootlessOS", "CRootless", "CSeccomp", "SeccompPolicy"]),
+        // SlirpNet's host side: the epoll loop over the sandbox's TAP and the host sockets
+        // its flows opened, driving the pure engine; started after the clone, stopped with it.
+        .target(name: "SlirpHost", dependencies: ["RootlessOS", "SlirpNet", "CRootless"]),
         // Core: spec -> plan -> launch. Run flags into a RunSpec, the pure Planner into a
         // printable Plan, CConfig into the C struct, the Launcher walks it through Kernel.
         // Fast starts are reached only through the FastStarts protocol.
-        .target(name: "RootlessCore", dependencies: ["RootlessOS", "Cgroups", "SeccompCompile", "CRootless", "IDMap", "SlirpNet"]),
+        .target(name: "RootlessCore", dependencies: ["RootlessOS", "Cgroups", "SeccompCompile", "SlirpHost", "CRootless", "IDMap", "SlirpNet"]),
         // Fast starts: the per-user keeper (its mapped user namespace, pooled network
         // namespaces), warm sandboxes built ahead, and cached-start entries (StartCache).
         .target(name: "FastStart", dependencies: ["RootlessCore", "CRootless", "IDMap"]),

@@ -21,6 +21,10 @@ void rl_build_root(const struct rl_config *c, int report_fd);
 // notify_sock: child end of the listener socket (--seccomp-log), or -1.
 __attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int report_fd, int pty_slave, int notify_sock);
 
+// net.c: the SlirpNet TAP, made and configured in the sandbox's network namespace, its fd
+// sent on sock (then closed). Reports and exits on failure.
+void rl_net_tap(const struct rl_config *c, int report_fd, int sock);
+
 // zygote.c: a warm sandbox's own steps (built by the keeper ahead of its run).
 // Its payload: says RL_STEP_READY on rep, waits for its command and
 // takes it into c (argv, envp, PATH) and fds 0-2. Exits quietly on EOF.

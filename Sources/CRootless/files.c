@@ -2,6 +2,7 @@
 // the store's user namespace, but in an ordinary exec'd process, not a cloned child).
 // In C because Glibc's Swift module lacks openat2, the xattr calls and FICLONE.
 #include "crootless.h"
+#include "fdpass.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -59,4 +60,19 @@ int rl_is_whiteout(unsigned long long rdev) { return major(rdev) == 0 && minor(r
 long rl_flistxattr(int fd, char *list, size_t size) {
     ssize_t n = flistxattr(fd, list, size);
     return n < 0 ? -errno : n;
+}
+
+// One fd received over a unix socket (SCM_RIGHTS, one byte of data), or -errno (EOF: -EPIPE).
+int rl_recv_fd(int sock) {
+    char one;
+    struct iovec iov;
+    union rl_fd_ctl u;
+    struct msghdr m;
+    rl_fd_msghdr(&m, &iov, &one, 1, &u);
+    ssize_t r;
+    do r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
+    if (r < 0) return -errno;
+    int fd = -1;
+    if (r == 0 || rl_fd_take(&m, &fd, 1) != 1) return -EPIPE;
+    return fd;
 }

@@ -220,7 +220,8 @@ static int payload_entry(void *arg) {
     return 125;
 }
 
-__attribute__((noreturn)) static void child_main(const struct rl_config *c, int sync_rd, int rep, int pty_slave, int nsock, int netfd) {
+__attribute__((noreturn)) static void child_main(const struct rl_config *c, int sync_rd, int rep, int pty_slave, int nsock, int netfd,
+                                                 int tapsock) {
     // Die with the rootless process (the thread that cloned us). Set before waiting so a
     // parent that dies while writing maps cannot leave us behind. Not a warm sandbox: its
     // parent is the keeper, and once taken it must outlive it; an untaken one ends when
@@ -247,6 +248,8 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
     } else if (c->loopback_up) {
         loopback_up(rep);
     }
+    // SlirpNet: the TAP, in the network namespace just joined or made (net.c).
+    if (c->tap) rl_net_tap(c, rep, tapsock);
 
     if (!c->no_userns && !c->keep_root) rl_build_root(c, rep);
 
@@ -358,6 +361,11 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
     if (c->netns_fd >= 0 && (netfd = fcntl(c->netns_fd, F_DUPFD_CLOEXEC, min_fd)) < 0) {
         int e = errno; close(syncp[0]); close(syncp[1]); close(repp[0]); close(repp[1]); return -e;
     }
+    // SlirpNet's socket for the TAP's fd, lifted likewise.
+    int tapsock = -1;
+    if (c->tap && (tapsock = fcntl(c->net_sock, F_DUPFD_CLOEXEC, min_fd)) < 0) {
+        int e = errno; close(syncp[0]); close(syncp[1]); close(repp[0]); close(repp[1]); if (netfd >= 0) close(netfd); return -e;
+    }
     syncp[0] = lift_fd(syncp[0], min_fd);
     syncp[1] = lift_fd(syncp[1], min_fd);
     repp[0] = lift_fd(repp[0], min_fd);
@@ -410,10 +418,11 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
         }
         if (master >= 0) close(master);
         if (nsock[0] >= 0) close(nsock[0]);
-        child_main(c, syncp[0], repp[1], slave, nsock[1], netfd);
+        child_main(c, syncp[0], repp[1], slave, nsock[1], netfd, tapsock);
     }
     int e = errno;
     if (netfd >= 0) close(netfd);
+    if (tapsock >= 0) close(tapsock);
     // The parent keeps the forwarded signals blocked (rl_supervise reads them from a
     // signalfd) and restores the rest.
     sigset_t fwd = old;

@@ -43,11 +43,15 @@ static const struct field ll_f[] = { RL_LANDLOCK_RULE_TABLE(E_SCALAR, E_STR, E_B
 #define S struct rl_rlimit
 static const struct field rlimit_f[] = { RL_RLIMIT_TABLE(E_SCALAR, E_STR, E_BYTES) };
 #undef S
+#define S struct rl_nlmsg
+static const struct field nlmsg_f[] = { RL_NLMSG_TABLE(E_SCALAR, E_STR, E_BYTES) };
+#undef S
 #define LAYOUT(id, type, f) static const struct layout id = { #type, sizeof(struct type), sizeof f / sizeof f[0], f };
 LAYOUT(rl_mount_l, rl_mount, mount_f)
 LAYOUT(rl_bpf_l, rl_bpf, bpf_f)
 LAYOUT(rl_landlock_rule_l, rl_landlock_rule, ll_f)
 LAYOUT(rl_rlimit_l, rl_rlimit, rlimit_f)
+LAYOUT(rl_nlmsg_l, rl_nlmsg, nlmsg_f)
 
 // The config.
 #define S struct rl_config
@@ -167,7 +171,7 @@ static void pack_obj(struct rl_pk *p, const struct layout *l, const void *src, v
             if (f->kind == K_BYTES) { set_word(obj, f->off, rl_pk_put(p, from, (size_t)n * each)); break; }
             uint64_t at = rl_pk_put(p, NULL, (size_t)n * each);
             char tmp[64];
-            _Static_assert(sizeof(struct rl_mount) <= 64 && sizeof(struct rl_bpf) <= 64, "element copies fit tmp");
+            _Static_assert(sizeof(struct rl_mount) <= 64 && sizeof(struct rl_bpf) <= 64 && sizeof(struct rl_nlmsg) <= 64, "element copies fit tmp");
             if (each > sizeof tmp) { p->err = E2BIG; return; }
             for (int64_t k = 0; k < n && !p->err; k++) {
                 memcpy(tmp, from + k * each, each);

@@ -3,6 +3,7 @@ import Cgroups
 import SeccompCompile
 import CRootless
 import Glibc
+import SlirpNet
 
 /// Owns the C memory behind one `rl_config` (strings, argv, mount array). The child
 /// only reads it; it must stay alive until rl_supervise returns.
@@ -138,6 +139,24 @@ public final class CConfig {
             c.n_ll_rules = Int32(rules.count)
         }
         c.no_userns = plan.idmap == nil ? 1 : 0
+        c.net_sock = -1
+        if let n = plan.slirp {
+            // The TAP's setup, as rtnetlink requests (SlirpNet.Netlink), one element each.
+            let msgs = [
+                Netlink.linkUp(mtu: n.config.mtu, seq: 1), Netlink.address(n.config.guest, prefix: n.config.network.prefix, seq: 2),
+                Netlink.defaultRoute(via: n.config.gateway, seq: 3),
+            ]
+            let r = alloc(rl_nlmsg.self, msgs.count)
+            for (i, m) in msgs.enumerated() {
+                let b = malloc(m.count)!
+                blocks.append(b)
+                m.withUnsafeBytes { b.copyMemory(from: $0.baseAddress!, byteCount: m.count) }
+                r[i] = rl_nlmsg(bytes: UnsafeRawPointer(b), len: Int32(m.count), pad: 0)
+            }
+            c.tap = 1
+            c.net_setup = UnsafePointer(r)
+            c.n_net_setup = Int32(msgs.count)
+        }
         if !plan.rlimits.isEmpty {
             let r = alloc(rl_rlimit.self, plan.rlimits.count)
             for (i, u) in plan.rlimits.enumerated() { r[i] = rl_rlimit(resource: u.resource, pad: 0, soft: u.soft, hard: u.hard) }
@@ -148,6 +167,9 @@ public final class CConfig {
         join(userns: usernsFD, netns: netnsFD)
         if let fd = cgroupFD { enter(cgroup: fd) }
     }
+
+    /// SlirpNet: the child's end of the socket its TAP's fd comes back on.
+    public func tap(socket fd: Int32) { config.net_sock = fd }
 
     /// The sandbox's cgroup leaf (clone3 with CLONE_INTO_CGROUP), once made: after the
     /// keeper was asked, which must not start inside it.

@@ -114,6 +114,11 @@ enum ChildStep {
                 fix: "overlayfs in a user namespace needs kernel >= 5.11 (lowerdir+: 6.8); use --storage-driver copy")
         case RL_STEP_WARM.rawValue:
             return failed("the warm sandbox could not take the command", fix: "run with --no-warm, or `rootless keeper stop` and try again")
+        case RL_STEP_TAP.rawValue:
+            return failed(
+                "cannot make the sandbox's TAP device for --net slirp", fix: "check that /dev/net/tun exists and is usable (mode 0666); or use --net none")
+        case RL_STEP_TAP_CONFIG.rawValue:
+            return failed("cannot configure the sandbox's TAP device (rtnetlink request \(r.index))", fix: "check --net slirp's mtu and cidr")
         case RL_STEP_PDEATHSIG.rawValue:
             return failed("cannot set the parent-death signal")
         case RL_STEP_EXEC.rawValue:
@@ -146,7 +151,7 @@ enum ChildStep {
         let names = [
             "none", "sync", "hostname", "loopback", "private", "open-root", "open-source", "attach-root", "target", "mount", "root-rdonly",
             "pivot", "chdir", "fork-payload", "setsid", "tty", "fds", "setgroups", "setgid", "setuid", "caps", "nnp", "seccomp", "exec",
-            "pdeathsig", "cwd-escape", "landlock", "rlimit", "cgroupns", "overlay", "netns", "warm",
+            "pdeathsig", "cwd-escape", "landlock", "rlimit", "cgroupns", "overlay", "netns", "warm", "tap", "tap-config",
         ]
         return step >= 0 && Int(step) < names.count ? names[Int(step)] : "step-\(step)"
     }

@@ -3,6 +3,8 @@ import Cgroups
 import SeccompCompile
 import CRootless
 import Glibc
+import SlirpHost
+import SlirpNet
 import IDMap
 
 /// The cold launcher's one way to start faster (keepers, warm sandboxes, cached starts:
@@ -82,11 +84,35 @@ public struct Launcher {
             warn("no cgroup for sandboxes here: \(n) (said once; rootless doctor explains)")
         }
         PhaseTimer.mark("cgroup")
+        // --net slirp: the sandbox's resolv.conf, and the socket its TAP comes back on.
+        var net: SlirpRunner?
+        var netChildEnd: Int32 = -1
+        if let n = plan.slirp {
+            guard kernel.writeFile(atomically: n.resolvConf, n.resolvText) else {
+                return fail(
+                    RootlessError("cannot write the sandbox's resolv.conf at \(n.resolvConf)", errno: errno, step: "net", fix: "check the runtime directory"))
+            }
+            var sp: [Int32] = [-1, -1]
+            guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sp) == 0 else {
+                return fail(RootlessError("cannot make the socket for the sandbox's TAP", errno: errno, step: "net"))
+            }
+            cfg.tap(socket: sp[1])
+            netChildEnd = sp[1]
+            net = SlirpRunner(config: n.config, policy: n.policy, tapSock: sp[0])
+        }
+        defer { if netChildEnd >= 0 { close(netChildEnd) } }
         let started = OS.monotonicSeconds()
         let r: rl_result? = withUnsafePointer(to: cfg.config) { c in
             var child: rl_child
             do { child = try kernel.spawn(c) } catch let e as RootlessError { _ = fail(e); return nil } catch { return nil }
             PhaseTimer.mark("config+clone")
+            // The engine's thread, now that the clone is done (no namespace is made after a
+            // thread exists); it waits for the TAP, which the child makes after release.
+            if let n = net {
+                close(netChildEnd)
+                netChildEnd = -1
+                if !n.start() { warn("cannot start the network engine: \(OS.errorText(errno)); the sandbox has no network") }
+            }
             do {
                 if let idmap = plan.idmap, joined.userns == nil { try writeMaps(idmap, pid: child.pid) }
                 fast.remember(plan, child)
@@ -100,6 +126,12 @@ public struct Launcher {
             let r = kernel.supervise(c, &child)
             PhaseTimer.mark("child setup+payload")
             return r
+        }
+        // The engine stops with the sandbox: every host socket it opened is closed.
+        if let n = net {
+            let log = n.stop()
+            if let f = n.failure { warn("network: \(f)") }
+            if plan.slirp?.log == true { warn(SlirpPlan.report(log)) }
         }
         // Whatever happened, the cgroup goes (everything in it killed first).
         let wall = OS.monotonicSeconds() - started

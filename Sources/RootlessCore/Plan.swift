@@ -2,6 +2,7 @@ import RootlessOS
 import Cgroups
 import SeccompCompile
 import IDMap
+import SlirpNet
 
 /// One mount step, in the order the child performs it. Mirrors `struct rl_mount`.
 public struct MountOp: Equatable, Sendable {
@@ -118,6 +119,8 @@ public struct Plan: Equatable, Sendable {
     /// The keeper may build this sandbox ahead of the run (see warm.c); nil when it may.
     public var warmOff: String?
     public var warm: Bool { keeper && warmOff == nil }
+    /// --net slirp: the user-mode stack's link, policy and resolv.conf (nil: another mode).
+    public var slirp: SlirpPlan?
     /// --userns none with --net none: Landlock (ABI >= 4) denies TCP bind/connect.
     public var blockTCP = false
 
@@ -164,6 +167,12 @@ public struct Plan: Equatable, Sendable {
                         "\($0.name)=\($0.soft == Ulimit.infinity ? "unlimited" : String($0.soft)):\($0.hard == Ulimit.infinity ? "unlimited" : String($0.hard))"
                     }.joined(separator: " "))
         }
+        if let n = slirp {
+            let c = n.config
+            out.append(
+                "net: slirp tap0 \(c.guest)/\(c.network.prefix) gateway \(c.gateway) dns \(c.dns) mtu \(c.mtu); host loopback \(n.policy.allowHostLoopback ? "at \(c.gateway)" : "refused"); link-local \(n.policy.refuses(IPv4(169, 254, 169, 254)) == nil ? "allowed" : "refused")\(n.policy.allow.isEmpty ? "" : "; only " + n.policy.allow.map(\.description).joined(separator: ","))\(n.policy.deny.isEmpty ? "" : "; never " + n.policy.deny.map(\.description).joined(separator: ","))\(n.log ? "; --net-log" : "")"
+            )
+        }
         if let h = hostname { out.append("hostname: \(h)") }
         out.append("process: uid=\(uid) gid=\(gid) cwd=\(cwd)\(createCwd ? " (created if missing)" : "") argv=\(argv)")
         out.append("path: \(searchPath)")
@@ -181,5 +190,23 @@ public struct Plan: Equatable, Sendable {
         )
         for n in notes { out.append("note: \(n)") }
         return out.joined(separator: "\n") + "\n"
+    }
+}
+
+/// --net slirp, planned: the link and policy the engine gets, the resolv.conf the sandbox
+/// sees (written by the launcher where the plan binds it from).
+public struct SlirpPlan: Equatable, Sendable {
+    public var config: SlirpConfig
+    public var policy: EgressPolicy
+    public var log: Bool
+    public var resolvConf: String
+    public var resolvText: String { "nameserver \(config.dns)\n" }
+
+    /// --net-log's line: each destination reached or refused, with counts.
+    public static func report(_ log: [NetLogEntry: Int]) -> String {
+        if log.isEmpty { return "net-log: no connection was made" }
+        let items = log.sorted { ($0.key.refused != nil ? 1 : 0, $0.key.to.ip, $0.key.to.port) < ($1.key.refused != nil ? 1 : 0, $1.key.to.ip, $1.key.to.port) }
+        return "net-log: "
+            + items.map { e, n in "\(e.proto) \(e.to) x\(n)" + (e.refused.map { " refused (\($0))" } ?? "") }.joined(separator: "; ")
     }
 }

@@ -4,6 +4,7 @@ import SeccompCompile
 import CRootless
 import Glibc
 import IDMap
+import SlirpNet
 
 /// RunSpec + HostFacts -> Plan. Pure: no syscalls, so every decision is golden-tested.
 public enum Planner {
@@ -223,6 +224,9 @@ public enum Planner {
         // only on an image root, which is a private writable copy.
         plan.createCwd = s.imageRoot != nil && !s.readOnly
         plan.rootRemovedAfter = s.imageRoot != nil
+        let (slirp, resolv) = try slirpPlan(s, state: state)
+        plan.slirp = slirp
+        if let r = resolv { plan.mounts.append(r) }
         (plan.cgroup, plan.cgroupNote) = try cgroupPlan(s, h)
         if let c = plan.cgroup, c.delegate, let i = plan.mounts.firstIndex(where: { $0.kind == .cgroup2 }) {
             plan.mounts[i].flags.remove(.readOnly)
@@ -255,6 +259,21 @@ public enum Planner {
         }
         plan.warmOff = warmOff(s, plan)
         return plan
+    }
+
+    /// --net slirp: the engine's link and policy, and /etc/resolv.conf pointing at its DNS
+    /// forwarder (a file in the runtime directory, bound read-only). The egress flags need it.
+    static func slirpPlan(_ s: RunSpec, state: [String]) throws -> (SlirpPlan?, MountOp?) {
+        guard s.net == .slirp else {
+            if !s.allowNet.isEmpty || !s.denyNet.isEmpty || s.netLog {
+                throw RootlessError("--allow-net, --deny-net and --net-log need --net slirp", step: "args", fix: "add --net slirp")
+            }
+            return (nil, nil)
+        }
+        let policy = EgressPolicy(allow: s.allowNet, deny: s.denyNet, allowHostLoopback: s.slirp.allowHostLoopback)
+        let file = (state.first ?? "/tmp") + "/resolv-\(s.slirp.dns).conf"
+        let p = SlirpPlan(config: s.slirp, policy: policy, log: s.netLog, resolvConf: file)
+        return (p, MountOp(.bind, "/etc/resolv.conf", source: file, flags: [.readOnly, .nosuid, .nodev, .optional]))
     }
 
     /// Default sizes of the sandbox's own tmpfs mounts (tmpfs takes a share of RAM):
@@ -304,6 +323,7 @@ public enum Planner {
     /// files named at run time (a policy file, an image's layers) keeps it cold.
     static func warmOff(_ s: RunSpec, _ plan: Plan) -> String? {
         if !s.warm { return "--no-warm" }
+        if plan.slirp != nil { return "--net slirp (its TAP is the run's own)" }
         if plan.tty { return "-t" }
         if plan.preserveFDs > 0 { return "--preserve-fds" }
         if plan.dieWithParent { return "--die-with-parent" }

@@ -30,7 +30,12 @@ public enum RunArguments {
           --hostname NAME         hostname inside (default: rootless)
           --user UID[:GID]        identity inside (default: 0:0, keep-id: yours)
           --map MODE              auto | subids | self | keep-id (default: auto)
-          --net MODE              none | host (default: none)
+          --net MODE              none | host | slirp[:mtu=N,cidr=NET,allow_host_loopback=true]
+                                  (default: none; slirp: our user-mode stack, the internet
+                                  but not the host's loopback or 169.254.0.0/16)
+          --allow-net CIDR[,..]   slirp: only these destinations (DNS always works)
+          --deny-net CIDR[,..]    slirp: never these
+          --net-log               slirp: report at exit each destination reached or refused
           --no-init               run CMD as pid 1 (no reaper)
           --die-with-parent       kill the sandbox when rootless' parent dies
           --timeout SECONDS       kill the whole sandbox after SECONDS (exit 124)
@@ -126,12 +131,26 @@ public enum RunArguments {
                 }
                 s.map = m
             case "--net", "--network":
-                let v = try value(flag, inline)
+                let full = try value(flag, inline)
+                let v = String(full.prefix(while: { $0 != ":" }))
+                if full.contains(":") {
+                    guard v == "slirp" else { throw RootlessError("--net \(v) takes no options (\"\(full)\")", fix: "options are for --net slirp:...") }
+                    do { s.slirp = try SlirpConfig.parse(options: full.drop(while: { $0 != ":" }).dropFirst()) } catch let e as SlirpError {
+                        throw RootlessError(e.message, step: "args", fix: e.fix)
+                    }
+                }
                 guard let m = NetworkMode(rawValue: v) else {
                     throw RootlessError("unknown --net mode \"\(v)\"", fix: "use one of: \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 guard m.available else { throw RootlessError("--net \(v) is not available in this build yet", fix: "use --net none or --net host") }
                 s.net = m
+            case "--allow-net", "--deny-net":
+                let v = try value(flag, inline)
+                do {
+                    let c = try EgressPolicy.cidrs(v, flag: flag)
+                    if flag == "--allow-net" { s.allowNet += c } else { s.denyNet += c }
+                } catch let e as SlirpError { throw RootlessError(e.message, step: "args", fix: e.fix) }
+            case "--net-log": s.netLog = true
             case "--no-init": s.noInit = true
             case "--die-with-parent": s.dieWithParent = true
             case "--timeout":

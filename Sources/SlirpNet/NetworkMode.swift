@@ -1,6 +1,6 @@
-// Network drivers. So far only the two that need no user-mode stack: `none` (a new,
-// empty network namespace with lo up) and `host` (share the host's). slirp/pasta/
-// slirp4netns arrive with the SlirpNet issue and keep this interface.
+// Network drivers: `none` (a new, empty network namespace with lo up), `host` (share the
+// host's), `slirp` (our own user-mode stack: a TAP in the sandbox's namespace, the NAT
+// engine in the supervising process). pasta and slirp4netns keep this interface.
 
 public enum NetworkMode: String, Sendable, CaseIterable {
     case none
@@ -13,5 +13,5 @@ public enum NetworkMode: String, Sendable, CaseIterable {
     public var newNamespace: Bool { self != .host }
 
     /// Modes this build can run; the others get a clear "not yet" error.
-    public var available: Bool { self == .none || self == .host }
+    public var available: Bool { self == .none || self == .host || self == .slirp }
 }

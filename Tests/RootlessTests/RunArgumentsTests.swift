@@ -73,7 +73,10 @@ final class RunArgumentsTests: XCTestCase {
             (["--bind", "/a/../etc:/x", "true"], "\"..\" is not allowed"),
             (["--user", "bob", "true"], "expected numeric UID[:GID]"),
             (["--timeout", "-1", "true"], "not a positive number"),
-            (["--net", "slirp", "true"], "not available in this build yet"),
+            (["--net", "pasta", "true"], "not available in this build yet"),
+            (["--net", "slirp:mtu=9", "true"], "mtu \"9\" is not a number from 576 to 65520"),
+            (["--net", "host:mtu=1500", "true"], "takes no options"),
+            (["--allow-net", "pypi", "true"], "\"pypi\" is not an IPv4 address or network"),
             (["--preserve-fds", "x", "true"], "not a count of fds"),
             ([], "no command given"),
         ]

@@ -46,6 +46,8 @@ enum rl_step {
     RL_STEP_OVERLAY = 29,    // the image's overlayfs root (index = lower layer, or -1)
     RL_STEP_NETNS = 30,      // joining the keeper's pooled network namespace
     RL_STEP_WARM = 31,       // a warm sandbox's payload receiving its command (warm.c)
+    RL_STEP_TAP = 32,        // making the SlirpNet TAP (net.c)
+    RL_STEP_TAP_CONFIG = 33, // configuring it (index = the rtnetlink request)
     RL_STEP_STATUS = 100,    // not an error: pid 1 reports the payload's wait status
     RL_STEP_READY = 101,     // not an error: a warm sandbox waits for its command
 };

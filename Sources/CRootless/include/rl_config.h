@@ -89,6 +89,13 @@ enum rl_mount_flags {
     SCALAR(uint64_t, soft) \
     SCALAR(uint64_t, hard)
 
+// One rtnetlink request for the sandbox's TAP (SlirpNet), sent by the child as it is but
+// for the interface index, which it fills in (ifinfomsg/ifaddrmsg, offset 20).
+#define RL_NLMSG_TABLE(SCALAR, STR, BYTES) \
+    BYTES(bytes, len, 1, 20, 1024) \
+    SCALAR(int32_t, len) \
+    SCALAR(int32_t, pad)
+
 #define RL_DECL_ESCALAR(type, name) type name;
 #define RL_DECL_ESTR(name, required) const char *name;
 #define RL_DECL_EBYTES(name, count, unit, min, max) const void *name;
@@ -96,6 +103,7 @@ struct rl_mount { RL_MOUNT_TABLE(RL_DECL_ESCALAR, RL_DECL_ESTR, RL_DECL_EBYTES) 
 struct rl_bpf { RL_BPF_TABLE(RL_DECL_ESCALAR, RL_DECL_ESTR, RL_DECL_EBYTES) };
 struct rl_landlock_rule { RL_LANDLOCK_RULE_TABLE(RL_DECL_ESCALAR, RL_DECL_ESTR, RL_DECL_EBYTES) };
 struct rl_rlimit { RL_RLIMIT_TABLE(RL_DECL_ESCALAR, RL_DECL_ESTR, RL_DECL_EBYTES) };
+struct rl_nlmsg { RL_NLMSG_TABLE(RL_DECL_ESCALAR, RL_DECL_ESTR, RL_DECL_EBYTES) };
 
 // --seccomp-log: the policy filter is compiled with ERRNO turned into USER_NOTIF. The
 // supervisor answers each notification with the errno the policy would have returned —
@@ -151,6 +159,9 @@ struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
 //   fds 0-2. set_umask, umask_value: the payload's umask (a warm sandbox takes its run's).
 //  nest_userns: the payload runs in a user and mount namespace of its own below the
 //   sandbox's, so every mount it sees is locked (CAP_SYS_ADMIN or CAP_SYS_PTRACE added).
+//  tap: SlirpNet: the child makes a TAP (tap0) in the sandbox's network namespace, sends
+//   it the net_setup requests (link up, address, default route) and hands its fd back on
+//   net_sock, the child's end of a socket the front process made.
 #define RL_CONFIG_TABLE(SCALAR, FD, PTR, STR, STRV, LIST) \
     SCALAR(uint64_t, clone_flags, KEY, 0) \
     SCALAR(int32_t, host_view, KEY, 0) \
@@ -206,7 +217,11 @@ struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
     SCALAR(int32_t, set_umask, KEY, 0) \
     SCALAR(uint32_t, umask_value, KEY, 0) \
     SCALAR(int32_t, nest_userns, KEY, 0) \
-    SCALAR(int32_t, pad_nest, KEY, 0)
+    SCALAR(int32_t, pad_nest, KEY, 0) \
+    SCALAR(int32_t, tap, COLD, 0) \
+    FD(net_sock) \
+    LIST(rl_nlmsg, net_setup, KEY, n_net_setup, 8) \
+    SCALAR(int32_t, n_net_setup, KEY, 0)
 
 #define RL_DECL_SCALAR(type, name, warm, want) type name;
 #define RL_DECL_FD(name) int32_t name;

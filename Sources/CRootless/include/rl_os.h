@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/epoll.h> // for SlirpHost: Swift's Glibc module leaves it out
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +41,9 @@ int rl_has_file_caps(const char *path);
 
 // pipe2(O_CLOEXEC): a GNU extension Swift's Glibc module does not export.
 int rl_pipe_cloexec(int fds[2]);
+
+// One fd received over a unix socket (SCM_RIGHTS), or -errno (-EPIPE: the peer closed).
+int rl_recv_fd(int sock);
 
 // memfd_create(name, MFD_CLOEXEC): a GNU extension Swift's Glibc module does not export
 // (the seccomp compile exports its BPF into one). Returns the fd or -errno.

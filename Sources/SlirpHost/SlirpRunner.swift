@@ -1,0 +1,328 @@
+import CRootless
+import Glibc
+import RootlessOS
+import SlirpNet
+
+/// SlirpNet's host side: one thread, one epoll loop over the sandbox's TAP and every host
+/// socket its flows opened, driving the pure engine (SlirpEngine) and doing its effects.
+/// It runs in the process that supervises the sandbox, started after the clone (no
+/// namespace is made once a thread exists), and everything it opened is closed when the
+/// sandbox ends (stop).
+public final class SlirpRunner {
+    let engine: SlirpEngine
+    let tapSock: Int32
+    var stopPipe: [Int32] = [-1, -1]
+    var ep: Int32 = -1
+    var tap: Int32 = -1
+    var thread: pthread_t?
+    /// Why the loop ended early (the TAP never came, epoll failed), for the run's warning.
+    public private(set) var failure: String?
+
+    final class Conn {
+        let id: Int
+        let fd: Int32
+        var connecting = true
+        var out: [UInt8] = []
+        var outStart = 0
+        var paused = false
+        var shutdownPending = false
+        init(id: Int, fd: Int32) {
+            self.id = id
+            self.fd = fd
+        }
+        var pending: Int { out.count - outStart }
+    }
+    var tcp: [Int: Conn] = [:]
+    var udp: [Int: Int32] = [:]
+    enum Owner { case tcp(Int), udp(Int) }
+    var owners: [Int32: Owner] = [:]
+    var buffer = [UInt8](repeating: 0, count: 65536 + 64)
+
+    /// tapSock: the front's end of the socket the child sends the TAP's fd on.
+    public init(config: SlirpConfig, policy: EgressPolicy, tapSock: Int32) {
+        var c = config
+        if c.dnsUpstream == nil { c.dnsUpstream = SlirpRunner.hostResolver() }
+        var p = policy
+        p.hostAddresses = SlirpRunner.hostAddresses()
+        engine = SlirpEngine(config: c, policy: p)
+        self.tapSock = tapSock
+    }
+
+    /// The loop, on its own thread.
+    public func start() -> Bool {
+        guard rl_pipe_cloexec(&stopPipe) == 0 else { return false }
+        thread = Threads.start { [self] in loop() }
+        return thread != nil
+    }
+
+    /// Ends the loop and closes everything; the destinations for --net-log.
+    public func stop() -> [NetLogEntry: Int] {
+        if stopPipe[1] >= 0 {
+            var b: UInt8 = 1
+            _ = write(stopPipe[1], &b, 1)
+        }
+        if let t = thread { Threads.join(t) }
+        thread = nil
+        for fd in stopPipe where fd >= 0 { close(fd) }
+        stopPipe = [-1, -1]
+        return engine.log
+    }
+
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
+    }
+
+    func loop() {
+        defer { cleanup() }
+        // The TAP first (or EOF: the child failed and has said why).
+        var p = [pollfd(fd: tapSock, events: Int16(POLLIN), revents: 0), pollfd(fd: stopPipe[0], events: Int16(POLLIN), revents: 0)]
+        while poll(&p, 2, -1) < 0 && errno == EINTR {}
+        if p[1].revents != 0 { return }
+        let fd = rl_recv_fd(tapSock)
+        guard fd >= 0 else { return }
+        tap = fd
+        ep = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard ep >= 0, watch(tap, EPOLLIN.rawValue), watch(stopPipe[0], EPOLLIN.rawValue) else {
+            failure = "cannot watch the TAP: \(OS.errorText(errno))"
+            return
+        }
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        while true {
+            let now = SlirpRunner.now()
+            let timeout = engine.nextDeadline.map { Int32(clamping: $0 > now ? min($0 - now, 1000) : 0) } ?? 1000
+            let n = epoll_wait(ep, &events, Int32(events.count), timeout)
+            if n < 0 && errno != EINTR {
+                failure = "epoll_wait: \(OS.errorText(errno))"
+                return
+            }
+            for i in 0..<max(Int(n), 0) {
+                let fd = events[i].data.fd
+                let ev = events[i].events
+                if fd == stopPipe[0] { return }
+                if fd == tap { readTap() } else { hostEvent(fd, ev) }
+                apply()
+            }
+            engine.tick(now: SlirpRunner.now())
+            apply()
+        }
+    }
+
+    func watch(_ fd: Int32, _ events: UInt32, modify: Bool = false) -> Bool {
+        var e = epoll_event()
+        e.events = events
+        e.data.fd = fd
+        return epoll_ctl(ep, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &e) == 0
+    }
+
+    /// Frames from the sandbox, a batch per wake-up.
+    func readTap() {
+        for _ in 0..<256 {
+            let n = buffer.withUnsafeMutableBytes { read(tap, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            engine.input(Array(buffer[0..<n]), now: SlirpRunner.now())
+            if engine.effects.count > 64 { apply() }
+        }
+    }
+
+    func hostEvent(_ fd: Int32, _ ev: UInt32) {
+        let now = SlirpRunner.now()
+        switch owners[fd] {
+        case let .tcp(id)?:
+            guard let c = tcp[id] else { return }
+            if c.connecting {
+                var err: Int32 = 0
+                var len = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+                c.connecting = false
+                if err != 0 || ev & EPOLLERR.rawValue != 0 {
+                    engine.tcpConnected(id, ok: false, now: now)
+                    return
+                }
+                _ = watch(fd, EPOLLIN.rawValue | EPOLLRDHUP.rawValue, modify: true)
+                engine.tcpConnected(id, ok: true, now: now)
+                return
+            }
+            if ev & EPOLLOUT.rawValue != 0 { flush(c) }
+            if ev & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 && !c.paused { readHost(c) }
+        case let .udp(id)?:
+            for _ in 0..<64 {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                if n < 0 { break }
+                engine.udpReceived(id, buffer[0..<n], now: now)
+            }
+        case nil: break
+        }
+    }
+
+    func readHost(_ c: Conn) {
+        var total = 0
+        while total < (1 << 20) {
+            let n = buffer.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, 65536, Int32(MSG_DONTWAIT)) }
+            if n > 0 {
+                total += n
+                engine.tcpReceived(c.id, buffer[0..<n], now: SlirpRunner.now())
+                if engine.effects.count > 32 { apply() }
+                if c.paused || tcp[c.id] == nil { return }
+                continue
+            }
+            if n == 0 {
+                _ = watch(c.fd, 0, modify: true)
+                engine.tcpHostEOF(c.id, now: SlirpRunner.now())
+            } else if errno != EAGAIN && errno != EINTR {
+                engine.tcpHostError(c.id)
+            }
+            return
+        }
+    }
+
+    /// Writes what is buffered for the host; reports what is left (the sandbox's window).
+    func flush(_ c: Conn) {
+        while c.pending > 0 {
+            let n = c.out.withUnsafeBytes { send(c.fd, $0.baseAddress! + c.outStart, c.pending, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            if n > 0 {
+                c.outStart += n
+                continue
+            }
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { break }
+            engine.tcpHostError(c.id)
+            return
+        }
+        if c.pending == 0 {
+            c.out.removeAll(keepingCapacity: true)
+            c.outStart = 0
+            if c.shutdownPending {
+                shutdown(c.fd, Int32(SHUT_WR))
+                c.shutdownPending = false
+            }
+        } else if c.outStart > 1 << 20 {
+            c.out.removeFirst(c.outStart)
+            c.outStart = 0
+        }
+        _ = watch(c.fd, (c.paused ? 0 : EPOLLIN.rawValue | EPOLLRDHUP.rawValue) | (c.pending > 0 ? EPOLLOUT.rawValue : 0), modify: true)
+        engine.tcpPending(c.id, c.pending, now: SlirpRunner.now())
+    }
+
+    /// Does what the engine asked, until it asks nothing more.
+    func apply() {
+        var rounds = 0
+        while !engine.effects.isEmpty && rounds < 64 {
+            rounds += 1
+            for e in engine.drain() { perform(e) }
+        }
+    }
+
+    func perform(_ e: Effect) {
+        switch e {
+        case let .frame(f):
+            _ = f.withUnsafeBytes { write(tap, $0.baseAddress, $0.count) }
+        case let .tcpConnect(id, to):
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { return engine.tcpConnected(id, ok: false, now: SlirpRunner.now()) }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            var sa = SlirpRunner.address(to)
+            let r = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard r == 0 || errno == EINPROGRESS else {
+                close(fd)
+                return engine.tcpConnected(id, ok: false, now: SlirpRunner.now())
+            }
+            let c = Conn(id: id, fd: fd)
+            tcp[id] = c
+            owners[fd] = .tcp(id)
+            _ = watch(fd, EPOLLOUT.rawValue)
+        case let .tcpSend(id, data):
+            guard let c = tcp[id] else { return }
+            c.out.append(contentsOf: data)
+            flush(c)
+        case let .tcpShutdown(id):
+            guard let c = tcp[id] else { return }
+            if c.pending == 0 { shutdown(c.fd, Int32(SHUT_WR)) } else { c.shutdownPending = true }
+        case let .tcpClose(id):
+            guard let c = tcp.removeValue(forKey: id) else { return }
+            owners[c.fd] = nil
+            close(c.fd)
+        case let .tcpPause(id, on):
+            guard let c = tcp[id] else { return }
+            c.paused = on
+            _ = watch(c.fd, (on ? 0 : EPOLLIN.rawValue | EPOLLRDHUP.rawValue) | (c.pending > 0 ? EPOLLOUT.rawValue : 0), modify: true)
+            if !on { readHost(c) }
+        case let .udpSend(id, to, data):
+            var fd = udp[id] ?? -1
+            if fd < 0 {
+                fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                guard fd >= 0 else { return }
+                var sa = SlirpRunner.address(to)
+                let r = withUnsafePointer(to: &sa) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                guard r == 0 else { close(fd); return }
+                udp[id] = fd
+                owners[fd] = .udp(id)
+                _ = watch(fd, EPOLLIN.rawValue)
+            }
+            _ = data.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+        case let .udpClose(id):
+            guard let fd = udp.removeValue(forKey: id) else { return }
+            owners[fd] = nil
+            close(fd)
+        }
+    }
+
+    func cleanup() {
+        for c in tcp.values { close(c.fd) }
+        for fd in udp.values { close(fd) }
+        tcp = [:]
+        udp = [:]
+        owners = [:]
+        if tap >= 0 { close(tap) }
+        if ep >= 0 { close(ep) }
+        close(tapSock)
+        tap = -1
+        ep = -1
+    }
+
+    static func address(_ e: Endpoint) -> sockaddr_in {
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_port = e.port.bigEndian
+        sa.sin_addr.s_addr = e.ip.value.bigEndian
+        return sa
+    }
+
+    /// The host's first IPv4 resolver (systemd-resolved's upstream when the host points at
+    /// its stub 127.0.0.53), or nil.
+    static func hostResolver() -> IPv4? {
+        func first(_ path: String) -> IPv4? {
+            guard let t = OS.readFile(path) else { return nil }
+            for line in t.split(separator: "\n") {
+                let w = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                if w.count >= 2, w[0] == "nameserver", let a = IPv4(w[1]) { return a }
+            }
+            return nil
+        }
+        let a = first("/etc/resolv.conf")
+        if a == IPv4(127, 0, 0, 53), let up = first("/run/systemd/resolve/resolv.conf") { return up }
+        return a
+    }
+
+    /// The host's own IPv4 addresses (a sandbox may not reach the host through them).
+    static func hostAddresses() -> [IPv4] {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else { return [] }
+        defer { freeifaddrs(list) }
+        var out: [IPv4] = []
+        var p = list
+        while let i = p {
+            if let a = i.pointee.ifa_addr, a.pointee.sa_family == sa_family_t(AF_INET) {
+                let v = a.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                out.append(IPv4(v))
+            }
+            p = i.pointee.ifa_next
+        }
+        return out
+    }
+}
