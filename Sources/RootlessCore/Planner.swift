@@ -265,8 +265,8 @@ public enum Planner {
     /// forwarder (a file in the runtime directory, bound read-only). The egress flags need it.
     static func slirpPlan(_ s: RunSpec, state: [String]) throws -> (SlirpPlan?, MountOp?) {
         guard s.net == .slirp else {
-            if !s.allowNet.isEmpty || !s.denyNet.isEmpty || s.netLog {
-                throw RootlessError("--allow-net, --deny-net and --net-log need --net slirp", step: "args", fix: "add --net slirp")
+            if !s.allowNet.isEmpty || !s.denyNet.isEmpty || s.netLog || s.slirp.dnsUpstream != nil {
+                throw RootlessError("--allow-net, --deny-net, --net-log and --dns need --net slirp", step: "args", fix: "add --net slirp")
             }
             return (nil, nil)
         }

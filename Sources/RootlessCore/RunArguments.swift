@@ -36,6 +36,8 @@ public enum RunArguments {
           --allow-net CIDR[,..]   slirp: only these destinations (DNS always works)
           --deny-net CIDR[,..]    slirp: never these
           --net-log               slirp: report at exit each destination reached or refused
+          --dns IP[:PORT]         slirp: where the DNS forwarder sends queries (default: the
+                                  host's resolvers)
           --no-init               run CMD as pid 1 (no reaper)
           --die-with-parent       kill the sandbox when rootless' parent dies
           --timeout SECONDS       kill the whole sandbox after SECONDS (exit 124)
@@ -151,6 +153,15 @@ public enum RunArguments {
                     if flag == "--allow-net" { s.allowNet += c } else { s.denyNet += c }
                 } catch let e as SlirpError { throw RootlessError(e.message, step: "args", fix: e.fix) }
             case "--net-log": s.netLog = true
+            case "--dns":
+                let v = try value(flag, inline)
+                let parts = v.split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count <= 2, let ip = IPv4(parts[0]), parts.count == 1 || UInt16(parts[1]).map({ $0 > 0 }) == true else {
+                    throw RootlessError(
+                        "--dns \"\(v)\" is not an IPv4 address (with an optional port)", step: "args", fix: "e.g. --dns 192.0.2.53 or --dns 127.0.0.1:5353")
+                }
+                s.slirp.dnsUpstream = ip
+                s.slirp.dnsUpstreamPort = parts.count == 2 ? (UInt16(parts[1]) ?? 53) : 53
             case "--no-init": s.noInit = true
             case "--die-with-parent": s.dieWithParent = true
             case "--timeout":

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""The far end for the network tests, on one address: an HTTP server (GET /hello,
+GET /bytes?n=N: N bytes of a fixed pseudo-random stream, GET /bytes-sha?n=N: their
+SHA-256, PUT /sha256: the SHA-256 of the body, GET /open: connections open on the hold
+port), a UDP echo, a DNS server (A svc.test -> 198.18.0.2, anything else NXDOMAIN) and a
+hold port (accepts and keeps connections until the peer closes).
+usage: net-server.py ADDR   prints "HTTP UDP DNS HOLD" ports once listening."""
+import hashlib, os, socket, socketserver, struct, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse, parse_qs
+
+addr = sys.argv[1]
+block = hashlib.sha256(b"rootless").digest() * 32768  # 1 MiB, fixed
+
+def stream(n):
+    while n > 0:
+        k = min(n, len(block))
+        yield block[:k]
+        n -= k
+
+held = 0
+lock = threading.Lock()
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def reply(self, body):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        u = urlparse(self.path)
+        q = parse_qs(u.query)
+        if u.path == "/hello": return self.reply(b"hello-from-server\n")
+        if u.path == "/open":
+            with lock: return self.reply(b"%d\n" % held)
+        n = int(q.get("n", ["0"])[0])
+        if u.path == "/bytes-sha":
+            h = hashlib.sha256()
+            for c in stream(n): h.update(c)
+            return self.reply(h.hexdigest().encode() + b"\n")
+        if u.path == "/bytes":
+            self.send_response(200)
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            for c in stream(n): self.wfile.write(c)
+            return
+        self.send_error(404)
+    def do_PUT(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        h = hashlib.sha256()
+        while n > 0:
+            c = self.rfile.read(min(n, 1 << 20))
+            if not c: break
+            h.update(c)
+            n -= len(c)
+        self.reply(h.hexdigest().encode() + b"\n")
+
+class Hold(socketserver.BaseRequestHandler):
+    def handle(self):
+        global held
+        with lock: held += 1
+        try:
+            while self.request.recv(65536): pass
+        finally:
+            with lock: held -= 1
+
+def dns_answer(q):
+    if len(q) < 12: return None
+    tid, flags, qd = struct.unpack(">HHH", q[:6])
+    i, labels = 12, []
+    while i < len(q) and q[i]:
+        labels.append(q[i + 1:i + 1 + q[i]].decode(errors="replace")); i += 1 + q[i]
+    question = q[12:i + 5]
+    qtype = struct.unpack(">H", q[i + 1:i + 3])[0] if i + 3 <= len(q) else 0
+    name = ".".join(labels).lower()
+    if name == "svc.test" and qtype == 1:
+        ans = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton("198.18.0.2")
+        return struct.pack(">HHHHHH", tid, 0x8180, 1, 1, 0, 0) + question + ans
+    return struct.pack(">HHHHHH", tid, 0x8183, 1, 0, 0, 0) + question
+
+def udp_loop(s, answer):
+    while True:
+        d, peer = s.recvfrom(65535)
+        r = answer(d)
+        if r is not None: s.sendto(r, peer)
+
+class TS(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+http = TS((addr, 0), H)
+hold = socketserver.ThreadingTCPServer((addr, 0), Hold); hold.daemon_threads = True
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((addr, 0))
+d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); d.bind((addr, 0))
+for t in [lambda: http.serve_forever(), lambda: hold.serve_forever(), lambda: udp_loop(u, lambda x: x), lambda: udp_loop(d, dns_answer)]:
+    threading.Thread(target=t, daemon=True).start()
+print(http.server_address[1], u.getsockname()[1], d.getsockname()[1], hold.server_address[1], flush=True)
+threading.Event().wait()

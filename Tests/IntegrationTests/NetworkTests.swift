@@ -1,0 +1,173 @@
+import Foundation
+import XCTest
+
+/// --net slirp, as rltest: the sandbox's TAP and SlirpNet's engine in the run's process.
+/// Traffic goes only to servers on the host's loopback (started here) and in the "remote"
+/// network namespace scripts/net-remote makes (198.18.0.2 and .3, joined by a veth).
+final class NetworkTests: XCTestCase {
+    var h: Harness!
+    var servers: [Process] = []
+    /// The remote servers' ports: address -> (http, udp, dns, hold).
+    var remote: [String: [Int]] = [:]
+
+    override func setUpWithError() throws {
+        h = try Harness.make()
+        guard let f = ProcessInfo.processInfo.environment["ROOTLESS_NET_REMOTE"], let text = try? String(contentsOfFile: f, encoding: .utf8) else {
+            throw XCTSkip("SKIP: ROOTLESS_NET_REMOTE not set — scripts/test makes the remote network namespace (scripts/net-remote)")
+        }
+        for line in text.split(separator: "\n") {
+            let w = line.split(separator: " ")
+            if w.count == 5 { remote[String(w[0])] = w.dropFirst().compactMap { Int($0) } }
+        }
+        guard remote.count == 2 else { throw XCTSkip("SKIP: the remote servers did not start (\(text))") }
+    }
+
+    override func tearDown() {
+        for s in servers { s.terminate(); s.waitUntilExit() }
+        h?.stopKeepersAndClean()
+    }
+
+    var a: String { "198.18.0.2" }
+    var b: String { "198.18.0.3" }
+    func port(_ host: String, _ i: Int) -> Int { remote[host]![i] }
+
+    /// A far end on the host's loopback (for the loopback tests): its ports.
+    func loopbackServer() throws -> [Int] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = [ProcessInfo.processInfo.environment["ROOTLESS_FIXTURES"]! + "/net-server.py", "127.0.0.1"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        servers.append(p)
+        let line = Harness.Running(p, out.fileHandleForReading.fileDescriptor).read(until: "\n", timeout: 20) ?? ""
+        let ports = line.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        guard ports.count == 4 else { throw XCTSkip("SKIP: net-server.py did not start on loopback") }
+        return ports
+    }
+
+    func slirp(_ flags: [String], _ script: String) throws -> Harness.Result {
+        try h.run(["run", "--net", "slirp"] + flags + ["--", "sh", "-c", script])
+    }
+
+    /// The sandbox sees its TAP with the plan's address, MTU, default route and resolver.
+    func testTheSandboxGetsItsLinkRouteAndResolver() throws {
+        let r = try h.run([
+            "run", "--net", "slirp:mtu=9000", "--", "sh", "-c",
+            "cat /sys/class/net/tap0/mtu; cat /etc/resolv.conf; awk '$2==\"00000000\" {print $1, $3}' /proc/net/route; cat /sys/class/net/tap0/operstate",
+        ])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.out, "9000\nnameserver 10.0.2.3\ntap0 0202000A\nunknown\n")
+        let none = try h.run(["run", "--", "sh", "-c", "ls /sys/class/net"])
+        XCTAssertEqual(none.out, "lo\n", "--net none: no TAP")
+    }
+
+    /// A host on the "internet" (the remote namespace) by address and by name, through the
+    /// DNS forwarder.
+    func testRemoteHTTPAndDNS() throws {
+        let r = try slirp(["--dns", "\(a):\(port(a, 2))"], "curl -sS -m 10 http://\(a):\(port(a, 0))/hello; getent ahostsv4 svc.test | head -1")
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.hasPrefix("hello-from-server\n198.18.0.2"), r.out)
+    }
+
+    func testUDPEcho() throws {
+        let r = try slirp(
+            [],
+            "python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5); s.sendto(b'echo-me', ('\(a)', \(port(a, 1)))); print(s.recv(100).decode())\""
+        )
+        XCTAssertEqual(r.out, "echo-me\n", r.err)
+    }
+
+    /// The host's loopback is refused by default, at once (curl: connection refused, 7; a
+    /// hang would be its timeout, 28); the control: with allow_host_loopback it is reached.
+    func testHostLoopbackIsRefusedUnlessAllowed() throws {
+        let p = try loopbackServer()[0]
+        let refused = try slirp(["--net-log"], "curl -sS -m 10 http://10.0.2.2:\(p)/hello; echo rc=$?")
+        XCTAssertEqual(refused["rc"], "7", refused.out + refused.err)
+        XCTAssertFalse(refused.out.contains("hello-from-server"))
+        XCTAssertTrue(refused.err.contains("tcp 10.0.2.2:\(p) x1 refused (the host's loopback"), refused.err)
+        let allowed = try h.run(["run", "--net", "slirp:allow_host_loopback=true", "--", "curl", "-sS", "-m", "10", "http://10.0.2.2:\(p)/hello"])
+        XCTAssertEqual(allowed.out, "hello-from-server\n", allowed.err)
+    }
+
+    /// Cloud metadata (169.254.169.254) is refused at once; the control: allowed by
+    /// --allow-net, the engine does try it (the net-log shows no refusal).
+    func testCloudMetadataIsRefused() throws {
+        let r = try slirp(["--net-log"], "curl -sS -m 10 http://169.254.169.254/latest/meta-data/; echo rc=$?")
+        XCTAssertEqual(r["rc"], "7", r.out + r.err)
+        XCTAssertTrue(r.err.contains("tcp 169.254.169.254:80 x1 refused (link-local"), r.err)
+        let open = try slirp(["--net-log", "--allow-net", "169.254.0.0/16"], "curl -sS -m 10 http://169.254.169.254/; true")
+        XCTAssertTrue(open.err.contains("net-log: tcp 169.254.169.254:80 x1"), open.err)
+        XCTAssertFalse(open.err.contains("refused"), open.err)
+    }
+
+    /// --allow-net lets one destination through and refuses the rest; --deny-net refuses one.
+    func testAllowAndDenyNet() throws {
+        let r = try slirp(["--allow-net", a], "curl -sS -m 10 http://\(a):\(port(a, 0))/hello; curl -sS -m 10 http://\(b):\(port(b, 0))/hello; echo rc=$?")
+        XCTAssertTrue(r.out.hasPrefix("hello-from-server\n"), r.out)
+        XCTAssertEqual(r["rc"], "7", r.out + r.err)
+        let d = try slirp(
+            ["--deny-net", "\(b)/32"], "curl -sS -m 10 http://\(a):\(port(a, 0))/hello; curl -sS -m 10 http://\(b):\(port(b, 0))/hello; echo rc=$?")
+        XCTAssertTrue(d.out.hasPrefix("hello-from-server\n"), d.out)
+        XCTAssertEqual(d["rc"], "7", d.out + d.err)
+    }
+
+    func test200ConcurrentConnections() throws {
+        let r = try slirp([], "seq 200 | xargs -P 200 -I{} curl -s -m 30 http://\(a):\(port(a, 0))/hello | grep -c hello-from-server")
+        XCTAssertEqual(r.out, "200\n", r.err)
+    }
+
+    /// 1 GiB each way, every byte checked (SHA-256 on both ends).
+    func testOneGiBEachWayKeepsEveryByte() throws {
+        let n = 1 << 30
+        let url = "http://\(a):\(port(a, 0))"
+        let r = try slirp(
+            [],
+            """
+            curl -sS -m 120 "\(url)/bytes?n=\(n)" | sha256sum | cut -d' ' -f1; curl -sS -m 60 "\(url)/bytes-sha?n=\(n)"
+            head -c \(n) /dev/urandom > /tmp/up; sha256sum /tmp/up | cut -d' ' -f1; curl -sS -m 120 -T /tmp/up \(url)/sha256
+            """)
+        let l = r.out.split(separator: "\n")
+        XCTAssertEqual(l.count, 4, r.out + r.err)
+        guard l.count == 4 else { return }
+        XCTAssertEqual(l[0], l[1], "download")
+        XCTAssertEqual(l[2], l[3], "upload")
+    }
+
+    /// When the sandbox ends, every host socket its flows opened is closed: a connection
+    /// left open by a payload that exits is closed at the far end, and no rootless
+    /// process is left.
+    func testTeardownLeavesNoSocketOrProcess() throws {
+        let hold = port(a, 3)
+        let r = try slirp(
+            [], "python3 -c \"import socket, os; s=socket.create_connection(('\(a)', \(hold))); s.sendall(b'x'); print('held', flush=True); os._exit(0)\"")
+        XCTAssertEqual(r.out, "held\n", r.err)
+        var open = "?"
+        for _ in 0..<100 {
+            open = try h.run(["run", "--net", "slirp", "--", "curl", "-s", "-m", "5", "http://\(a):\(port(a, 0))/open"]).out
+            if open == "0\n" { break }
+        }
+        XCTAssertEqual(open, "0\n", "the held connection was closed when the sandbox ended")
+        XCTAssertEqual(h.processes(withArgv: [h.bin, "run", "--net", "slirp", "--", "sh", "-c"]).count, 0)
+        // No socket of ours to the hold port is left established in the host's namespace.
+        let tcp = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+        let rem = String(format: ":%04X", hold)
+        XCTAssertFalse(tcp.split(separator: "\n").contains { $0.split(separator: " ")[2].hasSuffix(rem) && $0.split(separator: " ")[3] == "01" }, tcp)
+    }
+
+    func testBadNetworkFlagsSayWhatAndHow() throws {
+        for (args, text) in [
+            (["--net", "slirp:mtu=1"], "mtu \"1\" is not a number from 576 to 65520"),
+            (["--net", "slirp:bogus=1"], "unknown --net slirp option \"bogus\""),
+            (["--net", "slirp", "--allow-net", "example"], "\"example\" is not an IPv4 address or network"),
+            (["--net-log"], "need --net slirp"),
+            (["--net", "slirp", "--dns", "8.8.8.8:x"], "is not an IPv4 address"),
+        ] {
+            let r = try h.run(["run"] + args + ["--", "true"])
+            XCTAssertEqual(r.status, 125, "\(args)")
+            XCTAssertTrue(r.err.contains(text) && r.err.contains(" — "), "\(args): \(r.err)")
+            XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+        }
+    }
+}
