@@ -26,6 +26,11 @@ void rl_net_tap(const struct rl_config *c, int rep, int sock) {
     memcpy(ifr.ifr_name, "tap0", 5);
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) rl_fail(rep, RL_STEP_TAP, errno, -1);
+    // Persistent: closing the last fd (the engine's, at the run's end) then leaves the
+    // device to its network namespace, whose teardown (a kernel worker, after the last
+    // process is gone) removes it. A non-persistent TAP is unregistered in close() itself,
+    // an RCU grace period (~30 ms) on the run's exit path.
+    if (ioctl(fd, TUNSETPERSIST, 1) < 0) rl_fail(rep, RL_STEP_TAP, errno, -1);
     int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (nl < 0) rl_fail(rep, RL_STEP_TAP_CONFIG, errno, -1);
     if (ioctl(nl, SIOCGIFINDEX, &ifr) < 0) rl_fail(rep, RL_STEP_TAP_CONFIG, errno, -1);

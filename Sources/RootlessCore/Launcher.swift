@@ -88,7 +88,7 @@ public struct Launcher {
         var net: SlirpRunner?
         var netChildEnd: Int32 = -1
         if let n = plan.slirp {
-            guard kernel.writeFile(atomically: n.resolvConf, n.resolvText) else {
+            guard OS.readFile(n.resolvConf) == n.resolvText || kernel.writeFile(atomically: n.resolvConf, n.resolvText) else {
                 return fail(
                     RootlessError("cannot write the sandbox's resolv.conf at \(n.resolvConf)", errno: errno, step: "net", fix: "check the runtime directory"))
             }

@@ -9,7 +9,11 @@ import SlirpNet
 /// namespace is made once a thread exists), and everything it opened is closed when the
 /// sandbox ends (stop).
 public final class SlirpRunner {
-    let engine: SlirpEngine
+    let config: SlirpConfig
+    let policy: EgressPolicy
+    /// Made on the loop's thread (the host's resolvers and addresses are read there, off
+    /// the start path), before the first frame.
+    var engine: SlirpEngine!
     let tapSock: Int32
     var stopPipe: [Int32] = [-1, -1]
     var ep: Int32 = -1
@@ -40,11 +44,8 @@ public final class SlirpRunner {
 
     /// tapSock: the front's end of the socket the child sends the TAP's fd on.
     public init(config: SlirpConfig, policy: EgressPolicy, tapSock: Int32) {
-        var c = config
-        if c.dnsUpstream == nil { c.dnsUpstream = SlirpRunner.hostResolver() }
-        var p = policy
-        p.hostAddresses = SlirpRunner.hostAddresses()
-        engine = SlirpEngine(config: c, policy: p)
+        self.config = config
+        self.policy = policy
         self.tapSock = tapSock
     }
 
@@ -65,7 +66,7 @@ public final class SlirpRunner {
         thread = nil
         for fd in stopPipe where fd >= 0 { close(fd) }
         stopPipe = [-1, -1]
-        return engine.log
+        return engine?.log ?? [:]
     }
 
     static func now() -> UInt64 {
@@ -76,6 +77,11 @@ public final class SlirpRunner {
 
     func loop() {
         defer { cleanup() }
+        var c = config
+        if c.dnsUpstream == nil { c.dnsUpstream = SlirpRunner.hostResolver() }
+        var pol = policy
+        pol.hostAddresses = SlirpRunner.hostAddresses()
+        engine = SlirpEngine(config: c, policy: pol)
         // The TAP first (or EOF: the child failed and has said why).
         var p = [pollfd(fd: tapSock, events: Int16(POLLIN), revents: 0), pollfd(fd: stopPipe[0], events: Int16(POLLIN), revents: 0)]
         while poll(&p, 2, -1) < 0 && errno == EINTR {}
