@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -75,4 +76,10 @@ int rl_recv_fd(int sock) {
     int fd = -1;
     if (r == 0 || rl_fd_take(&m, &fd, 1) != 1) return -EPIPE;
     return fd;
+}
+
+// accept4(fd, SOCK_NONBLOCK | SOCK_CLOEXEC): a GNU extension Swift's Glibc module does not export.
+int rl_accept_nb(int fd) {
+    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return c < 0 ? -errno : c;
 }

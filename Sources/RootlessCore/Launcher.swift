@@ -98,7 +98,22 @@ public struct Launcher {
             }
             cfg.tap(socket: sp[1])
             netChildEnd = sp[1]
-            net = SlirpRunner(config: n.config, policy: n.policy, tapSock: sp[0])
+            // -p: listening before the sandbox exists, so a port in use fails the run here.
+            var listeners: [(fd: Int32, guestPort: UInt16)] = []
+            for f in n.publish {
+                switch SlirpRunner.listen(f) {
+                case let .success(fd): listeners.append((fd, f.guestPort))
+                case let .failure(e):
+                    listeners.forEach { close($0.fd) }
+                    close(sp[0])
+                    close(sp[1])
+                    return fail(
+                        RootlessError(
+                            "-p \(f.hostIP):\(f.hostPort): cannot listen on that host port", errno: e.errno, step: "net",
+                            fix: e.errno == EADDRINUSE ? "the port is in use; choose another host port" : "choose another host address or port"))
+                }
+            }
+            net = SlirpRunner(config: n.config, policy: n.policy, tapSock: sp[0], listeners: listeners)
         }
         defer { if netChildEnd >= 0 { close(netChildEnd) } }
         let started = OS.monotonicSeconds()

@@ -36,6 +36,8 @@ public enum RunArguments {
           --allow-net CIDR[,..]   slirp: only these destinations (DNS always works)
           --deny-net CIDR[,..]    slirp: never these
           --net-log               slirp: report at exit each destination reached or refused
+          -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp]   slirp: connections to the host's port
+                                  reach the sandbox's PORT (HOSTIP default 0.0.0.0)
           --dns IP[:PORT]         slirp: where the DNS forwarder sends queries (default: the
                                   host's resolvers)
           --no-init               run CMD as pid 1 (no reaper)
@@ -153,6 +155,9 @@ public enum RunArguments {
                     if flag == "--allow-net" { s.allowNet += c } else { s.denyNet += c }
                 } catch let e as SlirpError { throw RootlessError(e.message, step: "args", fix: e.fix) }
             case "--net-log": s.netLog = true
+            case "-p", "--publish":
+                let v = try value(flag, inline)
+                do { s.publish.append(try PortForward.parse(v)) } catch let e as SlirpError { throw RootlessError(e.message, step: "args", fix: e.fix) }
             case "--dns":
                 let v = try value(flag, inline)
                 let parts = v.split(separator: ":", omittingEmptySubsequences: false)

@@ -48,6 +48,7 @@ public struct RunSpec: Equatable, Sendable {
     public var allowNet: [CIDR] = []
     public var denyNet: [CIDR] = []
     public var netLog = false
+    public var publish: [PortForward] = []
     public var noInit = false
     public var dieWithParent = false
     public var timeoutSeconds: Double?
@@ -87,7 +88,7 @@ public struct RunSpec: Equatable, Sendable {
         a.rootfs == b.rootfs && a.readOnly == b.readOnly && a.mounts == b.mounts && a.env == b.env
             && a.clearEnv == b.clearEnv && a.workdir == b.workdir && a.hostname == b.hostname
             && a.user?.uid == b.user?.uid && a.user?.gid == b.user?.gid && a.map == b.map && a.net == b.net
-            && a.slirp == b.slirp && a.allowNet == b.allowNet && a.denyNet == b.denyNet && a.netLog == b.netLog
+            && a.slirp == b.slirp && a.allowNet == b.allowNet && a.denyNet == b.denyNet && a.netLog == b.netLog && a.publish == b.publish
             && a.noInit == b.noInit && a.dieWithParent == b.dieWithParent && a.timeoutSeconds == b.timeoutSeconds
             && a.tty == b.tty && a.preserveFDs == b.preserveFDs && a.dryRun == b.dryRun && a.command == b.command
             && a.seccomp == b.seccomp && a.fakeRoot == b.fakeRoot && a.capAdd == b.capAdd && a.capDrop == b.capDrop

@@ -43,10 +43,33 @@ public final class SlirpRunner {
     var buffer = [UInt8](repeating: 0, count: 65536 + 64)
 
     /// tapSock: the front's end of the socket the child sends the TAP's fd on.
-    public init(config: SlirpConfig, policy: EgressPolicy, tapSock: Int32) {
+    /// -p: listening sockets (made by the caller, so a port in use fails the run early),
+    /// each with the sandbox port its connections go to.
+    let listeners: [(fd: Int32, guestPort: UInt16)]
+
+    public init(config: SlirpConfig, policy: EgressPolicy, tapSock: Int32, listeners: [(fd: Int32, guestPort: UInt16)] = []) {
         self.config = config
         self.policy = policy
         self.tapSock = tapSock
+        self.listeners = listeners
+    }
+
+    public struct ListenError: Error { public var errno: Int32 }
+
+    /// A non-blocking listening socket for f's host address and port.
+    public static func listen(_ f: PortForward) -> Result<Int32, ListenError> {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return .failure(ListenError(errno: errno)) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var sa = address(Endpoint(f.hostIP, f.hostPort))
+        let r = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard r == 0, Glibc.listen(fd, 128) == 0 else {
+            let e = errno
+            close(fd)
+            return .failure(ListenError(errno: e))
+        }
+        return .success(fd)
     }
 
     /// The loop, on its own thread.
@@ -90,7 +113,7 @@ public final class SlirpRunner {
         guard fd >= 0 else { return }
         tap = fd
         ep = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard ep >= 0, watch(tap, EPOLLIN.rawValue), watch(stopPipe[0], EPOLLIN.rawValue) else {
+        guard ep >= 0, watch(tap, EPOLLIN.rawValue), watch(stopPipe[0], EPOLLIN.rawValue), listeners.allSatisfy({ watch($0.fd, EPOLLIN.rawValue) }) else {
             failure = "cannot watch the TAP: \(OS.errorText(errno))"
             return
         }
@@ -107,7 +130,13 @@ public final class SlirpRunner {
                 let fd = events[i].data.fd
                 let ev = events[i].events
                 if fd == stopPipe[0] { return }
-                if fd == tap { readTap() } else { hostEvent(fd, ev) }
+                if fd == tap {
+                    readTap()
+                } else if let l = listeners.first(where: { $0.fd == fd }) {
+                    accept(l.fd, l.guestPort)
+                } else {
+                    hostEvent(fd, ev)
+                }
                 apply()
             }
             engine.tick(now: SlirpRunner.now())
@@ -159,6 +188,26 @@ public final class SlirpRunner {
                 engine.udpReceived(id, buffer[0..<n], now: now)
             }
         case nil: break
+        }
+    }
+
+    /// Port forwarding: each waiting connection becomes a flow the engine opens to the sandbox.
+    func accept(_ lfd: Int32, _ guestPort: UInt16) {
+        for _ in 0..<64 {
+            let fd = rl_accept_nb(lfd)
+            if fd < 0 { return }
+            guard let id = engine.tcpAccepted(guestPort: guestPort, now: SlirpRunner.now()) else {
+                close(fd)
+                continue
+            }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            let c = Conn(id: id, fd: fd)
+            c.connecting = false
+            tcp[id] = c
+            owners[fd] = .tcp(id)
+            _ = watch(fd, EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+            apply()
         }
     }
 
@@ -284,6 +333,7 @@ public final class SlirpRunner {
         tcp = [:]
         udp = [:]
         owners = [:]
+        for l in listeners { close(l.fd) }
         if tap >= 0 { close(tap) }
         if ep >= 0 { close(ep) }
         close(tapSock)

@@ -203,6 +203,23 @@ public final class SlirpEngine {
         tcpByID[f.id] = nil
     }
 
+    /// Port forwarding: the driver accepted a host connection for the sandbox's port; the
+    /// engine opens a connection to it from the gateway. Its flow id (nil: too many flows).
+    public func tcpAccepted(guestPort: UInt16, now: UInt64) -> Int? {
+        guard tcp.count < SlirpEngine.maxTCPFlows else { return nil }
+        nextForwardPort = nextForwardPort == 65535 ? 49152 : nextForwardPort + 1
+        let key = FlowKey(Endpoint(config.guest, guestPort), Endpoint(config.gateway, nextForwardPort))
+        if tcp[key] != nil { return nil }
+        let f = TCPFlow(id: nextID, key: key, iss: nextISS, mss: config.mtu - 40, now: now)
+        nextID += 1
+        nextISS &+= 0x0101_0101
+        tcp[key] = f
+        tcpByID[f.id] = f
+        f.syn(now: now, self)
+        return f.id
+    }
+    var nextForwardPort: UInt16 = 49151
+
     /// The host connect finished (ok: connected; else the sandbox gets a reset).
     public func tcpConnected(_ id: Int, ok: Bool, now: UInt64) {
         guard let f = tcpByID[id] else { return }

@@ -106,3 +106,38 @@ public struct EgressPolicy: Equatable, Sendable {
         return out
     }
 }
+
+/// `-p [HOSTIP:]HOSTPORT:SANDBOXPORT[/tcp]`: a host port whose connections reach the
+/// sandbox's port (podman's spelling; HOSTIP defaults to 0.0.0.0, as podman's).
+public struct PortForward: Equatable, Sendable, CustomStringConvertible {
+    public var hostIP: IPv4
+    public var hostPort: UInt16
+    public var guestPort: UInt16
+
+    public static func parse(_ text: String) throws -> PortForward {
+        let fix = "e.g. -p 8080:80 or -p 127.0.0.1:8080:80"
+        var spec = Substring(text)
+        if let slash = spec.firstIndex(of: "/") {
+            let proto = spec[spec.index(after: slash)...]
+            guard proto == "tcp" else {
+                throw SlirpError(
+                    "-p \(text): \(proto == "udp" ? "UDP forwarding is not supported yet" : "unknown protocol \"\(proto)\"")", fix: "forward TCP: \(fix)")
+            }
+            spec = spec[..<slash]
+        }
+        let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2 || parts.count == 3 else { throw SlirpError("-p \"\(text)\" is not [HOSTIP:]HOSTPORT:SANDBOXPORT", fix: fix) }
+        func port(_ s: Substring) -> UInt16? { s.allSatisfy({ $0.isASCII && $0.isNumber }) ? UInt16(s).flatMap { $0 > 0 ? $0 : nil } : nil }
+        guard let hp = port(parts[parts.count - 2]), let gp = port(parts[parts.count - 1]) else {
+            throw SlirpError("-p \"\(text)\": ports are numbers from 1 to 65535", fix: fix)
+        }
+        var ip = IPv4(0)
+        if parts.count == 3 {
+            guard let a = IPv4(parts[0]) else { throw SlirpError("-p \"\(text)\": \"\(parts[0])\" is not an IPv4 address", fix: fix) }
+            ip = a
+        }
+        return PortForward(hostIP: ip, hostPort: hp, guestPort: gp)
+    }
+
+    public var description: String { "\(hostIP):\(hostPort)->\(guestPort)/tcp" }
+}

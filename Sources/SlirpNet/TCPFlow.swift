@@ -9,7 +9,7 @@
 @inline(__always) func seqDiff(_ a: UInt32, _ b: UInt32) -> Int32 { Int32(bitPattern: a &- b) }
 
 final class TCPFlow {
-    enum State { case connecting, synReceived, established, closed }
+    enum State { case connecting, synReceived, synSent, established, closed }
     let id: Int
     let key: FlowKey
     var state = State.connecting
@@ -19,7 +19,7 @@ final class TCPFlow {
     var pending = 0
     static let rcvCap = 1 << 20
     static let rcvScale: UInt8 = 5
-    let scaling: Bool
+    var scaling: Bool
     var sandboxFin = false
     var advertised: Int = 0
 
@@ -30,8 +30,8 @@ final class TCPFlow {
     var bufStart = 0
     var sent = 0  // bytes of buf (from bufStart) sent and not yet acknowledged
     var peerWindow = 65535
-    let peerScale: UInt8
-    let mss: Int
+    var peerScale: UInt8
+    var mss: Int
     var hostEOF = false
     var finSent = false
     var finAcked = false
@@ -56,6 +56,27 @@ final class TCPFlow {
         peerScale = syn.windowScale ?? 0
         mss = max(64, min(Int(syn.mss ?? 536), ourMSS))
         peerWindow = Int(syn.window)
+    }
+
+    /// A connection to the sandbox (port forwarding): we open it, as the gateway.
+    init(id: Int, key: FlowKey, iss: UInt32, mss ourMSS: Int, now: UInt64) {
+        self.id = id
+        self.key = key
+        rcvNxt = 0
+        self.iss = iss
+        sndUna = iss
+        scaling = true
+        peerScale = 0
+        mss = ourMSS
+        state = .synSent
+    }
+
+    func syn(now: UInt64, _ e: SlirpEngine) {
+        var s = TCPSegment(srcPort: key.remote.port, dstPort: key.local.port, seq: iss, ack: 0, flags: TCPFlag.syn, window: UInt16(min(65535, window)))
+        s.mss = UInt16(min(mss, 65495))
+        s.windowScale = TCPFlow.rcvScale
+        e.send(self, s)
+        if rtoAt == nil { rtoAt = now + rto }
     }
 
     var window: Int { max(0, TCPFlow.rcvCap - pending) }
@@ -89,6 +110,21 @@ final class TCPFlow {
         }
         switch state {
         case .connecting, .closed: return  // a repeated SYN while the host connects
+        case .synSent:
+            guard s.has(TCPFlag.syn), s.has(TCPFlag.ack), s.ack == iss &+ 1 else { return }
+            rcvNxt = s.seq &+ 1
+            sndUna = iss &+ 1
+            scaling = s.windowScale != nil
+            peerScale = s.windowScale ?? 0
+            mss = max(64, min(Int(s.mss ?? 536), mss))
+            peerWindow = Int(s.window)
+            state = .established
+            rtoAt = nil
+            retries = 0
+            rto = 200
+            e.send(self, segment(TCPFlag.ack, seq: sndUna))
+            trySend(now: now, e)
+            return
         case .synReceived:
             if s.has(TCPFlag.syn) {
                 synAck(e)
@@ -216,6 +252,7 @@ final class TCPFlow {
         rtoAt = now + rto
         switch state {
         case .synReceived: synAck(e)
+        case .synSent: syn(now: now, e)
         case .established:
             if sent > 0 {
                 let n = min(sent, mss)

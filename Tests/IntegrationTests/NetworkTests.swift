@@ -156,6 +156,34 @@ final class NetworkTests: XCTestCase {
         XCTAssertFalse(tcp.split(separator: "\n").contains { $0.split(separator: " ")[2].hasSuffix(rem) && $0.split(separator: " ")[3] == "01" }, tcp)
     }
 
+    /// -p: a connection to the host's port reaches the sandbox's listener; a host port in
+    /// use fails the run at once, naming it.
+    func testPortForwarding() throws {
+        let port = 20000 + Int(getpid() % 20000)
+        try "forwarded-ok\n".write(to: h.scratch.appendingPathComponent("pf.txt"), atomically: true, encoding: .utf8)
+        let server = try h.start([
+            "run", "--net", "slirp", "-p", "127.0.0.1:\(port):8000", "--bind", h.scratch.path, "-w", h.scratch.path, "--",
+            "python3", "-m", "http.server", "8000", "--bind", "0.0.0.0",
+        ])
+        defer { server.process.terminate(); server.process.waitUntilExit() }
+        var got = ""
+        for _ in 0..<200 {
+            let c = Process()
+            c.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            c.arguments = ["-s", "-m", "2", "http://127.0.0.1:\(port)/pf.txt"]
+            let out = Pipe()
+            c.standardOutput = out
+            try c.run()
+            got = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            c.waitUntilExit()
+            if got == "forwarded-ok\n" { break }
+        }
+        XCTAssertEqual(got, "forwarded-ok\n")
+        let busy = try h.run(["run", "--net", "slirp", "-p", "127.0.0.1:\(port):80", "--", "true"])
+        XCTAssertEqual(busy.status, 125)
+        XCTAssertTrue(busy.err.contains("-p 127.0.0.1:\(port): cannot listen on that host port") && busy.err.contains("in use"), busy.err)
+    }
+
     func testBadNetworkFlagsSayWhatAndHow() throws {
         for (args, text) in [
             (["--net", "slirp:mtu=1"], "mtu \"1\" is not a number from 576 to 65520"),
@@ -163,6 +191,9 @@ final class NetworkTests: XCTestCase {
             (["--net", "slirp", "--allow-net", "example"], "\"example\" is not an IPv4 address or network"),
             (["--net-log"], "need --net slirp"),
             (["--net", "slirp", "--dns", "8.8.8.8:x"], "is not an IPv4 address"),
+            (["--net", "slirp", "-p", "80"], "is not [HOSTIP:]HOSTPORT:SANDBOXPORT"),
+            (["--net", "slirp", "-p", "8080:80/udp"], "UDP forwarding is not supported yet"),
+            (["-p", "8080:80"], "need --net slirp"),
         ] {
             let r = try h.run(["run"] + args + ["--", "true"])
             XCTAssertEqual(r.status, 125, "\(args)")

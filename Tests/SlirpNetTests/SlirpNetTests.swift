@@ -76,6 +76,14 @@ final class CodecTests: XCTestCase {
         XCTAssertThrowsError(try EgressPolicy.cidrs("1.2.3.0/24,nope", flag: "--allow-net"))
     }
 
+    func testPortForwardSpellings() throws {
+        XCTAssertEqual(try PortForward.parse("8080:80"), PortForward(hostIP: IPv4(0), hostPort: 8080, guestPort: 80))
+        XCTAssertEqual(try PortForward.parse("127.0.0.1:8080:80/tcp"), PortForward(hostIP: IPv4(127, 0, 0, 1), hostPort: 8080, guestPort: 80))
+        for bad in ["80", "a:80", "8080:0", "8080:70000", "1.2.3:8080:80", "8080:80/sctp", "8080:80/udp", "::80"] {
+            XCTAssertThrowsError(try PortForward.parse(bad), bad)
+        }
+    }
+
     func testThePolicyDefaults() {
         var p = EgressPolicy()
         p.hostAddresses = [IPv4(192, 168, 1, 5)]
@@ -239,6 +247,29 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(sends, [60000, 100], "only what the window allowed")
         e.tcpPending(id, 0, now: 6)
         XCTAssertGreaterThan(segments(e.drain()).last.map { Int($0.window) } ?? 0, 1000, "a window update once the host drained")
+    }
+
+    /// Port forwarding: the engine opens the connection to the sandbox (SYN from the
+    /// gateway), carries the host's bytes once established, and a reset closes it.
+    func testAForwardedConnectionIsOpenedToTheSandbox() {
+        let e = engine()
+        var sb = Sandbox()
+        guard let id = e.tcpAccepted(guestPort: 8000, now: 0) else { return XCTFail() }
+        e.tcpReceived(id, Array("GET /".utf8)[...], now: 0)
+        let syn = segments(e.drain())
+        XCTAssertEqual(syn.count, 1)
+        XCTAssertEqual(syn[0].flags, TCPFlag.syn)
+        XCTAssertEqual(syn[0].dstPort, 8000)
+        let gw = SlirpConfig().gateway
+        let synack = TCPSegment(
+            srcPort: 8000, dstPort: syn[0].srcPort, seq: 500, ack: syn[0].seq &+ 1, flags: TCPFlag.syn | TCPFlag.ack, window: 65535, mss: 1460, windowScale: 7)
+        e.input(sb.tcp(synack, to: gw), now: 1)
+        let out = segments(e.drain())
+        XCTAssertEqual(out.first?.flags, TCPFlag.ack)
+        XCTAssertEqual(out.first?.ack, 501)
+        XCTAssertEqual(out.last.map { Array($0.payload) }, Array("GET /".utf8), "the bytes the host sent while it opened")
+        e.input(sb.tcp(TCPSegment(srcPort: 8000, dstPort: syn[0].srcPort, seq: 501, ack: 0, flags: TCPFlag.rst, window: 0), to: gw), now: 2)
+        XCTAssertEqual(e.drain(), [.tcpClose(id)])
     }
 
     func testUDPAndDNSAreForwarded() {

@@ -44,6 +44,8 @@ int rl_pipe_cloexec(int fds[2]);
 
 // One fd received over a unix socket (SCM_RIGHTS), or -errno (-EPIPE: the peer closed).
 int rl_recv_fd(int sock);
+// accept4(fd, SOCK_NONBLOCK | SOCK_CLOEXEC): the connection's fd or -errno.
+int rl_accept_nb(int fd);
 
 // memfd_create(name, MFD_CLOEXEC): a GNU extension Swift's Glibc module does not export
 // (the seccomp compile exports its BPF into one). Returns the fd or -errno.
