@@ -129,18 +129,31 @@ public enum Doctor {
             if fd >= 0 {
                 close(fd)
                 c.append(Check(name: dev, status: .ok, detail: "opens read-write"))
+                if dev == "/dev/net/tun" {
+                    c.append(Check(name: "--net slirp", status: .ok, detail: "usable: SlirpNet makes the sandbox's TAP from /dev/net/tun"))
+                }
             } else {
                 let err = errno
                 c.append(
                     Check(
                         name: dev, status: .warn, detail: "cannot open: \(OS.errorText(err))",
                         fix: err == ENOENT ? "modprobe \(dev == "/dev/fuse" ? "fuse" : "tun")" : "chmod 0666 \(dev) (as distros ship it)"))
+                if dev == "/dev/net/tun" {
+                    c.append(
+                        Check(
+                            name: "--net slirp", status: .warn, detail: "not usable: SlirpNet needs /dev/net/tun",
+                            fix: "modprobe tun; use --net none or host meanwhile"))
+                }
             }
         }
         for tool in ["fuse-overlayfs", "pasta", "slirp4netns"] {
             let found = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin"].map { $0 + "/" + tool }.first { access($0, X_OK) == 0 }
             c.append(
-                found.map { Check(name: tool, status: .ok, detail: $0) }
+                found.map {
+                    Check(
+                        name: tool, status: .ok, detail: tool == "fuse-overlayfs" ? $0 : "\($0) (--net \(tool) is not built yet; --net slirp is rootless's own)"
+                    )
+                }
                     ?? Check(name: tool, status: .info, detail: "not installed", fix: "apt-get install \(tool == "pasta" ? "passt" : tool)"))
         }
 

@@ -232,12 +232,14 @@ public final class SlirpRunner {
         }
     }
 
-    /// Writes what is buffered for the host; reports what is left (the sandbox's window).
+    /// Writes what is buffered for the host; reports what went (the sandbox's window).
     func flush(_ c: Conn) {
+        var wrote = 0
         while c.pending > 0 {
             let n = c.out.withUnsafeBytes { send(c.fd, $0.baseAddress! + c.outStart, c.pending, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
             if n > 0 {
                 c.outStart += n
+                wrote += n
                 continue
             }
             if n < 0 && (errno == EAGAIN || errno == EINTR) { break }
@@ -256,7 +258,7 @@ public final class SlirpRunner {
             c.outStart = 0
         }
         _ = watch(c.fd, (c.paused ? 0 : EPOLLIN.rawValue | EPOLLRDHUP.rawValue) | (c.pending > 0 ? EPOLLOUT.rawValue : 0), modify: true)
-        engine.tcpPending(c.id, c.pending, now: SlirpRunner.now())
+        if wrote > 0 { engine.tcpWritten(c.id, wrote, now: SlirpRunner.now()) }
     }
 
     /// Does what the engine asked, until it asks nothing more.

@@ -82,17 +82,37 @@ public struct MAC: Hashable, CustomStringConvertible, Sendable {
 
 /// The Internet checksum: a ones'-complement sum of 16-bit words.
 public enum Checksum {
-    /// Adds b[from..<to] to sum (an odd last byte is padded with zero).
+    /// Adds b[from..<to] to sum (an odd last byte is padded with zero). The sum of 16-bit
+    /// words does not depend on byte order (RFC 1071 §2): it is taken 8 bytes at a time in
+    /// the machine's order and turned into network order once, at the end.
     public static func add(_ b: [UInt8], _ from: Int, _ to: Int, _ sum: UInt32 = 0) -> UInt32 {
-        var s = UInt64(sum)
-        var i = from
-        while i + 1 < to {
-            s += UInt64(b[i]) << 8 | UInt64(b[i + 1])
-            i += 2
+        guard from >= 0, from <= to, to <= b.count else { return sum }
+        let native: UInt64 = b.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return 0 }
+            var s: UInt64 = 0
+            var p = base + from
+            var n = to - from
+            while n >= 8 {
+                let w = p.loadUnaligned(as: UInt64.self)
+                s &+= (w & 0xffff_ffff) &+ (w >> 32)
+                p += 8
+                n -= 8
+            }
+            while n >= 2 {
+                s &+= UInt64(p.loadUnaligned(as: UInt16.self))
+                p += 2
+                n -= 2
+            }
+            if n == 1 { s &+= UInt64(p.load(as: UInt8.self)) }  // the first byte of a word: its low half in the machine's order
+            return s
         }
-        if i < to { s += UInt64(b[i]) << 8 }
-        while s > 0xffff_ffff { s = (s & 0xffff_ffff) + (s >> 32) }
-        return UInt32(s)
+        // Fold to 16 bits in the machine's order, then to network order.
+        var f = native
+        while f > 0xffff { f = (f & 0xffff) + (f >> 16) }
+        let be = UInt16(f).bigEndian == UInt16(f) ? UInt64(f) : UInt64(UInt16(f).byteSwapped)
+        var t = UInt64(sum) + be
+        while t > 0xffff_ffff { t = (t & 0xffff_ffff) + (t >> 32) }
+        return UInt32(t)
     }
     public static func fold(_ sum: UInt32) -> UInt16 {
         var s = sum

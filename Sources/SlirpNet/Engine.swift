@@ -18,7 +18,7 @@ public struct Endpoint: Hashable, CustomStringConvertible, Sendable {
 public enum Effect: Equatable {
     case frame([UInt8])  // write to the TAP
     case tcpConnect(Int, Endpoint)  // open a host TCP socket; answer tcpConnected
-    case tcpSend(Int, ArraySlice<UInt8>)  // write to it (the driver buffers; report pending)
+    case tcpSend(Int, ArraySlice<UInt8>)  // write to it (the driver buffers; reports tcpWritten)
     case tcpShutdown(Int)  // the sandbox closed its side: shutdown(SHUT_WR)
     case tcpClose(Int)  // drop the socket (reset or done)
     case tcpPause(Int, Bool)  // stop/resume reading it (the sandbox is slow)
@@ -255,10 +255,11 @@ public final class SlirpEngine {
         remove(f)
     }
 
-    /// How many bytes the driver still holds for the host socket (sets our receive window).
-    public func tcpPending(_ id: Int, _ bytes: Int, now: UInt64) {
+    /// How many more of the bytes handed over (tcpSend) the driver wrote to the host socket
+    /// (our receive window opens by as much).
+    public func tcpWritten(_ id: Int, _ bytes: Int, now: UInt64) {
         guard let f = tcpByID[id] else { return }
-        f.pendingChanged(bytes, now: now, self)
+        f.written(bytes, now: now, self)
     }
 
     /// Timers: retransmissions, zero-window probes, idle UDP flows, closing flows' linger.

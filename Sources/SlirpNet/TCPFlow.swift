@@ -1,7 +1,8 @@
 // One TCP connection from the sandbox, terminated here: the sandbox talks TCP with us
 // (as its peer at the address it dialled), and the bytes go to and from a host socket.
 // Sandbox -> host: in-order data is handed to the driver at once and acknowledged; the
-// window we advertise is what the driver has not yet written to the host (backpressure).
+// window we advertise is our buffer less what the driver has not yet written to the host
+// (backpressure).
 // Host -> sandbox: bytes wait in `buf` until acknowledged; sent within the sandbox's
 // window and MSS; retransmitted from the oldest unacknowledged byte on timeout (no SACK);
 // a zero window is probed. A FIN goes each way once its side is done.
@@ -226,9 +227,11 @@ final class TCPFlow {
         finishIfDone(e)
     }
 
-    /// The driver's bytes not yet written to the host: a window that opens again is told.
-    func pendingChanged(_ bytes: Int, now: UInt64, _ e: SlirpEngine) {
-        pending = bytes
+    /// The driver wrote this many of the bytes handed to it: a window that opens again is
+    /// told. Counted as a difference, so the window's right edge never moves back (the
+    /// driver may report between two of our own hand-overs).
+    func written(_ bytes: Int, now: UInt64, _ e: SlirpEngine) {
+        pending = max(0, pending - bytes)
         if state == .established && advertised < mss && window >= mss { e.send(self, segment(TCPFlag.ack, seq: sndUna &+ UInt32(sent))) }
     }
 
