@@ -90,7 +90,10 @@ class TS(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512
 http = TS((addr, 0), H)
-hold = socketserver.ThreadingTCPServer((addr, 0), Hold); hold.daemon_threads = True
+class HS(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+hold = HS((addr, 0), Hold)
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((addr, 0))
 d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); d.bind((addr, 0))
 for t in [lambda: http.serve_forever(), lambda: hold.serve_forever(), lambda: udp_loop(u, lambda x: x), lambda: udp_loop(d, dns_answer)]:
