@@ -10,15 +10,18 @@ import CRootless
 @testable import RootlessCommands
 import XCTest
 
+/// A plan for args on a made-up host (alice, uid 1000, no subids).
+func planFor(_ args: [String]) throws -> Plan {
+    let f = HostFacts(
+        uid: 1000, gid: 1000, userName: "alice", cwd: "/home/alice", env: ["PATH=/usr/bin:/bin", "HOME=/home/alice"],
+        subuid: nil, subgid: nil, uidHelper: .missing(name: "newuidmap"), gidHelper: .missing(name: "newgidmap"), lookup: { _ in true })
+    return try Planner.plan(try RunArguments.parse(args), f)
+}
+
 /// The launch config is one table (rl_config.h): the struct Swift sees, the wire format of
 /// warm requests and cached starts, and which configs may run warm all come from it.
 final class ConfigTableTests: XCTestCase {
-    func plan(_ args: [String]) throws -> Plan {
-        let f = HostFacts(
-            uid: 1000, gid: 1000, userName: "alice", cwd: "/home/alice", env: ["PATH=/usr/bin:/bin", "HOME=/home/alice"],
-            subuid: nil, subgid: nil, uidHelper: .missing(name: "newuidmap"), gidHelper: .missing(name: "newgidmap"), lookup: { _ in true })
-        return try Planner.plan(try RunArguments.parse(args), f)
-    }
+    func plan(_ args: [String]) throws -> Plan { try planFor(args) }
 
     func coldField(_ cfg: CConfig) -> String? {
         withUnsafePointer(to: cfg.config) { rl_config_cold_field($0).map { String(cString: $0) } }
@@ -105,12 +108,7 @@ final class ConfigTableTests: XCTestCase {
 /// Errors are data (step, errno, message, fix); the text is made at the edge and reads as
 /// it always has.
 final class ErrorDataTests: XCTestCase {
-    func plan(_ args: [String]) throws -> Plan {
-        let f = HostFacts(
-            uid: 1000, gid: 1000, userName: "alice", cwd: "/home/alice", env: ["PATH=/usr/bin:/bin", "HOME=/home/alice"],
-            subuid: nil, subgid: nil, uidHelper: .missing(name: "newuidmap"), gidHelper: .missing(name: "newgidmap"), lookup: { _ in true })
-        return try Planner.plan(try RunArguments.parse(args), f)
-    }
+    func plan(_ args: [String]) throws -> Plan { try planFor(args) }
 
     func testAChildFailureCarriesItsStepAndErrno() throws {
         let p = try plan(["--hostname", "h", "true"])
