@@ -265,12 +265,13 @@ public enum Planner {
     /// forwarder (a file in the runtime directory, bound read-only). The egress flags need it.
     static func slirpPlan(_ s: RunSpec, state: [String]) throws -> (SlirpPlan?, MountOp?) {
         guard s.net == .slirp else {
-            if !s.allowNet.isEmpty || !s.denyNet.isEmpty || s.netLog || s.slirp.dnsUpstream != nil || !s.publish.isEmpty {
+            if !s.allowNet.isEmpty || !s.allowNames.isEmpty || !s.denyNet.isEmpty || s.netLog || s.slirp.dnsUpstream != nil || !s.publish.isEmpty {
                 throw RootlessError("-p, --allow-net, --deny-net, --net-log and --dns need --net slirp", step: "args", fix: "add --net slirp")
             }
             return (nil, nil)
         }
-        let policy = EgressPolicy(allow: s.allowNet, deny: s.denyNet, allowHostLoopback: s.slirp.allowHostLoopback)
+        var policy = EgressPolicy(allow: s.allowNet, deny: s.denyNet, allowHostLoopback: s.slirp.allowHostLoopback)
+        policy.allowNames = s.allowNames
         let file = (state.first ?? "/tmp") + "/resolv-\(s.slirp.dns).conf"
         let p = SlirpPlan(config: s.slirp, policy: policy, log: s.netLog, resolvConf: file, publish: s.publish)
         return (p, MountOp(.bind, "/etc/resolv.conf", source: file, flags: [.readOnly, .nosuid, .nodev, .optional]))

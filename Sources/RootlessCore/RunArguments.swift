@@ -33,7 +33,8 @@ public enum RunArguments {
           --net MODE              none | host | slirp[:mtu=N,cidr=NET,allow_host_loopback=true]
                                   (default: none; slirp: our user-mode stack, the internet
                                   but not the host's loopback or 169.254.0.0/16)
-          --allow-net CIDR[,..]   slirp: only these destinations (DNS always works)
+          --allow-net CIDR|NAME[,..]   slirp: only these destinations (a NAME: the addresses
+                                  the sandbox's own lookups of it returned; DNS always works)
           --deny-net CIDR[,..]    slirp: never these
           --net-log               slirp: report at exit each destination reached or refused
           -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp]   slirp: connections to the host's port
@@ -151,8 +152,13 @@ public enum RunArguments {
             case "--allow-net", "--deny-net":
                 let v = try value(flag, inline)
                 do {
-                    let c = try EgressPolicy.cidrs(v, flag: flag)
-                    if flag == "--allow-net" { s.allowNet += c } else { s.denyNet += c }
+                    let (c, names) = try EgressPolicy.targets(v, flag: flag, names: flag == "--allow-net")
+                    if flag == "--allow-net" {
+                        s.allowNet += c
+                        s.allowNames += names
+                    } else {
+                        s.denyNet += c
+                    }
                 } catch let e as SlirpError { throw RootlessError(e.message, step: "args", fix: e.fix) }
             case "--net-log": s.netLog = true
             case "-p", "--publish":

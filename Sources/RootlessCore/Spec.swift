@@ -46,6 +46,7 @@ public struct RunSpec: Equatable, Sendable {
     /// --net slirp's options, and the egress flags (--allow-net, --deny-net, --net-log).
     public var slirp = SlirpConfig()
     public var allowNet: [CIDR] = []
+    public var allowNames: [String] = []
     public var denyNet: [CIDR] = []
     public var netLog = false
     public var publish: [PortForward] = []
@@ -88,7 +89,8 @@ public struct RunSpec: Equatable, Sendable {
         a.rootfs == b.rootfs && a.readOnly == b.readOnly && a.mounts == b.mounts && a.env == b.env
             && a.clearEnv == b.clearEnv && a.workdir == b.workdir && a.hostname == b.hostname
             && a.user?.uid == b.user?.uid && a.user?.gid == b.user?.gid && a.map == b.map && a.net == b.net
-            && a.slirp == b.slirp && a.allowNet == b.allowNet && a.denyNet == b.denyNet && a.netLog == b.netLog && a.publish == b.publish
+            && a.slirp == b.slirp && a.allowNet == b.allowNet && a.allowNames == b.allowNames && a.denyNet == b.denyNet && a.netLog == b.netLog
+            && a.publish == b.publish
             && a.noInit == b.noInit && a.dieWithParent == b.dieWithParent && a.timeoutSeconds == b.timeoutSeconds
             && a.tty == b.tty && a.preserveFDs == b.preserveFDs && a.dryRun == b.dryRun && a.command == b.command
             && a.seccomp == b.seccomp && a.fakeRoot == b.fakeRoot && a.capAdd == b.capAdd && a.capDrop == b.capDrop

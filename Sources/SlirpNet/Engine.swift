@@ -153,6 +153,12 @@ public final class SlirpEngine {
     public func udpReceived(_ id: Int, _ data: ArraySlice<UInt8>, now: UInt64) {
         guard let f = udpByID[id], data.count <= config.mtu - 28 else { return }
         f.lastUsed = now
+        // --allow-net NAME: what the forwarder answered for an allowed name becomes reachable.
+        if !policy.allowNames.isEmpty, f.key.remote == Endpoint(config.dns, 53), let a = DNS.answers(data),
+            policy.allowNames.contains(a.name), policy.resolved.count < 4096
+        {
+            policy.resolved.formUnion(a.addresses)
+        }
         effects.append(.frame(builder.udp(src: f.key.remote.ip, srcPort: f.key.remote.port, dst: f.key.local.ip, dstPort: f.key.local.port, payload: data)))
     }
 

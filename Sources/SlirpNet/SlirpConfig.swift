@@ -65,6 +65,10 @@ public struct SlirpError: Error, Equatable {
 /// given, is the only way out (DNS to the forwarder always works).
 public struct EgressPolicy: Equatable, Sendable {
     public var allow: [CIDR] = []
+    /// --allow-net NAME: the addresses the DNS forwarder answered for these names are allowed.
+    public var allowNames: [String] = []
+    /// What those answers were (recorded by the engine; bounded).
+    public var resolved: Set<IPv4> = []
     public var deny: [CIDR] = []
     /// The host's own addresses (its interfaces'), refused like its loopback.
     public var hostAddresses: [IPv4] = []
@@ -87,23 +91,36 @@ public struct EgressPolicy: Equatable, Sendable {
             return allowHostLoopback ? nil : "the host itself (allow_host_loopback=true opens it)"
         }
         if deny.contains(where: { $0.contains(a) }) { return "--deny-net" }
-        if allow.contains(where: { $0.contains(a) }) { return nil }
-        if !allow.isEmpty { return "not in --allow-net" }
+        if allow.contains(where: { $0.contains(a) }) || resolved.contains(a) { return nil }
+        if !allow.isEmpty || !allowNames.isEmpty { return "not in --allow-net" + (allowNames.isEmpty ? "" : " (nor an answer for its names)") }
         if EgressPolicy.linkLocal.contains(a) { return "link-local (cloud metadata); --allow-net 169.254.0.0/16 opens it" }
         return nil
     }
 
-    /// A comma-separated CIDR list (--allow-net / --deny-net).
+    /// A comma-separated CIDR list (--deny-net).
     public static func cidrs(_ text: String, flag: String) throws -> [CIDR] {
+        let (c, names) = try targets(text, flag: flag, names: false)
+        _ = names
+        return c
+    }
+
+    /// A comma-separated list of CIDRs and, where `names`, host names (--allow-net).
+    public static func targets(_ text: String, flag: String, names: Bool) throws -> ([CIDR], [String]) {
         var out: [CIDR] = []
+        var hosts: [String] = []
         for item in text.split(separator: ",") {
-            guard let c = CIDR(item) else {
-                throw SlirpError("\(flag) \"\(item)\" is not an IPv4 address or network", fix: "e.g. \(flag) 198.18.0.0/15,192.0.2.7")
+            if let c = CIDR(item) {
+                out.append(c)
+            } else if names, DNS.isHostName(item) {
+                hosts.append(String(item.hasSuffix(".") ? item.dropLast() : item).lowercased())
+            } else {
+                throw SlirpError(
+                    "\(flag) \"\(item)\" is not an IPv4 address or network\(names ? " or a host name" : "")",
+                    fix: "e.g. \(flag) 198.18.0.0/15,192.0.2.7\(names ? ",pypi.org" : "")")
             }
-            out.append(c)
         }
-        guard !out.isEmpty else { throw SlirpError("\(flag) needs at least one network", fix: "e.g. \(flag) 198.18.0.0/15") }
-        return out
+        guard !out.isEmpty || !hosts.isEmpty else { throw SlirpError("\(flag) needs at least one network", fix: "e.g. \(flag) 198.18.0.0/15") }
+        return (out, hosts)
     }
 }
 

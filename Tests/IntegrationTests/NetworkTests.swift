@@ -113,6 +113,16 @@ final class NetworkTests: XCTestCase {
         XCTAssertEqual(d["rc"], "7", d.out + d.err)
     }
 
+    /// --allow-net NAME: the name's address (as our forwarder answered it) is reached, an
+    /// address never looked up is refused.
+    func testAllowNetByName() throws {
+        let r = try slirp(
+            ["--allow-net", "svc.test", "--dns", "\(a):\(port(a, 2))"],
+            "curl -sS -m 10 http://svc.test:\(port(a, 0))/hello; curl -sS -m 10 http://\(b):\(port(b, 0))/hello; echo rc=$?")
+        XCTAssertTrue(r.out.hasPrefix("hello-from-server\n"), r.out + r.err)
+        XCTAssertEqual(r["rc"], "7", r.out + r.err)
+    }
+
     func test200ConcurrentConnections() throws {
         let r = try slirp([], "seq 200 | xargs -P 200 -I{} curl -s -m 30 http://\(a):\(port(a, 0))/hello | grep -c hello-from-server")
         XCTAssertEqual(r.out, "200\n", r.err)
@@ -188,7 +198,7 @@ final class NetworkTests: XCTestCase {
         for (args, text) in [
             (["--net", "slirp:mtu=1"], "mtu \"1\" is not a number from 576 to 65520"),
             (["--net", "slirp:bogus=1"], "unknown --net slirp option \"bogus\""),
-            (["--net", "slirp", "--allow-net", "example"], "\"example\" is not an IPv4 address or network"),
+            (["--net", "slirp", "--allow-net", "exa_mple"], "\"exa_mple\" is not an IPv4 address or network or a host name"),
             (["--net-log"], "need --net slirp"),
             (["--net", "slirp", "--dns", "8.8.8.8:x"], "is not an IPv4 address"),
             (["--net", "slirp", "-p", "80"], "is not [HOSTIP:]HOSTPORT:SANDBOXPORT"),

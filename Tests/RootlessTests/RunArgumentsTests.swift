@@ -76,7 +76,7 @@ final class RunArgumentsTests: XCTestCase {
             (["--net", "pasta", "true"], "not available in this build yet"),
             (["--net", "slirp:mtu=9", "true"], "mtu \"9\" is not a number from 576 to 65520"),
             (["--net", "host:mtu=1500", "true"], "takes no options"),
-            (["--allow-net", "pypi", "true"], "\"pypi\" is not an IPv4 address or network"),
+            (["--allow-net", "py_pi", "true"], "\"py_pi\" is not an IPv4 address or network or a host name"),
             (["--preserve-fds", "x", "true"], "not a count of fds"),
             ([], "no command given"),
         ]

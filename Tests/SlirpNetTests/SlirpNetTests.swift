@@ -97,6 +97,42 @@ final class CodecTests: XCTestCase {
         XCTAssertEqual(Checksum.fold(Checksum.add(big, 0, big.count)), Checksum.fold(naive(big, 0, big.count, 0)))
     }
 
+    /// A reply for svc.test: a CNAME to a.svc.test (by compression pointer), then its A.
+    static let dnsReply: [UInt8] = {
+        var m: [UInt8] = [0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0]
+        m += [3] + Array("svc".utf8) + [4] + Array("test".utf8) + [0, 0, 1, 0, 1]  // question at 12
+        m += [0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 4, 1, 0x61, 0xc0, 12]  // CNAME a.svc.test
+        m += [0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 18, 0, 2]  // A 198.18.0.2
+        return m
+    }()
+
+    func testDNSAnswersAreReadAndBadOnesRecordNothing() {
+        let a = DNS.answers(CodecTests.dnsReply[...])
+        XCTAssertEqual(a?.name, "svc.test")
+        XCTAssertEqual(a?.addresses, [IPv4(198, 18, 0, 2)])
+        var loop = CodecTests.dnsReply
+        loop[12] = 0xc0
+        loop[13] = 12  // the question's name points at itself
+        XCTAssertNil(DNS.answers(loop[...]))
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<20_000 {
+            var m = CodecTests.dnsReply
+            if i % 2 == 0 {
+                for _ in 0..<Int.random(in: 1...4, using: &rng) { m[Int.random(in: 0..<m.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+            } else {
+                m = Array(m.prefix(Int.random(in: 0...m.count, using: &rng)))
+            }
+            _ = DNS.answers(m[...])
+        }
+        XCTAssertTrue(DNS.isHostName("pypi.org"))
+        XCTAssertTrue(DNS.isHostName("files.pythonhosted.org."))
+        XCTAssertFalse(DNS.isHostName("-bad.org"))
+        XCTAssertFalse(DNS.isHostName("a..b"))
+        XCTAssertFalse(DNS.isHostName("1.2.3"))
+        XCTAssertEqual(try EgressPolicy.targets("pypi.org,10.0.0.0/8", flag: "--allow-net", names: true).1, ["pypi.org"])
+        XCTAssertThrowsError(try EgressPolicy.targets("pypi.org", flag: "--deny-net", names: false))
+    }
+
     func testPortForwardSpellings() throws {
         XCTAssertEqual(try PortForward.parse("8080:80"), PortForward(hostIP: IPv4(0), hostPort: 8080, guestPort: 80))
         XCTAssertEqual(try PortForward.parse("127.0.0.1:8080:80/tcp"), PortForward(hostIP: IPv4(127, 0, 0, 1), hostPort: 8080, guestPort: 80))
@@ -310,6 +346,28 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(Array(f[u.payload]), [4, 5])
         e.tick(now: SlirpEngine.udpIdleMS + 5)
         XCTAssertEqual(e.drain(), [.udpClose(1)])
+    }
+
+    /// --allow-net NAME: the address the forwarder answered for the name is reached; an
+    /// address nobody looked up is refused.
+    func testAnAllowedNameOpensWhatItsLookupAnswered() {
+        var c = SlirpConfig()
+        c.dnsUpstream = IPv4(127, 0, 0, 53)
+        var p = EgressPolicy()
+        p.allowNames = ["svc.test"]
+        let e = SlirpEngine(config: c, policy: p)
+        var sb = Sandbox()
+        let syn = TCPSegment(srcPort: 3, dstPort: 80, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100)
+        e.input(sb.tcp(syn, to: IPv4(198, 18, 0, 2)), now: 0)
+        XCTAssertTrue(segments(e.drain())[0].has(TCPFlag.rst), "before the lookup: refused")
+        e.input(sb.udp(5353, to: c.dns, 53, [1]), now: 1)
+        guard case let .udpSend(id, _, _)? = e.drain().first else { return XCTFail() }
+        e.udpReceived(id, CodecTests.dnsReply[...], now: 2)
+        _ = e.drain()
+        e.input(sb.tcp(syn, to: IPv4(198, 18, 0, 2)), now: 3)
+        XCTAssertEqual(e.drain().first, .tcpConnect(2, Endpoint(IPv4(198, 18, 0, 2), 80)))
+        e.input(sb.tcp(TCPSegment(srcPort: 4, dstPort: 80, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: IPv4(198, 18, 0, 3)), now: 4)
+        XCTAssertTrue(segments(e.drain())[0].has(TCPFlag.rst), "another address: refused")
     }
 
     func testARPAndPingOfTheGateway() {
