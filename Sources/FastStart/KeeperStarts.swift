@@ -35,7 +35,9 @@ public final class KeeperStarts: FastStarts {
 
     public func tryFast(_ plan: Plan, _ cfg: CConfig, writeMaps: (Int32) throws -> Void) -> FastTry {
         guard plan.keeper, let idmap = plan.idmap else { return .cold(userns: nil, netns: nil) }
-        let net = plan.namespaces.contains(.net)
+        // A helper (--net slirp4netns, pasta) configures the namespace the child is cloned
+        // with, before release: a pooled one, joined only after release, would not be it.
+        let net = plan.namespaces.contains(.net) && plan.netHelper == nil
         // A warm start: the keeper built this sandbox ahead (for an earlier run exactly
         // like this one) and is asked with what identifies it; on a hit only the command is
         // left to send. On a miss it answers as usual and builds one for the next run.

@@ -151,7 +151,11 @@ public enum Doctor {
             c.append(
                 found.map {
                     Check(
-                        name: tool, status: .ok, detail: tool == "fuse-overlayfs" ? $0 : "\($0) (--net \(tool) is not built yet; --net slirp is rootless's own)"
+                        name: tool, status: .ok,
+                        detail: tool == "fuse-overlayfs"
+                            ? $0
+                            : tool == "slirp4netns"
+                                ? "\($0) (--net slirp4netns uses it)" : "\($0) (--net pasta is not built yet; --net slirp is rootless's own)"
                     )
                 }
                     ?? Check(name: tool, status: .info, detail: "not installed", fix: "apt-get install \(tool == "pasta" ? "passt" : tool)"))

@@ -116,6 +116,11 @@ public struct Launcher {
             net = SlirpRunner(config: n.config, policy: n.policy, tapSock: sp[0], listeners: listeners)
         }
         defer { if netChildEnd >= 0 { close(netChildEnd) } }
+        var helper: NetHelper?
+        if plan.netHelper != nil {
+            let file = (plan.mounts.first { $0.target == "/etc/resolv.conf" }?.source) ?? ""
+            if !file.isEmpty && OS.readFile(file) != "nameserver 10.0.2.3\n" { _ = kernel.writeFile(atomically: file, "nameserver 10.0.2.3\n") }
+        }
         let started = OS.monotonicSeconds()
         let r: rl_result? = withUnsafePointer(to: cfg.config) { c in
             var child: rl_child
@@ -130,6 +135,11 @@ public struct Launcher {
             }
             do {
                 if let idmap = plan.idmap, joined.userns == nil { try writeMaps(idmap, pid: child.pid) }
+                if let n = plan.netHelper {
+                    let h = NetHelper(n)
+                    helper = h
+                    try h.start(child: child.pid)
+                }
                 fast.remember(plan, child)
                 try kernel.release(&child)
                 PhaseTimer.mark("id maps+release")
@@ -142,6 +152,7 @@ public struct Launcher {
             PhaseTimer.mark("child setup+payload")
             return r
         }
+        helper?.stop()
         // The engine stops with the sandbox: every host socket it opened is closed.
         if let n = net {
             let log = n.stop()

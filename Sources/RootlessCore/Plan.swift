@@ -121,6 +121,8 @@ public struct Plan: Equatable, Sendable {
     public var warm: Bool { keeper && warmOff == nil }
     /// --net slirp: the user-mode stack's link, policy and resolv.conf (nil: another mode).
     public var slirp: SlirpPlan?
+    /// --net slirp4netns / pasta: the helper that serves the sandbox's network namespace.
+    public var netHelper: NetHelperPlan?
     /// --userns none with --net none: Landlock (ABI >= 4) denies TCP bind/connect.
     public var blockTCP = false
 
@@ -172,6 +174,9 @@ public struct Plan: Equatable, Sendable {
             out.append(
                 "net: slirp tap0 \(c.guest)/\(c.network.prefix) gateway \(c.gateway) dns \(c.dns)\(c.dnsUpstream.map { " -> \($0):\(c.dnsUpstreamPort)" } ?? "") mtu \(c.mtu); host loopback \(n.policy.allowHostLoopback ? "at \(c.gateway)" : "refused"); link-local \(n.policy.refuses(IPv4(169, 254, 169, 254)) == nil ? "allowed" : "refused")\(n.policy.allow.isEmpty && n.policy.allowNames.isEmpty ? "" : "; only " + (n.policy.allow.map(\.description) + n.policy.allowNames).joined(separator: ","))\(n.policy.deny.isEmpty ? "" : "; never " + n.policy.deny.map(\.description).joined(separator: ","))\(n.log ? "; --net-log" : "")\(n.publish.isEmpty ? "" : "; -p " + n.publish.map(\.description).joined(separator: " "))"
             )
+        }
+        if let n = netHelper {
+            out.append("net: \(n.tool.rawValue) (\(n.path)) against the sandbox's namespaces, started before the command; host loopback refused")
         }
         if let h = hostname { out.append("hostname: \(h)") }
         out.append("process: uid=\(uid) gid=\(gid) cwd=\(cwd)\(createCwd ? " (created if missing)" : "") argv=\(argv)")

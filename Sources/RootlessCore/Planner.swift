@@ -227,6 +227,17 @@ public enum Planner {
         let (slirp, resolv) = try slirpPlan(s, state: state)
         plan.slirp = slirp
         if let r = resolv { plan.mounts.append(r) }
+        if let tool = NetHelperTool(rawValue: s.net.rawValue) {
+            guard let path = NetHelperTool.dirs.map({ $0 + "/" + tool.rawValue }).first(where: { h.lookup($0) == false }) else {
+                throw RootlessError(
+                    "--net \(tool.rawValue): \(tool.rawValue) is not installed (looked in \(NetHelperTool.dirs.joined(separator: ", ")))", step: "args",
+                    fix: "apt-get install \(tool.rawValue), or use --net slirp (rootless's own)")
+            }
+            plan.netHelper = NetHelperPlan(tool: tool, path: path)
+            // Its DNS forwarder is at 10.0.2.3, as SlirpNet's.
+            let file = (state.first ?? "/tmp") + "/resolv-10.0.2.3.conf"
+            plan.mounts.append(MountOp(.bind, "/etc/resolv.conf", source: file, flags: [.readOnly, .nosuid, .nodev, .optional]))
+        }
         (plan.cgroup, plan.cgroupNote) = try cgroupPlan(s, h)
         if let c = plan.cgroup, c.delegate, let i = plan.mounts.firstIndex(where: { $0.kind == .cgroup2 }) {
             plan.mounts[i].flags.remove(.readOnly)
@@ -325,6 +336,7 @@ public enum Planner {
     static func warmOff(_ s: RunSpec, _ plan: Plan) -> String? {
         if !s.warm { return "--no-warm" }
         if plan.slirp != nil { return "--net slirp (its TAP is the run's own)" }
+        if let n = plan.netHelper { return "--net \(n.tool.rawValue) (a helper serves the run's own namespace)" }
         if plan.tty { return "-t" }
         if plan.preserveFDs > 0 { return "--preserve-fds" }
         if plan.dieWithParent { return "--die-with-parent" }

@@ -30,7 +30,7 @@ public enum RunArguments {
           --hostname NAME         hostname inside (default: rootless)
           --user UID[:GID]        identity inside (default: 0:0, keep-id: yours)
           --map MODE              auto | subids | self | keep-id (default: auto)
-          --net MODE              none | host | slirp[:mtu=N,cidr=NET,allow_host_loopback=true]
+          --net MODE              none | host | slirp4netns | slirp[:mtu=N,cidr=NET,allow_host_loopback=true]
                                   (default: none; slirp: our user-mode stack, the internet
                                   but not the host's loopback or 169.254.0.0/16)
           --allow-net CIDR|NAME[,..]   slirp: only these destinations (a NAME: the addresses

@@ -13,5 +13,5 @@ public enum NetworkMode: String, Sendable, CaseIterable {
     public var newNamespace: Bool { self != .host }
 
     /// Modes this build can run; the others get a clear "not yet" error.
-    public var available: Bool { self == .none || self == .host || self == .slirp }
+    public var available: Bool { self != .pasta }
 }

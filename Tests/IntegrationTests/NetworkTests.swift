@@ -3,7 +3,8 @@ import XCTest
 
 /// --net slirp, as rltest: the sandbox's TAP and SlirpNet's engine in the run's process.
 /// Traffic goes only to servers on the host's loopback (started here) and in the "remote"
-/// network namespace scripts/net-remote makes (198.18.0.2 and .3, joined by a veth).
+/// network namespace scripts/net-remote makes (.2 and .3 of a 198.18.N.0/24 of its own,
+/// joined by a veth).
 final class NetworkTests: XCTestCase {
     var h: Harness!
     var servers: [Process] = []
@@ -27,8 +28,8 @@ final class NetworkTests: XCTestCase {
         h?.stopKeepersAndClean()
     }
 
-    var a: String { "198.18.0.2" }
-    var b: String { "198.18.0.3" }
+    var a: String { remote.keys.sorted { $0.split(separator: ".").last.flatMap { Int($0) } ?? 0 < $1.split(separator: ".").last.flatMap { Int($0) } ?? 0 }[0] }
+    var b: String { remote.keys.sorted { $0.split(separator: ".").last.flatMap { Int($0) } ?? 0 < $1.split(separator: ".").last.flatMap { Int($0) } ?? 0 }[1] }
     func port(_ host: String, _ i: Int) -> Int { remote[host]![i] }
 
     /// A far end on the host's loopback (for the loopback tests): its ports.
@@ -68,7 +69,7 @@ final class NetworkTests: XCTestCase {
     func testRemoteHTTPAndDNS() throws {
         let r = try slirp(["--dns", "\(a):\(port(a, 2))"], "curl -sS -m 10 http://\(a):\(port(a, 0))/hello; getent ahostsv4 svc.test | head -1")
         XCTAssertEqual(r.status, 0, r.err)
-        XCTAssertTrue(r.out.hasPrefix("hello-from-server\n198.18.0.2"), r.out)
+        XCTAssertTrue(r.out.hasPrefix("hello-from-server\n\(a) "), r.out)
     }
 
     func testUDPEcho() throws {
@@ -121,6 +122,20 @@ final class NetworkTests: XCTestCase {
             "curl -sS -m 10 http://svc.test:\(port(a, 0))/hello; curl -sS -m 10 http://\(b):\(port(b, 0))/hello; echo rc=$?")
         XCTAssertTrue(r.out.hasPrefix("hello-from-server\n"), r.out + r.err)
         XCTAssertEqual(r["rc"], "7", r.out + r.err)
+    }
+
+    /// --net slirp4netns: the peer tool serves the sandbox's namespace (started before the
+    /// command, so the first packet goes out), and is gone when the run ends.
+    func testTheSlirp4netnsBackend() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/bin/slirp4netns") else { throw XCTSkip("SKIP: slirp4netns is not installed") }
+        let r = try h.run(["run", "--net", "slirp4netns", "--", "sh", "-c", "curl -sS -m 10 http://\(a):\(port(a, 0))/hello; cat /etc/resolv.conf"])
+        XCTAssertEqual(r.out, "hello-from-server\nnameserver 10.0.2.3\n", r.err)
+        let mine = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
+            guard pid.allSatisfy(\.isNumber), let comm = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else { return false }
+            return comm == "slirp4netns\n"
+                && (try? FileManager.default.attributesOfItem(atPath: "/proc/\(pid)"))?[.ownerAccountID] as? NSNumber == NSNumber(value: getuid())
+        }
+        XCTAssertEqual(mine, [], "no slirp4netns of ours is left")
     }
 
     func test200ConcurrentConnections() throws {

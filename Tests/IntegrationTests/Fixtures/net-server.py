@@ -2,7 +2,7 @@
 """The far end for the network tests, on one address: an HTTP server (GET /hello,
 GET /bytes?n=N: N bytes of a fixed pseudo-random stream, GET /bytes-sha?n=N: their
 SHA-256, PUT /sha256: the SHA-256 of the body, GET /open: connections open on the hold
-port), a UDP echo, a DNS server (A svc.test -> 198.18.0.2, anything else NXDOMAIN) and a
+port), a UDP echo, a DNS server (A svc.test -> ADDR itself, anything else NXDOMAIN) and a
 hold port (accepts and keeps connections until the peer closes).
 usage: net-server.py ADDR   prints "HTTP UDP DNS HOLD" ports once listening."""
 import hashlib, os, socket, socketserver, struct, sys, threading
@@ -76,7 +76,7 @@ def dns_answer(q):
     qtype = struct.unpack(">H", q[i + 1:i + 3])[0] if i + 3 <= len(q) else 0
     name = ".".join(labels).lower()
     if name == "svc.test" and qtype == 1:
-        ans = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton("198.18.0.2")
+        ans = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(addr)
         return struct.pack(">HHHHHH", tid, 0x8180, 1, 1, 0, 0) + question + ans
     return struct.pack(">HHHHHH", tid, 0x8183, 1, 0, 0, 0) + question
 

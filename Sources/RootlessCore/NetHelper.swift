@@ -1,0 +1,105 @@
+import CRootless
+import Glibc
+import RootlessOS
+
+/// `--net slirp4netns`: the peers' user-mode networking, run as you against the sandbox's
+/// network namespace. Started once the child is cloned and its maps are written, before it
+/// is released, so the payload starts with its network up; told to stop (its exit fd
+/// closes) when the sandbox ends, and reaped. (pasta next: run as us it refuses to open
+/// the sandbox's namespaces once it has isolated itself.)
+public enum NetHelperTool: String, Sendable {
+    case slirp4netns
+    /// Where the planner looks for it (the first that exists).
+    public static let dirs = ["/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin"]
+}
+
+public struct NetHelperPlan: Equatable, Sendable {
+    public var tool: NetHelperTool
+    public var path: String
+}
+
+final class NetHelper {
+    let plan: NetHelperPlan
+    var pid: pid_t = -1
+    var exitFD: Int32 = -1
+
+    init(_ p: NetHelperPlan) { plan = p }
+
+    /// Starts it for the sandbox whose pid 1 is child and waits until it is ready (10 s at most).
+    func start(child: Int32) throws {
+        var ready: [Int32] = [-1, -1], exit: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
+        guard rl_pipe_cloexec(&ready) == 0, rl_pipe_cloexec(&exit) == 0, rl_pipe_cloexec(&err) == 0 else {
+            throw RootlessError("cannot make pipes for \(plan.tool.rawValue)", errno: errno, step: "net")
+        }
+        defer { [ready[1], exit[0], err[1], ready[0], err[0]].forEach { if $0 >= 0 { close($0) } } }
+        let argv: [String]
+        switch plan.tool {
+        case .slirp4netns:
+            argv = [plan.path, "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3", "--exit-fd=4", String(child), "tap0"]
+        }
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&fa, err[1], 2)
+        posix_spawn_file_actions_adddup2(&fa, ready[1], 3)
+        posix_spawn_file_actions_adddup2(&fa, exit[0], 4)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
+        let cargs = argv.map { strdup($0) } + [nil]
+        defer { cargs.forEach { free($0) } }
+        let rc = posix_spawn(&pid, plan.path, &fa, &attr, cargs, environ)
+        guard rc == 0 else {
+            throw RootlessError("cannot run \(plan.path)", errno: rc, step: "net", fix: "check the \(plan.tool.rawValue) install, or use --net slirp")
+        }
+        close(ready[1]); ready[1] = -1
+        close(exit[0]); exit[0] = -1
+        close(err[1]); err[1] = -1
+        exitFD = exit[1]
+        // It writes "1" on the ready fd once the namespace is configured.
+        var p = pollfd(fd: ready[0], events: Int16(POLLIN), revents: 0)
+        var b: UInt8 = 0
+        let ok = poll(&p, 1, 10_000) == 1 && read(ready[0], &b, 1) == 1 && b == UInt8(ascii: "1")
+        guard ok else {
+            var buf = [UInt8](repeating: 0, count: 2048)
+            let n = buf.withUnsafeMutableBytes { read(err[0], $0.baseAddress, $0.count) }
+            stop()
+            let text = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self).split(separator: "\n").joined(separator: "; ") : "it did not become ready in 10 s"
+            throw RootlessError(
+                "\(plan.tool.rawValue) failed to set up the sandbox's network: \(text)", step: "net",
+                fix: "use --net slirp (rootless's own), or check \(plan.tool.rawValue) by hand")
+        }
+    }
+
+    /// The helper's exit status, or -1 if it did not exit within timeoutMS.
+    func waitExit(timeoutMS: Int) -> Int32 {
+        let fd = rl_pidfd_open(pid)
+        if fd >= 0 {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, Int32(timeoutMS))
+            close(fd)
+        }
+        var st: Int32 = 0
+        let r = waitpid(pid, &st, WNOHANG)
+        return r == pid ? ((st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)) : -1
+    }
+
+    /// Ends it (its exit fd closes), and reaps it.
+    func stop() {
+        if exitFD >= 0 { close(exitFD); exitFD = -1 }
+        if pid > 0 {
+            if waitExit(timeoutMS: 2000) < 0 {
+                kill(pid, SIGKILL)
+                var st: Int32 = 0
+                while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+            }
+            pid = -1
+        }
+    }
+}
