@@ -117,6 +117,7 @@ public struct Launcher {
         }
         defer { if netChildEnd >= 0 { close(netChildEnd) } }
         var helper: NetHelper?
+        var netStarted = false
         if plan.netHelper != nil {
             let file = (plan.mounts.first { $0.target == "/etc/resolv.conf" }?.source) ?? ""
             if !file.isEmpty && OS.readFile(file) != "nameserver 10.0.2.3\n" { _ = kernel.writeFile(atomically: file, "nameserver 10.0.2.3\n") }
@@ -131,7 +132,7 @@ public struct Launcher {
             if let n = net {
                 close(netChildEnd)
                 netChildEnd = -1
-                if !n.start() { warn("cannot start the network engine: \(OS.errorText(errno)); the sandbox has no network") }
+                if n.start() { netStarted = true } else { warn("cannot start the network engine: \(OS.errorText(errno)); the sandbox has no network") }
             }
             do {
                 if let idmap = plan.idmap, joined.userns == nil { try writeMaps(idmap, pid: child.pid) }
@@ -154,7 +155,8 @@ public struct Launcher {
         }
         helper?.stop()
         // The engine stops with the sandbox: every host socket it opened is closed.
-        if let n = net {
+        if let n = net, !netStarted { n.discard() }
+        if let n = net, netStarted {
             let log = n.stop()
             if let f = n.failure { warn("network: \(f)") }
             if plan.slirp?.log == true { warn(SlirpPlan.report(log)) }

@@ -29,6 +29,8 @@ public final class SlirpRunner {
         var out: [UInt8] = []
         var outStart = 0
         var paused = false
+        var eof = false
+        var watched = false
         var shutdownPending = false
         init(id: Int, fd: Int32) {
             self.id = id
@@ -75,9 +77,18 @@ public final class SlirpRunner {
     /// The loop, on its own thread.
     public func start() -> Bool {
         guard rl_pipe_cloexec(&stopPipe) == 0 else { return false }
+        // Flows hold host sockets: as many fds as we may (the soft limit up to the hard one).
+        var lim = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0, lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
+        }
         thread = Threads.start { [self] in loop() }
         return thread != nil
     }
+
+    /// A runner that will not start (the sandbox failed first): what it holds, closed.
+    public func discard() { cleanup() }
 
     /// Ends the loop and closes everything; the destinations for --net-log.
     public func stop() -> [NetLogEntry: Int] {
@@ -141,6 +152,24 @@ public final class SlirpRunner {
             }
             engine.tick(now: SlirpRunner.now())
             apply()
+            // A listener set aside when fds ran out (EMFILE) is watched again after 100 ms.
+            if let t = listenersResumeAt, SlirpRunner.now() >= t {
+                listenersResumeAt = nil
+                for l in listeners { _ = watch(l.fd, EPOLLIN.rawValue) }
+            }
+        }
+    }
+
+    /// A connection's place in the epoll set, from its state: readable unless paused or at
+    /// EOF, writable while bytes wait. With neither it is taken out of the set: epoll
+    /// reports hang-ups and errors whatever the mask, so a mask of 0 would spin the loop.
+    func rewatch(_ c: Conn) {
+        let want = (c.paused || c.eof ? 0 : EPOLLIN.rawValue | EPOLLRDHUP.rawValue) | (c.pending > 0 ? EPOLLOUT.rawValue : 0)
+        if want == 0 {
+            if c.watched { epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nil) }
+            c.watched = false
+        } else {
+            c.watched = watch(c.fd, want, modify: c.watched) || c.watched
         }
     }
 
@@ -175,7 +204,7 @@ public final class SlirpRunner {
                     engine.tcpConnected(id, ok: false, now: now)
                     return
                 }
-                _ = watch(fd, EPOLLIN.rawValue | EPOLLRDHUP.rawValue, modify: true)
+                rewatch(c)
                 engine.tcpConnected(id, ok: true, now: now)
                 return
             }
@@ -191,10 +220,19 @@ public final class SlirpRunner {
         }
     }
 
+    var listenersResumeAt: UInt64?
+
     /// Port forwarding: each waiting connection becomes a flow the engine opens to the sandbox.
     func accept(_ lfd: Int32, _ guestPort: UInt16) {
         for _ in 0..<64 {
             let fd = rl_accept_nb(lfd)
+            if fd == -EMFILE || fd == -ENFILE {
+                // Out of fds: the connection waits in the backlog; the listeners are set
+                // aside for a while (a readable listener would spin the loop meanwhile).
+                for l in listeners { epoll_ctl(ep, EPOLL_CTL_DEL, l.fd, nil) }
+                listenersResumeAt = SlirpRunner.now() + 100
+                return
+            }
             if fd < 0 { return }
             guard let id = engine.tcpAccepted(guestPort: guestPort, now: SlirpRunner.now()) else {
                 close(fd)
@@ -206,7 +244,7 @@ public final class SlirpRunner {
             c.connecting = false
             tcp[id] = c
             owners[fd] = .tcp(id)
-            _ = watch(fd, EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+            rewatch(c)
             apply()
         }
     }
@@ -218,12 +256,13 @@ public final class SlirpRunner {
             if n > 0 {
                 total += n
                 engine.tcpReceived(c.id, buffer[0..<n], now: SlirpRunner.now())
-                if engine.effects.count > 32 { apply() }
+                apply()  // a pause takes effect before the next read
                 if c.paused || tcp[c.id] == nil { return }
                 continue
             }
             if n == 0 {
-                _ = watch(c.fd, 0, modify: true)
+                c.eof = true
+                rewatch(c)
                 engine.tcpHostEOF(c.id, now: SlirpRunner.now())
             } else if errno != EAGAIN && errno != EINTR {
                 engine.tcpHostError(c.id)
@@ -257,7 +296,7 @@ public final class SlirpRunner {
             c.out.removeFirst(c.outStart)
             c.outStart = 0
         }
-        _ = watch(c.fd, (c.paused ? 0 : EPOLLIN.rawValue | EPOLLRDHUP.rawValue) | (c.pending > 0 ? EPOLLOUT.rawValue : 0), modify: true)
+        rewatch(c)
         if wrote > 0 { engine.tcpWritten(c.id, wrote, now: SlirpRunner.now()) }
     }
 
@@ -275,6 +314,12 @@ public final class SlirpRunner {
         case let .frame(f):
             _ = f.withUnsafeBytes { write(tap, $0.baseAddress, $0.count) }
         case let .tcpConnect(id, to):
+            // The host's own addresses, as routing says at this moment (an interface added
+            // since the start counts too), are refused unless the host's loopback is open.
+            let dns = engine.config.dnsUpstream.map { Endpoint($0, engine.config.dnsUpstreamPort) }
+            guard engine.policy.allowHostLoopback || to == dns || !SlirpRunner.isLocal(to) else {
+                return engine.tcpConnected(id, ok: false, now: SlirpRunner.now())
+            }
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { return engine.tcpConnected(id, ok: false, now: SlirpRunner.now()) }
             var one: Int32 = 1
@@ -290,7 +335,7 @@ public final class SlirpRunner {
             let c = Conn(id: id, fd: fd)
             tcp[id] = c
             owners[fd] = .tcp(id)
-            _ = watch(fd, EPOLLOUT.rawValue)
+            c.watched = watch(fd, EPOLLOUT.rawValue)
         case let .tcpSend(id, data):
             guard let c = tcp[id] else { return }
             c.out.append(contentsOf: data)
@@ -305,11 +350,13 @@ public final class SlirpRunner {
         case let .tcpPause(id, on):
             guard let c = tcp[id] else { return }
             c.paused = on
-            _ = watch(c.fd, (on ? 0 : EPOLLIN.rawValue | EPOLLRDHUP.rawValue) | (c.pending > 0 ? EPOLLOUT.rawValue : 0), modify: true)
-            if !on { readHost(c) }
+            rewatch(c)
+            if !on && !c.eof { readHost(c) }
         case let .udpSend(id, to, data):
             var fd = udp[id] ?? -1
             if fd < 0 {
+                let dns = engine.config.dnsUpstream.map { Endpoint($0, engine.config.dnsUpstreamPort) }
+                guard engine.policy.allowHostLoopback || to == dns || !SlirpRunner.isLocal(to) else { return }
                 fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
                 guard fd >= 0 else { return }
                 var sa = SlirpRunner.address(to)
@@ -349,6 +396,23 @@ public final class SlirpRunner {
         sa.sin_port = e.port.bigEndian
         sa.sin_addr.s_addr = e.ip.value.bigEndian
         return sa
+    }
+
+    /// Whether e is this host itself: routing would send to it from itself (or it is in 127/8).
+    static func isLocal(_ e: Endpoint) -> Bool {
+        if e.ip.value >> 24 == 127 { return true }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return true }  // cannot tell: refuse
+        defer { close(fd) }
+        var sa = address(e)
+        let r = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard r == 0 else { return false }  // unroutable: the connect will say so
+        var src = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &src) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return UInt32(bigEndian: src.sin_addr.s_addr) == e.ip.value
     }
 
     /// The host's first IPv4 resolver (systemd-resolved's upstream when the host points at

@@ -47,6 +47,13 @@ public final class SlirpEngine {
     var nextISS: UInt32 = 0x1000_0000
 
     public static let maxTCPFlows = 4096
+    /// Bytes held for all flows at once, each way (host -> sandbox waiting for the
+    /// sandbox's acknowledgment; sandbox -> host waiting for the host socket): past them
+    /// host sockets stop being read and every flow's window shrinks.
+    public static let sendBudget = 64 << 20
+    public static let rcvBudget = 64 << 20
+    var sendBuffered = 0
+    var rcvPending = 0
     public static let maxUDPFlows = 1024
     public static let udpIdleMS: UInt64 = 60_000
 
@@ -205,8 +212,12 @@ public final class SlirpEngine {
     func send(_ f: TCPFlow, _ s: TCPSegment) { effects.append(.frame(builder.tcp(s, src: f.key.remote.ip, dst: f.key.local.ip))) }
 
     func remove(_ f: TCPFlow) {
+        guard tcpByID[f.id] != nil else { return }
         tcp[f.key] = nil
         tcpByID[f.id] = nil
+        // What it held leaves the budgets with it.
+        sendBuffered -= f.buffered
+        rcvPending -= f.pending
     }
 
     /// Port forwarding: the driver accepted a host connection for the sandbox's port; the

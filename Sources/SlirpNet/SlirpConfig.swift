@@ -81,6 +81,8 @@ public struct EgressPolicy: Equatable, Sendable {
     }
 
     static let linkLocal = CIDR(IPv4(169, 254, 0, 0), 16)
+    /// Cloud metadata outside link-local: Alibaba's (100.100.100.200) and Azure's WireServer.
+    static let metadata = [CIDR(IPv4(100, 100, 100, 200), 32), CIDR(IPv4(168, 63, 129, 16), 32)]
     static let loopback = CIDR(IPv4(127, 0, 0, 0), 8)
     static let special = [CIDR(IPv4(0, 0, 0, 0), 8), CIDR(IPv4(224, 0, 0, 0), 4), CIDR(IPv4(240, 0, 0, 0), 4)]
 
@@ -91,9 +93,12 @@ public struct EgressPolicy: Equatable, Sendable {
             return allowHostLoopback ? nil : "the host itself (allow_host_loopback=true opens it)"
         }
         if deny.contains(where: { $0.contains(a) }) { return "--deny-net" }
+        if EgressPolicy.linkLocal.contains(a) || EgressPolicy.metadata.contains(where: { $0.contains(a) }) {
+            // Only an explicit network opens it (never a name's answer).
+            return allow.contains(where: { $0.contains(a) && $0.prefix > 0 }) ? nil : "link-local or cloud metadata; --allow-net with its network opens it"
+        }
         if allow.contains(where: { $0.contains(a) }) || resolved.contains(a) { return nil }
         if !allow.isEmpty || !allowNames.isEmpty { return "not in --allow-net" + (allowNames.isEmpty ? "" : " (nor an answer for its names)") }
-        if EgressPolicy.linkLocal.contains(a) { return "link-local (cloud metadata); --allow-net 169.254.0.0/16 opens it" }
         return nil
     }
 

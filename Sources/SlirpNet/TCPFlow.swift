@@ -81,6 +81,8 @@ final class TCPFlow {
     }
 
     var window: Int { max(0, TCPFlow.rcvCap - pending) }
+    /// Within the engine's budget too: the window it advertises, as the data it will take.
+    func window(_ e: SlirpEngine) -> Int { max(0, min(window, SlirpEngine.rcvBudget - e.rcvPending)) }
     var windowField: UInt16 { UInt16(min(65535, window >> (scaling ? Int(TCPFlow.rcvScale) : 0))) }
 
     func segment(_ flags: UInt8, seq: UInt32, payload: ArraySlice<UInt8> = []) -> TCPSegment {
@@ -146,11 +148,12 @@ final class TCPFlow {
         if len > 0 || s.has(TCPFlag.fin) {
             needAck = true
             if s.seq == rcvNxt && !sandboxFin {
-                let n = min(len, window)
+                let n = min(len, window(e))
                 if n > 0 {
                     e.effects.append(.tcpSend(id, s.payload.prefix(n)))
                     rcvNxt &+= UInt32(n)
                     pending += n
+                    e.rcvPending += n
                 }
                 if n == len && s.has(TCPFlag.fin) {
                     sandboxFin = true
@@ -170,11 +173,15 @@ final class TCPFlow {
         peerWindow = Int(s.window) << Int(peerScale)
         let nxt = sndUna &+ UInt32(sent) &+ (finSent ? 1 : 0)
         let acked = seqDiff(s.ack, sndUna)
+        // Any acknowledgment within what we sent shows the peer alive (a zero-window probe
+        // answered with the window still shut too): retries count only silence.
+        if acked >= 0, seqDiff(s.ack, nxt) <= 0 { retries = 0 }
         guard acked > 0, seqDiff(s.ack, nxt) <= 0 else { return }
         let data = min(Int(acked), sent)
         if finSent && Int(acked) == sent + 1 { finAcked = true }
         bufStart += data
         sent -= data
+        e.sendBuffered -= data
         sndUna = s.ack
         retries = 0
         rto = 200
@@ -183,7 +190,7 @@ final class TCPFlow {
             buf.removeFirst(bufStart)
             bufStart = 0
         }
-        if paused && buffered < TCPFlow.sendCap / 2 {
+        if paused && buffered < TCPFlow.sendCap / 2 && e.sendBuffered < SlirpEngine.sendBudget / 2 {
             paused = false
             e.effects.append(.tcpPause(id, false))
         }
@@ -214,7 +221,8 @@ final class TCPFlow {
     func hostData(_ d: ArraySlice<UInt8>, now: UInt64, _ e: SlirpEngine) {
         guard state != .closed, !hostEOF else { return }
         buf.append(contentsOf: d)
-        if !paused && buffered >= TCPFlow.sendCap {
+        e.sendBuffered += d.count
+        if !paused && (buffered >= TCPFlow.sendCap || e.sendBuffered >= SlirpEngine.sendBudget) {
             paused = true
             e.effects.append(.tcpPause(id, true))
         }
@@ -231,7 +239,9 @@ final class TCPFlow {
     /// told. Counted as a difference, so the window's right edge never moves back (the
     /// driver may report between two of our own hand-overs).
     func written(_ bytes: Int, now: UInt64, _ e: SlirpEngine) {
-        pending = max(0, pending - bytes)
+        let done = min(pending, bytes)
+        pending -= done
+        e.rcvPending -= done
         if state == .established && advertised < mss && window >= mss { e.send(self, segment(TCPFlag.ack, seq: sndUna &+ UInt32(sent))) }
     }
 

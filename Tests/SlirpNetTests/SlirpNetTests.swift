@@ -149,6 +149,12 @@ final class CodecTests: XCTestCase {
         XCTAssertNotNil(p.refuses(IPv4(127, 0, 0, 1)), "host loopback: no")
         XCTAssertNotNil(p.refuses(IPv4(192, 168, 1, 5)), "the host's own address: no")
         XCTAssertNotNil(p.refuses(IPv4(224, 0, 0, 1)))
+        XCTAssertNotNil(p.refuses(IPv4(100, 100, 100, 200)), "Alibaba's metadata")
+        XCTAssertNotNil(p.refuses(IPv4(168, 63, 129, 16)), "Azure's WireServer")
+        var named = EgressPolicy()
+        named.allowNames = ["evil.test"]
+        named.resolved = [IPv4(169, 254, 169, 254)]
+        XCTAssertNotNil(named.refuses(IPv4(169, 254, 169, 254)), "a name's answer never opens metadata")
         p.allow = [CIDR("198.18.0.0/15")!]
         XCTAssertNil(p.refuses(IPv4(198, 19, 0, 1)))
         XCTAssertNotNil(p.refuses(IPv4(8, 8, 8, 8)), "--allow-net is the only way out once given")
@@ -286,6 +292,29 @@ final class EngineTests: XCTestCase {
         e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: start &+ 1, flags: TCPFlag.ack, window: 1000), to: remote), now: 10_001)
         let rest = segments(e.drain())
         XCTAssertEqual(rest.map { Array($0.payload) }, [[2, 3]])
+    }
+
+    /// A reader that stops for long (zero window, probes answered) keeps its connection;
+    /// only silence ends one. What a flow held leaves the engine's budgets with it.
+    func testAStoppedReaderIsNotResetAndBudgetsComeBack() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, start) = open(e, &sb, window: 0, scale: nil)
+        e.tcpReceived(id, [UInt8](repeating: 7, count: 5000)[...], now: 10)
+        var now: UInt64 = 10
+        for _ in 0..<40 {
+            now += 20_000
+            e.tick(now: now)
+            for s in segments(e.drain()) where !s.payload.isEmpty {
+                e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: start, flags: TCPFlag.ack, window: 0), to: remote), now: now)
+            }
+        }
+        XCTAssertFalse(e.drain().contains(.tcpClose(id)), "still open after 40 answered probes")
+        XCTAssertEqual(e.flowCount, 1)
+        XCTAssertEqual(e.sendBuffered, 5000)
+        e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: 0, flags: TCPFlag.rst, window: 0), to: remote), now: now)
+        XCTAssertEqual(e.flowCount, 0)
+        XCTAssertEqual(e.sendBuffered, 0, "the closed flow's bytes left the budget")
     }
 
     /// The host writes slowly: the window the sandbox sees shrinks, and opens again.
