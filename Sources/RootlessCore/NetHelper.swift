@@ -35,7 +35,11 @@ final class NetHelper {
         let argv: [String]
         switch plan.tool {
         case .slirp4netns:
-            argv = [plan.path, "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3", "--exit-fd=4", String(child), "tap0"]
+            // Its own sandbox and seccomp filter: it parses the sandbox's packets as you.
+            argv = [
+                plan.path, "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", "--exit-fd=4",
+                String(child), "tap0",
+            ]
         }
         var fa = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)

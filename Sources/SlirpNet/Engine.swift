@@ -117,6 +117,9 @@ public final class SlirpEngine {
             guard policy.allowHostLoopback else {
                 return .failure(Refusal("the host's loopback (allow_host_loopback=true opens it)"))
             }
+            // --deny-net 127.0.0.1 (or the gateway's address) still refuses it.
+            if policy.deny.contains(where: { $0.contains(dst) }) { return .failure(Refusal("--deny-net")) }
+            if let why = policy.refuses(IPv4(127, 0, 0, 1)) { return .failure(Refusal(why)) }
             to = Endpoint(IPv4(127, 0, 0, 1), port)
         } else if ours(dst) {
             return .failure(Refusal("nothing listens there"))

@@ -89,13 +89,13 @@ public struct EgressPolicy: Equatable, Sendable {
     /// nil: allowed; else why not (for --net-log and the refusal).
     public func refuses(_ a: IPv4) -> String? {
         if EgressPolicy.special.contains(where: { $0.contains(a) }) { return "not a unicast address" }
-        if EgressPolicy.loopback.contains(a) || hostAddresses.contains(a) {
-            return allowHostLoopback ? nil : "the host itself (allow_host_loopback=true opens it)"
-        }
         if deny.contains(where: { $0.contains(a) }) { return "--deny-net" }
         if EgressPolicy.linkLocal.contains(a) || EgressPolicy.metadata.contains(where: { $0.contains(a) }) {
             // Only an explicit network opens it (never a name's answer).
             return allow.contains(where: { $0.contains(a) && $0.prefix > 0 }) ? nil : "link-local or cloud metadata; --allow-net with its network opens it"
+        }
+        if EgressPolicy.loopback.contains(a) || hostAddresses.contains(a) {
+            return allowHostLoopback ? nil : "the host itself (allow_host_loopback=true opens it)"
         }
         if allow.contains(where: { $0.contains(a) }) || resolved.contains(a) { return nil }
         if !allow.isEmpty || !allowNames.isEmpty { return "not in --allow-net" + (allowNames.isEmpty ? "" : " (nor an answer for its names)") }

@@ -241,6 +241,10 @@ final class EngineTests: XCTestCase {
         let e2 = engine(open)
         e2.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: open.gateway), now: 0)
         XCTAssertEqual(e2.drain().first, .tcpConnect(1, Endpoint(IPv4(127, 0, 0, 1), 8080)))
+        // --deny-net still applies to the host's loopback once it is opened.
+        let e3 = SlirpEngine(config: open, policy: EgressPolicy(deny: [CIDR("127.0.0.1/32")!]))
+        e3.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: open.gateway), now: 0)
+        XCTAssertTrue(segments(e3.drain())[0].has(TCPFlag.rst))
     }
 
     /// The host sends 200 KB; the sandbox drops every 7th segment and acks in order only:
