@@ -84,14 +84,14 @@ public struct Launcher {
             warn("no cgroup for sandboxes here: \(n) (said once; rootless doctor explains)")
         }
         PhaseTimer.mark("cgroup")
-        // --net slirp: the sandbox's resolv.conf, and the socket its TAP comes back on.
+        // The sandbox's resolv.conf (rewritten only when it changed).
+        if let r = plan.resolvConf, OS.readFile(r.path) != r.text, !kernel.writeFile(atomically: r.path, r.text) {
+            return fail(RootlessError("cannot write the sandbox's resolv.conf at \(r.path)", errno: errno, step: "net", fix: "check the runtime directory"))
+        }
+        // --net slirp: the socket its TAP comes back on.
         var net: SlirpRunner?
         var netChildEnd: Int32 = -1
         if let n = plan.slirp {
-            guard OS.readFile(n.resolvConf) == n.resolvText || kernel.writeFile(atomically: n.resolvConf, n.resolvText) else {
-                return fail(
-                    RootlessError("cannot write the sandbox's resolv.conf at \(n.resolvConf)", errno: errno, step: "net", fix: "check the runtime directory"))
-            }
             var sp: [Int32] = [-1, -1]
             guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sp) == 0 else {
                 return fail(RootlessError("cannot make the socket for the sandbox's TAP", errno: errno, step: "net"))
@@ -118,10 +118,6 @@ public struct Launcher {
         defer { if netChildEnd >= 0 { close(netChildEnd) } }
         var helper: NetHelper?
         var netStarted = false
-        if plan.netHelper != nil {
-            let file = (plan.mounts.first { $0.target == "/etc/resolv.conf" }?.source) ?? ""
-            if !file.isEmpty && OS.readFile(file) != "nameserver 10.0.2.3\n" { _ = kernel.writeFile(atomically: file, "nameserver 10.0.2.3\n") }
-        }
         let started = OS.monotonicSeconds()
         let r: rl_result? = withUnsafePointer(to: cfg.config) { c in
             var child: rl_child

@@ -121,8 +121,12 @@ public struct Plan: Equatable, Sendable {
     public var warm: Bool { keeper && warmOff == nil }
     /// --net slirp: the user-mode stack's link, policy and resolv.conf (nil: another mode).
     public var slirp: SlirpPlan?
-    /// --net slirp4netns / pasta: the helper that serves the sandbox's network namespace.
+    /// --net slirp4netns: the helper that serves the sandbox's network namespace.
     public var netHelper: NetHelperPlan?
+    /// The sandbox's /etc/resolv.conf (a user-mode network's DNS forwarder): written by
+    /// the launcher at `path` (the runtime directory, masked in every sandbox), bound
+    /// read-only by the plan's mounts.
+    public var resolvConf: ResolvConf?
     /// --userns none with --net none: Landlock (ABI >= 4) denies TCP bind/connect.
     public var blockTCP = false
 
@@ -198,15 +202,17 @@ public struct Plan: Equatable, Sendable {
     }
 }
 
-/// --net slirp, planned: the link and policy the engine gets, the resolv.conf the sandbox
-/// sees (written by the launcher where the plan binds it from).
+public struct ResolvConf: Equatable, Sendable {
+    public var path: String
+    public var text: String
+}
+
+/// --net slirp, planned: the link and policy the engine gets.
 public struct SlirpPlan: Equatable, Sendable {
     public var config: SlirpConfig
     public var policy: EgressPolicy
     public var log: Bool
-    public var resolvConf: String
     public var publish: [PortForward] = []
-    public var resolvText: String { "nameserver \(config.dns)\n" }
 
     /// --net-log's line: each destination reached or refused, with counts.
     public static func report(_ log: [NetLogEntry: Int]) -> String {

@@ -224,9 +224,7 @@ public enum Planner {
         // only on an image root, which is a private writable copy.
         plan.createCwd = s.imageRoot != nil && !s.readOnly
         plan.rootRemovedAfter = s.imageRoot != nil
-        let (slirp, resolv) = try slirpPlan(s, state: state)
-        plan.slirp = slirp
-        if let r = resolv { plan.mounts.append(r) }
+        plan.slirp = try slirpPlan(s)
         if let tool = NetHelperTool(rawValue: s.net.rawValue) {
             guard let path = NetHelperTool.dirs.map({ $0 + "/" + tool.rawValue }).first(where: { h.lookup($0) == false }) else {
                 throw RootlessError(
@@ -234,8 +232,11 @@ public enum Planner {
                     fix: "apt-get install \(tool.rawValue), or use --net slirp (rootless's own)")
             }
             plan.netHelper = NetHelperPlan(tool: tool, path: path)
-            // Its DNS forwarder is at 10.0.2.3, as SlirpNet's.
-            let file = (state.first ?? "/tmp") + "/resolv-10.0.2.3.conf"
+        }
+        // A user-mode network's DNS forwarder (slirp4netns's is at 10.0.2.3, as SlirpNet's default).
+        if let dns = plan.slirp?.config.dns ?? (plan.netHelper != nil ? IPv4(10, 0, 2, 3) : nil) {
+            let file = (state.first ?? "/tmp") + "/resolv-\(dns).conf"
+            plan.resolvConf = ResolvConf(path: file, text: "nameserver \(dns)\n")
             plan.mounts.append(MountOp(.bind, "/etc/resolv.conf", source: file, flags: [.readOnly, .nosuid, .nodev, .optional]))
         }
         (plan.cgroup, plan.cgroupNote) = try cgroupPlan(s, h)
@@ -272,20 +273,17 @@ public enum Planner {
         return plan
     }
 
-    /// --net slirp: the engine's link and policy, and /etc/resolv.conf pointing at its DNS
-    /// forwarder (a file in the runtime directory, bound read-only). The egress flags need it.
-    static func slirpPlan(_ s: RunSpec, state: [String]) throws -> (SlirpPlan?, MountOp?) {
+    /// --net slirp: the engine's link and policy. The egress flags need it.
+    static func slirpPlan(_ s: RunSpec) throws -> SlirpPlan? {
         guard s.net == .slirp else {
             if !s.allowNet.isEmpty || !s.allowNames.isEmpty || !s.denyNet.isEmpty || s.netLog || s.slirp.dnsUpstream != nil || !s.publish.isEmpty {
                 throw RootlessError("-p, --allow-net, --deny-net, --net-log and --dns need --net slirp", step: "args", fix: "add --net slirp")
             }
-            return (nil, nil)
+            return nil
         }
         var policy = EgressPolicy(allow: s.allowNet, deny: s.denyNet, allowHostLoopback: s.slirp.allowHostLoopback)
         policy.allowNames = s.allowNames
-        let file = (state.first ?? "/tmp") + "/resolv-\(s.slirp.dns).conf"
-        let p = SlirpPlan(config: s.slirp, policy: policy, log: s.netLog, resolvConf: file, publish: s.publish)
-        return (p, MountOp(.bind, "/etc/resolv.conf", source: file, flags: [.readOnly, .nosuid, .nodev, .optional]))
+        return SlirpPlan(config: s.slirp, policy: policy, log: s.netLog, publish: s.publish)
     }
 
     /// Default sizes of the sandbox's own tmpfs mounts (tmpfs takes a share of RAM):

@@ -1,4 +1,4 @@
-// Escape payloads for the integration suite (issue 3): each tries one thing a sandboxed
+// Escape payloads for the integration suite: each tries one thing a sandboxed
 // process must not be able to do and prints "NAME=ok" or "NAME=ERRNONAME". The tests
 // decide what "fails closed" means; this file only tries.
 #define _GNU_SOURCE

@@ -78,7 +78,7 @@ public struct SeccompContext: Equatable, Sendable {
 }
 
 /// Policy -> BPF bytes, through a cache keyed by sha256(policy bytes, context, libseccomp
-/// version). A hit reads one small file: no JSON parse, no libseccomp (issue 3: ≤ 0.2 ms).
+/// version). A hit reads one small file: no JSON parse, no libseccomp (≤ 0.2 ms).
 public struct SeccompLoader {
     public var context: SeccompContext
     /// nil: no cache (no writable home); every load compiles.

@@ -5,7 +5,7 @@ import SlirpNet
 
 /// SlirpNet's host side: one thread, one epoll loop over the sandbox's TAP and every host
 /// socket its flows opened, driving the pure engine (SlirpEngine) and doing its effects.
-/// It runs in the process that supervises the sandbox, started after the clone (no
+/// It runs in the process that supervises the sandbox, started once the sandbox's child exists (no
 /// namespace is made once a thread exists), and everything it opened is closed when the
 /// sandbox ends (stop).
 public final class SlirpRunner {

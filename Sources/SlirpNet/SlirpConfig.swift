@@ -102,14 +102,7 @@ public struct EgressPolicy: Equatable, Sendable {
         return nil
     }
 
-    /// A comma-separated CIDR list (--deny-net).
-    public static func cidrs(_ text: String, flag: String) throws -> [CIDR] {
-        let (c, names) = try targets(text, flag: flag, names: false)
-        _ = names
-        return c
-    }
-
-    /// A comma-separated list of CIDRs and, where `names`, host names (--allow-net).
+    /// A comma-separated list of CIDRs and, where `names`, host names (--allow-net, --deny-net).
     public static func targets(_ text: String, flag: String, names: Bool) throws -> ([CIDR], [String]) {
         var out: [CIDR] = []
         var hosts: [String] = []

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// The escape suite (issue 3): each test tries one escape class from inside a real
+/// The escape suite: each test tries one escape class from inside a real
 /// sandbox started by `rltest`, and asserts it fails closed. Where a kernel feature the
 /// test needs is missing, it skips loudly with the reason. Payloads: Sources/RootlessProbe/escape.c.
 final class EscapeTests: XCTestCase {

@@ -197,7 +197,7 @@ final class LauncherTests: XCTestCase {
         var warnings: [String] = []
         let status = Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { warnings.append($0) }).run(try plan(["--map", "self", "--no-keeper", "true"]))
         XCTAssertEqual(status, 3)
-        // The filters are compiled before clone (fake root is on: one id, root inside).
+        // The filters are compiled before the child is made (fake root is on: one id, root inside).
         XCTAssertEqual(k.calls[0], "filters default+fake-root+terminal")
         XCTAssertEqual(
             Array(k.calls.dropFirst(2)),

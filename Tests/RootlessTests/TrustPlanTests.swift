@@ -11,7 +11,7 @@ import Foundation
 import XCTest
 
 /// What a sandbox sees of the user's home and of rootless's own state, what it may bind,
-/// and the input refused before anything starts (issue 19), as plans and parses.
+/// and the input refused before anything starts, as plans and parses.
 final class TrustPlanTests: XCTestCase {
     func facts(
         cwd: String = "/home/alice/proj", env: [String] = ["PATH=/usr/bin:/bin", "HOME=/home/alice"],

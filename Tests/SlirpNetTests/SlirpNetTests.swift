@@ -73,7 +73,7 @@ final class CodecTests: XCTestCase {
         XCTAssertThrowsError(try SlirpConfig.parse(options: "mtu=99"))
         XCTAssertThrowsError(try SlirpConfig.parse(options: "speed=1"))
         XCTAssertThrowsError(try SlirpConfig.parse(options: "cidr=10.0.0.0/30"))
-        XCTAssertThrowsError(try EgressPolicy.cidrs("1.2.3.0/24,nope", flag: "--allow-net"))
+        XCTAssertThrowsError(try EgressPolicy.targets("1.2.3.0/24,no_pe", flag: "--allow-net", names: true))
     }
 
     /// The word-at-a-time checksum is the textbook one (RFC 1071), at every offset and length.
