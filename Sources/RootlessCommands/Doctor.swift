@@ -154,8 +154,7 @@ public enum Doctor {
                         name: tool, status: .ok,
                         detail: tool == "fuse-overlayfs"
                             ? $0
-                            : tool == "slirp4netns"
-                                ? "\($0) (--net slirp4netns uses it)" : "\($0) (--net pasta is not built yet; --net slirp is rootless's own)"
+                            : "\($0) (--net \(tool) uses it; --net slirp is rootless's own)"
                     )
                 }
                     ?? Check(name: tool, status: .info, detail: "not installed", fix: "apt-get install \(tool == "pasta" ? "passt" : tool)"))

@@ -99,17 +99,17 @@ public struct Launcher {
             cfg.tap(socket: sp[1])
             netChildEnd = sp[1]
             // -p: listening before the sandbox exists, so a port in use fails the run here.
-            var listeners: [(fd: Int32, guestPort: UInt16)] = []
+            var listeners: [SlirpRunner.Listener] = []
             for f in n.publish {
                 switch SlirpRunner.listen(f) {
-                case let .success(fd): listeners.append((fd, f.guestPort))
+                case let .success(fd): listeners.append(SlirpRunner.Listener(fd: fd, guestPort: f.guestPort, udp: f.udp))
                 case let .failure(e):
                     listeners.forEach { close($0.fd) }
                     close(sp[0])
                     close(sp[1])
                     return fail(
                         RootlessError(
-                            "-p \(f.hostIP):\(f.hostPort): cannot listen on that host port", errno: e.errno, step: "net",
+                            "-p \(f.hostIP):\(f.hostPort)\(f.udp ? "/udp" : ""): cannot listen on that host port", errno: e.errno, step: "net",
                             fix: e.errno == EADDRINUSE ? "the port is in use; choose another host port" : "choose another host address or port"))
                 }
             }

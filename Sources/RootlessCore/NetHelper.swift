@@ -1,14 +1,17 @@
 import CRootless
 import Glibc
 import RootlessOS
+import SlirpNet
 
-/// `--net slirp4netns`: the peers' user-mode networking, run as you against the sandbox's
-/// network namespace. Started once the child is cloned and its maps are written, before it
-/// is released, so the payload starts with its network up; told to stop (its exit fd
-/// closes) when the sandbox ends, and reaped. (pasta next: run as us it refuses to open
-/// the sandbox's namespaces once it has isolated itself.)
+/// `--net slirp4netns` and `--net pasta`: the peers' user-mode networking, run as you
+/// against the sandbox's network namespace. Started once the child is cloned and its maps
+/// are written, before it is released, so the payload starts with its network up; told to
+/// stop when the sandbox ends (slirp4netns: its exit fd closes; pasta: SIGTERM), and reaped.
+/// Both lay the network out as SlirpNet does: 10.0.2.100/24 on tap0, gateway 10.0.2.2, DNS
+/// 10.0.2.3, MTU 65520, the host's loopback not reachable.
 public enum NetHelperTool: String, Sendable {
     case slirp4netns
+    case pasta
     /// Where the planner looks for it (the first that exists).
     public static let dirs = ["/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin"]
 }
@@ -16,6 +19,8 @@ public enum NetHelperTool: String, Sendable {
 public struct NetHelperPlan: Equatable, Sendable {
     public var tool: NetHelperTool
     public var path: String
+    /// -p (pasta only): its own forwarder listens on the host's ports.
+    public var publish: [PortForward] = []
 }
 
 final class NetHelper {
@@ -32,15 +37,7 @@ final class NetHelper {
             throw RootlessError("cannot make pipes for \(plan.tool.rawValue)", errno: errno, step: "net")
         }
         defer { [ready[1], exit[0], err[1], ready[0], err[0]].forEach { if $0 >= 0 { close($0) } } }
-        let argv: [String]
-        switch plan.tool {
-        case .slirp4netns:
-            // Its own sandbox and seccomp filter: it parses the sandbox's packets as you.
-            argv = [
-                plan.path, "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", "--exit-fd=4",
-                String(child), "tap0",
-            ]
-        }
+        let argv = arguments(child: child)
         var fa = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)
         defer { posix_spawn_file_actions_destroy(&fa) }
@@ -66,19 +63,51 @@ final class NetHelper {
         close(exit[0]); exit[0] = -1
         close(err[1]); err[1] = -1
         exitFD = exit[1]
-        // It writes "1" on the ready fd once the namespace is configured.
+        // It writes on the ready fd once the namespace is configured (slirp4netns "1", pasta
+        // its pid); it exits (an empty read) if it cannot.
         var p = pollfd(fd: ready[0], events: Int16(POLLIN), revents: 0)
         var b: UInt8 = 0
-        let ok = poll(&p, 1, 10_000) == 1 && read(ready[0], &b, 1) == 1 && b == UInt8(ascii: "1")
+        let ok = poll(&p, 1, 10_000) == 1 && read(ready[0], &b, 1) == 1
         guard ok else {
             var buf = [UInt8](repeating: 0, count: 2048)
             let n = buf.withUnsafeMutableBytes { read(err[0], $0.baseAddress, $0.count) }
             stop()
-            let text = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self).split(separator: "\n").joined(separator: "; ") : "it did not become ready in 10 s"
+            // pasta also says on stderr that it has no syslog to write to: not the failure.
+            let lines = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self).split(separator: "\n").filter { !$0.hasSuffix("to syslog") } : []
+            let text = lines.isEmpty ? "it did not become ready in 10 s" : lines.joined(separator: "; ")
             throw RootlessError(
                 "\(plan.tool.rawValue) failed to set up the sandbox's network: \(text)", step: "net",
                 fix: "use --net slirp (rootless's own), or check \(plan.tool.rawValue) by hand")
         }
+    }
+
+    /// Its command line for the sandbox whose pid 1 is child.
+    func arguments(child: Int32) -> [String] {
+        switch plan.tool {
+        case .slirp4netns:
+            // Its own sandbox and seccomp filter: it parses the sandbox's packets as you.
+            return [
+                plan.path, "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", "--exit-fd=4",
+                String(child), "tap0",
+            ]
+        case .pasta:
+            // Foreground, so it stays our child; the pid file (our pipe) is written once the
+            // namespace is configured, which is the ready signal. Only -p's ports are forwarded
+            // (its default, "auto", would publish every port the sandbox listens on).
+            return
+                [
+                    plan.path, "--config-net", "--foreground", "--quiet", "--pid", "/proc/self/fd/3", "--ns-ifname", "tap0", "--address", "10.0.2.100",
+                    "--netmask", "24", "--gateway", "10.0.2.2", "--mtu", "65520", "--dns-forward", "10.0.2.3", "--no-map-gw", "--tcp-ns", "none", "--udp-ns",
+                    "none",
+                ] + forwards(udp: false) + forwards(udp: true) + [String(child)]
+        }
+    }
+
+    /// pasta's forwarding options for -p's TCP or UDP ports ("none" if there are none).
+    func forwards(udp: Bool) -> [String] {
+        let flag = udp ? "--udp-ports" : "--tcp-ports"
+        let specs = plan.publish.filter { $0.udp == udp }.map { "\($0.hostIP)/\($0.hostPort):\($0.guestPort)" }
+        return specs.isEmpty ? [flag, "none"] : specs.flatMap { [flag, $0] }
     }
 
     /// The helper's exit status, or -1 if it did not exit within timeoutMS.
@@ -94,10 +123,11 @@ final class NetHelper {
         return r == pid ? ((st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)) : -1
     }
 
-    /// Ends it (its exit fd closes), and reaps it.
+    /// Ends it (its exit fd closes; pasta, which has none, is sent SIGTERM), and reaps it.
     func stop() {
         if exitFD >= 0 { close(exitFD); exitFD = -1 }
         if pid > 0 {
+            if plan.tool == .pasta { kill(pid, SIGTERM) }
             if waitExit(timeoutMS: 2000) < 0 {
                 kill(pid, SIGKILL)
                 var st: Int32 = 0

@@ -180,7 +180,9 @@ public struct Plan: Equatable, Sendable {
             )
         }
         if let n = netHelper {
-            out.append("net: \(n.tool.rawValue) (\(n.path)) against the sandbox's namespaces, started before the command; host loopback refused")
+            out.append(
+                "net: \(n.tool.rawValue) (\(n.path)) against the sandbox's namespaces, started before the command; host loopback refused\(n.publish.isEmpty ? "" : "; -p " + n.publish.map(\.description).joined(separator: " "))"
+            )
         }
         if let h = hostname { out.append("hostname: \(h)") }
         out.append("process: uid=\(uid) gid=\(gid) cwd=\(cwd)\(createCwd ? " (created if missing)" : "") argv=\(argv)")

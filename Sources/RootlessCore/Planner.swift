@@ -231,9 +231,13 @@ public enum Planner {
                     "--net \(tool.rawValue): \(tool.rawValue) is not installed (looked in \(NetHelperTool.dirs.joined(separator: ", ")))", step: "args",
                     fix: "apt-get install \(tool.rawValue), or use --net slirp (rootless's own)")
             }
-            plan.netHelper = NetHelperPlan(tool: tool, path: path)
+            plan.netHelper = NetHelperPlan(tool: tool, path: path, publish: tool == .pasta ? s.publish : [])
+            // pasta is started by this process, which would be inside a pooled user
+            // namespace (the keeper's) by then; from there it cannot open the sandbox's
+            // namespaces. The run makes its own user namespace instead.
+            if tool == .pasta { plan.keeper = false }
         }
-        // A user-mode network's DNS forwarder (slirp4netns's is at 10.0.2.3, as SlirpNet's default).
+        // A user-mode network's DNS forwarder (the helpers' is at 10.0.2.3, as SlirpNet's default).
         if let dns = plan.slirp?.config.dns ?? (plan.netHelper != nil ? IPv4(10, 0, 2, 3) : nil) {
             let file = (state.first ?? "/tmp") + "/resolv-\(dns).conf"
             plan.resolvConf = ResolvConf(path: file, text: "nameserver \(dns)\n")
@@ -276,8 +280,11 @@ public enum Planner {
     /// --net slirp: the engine's link and policy. The egress flags need it.
     static func slirpPlan(_ s: RunSpec) throws -> SlirpPlan? {
         guard s.net == .slirp else {
-            if !s.allowNet.isEmpty || !s.allowNames.isEmpty || !s.denyNet.isEmpty || s.netLog || s.slirp.dnsUpstream != nil || !s.publish.isEmpty {
-                throw RootlessError("-p, --allow-net, --deny-net, --net-log and --dns need --net slirp", step: "args", fix: "add --net slirp")
+            if !s.allowNet.isEmpty || !s.allowNames.isEmpty || !s.denyNet.isEmpty || s.netLog || s.slirp.dnsUpstream != nil {
+                throw RootlessError("--allow-net, --deny-net, --net-log and --dns need --net slirp", step: "args", fix: "add --net slirp")
+            }
+            if !s.publish.isEmpty && s.net != .pasta {
+                throw RootlessError("-p needs --net slirp or --net pasta", step: "args", fix: "add --net slirp")
             }
             return nil
         }

@@ -30,15 +30,16 @@ public enum RunArguments {
           --hostname NAME         hostname inside (default: rootless)
           --user UID[:GID]        identity inside (default: 0:0, keep-id: yours)
           --map MODE              auto | subids | self | keep-id (default: auto)
-          --net MODE              none | host | slirp4netns | slirp[:mtu=N,cidr=NET,allow_host_loopback=true]
+          --net MODE              none | host | pasta | slirp4netns | slirp[:mtu=N,cidr=NET,allow_host_loopback=true]
                                   (default: none; slirp: our user-mode stack, the internet
-                                  but not the host's loopback or 169.254.0.0/16)
+                                  but not the host's loopback or 169.254.0.0/16; pasta,
+                                  slirp4netns: the peer tools, same addresses)
           --allow-net CIDR|NAME[,..]   slirp: only these destinations (a NAME: the addresses
                                   the sandbox's own lookups of it returned; DNS always works)
           --deny-net CIDR[,..]    slirp: never these
           --net-log               slirp: report at exit each destination reached or refused
-          -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp]   slirp: connections to the host's port
-                                  reach the sandbox's PORT (HOSTIP default 0.0.0.0)
+          -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   slirp, pasta: the host's port
+                                  reaches the sandbox's PORT (HOSTIP default 0.0.0.0)
           --dns IP[:PORT]         slirp: where the DNS forwarder sends queries (default: the
                                   host's resolvers)
           --no-init               run CMD as pid 1 (no reaper)
@@ -147,7 +148,6 @@ public enum RunArguments {
                 guard let m = NetworkMode(rawValue: v) else {
                     throw RootlessError("unknown --net mode \"\(v)\"", fix: "use one of: \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
-                guard m.available else { throw RootlessError("--net \(v) is not available in this build yet", fix: "use --net none or --net host") }
                 s.net = m
             case "--allow-net", "--deny-net":
                 let v = try value(flag, inline)

@@ -44,12 +44,24 @@ public final class SlirpRunner {
     var owners: [Int32: Owner] = [:]
     var buffer = [UInt8](repeating: 0, count: 65536 + 64)
 
-    /// tapSock: the front's end of the socket the child sends the TAP's fd on.
-    /// -p: listening sockets (made by the caller, so a port in use fails the run early),
-    /// each with the sandbox port its connections go to.
-    let listeners: [(fd: Int32, guestPort: UInt16)]
+    /// -p: a host socket (made by the caller, so a port in use fails the run early) and the
+    /// sandbox port its connections or datagrams go to.
+    public struct Listener {
+        public var fd: Int32
+        public var guestPort: UInt16
+        public var udp: Bool
+        public init(fd: Int32, guestPort: UInt16, udp: Bool) {
+            self.fd = fd
+            self.guestPort = guestPort
+            self.udp = udp
+        }
+    }
+    let listeners: [Listener]
+    /// -p /udp: a forwarded flow's answers leave through its listener's socket.
+    var udpForward: [Int: Int32] = [:]
 
-    public init(config: SlirpConfig, policy: EgressPolicy, tapSock: Int32, listeners: [(fd: Int32, guestPort: UInt16)] = []) {
+    /// tapSock: the front's end of the socket the child sends the TAP's fd on.
+    public init(config: SlirpConfig, policy: EgressPolicy, tapSock: Int32, listeners: [Listener] = []) {
         self.config = config
         self.policy = policy
         self.tapSock = tapSock
@@ -58,15 +70,16 @@ public final class SlirpRunner {
 
     public struct ListenError: Error { public var errno: Int32 }
 
-    /// A non-blocking listening socket for f's host address and port.
+    /// A non-blocking socket bound to f's host address and port (listening, for TCP).
     public static func listen(_ f: PortForward) -> Result<Int32, ListenError> {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let type = f.udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue
+        let fd = socket(AF_INET, Int32(type) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failure(ListenError(errno: errno)) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var sa = address(Endpoint(f.hostIP, f.hostPort))
         let r = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard r == 0, Glibc.listen(fd, 128) == 0 else {
+        guard r == 0, f.udp || Glibc.listen(fd, 128) == 0 else {
             let e = errno
             close(fd)
             return .failure(ListenError(errno: e))
@@ -144,7 +157,7 @@ public final class SlirpRunner {
                 if fd == tap {
                     readTap()
                 } else if let l = listeners.first(where: { $0.fd == fd }) {
-                    accept(l.fd, l.guestPort)
+                    if l.udp { forwardDatagrams(l) } else { accept(l.fd, l.guestPort) }
                 } else {
                     hostEvent(fd, ev)
                 }
@@ -245,6 +258,24 @@ public final class SlirpRunner {
             tcp[id] = c
             owners[fd] = .tcp(id)
             rewatch(c)
+            apply()
+        }
+    }
+
+    /// Port forwarding, UDP: each datagram waiting goes to the sandbox's port from the
+    /// gateway, one flow per host peer.
+    func forwardDatagrams(_ l: Listener) {
+        for _ in 0..<64 {
+            var from = sockaddr_in()
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let n = buffer.withUnsafeMutableBytes { b in
+                withUnsafeMutablePointer(to: &from) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(l.fd, b.baseAddress, b.count, Int32(MSG_DONTWAIT), $0, &len) }
+                }
+            }
+            if n < 0 { return }
+            let peer = Endpoint(IPv4(UInt32(bigEndian: from.sin_addr.s_addr)), UInt16(bigEndian: from.sin_port))
+            if let id = engine.udpForwarded(guestPort: l.guestPort, from: peer, buffer[0..<n], now: SlirpRunner.now()) { udpForward[id] = l.fd }
             apply()
         }
     }
@@ -353,6 +384,17 @@ public final class SlirpRunner {
             rewatch(c)
             if !on && !c.eof { readHost(c) }
         case let .udpSend(id, to, data):
+            if let lfd = udpForward[id] {
+                var sa = SlirpRunner.address(to)
+                _ = data.withUnsafeBytes { b in
+                    withUnsafePointer(to: &sa) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            sendto(lfd, b.baseAddress, b.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                        }
+                    }
+                }
+                return
+            }
             var fd = udp[id] ?? -1
             if fd < 0 {
                 let dns = engine.config.dnsUpstream.map { Endpoint($0, engine.config.dnsUpstreamPort) }
@@ -370,6 +412,7 @@ public final class SlirpRunner {
             }
             _ = data.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
         case let .udpClose(id):
+            if udpForward.removeValue(forKey: id) != nil { return }  // the listener stays
             guard let fd = udp.removeValue(forKey: id) else { return }
             owners[fd] = nil
             close(fd)

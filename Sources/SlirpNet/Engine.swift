@@ -43,6 +43,8 @@ public final class SlirpEngine {
     var tcpByID: [Int: TCPFlow] = [:]
     var udp: [FlowKey: UDPFlow] = [:]
     var udpByID: [Int: UDPFlow] = [:]
+    /// -p /udp: the flow for each (sandbox port, host peer).
+    var udpInbound: [Inbound: UDPFlow] = [:]
     var nextID = 1
     var nextISS: UInt32 = 0x1000_0000
 
@@ -240,6 +242,33 @@ public final class SlirpEngine {
     }
     var nextForwardPort: UInt16 = 49151
 
+    /// Port forwarding, UDP: a datagram from a host peer to the sandbox's port arrives from
+    /// the gateway (one port per peer, so the sandbox's answers find their way back: they
+    /// go out as udpSend to the peer, through the driver's listening socket). The flow's
+    /// id (nil: dropped — too many flows, or larger than the link).
+    public func udpForwarded(guestPort: UInt16, from peer: Endpoint, _ data: ArraySlice<UInt8>, now: UInt64) -> Int? {
+        guard data.count <= config.mtu - 28 else { return nil }
+        let k = Inbound(guestPort: guestPort, peer: peer)
+        let f: UDPFlow
+        if let known = udpInbound[k] {
+            f = known
+        } else {
+            guard udp.count < SlirpEngine.maxUDPFlows else { return nil }
+            nextForwardPort = nextForwardPort == 65535 ? 49152 : nextForwardPort + 1
+            let key = FlowKey(Endpoint(config.guest, guestPort), Endpoint(config.gateway, nextForwardPort))
+            guard udp[key] == nil else { return nil }
+            f = UDPFlow(id: nextID, key: key, to: peer, now: now)
+            f.inbound = k
+            nextID += 1
+            udp[key] = f
+            udpByID[f.id] = f
+            udpInbound[k] = f
+        }
+        f.lastUsed = now
+        effects.append(.frame(builder.udp(src: f.key.remote.ip, srcPort: f.key.remote.port, dst: f.key.local.ip, dstPort: guestPort, payload: data)))
+        return f.id
+    }
+
     /// The host connect finished (ok: connected; else the sandbox gets a reset).
     public func tcpConnected(_ id: Int, ok: Bool, now: UInt64) {
         guard let f = tcpByID[id] else { return }
@@ -291,6 +320,7 @@ public final class SlirpEngine {
         for f in Array(udpByID.values) where now >= f.lastUsed + SlirpEngine.udpIdleMS {
             udp[f.key] = nil
             udpByID[f.id] = nil
+            if let k = f.inbound { udpInbound[k] = nil }
             effects.append(.udpClose(f.id))
         }
     }
@@ -313,11 +343,18 @@ struct FlowKey: Hashable {
     }
 }
 
+struct Inbound: Hashable {
+    var guestPort: UInt16
+    var peer: Endpoint
+}
+
 final class UDPFlow {
     let id: Int
     let key: FlowKey
     let to: Endpoint
     var lastUsed: UInt64
+    /// Set for a forwarded port's flow (its host socket is the listener).
+    var inbound: Inbound?
     init(id: Int, key: FlowKey, to: Endpoint, now: UInt64) {
         self.id = id
         self.key = key

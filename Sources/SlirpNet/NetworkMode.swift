@@ -1,6 +1,7 @@
 // Network drivers: `none` (a new, empty network namespace with lo up), `host` (share the
 // host's), `slirp` (our own user-mode stack: a TAP in the sandbox's namespace, the NAT
-// engine in the supervising process). pasta and slirp4netns keep this interface.
+// engine in the supervising process); `pasta` and `slirp4netns` run the peer tool against
+// the sandbox's namespace instead.
 
 public enum NetworkMode: String, Sendable, CaseIterable {
     case none
@@ -11,7 +12,4 @@ public enum NetworkMode: String, Sendable, CaseIterable {
 
     /// Whether the sandbox gets its own network namespace.
     public var newNamespace: Bool { self != .host }
-
-    /// Modes this build can run; the others get a clear "not yet" error.
-    public var available: Bool { self != .pasta }
 }

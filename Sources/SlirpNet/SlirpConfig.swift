@@ -122,22 +122,30 @@ public struct EgressPolicy: Equatable, Sendable {
     }
 }
 
-/// `-p [HOSTIP:]HOSTPORT:SANDBOXPORT[/tcp]`: a host port whose connections reach the
-/// sandbox's port (podman's spelling; HOSTIP defaults to 0.0.0.0, as podman's).
+/// `-p [HOSTIP:]HOSTPORT:SANDBOXPORT[/tcp|/udp]`: a host port whose connections (or
+/// datagrams) reach the sandbox's port (podman's spelling; HOSTIP defaults to 0.0.0.0, as
+/// podman's).
 public struct PortForward: Equatable, Sendable, CustomStringConvertible {
     public var hostIP: IPv4
     public var hostPort: UInt16
     public var guestPort: UInt16
+    public var udp = false
+
+    public init(hostIP: IPv4, hostPort: UInt16, guestPort: UInt16, udp: Bool = false) {
+        self.hostIP = hostIP
+        self.hostPort = hostPort
+        self.guestPort = guestPort
+        self.udp = udp
+    }
 
     public static func parse(_ text: String) throws -> PortForward {
-        let fix = "e.g. -p 8080:80 or -p 127.0.0.1:8080:80"
+        let fix = "e.g. -p 8080:80, -p 127.0.0.1:8080:80 or -p 5353:53/udp"
         var spec = Substring(text)
+        var udp = false
         if let slash = spec.firstIndex(of: "/") {
             let proto = spec[spec.index(after: slash)...]
-            guard proto == "tcp" else {
-                throw SlirpError(
-                    "-p \(text): \(proto == "udp" ? "UDP forwarding is not supported yet" : "unknown protocol \"\(proto)\"")", fix: "forward TCP: \(fix)")
-            }
+            guard proto == "tcp" || proto == "udp" else { throw SlirpError("-p \(text): unknown protocol \"\(proto)\"", fix: "tcp or udp: \(fix)") }
+            udp = proto == "udp"
             spec = spec[..<slash]
         }
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
@@ -151,8 +159,8 @@ public struct PortForward: Equatable, Sendable, CustomStringConvertible {
             guard let a = IPv4(parts[0]) else { throw SlirpError("-p \"\(text)\": \"\(parts[0])\" is not an IPv4 address", fix: fix) }
             ip = a
         }
-        return PortForward(hostIP: ip, hostPort: hp, guestPort: gp)
+        return PortForward(hostIP: ip, hostPort: hp, guestPort: gp, udp: udp)
     }
 
-    public var description: String { "\(hostIP):\(hostPort)->\(guestPort)/tcp" }
+    public var description: String { "\(hostIP):\(hostPort)->\(guestPort)/\(udp ? "udp" : "tcp")" }
 }

@@ -1,4 +1,5 @@
 import IDMap
+import SlirpNet
 @testable import RootlessOS
 @testable import Cgroups
 @testable import SeccompCompile
@@ -111,6 +112,39 @@ final class PlannerTests: XCTestCase {
         let noKeeper = try Planner.plan(try RunArguments.parse(["--no-keeper", "true"]), facts())
         XCTAssertFalse(noKeeper.warm)
         XCTAssertFalse(noKeeper.render().contains("warm:"), "no keeper, nothing to say about warm sandboxes")
+    }
+
+    /// The peer tools: found on the usual paths, DNS at 10.0.2.3 as SlirpNet's, -p only
+    /// for pasta, and nothing forwarded by pasta that -p did not ask for (its default
+    /// publishes every port the sandbox listens on). pasta's run has its own user namespace.
+    func testPeerNetworkToolsArePlanned() throws {
+        let f = facts(existing: ["/src", "/usr/bin/pasta", "/usr/bin/slirp4netns"])
+        let p = try Planner.plan(try RunArguments.parse(["--net", "pasta", "-p", "127.0.0.1:8080:80", "-p", "5353:53/udp", "true"]), f)
+        let fwd = [
+            PortForward(hostIP: IPv4(127, 0, 0, 1), hostPort: 8080, guestPort: 80), PortForward(hostIP: IPv4(0), hostPort: 5353, guestPort: 53, udp: true),
+        ]
+        XCTAssertEqual(p.netHelper, NetHelperPlan(tool: .pasta, path: "/usr/bin/pasta", publish: fwd))
+        XCTAssertFalse(p.keeper)
+        XCTAssertEqual(p.resolvConf?.text, "nameserver 10.0.2.3\n")
+        XCTAssertTrue(p.render().contains("-p 127.0.0.1:8080->80/tcp 0.0.0.0:5353->53/udp"), p.render())
+        let argv = NetHelper(p.netHelper!).arguments(child: 42)
+        func values(_ flag: String) -> [String] { argv.indices.filter { argv[$0] == flag }.map { argv[$0 + 1] } }
+        XCTAssertEqual(values("--tcp-ports"), ["127.0.0.1/8080:80"])
+        XCTAssertEqual(values("--udp-ports"), ["0.0.0.0/5353:53"])
+        XCTAssertEqual(values("--tcp-ns") + values("--udp-ns"), ["none", "none"])
+        XCTAssertTrue(argv.contains("--no-map-gw"))
+        XCTAssertEqual(argv.last, "42")
+        let bare = NetHelper(NetHelperPlan(tool: .pasta, path: "/usr/bin/pasta")).arguments(child: 42)
+        XCTAssertEqual(bare.indices.filter { bare[$0] == "--tcp-ports" || bare[$0] == "--udp-ports" }.map { bare[$0 + 1] }, ["none", "none"])
+        let s = try Planner.plan(try RunArguments.parse(["--net", "slirp4netns", "true"]), f)
+        XCTAssertEqual(s.netHelper, NetHelperPlan(tool: .slirp4netns, path: "/usr/bin/slirp4netns"))
+        XCTAssertTrue(s.keeper)
+        XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--net", "slirp4netns", "-p", "8080:80", "true"]), f)) {
+            XCTAssertTrue("\($0)".contains("-p needs --net slirp or --net pasta"), "\($0)")
+        }
+        XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--net", "pasta", "true"]), facts())) {
+            XCTAssertTrue("\($0)".contains("pasta is not installed"), "\($0)")
+        }
     }
 
     func testRootfsPlanWithHostNetAndUserMounts() throws {

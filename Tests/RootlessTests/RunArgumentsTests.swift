@@ -73,7 +73,7 @@ final class RunArgumentsTests: XCTestCase {
             (["--bind", "/a/../etc:/x", "true"], "\"..\" is not allowed"),
             (["--user", "bob", "true"], "expected numeric UID[:GID]"),
             (["--timeout", "-1", "true"], "not a positive number"),
-            (["--net", "pasta", "true"], "not available in this build yet"),
+            (["--net", "pasta:mtu=1500", "true"], "--net pasta takes no options"),
             (["--net", "slirp:mtu=9", "true"], "mtu \"9\" is not a number from 576 to 65520"),
             (["--net", "host:mtu=1500", "true"], "takes no options"),
             (["--allow-net", "py_pi", "true"], "\"py_pi\" is not an IPv4 address or network or a host name"),

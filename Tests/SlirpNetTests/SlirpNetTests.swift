@@ -136,7 +136,8 @@ final class CodecTests: XCTestCase {
     func testPortForwardSpellings() throws {
         XCTAssertEqual(try PortForward.parse("8080:80"), PortForward(hostIP: IPv4(0), hostPort: 8080, guestPort: 80))
         XCTAssertEqual(try PortForward.parse("127.0.0.1:8080:80/tcp"), PortForward(hostIP: IPv4(127, 0, 0, 1), hostPort: 8080, guestPort: 80))
-        for bad in ["80", "a:80", "8080:0", "8080:70000", "1.2.3:8080:80", "8080:80/sctp", "8080:80/udp", "::80"] {
+        XCTAssertEqual(try PortForward.parse("5353:53/udp"), PortForward(hostIP: IPv4(0), hostPort: 5353, guestPort: 53, udp: true))
+        for bad in ["80", "a:80", "8080:0", "8080:70000", "1.2.3:8080:80", "8080:80/sctp", "8080:80/", "::80"] {
             XCTAssertThrowsError(try PortForward.parse(bad), bad)
         }
     }
@@ -363,6 +364,32 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(out.last.map { Array($0.payload) }, Array("GET /".utf8), "the bytes the host sent while it opened")
         e.input(sb.tcp(TCPSegment(srcPort: 8000, dstPort: syn[0].srcPort, seq: 501, ack: 0, flags: TCPFlag.rst, window: 0), to: gw), now: 2)
         XCTAssertEqual(e.drain(), [.tcpClose(id)])
+    }
+
+    /// -p /udp: a host peer's datagram reaches the sandbox's port from the gateway; the
+    /// sandbox's answer goes back to that peer; a second peer gets its own flow; idle, it ends.
+    func testAForwardedUDPPortCarriesBothWays() {
+        let e = engine()
+        var sb = Sandbox()
+        let c = SlirpConfig()
+        let peer = Endpoint(IPv4(127, 0, 0, 1), 40000)
+        guard let id = e.udpForwarded(guestPort: 53, from: peer, [7, 8][...], now: 0) else { return XCTFail() }
+        guard case let .frame(f)? = e.drain().first, let ip = IPv4Header.parse(f, at: 14), let u = UDPDatagram.parse(f, ip) else { return XCTFail() }
+        XCTAssertEqual(ip.src, c.gateway)
+        XCTAssertEqual(ip.dst, c.guest)
+        XCTAssertEqual(u.dstPort, 53)
+        XCTAssertEqual(Array(f[u.payload]), [7, 8])
+        XCTAssertEqual(e.udpForwarded(guestPort: 53, from: peer, [9][...], now: 1), id, "the same peer, the same flow")
+        _ = e.drain()
+        e.input(sb.udp(53, to: c.gateway, u.srcPort, [1]), now: 2)
+        XCTAssertEqual(e.drain(), [.udpSend(id, peer, [1][...])])
+        XCTAssertNotEqual(e.udpForwarded(guestPort: 53, from: Endpoint(IPv4(127, 0, 0, 1), 40001), [1][...], now: 3), id)
+        XCTAssertNil(e.udpForwarded(guestPort: 53, from: peer, [UInt8](repeating: 0, count: 70000)[...], now: 3), "larger than the link")
+        _ = e.drain()
+        e.tick(now: SlirpEngine.udpIdleMS + 10)
+        let closed = e.drain().compactMap { if case let .udpClose(i) = $0 { return i } else { return nil } }
+        XCTAssertEqual(Set(closed), [id, id + 1])
+        XCTAssertEqual(e.flowCount, 0)
     }
 
     func testUDPAndDNSAreForwarded() {
