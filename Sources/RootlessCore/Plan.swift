@@ -176,7 +176,7 @@ public struct Plan: Equatable, Sendable {
         if let n = slirp {
             let c = n.config
             out.append(
-                "net: slirp tap0 \(c.guest)/\(c.network.prefix) gateway \(c.gateway) dns \(c.dns)\(c.dnsUpstream.map { " -> \($0):\(c.dnsUpstreamPort)" } ?? "") mtu \(c.mtu); host loopback \(n.policy.allowHostLoopback ? "at \(c.gateway)" : "refused"); link-local \(n.policy.refuses(IPv4(169, 254, 169, 254)) == nil ? "allowed" : "refused")\(n.policy.allow.isEmpty && n.policy.allowNames.isEmpty ? "" : "; only " + (n.policy.allow.map(\.description) + n.policy.allowNames).joined(separator: ","))\(n.policy.deny.isEmpty ? "" : "; never " + n.policy.deny.map(\.description).joined(separator: ","))\(n.log ? "; --net-log" : "")\(n.publish.isEmpty ? "" : "; -p " + n.publish.map(\.description).joined(separator: " "))"
+                "net: slirp tap0 \(c.guest)/\(c.network.prefix) gateway \(c.gateway) dns \(c.dns)\(c.dnsUpstream.map { " -> \($0):\(c.dnsUpstreamPort)" } ?? "") mtu \(c.mtu); host loopback \(n.policy.allowHostLoopback ? "at \(c.gateway)" : "refused"); link-local \(n.policy.refuses(IPv4(169, 254, 169, 254), port: 80) == nil ? "allowed" : "refused")\(n.policy.allow.isEmpty && n.policy.allowNames.isEmpty ? "" : "; only " + (n.policy.allow.map(\.description) + n.policy.allowNames.map(\.description)).joined(separator: ","))\(n.policy.deny.isEmpty ? "" : "; never " + n.policy.deny.map(\.description).joined(separator: ","))\(n.log ? "; --net-log" : "")\(n.publish.isEmpty ? "" : "; -p " + n.publish.map(\.description).joined(separator: " "))"
             )
         }
         if let n = netHelper {

@@ -34,9 +34,10 @@ public enum RunArguments {
                                   (default: none; slirp: our user-mode stack, the internet
                                   but not the host's loopback or 169.254.0.0/16; pasta,
                                   slirp4netns: the peer tools, same addresses)
-          --allow-net CIDR|NAME[,..]   slirp: only these destinations (a NAME: the addresses
-                                  the sandbox's own lookups of it returned; DNS always works)
-          --deny-net CIDR[,..]    slirp: never these
+          --allow-net CIDR|NAME[:PORTS][,..]   slirp: only these destinations (a NAME: the
+                                  addresses the sandbox's own lookups of it returned; DNS
+                                  always works; PORTS: 443 or 8000-8100; :PORTS alone: any address)
+          --deny-net CIDR[:PORTS][,..]   slirp: never these
           --net-log               slirp: report at exit each destination reached or refused
           -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   slirp, pasta: the host's port
                                   reaches the sandbox's PORT (HOSTIP default 0.0.0.0)

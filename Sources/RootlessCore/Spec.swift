@@ -45,9 +45,9 @@ public struct RunSpec: Equatable, Sendable {
     public var net: NetworkMode = .none
     /// --net slirp's options, and the egress flags (--allow-net, --deny-net, --net-log).
     public var slirp = SlirpConfig()
-    public var allowNet: [CIDR] = []
-    public var allowNames: [String] = []
-    public var denyNet: [CIDR] = []
+    public var allowNet: [NetRule] = []
+    public var allowNames: [NameRule] = []
+    public var denyNet: [NetRule] = []
     public var netLog = false
     public var publish: [PortForward] = []
     public var noInit = false

@@ -120,13 +120,13 @@ public final class SlirpEngine {
                 return .failure(Refusal("the host's loopback (allow_host_loopback=true opens it)"))
             }
             // --deny-net 127.0.0.1 (or the gateway's address) still refuses it.
-            if policy.deny.contains(where: { $0.contains(dst) }) { return .failure(Refusal("--deny-net")) }
-            if let why = policy.refuses(IPv4(127, 0, 0, 1)) { return .failure(Refusal(why)) }
+            if policy.deny.contains(where: { $0.matches(dst, port) }) { return .failure(Refusal("--deny-net")) }
+            if let why = policy.refuses(IPv4(127, 0, 0, 1), port: port) { return .failure(Refusal(why)) }
             to = Endpoint(IPv4(127, 0, 0, 1), port)
         } else if ours(dst) {
             return .failure(Refusal("nothing listens there"))
         } else {
-            if let why = policy.refuses(dst) { return .failure(Refusal(why)) }
+            if let why = policy.refuses(dst, port: port) { return .failure(Refusal(why)) }
             to = Endpoint(dst, port)
         }
         return .success(to)
@@ -166,10 +166,10 @@ public final class SlirpEngine {
         guard let f = udpByID[id], data.count <= config.mtu - 28 else { return }
         f.lastUsed = now
         // --allow-net NAME: what the forwarder answered for an allowed name becomes reachable.
-        if !policy.allowNames.isEmpty, f.key.remote == Endpoint(config.dns, 53), let a = DNS.answers(data),
-            policy.allowNames.contains(a.name), policy.resolved.count < 4096
-        {
-            policy.resolved.formUnion(a.addresses)
+        if !policy.allowNames.isEmpty, f.key.remote == Endpoint(config.dns, 53), let a = DNS.answers(data), policy.resolved.count < 4096 {
+            for rule in policy.allowNames where rule.name == a.name {
+                for ip in a.addresses { policy.resolved[ip] = policy.resolved[ip].map { $0.union(rule.ports) } ?? rule.ports }
+            }
         }
         effects.append(.frame(builder.udp(src: f.key.remote.ip, srcPort: f.key.remote.port, dst: f.key.local.ip, dstPort: f.key.local.port, payload: data)))
     }

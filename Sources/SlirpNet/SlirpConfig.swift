@@ -59,22 +59,72 @@ public struct SlirpError: Error, Equatable {
     }
 }
 
+/// The ports a rule covers: ranges, none listed meaning every port.
+public struct Ports: Hashable, Sendable, CustomStringConvertible {
+    public var ranges: [ClosedRange<UInt16>] = []
+    public init(_ ranges: [ClosedRange<UInt16>] = []) { self.ranges = ranges }
+    public static let all = Ports()
+    public func contains(_ p: UInt16) -> Bool { ranges.isEmpty || ranges.contains { $0.contains(p) } }
+    /// Both rules' ports (every port if either has every port).
+    public func union(_ o: Ports) -> Ports {
+        ranges.isEmpty || o.ranges.isEmpty ? .all : Ports(Array(Set(ranges + o.ranges)).sorted { $0.lowerBound < $1.lowerBound })
+    }
+    public var description: String { ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: "+") }
+    /// "80", "8000-8100" (1 to 65535).
+    static func parse(_ t: Substring) -> Ports? {
+        func port(_ s: Substring) -> UInt16? {
+            !s.isEmpty && s.count <= 5 && s.allSatisfy({ $0.isASCII && $0.isNumber }) ? UInt16(s).flatMap { $0 > 0 ? $0 : nil } : nil
+        }
+        let r = t.split(separator: "-", omittingEmptySubsequences: false)
+        guard r.count <= 2, let lo = port(r[0]), let hi = r.count == 2 ? port(r[1]) : lo, lo <= hi else { return nil }
+        return Ports([lo...hi])
+    }
+}
+
+/// A network (or one address) and the ports it covers: `--allow-net 10.0.0.0/8:443`.
+public struct NetRule: Hashable, Sendable, CustomStringConvertible {
+    public var net: CIDR
+    public var ports: Ports
+    public init(_ net: CIDR, ports: Ports = .all) {
+        self.net = net
+        self.ports = ports
+    }
+    public func matches(_ a: IPv4, _ port: UInt16) -> Bool { net.contains(a) && ports.contains(port) }
+    public var description: String {
+        let n = net.prefix == 0 && !ports.ranges.isEmpty ? "" : net.prefix == 32 ? "\(net.base)" : "\(net)"
+        return ports.ranges.isEmpty ? n : "\(n):\(ports)"
+    }
+}
+
+/// A host name and the ports it covers: `--allow-net pypi.org:443`.
+public struct NameRule: Hashable, Sendable, CustomStringConvertible {
+    public var name: String
+    public var ports: Ports
+    public init(_ name: String, ports: Ports = .all) {
+        self.name = name
+        self.ports = ports
+    }
+    public var description: String { ports.ranges.isEmpty ? name : "\(name):\(ports)" }
+}
+
 /// What a sandbox may reach through SlirpNet. The defaults: the internet yes; the host's
 /// loopback and its own addresses no (unless allow_host_loopback); link-local
 /// 169.254.0.0/16 no (cloud metadata); --deny-net refuses more, and --allow-net, once
-/// given, is the only way out (DNS to the forwarder always works).
+/// given, is the only way out (DNS to the forwarder always works). Each rule may name
+/// ports (`:443`, `:8000-8100`); without, it covers every port.
 public struct EgressPolicy: Equatable, Sendable {
-    public var allow: [CIDR] = []
+    public var allow: [NetRule] = []
     /// --allow-net NAME: the addresses the DNS forwarder answered for these names are allowed.
-    public var allowNames: [String] = []
-    /// What those answers were (recorded by the engine; bounded).
-    public var resolved: Set<IPv4> = []
-    public var deny: [CIDR] = []
+    public var allowNames: [NameRule] = []
+    /// What those answers were, with the ports of the names that gave them (recorded by
+    /// the engine; bounded).
+    public var resolved: [IPv4: Ports] = [:]
+    public var deny: [NetRule] = []
     /// The host's own addresses (its interfaces'), refused like its loopback.
     public var hostAddresses: [IPv4] = []
     public var allowHostLoopback = false
 
-    public init(allow: [CIDR] = [], deny: [CIDR] = [], allowHostLoopback: Bool = false) {
+    public init(allow: [NetRule] = [], deny: [NetRule] = [], allowHostLoopback: Bool = false) {
         self.allow = allow
         self.deny = deny
         self.allowHostLoopback = allowHostLoopback
@@ -86,38 +136,51 @@ public struct EgressPolicy: Equatable, Sendable {
     static let loopback = CIDR(IPv4(127, 0, 0, 0), 8)
     static let special = [CIDR(IPv4(0, 0, 0, 0), 8), CIDR(IPv4(224, 0, 0, 0), 4), CIDR(IPv4(240, 0, 0, 0), 4)]
 
-    /// nil: allowed; else why not (for --net-log and the refusal).
-    public func refuses(_ a: IPv4) -> String? {
+    /// nil: a flow to a's port is allowed; else why not (for --net-log and the refusal).
+    public func refuses(_ a: IPv4, port: UInt16) -> String? {
         if EgressPolicy.special.contains(where: { $0.contains(a) }) { return "not a unicast address" }
-        if deny.contains(where: { $0.contains(a) }) { return "--deny-net" }
+        if deny.contains(where: { $0.matches(a, port) }) { return "--deny-net" }
         if EgressPolicy.linkLocal.contains(a) || EgressPolicy.metadata.contains(where: { $0.contains(a) }) {
-            // Only an explicit network opens it (never a name's answer).
-            return allow.contains(where: { $0.contains(a) && $0.prefix > 0 }) ? nil : "link-local or cloud metadata; --allow-net with its network opens it"
+            // Only an explicit network opens it (never a name's answer, nor a bare port).
+            return allow.contains(where: { $0.matches(a, port) && $0.net.prefix > 0 })
+                ? nil : "link-local or cloud metadata; --allow-net with its network opens it"
         }
         if EgressPolicy.loopback.contains(a) || hostAddresses.contains(a) {
             return allowHostLoopback ? nil : "the host itself (allow_host_loopback=true opens it)"
         }
-        if allow.contains(where: { $0.contains(a) }) || resolved.contains(a) { return nil }
+        if allow.contains(where: { $0.matches(a, port) }) || resolved[a]?.contains(port) == true { return nil }
         if !allow.isEmpty || !allowNames.isEmpty { return "not in --allow-net" + (allowNames.isEmpty ? "" : " (nor an answer for its names)") }
         return nil
     }
 
-    /// A comma-separated list of CIDRs and, where `names`, host names (--allow-net, --deny-net).
-    public static func targets(_ text: String, flag: String, names: Bool) throws -> ([CIDR], [String]) {
-        var out: [CIDR] = []
-        var hosts: [String] = []
+    /// A comma-separated list of CIDRs, addresses and, where `names`, host names, each with
+    /// its ports or not (`10.0.0.0/8:443`, `pypi.org:443`, `:25` for every address) —
+    /// --allow-net, --deny-net.
+    public static func targets(_ text: String, flag: String, names: Bool) throws -> ([NetRule], [NameRule]) {
+        var out: [NetRule] = []
+        var hosts: [NameRule] = []
+        let fix = "e.g. \(flag) 198.18.0.0/15,192.0.2.7:443\(names ? ",pypi.org:443" : ",:25")"
         for item in text.split(separator: ",") {
-            if let c = CIDR(item) {
-                out.append(c)
-            } else if names, DNS.isHostName(item) {
-                hosts.append(String(item.hasSuffix(".") ? item.dropLast() : item).lowercased())
+            var target = item
+            var ports = Ports.all
+            if let colon = item.firstIndex(of: ":") {
+                guard let p = Ports.parse(item[item.index(after: colon)...]) else {
+                    throw SlirpError("\(flag) \"\(item)\": the ports are not a number or range from 1 to 65535", fix: fix)
+                }
+                ports = p
+                target = item[..<colon]
+            }
+            if target.isEmpty && !ports.ranges.isEmpty {
+                out.append(NetRule(CIDR(IPv4(0), 0), ports: ports))
+            } else if let c = CIDR(target) {
+                out.append(NetRule(c, ports: ports))
+            } else if names, DNS.isHostName(target) {
+                hosts.append(NameRule(String(target.hasSuffix(".") ? target.dropLast() : target).lowercased(), ports: ports))
             } else {
-                throw SlirpError(
-                    "\(flag) \"\(item)\" is not an IPv4 address or network\(names ? " or a host name" : "")",
-                    fix: "e.g. \(flag) 198.18.0.0/15,192.0.2.7\(names ? ",pypi.org" : "")")
+                throw SlirpError("\(flag) \"\(item)\" is not an IPv4 address or network\(names ? " or a host name" : ""), with or without :PORTS", fix: fix)
             }
         }
-        guard !out.isEmpty || !hosts.isEmpty else { throw SlirpError("\(flag) needs at least one network", fix: "e.g. \(flag) 198.18.0.0/15") }
+        guard !out.isEmpty || !hosts.isEmpty else { throw SlirpError("\(flag) needs at least one network", fix: fix) }
         return (out, hosts)
     }
 }

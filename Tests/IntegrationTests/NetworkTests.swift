@@ -114,6 +114,25 @@ final class NetworkTests: XCTestCase {
         XCTAssertEqual(d["rc"], "7", d.out + d.err)
     }
 
+    /// Rules with ports: --allow-net ADDR:PORT opens that port only (another port of the
+    /// same server is refused; the control: without the port, it connects); --deny-net
+    /// :PORT refuses that port everywhere; a name's rule keeps its port.
+    func testAllowAndDenyNetByPort() throws {
+        let http = port(a, 0), hold = port(a, 3)
+        let tryHold =
+            "python3 -c \"import socket\ntry:\n    socket.create_connection(('\(a)', \(hold)), 10); print('connected')\nexcept OSError as e: print(type(e).__name__)\""
+        let r = try slirp(["--allow-net", "\(a):\(http)"], "curl -sS -m 10 http://\(a):\(http)/hello; \(tryHold)")
+        XCTAssertEqual(r.out, "hello-from-server\nConnectionRefusedError\n", r.err)
+        let control = try slirp(["--allow-net", a], tryHold)
+        XCTAssertEqual(control.out, "connected\n", control.err)
+        let d = try slirp(["--deny-net", ":\(hold)"], "curl -sS -m 10 http://\(a):\(http)/hello; \(tryHold)")
+        XCTAssertEqual(d.out, "hello-from-server\nConnectionRefusedError\n", d.err)
+        let n = try slirp(
+            ["--allow-net", "svc.test:\(http)", "--dns", "\(a):\(port(a, 2))"],
+            "curl -sS -m 10 http://svc.test:\(http)/hello; \(tryHold.replacingOccurrences(of: "'\(a)'", with: "'svc.test'"))")
+        XCTAssertEqual(n.out, "hello-from-server\nConnectionRefusedError\n", n.err)
+    }
+
     /// --allow-net NAME: the name's address (as our forwarder answered it) is reached, an
     /// address never looked up is refused.
     func testAllowNetByName() throws {
@@ -292,6 +311,7 @@ final class NetworkTests: XCTestCase {
             (["--net", "slirp:mtu=1"], "mtu \"1\" is not a number from 576 to 65520"),
             (["--net", "slirp:bogus=1"], "unknown --net slirp option \"bogus\""),
             (["--net", "slirp", "--allow-net", "exa_mple"], "\"exa_mple\" is not an IPv4 address or network or a host name"),
+            (["--net", "slirp", "--allow-net", "pypi.org:0"], "the ports are not a number or range from 1 to 65535"),
             (["--net-log"], "need --net slirp"),
             (["--net", "slirp", "--dns", "8.8.8.8:x"], "is not an IPv4 address"),
             (["--net", "slirp", "-p", "80"], "is not [HOSTIP:]HOSTPORT:SANDBOXPORT"),

@@ -106,7 +106,7 @@ final class CodecTests: XCTestCase {
         return m
     }()
 
-    func testDNSAnswersAreReadAndBadOnesRecordNothing() {
+    func testDNSAnswersAreReadAndBadOnesRecordNothing() throws {
         let a = DNS.answers(CodecTests.dnsReply[...])
         XCTAssertEqual(a?.name, "svc.test")
         XCTAssertEqual(a?.addresses, [IPv4(198, 18, 0, 2)])
@@ -129,7 +129,19 @@ final class CodecTests: XCTestCase {
         XCTAssertFalse(DNS.isHostName("-bad.org"))
         XCTAssertFalse(DNS.isHostName("a..b"))
         XCTAssertFalse(DNS.isHostName("1.2.3"))
-        XCTAssertEqual(try EgressPolicy.targets("pypi.org,10.0.0.0/8", flag: "--allow-net", names: true).1, ["pypi.org"])
+        XCTAssertEqual(try EgressPolicy.targets("pypi.org,10.0.0.0/8", flag: "--allow-net", names: true).1, [NameRule("pypi.org")])
+        let (nets, names) = try EgressPolicy.targets("10.0.0.0/8:443,192.0.2.7:8000-8100,:25,Files.Pythonhosted.org.:443", flag: "--allow-net", names: true)
+        XCTAssertEqual(
+            nets,
+            [
+                NetRule(CIDR("10.0.0.0/8")!, ports: Ports([443...443])), NetRule(CIDR("192.0.2.7")!, ports: Ports([8000...8100])),
+                NetRule(CIDR(IPv4(0), 0), ports: Ports([25...25])),
+            ])
+        XCTAssertEqual(nets.map(\.description), ["10.0.0.0/8:443", "192.0.2.7:8000-8100", ":25"])
+        XCTAssertEqual(names, [NameRule("files.pythonhosted.org", ports: Ports([443...443]))])
+        for bad in ["pypi.org:", "pypi.org:0", "10.0.0.1:70000", "10.0.0.1:90-80", "10.0.0.1:80:81", ":", ":x", "a_b:80"] {
+            XCTAssertThrowsError(try EgressPolicy.targets(bad, flag: "--allow-net", names: true), bad)
+        }
         XCTAssertThrowsError(try EgressPolicy.targets("pypi.org", flag: "--deny-net", names: false))
     }
 
@@ -145,22 +157,45 @@ final class CodecTests: XCTestCase {
     func testThePolicyDefaults() {
         var p = EgressPolicy()
         p.hostAddresses = [IPv4(192, 168, 1, 5)]
-        XCTAssertNil(p.refuses(IPv4(198, 18, 0, 1)), "the internet: yes")
-        XCTAssertNotNil(p.refuses(IPv4(169, 254, 169, 254)), "cloud metadata: no")
-        XCTAssertNotNil(p.refuses(IPv4(127, 0, 0, 1)), "host loopback: no")
-        XCTAssertNotNil(p.refuses(IPv4(192, 168, 1, 5)), "the host's own address: no")
-        XCTAssertNotNil(p.refuses(IPv4(224, 0, 0, 1)))
-        XCTAssertNotNil(p.refuses(IPv4(100, 100, 100, 200)), "Alibaba's metadata")
-        XCTAssertNotNil(p.refuses(IPv4(168, 63, 129, 16)), "Azure's WireServer")
+        XCTAssertNil(p.refuses(IPv4(198, 18, 0, 1), port: 80), "the internet: yes")
+        XCTAssertNotNil(p.refuses(IPv4(169, 254, 169, 254), port: 80), "cloud metadata: no")
+        XCTAssertNotNil(p.refuses(IPv4(127, 0, 0, 1), port: 80), "host loopback: no")
+        XCTAssertNotNil(p.refuses(IPv4(192, 168, 1, 5), port: 80), "the host's own address: no")
+        XCTAssertNotNil(p.refuses(IPv4(224, 0, 0, 1), port: 80))
+        XCTAssertNotNil(p.refuses(IPv4(100, 100, 100, 200), port: 80), "Alibaba's metadata")
+        XCTAssertNotNil(p.refuses(IPv4(168, 63, 129, 16), port: 80), "Azure's WireServer")
         var named = EgressPolicy()
-        named.allowNames = ["evil.test"]
-        named.resolved = [IPv4(169, 254, 169, 254)]
-        XCTAssertNotNil(named.refuses(IPv4(169, 254, 169, 254)), "a name's answer never opens metadata")
-        p.allow = [CIDR("198.18.0.0/15")!]
-        XCTAssertNil(p.refuses(IPv4(198, 19, 0, 1)))
-        XCTAssertNotNil(p.refuses(IPv4(8, 8, 8, 8)), "--allow-net is the only way out once given")
-        p.deny = [CIDR("198.19.0.0/16")!]
-        XCTAssertNotNil(p.refuses(IPv4(198, 19, 0, 1)))
+        named.allowNames = [NameRule("evil.test")]
+        named.resolved = [IPv4(169, 254, 169, 254): .all]
+        XCTAssertNotNil(named.refuses(IPv4(169, 254, 169, 254), port: 80), "a name's answer never opens metadata")
+        p.allow = [NetRule(CIDR("198.18.0.0/15")!)]
+        XCTAssertNil(p.refuses(IPv4(198, 19, 0, 1), port: 80))
+        XCTAssertNotNil(p.refuses(IPv4(8, 8, 8, 8), port: 80), "--allow-net is the only way out once given")
+        p.deny = [NetRule(CIDR("198.19.0.0/16")!)]
+        XCTAssertNotNil(p.refuses(IPv4(198, 19, 0, 1), port: 80))
+    }
+
+    /// Rules with ports: an allowed network only on its ports; a bare port everywhere but
+    /// link-local; a denied port everywhere; a name's answer only on the name's ports.
+    func testPolicyRulesWithPorts() throws {
+        var p = EgressPolicy()
+        p.allow = try EgressPolicy.targets("198.18.0.0/15:443,:8000-8100", flag: "--allow-net", names: true).0
+        XCTAssertNil(p.refuses(IPv4(198, 18, 0, 1), port: 443))
+        XCTAssertNotNil(p.refuses(IPv4(198, 18, 0, 1), port: 80), "not its port")
+        XCTAssertNil(p.refuses(IPv4(8, 8, 8, 8), port: 8080), "a bare port range: every address")
+        XCTAssertNotNil(p.refuses(IPv4(169, 254, 169, 254), port: 8080), "but never link-local")
+        XCTAssertNotNil(p.refuses(IPv4(8, 8, 8, 8), port: 22))
+        var d = EgressPolicy()
+        d.deny = try EgressPolicy.targets(":25", flag: "--deny-net", names: false).0
+        XCTAssertNotNil(d.refuses(IPv4(8, 8, 8, 8), port: 25))
+        XCTAssertNil(d.refuses(IPv4(8, 8, 8, 8), port: 587))
+        var n = EgressPolicy()
+        n.allowNames = [NameRule("pypi.org", ports: Ports([443...443]))]
+        n.resolved = [IPv4(198, 18, 0, 9): Ports([443...443])]
+        XCTAssertNil(n.refuses(IPv4(198, 18, 0, 9), port: 443))
+        XCTAssertNotNil(n.refuses(IPv4(198, 18, 0, 9), port: 80))
+        XCTAssertEqual(Ports([443...443]).union(Ports([80...80])), Ports([80...80, 443...443]))
+        XCTAssertEqual(Ports([443...443]).union(.all), .all)
     }
 }
 
@@ -243,7 +278,7 @@ final class EngineTests: XCTestCase {
         e2.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: open.gateway), now: 0)
         XCTAssertEqual(e2.drain().first, .tcpConnect(1, Endpoint(IPv4(127, 0, 0, 1), 8080)))
         // --deny-net still applies to the host's loopback once it is opened.
-        let e3 = SlirpEngine(config: open, policy: EgressPolicy(deny: [CIDR("127.0.0.1/32")!]))
+        let e3 = SlirpEngine(config: open, policy: EgressPolicy(deny: [NetRule(CIDR("127.0.0.1/32")!)]))
         e3.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: open.gateway), now: 0)
         XCTAssertTrue(segments(e3.drain())[0].has(TCPFlag.rst))
     }
@@ -414,7 +449,7 @@ final class EngineTests: XCTestCase {
         var c = SlirpConfig()
         c.dnsUpstream = IPv4(127, 0, 0, 53)
         var p = EgressPolicy()
-        p.allowNames = ["svc.test"]
+        p.allowNames = [NameRule("svc.test")]
         let e = SlirpEngine(config: c, policy: p)
         var sb = Sandbox()
         let syn = TCPSegment(srcPort: 3, dstPort: 80, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100)
