@@ -56,15 +56,20 @@ void rl_net_tap(const struct rl_config *c, int rep, int sock) {
         if (e.error != 0) rl_fail(rep, RL_STEP_TAP_CONFIG, -e.error, i);
     }
     close(nl);
+    // With the TAP, the namespace itself: the engine opens -p's connections to the
+    // sandbox's listeners from inside it when it can (a socket keeps the namespace it was
+    // made in), and splices them, rather than carrying them over the TAP.
+    int fds[2] = { fd, open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC) };
     struct iovec iov;
     union rl_fd_ctl u;
     struct msghdr msg;
     char one = 1;
     rl_fd_msghdr(&msg, &iov, &one, 1, &u);
-    rl_fd_put(&msg, &fd, 1);
+    rl_fd_put(&msg, fds, fds[1] >= 0 ? 2 : 1);
     ssize_t w;
     do w = sendmsg(sock, &msg, MSG_NOSIGNAL); while (w < 0 && errno == EINTR);
     if (w != 1) rl_fail(rep, RL_STEP_TAP, w < 0 ? errno : EIO, -1);
     close(fd);
+    if (fds[1] >= 0) close(fds[1]);
     close(sock);
 }

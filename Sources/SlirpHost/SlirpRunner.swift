@@ -40,7 +40,16 @@ public final class SlirpRunner {
     }
     var tcp: [Int: Conn] = [:]
     var udp: [Int: Int32] = [:]
-    enum Owner { case tcp(Int), udp(Int) }
+    enum Owner {
+        case tcp(Int), udp(Int)
+        case splice(PortSplice, Int)
+    }
+    /// -p's fast path (PortSplice): the sandbox's network namespace until first used,
+    /// then the thread that makes sockets in it (neither: the TAP path), and the spliced
+    /// connections open.
+    var sandboxNet: Int32 = -1
+    var nsSockets: NamespaceSockets?
+    var splices: [ObjectIdentifier: PortSplice] = [:]
     var owners: [Int32: Owner] = [:]
     var buffer = [UInt8](repeating: 0, count: 65536 + 64)
 
@@ -133,9 +142,11 @@ public final class SlirpRunner {
         var p = [pollfd(fd: tapSock, events: Int16(POLLIN), revents: 0), pollfd(fd: stopPipe[0], events: Int16(POLLIN), revents: 0)]
         while poll(&p, 2, -1) < 0 && errno == EINTR {}
         if p[1].revents != 0 { return }
-        let fd = rl_recv_fd(tapSock)
-        guard fd >= 0 else { return }
-        tap = fd
+        var fds: [Int32] = [-1, -1]
+        let got = rl_recv_fds(tapSock, &fds, 2)
+        guard got > 0 else { return }
+        tap = fds[0]
+        if got == 2 { sandboxNet = fds[1] }
         ep = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard ep >= 0, watch(tap, EPOLLIN.rawValue), watch(stopPipe[0], EPOLLIN.rawValue), listeners.allSatisfy({ watch($0.fd, EPOLLIN.rawValue) }) else {
             failure = "cannot watch the TAP: \(OS.errorText(errno))"
@@ -229,6 +240,8 @@ public final class SlirpRunner {
                 if n < 0 { break }
                 engine.udpReceived(id, buffer[0..<n], now: now)
             }
+        case let .splice(p, side)?:
+            spliceEvent(p, side, ev)
         case nil: break
         }
     }
@@ -247,6 +260,7 @@ public final class SlirpRunner {
                 return
             }
             if fd < 0 { return }
+            if splice(fd, guestPort) { continue }
             guard let id = engine.tcpAccepted(guestPort: guestPort, now: SlirpRunner.now()) else {
                 close(fd)
                 continue
@@ -277,6 +291,81 @@ public final class SlirpRunner {
             let peer = Endpoint(IPv4(UInt32(bigEndian: from.sin_addr.s_addr)), UInt16(bigEndian: from.sin_port))
             if let id = engine.udpForwarded(guestPort: l.guestPort, from: peer, buffer[0..<n], now: SlirpRunner.now()) { udpForward[id] = l.fd }
             apply()
+        }
+    }
+
+    /// -p's fast path for an accepted connection: true if it took it (spliced, or refused
+    /// by the sandbox and reset); false: the TAP path is to carry it.
+    func splice(_ fd: Int32, _ guestPort: UInt16) -> Bool {
+        if sandboxNet >= 0 {
+            // First use: the thread enters, or cannot (a run with a user namespace of its
+            // own holds no CAP_SYS_ADMIN over the host's: the TAP path, from now on).
+            nsSockets = NamespaceSockets(netns: sandboxNet)
+            sandboxNet = -1
+        }
+        guard let ns = nsSockets else { return false }
+        guard splices.count < SlirpEngine.maxTCPFlows, let sfd = ns.socket() else {
+            PortSplice(host: fd, sandbox: -1).closeAll(reset: true)
+            return true
+        }
+        var sa = SlirpRunner.address(Endpoint(config.guest, guestPort))
+        let r = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(sfd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard r == 0 || errno == EINPROGRESS else {
+            PortSplice(host: fd, sandbox: sfd).closeAll(reset: true)
+            return true
+        }
+        let p = PortSplice(host: fd, sandbox: sfd)
+        guard p.open() else {
+            p.closeAll(reset: true)
+            return true
+        }
+        var one: Int32 = 1
+        for s in [fd, sfd] { setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        splices[ObjectIdentifier(p)] = p
+        owners[fd] = .splice(p, 0)
+        owners[sfd] = .splice(p, 1)
+        rewatch(p)
+        return true
+    }
+
+    func spliceEvent(_ p: PortSplice, _ side: Int, _ ev: UInt32) {
+        var ok = true
+        if p.connecting {
+            var err: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(p.fds[1], SOL_SOCKET, SO_ERROR, &err, &len)
+            ok = err == 0 && ev & EPOLLERR.rawValue == 0
+            p.connecting = false
+            // Bytes may already wait on either side (the host's client spoke first).
+            if ok { ok = p.pump(0) && p.pump(1) }
+        } else {
+            if ev & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { ok = p.pump(side) }
+            if ok && ev & EPOLLOUT.rawValue != 0 { ok = p.pump(1 - side) }
+        }
+        if !ok || p.done {
+            endSplice(p, reset: !ok)
+        } else {
+            rewatch(p)
+        }
+    }
+
+    func endSplice(_ p: PortSplice, reset: Bool) {
+        for fd in p.fds where fd >= 0 { owners[fd] = nil }
+        splices[ObjectIdentifier(p)] = nil
+        p.closeAll(reset: reset)  // closing takes them out of the epoll set
+    }
+
+    func rewatch(_ p: PortSplice) {
+        for s in 0..<2 {
+            let want = p.interest(s)
+            if want == 0 {
+                if p.watched[s] { epoll_ctl(ep, EPOLL_CTL_DEL, p.fds[s], nil) }
+                p.watched[s] = false
+            } else {
+                p.watched[s] = watch(p.fds[s], want, modify: p.watched[s]) || p.watched[s]
+            }
         }
     }
 
@@ -421,6 +510,12 @@ public final class SlirpRunner {
 
     func cleanup() {
         for c in tcp.values { close(c.fd) }
+        for p in splices.values { p.closeAll(reset: false) }
+        splices = [:]
+        nsSockets?.stop()
+        nsSockets = nil
+        if sandboxNet >= 0 { close(sandboxNet) }
+        sandboxNet = -1
         for fd in udp.values { close(fd) }
         tcp = [:]
         udp = [:]

@@ -262,6 +262,96 @@ final class NetworkTests: XCTestCase {
         XCTAssertTrue(busy.err.contains("-p 127.0.0.1:\(port): cannot listen on that host port") && busy.err.contains("in use"), busy.err)
     }
 
+    /// -p's two paths, each with 8 MiB up (half-closed after) and 4 MiB back, checksummed:
+    /// by default the run holds the keeper's user namespace and splices each connection to
+    /// a socket inside the sandbox's namespace (the server sees its own address as the
+    /// peer); with a user namespace of its own the connection goes over the TAP (the peer
+    /// is the gateway). A port nobody listens on inside ends the host's connection at once.
+    func testPortForwardingPaths() throws {
+        let server = """
+            import hashlib, socket
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(('0.0.0.0', 8000))
+            s.listen()
+            print('ready', flush=True)
+            while True:
+                c, a = s.accept()
+                h, n = hashlib.sha256(), 0
+                while True:
+                    d = c.recv(1 << 16)
+                    if not d: break
+                    h.update(d)
+                    n += len(d)
+                c.sendall(f'{a[0]} {n} {h.hexdigest()}\\n'.encode() + b'x' * (4 << 20))
+                c.close()
+            """
+        let up = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
+        let sha = sha256Hex(up)
+        for (flags, peer) in [([String](), "10.0.2.100"), (["--no-keeper"], "10.0.2.2")] {
+            let port = 20000 + Int(getpid() % 20000) + 4 + flags.count * 2
+            let run = try h.start(
+                ["run", "--net", "slirp"] + flags + ["-p", "127.0.0.1:\(port):8000", "-p", "127.0.0.1:\(port + 1):8001", "--", "python3", "-c", server])
+            XCTAssertEqual(run.read(until: "ready\n", timeout: 20), "ready\n")
+            let (reply, _) = tcpExchange(port, up)
+            let head = reply.prefix { $0 != UInt8(ascii: "\n") }
+            XCTAssertEqual(String(decoding: head, as: UTF8.self), "\(peer) \(up.count) \(sha)", "\(flags)")
+            XCTAssertEqual(reply.count, head.count + 1 + (4 << 20), "\(flags)")
+            let (none, err) = tcpExchange(port + 1, Array("x".utf8))
+            XCTAssertTrue(none.isEmpty && err != EAGAIN, "a closed port inside: the connection ends at once (\(err)) \(flags)")
+            run.process.terminate()
+            run.process.waitUntilExit()
+        }
+    }
+
+    /// sha256sum's digest of bytes (hex).
+    func sha256Hex(_ bytes: [UInt8]) -> String {
+        let f = h.scratch.appendingPathComponent("sha-in")
+        FileManager.default.createFile(atPath: f.path, contents: Data(bytes))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [f.path]
+        let out = Pipe()
+        p.standardOutput = out
+        guard (try? p.run()) != nil else { return "?" }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return String(text.prefix(64))
+    }
+
+    /// Connects to 127.0.0.1:port, sends data, half-closes, reads to the end (10 s at most
+    /// per read): what came back, and the errno that ended it (0: EOF).
+    func tcpExchange(_ port: Int, _ data: [UInt8]) -> ([UInt8], Int32) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_port = UInt16(port).bigEndian
+        sa.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let ok = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard ok == 0 else { return ([], errno) }
+        var off = 0
+        while off < data.count {
+            let n = data.withUnsafeBytes { send(fd, $0.baseAddress! + off, data.count - off, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return ([], errno) }
+            off += n
+        }
+        shutdown(fd, Int32(SHUT_WR))
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return (out, 0) }
+            if n < 0 { return (out, errno) }
+            out += buf[0..<n]
+        }
+    }
+
     /// -p /udp: a datagram to the host's port reaches the sandbox's UDP server, and its
     /// answer comes back to the sender (SlirpNet and pasta alike). pasta is asked at the
     /// host's end of the remote link: Debian 12's build loses UDP answers on its path for

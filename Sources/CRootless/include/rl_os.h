@@ -47,6 +47,19 @@ int rl_recv_fd(int sock);
 // accept4(fd, SOCK_NONBLOCK | SOCK_CLOEXEC): the connection's fd or -errno.
 int rl_accept_nb(int fd);
 
+// ---- sockets.c: SlirpHost's engine thread ------------------------------------------------
+// Up to max fds received in one message over a unix socket: how many, or -errno (-EPIPE:
+// the peer closed, or sent none).
+int rl_recv_fds(int sock, int *fds, int max);
+// setns(fd, CLONE_NEWNET) for the calling thread only (sockets it makes then belong to
+// that namespace, and keep it). 0 or -errno.
+int rl_setns_net(int fd);
+// splice(2) of up to len bytes, non-blocking, between a socket and a pipe: the bytes
+// moved, 0 at EOF, or -errno (-EAGAIN: nothing to move now).
+long rl_splice_nb(int from, int to, size_t len);
+// pipe2(O_CLOEXEC | O_NONBLOCK), asked to hold size bytes (0: the default): 0 or -errno.
+int rl_pipe_nb(int fds[2], int size);
+
 // memfd_create(name, MFD_CLOEXEC): a GNU extension Swift's Glibc module does not export
 // (the seccomp compile exports its BPF into one). Returns the fd or -errno.
 int rl_memfd(const char *name);

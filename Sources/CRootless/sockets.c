@@ -1,0 +1,39 @@
+// SlirpNet's host side (SlirpHost): socket calls Swift's Glibc module does not export —
+// the fds the child hands over, a thread's network namespace, splice(2) between sockets.
+// Used by the front's engine thread, never between clone and exec.
+#define _GNU_SOURCE
+#include "crootless.h"
+#include "fdpass.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int rl_recv_fds(int sock, int *fds, int max) {
+    char one;
+    struct iovec iov;
+    union rl_fd_ctl u;
+    struct msghdr m;
+    rl_fd_msghdr(&m, &iov, &one, 1, &u);
+    ssize_t r;
+    do r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
+    if (r < 0) return -errno;
+    if (r == 0) return -EPIPE;
+    int n = rl_fd_take(&m, fds, max);
+    return n > 0 ? n : -EPIPE;
+}
+
+int rl_setns_net(int fd) { return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0; }
+
+long rl_splice_nb(int from, int to, size_t len) {
+    ssize_t n;
+    do n = splice(from, NULL, to, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK); while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+int rl_pipe_nb(int fds[2], int size) {
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return -errno;
+    if (size > 0) (void)fcntl(fds[0], F_SETPIPE_SZ, size); // a hint: past the user's pipe budget it stays 64 KiB
+    return 0;
+}
