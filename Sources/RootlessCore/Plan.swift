@@ -221,6 +221,7 @@ public struct SlirpPlan: Equatable, Sendable {
         if log.isEmpty { return "net-log: no connection was made" }
         let items = log.sorted { ($0.key.refused != nil ? 1 : 0, $0.key.to.ip, $0.key.to.port) < ($1.key.refused != nil ? 1 : 0, $1.key.to.ip, $1.key.to.port) }
         return "net-log: "
-            + items.map { e, n in "\(e.proto) \(e.to) x\(n)" + (e.refused.map { " refused (\($0))" } ?? "") }.joined(separator: "; ")
+            + items.map { e, n in "\(e.proto) \(e.proto == "icmp" ? "\(e.to.ip)" : "\(e.to)") x\(n)" + (e.refused.map { " refused (\($0))" } ?? "") }.joined(
+                separator: "; ")
     }
 }

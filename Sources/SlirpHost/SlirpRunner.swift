@@ -40,8 +40,12 @@ public final class SlirpRunner {
     }
     var tcp: [Int: Conn] = [:]
     var udp: [Int: Int32] = [:]
+    var icmp: [Int: Int32] = [:]
+    /// The host refuses us ICMP sockets (its ping_group_range leaves our group out): echo
+    /// requests beyond the gateway go unanswered.
+    var noPing = false
     enum Owner {
-        case tcp(Int), udp(Int)
+        case tcp(Int), udp(Int), icmp(Int)
         case splice(PortSplice, Int)
     }
     /// -p's fast path (PortSplice): the sandbox's network namespace until first used,
@@ -239,6 +243,12 @@ public final class SlirpRunner {
                 let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
                 if n < 0 { break }
                 engine.udpReceived(id, buffer[0..<n], now: now)
+            }
+        case let .icmp(id)?:
+            for _ in 0..<64 {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                if n < 0 { break }
+                engine.icmpReceived(id, buffer[0..<n], now: now)
             }
         case let .splice(p, side)?:
             spliceEvent(p, side, ev)
@@ -500,6 +510,29 @@ public final class SlirpRunner {
                 _ = watch(fd, EPOLLIN.rawValue)
             }
             _ = data.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+        case let .icmpEcho(id, to, data):
+            var fd = icmp[id] ?? -1
+            if fd < 0 {
+                guard !noPing, engine.policy.allowHostLoopback || !SlirpRunner.isLocal(Endpoint(to, 0)) else { return }
+                fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_ICMP))
+                guard fd >= 0 else {
+                    noPing = errno == EACCES || errno == EPERM
+                    return
+                }
+                var sa = SlirpRunner.address(Endpoint(to, 0))
+                let r = withUnsafePointer(to: &sa) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                guard r == 0 else { close(fd); return }
+                icmp[id] = fd
+                owners[fd] = .icmp(id)
+                _ = watch(fd, EPOLLIN.rawValue)
+            }
+            _ = data.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+        case let .icmpClose(id):
+            guard let fd = icmp.removeValue(forKey: id) else { return }
+            owners[fd] = nil
+            close(fd)
         case let .udpClose(id):
             if udpForward.removeValue(forKey: id) != nil { return }  // the listener stays
             guard let fd = udp.removeValue(forKey: id) else { return }
@@ -517,6 +550,8 @@ public final class SlirpRunner {
         if sandboxNet >= 0 { close(sandboxNet) }
         sandboxNet = -1
         for fd in udp.values { close(fd) }
+        for fd in icmp.values { close(fd) }
+        icmp = [:]
         tcp = [:]
         udp = [:]
         owners = [:]

@@ -24,6 +24,8 @@ public enum Effect: Equatable {
     case tcpPause(Int, Bool)  // stop/resume reading it (the sandbox is slow)
     case udpSend(Int, Endpoint, ArraySlice<UInt8>)  // on the flow's host UDP socket
     case udpClose(Int)
+    case icmpEcho(Int, IPv4, ArraySlice<UInt8>)  // an echo request (the ICMP message) on the flow's ping socket
+    case icmpClose(Int)
 }
 
 /// One destination reached or refused, for --net-log.
@@ -45,6 +47,10 @@ public final class SlirpEngine {
     var udpByID: [Int: UDPFlow] = [:]
     /// -p /udp: the flow for each (sandbox port, host peer).
     var udpInbound: [Inbound: UDPFlow] = [:]
+    /// Echo requests beyond the gateway, one flow per (sandbox's identifier, destination).
+    var icmp: [FlowKey: UDPFlow] = [:]
+    var icmpByID: [Int: UDPFlow] = [:]
+    public static let maxICMPFlows = 64
     var nextID = 1
     var nextISS: UInt32 = 0x1000_0000
 
@@ -72,7 +78,7 @@ public final class SlirpEngine {
         return effects
     }
 
-    public var flowCount: Int { tcp.count + udp.count }
+    public var flowCount: Int { tcp.count + udp.count + icmp.count }
 
     // ---- frames from the sandbox ------------------------------------------------------------
 
@@ -86,7 +92,7 @@ public final class SlirpEngine {
             switch ip.proto {
             case IPProto.tcp: if let s = TCPSegment.parse(b, ip) { tcpInput(ip, s, now: now) }
             case IPProto.udp: if let u = UDPDatagram.parse(b, ip) { udpInput(ip, u, b, now: now) }
-            case IPProto.icmp: icmpInput(ip, b)
+            case IPProto.icmp: icmpInput(ip, b, now: now)
             default: break
             }
         default: break
@@ -102,11 +108,45 @@ public final class SlirpEngine {
         effects.append(.frame(reply.frame(from: SlirpConfig.gatewayMAC, to: a.senderMAC)))
     }
 
-    /// Echo requests to the gateway or the DNS address are answered here.
-    func icmpInput(_ ip: IPv4Header, _ b: [UInt8]) {
+    /// Echo requests to the gateway or the DNS address are answered here; others go out
+    /// through the host's unprivileged ICMP sockets (where its ping_group_range lets us),
+    /// under the egress policy (as port 0: a rule with ports never opens them).
+    func icmpInput(_ ip: IPv4Header, _ b: [UInt8], now: UInt64) {
         let i = ip.payload.lowerBound
-        guard ip.payload.count >= 8, b[i] == 8, b[i + 1] == 0, ours(ip.dst), Checksum.fold(Checksum.add(b, i, ip.payload.upperBound)) == 0 else { return }
-        effects.append(.frame(builder.icmpEcho(src: ip.dst, dst: ip.src, type: 0, rest: b[(i + 4)..<ip.payload.upperBound])))
+        guard ip.payload.count >= 8, b[i] == 8, b[i + 1] == 0, Checksum.fold(Checksum.add(b, i, ip.payload.upperBound)) == 0 else { return }
+        if ours(ip.dst) {
+            effects.append(.frame(builder.icmpEcho(src: ip.dst, dst: ip.src, type: 0, rest: b[(i + 4)..<ip.payload.upperBound])))
+            return
+        }
+        let ident = UInt16(b[i + 4]) << 8 | UInt16(b[i + 5])
+        let key = FlowKey(Endpoint(ip.src, ident), Endpoint(ip.dst, 0))
+        if let f = icmp[key] {
+            f.lastUsed = now
+            effects.append(.icmpEcho(f.id, ip.dst, b[ip.payload]))
+            return
+        }
+        if let why = policy.refuses(ip.dst, port: 0) {
+            note("icmp", Endpoint(ip.dst, 0), why)
+            return
+        }
+        guard icmp.count < SlirpEngine.maxICMPFlows else { return }
+        note("icmp", Endpoint(ip.dst, 0), nil)
+        let f = UDPFlow(id: nextID, key: key, to: Endpoint(ip.dst, 0), now: now)
+        nextID += 1
+        icmp[key] = f
+        icmpByID[f.id] = f
+        effects.append(.icmpEcho(f.id, ip.dst, b[ip.payload]))
+    }
+
+    /// An echo reply the flow's ping socket received (the ICMP message, with the host's
+    /// identifier): to the sandbox with its own identifier, from the address it pinged.
+    public func icmpReceived(_ id: Int, _ data: ArraySlice<UInt8>, now: UInt64) {
+        guard let f = icmpByID[id], data.count >= 8, data.count <= config.mtu - 20, data[data.startIndex] == 0 else { return }
+        f.lastUsed = now
+        var rest = Array(data.dropFirst(4))
+        rest[0] = UInt8(f.key.local.port >> 8)
+        rest[1] = UInt8(f.key.local.port & 0xff)
+        effects.append(.frame(builder.icmpEcho(src: f.key.remote.ip, dst: f.key.local.ip, type: 0, rest: rest[...])))
     }
 
     /// Where a flow to dst really goes on the host, or why it may not.
@@ -323,6 +363,11 @@ public final class SlirpEngine {
             if let k = f.inbound { udpInbound[k] = nil }
             effects.append(.udpClose(f.id))
         }
+        for f in Array(icmpByID.values) where now >= f.lastUsed + SlirpEngine.udpIdleMS {
+            icmp[f.key] = nil
+            icmpByID[f.id] = nil
+            effects.append(.icmpClose(f.id))
+        }
     }
 
     /// The earliest time tick has work (nil: none pending).
@@ -330,6 +375,7 @@ public final class SlirpEngine {
         var d: UInt64? = nil
         for f in tcpByID.values { if let t = f.deadline { d = min(d ?? t, t) } }
         if let u = udpByID.values.map({ $0.lastUsed + SlirpEngine.udpIdleMS }).min() { d = min(d ?? u, u) }
+        if let u = icmpByID.values.map({ $0.lastUsed + SlirpEngine.udpIdleMS }).min() { d = min(d ?? u, u) }
         return d
     }
 }
@@ -348,6 +394,7 @@ struct Inbound: Hashable {
     var peer: Endpoint
 }
 
+/// A datagram flow: UDP, or ICMP echo (its local port is the sandbox's echo identifier).
 final class UDPFlow {
     let id: Int
     let key: FlowKey

@@ -103,6 +103,33 @@ final class NetworkTests: XCTestCase {
         XCTAssertFalse(open.err.contains("refused"), open.err)
     }
 
+    /// Ping: an echo request beyond the gateway is answered by the remote host (through the
+    /// host's ICMP sockets: scripts/net-remote lets the test user's group open them); the
+    /// gateway answers itself; cloud metadata is refused, and the net-log says so.
+    func testEchoRequestsAreAnswered() throws {
+        let ping = """
+            import socket, struct, sys
+            s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+            s.settimeout(3)
+            p = struct.pack('!BBHHH', 8, 0, 0, 0x4242, 1) + b'rootless'
+            c = sum(struct.unpack('!8H', p)); c = (c >> 16) + (c & 0xffff); c = ~(c + (c >> 16)) & 0xffff
+            s.sendto(p[:2] + struct.pack('!H', c) + p[4:], (sys.argv[1], 0))
+            try:
+                while True:
+                    d, a = s.recvfrom(2048)
+                    i = (d[0] & 15) * 4
+                    if d[i] == 0 and d[i + 4:i + 6] == b'BB': print('reply', a[0], d[i + 8:].decode()); break
+            except socket.timeout:
+                print('timeout', sys.argv[1])
+            """
+        let r = try slirp(
+            ["--cap-add", "CAP_NET_RAW", "--net-log"],
+            ["\(a)", "10.0.2.2", "169.254.169.254"].map { "python3 -c \"$P\" \($0)" }.joined(separator: "; ").replacingOccurrences(
+                of: "$P", with: ping.replacingOccurrences(of: "\"", with: "\\\"")))
+        XCTAssertEqual(r.out, "reply \(a) rootless\nreply 10.0.2.2 rootless\ntimeout 169.254.169.254\n", r.err)
+        XCTAssertTrue(r.err.contains("icmp \(a) x1") && r.err.contains("icmp 169.254.169.254 x1 refused"), r.err)
+    }
+
     /// --allow-net lets one destination through and refuses the rest; --deny-net refuses one.
     func testAllowAndDenyNet() throws {
         let r = try slirp(["--allow-net", a], "curl -sS -m 10 http://\(a):\(port(a, 0))/hello; curl -sS -m 10 http://\(b):\(port(b, 0))/hello; echo rc=$?")

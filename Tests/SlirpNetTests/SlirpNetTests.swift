@@ -480,6 +480,38 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(r.last, 42)
     }
 
+    /// Echo requests beyond the gateway go to a ping socket (policy first, as port 0); the
+    /// reply comes back with the sandbox's identifier and a valid checksum; idle, it ends.
+    func testEchoRequestsBeyondTheGatewayGoThroughPingSockets() {
+        let e = engine()
+        var b = FrameBuilder(ourMAC: MAC(0x0200_0000_0001), peerMAC: SlirpConfig.gatewayMAC)
+        let me = IPv4(10, 0, 2, 100)
+        e.input(b.icmpEcho(src: me, dst: remote, type: 8, rest: [0x12, 0x34, 0, 7, 42, 43][...]), now: 0)
+        guard case let .icmpEcho(id, to, msg)? = e.drain().first else { return XCTFail() }
+        XCTAssertEqual(to, remote)
+        XCTAssertEqual(Array(msg.prefix(1)) + Array(msg.suffix(2)), [8, 42, 43])
+        // The host's socket answers with its own identifier (0x9999).
+        e.icmpReceived(id, [0, 0, 0, 0, 0x99, 0x99, 0, 7, 42, 43][...], now: 1)
+        guard case let .frame(f)? = e.drain().first, let ip = IPv4Header.parse(f, at: 14) else { return XCTFail() }
+        let i = ip.payload.lowerBound
+        XCTAssertEqual(ip.src, remote)
+        XCTAssertEqual(ip.dst, me)
+        XCTAssertEqual(
+            Array(f[i..<ip.payload.upperBound]).enumerated().filter { $0.offset != 2 && $0.offset != 3 }.map(\.element), [0, 0, 0x12, 0x34, 0, 7, 42, 43])
+        XCTAssertEqual(Checksum.fold(Checksum.add(f, i, ip.payload.upperBound)), 0)
+        e.icmpReceived(id, [8, 0, 0, 0, 0, 0, 0, 0][...], now: 1)
+        XCTAssertEqual(e.drain(), [], "only echo replies come back")
+        e.tick(now: SlirpEngine.udpIdleMS + 5)
+        XCTAssertEqual(e.drain(), [.icmpClose(id)])
+        // Metadata, and a rule with ports, never let a ping through.
+        let m = SlirpEngine(config: SlirpConfig(), policy: EgressPolicy(allow: [NetRule(CIDR("198.18.0.0/15")!, ports: Ports([443...443]))]))
+        m.input(b.icmpEcho(src: me, dst: IPv4(169, 254, 169, 254), type: 8, rest: [0, 1, 0, 1][...]), now: 0)
+        m.input(b.icmpEcho(src: me, dst: remote, type: 8, rest: [0, 1, 0, 1][...]), now: 0)
+        XCTAssertEqual(m.drain(), [])
+        XCTAssertEqual(m.log.values.reduce(0, +), 2)
+        XCTAssertTrue(m.log.keys.allSatisfy { $0.proto == "icmp" && $0.refused != nil })
+    }
+
     /// Garbage and mutated frames never crash the engine, and a SYN flood stays capped.
     func testFuzzedFramesAndFloods() {
         let e = engine()
