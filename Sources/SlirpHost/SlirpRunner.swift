@@ -56,6 +56,8 @@ public final class SlirpRunner {
     var splices: [ObjectIdentifier: PortSplice] = [:]
     var owners: [Int32: Owner] = [:]
     var buffer = [UInt8](repeating: 0, count: 65536 + 64)
+    /// The largest frame the TAP gives (MTU 65520 and the Ethernet header).
+    static let frameMax = 65536 + 64
 
     /// -p: a host socket (made by the caller, so a port in use fails the run early) and the
     /// sandbox port its connections or datagrams go to.
@@ -211,9 +213,15 @@ public final class SlirpRunner {
     /// Frames from the sandbox, a batch per wake-up.
     func readTap() {
         for _ in 0..<256 {
-            let n = buffer.withUnsafeMutableBytes { read(tap, $0.baseAddress, $0.count) }
+            // Read into the frame's own array (no second copy: the engine's effects may
+            // keep slices of it, e.g. the bytes for a host socket).
+            var n = 0
+            let frame = [UInt8](unsafeUninitializedCapacity: SlirpRunner.frameMax) { b, count in
+                n = read(tap, b.baseAddress, b.count)
+                count = max(n, 0)
+            }
             if n <= 0 { break }
-            engine.input(Array(buffer[0..<n]), now: SlirpRunner.now())
+            engine.input(frame, now: SlirpRunner.now())
             if engine.effects.count > 64 { apply() }
         }
     }
@@ -468,8 +476,17 @@ public final class SlirpRunner {
             c.watched = watch(fd, EPOLLOUT.rawValue)
         case let .tcpSend(id, data):
             guard let c = tcp[id] else { return }
-            c.out.append(contentsOf: data)
-            flush(c)
+            // Straight from the frame when nothing waits before it (the usual case: the
+            // host socket takes it); only what it does not take is copied and kept.
+            var sent = 0
+            if c.pending == 0 && !c.connecting {
+                let n = data.withUnsafeBytes { send(c.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+                if n < 0 && errno != EAGAIN && errno != EINTR { return engine.tcpHostError(id) }
+                sent = max(n, 0)
+            }
+            if sent < data.count { c.out.append(contentsOf: data.dropFirst(sent)) }
+            if sent > 0 { engine.tcpWritten(id, sent, now: SlirpRunner.now()) }
+            if c.pending > 0 { flush(c) }
         case let .tcpShutdown(id):
             guard let c = tcp[id] else { return }
             if c.pending == 0 { shutdown(c.fd, Int32(SHUT_WR)) } else { c.shutdownPending = true }
