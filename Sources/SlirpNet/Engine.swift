@@ -51,6 +51,7 @@ public final class SlirpEngine {
     var icmp: [FlowKey: UDPFlow] = [:]
     var icmpByID: [Int: UDPFlow] = [:]
     public static let maxICMPFlows = 64
+    var fragments = Reassembler()
     var nextID = 1
     var nextISS: UInt32 = 0x1000_0000
 
@@ -88,7 +89,11 @@ public final class SlirpEngine {
         switch eth.type {
         case EtherType.arp: arp(b)
         case EtherType.ipv4:
-            guard let ip = IPv4Header.parse(b, at: Ethernet.headerLength), !ip.fragment else { return }
+            guard let ip = IPv4Header.parse(b, at: Ethernet.headerLength) else { return }
+            if ip.fragment {
+                if let whole = fragments.add(b, ip, now: now) { input(whole, now: now) }
+                return
+            }
             switch ip.proto {
             case IPProto.tcp: if let s = TCPSegment.parse(b, ip) { tcpInput(ip, s, now: now) }
             case IPProto.udp: if let u = UDPDatagram.parse(b, ip) { udpInput(ip, u, b, now: now) }
@@ -363,6 +368,7 @@ public final class SlirpEngine {
             if let k = f.inbound { udpInbound[k] = nil }
             effects.append(.udpClose(f.id))
         }
+        fragments.expire(now: now)
         for f in Array(icmpByID.values) where now >= f.lastUsed + SlirpEngine.udpIdleMS {
             icmp[f.key] = nil
             icmpByID[f.id] = nil
@@ -376,6 +382,7 @@ public final class SlirpEngine {
         for f in tcpByID.values { if let t = f.deadline { d = min(d ?? t, t) } }
         if let u = udpByID.values.map({ $0.lastUsed + SlirpEngine.udpIdleMS }).min() { d = min(d ?? u, u) }
         if let u = icmpByID.values.map({ $0.lastUsed + SlirpEngine.udpIdleMS }).min() { d = min(d ?? u, u) }
+        if let u = fragments.nextDeadline { d = min(d ?? u, u) }
         return d
     }
 }

@@ -58,7 +58,10 @@ public struct IPv4Header: Equatable {
     public var ttl: UInt8
     public var id: UInt16
     /// More-fragments flag or a non-zero offset: a fragment.
-    public var fragment: Bool
+    public var fragment: Bool { moreFragments || fragmentOffset != 0 }
+    public var moreFragments: Bool
+    /// Where this fragment's payload goes in the datagram, in bytes.
+    public var fragmentOffset: Int
     /// Where the payload is in the frame.
     public var payload: Range<Int>
     /// The IPv4 packet at b[at...]: version 4, a sane header length, the total length
@@ -72,7 +75,7 @@ public struct IPv4Header: Equatable {
         let frag = be16(b, i + 6)
         return IPv4Header(
             src: IPv4(be32(b, i + 12)), dst: IPv4(be32(b, i + 16)), proto: b[i + 9], ttl: b[i + 8], id: be16(b, i + 4),
-            fragment: frag & 0x2000 != 0 || frag & 0x1fff != 0, payload: (i + ihl)..<(i + total))
+            moreFragments: frag & 0x2000 != 0, fragmentOffset: Int(frag & 0x1fff) * 8, payload: (i + ihl)..<(i + total))
     }
     /// Writes a 20-byte header (DF set) at b[at...] for a payload of length n.
     static func write(_ b: inout [UInt8], at i: Int, src: IPv4, dst: IPv4, proto: UInt8, id: UInt16, payloadLength n: Int) {

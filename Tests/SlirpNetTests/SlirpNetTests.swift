@@ -512,6 +512,50 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(m.log.keys.allSatisfy { $0.proto == "icmp" && $0.refused != nil })
     }
 
+    /// An IPv4 frame cut into fragments of `size` payload bytes (a multiple of 8).
+    func fragments(_ f: [UInt8], size: Int) -> [[UInt8]] {
+        guard let ip = IPv4Header.parse(f, at: 14) else { return [] }
+        let body = Array(f[ip.payload])
+        return stride(from: 0, to: body.count, by: size).map { at in
+            let part = body[at..<min(at + size, body.count)]
+            var b = Array(f[0..<14]) + [UInt8](repeating: 0, count: 20) + part
+            IPv4Header.write(&b, at: 14, src: ip.src, dst: ip.dst, proto: ip.proto, id: ip.id, payloadLength: part.count)
+            let more: UInt16 = at + size < body.count ? 0x2000 : 0
+            put16(&b, 20, more | UInt16(at / 8))
+            put16(&b, 24, 0)
+            put16(&b, 24, Checksum.fold(Checksum.add(b, 14, 34)))
+            return b
+        }
+    }
+
+    /// A fragmented UDP datagram is put back together, in any order; an overlap drops it; a
+    /// flood of first fragments holds at most maxDatagrams, and they expire.
+    func testFragmentsAreReassembledWithinBounds() {
+        let e = engine()
+        var sb = Sandbox()
+        let data = (0..<3000).map { UInt8(truncatingIfNeeded: $0) }
+        let parts = fragments(sb.udp(5000, to: remote, 53, data), size: 1480)
+        XCTAssertEqual(parts.count, 3)
+        for p in [parts[2], parts[0], parts[1]] { e.input(p, now: 0) }
+        XCTAssertEqual(e.drain(), [.udpSend(1, Endpoint(remote, 53), data[...])])
+        // An overlapping part: dropped, nothing sent.
+        let again = fragments(sb.udp(5001, to: remote, 53, data), size: 1480)
+        var shifted = again[0]
+        put16(&shifted, 20, 0x2000 | 1)
+        put16(&shifted, 24, 0)
+        put16(&shifted, 24, Checksum.fold(Checksum.add(shifted, 14, 34)))
+        e.input(again[0], now: 1)
+        e.input(shifted, now: 1)
+        e.input(again[1], now: 1)
+        e.input(again[2], now: 1)
+        XCTAssertEqual(e.drain(), [])
+        // A flood: distinct datagrams' first fragments, never completed.
+        for i in 0..<10_000 { e.input(fragments(sb.udp(UInt16(6000 + i % 50_000), to: remote, 9, data), size: 1480)[0], now: 2) }
+        XCTAssertEqual(e.fragments.pending.count, Reassembler.maxDatagrams)
+        e.tick(now: 2 + Reassembler.timeoutMS)
+        XCTAssertEqual(e.fragments.pending.count, 0)
+    }
+
     /// Garbage and mutated frames never crash the engine, and a SYN flood stays capped.
     func testFuzzedFramesAndFloods() {
         let e = engine()
