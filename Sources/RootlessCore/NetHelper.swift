@@ -8,7 +8,9 @@ import SlirpNet
 /// are written, before it is released, so the payload starts with its network up; told to
 /// stop when the sandbox ends (slirp4netns: its exit fd closes; pasta: SIGTERM), and reaped.
 /// Both lay the network out as SlirpNet does: 10.0.2.100/24 on tap0, gateway 10.0.2.2, DNS
-/// 10.0.2.3, MTU 65520, the host's loopback not reachable.
+/// 10.0.2.3, MTU 65520, IPv4 only, the host's loopback not reachable. Their own rules
+/// apply otherwise: link-local (cloud metadata) and the host's other addresses stay
+/// reachable through them.
 public enum NetHelperTool: String, Sendable {
     case slirp4netns
     case pasta
@@ -96,7 +98,8 @@ final class NetHelper {
             // (its default, "auto", would publish every port the sandbox listens on).
             return
                 [
-                    plan.path, "--config-net", "--foreground", "--quiet", "--pid", "/proc/self/fd/3", "--ns-ifname", "tap0", "--address", "10.0.2.100",
+                    plan.path, "--config-net", "--foreground", "--quiet", "--ipv4-only", "--pid", "/proc/self/fd/3", "--ns-ifname", "tap0", "--address",
+                    "10.0.2.100",
                     "--netmask", "24", "--gateway", "10.0.2.2", "--mtu", "65520", "--dns-forward", "10.0.2.3", "--no-map-gw", "--tcp-ns", "none", "--udp-ns",
                     "none",
                 ] + forwards(udp: false) + forwards(udp: true) + [String(child)]

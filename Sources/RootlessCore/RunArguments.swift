@@ -33,7 +33,8 @@ public enum RunArguments {
           --net MODE              none | host | pasta | slirp4netns | slirp[:mtu=N,cidr=NET,allow_host_loopback=true]
                                   (default: none; slirp: our user-mode stack, the internet
                                   but not the host's loopback or 169.254.0.0/16; pasta,
-                                  slirp4netns: the peer tools, same addresses)
+                                  slirp4netns: the peer tools, same addresses, no host
+                                  loopback, but metadata and the host's addresses reachable)
           --allow-net CIDR|NAME[:PORTS][,..]   slirp: only these destinations (a NAME: the
                                   addresses the sandbox's own lookups of it returned; DNS
                                   always works; PORTS: 443 or 8000-8100; :PORTS alone: any address)

@@ -35,6 +35,7 @@ final class PortSplice {
     /// Moves what it can in direction d. false: the connection failed (close it).
     func pump(_ d: Int) -> Bool {
         let from = fds[d], to = fds[1 - d]
+        var read = false
         while true {
             if inPipe[d] > 0 {
                 let n = rl_splice_nb(pipes[d][0], to, inPipe[d])
@@ -51,9 +52,16 @@ final class PortSplice {
                 }
                 return true
             }
-            let n = rl_splice_nb(from, pipes[d][1], PortSplice.chunk)
+            var n = rl_splice_nb(from, pipes[d][1], PortSplice.chunk)
+            if n == -Int(EAGAIN) && !read {
+                // splice stops at TCP's urgent mark (and says EAGAIN while epoll says
+                // readable: the loop would spin). A plain read takes the byte past it (it is
+                // inline: SO_OOBINLINE) into the pipe, which is empty here.
+                n = PortSplice.copy(from, pipes[d][1])
+            }
             if n > 0 {
                 inPipe[d] += n
+                read = true
             } else if n == 0 {
                 eof[d] = true
             } else {
@@ -72,13 +80,38 @@ final class PortSplice {
         return (!eof[s] && inPipe[s] == 0 ? EPOLLIN.rawValue | EPOLLRDHUP.rawValue : 0) | (inPipe[1 - s] > 0 ? EPOLLOUT.rawValue : 0)
     }
 
+    /// Up to 4 KiB read from a socket and written into an empty pipe: bytes, 0 at EOF, or -errno.
+    static func copy(_ from: Int32, _ pipe: Int32) -> Int {
+        var b = [UInt8](repeating: 0, count: 4096)
+        let n = b.withUnsafeMutableBytes { recv(from, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        if n <= 0 { return n == 0 ? 0 : -Int(errno) }
+        let w = b.withUnsafeBytes { write(pipe, $0.baseAddress, n) }
+        return w == n ? n : -Int(EIO)
+    }
+
+    /// Settings for both sockets: urgent bytes inline (never lost), and for the sandbox's
+    /// fixed buffers — its namespace's tcp_rmem/tcp_wmem are the sandbox's to set, and the
+    /// socket's memory is charged to us, outside the sandbox's limits.
+    static func configure(_ fd: Int32, sandboxSide: Bool) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, socklen_t(MemoryLayout<Int32>.size))
+        if sandboxSide {
+            var size = bufferSize
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+    static let bufferSize: Int32 = 1 << 20
+
     func closeAll(reset: Bool) {
         guard !closed else { return }
         closed = true
         if reset {
-            // The host's client sees the connection refused or reset, as on the TAP path.
+            // Both ends see the connection reset (a truncated upload must not look whole
+            // to the sandbox's server), as on the TAP path.
             var l = linger(l_onoff: 1, l_linger: 0)
-            setsockopt(fds[0], SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+            for fd in fds where fd >= 0 { setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size)) }
         }
         for fd in fds + pipes[0] + pipes[1] where fd >= 0 { close(fd) }
     }
@@ -103,18 +136,25 @@ final class NamespaceSockets {
             for fd in req + rep where fd >= 0 { close(fd) }
             return nil
         }
+        // The thread owns netns and its answer pipe's write end, and closes them when it
+        // ends: a read of answers never waits on a thread that is gone.
         let (rd, wr) = (req[0], rep[1])
         thread = Threads.start {
             var r = rl_setns_net(netns)
             close(netns)
             _ = write(wr, &r, 4)
             var b: UInt8 = 0
-            while r == 0 && read(rd, &b, 1) == 1 {
+            while r == 0 {
+                let n = read(rd, &b, 1)
+                if n < 0 && errno == EINTR { continue }
+                if n != 1 { break }
                 var fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
                 if fd < 0 { fd = -errno }
                 _ = write(wr, &fd, 4)
             }
+            close(wr)
         }
+        if thread == nil { close(netns) } else { rep[1] = -1 }
         var r: Int32 = -1
         guard thread != nil, read(rep[0], &r, 4) == 4, r == 0 else {
             stop()

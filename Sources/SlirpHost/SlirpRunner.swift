@@ -326,6 +326,7 @@ public final class SlirpRunner {
             PortSplice(host: fd, sandbox: -1).closeAll(reset: true)
             return true
         }
+        PortSplice.configure(sfd, sandboxSide: true)
         var sa = SlirpRunner.address(Endpoint(config.guest, guestPort))
         let r = withUnsafePointer(to: &sa) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(sfd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -339,8 +340,7 @@ public final class SlirpRunner {
             p.closeAll(reset: true)
             return true
         }
-        var one: Int32 = 1
-        for s in [fd, sfd] { setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        PortSplice.configure(fd, sandboxSide: false)
         splices[ObjectIdentifier(p)] = p
         owners[fd] = .splice(p, 0)
         owners[sfd] = .splice(p, 1)

@@ -64,6 +64,8 @@ public final class SlirpEngine {
     var sendBuffered = 0
     var rcvPending = 0
     public static let maxUDPFlows = 1024
+    /// -p /udp: host senders with a flow at once.
+    public static let maxUDPInbound = 256
     public static let udpIdleMS: UInt64 = 60_000
 
     public init(config: SlirpConfig, policy: EgressPolicy) {
@@ -188,7 +190,9 @@ public final class SlirpEngine {
     func udpInput(_ ip: IPv4Header, _ u: UDPDatagram, _ b: [UInt8], now: UInt64) {
         let key = FlowKey(Endpoint(ip.src, u.srcPort), Endpoint(ip.dst, u.dstPort))
         if let f = udp[key] {
-            f.lastUsed = now
+            // A forwarded port's flow lives on its host peer's datagrams only: the
+            // sandbox cannot keep sending to a peer that went quiet.
+            if f.inbound == nil { f.lastUsed = now }
             effects.append(.udpSend(f.id, f.to, b[u.payload]))
             return
         }
@@ -196,7 +200,7 @@ public final class SlirpEngine {
         case let .failure(r):
             note("udp", Endpoint(ip.dst, u.dstPort), r.why)
         case let .success(to):
-            guard udp.count < SlirpEngine.maxUDPFlows else { return }
+            guard udp.count - udpInbound.count < SlirpEngine.maxUDPFlows else { return }
             note("udp", Endpoint(ip.dst, u.dstPort), nil)
             let f = UDPFlow(id: nextID, key: key, to: to, now: now)
             nextID += 1
@@ -298,7 +302,9 @@ public final class SlirpEngine {
         if let known = udpInbound[k] {
             f = known
         } else {
-            guard udp.count < SlirpEngine.maxUDPFlows else { return nil }
+            // Their own cap: senders on the host's port cannot crowd out the sandbox's flows
+            // (DNS among them). A peer the policy could never reach gets no flow to answer on.
+            guard udpInbound.count < SlirpEngine.maxUDPInbound, policy.refusesPeer(peer.ip, port: peer.port) == nil else { return nil }
             nextForwardPort = nextForwardPort == 65535 ? 49152 : nextForwardPort + 1
             let key = FlowKey(Endpoint(config.guest, guestPort), Endpoint(config.gateway, nextForwardPort))
             guard udp[key] == nil else { return nil }

@@ -140,17 +140,32 @@ public struct EgressPolicy: Equatable, Sendable {
     public func refuses(_ a: IPv4, port: UInt16) -> String? {
         if EgressPolicy.special.contains(where: { $0.contains(a) }) { return "not a unicast address" }
         if deny.contains(where: { $0.matches(a, port) }) { return "--deny-net" }
-        if EgressPolicy.linkLocal.contains(a) || EgressPolicy.metadata.contains(where: { $0.contains(a) }) {
-            // Only an explicit network opens it (never a name's answer, nor a bare port).
-            return allow.contains(where: { $0.matches(a, port) && $0.net.prefix > 0 })
-                ? nil : "link-local or cloud metadata; --allow-net with its network opens it"
-        }
+        if EgressPolicy.linkLocal.contains(a) || EgressPolicy.metadata.contains(where: { $0.contains(a) }) { return refusesMetadata(a, port) }
         if EgressPolicy.loopback.contains(a) || hostAddresses.contains(a) {
             return allowHostLoopback ? nil : "the host itself (allow_host_loopback=true opens it)"
         }
         if allow.contains(where: { $0.matches(a, port) }) || resolved[a]?.contains(port) == true { return nil }
         if !allow.isEmpty || !allowNames.isEmpty { return "not in --allow-net" + (allowNames.isEmpty ? "" : " (nor an answer for its names)") }
         return nil
+    }
+
+    /// Link-local and the metadata addresses: refused unless a rule names a network inside
+    /// them (never a name's answer, a bare port, nor a wide network that happens to cover
+    /// them, such as 128.0.0.0/1).
+    func refusesMetadata(_ a: IPv4, _ port: UInt16) -> String? {
+        let zones = [EgressPolicy.linkLocal] + EgressPolicy.metadata
+        guard let zone = zones.first(where: { $0.contains(a) }) else { return nil }
+        let named = allow.contains { $0.matches(a, port) && $0.net.prefix >= zone.prefix && zone.contains($0.net.base) }
+        return named ? nil : "link-local or cloud metadata; --allow-net with its network opens it"
+    }
+
+    /// For a host peer a forwarded UDP port hears from (the sandbox answers it): refused if
+    /// it is not unicast, denied, or link-local/metadata. The host's loopback is fine (the
+    /// peer is usually a local client).
+    public func refusesPeer(_ a: IPv4, port: UInt16) -> String? {
+        if EgressPolicy.special.contains(where: { $0.contains(a) }) { return "not a unicast address" }
+        if deny.contains(where: { $0.matches(a, port) }) { return "--deny-net" }
+        return refusesMetadata(a, port)
     }
 
     /// A comma-separated list of CIDRs, addresses and, where `names`, host names, each with

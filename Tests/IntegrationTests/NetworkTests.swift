@@ -289,8 +289,9 @@ final class NetworkTests: XCTestCase {
         XCTAssertTrue(busy.err.contains("-p 127.0.0.1:\(port): cannot listen on that host port") && busy.err.contains("in use"), busy.err)
     }
 
-    /// -p's two paths, each with 8 MiB up (half-closed after) and 4 MiB back, checksummed:
-    /// by default the run holds the keeper's user namespace and splices each connection to
+    /// -p's two paths, each with 8 MiB up (half-closed after) and 4 MiB back after an urgent
+    /// byte (splice stops at TCP's urgent mark: the engine must neither spin nor lose bytes),
+    /// checksummed. By default the run holds the keeper's user namespace and splices each connection to
     /// a socket inside the sandbox's namespace (the server sees its own address as the
     /// peer); with a user namespace of its own the connection goes over the TAP (the peer
     /// is the gateway). A port nobody listens on inside ends the host's connection at once.
@@ -310,7 +311,9 @@ final class NetworkTests: XCTestCase {
                     if not d: break
                     h.update(d)
                     n += len(d)
-                c.sendall(f'{a[0]} {n} {h.hexdigest()}\\n'.encode() + b'x' * (4 << 20))
+                c.sendall(f'{a[0]} {n} {h.hexdigest()}\\n'.encode())
+                c.send(b'!', socket.MSG_OOB)
+                c.sendall(b'x' * (4 << 20))
                 c.close()
             """
         let up = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
@@ -323,7 +326,9 @@ final class NetworkTests: XCTestCase {
             let (reply, _) = tcpExchange(port, up)
             let head = reply.prefix { $0 != UInt8(ascii: "\n") }
             XCTAssertEqual(String(decoding: head, as: UTF8.self), "\(peer) \(up.count) \(sha)", "\(flags)")
-            XCTAssertEqual(reply.count, head.count + 1 + (4 << 20), "\(flags)")
+            // An urgent byte comes as data, and nothing after it is lost.
+            XCTAssertEqual(reply.dropFirst(head.count + 1).first, UInt8(ascii: "!"), "\(flags)")
+            XCTAssertEqual(reply.count, head.count + 2 + (4 << 20), "\(flags)")
             let (none, err) = tcpExchange(port + 1, Array("x".utf8))
             XCTAssertTrue(none.isEmpty && err != EAGAIN, "a closed port inside: the connection ends at once (\(err)) \(flags)")
             run.process.terminate()

@@ -194,6 +194,18 @@ final class CodecTests: XCTestCase {
         n.resolved = [IPv4(198, 18, 0, 9): Ports([443...443])]
         XCTAssertNil(n.refuses(IPv4(198, 18, 0, 9), port: 443))
         XCTAssertNotNil(n.refuses(IPv4(198, 18, 0, 9), port: 80))
+        // Link-local opens only to a rule naming a network inside it, not a wide one.
+        var wide = EgressPolicy()
+        wide.allow = try EgressPolicy.targets("0.0.0.0/1:80,128.0.0.0/1:80", flag: "--allow-net", names: true).0
+        XCTAssertNotNil(wide.refuses(IPv4(169, 254, 169, 254), port: 80))
+        XCTAssertNotNil(wide.refuses(IPv4(168, 63, 129, 16), port: 80))
+        XCTAssertNil(wide.refuses(IPv4(8, 8, 8, 8), port: 80))
+        wide.allow += try EgressPolicy.targets("169.254.169.254:80", flag: "--allow-net", names: true).0
+        XCTAssertNil(wide.refuses(IPv4(169, 254, 169, 254), port: 80))
+        // A forwarded UDP port's peer: loopback is fine, metadata and denied ones are not.
+        XCTAssertNil(EgressPolicy().refusesPeer(IPv4(127, 0, 0, 1), port: 5000))
+        XCTAssertNotNil(EgressPolicy().refusesPeer(IPv4(169, 254, 169, 254), port: 80))
+        XCTAssertNotNil(EgressPolicy(deny: [NetRule(CIDR("10.0.0.0/8")!)]).refusesPeer(IPv4(10, 1, 1, 1), port: 80))
         XCTAssertEqual(Ports([443...443]).union(Ports([80...80])), Ports([80...80, 443...443]))
         XCTAssertEqual(Ports([443...443]).union(.all), .all)
     }
@@ -421,10 +433,22 @@ final class EngineTests: XCTestCase {
         XCTAssertNotEqual(e.udpForwarded(guestPort: 53, from: Endpoint(IPv4(127, 0, 0, 1), 40001), [1][...], now: 3), id)
         XCTAssertNil(e.udpForwarded(guestPort: 53, from: peer, [UInt8](repeating: 0, count: 70000)[...], now: 3), "larger than the link")
         _ = e.drain()
+        // The sandbox's own sends do not keep a forwarded flow alive.
+        e.input(sb.udp(53, to: c.gateway, u.srcPort, [1]), now: SlirpEngine.udpIdleMS)
+        _ = e.drain()
         e.tick(now: SlirpEngine.udpIdleMS + 10)
         let closed = e.drain().compactMap { if case let .udpClose(i) = $0 { return i } else { return nil } }
         XCTAssertEqual(Set(closed), [id, id + 1])
         XCTAssertEqual(e.flowCount, 0)
+        // Senders on the host's port have a cap of their own; the sandbox's flows still open.
+        for i in 0..<(SlirpEngine.maxUDPInbound + 50) {
+            _ = e.udpForwarded(guestPort: 53, from: Endpoint(IPv4(127, 0, 0, 1), UInt16(1000 + i)), [1][...], now: 20)
+        }
+        XCTAssertEqual(e.udpInbound.count, SlirpEngine.maxUDPInbound)
+        XCTAssertNil(e.udpForwarded(guestPort: 53, from: Endpoint(IPv4(169, 254, 169, 254), 53), [1][...], now: 20), "a peer the policy never reaches")
+        _ = e.drain()
+        e.input(sb.udp(7000, to: IPv4(198, 18, 0, 1), 53, [1]), now: 21)
+        XCTAssertEqual(e.drain().count, 1, "the sandbox's own flow opens")
     }
 
     func testUDPAndDNSAreForwarded() {
