@@ -14,7 +14,9 @@ public struct ImageReference: Equatable, Hashable, Sendable, CustomStringConvert
         self.digest = digest
     }
 
-    public static func parse(_ s: String) throws -> ImageReference {
+    /// `defaultRegistry`: where a name without a registry lives (docker.io, where a
+    /// one-component path gets `library/`; podman's `localhost` for images made here).
+    public static func parse(_ s: String, defaultRegistry: String = "docker.io") throws -> ImageReference {
         func bad(_ why: String) -> ImageFormatError { ImageFormatError("invalid image reference \"\(s.prefix(200))\": \(why)") }
         guard !s.isEmpty, s.utf8.count <= 512 else { throw bad("empty or too long") }
         var rest = Substring(s)
@@ -26,7 +28,7 @@ public struct ImageReference: Equatable, Hashable, Sendable, CustomStringConvert
         }
         var parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty }) else { throw bad("empty path component") }
-        var registry = "docker.io"
+        var registry = defaultRegistry
         if parts.count > 1, parts[0].contains(".") || parts[0].contains(":") || parts[0] == "localhost" {
             registry = parts.removeFirst()
         }

@@ -22,8 +22,15 @@ public enum ImageRun {
         for (l, d) in zip(layers, config.diffIDs.reversed()) where OS.lookup(l) != true {
             throw RootlessError("layer \(d) of image \(name) is missing from the store", fix: "import or pull the image again")
         }
-        // docker semantics: the command replaces Cmd; Entrypoint stays in front.
-        if s.command.isEmpty { s.command = config.entrypoint + config.cmd } else { s.command = config.entrypoint + s.command }
+        // docker semantics: the command replaces Cmd; Entrypoint stays in front, unless
+        // --entrypoint replaces it (and then the image's Cmd is not used either).
+        if let e = s.entrypoint {
+            s.command = e + s.command
+        } else if s.command.isEmpty {
+            s.command = config.entrypoint + config.cmd
+        } else {
+            s.command = config.entrypoint + s.command
+        }
         guard !s.command.isEmpty else { throw RootlessError("image \(name) has no Entrypoint or Cmd", fix: "give a command: rootless run \(name) -- CMD") }
         if s.workdir == nil && !config.workingDir.isEmpty { s.workdir = config.workingDir }
         if s.user == nil && !config.user.isEmpty { s.user = try user(config.user, layers: layers, image: name) }

@@ -50,7 +50,8 @@ public struct Importer {
     }
 
     func names(_ given: String?, fallback: [String]) throws -> [String] {
-        if let n = given { return [try ImageReference.parse(n).description] }
+        // A name given here without a registry is a local image's: localhost/NAME, as podman.
+        if let n = given { return [try ImageReference.parse(n, defaultRegistry: "localhost").description] }
         return fallback.compactMap { try? ImageReference.parse($0).description }
     }
 

@@ -120,7 +120,7 @@ public struct Store {
     /// listing, so a run's start does not grow with the store; `names` holds only this
     /// name. nil when s is not a name (then `resolve` looks at ids too).
     public func named(_ s: String) -> Image? {
-        for n in [s, (try? ImageReference.parse(s))?.description].compactMap({ $0 }) {
+        for n in Store.candidates(s) {
             guard let id = OS.readFile(root + "/names/" + Self.escape(n), limit: 256).flatMap({ Digest($0.trimmingNewline) }),
                 let m = OS.readFile(root + "/images/" + id.hex, limit: 256).flatMap({ Digest($0.trimmingNewline) })
             else { continue }
@@ -133,14 +133,23 @@ public struct Store {
     /// the image with all its names.
     public func resolve(_ s: String) throws -> Image {
         let all = images()
-        let normalized = (try? ImageReference.parse(s))?.description
-        if let i = all.first(where: { $0.names.contains(s) || (normalized != nil && $0.names.contains(normalized!)) }) { return i }
+        for n in Store.candidates(s) { if let i = all.first(where: { $0.names.contains(n) }) { return i } }
         let hex = s.hasPrefix("sha256:") ? String(s.dropFirst(7)) : s
         let byID = hex.count >= 4 ? all.filter { $0.id.hex.hasPrefix(hex) } : []
         if byID.count == 1 { return byID[0] }
         throw RootlessError(
             byID.count > 1 ? "image id prefix \(s) is ambiguous" : "no image \(s) in the store \(root)",
             fix: "rootless images lists them; rootless pull or rootless import adds one")
+    }
+
+    /// The names s may stand for, in order: itself, a local image's (localhost/NAME, as
+    /// podman looks there first), a registry's (docker.io/library/NAME:latest).
+    public static func candidates(_ s: String) -> [String] {
+        var out = [s]
+        for r in ["localhost", "docker.io"] {
+            if let n = (try? ImageReference.parse(s, defaultRegistry: r))?.description, !out.contains(n) { out.append(n) }
+        }
+        return out
     }
 
     public func removeName(_ n: String) -> Bool { unlink(root + "/names/" + Self.escape(n)) == 0 }

@@ -12,20 +12,11 @@ import IDMap
 /// Subcommand dispatch (the executable only calls CLI.main).
 public enum CLI {
     public static let version = "0.1.0"
-    public static let usage = """
-        rootless \(version): an unprivileged sandbox — fake root inside, nothing gained outside.
-        usage:
-          rootless run [OPTIONS] [--] CMD [ARGS...]   run CMD in a new sandbox (rootless run --help)
-          rootless doctor [--format text|json]        what this host allows, and how to fix what it does not
-          rootless policy check FILE | show NAME|FILE | list   seccomp policies
-          rootless keeper status | stop               the process holding the shared --map auto user namespace
-          rootless pull [--platform OS/ARCH] [--creds U:P] [--tls-verify=false] REF   from a registry (OCI distribution)
-          rootless import [--name NAME] SOURCE       an OCI layout (dir or tar), docker-archive, or rootfs tar
-          rootless images [--format json] | inspect IMAGE | rmi IMAGE...   the image store
-          rootless unshare [-- CMD]                   CMD (a shell) as root in the store's user namespace
-          rootless gc [--root DIR]                    remove cgroups left by crashed runs, unused layers and leftovers
-          rootless version
-        """
+    public static var usage: String {
+        "rootless \(version): an unprivileged sandbox — fake root inside, nothing gained outside.\nusage:\n"
+            + Commands.all.flatMap { c in c.synopsis.map { "  " + $0 } }.joined(separator: "\n")
+            + "\n  rootless help CMD                 a command's options (also rootless CMD --help)\n"
+    }
 
     /// The whole argv, argv[0] included: the keeper is exec'd under its own name.
     public static func entry(_ argv: [String]) -> Int32 {
@@ -35,14 +26,14 @@ public enum CLI {
 
     public static func main(_ args: [String]) -> Int32 {
         guard let cmd = args.first else {
-            OS.writeStderr(usage + "\n")
+            OS.writeStderr(usage)
             return 125
         }
         let rest = Array(args.dropFirst())
         switch cmd {
         case "run":
             if rest.first == "--help" || rest.first == "-h" {
-                OS.writeStdout(RunArguments.usage + "\n")
+                OS.writeStdout(RunArguments.usage)
                 return 0
             }
             return run(rest)
@@ -53,6 +44,7 @@ public enum CLI {
         case "keeper":
             return KeeperCommand.main(rest)
         case "gc":
+            if rest.first == "--help" || rest.first == "-h" { return ImageCommand.main(cmd, rest) }
             let removed = CgroupTree.gc()
             for r in removed { OS.writeStdout("removed cgroup \(r)\n") }
             OS.writeStdout("gc: \(removed.count) cgroup\(removed.count == 1 ? "" : "s") of crashed runs removed\n")
@@ -60,15 +52,61 @@ public enum CLI {
         case "pull", "import", "images", "inspect", "rmi", "unshare", "__unpack", "__rmtree", "__compose":
             return ImageCommand.main(cmd, rest)
         case "version", "--version":
-            OS.writeStdout("rootless \(version)\n")
+            OS.writeStdout(versionText)
             return 0
         case "help", "--help", "-h":
-            OS.writeStdout(usage + "\n")
+            guard let name = rest.first else {
+                OS.writeStdout(usage)
+                return 0
+            }
+            guard let c = Commands.info(name) else { return report(unknownCommand(name)) }
+            OS.writeStdout(c.help)
+            return 0
+        case "completion":
+            guard rest.count == 1, let script = Completion.script(rest[0]) else {
+                return report(
+                    RootlessError(
+                        "completion takes one shell: bash, zsh or fish",
+                        fix: "e.g. rootless completion bash > ~/.local/share/bash-completion/completions/rootless"))
+            }
+            OS.writeStdout(script)
+            return 0
+        case "__man":
+            // scripts/build: the man pages, one per command, into a directory.
+            guard rest.count == 1 else { return 125 }
+            let top = CommandSpec<Void>(
+                "", synopsis: Commands.all.flatMap(\.synopsis), summary: "an unprivileged sandbox: fake root inside, nothing gained outside", options: [],
+                details: "Each command has its own page: " + Commands.all.map { "rootless-\($0.name)(1)" }.joined(separator: ", ") + ".")
+            let pages = [("rootless", OptionText.man(top, version: version))] + Commands.all.map { ("rootless-" + $0.name, $0.man(version)) }
+            for (name, text) in pages {
+                let path = rest[0] + "/" + name + ".1"
+                let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { return report(RootlessError("cannot write \(path)", errno: errno)) }
+                OS.writeBytes(fd, Array(text.utf8))
+                close(fd)
+            }
             return 0
         default:
-            OS.writeStderr("rootless: unknown command \"\(cmd)\" — see rootless --help\n")
-            return 125
+            return report(unknownCommand(cmd))
         }
+    }
+
+    /// `rootless version`: what this binary is.
+    static var versionText: String {
+        """
+        rootless \(version)
+        commit: \(String(cString: rl_build_info()))
+        libseccomp: \(SeccompCompiler.libraryVersion)
+        features: user namespaces (newuidmap/newgidmap), mounts, OCI images (overlay, fuse-overlayfs, copy), registry pull, \
+        delegated cgroup v2, seccomp policy files, fake root, Landlock, SlirpNet (--net slirp), pasta and slirp4netns backends
+
+        """
+    }
+
+    static func unknownCommand(_ cmd: String) -> RootlessError {
+        let names = Commands.all.map(\.name) + ["help"]
+        let near = names.map { ($0, OptionText.distance($0, cmd)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }
+        return RootlessError("unknown command \"\(cmd)\"\(near.map { " (did you mean \($0.0)?)" } ?? "")", fix: "see rootless --help")
     }
 
     static func run(_ args: [String]) -> Int32 {
@@ -76,6 +114,7 @@ public enum CLI {
             PhaseTimer.mark("start")
             let cwd = OS.knownDirectory()
             var spec = try RunArguments.parse(args, cwd: cwd)
+            for f in spec.envFiles { spec.env = try EnvFile.read(f) + spec.env }
             // The no-userns rung only when the user allowed it and this host forbids user
             // namespaces (a throw-away clone answers; it costs ~1 ms, so only with the flag).
             if spec.allowNoUserns && spec.userns == .auto && rl_probe_userns() != 0 {

@@ -20,25 +20,27 @@ public enum Doctor {
         public var fix: String?
     }
 
-    public static func main(_ args: [String]) -> Int32 {
-        var json = false
-        var i = 0
-        while i < args.count {
-            switch args[i] {
-            case "--format=json": json = true
-            case "--format=text": json = false
-            case "--format":
-                i += 1
-                guard i < args.count, ["json", "text"].contains(args[i]) else {
-                    OS.writeStderr("rootless: --format needs text or json — e.g. rootless doctor --format json\n")
-                    return 125
-                }
-                json = args[i] == "json"
-            default:
-                OS.writeStderr("rootless: unknown doctor option \(args[i]) — use --format text|json\n")
-                return 125
+    static let command = CommandSpec<Bool>(
+        "doctor", synopsis: ["rootless doctor [--format text|json]"],
+        summary: "What this host allows (user namespaces, ID ranges, cgroups, seccomp, Landlock, networking), and how to fix what it does not.",
+        options: [
+            Opt(["--format"], "text|json", "output format (default: text)", choices: ["text", "json"]) { json, v, _ in
+                guard v == "text" || v == "json" else { throw RootlessError("--format needs text or json", fix: "e.g. rootless doctor --format json") }
+                json = v == "json"
             }
-            i += 1
+        ])
+
+    public static func main(_ args: [String]) -> Int32 {
+        if args.first == "--help" || args.first == "-h" {
+            OS.writeStdout(command.help)
+            return 0
+        }
+        var json = false
+        do {
+            let rest = try command.parse(args, into: &json, firstOperandEnds: false)
+            guard rest.isEmpty else { throw RootlessError("doctor takes no operands (\"\(rest[0])\")", fix: "usage: \(command.synopsis[0])") }
+        } catch {
+            return CLI.report(error)
         }
         let checks = run(HostPaths())
         OS.writeStdout(json ? renderJSON(checks) : renderText(checks))

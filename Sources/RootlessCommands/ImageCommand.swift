@@ -24,55 +24,12 @@ public enum ImageCommand {
         var rest: [String] = []
     }
 
-    /// `stopAtCommand`: the first plain word starts a command (rootless unshare ls -l).
-    static func options(_ args: [String], stopAtCommand: Bool = false) throws -> Options {
+    /// cmd's options, parsed with its table (Commands.swift); the operands in `rest`.
+    /// unshare's first plain word starts its command (rootless unshare ls -l).
+    static func options(_ cmd: String, _ args: [String]) throws -> Options {
+        guard let table = tables.first(where: { $0.name == cmd }) else { throw RootlessError("unknown command \(cmd)", fix: "see rootless --help") }
         var o = Options()
-        var i = 0
-        func value(_ f: String) throws -> String {
-            i += 1
-            guard i < args.count else { throw RootlessError("\(f) needs a value") }
-            return args[i]
-        }
-        while i < args.count {
-            let a = args[i]
-            if a == "--" { o.rest += args[(i + 1)...]; break }
-            switch a {
-            case "--root": o.root = try value(a)
-            case "--map":
-                let v = try value(a)
-                guard let m = MapMode(rawValue: v) else { throw RootlessError("unknown --map \(v)", fix: "use auto, self or keep-id") }
-                o.map = m
-            case "--name", "-n": o.name = try value(a)
-            case "--die-with-parent": o.dieWithParent = true
-            case "--quiet", "-q": o.pull.quiet = true
-            case "--authfile": o.pull.authFile = try value(a)
-            case "--cert-dir": o.pull.tls.certDir = try value(a)
-            case "--creds":
-                let v = try value(a)
-                guard let c = Credentials(pair: v) else { throw RootlessError("--creds wants USER:PASSWORD") }
-                o.pull.creds = c
-            case "--tls-verify=false", "--tls-verify=true", "--tls-verify":
-                o.pull.tls.verify = a != "--tls-verify=false"
-            case "--jobs":
-                let v = try value(a)
-                guard let n = Int(v), (1...16).contains(n) else { throw RootlessError("--jobs wants a number from 1 to 16") }
-                o.pull.jobs = n
-            case "--platform":
-                let v = try value(a)
-                guard let p = Platform(parsing: v) else { throw RootlessError("bad --platform \(v)", fix: "write it as os/arch[/variant], e.g. linux/arm64") }
-                o.platform = p
-                o.pull.platform = p
-            case "--format":
-                let v = try value(a)
-                guard v == "json" || v == "table" else { throw RootlessError("unknown --format \(v)", fix: "use table or json") }
-                o.json = v == "json"
-            default:
-                if a.hasPrefix("-") && a != "-" { throw RootlessError("unknown option \(a)") }
-                if stopAtCommand { o.rest += args[i...]; return o }
-                o.rest.append(a)
-            }
-            i += 1
-        }
+        o.rest = try table.parse(args, into: &o, cwd: OS.knownDirectory(), firstOperandEnds: cmd == "unshare")
         return o
     }
 
@@ -95,7 +52,11 @@ public enum ImageCommand {
                 return 0
             default: break
             }
-            let o = try options(args, stopAtCommand: cmd == "unshare")
+            if let t = tables.first(where: { $0.name == cmd }), args.first == "--help" || args.first == "-h" {
+                OS.writeStdout(t.help)
+                return 0
+            }
+            let o = try options(cmd, args)
             if cmd == "gc" {
                 guard let r = o.root ?? Store.defaultRoot(), let store = try? Store(root: r, create: false) else { return 0 }
                 let removed = try store.collect(map: o.map)
@@ -108,16 +69,18 @@ public enum ImageCommand {
             switch cmd {
             case "pull":
                 guard o.rest.count == 1 else {
-                    throw RootlessError(
-                        "usage: rootless pull [--platform OS/ARCH] [--creds USER:PASS] [--authfile F] [--tls-verify=false] [--cert-dir D] [-q] REF")
+                    throw RootlessError("pull takes one image reference", fix: "usage: \(pull.synopsis[0]); see rootless pull --help")
                 }
                 var po = o.pull
                 po.tls.certDirs = AuthLocations.certDirs()
                 let id = try Puller(store: s, map: o.map, options: po, warn: warn).pull(o.rest[0])
                 OS.writeStdout("\(id)\n")
             case "import":
-                guard o.rest.count == 1 else { throw RootlessError("usage: rootless import [--name NAME] [--platform OS/ARCH] [--root DIR] SOURCE") }
-                let id = try Importer(store: s, map: o.map, platform: o.platform, warn: warn).importSource(o.rest[0], name: o.name)
+                // podman's `import SOURCE [NAME]` (or --name).
+                guard o.rest.count == 1 || (o.rest.count == 2 && o.name == nil) else {
+                    throw RootlessError("import takes a SOURCE and at most one NAME", fix: "usage: \(importCommand.synopsis[0])")
+                }
+                let id = try Importer(store: s, map: o.map, platform: o.platform, warn: warn).importSource(o.rest[0], name: o.name ?? o.rest.dropFirst().first)
                 OS.writeStdout("\(id)\n")
             case "images":
                 let all = s.images()
@@ -136,20 +99,19 @@ public enum ImageCommand {
                     }
                 }
             case "inspect":
-                guard o.rest.count == 1 else { throw RootlessError("usage: rootless inspect IMAGE") }
+                guard o.rest.count == 1 else { throw RootlessError("inspect takes one image", fix: "usage: \(inspect.synopsis[0])") }
                 let i = try s.resolve(o.rest[0])
                 OS.writeStdout(
                     "{\"id\":\(jsonString(i.id.description)),\"names\":[\(i.names.map(jsonString).joined(separator: ","))],"
                         + "\"manifest\":\(String(decoding: try s.blob(i.manifest), as: UTF8.self)),\"config\":\(String(decoding: try s.blob(i.id), as: UTF8.self))}\n"
                 )
             case "rmi":
-                guard !o.rest.isEmpty else { throw RootlessError("usage: rootless rmi IMAGE...") }
+                guard !o.rest.isEmpty else { throw RootlessError("rmi needs an image", fix: "usage: \(rmi.synopsis[0])") }
                 for n in o.rest {
                     let i = try s.resolve(n)
                     // A name drops only that name; an id (or the last name) drops the image.
-                    let byName = i.names.contains(n) || i.names.contains((try? ImageReference.parse(n))?.description ?? "")
-                    let name = i.names.first { $0 == n } ?? (try? ImageReference.parse(n))?.description
-                    if byName, let nm = name, i.names.count > 1 { _ = s.removeName(nm); OS.writeStdout("untagged \(nm)\n"); continue }
+                    let name = Store.candidates(n).first { i.names.contains($0) }
+                    if let nm = name, i.names.count > 1 { _ = s.removeName(nm); OS.writeStdout("untagged \(nm)\n"); continue }
                     for nm in i.names { _ = s.removeName(nm) }
                     s.removeImageRecord(i.id)
                     OS.writeStdout("removed \(i.id) (rootless gc frees its layers)\n")

@@ -11,7 +11,20 @@ import Glibc
 enum KeeperCommand {
     static let usage = "usage: rootless keeper status | stop"
 
+    static let command = CommandSpec<Void>(
+        "keeper", synopsis: ["rootless keeper status", "rootless keeper stop"],
+        summary: """
+            The keeper is rootless's one long-lived process, one per user and ID map: it holds the user namespace runs share \
+            (as podman's pause process), a pool of network namespaces and the sandboxes it builds ahead. It serves only runs \
+            of its own build and leaves by itself once its binary is replaced and none of its sandboxes runs. status lists \
+            the keepers; stop ends them.
+            """, options: [])
+
     static func main(_ args: [String]) -> Int32 {
+        if args.first == "--help" || args.first == "-h" {
+            OS.writeStdout(command.help)
+            return 0
+        }
         guard let store = KeeperStore() else {
             OS.writeStderr(
                 "rootless: no private runtime directory ($XDG_RUNTIME_DIR/rootless or /tmp/rootless-\(getuid()) is missing, not ours, or open to others); no keeper can run\n"

@@ -19,7 +19,24 @@ public enum PolicyCommand {
                rootless policy time NAME|FILE [N]      load time: cold (compile) vs cached, mean of N
         """
 
+    static let command = CommandSpec<Void>(
+        "policy",
+        synopsis: [
+            "rootless policy check FILE [--strict]", "rootless policy show NAME|FILE", "rootless policy list", "rootless policy bpf NAME|FILE",
+            "rootless policy time NAME|FILE [N]",
+        ],
+        summary: """
+            Seccomp policies: check validates and lints an OCI/Docker profile (--strict: warnings fail too); show prints the \
+            effective rules on this host; list the built-in ones; bpf the compiled filter on stdout (e.g. for bwrap --seccomp FD); \
+            time the load time, compiled vs cached, mean of N runs.
+            """,
+        options: [Opt(["--strict"], nil, "check: warnings fail too") { _, _, _ in }])
+
     public static func main(_ args: [String]) -> Int32 {
+        if args.first == "--help" || args.first == "-h" {
+            OS.writeStdout(command.help)
+            return 0
+        }
         switch (args.first, args.count) {
         case ("list", 1):
             for p in EmbeddedPolicies.all { OS.writeStdout(p.name + "\n") }

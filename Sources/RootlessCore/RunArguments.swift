@@ -9,74 +9,229 @@ import SlirpNet
 /// command, so `rootless run ls -l` works as with bwrap; a command literally named
 /// "--bind" needs `--` before it and is then only ever a program name.
 public enum RunArguments {
-    public static let usage = """
-        usage: rootless run [OPTIONS] [--] CMD [ARGS...]
-               rootless run [OPTIONS] IMAGE -- [CMD [ARGS...]]
-          --rootfs DIR            pivot_root into DIR (default: read-only view of the host /)
-          --image IMAGE           run a stored image (rootless images); CMD replaces its Cmd
-          --storage-driver D      auto|overlay|copy: how the image becomes a writable root
-          --root DIR              the image store (default: $XDG_DATA_HOME/rootless)
-          --read-only             make the rootfs read-only
-          --bind SRC[:DST[:ro]]   bind mount (read-write unless :ro); SRC, like the
-                                  --rootfs and --root DIRs, may be relative; DST may not
-          --ro-bind SRC[:DST]     read-only bind mount
-          --tmpfs DST[:OPTS]      tmpfs (OPTS e.g. size=64m,mode=1777; /tmp and /dev/shm have a
-                                  size by default: --tmpfs /tmp:size=8g to change it)
-          --home empty|ro|rw      what the sandbox sees at your $HOME (default: empty; other
-                                  homes, /root and /run/user are never shown)
-          -e, --env K[=V]         set (or copy from the caller) an environment variable
-          --clearenv              start from an empty environment
-          -w, --workdir DIR       working directory inside
-          --hostname NAME         hostname inside (default: rootless)
-          --user UID[:GID]        identity inside (default: 0:0, keep-id: yours)
-          --map MODE              auto | subids | self | keep-id (default: auto)
-          --net MODE              none | host | pasta | slirp4netns | slirp[:mtu=N,cidr=NET,allow_host_loopback=true]
-                                  (default: none; slirp: our user-mode stack, the internet
-                                  but not the host's loopback or 169.254.0.0/16; pasta,
-                                  slirp4netns: the peer tools, same addresses, no host
-                                  loopback, but metadata and the host's addresses reachable)
-          --allow-net CIDR|NAME[:PORTS][,..]   slirp: only these destinations (a NAME: the
-                                  addresses the sandbox's own lookups of it returned; DNS
-                                  always works; PORTS: 443 or 8000-8100; :PORTS alone: any address)
-          --deny-net CIDR[:PORTS][,..]   slirp: never these
-          --net-log               slirp: report at exit each destination reached or refused
-          -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]   slirp, pasta: the host's port
-                                  reaches the sandbox's PORT (HOSTIP default 0.0.0.0)
-          --dns IP[:PORT]         slirp: where the DNS forwarder sends queries (default: the
-                                  host's resolvers)
-          --no-init               run CMD as pid 1 (no reaper)
-          --die-with-parent       kill the sandbox when rootless' parent dies
-          --timeout SECONDS       kill the whole sandbox after SECONDS (exit 124)
-          -t, --tty               give CMD a pseudo-terminal
-          -i, --interactive       accepted for podman compatibility (stdin is always passed)
-          --preserve-fds N        pass fds 3..3+N-1 to CMD
-          --dry-run               print the plan and exit
-          --seccomp NAME|PATH     seccomp policy: default | untrusted | fake-root | unconfined | a JSON file
-          --seccomp-log           report at exit which syscalls the policy denied (and how often)
-          --fake-root             succeed-without-effect chown/setuid/mknod (default with one mapped id as root)
-          --no-fake-root          never add the fake-root rules
-          --cap-add CAP, --cap-drop CAP   change the payload's capabilities (ALL drops all)
-          --landlock              Landlock: write only where a writable mount is, read/execute elsewhere
-          --landlock-ro PATH, --landlock-rw PATH   extra Landlock rules (imply --landlock)
-          --userns auto|none      none: no namespaces, only Landlock + seccomp + no_new_privs
-          --allow-no-userns       with auto: fall back to --userns none where user namespaces are forbidden
-          --memory SIZE           memory limit (cgroup v2 memory.max), e.g. 512m
-          --memory-swap SIZE      memory + swap limit (-1: unlimited swap)
-          --pids-limit N          most processes/threads at once (pids.max)
-          --cpus N                CPU time, in CPUs (cpu.max), e.g. 1.5
-          --cpu-weight N, --io-weight N   relative shares (1-10000)
-          --ulimit NAME=SOFT[:HARD]       an rlimit for the command (works without cgroups)
-          --cgroup auto|optional|none     auto: a cgroup where one is delegated to you, and
-                                  limits fail (exit 125) where none is; optional: run without
-          --cgroup-delegate       /sys/fs/cgroup inside is writable (a nested manager)
-          --stats                 at exit: peak memory, CPU, peak pids, OOM kills, wall time
-          --stats-json FILE       the same as JSON
-          --no-keeper             map a private user namespace (default: join the one `rootless keeper`
-                                  holds for these maps, as podman's pause process, and take
-                                  a fresh network namespace from its pool)
-          --no-warm               build this sandbox now (default: take the one the keeper built
-                                  ahead for a run exactly like this, and let it build the next)
-        """
+    public static var usage: String { command.help }
+
+    /// `rootless run`'s options: the parser, --help, the man page and the completions.
+    public static let command = CommandSpec<RunSpec>(
+        "run", synopsis: ["rootless run [OPTIONS] [--] CMD [ARGS...]", "rootless run [OPTIONS] IMAGE -- [CMD [ARGS...]]"],
+        summary: "Runs CMD in a new sandbox: root inside, your own uid outside. The first word that is not an option starts the command.",
+        options: options,
+        details: """
+            The sandbox sees a read-only view of the host (or --rootfs, or an image) with its own /tmp, an empty $HOME, \
+            its own pid, mount, network, IPC and UTS namespaces, and a seccomp policy. rootless exits with the command's \
+            status, 125 for its own errors, 124 on --timeout.
+            """)
+
+    static let options: [Opt<RunSpec>] = roots + environment + network + process + security + limits + starts
+
+    static let roots: [Opt<RunSpec>] = [
+        Opt(["--rootfs"], "DIR", "pivot_root into DIR (default: read-only view of the host /)") { s, v, c in s.rootfs = try c.host(v) },
+        Opt(["--image"], "IMAGE", "run a stored image (rootless images); CMD replaces its Cmd") { s, v, _ in s.image = v },
+        Opt(["--entrypoint"], "PROG", "the program that runs first (an image's Entrypoint replaced; CMD are its arguments)") { s, v, _ in
+            guard !v.isEmpty else { throw RootlessError("--entrypoint needs a program", fix: "e.g. --entrypoint /bin/sh") }
+            s.entrypoint = [v]
+        },
+        Opt(
+            ["--storage-driver"], "D", "auto|overlay|fuse-overlayfs|copy: how the image becomes a writable root",
+            choices: StorageDriver.allCases.map(\.rawValue)
+        ) {
+            s, v, _ in
+            guard let d = StorageDriver(rawValue: v) else {
+                throw RootlessError("unknown --storage-driver \"\(v)\"", fix: "use \(StorageDriver.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            s.storageDriver = d
+        },
+        Opt(["--root"], "DIR", "the image store (default: $XDG_DATA_HOME/rootless)") { s, v, c in s.storeRoot = try c.host(v) },
+        Opt(["--read-only"], nil, "make the rootfs read-only") { s, _, _ in s.readOnly = true },
+        Opt(
+            ["--bind", "-v", "--volume"], "SRC[:DST[:ro]]",
+            "bind mount (read-write unless :ro); SRC, like the --rootfs and --root DIRs,\nmay be relative; DST may not (bwrap's --bind SRC DST too)", pair: true
+        ) { s, v, c in s.mounts.append(try bind(v, readOnly: false, c)) },
+        Opt(["--ro-bind"], "SRC[:DST]", "read-only bind mount (bwrap's --ro-bind SRC DST too)", pair: true) { s, v, c in
+            s.mounts.append(try bind(v, readOnly: true, c))
+        },
+        Opt(
+            ["--tmpfs"], "DST[:OPTS]",
+            "tmpfs (OPTS e.g. size=64m,mode=1777; /tmp and /dev/shm have a\nsize by default: --tmpfs /tmp:size=8g to change it)"
+        ) { s, v, c in
+            let parts = v.split(separator: ":", maxSplits: 1).map(String.init)
+            guard let t = parts.first else { throw RootlessError("--tmpfs needs a target", fix: "e.g. --tmpfs /scratch:size=64m") }
+            s.mounts.append(.tmpfs(target: try absolute(t, c.flag), options: parts.count > 1 ? parts[1] : nil))
+        },
+        Opt(
+            ["--home"], "empty|ro|rw", "what the sandbox sees at your $HOME (default: empty; other\nhomes, /root and /run/user are never shown)",
+            choices: ["empty", "ro", "rw"]
+        ) { s, v, _ in
+            guard let m = HomeMode(rawValue: v) else { throw RootlessError("unknown --home mode \"\(v)\"", fix: "use empty, ro or rw") }
+            s.home = m
+        },
+    ]
+
+    static let environment: [Opt<RunSpec>] = [
+        Opt(["-e", "--env"], "K[=V]", "set (or copy from the caller) an environment variable") { s, v, c in s.env.append(try envEntry(v, c.flag)) },
+        Opt(["--env-file"], "FILE", "K=V lines from FILE (# comments and blank lines skipped)") { s, v, c in s.envFiles.append(try c.host(v)) },
+        Opt(["--clearenv"], nil, "start from an empty environment") { s, _, _ in s.clearEnv = true },
+        Opt(["-w", "--workdir"], "DIR", "working directory inside") { s, v, c in s.workdir = try absolute(v, c.flag) },
+        Opt(["--hostname"], "NAME", "hostname inside (default: rootless)") { s, v, _ in s.hostname = try hostname(v) },
+        Opt(["--user", "-u"], "UID[:GID]", "identity inside (default: 0:0, keep-id: yours)") { s, v, _ in s.user = try user(v) },
+        Opt(["--map"], "MODE", "auto | subids | self | keep-id (default: auto)", choices: MapMode.allCases.map(\.rawValue)) { s, v, _ in
+            guard let m = MapMode(rawValue: v) else {
+                throw RootlessError("unknown --map mode \"\(v)\"", fix: "use one of: \(MapMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            s.map = m
+        },
+    ]
+
+    static let network: [Opt<RunSpec>] = [
+        Opt(
+            ["--net", "--network"], "MODE",
+            """
+            none | host | pasta | slirp4netns | slirp[:mtu=N,cidr=NET,allow_host_loopback=true]
+            (default: none; slirp: our user-mode stack, the internet
+            but not the host's loopback or 169.254.0.0/16; pasta,
+            slirp4netns: the peer tools, same addresses, no host
+            loopback, but metadata and the host's addresses reachable)
+            """, choices: NetworkMode.allCases.map(\.rawValue)
+        ) { s, full, _ in
+            let v = String(full.prefix(while: { $0 != ":" }))
+            if full.contains(":") {
+                guard v == "slirp" else { throw RootlessError("--net \(v) takes no options (\"\(full)\")", fix: "options are for --net slirp:...") }
+                do { s.slirp = try SlirpConfig.parse(options: full.drop(while: { $0 != ":" }).dropFirst()) } catch let e as SlirpError {
+                    throw RootlessError(e.message, step: "args", fix: e.fix)
+                }
+            }
+            guard let m = NetworkMode(rawValue: v) else {
+                throw RootlessError("unknown --net mode \"\(v)\"", fix: "use one of: \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            s.net = m
+        },
+        Opt(
+            ["--allow-net"], "CIDR|NAME[:PORTS][,..]",
+            "slirp: only these destinations (a NAME: the addresses the\nsandbox's own lookups of it returned; DNS always works;\nPORTS: 443 or 8000-8100; :PORTS alone: any address)"
+        ) { s, v, c in
+            do {
+                let (nets, names) = try EgressPolicy.targets(v, flag: c.flag, names: true)
+                s.allowNet += nets
+                s.allowNames += names
+            } catch let e as SlirpError { throw RootlessError(e.message, step: "args", fix: e.fix) }
+        },
+        Opt(["--deny-net"], "CIDR[:PORTS][,..]", "slirp: never these") { s, v, c in
+            do { s.denyNet += try EgressPolicy.targets(v, flag: c.flag, names: false).0 } catch let e as SlirpError {
+                throw RootlessError(e.message, step: "args", fix: e.fix)
+            }
+        },
+        Opt(["--net-log"], nil, "slirp: report at exit each destination reached or refused") { s, _, _ in s.netLog = true },
+        Opt(
+            ["-p", "--publish"], "[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]", "slirp, pasta: the host's port reaches the sandbox's PORT\n(HOSTIP default 0.0.0.0)"
+        ) { s, v, _ in
+            do { s.publish.append(try PortForward.parse(v)) } catch let e as SlirpError { throw RootlessError(e.message, step: "args", fix: e.fix) }
+        },
+        Opt(["--dns"], "IP[:PORT]", "slirp: where the DNS forwarder sends queries (default: the\nhost's resolvers)") { s, v, _ in
+            let parts = v.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count <= 2, let ip = IPv4(parts[0]), parts.count == 1 || UInt16(parts[1]).map({ $0 > 0 }) == true else {
+                throw RootlessError(
+                    "--dns \"\(v)\" is not an IPv4 address (with an optional port)", step: "args", fix: "e.g. --dns 192.0.2.53 or --dns 127.0.0.1:5353")
+            }
+            s.slirp.dnsUpstream = ip
+            s.slirp.dnsUpstreamPort = parts.count == 2 ? (UInt16(parts[1]) ?? 53) : 53
+        },
+    ]
+
+    static let process: [Opt<RunSpec>] = [
+        Opt(["--no-init"], nil, "run CMD as pid 1 (no reaper)") { s, _, _ in s.noInit = true },
+        Opt(["--die-with-parent"], nil, "kill the sandbox when rootless' parent dies") { s, _, _ in s.dieWithParent = true },
+        Opt(["--timeout"], "SECONDS", "kill the whole sandbox after SECONDS (exit 124)") { s, v, _ in
+            guard let t = Double(v), t > 0, t < 1e9 else {
+                throw RootlessError("--timeout \"\(v)\" is not a positive number of seconds", fix: "e.g. --timeout 30")
+            }
+            s.timeoutSeconds = t
+        },
+        Opt(["-t", "--tty"], nil, "give CMD a pseudo-terminal") { s, _, _ in s.tty = true },
+        Opt(["-i", "--interactive"], nil, "accepted for podman compatibility (stdin is always passed)") { _, _, _ in },
+        Opt(["-it", "-ti"], nil, "-i and -t", listed: false) { s, _, _ in s.tty = true },
+        Opt(["--rm"], nil, "accepted for podman compatibility (a run always cleans up)") { _, _, _ in },
+        Opt(["--preserve-fds"], "N", "pass fds 3..3+N-1 to CMD") { s, v, _ in
+            guard let n = Int(v), n >= 0, n < 1024 else {
+                throw RootlessError("--preserve-fds \"\(v)\" is not a count of fds", fix: "e.g. --preserve-fds 2 passes fds 3 and 4")
+            }
+            s.preserveFDs = n
+        },
+        Opt(["--dry-run"], nil, "print the plan and exit") { s, _, _ in s.dryRun = true },
+    ]
+
+    static let security: [Opt<RunSpec>] = [
+        Opt(
+            ["--seccomp"], "NAME|PATH", "seccomp policy: default | untrusted | fake-root | unconfined | a JSON file",
+            choices: ["default", "untrusted", "fake-root", "unconfined"]
+        ) { s, v, _ in s.seccomp = try SeccompChoice.parse(v) },
+        Opt(["--seccomp-log"], nil, "report at exit which syscalls the policy denied (and how often)") { s, _, _ in s.seccompLog = true },
+        Opt(["--fake-root"], nil, "succeed-without-effect chown/setuid/mknod (default with one mapped id as root)") { s, _, _ in s.fakeRoot = true },
+        Opt(["--no-fake-root"], nil, "never add the fake-root rules") { s, _, _ in s.fakeRoot = false },
+        Opt(["--cap-add"], "CAP", "add a capability to the payload's (CAP_NET_RAW or NET_RAW; commas for more)") { s, v, c in
+            s.capAdd += try capabilities(v, c.flag)
+        },
+        Opt(["--cap-drop"], "CAP", "drop a capability (ALL drops all)") { s, v, c in s.capDrop += try capabilities(v, c.flag) },
+        Opt(["--landlock"], nil, "Landlock: write only where a writable mount is, read/execute elsewhere") { s, _, _ in s.landlock = true },
+        Opt(["--landlock-ro"], "PATH", "an extra read-only Landlock rule (implies --landlock)") { s, v, c in
+            s.landlockRO.append(try absolute(v, c.flag))
+            s.landlock = true
+        },
+        Opt(["--landlock-rw"], "PATH", "an extra writable Landlock rule (implies --landlock)") { s, v, c in
+            s.landlockRW.append(try absolute(v, c.flag))
+            s.landlock = true
+        },
+        Opt(["--userns"], "auto|none", "none: no namespaces, only Landlock + seccomp + no_new_privs", choices: ["auto", "none"]) { s, v, _ in
+            guard let m = UsernsMode(rawValue: v) else { throw RootlessError("unknown --userns mode \"\(v)\"", fix: "use auto or none") }
+            s.userns = m
+        },
+        Opt(["--allow-no-userns"], nil, "with auto: fall back to --userns none where user namespaces are forbidden") { s, _, _ in s.allowNoUserns = true },
+    ]
+
+    static let limits: [Opt<RunSpec>] = [
+        Opt(["--memory", "-m"], "SIZE", "memory limit (cgroup v2 memory.max), e.g. 512m") { s, v, _ in
+            s.limits.memory = try ResourceLimits.parseSize(v, flag: "--memory")
+        },
+        Opt(["--memory-swap"], "SIZE", "memory + swap limit (-1: unlimited swap)") { s, v, c in
+            s.limits.memorySwap = v == "-1" ? -1 : Int64(try ResourceLimits.parseSize(v, flag: c.flag))
+        },
+        Opt(["--pids-limit"], "N", "most processes/threads at once (pids.max)") { s, v, _ in
+            guard let n = Int64(v), n > 0 || n == -1 else { throw RootlessError("--pids-limit \"\(v)\" is not a positive count", fix: "e.g. --pids-limit 100") }
+            s.limits.pids = n > 0 ? n : nil
+        },
+        Opt(["--cpus"], "N", "CPU time, in CPUs (cpu.max), e.g. 1.5") { s, v, _ in
+            guard let n = Double(v), n >= 0.01, n <= 1024 else {
+                throw RootlessError("--cpus \"\(v)\" is not a number of CPUs between 0.01 and 1024", fix: "e.g. --cpus 1.5")
+            }
+            s.limits.cpus = n
+        },
+        Opt(["--cpu-weight"], "N", "relative CPU share (1-10000, default 100)") { s, v, c in s.limits.cpuWeight = try weight(v, c.flag) },
+        Opt(["--io-weight"], "N", "relative I/O share (1-10000, default 100)") { s, v, c in s.limits.ioWeight = try weight(v, c.flag) },
+        Opt(["--ulimit"], "NAME=SOFT[:HARD]", "an rlimit for the command (works without cgroups)") { s, v, _ in s.ulimits.append(try Ulimit.parse(v)) },
+        Opt(
+            ["--cgroup", "--cgroups"], "auto|optional|none",
+            "auto: a cgroup where one is delegated to you, and limits\nfail (exit 125) where none is; optional: run without",
+            choices: ["auto", "optional", "none"]
+        ) { s, v, _ in
+            guard let m = CgroupMode(rawValue: v) else { throw RootlessError("unknown --cgroup mode \"\(v)\"", fix: "use auto, optional or none") }
+            s.cgroup = m
+        },
+        Opt(["--cgroup-delegate"], nil, "/sys/fs/cgroup inside is writable (a nested manager)") { s, _, _ in s.cgroupDelegate = true },
+        Opt(["--stats"], nil, "at exit: peak memory, CPU, peak pids, OOM kills, wall time") { s, _, _ in s.stats = true },
+        Opt(["--stats-json"], "FILE", "the same as JSON") { s, v, c in
+            s.statsJSON = try statsFile(v, c)
+            s.stats = true
+        },
+    ]
+
+    static let starts: [Opt<RunSpec>] = [
+        Opt(
+            ["--no-keeper"], nil,
+            "map a private user namespace (default: join the one `rootless keeper`\nholds for these maps, as podman's pause process, and take\na fresh network namespace from its pool)"
+        ) { s, _, _ in s.keeper = false },
+        Opt(
+            ["--no-warm"], nil, "build this sandbox now (default: take the one the keeper built\nahead for a run exactly like this, and let it build the next)"
+        ) { s, _, _ in s.warm = false },
+    ]
 
     /// `cwd`: the caller's working directory, against which a relative host path (the
     /// rootfs, the store root, a bind source) is resolved, as bwrap and podman do; nil
@@ -84,183 +239,35 @@ public enum RunArguments {
     /// (targets, -w, --tmpfs, Landlock) must be absolute either way.
     public static func parse(_ args: [String], cwd: String? = nil) throws -> RunSpec {
         var s = RunSpec()
-        func host(_ p: String, _ flag: String) throws -> String {
-            guard !p.hasPrefix("/"), let cwd, cwd.hasPrefix("/") else { return try absolute(p, flag) }
-            return try Paths.normalize(cwd + "/" + p, flag)
-        }
-        var i = 0
-        func value(_ flag: String, _ inline: String?) throws -> String {
-            if let inline { return inline }
-            i += 1
-            guard i < args.count else { throw RootlessError("\(flag) needs a value", fix: "see rootless run --help") }
-            return args[i]
-        }
-        while i < args.count {
-            let a = args[i]
-            if a == "--" { i += 1; break }
-            if !a.hasPrefix("-") || a == "-" { break }
-            var flag = a
-            var inline: String?
-            if a.hasPrefix("--"), let eq = a.firstIndex(of: "=") {
-                flag = String(a[..<eq])
-                inline = String(a[a.index(after: eq)...])
-            }
-            switch flag {
-            case "--rootfs": s.rootfs = try host(try value(flag, inline), flag)
-            case "--image": s.image = try value(flag, inline)
-            case "--root": s.storeRoot = try host(try value(flag, inline), flag)
-            case "--storage-driver":
-                let v = try value(flag, inline)
-                guard let d = StorageDriver(rawValue: v) else {
-                    throw RootlessError("unknown --storage-driver \"\(v)\"", fix: "use auto, overlay, fuse-overlayfs or copy")
-                }
-                s.storageDriver = d
-            case "--read-only": s.readOnly = true
-            case "--bind": s.mounts.append(try bind(try value(flag, inline), readOnly: false, flag, host: host))
-            case "--ro-bind": s.mounts.append(try bind(try value(flag, inline), readOnly: true, flag, host: host))
-            case "--tmpfs":
-                let v = try value(flag, inline)
-                let parts = v.split(separator: ":", maxSplits: 1).map(String.init)
-                guard let t = parts.first else { throw RootlessError("--tmpfs needs a target", fix: "e.g. --tmpfs /scratch:size=64m") }
-                s.mounts.append(.tmpfs(target: try absolute(t, flag), options: parts.count > 1 ? parts[1] : nil))
-            case "-e", "--env": s.env.append(try envEntry(try value(flag, inline), flag))
-            case "--home":
-                let v = try value(flag, inline)
-                guard let m = HomeMode(rawValue: v) else { throw RootlessError("unknown --home mode \"\(v)\"", fix: "use empty, ro or rw") }
-                s.home = m
-            case "--clearenv": s.clearEnv = true
-            case "-w", "--workdir": s.workdir = try absolute(try value(flag, inline), flag)
-            case "--hostname": s.hostname = try hostname(try value(flag, inline))
-            case "--user", "-u": s.user = try user(try value(flag, inline))
-            case "--map":
-                let v = try value(flag, inline)
-                guard let m = MapMode(rawValue: v) else {
-                    throw RootlessError("unknown --map mode \"\(v)\"", fix: "use one of: \(MapMode.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                s.map = m
-            case "--net", "--network":
-                let full = try value(flag, inline)
-                let v = String(full.prefix(while: { $0 != ":" }))
-                if full.contains(":") {
-                    guard v == "slirp" else { throw RootlessError("--net \(v) takes no options (\"\(full)\")", fix: "options are for --net slirp:...") }
-                    do { s.slirp = try SlirpConfig.parse(options: full.drop(while: { $0 != ":" }).dropFirst()) } catch let e as SlirpError {
-                        throw RootlessError(e.message, step: "args", fix: e.fix)
-                    }
-                }
-                guard let m = NetworkMode(rawValue: v) else {
-                    throw RootlessError("unknown --net mode \"\(v)\"", fix: "use one of: \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                s.net = m
-            case "--allow-net", "--deny-net":
-                let v = try value(flag, inline)
-                do {
-                    let (c, names) = try EgressPolicy.targets(v, flag: flag, names: flag == "--allow-net")
-                    if flag == "--allow-net" {
-                        s.allowNet += c
-                        s.allowNames += names
-                    } else {
-                        s.denyNet += c
-                    }
-                } catch let e as SlirpError { throw RootlessError(e.message, step: "args", fix: e.fix) }
-            case "--net-log": s.netLog = true
-            case "-p", "--publish":
-                let v = try value(flag, inline)
-                do { s.publish.append(try PortForward.parse(v)) } catch let e as SlirpError { throw RootlessError(e.message, step: "args", fix: e.fix) }
-            case "--dns":
-                let v = try value(flag, inline)
-                let parts = v.split(separator: ":", omittingEmptySubsequences: false)
-                guard parts.count <= 2, let ip = IPv4(parts[0]), parts.count == 1 || UInt16(parts[1]).map({ $0 > 0 }) == true else {
-                    throw RootlessError(
-                        "--dns \"\(v)\" is not an IPv4 address (with an optional port)", step: "args", fix: "e.g. --dns 192.0.2.53 or --dns 127.0.0.1:5353")
-                }
-                s.slirp.dnsUpstream = ip
-                s.slirp.dnsUpstreamPort = parts.count == 2 ? (UInt16(parts[1]) ?? 53) : 53
-            case "--no-init": s.noInit = true
-            case "--die-with-parent": s.dieWithParent = true
-            case "--timeout":
-                let v = try value(flag, inline)
-                guard let t = Double(v), t > 0, t < 1e9 else {
-                    throw RootlessError("--timeout \"\(v)\" is not a positive number of seconds", fix: "e.g. --timeout 30")
-                }
-                s.timeoutSeconds = t
-            case "-t", "--tty": s.tty = true
-            case "-i", "--interactive": break
-            case "-it", "-ti": s.tty = true
-            case "--preserve-fds":
-                let v = try value(flag, inline)
-                guard let n = Int(v), n >= 0, n < 1024 else {
-                    throw RootlessError("--preserve-fds \"\(v)\" is not a count of fds", fix: "e.g. --preserve-fds 2 passes fds 3 and 4")
-                }
-                s.preserveFDs = n
-            case "--dry-run": s.dryRun = true
-            case "--seccomp": s.seccomp = try SeccompChoice.parse(try value(flag, inline))
-            case "--seccomp-log": s.seccompLog = true
-            case "--fake-root": s.fakeRoot = true
-            case "--no-fake-root": s.fakeRoot = false
-            case "--cap-add", "--cap-drop":
-                let v = try value(flag, inline)
-                for c in v.split(separator: ",").map(String.init) {
-                    guard c.uppercased() == "ALL" || Capabilities.bit(c) != nil else {
-                        throw RootlessError("\(flag) \(c): unknown capability", fix: "use a name such as CAP_NET_RAW or NET_RAW (see capabilities(7)), or ALL")
-                    }
-                    if flag == "--cap-add" { s.capAdd.append(c) } else { s.capDrop.append(c) }
-                }
-            case "--landlock": s.landlock = true
-            case "--landlock-ro": s.landlockRO.append(try absolute(try value(flag, inline), flag)); s.landlock = true
-            case "--landlock-rw": s.landlockRW.append(try absolute(try value(flag, inline), flag)); s.landlock = true
-            case "--userns":
-                let v = try value(flag, inline)
-                guard let m = UsernsMode(rawValue: v) else { throw RootlessError("unknown --userns mode \"\(v)\"", fix: "use auto or none") }
-                s.userns = m
-            case "--allow-no-userns": s.allowNoUserns = true
-            case "--no-keeper": s.keeper = false
-            case "--no-warm": s.warm = false
-            case "--memory", "-m": s.limits.memory = try ResourceLimits.parseSize(try value(flag, inline), flag: "--memory")
-            case "--memory-swap":
-                let v = try value(flag, inline)
-                s.limits.memorySwap = v == "-1" ? -1 : Int64(try ResourceLimits.parseSize(v, flag: flag))
-            case "--pids-limit":
-                let v = try value(flag, inline)
-                guard let n = Int64(v), n > 0 || n == -1 else {
-                    throw RootlessError("--pids-limit \"\(v)\" is not a positive count", fix: "e.g. --pids-limit 100")
-                }
-                s.limits.pids = n > 0 ? n : nil
-            case "--cpus":
-                let v = try value(flag, inline)
-                guard let n = Double(v), n >= 0.01, n <= 1024 else {
-                    throw RootlessError("--cpus \"\(v)\" is not a number of CPUs between 0.01 and 1024", fix: "e.g. --cpus 1.5")
-                }
-                s.limits.cpus = n
-            case "--cpu-weight", "--io-weight":
-                let v = try value(flag, inline)
-                guard let n = Int(v), (1...10000).contains(n) else {
-                    throw RootlessError("\(flag) \"\(v)\" is not a weight from 1 to 10000", fix: "e.g. \(flag) 100 (the default)")
-                }
-                if flag == "--cpu-weight" { s.limits.cpuWeight = n } else { s.limits.ioWeight = n }
-            case "--ulimit": s.ulimits.append(try Ulimit.parse(try value(flag, inline)))
-            case "--cgroup", "--cgroups":
-                let v = try value(flag, inline)
-                guard let m = CgroupMode(rawValue: v) else { throw RootlessError("unknown --cgroup mode \"\(v)\"", fix: "use auto, optional or none") }
-                s.cgroup = m
-            case "--cgroup-delegate": s.cgroupDelegate = true
-            case "--stats": s.stats = true
-            case "--stats-json": s.statsJSON = try statsFile(try value(flag, inline), host: host); s.stats = true
-            default:
-                throw RootlessError("unknown option \(flag)", fix: "see rootless run --help; put -- before a command that starts with '-'")
-            }
-            i += 1
-        }
+        var rest = try command.parse(args, into: &s, cwd: cwd, firstOperandEnds: true)
         try s.limits.validate()
         // `IMAGE -- CMD`: a word right before "--" names an image (a command is never
         // followed by a bare "--" of ours: everything after the command is its own).
-        if s.image == nil, i + 1 < args.count, args[i + 1] == "--", args[i] != "--" {
-            s.image = args[i]
-            i += 2
+        if s.image == nil, rest.count >= 2, rest[1] == "--", rest[0] != "--" {
+            s.image = rest[0]
+            rest.removeFirst(2)
         }
-        s.command = Array(args[i...])
+        s.command = rest
         if s.image != nil && s.rootfs != nil { throw RootlessError("--rootfs and an image are two roots", fix: "give one of them") }
-        guard !s.command.isEmpty || s.image != nil else { throw RootlessError("no command given", fix: "e.g. rootless run -- sh") }
+        guard !s.command.isEmpty || s.image != nil || s.entrypoint != nil else { throw RootlessError("no command given", fix: "e.g. rootless run -- sh") }
+        if s.image == nil, let e = s.entrypoint { s.command = e + s.command }
         return s
+    }
+
+    static func capabilities(_ v: String, _ flag: String) throws -> [String] {
+        try v.split(separator: ",").map(String.init).map { c in
+            guard c.uppercased() == "ALL" || Capabilities.bit(c) != nil else {
+                throw RootlessError("\(flag) \(c): unknown capability", fix: "use a name such as CAP_NET_RAW or NET_RAW (see capabilities(7)), or ALL")
+            }
+            return c
+        }
+    }
+
+    static func weight(_ v: String, _ flag: String) throws -> Int {
+        guard let n = Int(v), (1...10000).contains(n) else {
+            throw RootlessError("\(flag) \"\(v)\" is not a weight from 1 to 10000", fix: "e.g. \(flag) 100 (the default)")
+        }
+        return n
     }
 
     static func absolute(_ p: String, _ flag: String) throws -> String {
@@ -268,9 +275,10 @@ public enum RunArguments {
         return try Paths.normalize(p, flag)
     }
 
-    /// SRC[:DST[:ro|rw]]; SRC through `host` (a relative one against the caller's cwd),
-    /// DST inside the sandbox (absolute; SRC's resolved path when omitted).
-    static func bind(_ v: String, readOnly: Bool, _ flag: String, host: (String, String) throws -> String) throws -> MountRequest {
+    /// SRC[:DST[:ro|rw]]; SRC a host path (a relative one against the caller's cwd), DST
+    /// inside the sandbox (absolute; SRC's resolved path when omitted).
+    static func bind(_ v: String, readOnly: Bool, _ c: OptContext) throws -> MountRequest {
+        let flag = c.flag
         var parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         var ro = readOnly
         if parts.count == 3 || (parts.count == 2 && (parts[1] == "ro" || parts[1] == "rw")) {
@@ -281,7 +289,7 @@ public enum RunArguments {
         guard parts.count <= 2, let src = parts.first, !src.isEmpty else {
             throw RootlessError("\(flag) \(v): expected SRC[:DST[:ro]]", fix: "e.g. --bind $HOME/src:/src:ro")
         }
-        let source = try host(src, flag)
+        let source = try c.host(src)
         let target = parts.count == 2 && !parts[1].isEmpty ? try absolute(parts[1], flag) : source
         guard target != "/" else {
             throw RootlessError("\(flag) \(v): a bind on / would replace the whole root", fix: "use --rootfs \(source) to make it the root, or bind it below /")
@@ -313,9 +321,9 @@ public enum RunArguments {
     }
 
     /// Where --stats-json writes: a host file, never in a kernel filesystem.
-    static func statsFile(_ v: String, host: (String, String) throws -> String) throws -> String {
+    static func statsFile(_ v: String, _ c: OptContext) throws -> String {
         guard !v.isEmpty else { throw RootlessError("--stats-json needs a file", fix: "e.g. --stats-json stats.json") }
-        let p = try host(v, "--stats-json")
+        let p = try c.host(v)
         for k in ["/proc", "/sys", "/dev"] where p == k || p.hasPrefix(k + "/") {
             throw RootlessError(
                 "--stats-json \(v): \(k) is a kernel filesystem, not a place for a file",

@@ -57,6 +57,10 @@ public struct RunSpec: Equatable, Sendable {
     public var preserveFDs = 0
     public var dryRun = false
     public var command: [String] = []
+    /// --entrypoint: replaces an image's Entrypoint (without an image: put before CMD).
+    public var entrypoint: [String]?
+    /// --env-file: host files of K=V lines, read by the CLI before planning.
+    public var envFiles: [String] = []
     public var seccomp: SeccompChoice = .builtin("default")
     /// nil: on when the sandbox has one mapped id and the payload is root (see Planner).
     public var fakeRoot: Bool?

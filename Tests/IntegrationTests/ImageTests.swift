@@ -82,7 +82,11 @@ final class ImageTests: XCTestCase {
         XCTAssertEqual(i.status, 0, i.err)
         XCTAssertTrue(i.out.hasPrefix("sha256:"), i.out)
         let images = try rl(["images", "--format", "json"])
-        XCTAssertTrue(images.out.contains("\"docker.io/test/multi:v1\""), images.out)
+        XCTAssertTrue(images.out.contains("\"localhost/test/multi:v1\""), images.out)
+        // podman's spelling, `import SOURCE NAME`: a local image, localhost/NAME.
+        let pod = try rl(["import", oci + ":v1", "podman/spelling"])
+        XCTAssertEqual(pod.status, 0, pod.err)
+        XCTAssertTrue(try rl(["images"]).out.contains("localhost/podman/spelling:latest"))
         for driver in ["overlay", "fuse-overlayfs", "copy"] {
             let r = try h.run([
                 "run", "--root", store, "--storage-driver", driver, "test/multi:v1", "--", "/bin/sh", "-c",
@@ -176,7 +180,7 @@ final class ImageTests: XCTestCase {
         let r = try h.run(["run", "--root", store, "example.com/saved:v2", "--", "/bin/busybox", "cat", "/work/new", "/etc/base"])
         XCTAssertEqual(r.out, "top\nbase\n", r.err)
         let list = try rl(["images"])
-        XCTAssertTrue(list.out.contains("example.com/saved:v2") && list.out.contains("docker.io/library/from-oci-archive:latest"), list.out)
+        XCTAssertTrue(list.out.contains("example.com/saved:v2") && list.out.contains("localhost/from-oci-archive:latest"), list.out)
         XCTAssertEqual(try rl(["rmi", "example.com/saved:v2"]).out, "untagged example.com/saved:v2\n")
         XCTAssertTrue(try rl(["rmi", "from-oci-archive"]).out.hasPrefix("removed sha256:"))
         XCTAssertEqual(try rl(["images", "--format", "json"]).out, "[]\n")

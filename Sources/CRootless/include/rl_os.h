@@ -60,6 +60,9 @@ long rl_splice_nb(int from, int to, size_t len);
 // pipe2(O_CLOEXEC | O_NONBLOCK), asked to hold size bytes (0: the default): 0 or -errno.
 int rl_pipe_nb(int fds[2], int size);
 
+// The commit the binary was built from (NUL-terminated, at most 63 bytes; buildinfo.c).
+const char *rl_build_info(void);
+
 // memfd_create(name, MFD_CLOEXEC): a GNU extension Swift's Glibc module does not export
 // (the seccomp compile exports its BPF into one). Returns the fd or -errno.
 int rl_memfd(const char *name);
