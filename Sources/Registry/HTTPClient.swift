@@ -4,8 +4,11 @@ import CArchive
 import Glibc
 import RegistryWire
 
-/// TLS trust for one host: podman's certs.d directories hold a private registry's CA.
+/// TLS trust for one host (podman's certs.d directories hold a private registry's CA), and
+/// the proxy the environment names.
 public struct TLSPolicy {
+    /// HTTPS_PROXY, HTTP_PROXY, NO_PROXY.
+    public var proxy = ProxySettings()
     /// false: certificates are not checked (--tls-verify=false).
     public var verify = true
     /// --cert-dir: *.crt trusted for every registry of this pull.
@@ -32,7 +35,15 @@ final class HTTPConnection {
 
     init(_ url: HTTPURL, tls policy: TLSPolicy) throws {
         key = Self.key(url)
-        fd = try Self.connect(url.host, url.port)
+        let proxy = policy.proxy.proxy(for: url)
+        fd = try proxy.map { try Self.connect($0.host, $0.port, via: true) } ?? Self.connect(url.host, url.port)
+        // HTTPS through a proxy: a CONNECT tunnel, and TLS with the registry inside it.
+        if url.secure, let p = proxy {
+            do { try tunnel(to: url, via: p) } catch {
+                close(fd)
+                throw error
+            }
+        }
         if url.secure {
             var err = [CChar](repeating: 0, count: 512)
             let extra = policy.extraCA(for: url.authority)
@@ -46,6 +57,30 @@ final class HTTPConnection {
         }
     }
 
+    /// CONNECT host:port through the proxy; its answer must be 2xx (read byte by byte:
+    /// nothing past its head may be taken from what becomes the TLS stream).
+    func tunnel(to url: HTTPURL, via p: ProxyURL) throws {
+        var req = "CONNECT \(url.host):\(url.port) HTTP/1.1\r\nHost: \(url.host):\(url.port)\r\nUser-Agent: rootless/0.1\r\n"
+        if let a = p.authorization { req += "Proxy-Authorization: \(a)\r\n" }
+        req += "\r\n"
+        let bytes = Array(req.utf8)
+        guard bytes.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
+            throw HTTPError.connect("cannot talk to the proxy \(p): \(OS.errorText(errno))")
+        }
+        var head: [UInt8] = []
+        var b: UInt8 = 0
+        while !head.suffix(4).elementsEqual([13, 10, 13, 10]) {
+            guard head.count < 16384, Glibc.read(fd, &b, 1) == 1 else { throw HTTPError.connect("the proxy \(p) closed the connection during CONNECT") }
+            head.append(b)
+        }
+        let line = String(decoding: head.prefix { $0 != 13 }, as: UTF8.self)
+        let status = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        guard (200..<300).contains(status) else {
+            throw HTTPError.connect(
+                "the proxy \(p) refused CONNECT \(url.authority): \(line)\(status == 407 ? " (it wants credentials: http://USER:PASSWORD@host:port)" : "")")
+        }
+    }
+
     /// The pool's key: scheme and authority.
     static func key(_ url: HTTPURL) -> String { (url.secure ? "s:" : "p:") + url.authority }
 
@@ -54,7 +89,13 @@ final class HTTPConnection {
         close(fd)
     }
 
-    static func connect(_ host: String, _ port: Int) throws -> Int32 {
+    static func connect(_ host: String, _ port: Int, via proxy: Bool = false) throws -> Int32 {
+        do { return try connectDirect(host, port) } catch HTTPError.connect(let why) where proxy {
+            throw HTTPError.connect("proxy: \(why) (HTTPS_PROXY/HTTP_PROXY; NO_PROXY lists hosts reached directly)")
+        }
+    }
+
+    static func connectDirect(_ host: String, _ port: Int) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
@@ -159,7 +200,12 @@ final class HTTPClient {
     /// Sends a request and reads the response head. A kept-alive connection that the
     /// server closed meanwhile is retried once on a fresh one.
     func send(_ method: String, _ url: HTTPURL, headers: [(String, String)]) throws -> Response {
-        var req = "\(method) \(url.target) HTTP/1.1\r\nHost: \(url.authority)\r\nUser-Agent: rootless/0.1\r\n"
+        // Plain HTTP through a proxy: the absolute URL on the request line, and the proxy's
+        // credentials (HTTPS goes through a CONNECT tunnel instead: HTTPConnection).
+        let proxy = url.secure ? nil : tls.proxy.proxy(for: url)
+        var req =
+            "\(method) \(proxy != nil ? "http://" + url.authority + url.target : url.target) HTTP/1.1\r\nHost: \(url.authority)\r\nUser-Agent: rootless/0.1\r\n"
+        if let a = proxy?.authorization { req += "Proxy-Authorization: \(a)\r\n" }
         for (k, v) in headers { req += "\(k): \(v)\r\n" }
         req += "\r\n"
         let key = HTTPConnection.key(url)
@@ -170,6 +216,9 @@ final class HTTPClient {
             do {
                 try c.write(Array(req.utf8))
                 let head = try readHead(c)
+                if let p = proxy, head.status == 407 {
+                    throw HTTPError.connect("the proxy \(p) refused the request: 407 (it wants credentials: http://USER:PASSWORD@host:port)")
+                }
                 return Response(head: head, url: url, conn: c, framing: try wrap { try head.framing(request: method) })
             } catch HTTPError.closed(let why) {
                 if reused && attempt == 0 { continue }

@@ -73,6 +73,9 @@ public enum ImageCommand {
                 }
                 var po = o.pull
                 po.tls.certDirs = AuthLocations.certDirs()
+                do { po.tls.proxy = try ProxySettings(env: OS.environment()) } catch let e as WireError {
+                    throw RootlessError(e.description, step: "args", fix: "set it to http://[USER:PASSWORD@]HOST:PORT, or unset it")
+                }
                 let id = try Puller(store: s, map: o.map, options: po, warn: warn).pull(o.rest[0])
                 OS.writeStdout("\(id)\n")
             case "import":

@@ -168,4 +168,26 @@ final class RegistryWireTests: XCTestCase {
             _ = try? TokenResponse.token(b)
         }
     }
+
+    /// HTTPS_PROXY/HTTP_PROXY/NO_PROXY as curl reads them: lowercase first, credentials from
+    /// the URL (percent-decoded), NO_PROXY's hosts, domains, ports and "*".
+    func testProxySettingsFromTheEnvironment() throws {
+        let p = try ProxySettings(env: [
+            "HTTPS_PROXY=http://ignored:1", "https_proxy=http://al%40ice:p%3Aw@proxy.corp:3128/", "HTTP_PROXY=proxy.corp",
+            "NO_PROXY=.internal, registry.local:5000,10.0.0.9",
+        ])
+        let https = try HTTPURL.parse("https://ghcr.io/v2/")
+        XCTAssertEqual(p.proxy(for: https), ProxyURL(host: "proxy.corp", port: 3128, credentials: Credentials(user: "al@ice", password: "p:w")))
+        XCTAssertEqual(p.proxy(for: try HTTPURL.parse("http://127.0.0.1:5000/v2/"))?.port, 1080, "loopback too (curl's way); no port: 1080")
+        XCTAssertNil(p.proxy(for: try HTTPURL.parse("https://reg.internal/v2/")))
+        XCTAssertNil(p.proxy(for: try HTTPURL.parse("https://internal/v2/")))
+        XCTAssertNil(p.proxy(for: try HTTPURL.parse("http://registry.local:5000/v2/")))
+        XCTAssertNotNil(p.proxy(for: try HTTPURL.parse("http://registry.local:5001/v2/")), "another port")
+        XCTAssertNil(p.proxy(for: try HTTPURL.parse("https://10.0.0.9/v2/")))
+        XCTAssertNil(try ProxySettings(env: ["https_proxy=http://p:1", "no_proxy=*"]).proxy(for: https))
+        XCTAssertNil(try ProxySettings(env: []).proxy(for: https))
+        XCTAssertThrowsError(try ProxySettings(env: ["HTTPS_PROXY=socks5://p:1080"]))
+        XCTAssertThrowsError(try ProxySettings(env: ["HTTPS_PROXY=http://p:1/x"]))
+        XCTAssertEqual(ProxyURL(host: "p", port: 1, credentials: Credentials(user: "a", password: "b")).authorization, "Basic YTpi")
+    }
 }

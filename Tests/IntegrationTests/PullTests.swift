@@ -249,6 +249,56 @@ final class PullTests: XCTestCase {
         _ = try rl(["rmi", name]); _ = try rl(["gc"])
         let env = try h.run(["pull", "--root", store, name], env: ["REGISTRY_AUTH_FILE": auth, "XDG_CONFIG_HOME": s + "/xdg"])
         XCTAssertEqual(env.status, 0, env.err)
+        // HTTPS through a proxy: a CONNECT tunnel, TLS with the registry inside it.
+        let (proxy, log) = try tinyproxy()
+        _ = try rl(["rmi", name]); _ = try rl(["gc"])
+        let tunnel = try h.run(
+            ["pull", "--root", store, "--cert-dir", s + "/certs", "--authfile", auth, name], env: ["HTTPS_PROXY": "http://alice:s3cret@127.0.0.1:\(proxy)"])
+        XCTAssertEqual(tunnel.status, 0, tunnel.err)
+        XCTAssertTrue(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("CONNECT localhost:\(port)"), "through the proxy")
+    }
+
+    /// tinyproxy on loopback, wanting alice:s3cret: its port and log file.
+    func tinyproxy() throws -> (Int, String) {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tinyproxy") else {
+            throw XCTSkip("SKIP: tinyproxy is not installed (scripts/setup installs it)")
+        }
+        let port = Self.freePort()
+        let conf = h.scratch.path + "/tinyproxy-\(port).conf", log = h.scratch.path + "/tinyproxy-\(port).log"
+        try "Port \(port)\nListen 127.0.0.1\nTimeout 60\nLogFile \"\(log)\"\nLogLevel Info\nMaxClients 20\nBasicAuth alice s3cret\n".write(
+            toFile: conf, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/tinyproxy")
+        p.arguments = ["-d", "-c", conf]
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        servers.append(p)
+        XCTAssertTrue(Self.waitListening(port), "tinyproxy did not start on \(port)")
+        return (port, log)
+    }
+
+    /// HTTP_PROXY: a plain-HTTP registry is reached through a real proxy (absolute-form
+    /// requests with the proxy's credentials); the control: without them the proxy refuses
+    /// (407), and the error says so; NO_PROXY goes straight there.
+    func testPullThroughAProxy() throws {
+        let port = try registry()
+        try push(port)
+        let (proxy, log) = try tinyproxy()
+        let name = "127.0.0.1:\(port)/test/bb:v1"
+        let refused = try h.run(["pull", "--root", store, name], env: ["HTTP_PROXY": "http://127.0.0.1:\(proxy)"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.err.contains("the proxy 127.0.0.1:\(proxy) refused the request: 407"), refused.err)
+        let ok = try h.run(["pull", "--root", store, name], env: ["http_proxy": "http://alice:s3cret@127.0.0.1:\(proxy)"])
+        XCTAssertEqual(ok.status, 0, ok.err)
+        let seen = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertTrue(seen.contains("GET http://127.0.0.1:\(port)/v2/"), seen)
+        _ = try rl(["rmi", name]); _ = try rl(["gc"])
+        let direct = try h.run(["pull", "--root", store, name], env: ["HTTP_PROXY": "http://127.0.0.1:1", "NO_PROXY": "example.com,127.0.0.1"])
+        XCTAssertEqual(direct.status, 0, direct.err)
+        let bad = try h.run(["pull", "--root", store, name], env: ["HTTP_PROXY": "socks5://127.0.0.1:1080"])
+        XCTAssertEqual(bad.status, 125)
+        XCTAssertTrue(bad.err.contains("only http:// proxies"), bad.err)
     }
 
     func testBearerTokenFromTheChallenge() throws {
