@@ -1,3 +1,4 @@
+import CRootless
 import RootlessOS
 import Images
 import Glibc
@@ -26,13 +27,61 @@ package enum AuthLocations {
                 if file != nil { throw RootlessError("cannot read the auth file \(f)", errno: errno) }
                 continue
             }
+            let helper: String?
             do {
-                if let c = try AuthFile.credentials(text, registry: ref.registry, repository: ref.repository) { return c }
+                helper = try AuthFile.helper(text, registry: ref.registry)
+                if helper == nil, let c = try AuthFile.credentials(text, registry: ref.registry, repository: ref.repository) { return c }
             } catch {
                 throw RootlessError("the auth file \(f) is not valid: \(error)", fix: "fix or remove it (podman login rewrites it)")
             }
+            if let h = helper { return try ask(h, ref.registry, file: f) }
         }
         return nil
+    }
+
+    /// Runs `docker-credential-NAME get` (found on PATH, as docker runs it, as you and
+    /// outside any sandbox: it is your own configured helper) with the server on stdin;
+    /// its answer, or nil when it has none for this server (it exits non-zero saying so).
+    static func ask(_ name: String, _ registry: String, file: String) throws -> Credentials? {
+        let program = "docker-credential-" + name
+        var input: [Int32] = [-1, -1], output: [Int32] = [-1, -1]
+        guard rl_pipe_cloexec(&input) == 0, rl_pipe_cloexec(&output) == 0 else { throw RootlessError("cannot make pipes for \(program)", errno: errno) }
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_adddup2(&fa, input[0], 0)
+        posix_spawn_file_actions_adddup2(&fa, output[1], 1)
+        let args: [UnsafeMutablePointer<CChar>?] = [strdup(program), strdup("get"), nil]
+        defer { args.forEach { free($0) } }
+        var pid: pid_t = 0
+        let r = posix_spawnp(&pid, program, &fa, nil, args, environ)
+        close(input[0])
+        close(output[1])
+        guard r == 0 else {
+            close(input[1])
+            close(output[0])
+            throw RootlessError(
+                "\(file) names the credential helper \(name) for \(registry), but \(program) cannot be run", errno: r, step: "auth",
+                fix: "install \(program) on your PATH, or remove it from \(file)")
+        }
+        let server = Array((AuthFile.helperServer(registry) + "\n").utf8)
+        _ = server.withUnsafeBytes { write(input[1], $0.baseAddress, $0.count) }
+        close(input[1])
+        var answer: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while answer.count < 1 << 16 {
+            let n = buf.withUnsafeMutableBytes { read(output[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            answer += buf[0..<n]
+        }
+        close(output[0])
+        var st: Int32 = 0
+        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        guard st == 0 else { return nil }  // "credentials not found": anonymous, as docker
+        do { return try AuthFile.helperAnswer(answer) } catch {
+            throw RootlessError("\(program) answered something else than credentials: \(error)", step: "auth", fix: "check \(program) get by hand")
+        }
     }
 
     /// podman's certs.d locations for per-registry CAs (--cert-dir is TLSPolicy.certDir).

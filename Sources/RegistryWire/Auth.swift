@@ -119,10 +119,44 @@ public struct Credentials: Equatable, Sendable {
 }
 
 public enum AuthFile {
+    /// The docker credential helper for a registry: `credHelpers[registry]`, else
+    /// `credsStore` (docker's order: a helper, where one is named, holds the credentials,
+    /// not `auths`). Its name only ([A-Za-z0-9._-]: the program is
+    /// docker-credential-NAME on PATH, never a path from the file); nil if none.
+    public static func helper(_ text: [UInt8], registry: String) throws -> String? {
+        let doc = try JSONParser.parse(text)
+        var name: String?
+        if case .object(let helpers)? = doc["credHelpers"] {
+            let keys = registry == "docker.io" ? ["docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/"] : [registry]
+            name = helpers.last { keys.contains($0.0) }?.1.stringValue
+        }
+        if name == nil { name = doc["credsStore"]?.stringValue }
+        guard let n = name, !n.isEmpty else { return nil }
+        guard n.utf8.count <= 64, n.utf8.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }) else {
+            throw WireError("the credential helper name \"\(n.prefix(64))\" is not a plain name")
+        }
+        return n
+    }
+
+    /// What a credential helper's `get` wrote: {"ServerURL", "Username", "Secret"}. An
+    /// identity token (Username "<token>") is not a password: nil.
+    public static func helperAnswer(_ text: [UInt8]) throws -> Credentials? {
+        let doc = try JSONParser.parse(text)
+        guard let u = doc["Username"]?.stringValue, let p = doc["Secret"]?.stringValue else {
+            throw WireError("the helper's answer has no Username and Secret")
+        }
+        return u == "<token>" ? nil : Credentials(user: u, password: p)
+    }
+
+    /// What a helper is asked for: the server as docker names it.
+    public static func helperServer(_ registry: String) -> String { registry == "docker.io" ? "https://index.docker.io/v1/" : registry }
+
+    static func isAlnum(_ c: UInt8) -> Bool { (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) }
+
     /// Credentials for a registry from auth.json/config.json text: `auths` keyed by host,
     /// by host/repository (longest match wins, as containers-auth.json(5) says), or by an
     /// old-style URL ("https://index.docker.io/v1/"). nil when none fits.
-    /// A `credsStore`/`credHelpers` entry is not run (no helper binaries are trusted).
+    /// (`credHelpers`/`credsStore`: `helper`, which the caller runs.)
     public static func credentials(_ text: [UInt8], registry: String, repository: String) throws -> Credentials? {
         let doc = try JSONParser.parse(text)
         guard case .object(let auths)? = doc["auths"] else { return nil }

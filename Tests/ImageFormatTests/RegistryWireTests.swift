@@ -190,4 +190,19 @@ final class RegistryWireTests: XCTestCase {
         XCTAssertThrowsError(try ProxySettings(env: ["HTTPS_PROXY=http://p:1/x"]))
         XCTAssertEqual(ProxyURL(host: "p", port: 1, credentials: Credentials(user: "a", password: "b")).authorization, "Basic YTpi")
     }
+
+    /// docker's credential helpers: credHelpers for the registry, else credsStore; a name,
+    /// never a path; the helper's answer read as docker writes it.
+    func testCredentialHelpersAreNamedNotPaths() throws {
+        let doc = Array(#"{"auths":{"r.io":{"auth":"YTpi"}},"credHelpers":{"ghcr.io":"gh","index.docker.io":"desk"},"credsStore":"pass"}"#.utf8)
+        XCTAssertEqual(try AuthFile.helper(doc, registry: "ghcr.io"), "gh")
+        XCTAssertEqual(try AuthFile.helper(doc, registry: "docker.io"), "desk")
+        XCTAssertEqual(try AuthFile.helper(doc, registry: "r.io"), "pass", "a store holds every registry's")
+        XCTAssertNil(try AuthFile.helper(Array(#"{"auths":{}}"#.utf8), registry: "r.io"))
+        XCTAssertThrowsError(try AuthFile.helper(Array(#"{"credsStore":"../../tmp/x"}"#.utf8), registry: "r.io"))
+        XCTAssertEqual(try AuthFile.helperAnswer(Array(#"{"ServerURL":"r.io","Username":"u","Secret":"s"}"#.utf8)), Credentials(user: "u", password: "s"))
+        XCTAssertNil(try AuthFile.helperAnswer(Array(#"{"Username":"<token>","Secret":"t"}"#.utf8)))
+        XCTAssertThrowsError(try AuthFile.helperAnswer(Array("not json".utf8)))
+        XCTAssertEqual(AuthFile.helperServer("docker.io"), "https://index.docker.io/v1/")
+    }
 }

@@ -249,6 +249,28 @@ final class PullTests: XCTestCase {
         _ = try rl(["rmi", name]); _ = try rl(["gc"])
         let env = try h.run(["pull", "--root", store, name], env: ["REGISTRY_AUTH_FILE": auth, "XDG_CONFIG_HOME": s + "/xdg"])
         XCTAssertEqual(env.status, 0, env.err)
+        // A docker credential helper named in the auth file: run as docker runs it (on PATH,
+        // the server on stdin); the control: the same helper handing out a wrong password.
+        let bin = s + "/helper-bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for (helper, password) in [("rltest", "s3cret"), ("rlwrong", "nope")] {
+            let script =
+                "#!/bin/sh\n[ \"$1\" = get ] && read server && [ \"$server\" = localhost:\(port) ] || exit 1\necho '{\"ServerURL\":\"'$server'\",\"Username\":\"alice\",\"Secret\":\"\(password)\"}'\n"
+            try script.write(toFile: bin + "/docker-credential-" + helper, atomically: true, encoding: .utf8)
+            chmod(bin + "/docker-credential-" + helper, 0o755)
+        }
+        let path = bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        for (helper, works) in [("rltest", true), ("rlwrong", false)] {
+            let helperAuth = s + "/helper-\(helper).json"
+            try "{\"auths\":{},\"credHelpers\":{\"localhost:\(port)\":\"\(helper)\"}}".write(toFile: helperAuth, atomically: true, encoding: .utf8)
+            _ = try rl(["rmi", name]); _ = try rl(["gc"])
+            let viaHelper = try h.run(["pull", "--root", store, "--cert-dir", s + "/certs", "--authfile", helperAuth, name], env: ["PATH": path])
+            if works {
+                XCTAssertEqual(viaHelper.status, 0, viaHelper.err)
+            } else {
+                XCTAssertTrue(viaHelper.err.contains("rejected our credentials"), viaHelper.err)
+            }
+        }
         // HTTPS through a proxy: a CONNECT tunnel, TLS with the registry inside it.
         let (proxy, log) = try tinyproxy()
         _ = try rl(["rmi", name]); _ = try rl(["gc"])
