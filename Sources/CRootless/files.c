@@ -65,17 +65,9 @@ long rl_flistxattr(int fd, char *list, size_t size) {
 
 // One fd received over a unix socket (SCM_RIGHTS, one byte of data), or -errno (EOF: -EPIPE).
 int rl_recv_fd(int sock) {
-    char one;
-    struct iovec iov;
-    union rl_fd_ctl u;
-    struct msghdr m;
-    rl_fd_msghdr(&m, &iov, &one, 1, &u);
-    ssize_t r;
-    do r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
-    if (r < 0) return -errno;
     int fd = -1;
-    if (r == 0 || rl_fd_take(&m, &fd, 1) != 1) return -EPIPE;
-    return fd;
+    int n = rl_recv_fds(sock, &fd, 1);
+    return n < 0 ? n : fd;
 }
 
 // accept4(fd, SOCK_NONBLOCK | SOCK_CLOEXEC): a GNU extension Swift's Glibc module does not export.

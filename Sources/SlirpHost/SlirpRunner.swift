@@ -327,10 +327,7 @@ public final class SlirpRunner {
             return true
         }
         PortSplice.configure(sfd, sandboxSide: true)
-        var sa = SlirpRunner.address(Endpoint(config.guest, guestPort))
-        let r = withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(sfd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let r = SlirpRunner.connect(sfd, to: Endpoint(config.guest, guestPort))
         guard r == 0 || errno == EINPROGRESS else {
             PortSplice(host: fd, sandbox: sfd).closeAll(reset: true)
             return true
@@ -462,10 +459,7 @@ public final class SlirpRunner {
             guard fd >= 0 else { return engine.tcpConnected(id, ok: false, now: SlirpRunner.now()) }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            var sa = SlirpRunner.address(to)
-            let r = withUnsafePointer(to: &sa) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+            let r = SlirpRunner.connect(fd, to: to)
             guard r == 0 || errno == EINPROGRESS else {
                 close(fd)
                 return engine.tcpConnected(id, ok: false, now: SlirpRunner.now())
@@ -515,13 +509,8 @@ public final class SlirpRunner {
             if fd < 0 {
                 let dns = engine.config.dnsUpstream.map { Endpoint($0, engine.config.dnsUpstreamPort) }
                 guard engine.policy.allowHostLoopback || to == dns || !SlirpRunner.isLocal(to) else { return }
-                fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-                guard fd >= 0 else { return }
-                var sa = SlirpRunner.address(to)
-                let r = withUnsafePointer(to: &sa) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-                guard r == 0 else { close(fd); return }
+                guard let s = SlirpRunner.datagram(to: to) else { return }
+                fd = s
                 udp[id] = fd
                 owners[fd] = .udp(id)
                 _ = watch(fd, EPOLLIN.rawValue)
@@ -531,16 +520,11 @@ public final class SlirpRunner {
             var fd = icmp[id] ?? -1
             if fd < 0 {
                 guard !noPing, engine.policy.allowHostLoopback || !SlirpRunner.isLocal(Endpoint(to, 0)) else { return }
-                fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_ICMP))
-                guard fd >= 0 else {
+                guard let s = SlirpRunner.datagram(to: Endpoint(to, 0), proto: Int32(IPPROTO_ICMP)) else {
                     noPing = errno == EACCES || errno == EPERM
                     return
                 }
-                var sa = SlirpRunner.address(Endpoint(to, 0))
-                let r = withUnsafePointer(to: &sa) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-                guard r == 0 else { close(fd); return }
+                fd = s
                 icmp[id] = fd
                 owners[fd] = .icmp(id)
                 _ = watch(fd, EPOLLIN.rawValue)
@@ -580,6 +564,28 @@ public final class SlirpRunner {
         ep = -1
     }
 
+    /// connect(2) to e: 0, or -1 with errno set.
+    static func connect(_ fd: Int32, to e: Endpoint) -> Int32 {
+        var sa = address(e)
+        return withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+    }
+
+    /// A non-blocking datagram socket (UDP, or ICMP echo with proto IPPROTO_ICMP)
+    /// connected to e, or nil with errno set.
+    static func datagram(to e: Endpoint, proto: Int32 = 0) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto)
+        guard fd >= 0 else { return nil }
+        guard connect(fd, to: e) == 0 else {
+            let err = errno
+            close(fd)
+            errno = err
+            return nil
+        }
+        return fd
+    }
+
     static func address(_ e: Endpoint) -> sockaddr_in {
         var sa = sockaddr_in()
         sa.sin_family = sa_family_t(AF_INET)
@@ -594,11 +600,7 @@ public final class SlirpRunner {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return true }  // cannot tell: refuse
         defer { close(fd) }
-        var sa = address(e)
-        let r = withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard r == 0 else { return false }  // unroutable: the connect will say so
+        guard connect(fd, to: e) == 0 else { return false }  // unroutable: the connect will say so
         var src = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &src) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
