@@ -57,6 +57,14 @@ public struct ImageReference: Equatable, Hashable, Sendable, CustomStringConvert
         return ImageReference(registry: registry, repository: parts.joined(separator: "/"), tag: tag, digest: digest)
     }
 
+    /// Whether the text names its registry (a first component with a dot or a colon, or
+    /// `localhost`): otherwise it is a short name.
+    public static func namesRegistry(_ s: String) -> Bool {
+        let parts = s.split(separator: "/", maxSplits: 1)
+        guard parts.count == 2 else { return false }
+        return parts[0].contains(".") || parts[0].contains(":") || parts[0] == "localhost"
+    }
+
     static func isAlnum(_ c: UInt8) -> Bool { (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) }
 
     public var description: String {

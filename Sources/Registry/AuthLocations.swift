@@ -89,6 +89,23 @@ package enum AuthLocations {
         [configHome(env) + "/containers/certs.d", "/etc/containers/certs.d", "/etc/docker/certs.d"]
     }
 
+    /// registries.conf as podman finds it: $CONTAINERS_REGISTRIES_CONF, else the user's
+    /// ($XDG_CONFIG_HOME/containers/registries.conf), else the system's
+    /// (/etc/containers/registries.conf); none is an empty configuration.
+    package static func registries(env: [String] = OS.environment(), system: String = "/etc/containers/registries.conf") throws -> RegistriesConf {
+        let explicit = OS.env("CONTAINERS_REGISTRIES_CONF", in: env).flatMap { $0.isEmpty ? nil : $0 }
+        for f in explicit.map({ [$0] }) ?? [configHome(env) + "/containers/registries.conf", system] {
+            guard let text = OS.readBytes(f, limit: 1 << 20) else {
+                if explicit != nil { throw RootlessError("cannot read CONTAINERS_REGISTRIES_CONF=\(f)", errno: errno) }
+                continue
+            }
+            do { return try RegistriesConf.parse(text, name: f) } catch {
+                throw RootlessError("\(error)", step: "pull", fix: "fix \(f) (containers-registries.conf(5)), or move it aside")
+            }
+        }
+        return RegistriesConf()
+    }
+
     /// $XDG_CONFIG_HOME, else ~/.config.
     static func configHome(_ env: [String]) -> String {
         OS.env("XDG_CONFIG_HOME", in: env).flatMap { $0.isEmpty ? nil : $0 } ?? (OS.env("HOME", in: env) ?? "") + "/.config"

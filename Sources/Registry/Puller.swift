@@ -19,6 +19,8 @@ public struct Puller {
         public var tls = TLSPolicy()
         public var quiet = false
         public var jobs = 3
+        /// registries.conf: short-name aliases, mirrors, relocations, blocks.
+        public var registries = RegistriesConf()
         public init() {}
     }
 
@@ -36,15 +38,38 @@ public struct Puller {
 
     static let accept = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerList, MediaType.dockerManifest].joined(separator: ", ")
 
-    /// Pulls and names the image; returns its id (the config digest).
+    /// Pulls and names the image; returns its id (the config digest). A short name with
+    /// an alias in registries.conf is the alias; the image is fetched from the first of
+    /// its sources (mirrors, then its registry) that has it, and named as asked.
     public func pull(_ refText: String) throws -> Digest {
+        var text = refText
+        if !ImageReference.namesRegistry(refText) {
+            let bare = String(refText.prefix { $0 != ":" && $0 != "@" })
+            if let a = options.registries.alias(bare) { text = a + refText.dropFirst(bare.count) }
+        }
         let ref: ImageReference
-        do { ref = try ImageReference.parse(refText) } catch {
+        do { ref = try ImageReference.parse(text) } catch {
             throw RootlessError("\(refText) is not an image reference: \(error)", fix: "write it as [REGISTRY/]NAME[:TAG|@sha256:DIGEST]")
         }
-        let creds = try options.creds ?? AuthLocations.credentials(for: ref, file: options.authFile)
-        let registry = RegistryClient(ref: ref, creds: creds, tls: options.tls)
-        let client = HTTPClient(tls: options.tls)
+        let sources: [(ImageReference, insecure: Bool)]
+        do { sources = try options.registries.sources(ref) } catch {
+            throw RootlessError("\(error)", step: "pull", fix: "pull it from another registry, or change registries.conf")
+        }
+        for (i, (src, insecure)) in sources.enumerated() {
+            do { return try pull(ref, from: src, insecure: insecure) } catch  where i + 1 < sources.count {
+                warn("\(src.registry): \((error as? RootlessError)?.message ?? "\(error)"); trying \(sources[i + 1].0.registry)")
+            }
+        }
+        throw RootlessError("\(ref): no source to pull from")
+    }
+
+    /// Pulls ref's image from src (ref itself, or a mirror's name for it) and names it ref.
+    func pull(_ ref: ImageReference, from src: ImageReference, insecure: Bool) throws -> Digest {
+        var tls = options.tls
+        if insecure { tls.verify = false }
+        let creds = try options.creds ?? AuthLocations.credentials(for: src, file: options.authFile)
+        let registry = RegistryClient(ref: src, creds: creds, tls: tls)
+        let client = HTTPClient(tls: tls)
         let progress = PullProgress(quiet: options.quiet)
         do {
             // 1. The manifest: by tag or digest; an index selects the platform's.

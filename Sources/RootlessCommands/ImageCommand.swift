@@ -73,6 +73,7 @@ public enum ImageCommand {
                 }
                 var po = o.pull
                 po.tls.certDirs = AuthLocations.certDirs()
+                po.registries = try AuthLocations.registries()
                 do { po.tls.proxy = try ProxySettings(env: OS.environment()) } catch let e as WireError {
                     throw RootlessError(e.description, step: "args", fix: "set it to http://[USER:PASSWORD@]HOST:PORT, or unset it")
                 }

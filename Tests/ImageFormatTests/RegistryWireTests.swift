@@ -205,4 +205,53 @@ final class RegistryWireTests: XCTestCase {
         XCTAssertThrowsError(try AuthFile.helperAnswer(Array("not json".utf8)))
         XCTAssertEqual(AuthFile.helperServer("docker.io"), "https://index.docker.io/v1/")
     }
+
+    /// registries.conf: aliases, the longest matching prefix, mirrors before the location,
+    /// a relocated repository, a blocked prefix; errors name the line; garbage never crashes.
+    func testRegistriesConf() throws {
+        let text = """
+            unqualified-search-registries = ["docker.io", "quay.io"]  # not used by pulls here
+            [aliases]
+            "bb" = "example.test/test/bb"
+            'tool' = "quay.io/team/tool"
+
+            [[registry]]
+            prefix = "example.test"
+            location = "real.example:5000"
+            [[registry.mirror]]
+            location = "mirror.corp/cache"
+            insecure = true
+            [[registry.mirror]]
+            location = "mirror2.corp"
+
+            [[registry]]
+            prefix = "example.test/secret"
+            blocked = true
+
+            [[registry]]
+            location = "quay.io"
+            """
+        let c = try RegistriesConf.parse(Array(text.utf8), name: "r.conf")
+        XCTAssertEqual(c.alias("bb"), "example.test/test/bb")
+        XCTAssertEqual(c.alias("tool"), "quay.io/team/tool")
+        let ref = try ImageReference.parse("example.test/test/bb:v1")
+        let src = try c.sources(ref)
+        XCTAssertEqual(src.map { $0.0.description }, ["mirror.corp/cache/test/bb:v1", "mirror2.corp/test/bb:v1", "real.example:5000/test/bb:v1"])
+        XCTAssertEqual(src.map(\.insecure), [true, false, false])
+        XCTAssertThrowsError(try c.sources(try ImageReference.parse("example.test/secret/x:1")))
+        XCTAssertEqual(try c.sources(try ImageReference.parse("quay.io/a/b:1")).map { $0.0.description }, ["quay.io/a/b:1"])
+        XCTAssertEqual(try c.sources(try ImageReference.parse("other.io/a:1")).count, 1, "no entry: as asked")
+        XCTAssertFalse(RegistriesConf.matches("example.test", "example.testing/x"), "a prefix ends at a /")
+        for (bad, line) in [("[[registry]\n", 1), ("[aliases]\n\"a\" = \"b\n", 2), ("x = 1\n", 1), ("[[registry.mirror]]\n", 1)] {
+            XCTAssertThrowsError(try RegistriesConf.parse(Array(bad.utf8), name: "f")) { XCTAssertTrue("\($0)".contains("f line \(line)"), "\($0)") }
+        }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            var b = Array(text.utf8)
+            for _ in 0..<8 { b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+            _ = try? RegistriesConf.parse(b, name: "fuzz")
+        }
+        XCTAssertTrue(ImageReference.namesRegistry("localhost/x"))
+        XCTAssertFalse(ImageReference.namesRegistry("library/alpine"))
+    }
 }

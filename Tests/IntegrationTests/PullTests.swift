@@ -280,6 +280,45 @@ final class PullTests: XCTestCase {
         XCTAssertTrue(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("CONNECT localhost:\(port)"), "through the proxy")
     }
 
+    /// registries.conf (podman's file, here through CONTAINERS_REGISTRIES_CONF): a short
+    /// name's alias, and a registry whose mirror serves it while its own location is down;
+    /// the image is named as asked. The control: with the mirror down too the pull fails,
+    /// having tried both; a blocked prefix is refused.
+    func testRegistriesConfAliasesAndMirrors() throws {
+        let port = try registry()
+        try push(port)
+        let dead = Self.freePort()
+        let conf = h.scratch.path + "/registries.conf"
+        func write(mirror: Int) throws {
+            try """
+            [aliases]
+            "bbalias" = "example.test/test/bb"
+            [[registry]]
+            prefix = "example.test"
+            location = "127.0.0.1:\(dead)"
+            [[registry.mirror]]
+            location = "127.0.0.1:\(mirror)"
+            [[registry]]
+            prefix = "blocked.test"
+            blocked = true
+            """.write(toFile: conf, atomically: true, encoding: .utf8)
+        }
+        try write(mirror: port)
+        let env = ["CONTAINERS_REGISTRIES_CONF": conf]
+        let ok = try h.run(["pull", "--root", store, "bbalias:v1"], env: env)
+        XCTAssertEqual(ok.status, 0, ok.err)
+        XCTAssertTrue(try rl(["images"]).out.contains("example.test/test/bb:v1"))
+        try assertBaseImage("example.test/test/bb:v1")
+        try write(mirror: dead)
+        _ = try rl(["rmi", "example.test/test/bb:v1"]); _ = try rl(["gc"])
+        let down = try h.run(["pull", "--root", store, "example.test/test/bb:v1"], env: env)
+        XCTAssertNotEqual(down.status, 0)
+        XCTAssertTrue(down.err.contains("trying 127.0.0.1:\(dead)") && down.err.contains("port \(dead)"), down.err)
+        let blocked = try h.run(["pull", "--root", store, "blocked.test/x:1"], env: env)
+        XCTAssertEqual(blocked.status, 125)
+        XCTAssertTrue(blocked.err.contains("blocked by registries.conf"), blocked.err)
+    }
+
     /// tinyproxy on loopback, wanting alice:s3cret: its port and log file.
     func tinyproxy() throws -> (Int, String) {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tinyproxy") else {
