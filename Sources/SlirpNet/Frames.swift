@@ -103,8 +103,20 @@ public struct FrameBuilder {
         self.peerMAC = peerMAC
     }
 
-    mutating func ip(src: IPv4, dst: IPv4, proto: UInt8, transportLength: Int) -> [UInt8] {
-        var b = [UInt8](repeating: 0, count: Ethernet.headerLength + 20 + transportLength)
+    /// A frame with its Ethernet and IPv4 headers written, the transport header's bytes
+    /// zeroed and the payload copied after it: the payload is copied once, and never
+    /// zeroed first (a whole TCP segment's worth per frame on the download path).
+    mutating func ip(src: IPv4, dst: IPv4, proto: UInt8, header: Int, payload: ArraySlice<UInt8>) -> [UInt8] {
+        let start = Ethernet.headerLength + 20 + header
+        let transportLength = header + payload.count
+        var b = [UInt8](unsafeUninitializedCapacity: start + payload.count) { buf, count in
+            guard let base = buf.baseAddress else { return }  // never: the capacity is at least 34
+            base.initialize(repeating: 0, count: start)
+            payload.withUnsafeBufferPointer { p in
+                if let src = p.baseAddress { (base + start).initialize(from: src, count: p.count) }
+            }
+            count = start + payload.count
+        }
         Ethernet(dst: peerMAC, src: ourMAC, type: EtherType.ipv4).write(&b)
         IPv4Header.write(&b, at: Ethernet.headerLength, src: src, dst: dst, proto: proto, id: nextID, payloadLength: transportLength)
         nextID &+= 1
@@ -113,12 +125,11 @@ public struct FrameBuilder {
 
     public mutating func udp(src: IPv4, srcPort: UInt16, dst: IPv4, dstPort: UInt16, payload: ArraySlice<UInt8>) -> [UInt8] {
         let n = 8 + payload.count
-        var b = ip(src: src, dst: dst, proto: IPProto.udp, transportLength: n)
+        var b = ip(src: src, dst: dst, proto: IPProto.udp, header: 8, payload: payload)
         let t = Ethernet.headerLength + 20
         put16(&b, t, srcPort)
         put16(&b, t + 2, dstPort)
         put16(&b, t + 4, UInt16(n))
-        b.replaceSubrange((t + 8)..<(t + n), with: payload)
         var c = Checksum.fold(Checksum.add(b, t, t + n, Checksum.pseudo(src, dst, proto: IPProto.udp, length: n)))
         if c == 0 { c = 0xffff }
         put16(&b, t + 6, c)
@@ -127,10 +138,9 @@ public struct FrameBuilder {
 
     public mutating func icmpEcho(src: IPv4, dst: IPv4, type: UInt8, rest: ArraySlice<UInt8>) -> [UInt8] {
         let n = 4 + rest.count
-        var b = ip(src: src, dst: dst, proto: IPProto.icmp, transportLength: n)
+        var b = ip(src: src, dst: dst, proto: IPProto.icmp, header: 4, payload: rest)
         let t = Ethernet.headerLength + 20
         b[t] = type
-        b.replaceSubrange((t + 4)..<(t + n), with: rest)
         put16(&b, t + 2, Checksum.fold(Checksum.add(b, t, t + n)))
         return b
     }
@@ -142,7 +152,7 @@ public struct FrameBuilder {
         while opts.count % 4 != 0 { opts.append(1) }
         let hl = 20 + opts.count
         let n = hl + s.payload.count
-        var b = ip(src: src, dst: dst, proto: IPProto.tcp, transportLength: n)
+        var b = ip(src: src, dst: dst, proto: IPProto.tcp, header: hl, payload: s.payload)
         let t = Ethernet.headerLength + 20
         put16(&b, t, s.srcPort)
         put16(&b, t + 2, s.dstPort)
@@ -152,7 +162,6 @@ public struct FrameBuilder {
         b[t + 13] = s.flags
         put16(&b, t + 14, s.window)
         b.replaceSubrange((t + 20)..<(t + hl), with: opts)
-        b.replaceSubrange((t + hl)..<(t + n), with: s.payload)
         put16(&b, t + 16, Checksum.fold(Checksum.add(b, t, t + n, Checksum.pseudo(src, dst, proto: IPProto.tcp, length: n))))
         return b
     }
