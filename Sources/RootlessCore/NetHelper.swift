@@ -21,14 +21,18 @@ public enum NetHelperTool: String, Sendable {
 public struct NetHelperPlan: Equatable, Sendable {
     public var tool: NetHelperTool
     public var path: String
-    /// -p (pasta only): its own forwarder listens on the host's ports.
+    /// -p: the tool's own forwarder listens on the host's ports.
     public var publish: [PortForward] = []
+    /// Where slirp4netns's API socket goes (for -p), the runtime directory.
+    public var apiDir = "/tmp"
 }
 
 final class NetHelper {
     let plan: NetHelperPlan
     var pid: pid_t = -1
     var exitFD: Int32 = -1
+    /// slirp4netns's API socket (for -p), removed at the end.
+    var apiSocket: String?
 
     init(_ p: NetHelperPlan) { plan = p }
 
@@ -39,6 +43,11 @@ final class NetHelper {
             throw RootlessError("cannot make pipes for \(plan.tool.rawValue)", errno: errno, step: "net")
         }
         defer { [ready[1], exit[0], err[1], ready[0], err[0]].forEach { if $0 >= 0 { close($0) } } }
+        if plan.tool == .slirp4netns && !plan.publish.isEmpty {
+            let api = plan.apiDir + "/slirp4netns-\(getpid()).sock"
+            unlink(api)
+            apiSocket = api
+        }
         let argv = arguments(child: child)
         var fa = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)
@@ -81,6 +90,54 @@ final class NetHelper {
                 "\(plan.tool.rawValue) failed to set up the sandbox's network: \(text)", step: "net",
                 fix: "use --net slirp (rootless's own), or check \(plan.tool.rawValue) by hand")
         }
+        if let api = apiSocket {
+            for f in plan.publish {
+                if let why = NetHelper.addForward(f, api: api) {
+                    stop()
+                    throw RootlessError(
+                        "-p \(f.hostIP):\(f.hostPort)\(f.udp ? "/udp" : ""): slirp4netns cannot forward it: \(why)", step: "net",
+                        fix: "the host port may be in use or the address not this host's; choose another")
+                }
+            }
+        }
+    }
+
+    /// Asks slirp4netns (its API socket) to forward f; nil, or its error.
+    static func addForward(_ f: PortForward, api: String) -> String? {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return OS.errorText(errno) }
+        defer { close(fd) }
+        var sa = sockaddr_un()
+        sa.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(api.utf8)
+        guard path.count < MemoryLayout.size(ofValue: sa.sun_path) else { return "the socket path \(api) is too long" }
+        withUnsafeMutableBytes(of: &sa.sun_path) { b in for (i, c) in path.enumerated() { b[i] = c } }
+        let r = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard r == 0 else { return "its API socket: \(OS.errorText(errno))" }
+        let req = Array(
+            "{\"execute\": \"add_hostfwd\", \"arguments\": {\"proto\": \"\(f.udp ? "udp" : "tcp")\", \"host_addr\": \"\(f.hostIP)\", \"host_port\": \(f.hostPort), \"guest_port\": \(f.guestPort)}}"
+                .utf8)
+        guard req.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == req.count else { return OS.errorText(errno) }
+        shutdown(fd, Int32(SHUT_WR))
+        var answer: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1024)
+        while answer.count < 16384 {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            answer += buf[0..<n]
+        }
+        let text = String(decoding: answer, as: UTF8.self)
+        if text.contains("\"return\"") { return nil }
+        // {"error": {"desc": "..."}}: its description, else the answer as it came.
+        let key = Array("\"desc\":".utf8)
+        if let at = (0..<max(answer.count - key.count, 0)).first(where: { answer[$0..<($0 + key.count)].elementsEqual(key) }) {
+            let rest = answer[(at + key.count)...].drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\"") }
+            return String(decoding: rest.prefix { $0 != UInt8(ascii: "\"") }, as: UTF8.self)
+        }
+        return text.isEmpty ? "no answer" : String(text.prefix(200))
     }
 
     /// Its command line for the sandbox whose pid 1 is child.
@@ -88,10 +145,10 @@ final class NetHelper {
         switch plan.tool {
         case .slirp4netns:
             // Its own sandbox and seccomp filter: it parses the sandbox's packets as you.
+            // -p goes through its API socket once it is ready.
             return [
                 plan.path, "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", "--exit-fd=4",
-                String(child), "tap0",
-            ]
+            ] + (apiSocket.map { ["--api-socket", $0] } ?? []) + [String(child), "tap0"]
         case .pasta:
             // Foreground, so it stays our child; the pid file (our pipe) is written once the
             // namespace is configured, which is the ready signal. Only -p's ports are forwarded
@@ -129,6 +186,8 @@ final class NetHelper {
     /// Ends it (its exit fd closes; pasta, which has none, is sent SIGTERM), and reaps it.
     func stop() {
         if exitFD >= 0 { close(exitFD); exitFD = -1 }
+        if let api = apiSocket { unlink(api) }
+        apiSocket = nil
         if pid > 0 {
             if plan.tool == .pasta { kill(pid, SIGTERM) }
             if waitExit(timeoutMS: 2000) < 0 {

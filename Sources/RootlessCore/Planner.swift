@@ -231,7 +231,7 @@ public enum Planner {
                     "--net \(tool.rawValue): \(tool.rawValue) is not installed (looked in \(NetHelperTool.dirs.joined(separator: ", ")))", step: "args",
                     fix: "apt-get install \(tool.rawValue), or use --net slirp (rootless's own)")
             }
-            plan.netHelper = NetHelperPlan(tool: tool, path: path, publish: tool == .pasta ? s.publish : [])
+            plan.netHelper = NetHelperPlan(tool: tool, path: path, publish: s.publish, apiDir: state.first ?? "/tmp")
             // pasta is started by this process, which would be inside a pooled user
             // namespace (the keeper's) by then; from there it cannot open the sandbox's
             // namespaces. The run makes its own user namespace instead.
@@ -283,8 +283,8 @@ public enum Planner {
             if !s.allowNet.isEmpty || !s.allowNames.isEmpty || !s.denyNet.isEmpty || s.netLog || s.slirp.dnsUpstream != nil {
                 throw RootlessError("--allow-net, --deny-net, --net-log and --dns need --net slirp", step: "args", fix: "add --net slirp")
             }
-            if !s.publish.isEmpty && s.net != .pasta {
-                throw RootlessError("-p needs --net slirp or --net pasta", step: "args", fix: "add --net slirp")
+            if !s.publish.isEmpty && s.net != .pasta && s.net != .slirp4netns {
+                throw RootlessError("-p needs a network of the sandbox's own: --net slirp, pasta or slirp4netns", step: "args", fix: "add --net slirp")
             }
             return nil
         }

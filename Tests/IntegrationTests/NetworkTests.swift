@@ -176,6 +176,19 @@ final class NetworkTests: XCTestCase {
         guard FileManager.default.fileExists(atPath: "/usr/bin/slirp4netns") else { throw XCTSkip("SKIP: slirp4netns is not installed") }
         let r = try h.run(["run", "--net", "slirp4netns", "--", "sh", "-c", "curl -sS -m 10 http://\(a):\(port(a, 0))/hello; cat /etc/resolv.conf"])
         XCTAssertEqual(r.out, "hello-from-server\nnameserver 10.0.2.3\n", r.err)
+        // -p through its API socket; a host port in use fails the run, naming it.
+        let port = 20000 + Int(getpid() % 20000) + 8
+        try "forwarded-ok\n".write(to: h.scratch.appendingPathComponent("pf.txt"), atomically: true, encoding: .utf8)
+        let server = try h.start([
+            "run", "--net", "slirp4netns", "-p", "127.0.0.1:\(port):8000", "--bind", h.scratch.path, "-w", h.scratch.path, "--",
+            "python3", "-m", "http.server", "8000", "--bind", "0.0.0.0",
+        ])
+        XCTAssertEqual(fetch("http://127.0.0.1:\(port)/pf.txt", until: "forwarded-ok\n"), "forwarded-ok\n")
+        let busy = try h.run(["run", "--net", "slirp4netns", "-p", "127.0.0.1:\(port):80", "--", "true"])
+        XCTAssertEqual(busy.status, 125)
+        XCTAssertTrue(busy.err.contains("-p 127.0.0.1:\(port): slirp4netns cannot forward it"), busy.err)
+        server.process.terminate()
+        server.process.waitUntilExit()
         XCTAssertEqual(ours { $0 == "slirp4netns" }, [], "no slirp4netns of ours is left")
     }
 
@@ -438,7 +451,7 @@ final class NetworkTests: XCTestCase {
             (["--net", "slirp", "--dns", "8.8.8.8:x"], "is not an IPv4 address"),
             (["--net", "slirp", "-p", "80"], "is not [HOSTIP:]HOSTPORT:SANDBOXPORT"),
             (["--net", "slirp", "-p", "8080:80/sctp"], "unknown protocol \"sctp\""),
-            (["-p", "8080:80"], "-p needs --net slirp or --net pasta"),
+            (["-p", "8080:80"], "-p needs a network of the sandbox's own"),
         ] {
             let r = try h.run(["run"] + args + ["--", "true"])
             XCTAssertEqual(r.status, 125, "\(args)")

@@ -123,7 +123,7 @@ final class PlannerTests: XCTestCase {
         let fwd = [
             PortForward(hostIP: IPv4(127, 0, 0, 1), hostPort: 8080, guestPort: 80), PortForward(hostIP: IPv4(0), hostPort: 5353, guestPort: 53, udp: true),
         ]
-        XCTAssertEqual(p.netHelper, NetHelperPlan(tool: .pasta, path: "/usr/bin/pasta", publish: fwd))
+        XCTAssertEqual(p.netHelper, NetHelperPlan(tool: .pasta, path: "/usr/bin/pasta", publish: fwd, apiDir: "/tmp/rootless-1000"))
         XCTAssertFalse(p.keeper)
         XCTAssertEqual(p.resolvConf?.text, "nameserver 10.0.2.3\n")
         XCTAssertTrue(p.render().contains("-p 127.0.0.1:8080->80/tcp 0.0.0.0:5353->53/udp"), p.render())
@@ -136,11 +136,12 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(argv.last, "42")
         let bare = NetHelper(NetHelperPlan(tool: .pasta, path: "/usr/bin/pasta")).arguments(child: 42)
         XCTAssertEqual(bare.indices.filter { bare[$0] == "--tcp-ports" || bare[$0] == "--udp-ports" }.map { bare[$0 + 1] }, ["none", "none"])
-        let s = try Planner.plan(try RunArguments.parse(["--net", "slirp4netns", "true"]), f)
-        XCTAssertEqual(s.netHelper, NetHelperPlan(tool: .slirp4netns, path: "/usr/bin/slirp4netns"))
+        let s = try Planner.plan(try RunArguments.parse(["--net", "slirp4netns", "-p", "8080:80", "true"]), f)
+        XCTAssertEqual(s.netHelper?.tool, .slirp4netns)
+        XCTAssertEqual(s.netHelper?.publish, [PortForward(hostIP: IPv4(0), hostPort: 8080, guestPort: 80)])
         XCTAssertTrue(s.keeper)
-        XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--net", "slirp4netns", "-p", "8080:80", "true"]), f)) {
-            XCTAssertTrue("\($0)".contains("-p needs --net slirp or --net pasta"), "\($0)")
+        XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--net", "host", "-p", "8080:80", "true"]), f)) {
+            XCTAssertTrue("\($0)".contains("-p needs a network of the sandbox's own"), "\($0)")
         }
         XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--net", "pasta", "true"]), facts())) {
             XCTAssertTrue("\($0)".contains("pasta is not installed"), "\($0)")
