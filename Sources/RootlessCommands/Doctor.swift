@@ -30,6 +30,25 @@ public enum Doctor {
             }
         ])
 
+    /// Ping beyond the gateway needs unprivileged ICMP sockets for one of our groups.
+    static func pingCheck(_ p: HostPaths) -> Check {
+        let range = OS.readFile(p.proc + "/sys/net/ipv4/ping_group_range").map {
+            $0.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int64($0) }
+        }
+        guard let r = range, r.count == 2 else { return Check(name: "--net slirp ping", status: .info, detail: "ping_group_range unreadable") }
+        var list = [gid_t](repeating: 0, count: 256)
+        let n = max(getgroups(Int32(list.count), &list), 0)
+        let groups = [Int64(getgid())] + list.prefix(Int(n)).map(Int64.init)
+        if groups.contains(where: { $0 >= r[0] && $0 <= r[1] }) {
+            return Check(
+                name: "--net slirp ping", status: .ok, detail: "echo requests beyond the gateway go out through ICMP sockets (ping_group_range \(r[0]) \(r[1]))"
+            )
+        }
+        return Check(
+            name: "--net slirp ping", status: .info, detail: "only the gateway answers ping: ping_group_range \(r[0]) \(r[1]) leaves out your groups",
+            fix: "as root: sysctl net.ipv4.ping_group_range='0 2147483647' (Debian's systemd default)")
+    }
+
     public static func main(_ args: [String]) -> Int32 {
         if args.first == "--help" || args.first == "-h" {
             OS.writeStdout(command.help)
@@ -133,6 +152,7 @@ public enum Doctor {
                 c.append(Check(name: dev, status: .ok, detail: "opens read-write"))
                 if dev == "/dev/net/tun" {
                     c.append(Check(name: "--net slirp", status: .ok, detail: "usable: SlirpNet makes the sandbox's TAP from /dev/net/tun"))
+                    c.append(pingCheck(p))
                 }
             } else {
                 let err = errno
