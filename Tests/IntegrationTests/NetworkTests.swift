@@ -344,8 +344,22 @@ final class NetworkTests: XCTestCase {
             XCTAssertEqual(reply.count, head.count + 2 + (4 << 20), "\(flags)")
             let (none, err) = tcpExchange(port + 1, Array("x".utf8))
             XCTAssertTrue(none.isEmpty && err != EAGAIN, "a closed port inside: the connection ends at once (\(err)) \(flags)")
+            XCTAssertEqual(listening([port, port + 1]), [port, port + 1], "the control: its listeners seen while it runs")
             run.process.terminate()
             run.process.waitUntilExit()
+            // The run's end closes its listeners: nothing of ours listens on the ports after.
+            XCTAssertEqual(listening([port, port + 1]), [], "\(flags)")
+        }
+    }
+
+    /// Which of ports have a TCP socket listening in the host's namespace (/proc/net/tcp).
+    func listening(_ ports: [Int]) -> [Int] {
+        let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+        return ports.filter { p in
+            table.split(separator: "\n").dropFirst().contains { row in
+                let f = row.split(separator: " ")
+                return f.count > 3 && f[1].hasSuffix(String(format: ":%04X", p)) && f[3] == "0A"
+            }
         }
     }
 
