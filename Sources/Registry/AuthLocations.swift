@@ -44,8 +44,12 @@ package enum AuthLocations {
     /// its answer, or nil when it has none for this server (it exits non-zero saying so).
     static func ask(_ name: String, _ registry: String, file: String) throws -> Credentials? {
         let program = "docker-credential-" + name
+        // Its stdin is a socket (send with MSG_NOSIGNAL: a helper that exits unread cannot
+        // kill us with SIGPIPE); its answer comes on a pipe, within 30 s.
         var input: [Int32] = [-1, -1], output: [Int32] = [-1, -1]
-        guard rl_pipe_cloexec(&input) == 0, rl_pipe_cloexec(&output) == 0 else { throw RootlessError("cannot make pipes for \(program)", errno: errno) }
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &input) == 0, rl_pipe_cloexec(&output) == 0 else {
+            throw RootlessError("cannot make pipes for \(program)", errno: errno)
+        }
         var fa = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)
         defer { posix_spawn_file_actions_destroy(&fa) }
@@ -65,19 +69,29 @@ package enum AuthLocations {
                 fix: "install \(program) on your PATH, or remove it from \(file)")
         }
         let server = Array((AuthFile.helperServer(registry) + "\n").utf8)
-        _ = server.withUnsafeBytes { write(input[1], $0.baseAddress, $0.count) }
+        _ = server.withUnsafeBytes { send(input[1], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         close(input[1])
         var answer: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)
+        let deadline = OS.monotonicSeconds() + 30
+        var timedOut = false
         while answer.count < 1 << 16 {
+            let left = deadline - OS.monotonicSeconds()
+            var p = pollfd(fd: output[0], events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&p, 1, Int32(left * 1000)) != 0 else {
+                timedOut = true
+                break
+            }
             let n = buf.withUnsafeMutableBytes { read(output[0], $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             answer += buf[0..<n]
         }
         close(output[0])
+        if timedOut { kill(pid, SIGKILL) }
         var st: Int32 = 0
         while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        if timedOut { throw RootlessError("\(program) did not answer in 30 s", step: "auth", fix: "check \(program) get by hand") }
         guard st == 0 else { return nil }  // "credentials not found": anonymous, as docker
         do { return try AuthFile.helperAnswer(answer) } catch {
             throw RootlessError("\(program) answered something else than credentials: \(error)", step: "auth", fix: "check \(program) get by hand")
@@ -99,11 +113,21 @@ package enum AuthLocations {
                 if explicit != nil { throw RootlessError("cannot read CONTAINERS_REGISTRIES_CONF=\(f)", errno: errno) }
                 continue
             }
-            do { return try RegistriesConf.parse(text, name: f) } catch {
-                throw RootlessError("\(error)", step: "pull", fix: "fix \(f) (containers-registries.conf(5)), or move it aside")
+            var conf = try parse(text, f)
+            // Its drop-ins, FILE.d/*.conf in name order, each over the ones before.
+            let dir = String(f.dropLast(".conf".count)) + ".conf.d"
+            for d in (OS.listDirectory(dir) ?? []).map(\.name).filter({ $0.hasSuffix(".conf") }).sorted() {
+                if let t = OS.readBytes(dir + "/" + d, limit: 1 << 20) { conf.merge(try parse(t, dir + "/" + d)) }
             }
+            return conf
         }
         return RegistriesConf()
+    }
+
+    static func parse(_ text: [UInt8], _ f: String) throws -> RegistriesConf {
+        do { return try RegistriesConf.parse(text, name: f) } catch {
+            throw RootlessError("\(error)", step: "pull", fix: "fix \(f) (containers-registries.conf(5)), or move it aside")
+        }
     }
 
     /// $XDG_CONFIG_HOME, else ~/.config.

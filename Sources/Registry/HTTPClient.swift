@@ -60,7 +60,8 @@ final class HTTPConnection {
     /// CONNECT host:port through the proxy; its answer must be 2xx (read byte by byte:
     /// nothing past its head may be taken from what becomes the TLS stream).
     func tunnel(to url: HTTPURL, via p: ProxyURL) throws {
-        var req = "CONNECT \(url.host):\(url.port) HTTP/1.1\r\nHost: \(url.host):\(url.port)\r\nUser-Agent: rootless/0.1\r\n"
+        let target = (url.host.contains(":") ? "[\(url.host)]" : url.host) + ":\(url.port)"
+        var req = "CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\nUser-Agent: rootless/0.1\r\n"
         if let a = p.authorization { req += "Proxy-Authorization: \(a)\r\n" }
         req += "\r\n"
         let bytes = Array(req.utf8)
@@ -69,11 +70,17 @@ final class HTTPConnection {
         }
         var head: [UInt8] = []
         var b: UInt8 = 0
+        let deadline = OS.monotonicSeconds() + Double(Self.timeout)
         while !head.suffix(4).elementsEqual([13, 10, 13, 10]) {
-            guard head.count < 16384, Glibc.read(fd, &b, 1) == 1 else { throw HTTPError.connect("the proxy \(p) closed the connection during CONNECT") }
+            let n = Glibc.read(fd, &b, 1)
+            if n < 0 && errno == EINTR { continue }
+            guard head.count < 16384, n == 1, OS.monotonicSeconds() < deadline else {
+                throw HTTPError.connect("the proxy \(p) did not answer CONNECT (closed, or over \(Self.timeout) s)")
+            }
             head.append(b)
         }
-        let line = String(decoding: head.prefix { $0 != 13 }, as: UTF8.self)
+        // Its status line, printable bytes only (it reaches the terminal).
+        let line = String(decoding: head.prefix { $0 != 13 }.filter { $0 >= 0x20 && $0 < 0x7f }.prefix(200), as: UTF8.self)
         let status = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
         guard (200..<300).contains(status) else {
             throw HTTPError.connect(

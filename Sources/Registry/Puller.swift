@@ -67,7 +67,8 @@ public struct Puller {
     func pull(_ ref: ImageReference, from src: ImageReference, insecure: Bool) throws -> Digest {
         var tls = options.tls
         if insecure { tls.verify = false }
-        let creds = try options.creds ?? AuthLocations.credentials(for: src, file: options.authFile)
+        // --creds are for the registry asked for; a mirror or a relocation gets its own.
+        let creds = try (src.registry == ref.registry ? options.creds : nil) ?? AuthLocations.credentials(for: src, file: options.authFile)
         let registry = RegistryClient(ref: src, creds: creds, tls: tls)
         let client = HTTPClient(tls: tls)
         let progress = PullProgress(quiet: options.quiet)

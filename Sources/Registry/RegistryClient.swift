@@ -24,8 +24,16 @@ final class RegistryClient {
         host = ref.registry == "docker.io" ? "registry-1.docker.io" : ref.registry
         self.creds = creds
         self.tls = tls
-        plainAllowed = !tls.verify || Self.isLoopback(host)
+        // Plain HTTP: when asked for, or to a loopback registry reached directly — never
+        // through a proxy, which could fail TLS on purpose to see the credentials in clear.
+        plainAllowed = !tls.verify || (Self.isLoopback(host) && Self.direct(host, tls))
         pthread_mutex_init(&lock, nil)
+    }
+
+    /// Whether plain HTTP to authority would go straight there (no proxy).
+    static func direct(_ authority: String, _ tls: TLSPolicy) -> Bool {
+        guard let u = try? HTTPURL.parse("http://" + authority + "/") else { return false }
+        return tls.proxy.proxy(for: u) == nil
     }
 
     static func isLoopback(_ authority: String) -> Bool {
@@ -97,7 +105,7 @@ final class RegistryClient {
             if let s = b.params["service"] { q.append("service=" + percentEncode(s)) }
             q.append("scope=" + percentEncode(b.params["scope"] ?? "repository:\(ref.repository):pull"))
             let u = try wrapWire { try HTTPURL.parse(realm + (realm.contains("?") ? "&" : "?") + q.joined(separator: "&")) }
-            guard u.secure || plainAllowed || Self.isLoopback(u.authority) else {
+            guard u.secure || plainAllowed || (Self.isLoopback(u.authority) && Self.direct(u.authority, tls)) else {
                 throw RootlessError(
                     "\(ref.registry) sends its token requests to plain-HTTP \(u.authority)",
                     fix: "refusing to send credentials in clear text; pass --tls-verify=false only if you trust the network")

@@ -11,6 +11,8 @@ public struct RegistriesConf: Equatable, Sendable {
     public struct Endpoint: Equatable, Sendable {
         public var location: String
         public var insecure = false
+        /// `pull-from-mirror`: "all" (default), "digest-only" or "tag-only".
+        public var pullFrom = "all"
         public init(location: String, insecure: Bool = false) {
             self.location = location
             self.insecure = insecure
@@ -21,6 +23,8 @@ public struct RegistriesConf: Equatable, Sendable {
         public var location: String
         public var insecure = false
         public var blocked = false
+        /// `mirror-by-digest-only`: its mirrors serve pulls by digest only.
+        public var mirrorByDigestOnly = false
         public var mirrors: [Endpoint] = []
     }
 
@@ -42,10 +46,23 @@ public struct RegistriesConf: Equatable, Sendable {
     /// Where to fetch `ref` from: each mirror, then the registry's own location (the
     /// repository rewritten when the matching prefix says so), with whether plain HTTP is
     /// allowed there. Throws when a `blocked` entry matches.
+    /// A mirror serves a pull by tag only where nothing restricts it to digests
+    /// (`pull-from-mirror = "digest-only"`, `mirror-by-digest-only`): a tag is the mirror's
+    /// word, a digest is checked.
     public func sources(_ ref: ImageReference) throws -> [(ImageReference, insecure: Bool)] {
         let name = ref.registry + "/" + ref.repository
         guard let r = registries.filter({ Self.matches($0.prefix, name) }).max(by: { $0.prefix.count < $1.prefix.count }) else { return [(ref, false)] }
         if r.blocked { throw WireError("\(ref) is blocked by registries.conf (prefix \(r.prefix))") }
+        let byDigest = ref.digest != nil
+        let mirrors = r.mirrors.filter { m in
+            byDigest ? m.pullFrom != "tag-only" : (m.pullFrom != "digest-only" && !r.mirrorByDigestOnly)
+        }
+        // A wildcard prefix (*.example.com) has no location of its own: the host as asked.
+        if r.prefix.hasPrefix("*.") {
+            return mirrors.map { (ImageReference(registry: $0.location, repository: ref.repository, tag: ref.tag, digest: ref.digest), $0.insecure) } + [
+                (ref, r.insecure)
+            ]
+        }
         func at(_ location: String) throws -> ImageReference {
             let rest = name.dropFirst(r.prefix.count)
             let full = location + rest
@@ -54,12 +71,18 @@ public struct RegistriesConf: Equatable, Sendable {
         }
         // A mirror serves pulls by tag only where the file lets it; by digest always
         // (the digest is checked either way). This reader takes mirrors for both.
-        return try r.mirrors.map { (try at($0.location), $0.insecure) } + [(try at(r.location.isEmpty ? r.prefix : r.location), r.insecure)]
+        return try mirrors.map { (try at($0.location), $0.insecure) } + [(try at(r.location.isEmpty ? r.prefix : r.location), r.insecure)]
     }
 
     /// A prefix covers a name when it is the name, or a parent of it at a "/" boundary.
     public static func matches(_ prefix: String, _ name: String) -> Bool {
-        name == prefix || name.hasPrefix(prefix.hasSuffix("/") ? prefix : prefix + "/")
+        if prefix.hasPrefix("*.") {
+            // *.example.com: any registry host under example.com.
+            let host = name.prefix { $0 != "/" }
+            return host.hasSuffix(prefix.dropFirst())
+        }
+        let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        return name == p || name.hasPrefix(p + "/")
     }
 
     /// A short name's alias, if the files give one (the name as typed, without tag).
@@ -101,6 +124,11 @@ public struct RegistriesConf: Equatable, Sendable {
             case (.registry, "location", .string(let v)): c.registries[c.registries.count - 1].location = v
             case (.registry, "insecure", .bool(let v)): c.registries[c.registries.count - 1].insecure = v
             case (.registry, "blocked", .bool(let v)): c.registries[c.registries.count - 1].blocked = v
+            case (.registry, "mirror-by-digest-only", .bool(let v)): c.registries[c.registries.count - 1].mirrorByDigestOnly = v
+            case (.mirror, "pull-from-mirror", .string(let v)):
+                guard ["all", "digest-only", "tag-only"].contains(v) else { throw bad("pull-from-mirror is all, digest-only or tag-only") }
+                let r = c.registries.count - 1
+                c.registries[r].mirrors[c.registries[r].mirrors.count - 1].pullFrom = v
             case (.mirror, "location", .string(let v)):
                 let r = c.registries.count - 1
                 c.registries[r].mirrors[c.registries[r].mirrors.count - 1].location = v

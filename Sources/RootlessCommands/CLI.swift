@@ -114,7 +114,8 @@ public enum CLI {
             PhaseTimer.mark("start")
             let cwd = OS.knownDirectory()
             var spec = try RunArguments.parse(args, cwd: cwd)
-            for f in spec.envFiles { spec.env = try EnvFile.read(f) + spec.env }
+            // In order, then -e's: a later entry wins (podman's order).
+            spec.env = try spec.envFiles.flatMap(EnvFile.read) + spec.env
             // The no-userns rung only when the user allowed it and this host forbids user
             // namespaces (a throw-away clone answers; it costs ~1 ms, so only with the flag).
             if spec.allowNoUserns && spec.userns == .auto && rl_probe_userns() != 0 {

@@ -14,12 +14,18 @@ enum Completion {
             out += "  case \"${COMP_WORDS[1]}\" in\n"
             for c in cmds {
                 out += "  \(c.name))\n    case \"$prev\" in\n"
-                for o in c.options where !o.choices.isEmpty {
+                // An option whose value is written with = only (--tls-verify=false) is
+                // offered whole; the others complete their value as the next word.
+                func inline(_ o: (names: [String], takesValue: Bool, choices: [String], help: String, value: String?)) -> Bool {
+                    o.value?.hasPrefix("=") == true
+                }
+                for o in c.options where !o.choices.isEmpty && !inline(o) {
                     out += "      \(o.names.joined(separator: "|"))) COMPREPLY=($(compgen -W \"\(o.choices.joined(separator: " "))\" -- \"$cur\")); return;;\n"
                 }
-                let files = c.options.filter { $0.takesValue && $0.choices.isEmpty }.flatMap(\.names)
+                let files = c.options.filter { $0.takesValue && $0.choices.isEmpty && !inline($0) }.flatMap(\.names)
                 if !files.isEmpty { out += "      \(files.joined(separator: "|"))) COMPREPLY=($(compgen -f -- \"$cur\")); return;;\n" }
-                out += "    esac\n    COMPREPLY=($(compgen -W \"\(c.options.flatMap(\.names).joined(separator: " "))\" -- \"$cur\"));;\n"
+                let words = c.options.flatMap { o in inline(o) ? o.names + o.names.flatMap { n in o.choices.map { n + "=" + $0 } } : o.names }
+                out += "    esac\n    COMPREPLY=($(compgen -W \"\(words.joined(separator: " "))\" -- \"$cur\"));;\n"
             }
             out +=
                 "  help) COMPREPLY=($(compgen -W \"\(cmds.map(\.name).joined(separator: " "))\" -- \"$cur\"));;\n  esac\n}\ncomplete -o default -F _rootless rootless\n"
@@ -33,7 +39,9 @@ enum Completion {
                     for n in o.names {
                         let help = o.help.split(separator: "\n").first.map(String.init)?.replacingQuotes() ?? ""
                         let value = o.takesValue ? (o.choices.isEmpty ? ":value:_files" : ":value:(\(o.choices.joined(separator: " ")))") : ""
-                        out += " '\(n)[\(help)]\(value)'"
+                        // =VALUE only: zsh's "--opt=-" form (the value in the same word, optional).
+                        let spelling = o.value?.hasPrefix("=") == true ? n + "=-" : n
+                        out += " '\(spelling)[\(help)]\(value)'"
                     }
                 }
                 out += " '*::args:_files';;\n"

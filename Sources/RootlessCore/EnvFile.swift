@@ -12,7 +12,7 @@ public enum EnvFile {
             let text = String(decoding: line, as: UTF8.self)
             let trimmed = text.drop { $0 == " " || $0 == "\t" }
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            guard !text.utf8.contains(0), text.first != "=" else {
+            guard !text.utf8.contains(0), trimmed.first != "=" else {
                 throw RootlessError("--env-file \(name) line \(n + 1): \"\(text)\" has no variable name", fix: "write NAME=VALUE, or NAME to copy it")
             }
             out.append(String(trimmed))

@@ -12,8 +12,8 @@ public struct Opt<Spec> {
     /// Shown in help, man and completions (false: an accepted spelling documented with
     /// its canonical option, such as -it).
     public let listed: Bool
-    /// bwrap's two-word form, `--bind SRC DST`, is also taken (where unambiguous: the word
-    /// after DST is an option or --).
+    /// bwrap's two-word form, `--bind SRC DST`, is also taken where unambiguous: `--`
+    /// follows DST.
     public let pair: Bool
     let apply: (inout Spec, String, OptContext) throws -> Void
 
@@ -110,10 +110,11 @@ public struct CommandSpec<Spec> {
                     }
                     v = args[i]
                 }
-                // bwrap's `--bind SRC DST`: taken when DST is absolute and -- or one of our
-                // long options follows it (otherwise DST is the command, and what follows
-                // its arguments, e.g. `/bin/ls -l`).
-                if o.pair, inline == nil, !v.contains(":"), i + 2 < args.count, args[i + 1].hasPrefix("/"), ours(args[i + 2]) {
+                // bwrap's `--bind SRC DST`: taken only when DST is absolute and `--` follows
+                // it. Otherwise DST is the command, and everything after it its arguments:
+                // an option of ours there (`--bind /d /usr/bin/env --home=rw sh`) is the
+                // command's, never ours.
+                if o.pair, inline == nil, !v.contains(":"), i + 2 < args.count, args[i + 1].hasPrefix("/"), args[i + 2] == "--" {
                     v += ":" + args[i + 1]
                     i += 1
                 }
@@ -122,11 +123,6 @@ public struct CommandSpec<Spec> {
             i += 1
         }
         return operands
-    }
-
-    /// `--` or one of this command's long options (with or without =VALUE).
-    func ours(_ word: String) -> Bool {
-        word == "--" || (word.hasPrefix("--") && option(String(word.prefix { $0 != "=" })) != nil)
     }
 
     func unknown(_ flag: String) -> RootlessError {

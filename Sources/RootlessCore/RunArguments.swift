@@ -27,9 +27,9 @@ public enum RunArguments {
     static let roots: [Opt<RunSpec>] = [
         Opt(["--rootfs"], "DIR", "pivot_root into DIR (default: read-only view of the host /)") { s, v, c in s.rootfs = try c.host(v) },
         Opt(["--image"], "IMAGE", "run a stored image (rootless images); CMD replaces its Cmd") { s, v, _ in s.image = v },
-        Opt(["--entrypoint"], "PROG", "the program that runs first (an image's Entrypoint replaced; CMD are its arguments)") { s, v, _ in
-            guard !v.isEmpty else { throw RootlessError("--entrypoint needs a program", fix: "e.g. --entrypoint /bin/sh") }
-            s.entrypoint = [v]
+        Opt(["--entrypoint"], "PROG", "the program that runs first (an image's Entrypoint replaced; CMD are\nits arguments; \"\" clears the image's)") {
+            s, v, _ in
+            s.entrypoint = v.isEmpty ? [] : [v]
         },
         Opt(
             ["--storage-driver"], "D", "auto|overlay|fuse-overlayfs|copy: how the image becomes a writable root",
@@ -250,7 +250,9 @@ public enum RunArguments {
         }
         s.command = rest
         if s.image != nil && s.rootfs != nil { throw RootlessError("--rootfs and an image are two roots", fix: "give one of them") }
-        guard !s.command.isEmpty || s.image != nil || s.entrypoint != nil else { throw RootlessError("no command given", fix: "e.g. rootless run -- sh") }
+        guard !s.command.isEmpty || s.image != nil || s.entrypoint?.isEmpty == false else {
+            throw RootlessError("no command given", fix: "e.g. rootless run -- sh")
+        }
         if s.image == nil, let e = s.entrypoint { s.command = e + s.command }
         return s
     }

@@ -242,6 +242,28 @@ final class RegistryWireTests: XCTestCase {
         XCTAssertEqual(try c.sources(try ImageReference.parse("quay.io/a/b:1")).map { $0.0.description }, ["quay.io/a/b:1"])
         XCTAssertEqual(try c.sources(try ImageReference.parse("other.io/a:1")).count, 1, "no entry: as asked")
         XCTAssertFalse(RegistriesConf.matches("example.test", "example.testing/x"), "a prefix ends at a /")
+        XCTAssertTrue(RegistriesConf.matches("example.test/", "example.test/x"))
+        XCTAssertTrue(RegistriesConf.matches("*.corp.example", "reg.corp.example/a/b"))
+        XCTAssertFalse(RegistriesConf.matches("*.corp.example", "corp.example.evil/a"))
+        // Digest-only mirrors serve no tag pull; a wildcard's block holds.
+        let strict = try RegistriesConf.parse(
+            Array(
+                """
+                [[registry]]
+                prefix = "q.io"
+                [[registry.mirror]]
+                location = "m1.corp"
+                pull-from-mirror = "digest-only"
+                [[registry.mirror]]
+                location = "m2.corp"
+                [[registry]]
+                prefix = "*.bad.example"
+                blocked = true
+                """.utf8), name: "s.conf")
+        XCTAssertEqual(try strict.sources(try ImageReference.parse("q.io/a:1")).map { $0.0.registry }, ["m2.corp", "q.io"])
+        let pinned = try ImageReference.parse("q.io/a@sha256:" + String(repeating: "ab", count: 32))
+        XCTAssertEqual(try strict.sources(pinned).map { $0.0.registry }, ["m1.corp", "m2.corp", "q.io"])
+        XCTAssertThrowsError(try strict.sources(try ImageReference.parse("x.bad.example/a:1")))
         for (bad, line) in [("[[registry]\n", 1), ("[aliases]\n\"a\" = \"b\n", 2), ("x = 1\n", 1), ("[[registry.mirror]]\n", 1)] {
             XCTAssertThrowsError(try RegistriesConf.parse(Array(bad.utf8), name: "f")) { XCTAssertTrue("\($0)".contains("f line \(line)"), "\($0)") }
         }

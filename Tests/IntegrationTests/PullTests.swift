@@ -340,17 +340,22 @@ final class PullTests: XCTestCase {
     }
 
     /// HTTP_PROXY: a plain-HTTP registry is reached through a real proxy (absolute-form
-    /// requests with the proxy's credentials); the control: without them the proxy refuses
-    /// (407), and the error says so; NO_PROXY goes straight there.
+    /// requests with the proxy's credentials) when --tls-verify=false allows plain HTTP
+    /// (loopback's exception holds only for a direct connection); the control: without
+    /// credentials the proxy refuses (407), and the error says so; NO_PROXY goes straight there.
     func testPullThroughAProxy() throws {
         let port = try registry()
         try push(port)
         let (proxy, log) = try tinyproxy()
         let name = "127.0.0.1:\(port)/test/bb:v1"
-        let refused = try h.run(["pull", "--root", store, name], env: ["HTTP_PROXY": "http://127.0.0.1:\(proxy)"])
+        // Plain HTTP through a proxy only when asked for (--tls-verify=false): a proxy could
+        // fail TLS on purpose to see the credentials in clear.
+        let unasked = try h.run(["pull", "--root", store, name], env: ["HTTP_PROXY": "http://alice:s3cret@127.0.0.1:\(proxy)"])
+        XCTAssertNotEqual(unasked.status, 0, unasked.err)
+        let refused = try h.run(["pull", "--root", store, "--tls-verify=false", name], env: ["HTTP_PROXY": "http://127.0.0.1:\(proxy)"])
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.err.contains("the proxy 127.0.0.1:\(proxy) refused the request: 407"), refused.err)
-        let ok = try h.run(["pull", "--root", store, name], env: ["http_proxy": "http://alice:s3cret@127.0.0.1:\(proxy)"])
+        let ok = try h.run(["pull", "--root", store, "--tls-verify=false", name], env: ["http_proxy": "http://alice:s3cret@127.0.0.1:\(proxy)"])
         XCTAssertEqual(ok.status, 0, ok.err)
         let seen = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         XCTAssertTrue(seen.contains("GET http://127.0.0.1:\(port)/v2/"), seen)
