@@ -177,18 +177,8 @@ final class NetworkTests: XCTestCase {
         let r = try h.run(["run", "--net", "slirp4netns", "--", "sh", "-c", "curl -sS -m 10 http://\(a):\(port(a, 0))/hello; cat /etc/resolv.conf"])
         XCTAssertEqual(r.out, "hello-from-server\nnameserver 10.0.2.3\n", r.err)
         // -p through its API socket; a host port in use fails the run, naming it.
-        let port = 20000 + Int(getpid() % 20000) + 8
-        try "forwarded-ok\n".write(to: h.scratch.appendingPathComponent("pf.txt"), atomically: true, encoding: .utf8)
-        let server = try h.start([
-            "run", "--net", "slirp4netns", "-p", "127.0.0.1:\(port):8000", "--bind", h.scratch.path, "-w", h.scratch.path, "--",
-            "python3", "-m", "http.server", "8000", "--bind", "0.0.0.0",
-        ])
-        XCTAssertEqual(fetch("http://127.0.0.1:\(port)/pf.txt", until: "forwarded-ok\n"), "forwarded-ok\n")
-        let busy = try h.run(["run", "--net", "slirp4netns", "-p", "127.0.0.1:\(port):80", "--", "true"])
-        XCTAssertEqual(busy.status, 125)
-        XCTAssertTrue(busy.err.contains("-p 127.0.0.1:\(port): slirp4netns cannot forward it"), busy.err)
-        server.process.terminate()
-        server.process.waitUntilExit()
+        let (busy, port) = try publish(through: "slirp4netns", offset: 8)
+        XCTAssertTrue(busy.contains("-p 127.0.0.1:\(port): slirp4netns cannot forward it"), busy)
         XCTAssertEqual(ours { $0 == "slirp4netns" }, [], "no slirp4netns of ours is left")
     }
 
@@ -200,20 +190,30 @@ final class NetworkTests: XCTestCase {
             "run", "--net", "pasta", "--", "sh", "-c", "curl -sS -m 10 http://\(a):\(port(a, 0))/hello; cat /etc/resolv.conf /sys/class/net/tap0/mtu",
         ])
         XCTAssertEqual(r.out, "hello-from-server\nnameserver 10.0.2.3\n65520\n", r.err)
-        let port = 20000 + Int(getpid() % 20000) + 1
+        let (busy, port) = try publish(through: "pasta", offset: 1)
+        XCTAssertTrue(busy.contains("127.0.0.1/\(port):80") && !busy.contains("syslog"), busy)
+        XCTAssertEqual(ours { $0 == "pasta" || $0.hasPrefix("passt") }, [], "no pasta of ours is left")
+    }
+
+    /// -p through a backend: a server inside answers on the host's port while the run
+    /// lasts; the same host port asked for again fails that run (exit 125, one line). Its
+    /// stderr, and the port.
+    func publish(through net: String, offset: Int) throws -> (String, Int) {
+        let port = 20000 + Int(getpid() % 20000) + offset
         try "forwarded-ok\n".write(to: h.scratch.appendingPathComponent("pf.txt"), atomically: true, encoding: .utf8)
         let server = try h.start([
-            "run", "--net", "pasta", "-p", "127.0.0.1:\(port):8000", "--bind", h.scratch.path, "-w", h.scratch.path, "--",
+            "run", "--net", net, "-p", "127.0.0.1:\(port):8000", "--bind", h.scratch.path, "-w", h.scratch.path, "--",
             "python3", "-m", "http.server", "8000", "--bind", "0.0.0.0",
         ])
-        XCTAssertEqual(fetch("http://127.0.0.1:\(port)/pf.txt", until: "forwarded-ok\n"), "forwarded-ok\n")
-        let busy = try h.run(["run", "--net", "pasta", "-p", "127.0.0.1:\(port):80", "--", "true"])
-        XCTAssertEqual(busy.status, 125)
-        XCTAssertTrue(busy.err.contains("127.0.0.1/\(port):80") && !busy.err.contains("syslog"), busy.err)
+        defer {
+            server.process.terminate()
+            server.process.waitUntilExit()
+        }
+        XCTAssertEqual(fetch("http://127.0.0.1:\(port)/pf.txt", until: "forwarded-ok\n"), "forwarded-ok\n", net)
+        let busy = try h.run(["run", "--net", net, "-p", "127.0.0.1:\(port):80", "--", "true"])
+        XCTAssertEqual(busy.status, 125, net)
         XCTAssertEqual(busy.err.split(separator: "\n").count, 1, busy.err)
-        server.process.terminate()
-        server.process.waitUntilExit()
-        XCTAssertEqual(ours { $0 == "pasta" || $0.hasPrefix("passt") }, [], "no pasta of ours is left")
+        return (busy.err, port)
     }
 
     /// Our own processes whose command name matches.
