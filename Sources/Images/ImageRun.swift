@@ -10,12 +10,16 @@ import ImageFormat
 /// the writable root is made per --storage-driver. Effects: reads the store, makes the
 /// scratch or copy directory; `finish` removes it after the run.
 public enum ImageRun {
-    public static func resolve(_ s: inout RunSpec, warn: (String) -> Void) throws {
-        guard let name = s.image else { return }
+    /// `expand`: registries.conf's short-name aliases (a pulled alias is stored under its
+    /// target's name): the name as typed is looked up first, then its expansion.
+    public static func resolve(_ s: inout RunSpec, expand: (String) -> String = { $0 }, warn: (String) -> Void) throws {
+        guard let asked = s.image else { return }
         guard let root = s.storeRoot ?? Store.defaultRoot() else {
             throw RootlessError("no image store: neither XDG_DATA_HOME nor HOME is set", fix: "pass --root DIR")
         }
         let store = try Store(root: root, create: false)
+        let expanded = expand(asked)
+        let name = store.named(asked) == nil && expanded != asked && store.named(expanded) != nil ? expanded : asked
         let image = try store.named(name) ?? store.resolve(name)
         let config = try store.config(image)
         let layers = config.diffIDs.reversed().map(store.layerPath)

@@ -42,11 +42,7 @@ public struct Puller {
     /// an alias in registries.conf is the alias; the image is fetched from the first of
     /// its sources (mirrors, then its registry) that has it, and named as asked.
     public func pull(_ refText: String) throws -> Digest {
-        var text = refText
-        if !ImageReference.namesRegistry(refText) {
-            let bare = String(refText.prefix { $0 != ":" && $0 != "@" })
-            if let a = options.registries.alias(bare) { text = a + refText.dropFirst(bare.count) }
-        }
+        let text = options.registries.expand(refText)
         let ref: ImageReference
         do { ref = try ImageReference.parse(text) } catch {
             throw RootlessError("\(refText) is not an image reference: \(error)", fix: "write it as [REGISTRY/]NAME[:TAG|@sha256:DIGEST]")

@@ -88,13 +88,34 @@ public struct RegistriesConf: Equatable, Sendable {
     /// A short name's alias, if the files give one (the name as typed, without tag).
     public func alias(_ shortName: String) -> String? { aliases[shortName] }
 
+    /// The reference as a pull or a run means it: a short name with an alias is the
+    /// alias, its tag or digest kept (`bb:v1` with "bb" = "example.test/team/bb" is
+    /// example.test/team/bb:v1); anything else as given.
+    public func expand(_ text: String) -> String {
+        guard !ImageReference.namesRegistry(text) else { return text }
+        let bare = String(text.prefix { $0 != ":" && $0 != "@" })
+        return alias(bare).map { $0 + text.dropFirst(bare.count) } ?? text
+    }
+
     public static func parse(_ bytes: [UInt8], name: String) throws -> RegistriesConf {
         var c = RegistriesConf()
         enum Section { case top, aliases, registry, mirror, other }
         var section = Section.top
+        var pending: (line: String, at: Int)?  // an array still open over several lines
         for (n, raw) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
-            func bad(_ why: String) -> WireError { WireError("\(name) line \(n + 1): \(why)") }
-            let line = Self.stripComment(String(decoding: raw, as: UTF8.self)).trimmed
+            func bad(_ why: String) -> WireError { WireError("\(name) line \((pending?.at ?? n) + 1): \(why)") }
+            var line = Self.stripComment(String(decoding: raw, as: UTF8.self)).trimmed
+            if let p = pending {
+                line = p.line + " " + line
+                guard line.hasSuffix("]") else {
+                    pending = (line, p.at)
+                    continue
+                }
+                pending = nil
+            } else if line.contains("= ["), !line.hasSuffix("]") {
+                pending = (line, n)
+                continue
+            }
             if line.isEmpty { continue }
             if line.hasPrefix("[[") {
                 guard line.hasSuffix("]]") else { throw bad("an unclosed [[table]]") }
@@ -117,7 +138,13 @@ public struct RegistriesConf: Equatable, Sendable {
             }
             guard let eq = line.firstIndex(of: "=") else { throw bad("not KEY = VALUE") }
             let key = Self.unquote(String(line[..<eq]).trimmed)
-            let value = try Self.value(String(line[line.index(after: eq)...]).trimmed, bad)
+            // A value this reader cannot read fails the file only for a key it uses
+            // (numbers, inline tables and the like elsewhere are no concern of ours).
+            let used = section == .aliases || ["prefix", "location", "insecure", "blocked", "mirror-by-digest-only", "pull-from-mirror"].contains(key)
+            guard
+                let value = used
+                    ? try Self.value(String(line[line.index(after: eq)...]).trimmed, bad) : try? Self.value(String(line[line.index(after: eq)...]).trimmed, bad)
+            else { continue }
             switch (section, key, value) {
             case (.aliases, _, .string(let v)): c.aliases[key] = v
             case (.registry, "prefix", .string(let v)): c.registries[c.registries.count - 1].prefix = v
@@ -138,6 +165,7 @@ public struct RegistriesConf: Equatable, Sendable {
             default: break  // keys this reader has no use for (unqualified-search-registries, ...)
             }
         }
+        if pending != nil { throw WireError("\(name) line \((pending?.at ?? 0) + 1): an array that is never closed") }
         for i in c.registries.indices where c.registries[i].prefix.isEmpty { c.registries[i].prefix = c.registries[i].location }
         c.registries.removeAll { $0.prefix.isEmpty }
         for r in c.registries where r.mirrors.contains(where: { $0.location.isEmpty }) {

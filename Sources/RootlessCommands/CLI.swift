@@ -5,6 +5,7 @@ import RootlessCore
 import FastStart
 import Images
 import Registry
+import RegistryWire
 import CRootless
 import Glibc
 import IDMap
@@ -124,7 +125,9 @@ public enum CLI {
             }
             // That probe is not an observed fact: such a run leaves no cached start.
             if spec.allowNoUserns { StartCache.forgo() }
-            try ImageRun.resolve(&spec, warn: { OS.writeStderr("rootless: " + $0 + "\n") })
+            // registries.conf is read only for an image run (its aliases).
+            let conf = spec.image != nil ? try AuthLocations.registries() : RegistriesConf()
+            try ImageRun.resolve(&spec, expand: conf.expand, warn: { OS.writeStderr("rootless: " + $0 + "\n") })
             defer { if let r = spec.imageRoot { ImageRun.finish(r, map: spec.map) } }
             StateDirs.ensure(storeRoot: spec.storeRoot)
             let facts = SystemFacts.gather(subIDs: spec.map != .selfOnly, cgroups: spec.cgroup != .none, cwd: cwd)

@@ -234,6 +234,10 @@ final class RegistryWireTests: XCTestCase {
         let c = try RegistriesConf.parse(Array(text.utf8), name: "r.conf")
         XCTAssertEqual(c.alias("bb"), "example.test/test/bb")
         XCTAssertEqual(c.alias("tool"), "quay.io/team/tool")
+        XCTAssertEqual(c.expand("bb:v1"), "example.test/test/bb:v1")
+        XCTAssertEqual(c.expand("tool@sha256:00"), "quay.io/team/tool@sha256:00")
+        XCTAssertEqual(c.expand("other:v1"), "other:v1")
+        XCTAssertEqual(c.expand("reg.io/bb:v1"), "reg.io/bb:v1", "a name with its registry is never an alias")
         let ref = try ImageReference.parse("example.test/test/bb:v1")
         let src = try c.sources(ref)
         XCTAssertEqual(src.map { $0.0.description }, ["mirror.corp/cache/test/bb:v1", "mirror2.corp/test/bb:v1", "real.example:5000/test/bb:v1"])
@@ -264,7 +268,15 @@ final class RegistryWireTests: XCTestCase {
         let pinned = try ImageReference.parse("q.io/a@sha256:" + String(repeating: "ab", count: 32))
         XCTAssertEqual(try strict.sources(pinned).map { $0.0.registry }, ["m1.corp", "m2.corp", "q.io"])
         XCTAssertThrowsError(try strict.sources(try ImageReference.parse("x.bad.example/a:1")))
-        for (bad, line) in [("[[registry]\n", 1), ("[aliases]\n\"a\" = \"b\n", 2), ("x = 1\n", 1), ("[[registry.mirror]]\n", 1)] {
+        // What podman's files hold beyond our keys does no harm: multi-line arrays, numbers.
+        let wide = try RegistriesConf.parse(
+            Array(
+                "unqualified-search-registries = [\n  \"docker.io\",\n  \"quay.io\", # c\n]\nshort-name-mode = \"enforcing\"\nretries = 3\n[aliases]\n  \"a\" = \"q.io/a\"\n"
+                    .utf8), name: "w")
+        XCTAssertEqual(wide.alias("a"), "q.io/a")
+        for (bad, line) in [
+            ("[[registry]\n", 1), ("[aliases]\n\"a\" = \"b\n", 2), ("[[registry]]\nprefix = 1\n", 2), ("[[registry.mirror]]\n", 1), ("x = [\n\"a\"\n", 1),
+        ] {
             XCTAssertThrowsError(try RegistriesConf.parse(Array(bad.utf8), name: "f")) { XCTAssertTrue("\($0)".contains("f line \(line)"), "\($0)") }
         }
         var rng = SystemRandomNumberGenerator()

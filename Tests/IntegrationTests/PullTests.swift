@@ -309,6 +309,9 @@ final class PullTests: XCTestCase {
         XCTAssertEqual(ok.status, 0, ok.err)
         XCTAssertTrue(try rl(["images"]).out.contains("example.test/test/bb:v1"))
         try assertBaseImage("example.test/test/bb:v1")
+        // run takes the alias too (as typed: the image is stored under its target's name).
+        let byAlias = try h.run(["run", "--root", store, "bbalias:v1", "--", "/bin/busybox", "echo", "alias-ok"], env: env)
+        XCTAssertEqual(byAlias.out, "alias-ok\n", byAlias.err)
         try write(mirror: dead)
         _ = try rl(["rmi", "example.test/test/bb:v1"]); _ = try rl(["gc"])
         let down = try h.run(["pull", "--root", store, "example.test/test/bb:v1"], env: env)
