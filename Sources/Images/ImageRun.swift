@@ -18,9 +18,8 @@ public enum ImageRun {
             throw RootlessError("no image store: neither XDG_DATA_HOME nor HOME is set", fix: "pass --root DIR")
         }
         let store = try Store(root: root, create: false)
-        let expanded = expand(asked)
-        let name = store.named(asked) == nil && expanded != asked && store.named(expanded) != nil ? expanded : asked
-        let image = try store.named(name) ?? store.resolve(name)
+        let name = asked
+        let image = try store.named(asked) ?? store.named(expand(asked)) ?? store.resolve(asked)
         let config = try store.config(image)
         let layers = config.diffIDs.reversed().map(store.layerPath)
         for (l, d) in zip(layers, config.diffIDs.reversed()) where OS.lookup(l) != true {

@@ -75,7 +75,7 @@ public struct ProxySettings: Equatable, Sendable {
         }
         http = try get("HTTP_PROXY").map { try ProxyURL.parse($0, name: "HTTP_PROXY") }
         https = try get("HTTPS_PROXY").map { try ProxyURL.parse($0, name: "HTTPS_PROXY") }
-        noProxy = (get("NO_PROXY") ?? "").split(separator: ",").map { $0.trimmingSpaces().lowercased() }.filter { !$0.isEmpty }
+        noProxy = (get("NO_PROXY") ?? "").split(separator: ",").map { $0.trimmed.lowercased() }.filter { !$0.isEmpty }
     }
 
     /// The proxy for url (nil: straight there). The host's loopback is proxied too unless
@@ -95,8 +95,4 @@ public struct ProxySettings: Equatable, Sendable {
         }
         return p
     }
-}
-
-extension Substring {
-    func trimmingSpaces() -> String { String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()) }
 }

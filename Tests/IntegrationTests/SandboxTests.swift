@@ -354,6 +354,16 @@ final class SandboxTests: XCTestCase {
         }
     }
 
+    /// --version names the commit scripts/build wrote into the binary (a hex id, never the
+    /// placeholder a plain swift build leaves), libseccomp's version and the features.
+    func testVersionNamesItsCommit() throws {
+        let r = try h.run(["--version"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let commit = r.out.split(separator: "\n").first { $0.hasPrefix("commit: ") }?.dropFirst(8) ?? ""
+        XCTAssertTrue(commit.count >= 12 && commit.prefix(12).allSatisfy(\.isHexDigit), r.out)
+        XCTAssertTrue(r.out.contains("libseccomp: 2.") && r.out.contains("features: "), r.out)
+    }
+
     func testCommandNamedLikeAFlagIsOnlyAProgramName() throws {
         // CVE-2024-32462 class: after --, "--bind" is argv[0], never an option.
         let r = try h.run(["run", "--", "--bind", "/", "/x"])
