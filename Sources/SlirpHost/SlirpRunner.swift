@@ -32,6 +32,9 @@ public final class SlirpRunner {
         var eof = false
         var watched = false
         var shutdownPending = false
+        /// The flow is over in the engine, but bytes for the host still wait: written
+        /// first, then the socket is shut and closed (closing now would drop them).
+        var draining = false
         init(id: Int, fd: Int32) {
             self.id = id
             self.fd = fd
@@ -417,6 +420,7 @@ public final class SlirpRunner {
                 continue
             }
             if n < 0 && (errno == EAGAIN || errno == EINTR) { break }
+            if c.draining { return drop(c) }
             engine.tcpHostError(c.id)
             return
         }
@@ -427,12 +431,27 @@ public final class SlirpRunner {
                 shutdown(c.fd, Int32(SHUT_WR))
                 c.shutdownPending = false
             }
+            if c.draining { return drop(c) }
         } else if c.outStart > 1 << 20 {
             c.out.removeFirst(c.outStart)
             c.outStart = 0
         }
         rewatch(c)
         if wrote > 0 { engine.tcpWritten(c.id, wrote, now: SlirpRunner.now()) }
+    }
+
+    /// The host socket of a finished flow with bytes still to write: only written now.
+    func drain(_ c: Conn) {
+        c.draining = true
+        c.shutdownPending = true
+        c.paused = true
+        rewatch(c)
+    }
+
+    func drop(_ c: Conn) {
+        tcp[c.id] = nil
+        owners[c.fd] = nil
+        close(c.fd)
     }
 
     /// Does what the engine asked, until it asks nothing more.
@@ -485,9 +504,9 @@ public final class SlirpRunner {
             guard let c = tcp[id] else { return }
             if c.pending == 0 { shutdown(c.fd, Int32(SHUT_WR)) } else { c.shutdownPending = true }
         case let .tcpClose(id):
-            guard let c = tcp.removeValue(forKey: id) else { return }
-            owners[c.fd] = nil
-            close(c.fd)
+            guard let c = tcp[id] else { return }
+            guard c.pending == 0 || c.connecting else { return drain(c) }
+            drop(c)
         case let .tcpPause(id, on):
             guard let c = tcp[id] else { return }
             c.paused = on
