@@ -142,10 +142,7 @@ public final class CConfig {
         c.net_sock = -1
         if let n = plan.slirp {
             // The TAP's setup, as rtnetlink requests (SlirpNet.Netlink), one element each.
-            let msgs = [
-                Netlink.linkUp(mtu: n.config.mtu, seq: 1), Netlink.address(n.config.guest, prefix: n.config.network.prefix, seq: 2),
-                Netlink.defaultRoute(via: n.config.gateway, seq: 3),
-            ]
+            let msgs = Netlink.setup(n.config)
             let r = alloc(rl_nlmsg.self, msgs.count)
             for (i, m) in msgs.enumerated() {
                 let b = malloc(m.count)!

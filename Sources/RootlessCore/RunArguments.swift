@@ -86,9 +86,11 @@ public enum RunArguments {
         Opt(
             ["--net", "--network"], "MODE",
             """
-            none | host | pasta | slirp4netns | slirp[:mtu=N,cidr=NET,allow_host_loopback=true]
+            none | host | pasta | slirp4netns |
+            slirp[:mtu=N,cidr=NET,ipv6=false,allow_host_loopback=true]
             (default: none; slirp: our user-mode stack, the internet
-            but not the host's loopback or 169.254.0.0/16; pasta,
+            over IPv4 and IPv6 but not the host's loopback or
+            link-local/metadata; pasta,
             slirp4netns: the peer tools, same addresses, no host
             loopback, but metadata and the host's addresses reachable)
             """, choices: NetworkMode.allCases.map(\.rawValue)
@@ -107,7 +109,7 @@ public enum RunArguments {
         },
         Opt(
             ["--allow-net"], "CIDR|NAME[:PORTS][,..]",
-            "slirp: only these destinations (a NAME: the addresses the\nsandbox's own lookups of it returned; DNS always works;\nPORTS: 443 or 8000-8100; :PORTS alone: any address)"
+            "slirp: only these destinations (a NAME: the addresses the\nsandbox's own lookups of it returned; DNS always works;\nPORTS: 443 or 8000-8100; :PORTS alone: any address;\nIPv6 with ports: [2001:db8::/32]:443)"
         ) { s, v, c in
             do {
                 let (nets, names) = try EgressPolicy.targets(v, flag: c.flag, names: true)

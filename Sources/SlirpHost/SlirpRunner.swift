@@ -91,12 +91,12 @@ public final class SlirpRunner {
     /// A non-blocking socket bound to f's host address and port (listening, for TCP).
     public static func listen(_ f: PortForward) -> Result<Int32, ListenError> {
         let type = f.udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue
-        let fd = socket(AF_INET, Int32(type) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let sa = SockAddr(Endpoint(f.hostIP, f.hostPort))
+        let fd = socket(sa.family, Int32(type) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failure(ListenError(errno: errno)) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var sa = address(Endpoint(f.hostIP, f.hostPort))
-        let r = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let r = sa.withPointer { bind(fd, $0, $1) }
         guard r == 0, f.udp || Glibc.listen(fd, 128) == 0 else {
             let e = errno
             close(fd)
@@ -301,15 +301,15 @@ public final class SlirpRunner {
     /// gateway, one flow per host peer.
     func forwardDatagrams(_ l: Listener) {
         for _ in 0..<64 {
-            var from = sockaddr_in()
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            var from = sockaddr_storage()
+            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let n = buffer.withUnsafeMutableBytes { b in
                 withUnsafeMutablePointer(to: &from) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(l.fd, b.baseAddress, b.count, Int32(MSG_DONTWAIT), $0, &len) }
                 }
             }
             if n < 0 { return }
-            let peer = Endpoint(IPv4(UInt32(bigEndian: from.sin_addr.s_addr)), UInt16(bigEndian: from.sin_port))
+            guard let peer = SockAddr.endpoint(from) else { continue }
             if let id = engine.udpForwarded(guestPort: l.guestPort, from: peer, buffer[0..<n], now: SlirpRunner.now()) { udpForward[id] = l.fd }
             apply()
         }
@@ -474,7 +474,7 @@ public final class SlirpRunner {
             guard engine.policy.allowHostLoopback || to == dns || !SlirpRunner.isLocal(to) else {
                 return engine.tcpConnected(id, ok: false, now: SlirpRunner.now())
             }
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let fd = socket(SockAddr(to).family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { return engine.tcpConnected(id, ok: false, now: SlirpRunner.now()) }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -514,14 +514,8 @@ public final class SlirpRunner {
             if !on && !c.eof { readHost(c) }
         case let .udpSend(id, to, data):
             if let lfd = udpForward[id] {
-                var sa = SlirpRunner.address(to)
-                _ = data.withUnsafeBytes { b in
-                    withUnsafePointer(to: &sa) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                            sendto(lfd, b.baseAddress, b.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                        }
-                    }
-                }
+                let sa = SockAddr(to)
+                _ = data.withUnsafeBytes { b in sa.withPointer { sendto(lfd, b.baseAddress, b.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), $0, $1) } }
                 return
             }
             var fd = udp[id] ?? -1
@@ -539,7 +533,7 @@ public final class SlirpRunner {
             var fd = icmp[id] ?? -1
             if fd < 0 {
                 guard !noPing, engine.policy.allowHostLoopback || !SlirpRunner.isLocal(Endpoint(to, 0)) else { return }
-                guard let s = SlirpRunner.datagram(to: Endpoint(to, 0), proto: Int32(IPPROTO_ICMP)) else {
+                guard let s = SlirpRunner.datagram(to: Endpoint(to, 0), proto: Int32(to.isV4 ? IPPROTO_ICMP : IPPROTO_ICMPV6)) else {
                     noPing = errno == EACCES || errno == EPERM
                     return
                 }
@@ -584,17 +578,12 @@ public final class SlirpRunner {
     }
 
     /// connect(2) to e: 0, or -1 with errno set.
-    static func connect(_ fd: Int32, to e: Endpoint) -> Int32 {
-        var sa = address(e)
-        return withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-    }
+    static func connect(_ fd: Int32, to e: Endpoint) -> Int32 { SockAddr(e).withPointer { Glibc.connect(fd, $0, $1) } }
 
     /// A non-blocking datagram socket (UDP, or ICMP echo with proto IPPROTO_ICMP)
     /// connected to e, or nil with errno set.
     static func datagram(to e: Endpoint, proto: Int32 = 0) -> Int32? {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto)
+        let fd = socket(SockAddr(e).family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto)
         guard fd >= 0 else { return nil }
         guard connect(fd, to: e) == 0 else {
             let err = errno
@@ -605,25 +594,20 @@ public final class SlirpRunner {
         return fd
     }
 
-    static func address(_ e: Endpoint) -> sockaddr_in {
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = e.port.bigEndian
-        sa.sin_addr.s_addr = e.ip.value.bigEndian
-        return sa
-    }
-
-    /// Whether e is this host itself: routing would send to it from itself (or it is in 127/8).
+    /// Whether e is this host itself: routing would send to it from itself (or it is
+    /// loopback: 127/8, ::1).
     static func isLocal(_ e: Endpoint) -> Bool {
-        if e.ip.value >> 24 == 127 { return true }
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if let v = e.ip.v4, v.value >> 24 == 127 { return true }
+        if e.ip == IP(hi: 0, lo: 1) { return true }
+        let sa = SockAddr(Endpoint(e.ip, 9))
+        let fd = socket(sa.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return true }  // cannot tell: refuse
         defer { close(fd) }
-        guard connect(fd, to: e) == 0 else { return false }  // unroutable: the connect will say so
-        var src = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        guard sa.withPointer({ Glibc.connect(fd, $0, $1) }) == 0 else { return false }  // unroutable: the connect will say so
+        var src = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = withUnsafeMutablePointer(to: &src) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return UInt32(bigEndian: src.sin_addr.s_addr) == e.ip.value
+        return SockAddr.endpoint(src)?.ip == e.ip
     }
 
     /// The host's first IPv4 resolver (systemd-resolved's upstream when the host points at
@@ -642,17 +626,21 @@ public final class SlirpRunner {
         return a
     }
 
-    /// The host's own IPv4 addresses (a sandbox may not reach the host through them).
-    static func hostAddresses() -> [IPv4] {
+    /// The host's own addresses, both families (a sandbox may not reach the host through them).
+    static func hostAddresses() -> [IP] {
         var list: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&list) == 0 else { return [] }
         defer { freeifaddrs(list) }
-        var out: [IPv4] = []
+        var out: [IP] = []
         var p = list
         while let i = p {
-            if let a = i.pointee.ifa_addr, a.pointee.sa_family == sa_family_t(AF_INET) {
-                let v = a.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
-                out.append(IPv4(v))
+            if let a = i.pointee.ifa_addr {
+                var s = sockaddr_storage()
+                let n = a.pointee.sa_family == sa_family_t(AF_INET6) ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size
+                if a.pointee.sa_family == sa_family_t(AF_INET) || a.pointee.sa_family == sa_family_t(AF_INET6) {
+                    withUnsafeMutableBytes(of: &s) { $0.copyMemory(from: UnsafeRawBufferPointer(start: a, count: n)) }
+                    if let e = SockAddr.endpoint(s) { out.append(e.ip) }
+                }
             }
             p = i.pointee.ifa_next
         }

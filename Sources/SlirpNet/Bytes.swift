@@ -119,10 +119,17 @@ public enum Checksum {
         while s > 0xffff { s = (s & 0xffff) + (s >> 16) }
         return ~UInt16(s)
     }
-    /// The TCP/UDP pseudo-header's sum.
-    public static func pseudo(_ src: IPv4, _ dst: IPv4, proto: UInt8, length: Int) -> UInt32 {
-        var s = UInt64(src.value >> 16) + UInt64(src.value & 0xffff) + UInt64(dst.value >> 16) + UInt64(dst.value & 0xffff)
+    /// The TCP/UDP (and ICMPv6) pseudo-header's sum: IPv4's or IPv6's, as the addresses are.
+    public static func pseudo(_ src: IP, _ dst: IP, proto: UInt8, length: Int) -> UInt32 {
+        var s: UInt64 = 0
+        if let a = src.v4, let b = dst.v4 {
+            s = UInt64(a.value >> 16) + UInt64(a.value & 0xffff) + UInt64(b.value >> 16) + UInt64(b.value & 0xffff)
+        } else {
+            @inline(__always) func words(_ x: UInt64) -> UInt64 { (x >> 48) + (x >> 32 & 0xffff) + (x >> 16 & 0xffff) + (x & 0xffff) }
+            s = words(src.hi) + words(src.lo) + words(dst.hi) + words(dst.lo)
+        }
         s += UInt64(proto) + UInt64(length)
+        while s > 0xffff_ffff { s = (s & 0xffff_ffff) + (s >> 32) }
         return UInt32(s)
     }
 }

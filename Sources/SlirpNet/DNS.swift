@@ -4,9 +4,9 @@
 // bounded, compression pointers followed at most 16 deep); a bad one records nothing.
 
 public enum DNS {
-    /// The question's name (lowercased, no trailing dot) and the A records of the answer
-    /// section (CNAME chains included: every A answered for that question), or nil.
-    public static func answers(_ b: ArraySlice<UInt8>) -> (name: String, addresses: [IPv4])? {
+    /// The question's name (lowercased, no trailing dot) and the A and AAAA records of the
+    /// answer section (CNAME chains included: every address answered for that question), or nil.
+    public static func answers(_ b: ArraySlice<UInt8>) -> (name: String, addresses: [IP])? {
         let m = Array(b)
         guard m.count >= 12, m[2] & 0x80 != 0, m[3] & 0x0f == 0 else { return nil }  // a response, NOERROR
         let qd = Int(be16(m, 4)), an = Int(be16(m, 6))
@@ -14,13 +14,14 @@ public enum DNS {
         var i = 12
         guard let (qname, next) = name(m, i) else { return nil }
         i = next + 4  // QTYPE, QCLASS
-        var out: [IPv4] = []
+        var out: [IP] = []
         for _ in 0..<min(an, 64) {
             guard let (_, n) = name(m, i), n + 10 <= m.count else { return nil }
             let type = be16(m, n), klass = be16(m, n + 2), len = Int(be16(m, n + 8))
             let data = n + 10
             guard data + len <= m.count else { return nil }
-            if type == 1 && klass == 1 && len == 4 { out.append(IPv4(be32(m, data))) }
+            if type == 1 && klass == 1 && len == 4 { out.append(IP(IPv4(be32(m, data)))) }
+            if type == 28 && klass == 1 && len == 16 { out.append(IP(m, at: data)) }
             i = data + len
         }
         return (qname, out)

@@ -5,13 +5,14 @@
 // sends (flows, bytes buffered per flow).
 
 public struct Endpoint: Hashable, CustomStringConvertible, Sendable {
-    public var ip: IPv4
+    public var ip: IP
     public var port: UInt16
-    public init(_ ip: IPv4, _ port: UInt16) {
+    public init(_ ip: IP, _ port: UInt16) {
         self.ip = ip
         self.port = port
     }
-    public var description: String { "\(ip):\(port)" }
+    public init(_ ip: IPv4, _ port: UInt16) { self.init(IP(ip), port) }
+    public var description: String { ip.isV4 ? "\(ip):\(port)" : "[\(ip)]:\(port)" }
 }
 
 /// What the driver must do, in order.
@@ -24,7 +25,7 @@ public enum Effect: Equatable {
     case tcpPause(Int, Bool)  // stop/resume reading it (the sandbox is slow)
     case udpSend(Int, Endpoint, ArraySlice<UInt8>)  // on the flow's host UDP socket
     case udpClose(Int)
-    case icmpEcho(Int, IPv4, ArraySlice<UInt8>)  // an echo request (the ICMP message) on the flow's ping socket
+    case icmpEcho(Int, IP, ArraySlice<UInt8>)  // an echo request (the ICMP or ICMPv6 message) on the flow's ping socket
     case icmpClose(Int)
 }
 
@@ -91,25 +92,43 @@ public final class SlirpEngine {
         switch eth.type {
         case EtherType.arp: arp(b)
         case EtherType.ipv4:
-            guard let ip = IPv4Header.parse(b, at: Ethernet.headerLength) else { return }
-            if ip.fragment {
-                if let whole = fragments.add(b, ip, now: now) { input(whole, now: now) }
+            guard let h = IPv4Header.parse(b, at: Ethernet.headerLength) else { return }
+            if h.fragment {
+                if let whole = fragments.add(b, h, now: now) { input(whole, now: now) }
                 return
             }
-            switch ip.proto {
-            case IPProto.tcp: if let s = TCPSegment.parse(b, ip) { tcpInput(ip, s, now: now) }
-            case IPProto.udp: if let u = UDPDatagram.parse(b, ip) { udpInput(ip, u, b, now: now) }
-            case IPProto.icmp: icmpInput(ip, b, now: now)
-            default: break
-            }
+            transport(h.packet, b, now: now)
+        case EtherType.ipv6:
+            // Unfragmented, without extension headers: what the sandbox's kernel sends
+            // over a link whose MTU fits its segments (fragments are dropped).
+            guard config.ipv6, let ip = IPv6Header.parse(b, at: Ethernet.headerLength) else { return }
+            transport(ip, b, now: now)
         default: break
         }
     }
 
-    func ours(_ a: IPv4) -> Bool { a == config.gateway || a == config.dns }
+    func transport(_ ip: IPPacket, _ b: [UInt8], now: UInt64) {
+        switch ip.proto {
+        case IPProto.tcp: if let s = TCPSegment.parse(b, ip) { tcpInput(ip, s, now: now) }
+        case IPProto.udp: if let u = UDPDatagram.parse(b, ip) { udpInput(ip, u, b, now: now) }
+        case IPProto.icmp: if !ip.isV6 { icmpInput(ip, b, now: now) }
+        case IPProto.icmp6: if ip.isV6 { icmp6Input(ip, b, now: now) }
+        default: break
+        }
+    }
+
+    func ours(_ a: IP) -> Bool {
+        if let v = a.v4 { return v == config.gateway || v == config.dns }
+        return config.ipv6 && (a == SlirpConfig.gateway6 || a == SlirpConfig.dns6)
+    }
+    func isDNS(_ a: IP) -> Bool { a == IP(config.dns) || (config.ipv6 && a == SlirpConfig.dns6) }
+    func isGateway(_ a: IP) -> Bool { a == IP(config.gateway) || (config.ipv6 && a == SlirpConfig.gateway6) }
+    /// The most a segment or datagram to a may carry: the link's MTU less the IP and
+    /// transport headers.
+    func maxPayload(_ a: IP, header: Int) -> Int { config.mtu - (a.isV4 ? 20 : IPv6Header.length) - header }
 
     func arp(_ b: [UInt8]) {
-        guard let a = ARP.parse(b, at: Ethernet.headerLength), a.op == 1, ours(a.targetIP) else { return }
+        guard let a = ARP.parse(b, at: Ethernet.headerLength), a.op == 1, ours(IP(a.targetIP)) else { return }
         builder.peerMAC = a.senderMAC
         let reply = ARP(op: 2, senderMAC: SlirpConfig.gatewayMAC, senderIP: a.targetIP, targetMAC: a.senderMAC, targetIP: a.senderIP)
         effects.append(.frame(reply.frame(from: SlirpConfig.gatewayMAC, to: a.senderMAC)))
@@ -118,11 +137,47 @@ public final class SlirpEngine {
     /// Echo requests to the gateway or the DNS address are answered here; others go out
     /// through the host's unprivileged ICMP sockets (where its ping_group_range lets us),
     /// under the egress policy (as port 0: a rule with ports never opens them).
-    func icmpInput(_ ip: IPv4Header, _ b: [UInt8], now: UInt64) {
+    func icmpInput(_ ip: IPPacket, _ b: [UInt8], now: UInt64) {
         let i = ip.payload.lowerBound
         guard ip.payload.count >= 8, b[i] == 8, b[i + 1] == 0, Checksum.fold(Checksum.add(b, i, ip.payload.upperBound)) == 0 else { return }
+        echo(ip, b, now: now)
+    }
+
+    /// ICMPv6: neighbour solicitations for the gateway's addresses are answered (the
+    /// sandbox's kernel asks before its first packet to them), echo requests as IPv4's.
+    func icmp6Input(_ ip: IPPacket, _ b: [UInt8], now: UInt64) {
+        let i = ip.payload.lowerBound
+        let n = ip.payload.count
+        guard n >= 8, b[i + 1] == 0, Checksum.fold(Checksum.add(b, i, i + n, Checksum.pseudo(ip.src, ip.dst, proto: IPProto.icmp6, length: n))) == 0 else {
+            return
+        }
+        switch b[i] {
+        case 135:  // neighbour solicitation: reserved(4), target(16), options
+            guard n >= 24, ip.hopLimit == 255 else { return }  // from the link itself (RFC 4861 §7.1.1)
+            let target = IP(b, at: i + 8)
+            guard ours(target) else { return }
+            // The answer goes to the asker, or to all nodes when it asked from no address yet.
+            let to = ip.src == IP(hi: 0, lo: 0) ? IP(hi: 0xff02_0000_0000_0000, lo: 1) : ip.src
+            var rest = [UInt8](repeating: 0, count: 4 + 16 + 8)
+            rest[0] = to == ip.src ? 0x60 : 0x20  // solicited (when asked by address) | override
+            target.write(&rest, at: 4)
+            rest[20] = 2  // target link-layer address option, 8 bytes
+            rest[21] = 1
+            SlirpConfig.gatewayMAC.write(&rest, at: 22)
+            effects.append(.frame(builder.icmp(src: target, dst: to, type: 136, rest: rest[...], hopLimit: 255)))
+        case 128:
+            echo(ip, b, now: now)
+        default:
+            break
+        }
+    }
+
+    /// An echo request (ICMP or ICMPv6; the checksum checked by the caller): the gateway's
+    /// addresses answer it here; others go out through a ping socket.
+    func echo(_ ip: IPPacket, _ b: [UInt8], now: UInt64) {
+        let i = ip.payload.lowerBound
         if ours(ip.dst) {
-            effects.append(.frame(builder.icmpEcho(src: ip.dst, dst: ip.src, type: 0, rest: b[(i + 4)..<ip.payload.upperBound])))
+            effects.append(.frame(builder.icmp(src: ip.dst, dst: ip.src, type: ip.isV6 ? 129 : 0, rest: b[(i + 4)..<ip.payload.upperBound])))
             return
         }
         let ident = UInt16(b[i + 4]) << 8 | UInt16(b[i + 5])
@@ -148,28 +203,31 @@ public final class SlirpEngine {
     /// An echo reply the flow's ping socket received (the ICMP message, with the host's
     /// identifier): to the sandbox with its own identifier, from the address it pinged.
     public func icmpReceived(_ id: Int, _ data: ArraySlice<UInt8>, now: UInt64) {
-        guard let f = icmpByID[id], data.count >= 8, data.count <= config.mtu - 20, data[data.startIndex] == 0 else { return }
+        guard let f = icmpByID[id], data.count >= 8, data.count <= maxPayload(f.key.local.ip, header: 0) else { return }
+        let reply: UInt8 = f.key.local.ip.isV4 ? 0 : 129
+        guard data[data.startIndex] == reply else { return }
         f.lastUsed = now
         var rest = Array(data.dropFirst(4))
         rest[0] = UInt8(f.key.local.port >> 8)
         rest[1] = UInt8(f.key.local.port & 0xff)
-        effects.append(.frame(builder.icmpEcho(src: f.key.remote.ip, dst: f.key.local.ip, type: 0, rest: rest[...])))
+        effects.append(.frame(builder.icmp(src: f.key.remote.ip, dst: f.key.local.ip, type: reply, rest: rest[...])))
     }
 
     /// Where a flow to dst really goes on the host, or why it may not.
-    func route(_ dst: IPv4, port: UInt16, proto: String) -> Result<Endpoint, Refusal> {
+    func route(_ dst: IP, port: UInt16, proto: String) -> Result<Endpoint, Refusal> {
         let to: Endpoint
-        if dst == config.dns && port == 53 {
+        if isDNS(dst) && port == 53 {
             guard let up = config.dnsUpstream else { return .failure(Refusal("no DNS server found on the host")) }
             to = Endpoint(up, config.dnsUpstreamPort)
-        } else if dst == config.gateway {
+        } else if isGateway(dst) {
             guard policy.allowHostLoopback else {
                 return .failure(Refusal("the host's loopback (allow_host_loopback=true opens it)"))
             }
             // --deny-net 127.0.0.1 (or the gateway's address) still refuses it.
+            let loopback = dst.isV4 ? IP(IPv4(127, 0, 0, 1)) : IP(hi: 0, lo: 1)
             if policy.deny.contains(where: { $0.matches(dst, port) }) { return .failure(Refusal("--deny-net")) }
-            if let why = policy.refuses(IPv4(127, 0, 0, 1), port: port) { return .failure(Refusal(why)) }
-            to = Endpoint(IPv4(127, 0, 0, 1), port)
+            if let why = policy.refuses(loopback, port: port) { return .failure(Refusal(why)) }
+            to = Endpoint(loopback, port)
         } else if ours(dst) {
             return .failure(Refusal("nothing listens there"))
         } else {
@@ -187,7 +245,7 @@ public final class SlirpEngine {
 
     // ---- UDP ------------------------------------------------------------------------------------
 
-    func udpInput(_ ip: IPv4Header, _ u: UDPDatagram, _ b: [UInt8], now: UInt64) {
+    func udpInput(_ ip: IPPacket, _ u: UDPDatagram, _ b: [UInt8], now: UInt64) {
         let key = FlowKey(Endpoint(ip.src, u.srcPort), Endpoint(ip.dst, u.dstPort))
         if let f = udp[key] {
             // A forwarded port's flow lives on its host peer's datagrams only: the
@@ -212,10 +270,10 @@ public final class SlirpEngine {
 
     /// A datagram the flow's host socket received: to the sandbox, from the address it wrote to.
     public func udpReceived(_ id: Int, _ data: ArraySlice<UInt8>, now: UInt64) {
-        guard let f = udpByID[id], data.count <= config.mtu - 28 else { return }
+        guard let f = udpByID[id], data.count <= maxPayload(f.key.local.ip, header: 8) else { return }
         f.lastUsed = now
         // --allow-net NAME: what the forwarder answered for an allowed name becomes reachable.
-        if !policy.allowNames.isEmpty, f.key.remote == Endpoint(config.dns, 53), let a = DNS.answers(data), policy.resolved.count < 4096 {
+        if !policy.allowNames.isEmpty, f.key.remote.port == 53, isDNS(f.key.remote.ip), let a = DNS.answers(data), policy.resolved.count < 4096 {
             for rule in policy.allowNames where rule.name == a.name {
                 for ip in a.addresses { policy.resolved[ip] = policy.resolved[ip].map { $0.union(rule.ports) } ?? rule.ports }
             }
@@ -225,7 +283,7 @@ public final class SlirpEngine {
 
     // ---- TCP ------------------------------------------------------------------------------------
 
-    func tcpInput(_ ip: IPv4Header, _ s: TCPSegment, now: UInt64) {
+    func tcpInput(_ ip: IPPacket, _ s: TCPSegment, now: UInt64) {
         let key = FlowKey(Endpoint(ip.src, s.srcPort), Endpoint(ip.dst, s.dstPort))
         if let f = tcp[key] {
             f.input(s, now: now, self)
@@ -249,7 +307,7 @@ public final class SlirpEngine {
                 return
             }
             note("tcp", dst, nil)
-            let f = TCPFlow(id: nextID, key: key, syn: s, iss: nextISS, mss: config.mtu - 40, now: now)
+            let f = TCPFlow(id: nextID, key: key, syn: s, iss: nextISS, mss: maxPayload(ip.src, header: 20), now: now)
             nextID += 1
             nextISS &+= 0x0101_0101
             tcp[key] = f
@@ -296,7 +354,7 @@ public final class SlirpEngine {
     /// go out as udpSend to the peer, through the driver's listening socket). The flow's
     /// id (nil: dropped — too many flows, or larger than the link).
     public func udpForwarded(guestPort: UInt16, from peer: Endpoint, _ data: ArraySlice<UInt8>, now: UInt64) -> Int? {
-        guard data.count <= config.mtu - 28 else { return nil }
+        guard data.count <= maxPayload(IP(config.guest), header: 8) else { return nil }
         let k = Inbound(guestPort: guestPort, peer: peer)
         let f: UDPFlow
         if let known = udpInbound[k] {

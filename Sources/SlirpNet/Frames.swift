@@ -1,9 +1,9 @@
-// The frames a sandbox's TAP device carries: Ethernet II, ARP, IPv4, ICMP echo, UDP and
-// TCP. Parsing takes the sandbox's bytes as untrusted (every length and offset checked;
+// The frames a sandbox's TAP device carries: Ethernet II, ARP, IPv4, IPv6, ICMP and
+// ICMPv6 (echo, neighbour discovery), UDP and TCP. Parsing takes the sandbox's bytes as untrusted (every length and offset checked;
 // a bad frame is nil, never a crash); building makes whole frames with checksums.
 
 public enum EtherType { public static let ipv4: UInt16 = 0x0800, arp: UInt16 = 0x0806, ipv6: UInt16 = 0x86dd }
-public enum IPProto { public static let icmp: UInt8 = 1, tcp: UInt8 = 6, udp: UInt8 = 17 }
+public enum IPProto { public static let icmp: UInt8 = 1, tcp: UInt8 = 6, udp: UInt8 = 17, icmp6: UInt8 = 58 }
 
 public struct Ethernet: Equatable {
     public var dst: MAC
@@ -77,6 +77,7 @@ public struct IPv4Header: Equatable {
             src: IPv4(be32(b, i + 12)), dst: IPv4(be32(b, i + 16)), proto: b[i + 9], ttl: b[i + 8], id: be16(b, i + 4),
             moreFragments: frag & 0x2000 != 0, fragmentOffset: Int(frag & 0x1fff) * 8, payload: (i + ihl)..<(i + total))
     }
+    public var packet: IPPacket { IPPacket(src: IP(src), dst: IP(dst), proto: proto, payload: payload, hopLimit: ttl) }
     /// Writes a 20-byte header (DF set) at b[at...] for a payload of length n.
     static func write(_ b: inout [UInt8], at i: Int, src: IPv4, dst: IPv4, proto: UInt8, id: UInt16, payloadLength n: Int) {
         b[i] = 0x45
@@ -93,7 +94,55 @@ public struct IPv4Header: Equatable {
     }
 }
 
-/// Whole IPv4 frames, built: Ethernet + IPv4 + the transport header + payload.
+/// The IP layer of a frame, either family: what TCP, UDP and ICMP read. Its family is
+/// its addresses' (an IPv6 packet with an IPv4-mapped address is refused when parsed).
+public struct IPPacket: Equatable {
+    public var src: IP
+    public var dst: IP
+    public var proto: UInt8
+    /// Where the payload is in the frame.
+    public var payload: Range<Int>
+    /// IPv4's TTL, IPv6's hop limit.
+    public var hopLimit: UInt8 = 64
+    public var isV6: Bool { !src.isV4 }
+
+    /// A whole frame's unfragmented IPv4 or IPv6 packet, or nil.
+    public static func parse(_ b: [UInt8]) -> IPPacket? {
+        guard let eth = Ethernet.parse(b) else { return nil }
+        if eth.type == EtherType.ipv6 { return IPv6Header.parse(b, at: Ethernet.headerLength) }
+        guard eth.type == EtherType.ipv4, let h = IPv4Header.parse(b, at: Ethernet.headerLength), !h.fragment else { return nil }
+        return h.packet
+    }
+}
+
+public enum IPv6Header {
+    public static let length = 40
+    /// The IPv6 packet at b[at...]: version 6, its payload within the frame, neither
+    /// address IPv4-mapped (that would be IPv4's destination in IPv6's clothes). Extension
+    /// headers are not walked: the packet's proto is then theirs, which nothing here takes.
+    public static func parse(_ b: [UInt8], at i: Int) -> IPPacket? {
+        guard b.count >= i + length, b[i] >> 4 == 6 else { return nil }
+        let n = Int(be16(b, i + 4))
+        guard b.count >= i + length + n else { return nil }
+        let src = IP(b, at: i + 8), dst = IP(b, at: i + 24)
+        guard !src.isV4, !dst.isV4 else { return nil }
+        return IPPacket(src: src, dst: dst, proto: b[i + 6], payload: (i + length)..<(i + length + n), hopLimit: b[i + 7])
+    }
+    static func write(_ b: inout [UInt8], at i: Int, src: IP, dst: IP, proto: UInt8, hopLimit: UInt8, payloadLength n: Int) {
+        b[i] = 0x60
+        b[i + 1] = 0
+        b[i + 2] = 0
+        b[i + 3] = 0
+        put16(&b, i + 4, UInt16(n))
+        b[i + 6] = proto
+        b[i + 7] = hopLimit
+        src.write(&b, at: i + 8)
+        dst.write(&b, at: i + 24)
+    }
+}
+
+/// Whole frames, built: Ethernet + IPv4 or IPv6 (the destination's family: the sandbox's
+/// address) + the transport header + payload.
 public struct FrameBuilder {
     public var ourMAC: MAC
     public var peerMAC: MAC
@@ -106,8 +155,8 @@ public struct FrameBuilder {
     /// A frame with its Ethernet and IPv4 headers written, the transport header's bytes
     /// zeroed and the payload copied after it: the payload is copied once, and never
     /// zeroed first (a whole TCP segment's worth per frame on the download path).
-    mutating func ip(src: IPv4, dst: IPv4, proto: UInt8, header: Int, payload: ArraySlice<UInt8>) -> [UInt8] {
-        let start = Ethernet.headerLength + 20 + header
+    mutating func ip(src: IP, dst: IP, proto: UInt8, header: Int, payload: ArraySlice<UInt8>, hopLimit: UInt8 = 64) -> [UInt8] {
+        let start = FrameBuilder.transport(dst) + header
         let transportLength = header + payload.count
         var b = [UInt8](unsafeUninitializedCapacity: start + payload.count) { buf, count in
             guard let base = buf.baseAddress else { return }  // never: the capacity is at least 34
@@ -117,16 +166,23 @@ public struct FrameBuilder {
             }
             count = start + payload.count
         }
-        Ethernet(dst: peerMAC, src: ourMAC, type: EtherType.ipv4).write(&b)
-        IPv4Header.write(&b, at: Ethernet.headerLength, src: src, dst: dst, proto: proto, id: nextID, payloadLength: transportLength)
-        nextID &+= 1
+        if let s4 = src.v4, let d4 = dst.v4 {
+            Ethernet(dst: peerMAC, src: ourMAC, type: EtherType.ipv4).write(&b)
+            IPv4Header.write(&b, at: Ethernet.headerLength, src: s4, dst: d4, proto: proto, id: nextID, payloadLength: transportLength)
+            nextID &+= 1
+        } else {
+            Ethernet(dst: peerMAC, src: ourMAC, type: EtherType.ipv6).write(&b)
+            IPv6Header.write(&b, at: Ethernet.headerLength, src: src, dst: dst, proto: proto, hopLimit: hopLimit, payloadLength: transportLength)
+        }
         return b
     }
+    /// Where the transport header starts in a frame to dst.
+    static func transport(_ dst: IP) -> Int { Ethernet.headerLength + (dst.isV4 ? 20 : IPv6Header.length) }
 
-    public mutating func udp(src: IPv4, srcPort: UInt16, dst: IPv4, dstPort: UInt16, payload: ArraySlice<UInt8>) -> [UInt8] {
+    public mutating func udp(src: IP, srcPort: UInt16, dst: IP, dstPort: UInt16, payload: ArraySlice<UInt8>) -> [UInt8] {
         let n = 8 + payload.count
         var b = ip(src: src, dst: dst, proto: IPProto.udp, header: 8, payload: payload)
-        let t = Ethernet.headerLength + 20
+        let t = FrameBuilder.transport(dst)
         put16(&b, t, srcPort)
         put16(&b, t + 2, dstPort)
         put16(&b, t + 4, UInt16(n))
@@ -136,16 +192,19 @@ public struct FrameBuilder {
         return b
     }
 
-    public mutating func icmpEcho(src: IPv4, dst: IPv4, type: UInt8, rest: ArraySlice<UInt8>) -> [UInt8] {
+    /// An ICMP (IPv4) or ICMPv6 message: its type, code 0, and what follows the checksum.
+    /// ICMPv6's checksum covers the pseudo-header; neighbour discovery's hop limit is 255.
+    public mutating func icmp(src: IP, dst: IP, type: UInt8, rest: ArraySlice<UInt8>, hopLimit: UInt8 = 64) -> [UInt8] {
         let n = 4 + rest.count
-        var b = ip(src: src, dst: dst, proto: IPProto.icmp, header: 4, payload: rest)
-        let t = Ethernet.headerLength + 20
+        let v6 = !dst.isV4
+        var b = ip(src: src, dst: dst, proto: v6 ? IPProto.icmp6 : IPProto.icmp, header: 4, payload: rest, hopLimit: hopLimit)
+        let t = FrameBuilder.transport(dst)
         b[t] = type
-        put16(&b, t + 2, Checksum.fold(Checksum.add(b, t, t + n)))
+        put16(&b, t + 2, Checksum.fold(Checksum.add(b, t, t + n, v6 ? Checksum.pseudo(src, dst, proto: IPProto.icmp6, length: n) : 0)))
         return b
     }
 
-    public mutating func tcp(_ s: TCPSegment, src: IPv4, dst: IPv4) -> [UInt8] {
+    public mutating func tcp(_ s: TCPSegment, src: IP, dst: IP) -> [UInt8] {
         var opts: [UInt8] = []
         if let m = s.mss { opts += [2, 4, UInt8(m >> 8), UInt8(m & 0xff)] }
         if let w = s.windowScale { opts += [1, 3, 3, w] }
@@ -153,7 +212,7 @@ public struct FrameBuilder {
         let hl = 20 + opts.count
         let n = hl + s.payload.count
         var b = ip(src: src, dst: dst, proto: IPProto.tcp, header: hl, payload: s.payload)
-        let t = Ethernet.headerLength + 20
+        let t = FrameBuilder.transport(dst)
         put16(&b, t, s.srcPort)
         put16(&b, t + 2, s.dstPort)
         put32(&b, t + 4, s.seq)
@@ -172,12 +231,13 @@ public struct UDPDatagram: Equatable {
     public var dstPort: UInt16
     public var payload: Range<Int>
     /// The UDP datagram in ip's payload: length within it; the checksum, when present, valid.
-    public static func parse(_ b: [UInt8], _ ip: IPv4Header) -> UDPDatagram? {
+    public static func parse(_ b: [UInt8], _ ip: IPPacket) -> UDPDatagram? {
         let i = ip.payload.lowerBound
         guard ip.payload.count >= 8 else { return nil }
         let n = Int(be16(b, i + 4))
         guard n >= 8, n <= ip.payload.count else { return nil }
-        if be16(b, i + 6) != 0, Checksum.fold(Checksum.add(b, i, i + n, Checksum.pseudo(ip.src, ip.dst, proto: IPProto.udp, length: n))) != 0 {
+        // IPv6 has no checksum-less UDP (RFC 8200 §8.1).
+        if be16(b, i + 6) != 0 || ip.isV6, Checksum.fold(Checksum.add(b, i, i + n, Checksum.pseudo(ip.src, ip.dst, proto: IPProto.udp, length: n))) != 0 {
             return nil
         }
         return UDPDatagram(srcPort: be16(b, i), dstPort: be16(b, i + 2), payload: (i + 8)..<(i + n))
@@ -218,7 +278,7 @@ public struct TCPSegment: Equatable {
 
     /// The TCP segment in ip's payload: header length within it, a valid checksum; the
     /// MSS and window-scale options read (others skipped, a malformed list refused).
-    public static func parse(_ b: [UInt8], _ ip: IPv4Header) -> TCPSegment? {
+    public static func parse(_ b: [UInt8], _ ip: IPPacket) -> TCPSegment? {
         let i = ip.payload.lowerBound
         let n = ip.payload.count
         guard n >= 20 else { return nil }

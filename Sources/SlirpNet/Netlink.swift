@@ -1,5 +1,5 @@
 // rtnetlink requests that configure the sandbox's TAP, as bytes (golden-tested): the
-// link up with its MTU, its address, and the default route through the gateway. The child
+// link up with its MTU, its addresses, and the default routes through the gateway. The child
 // (C, net.c) sends them in order, each acknowledged, after it made the TAP; it fills in
 // the TAP's interface index where a message needs one (ifinfomsg/ifaddrmsg index 0).
 
@@ -27,22 +27,36 @@ public enum Netlink {
         return message(newLink, flags: 0, seq: seq, ifi + attr(4, le32(UInt32(mtu))))  // IFLA_MTU
     }
 
-    /// RTM_NEWADDR: address/prefix on the TAP.
-    public static func address(_ a: IPv4, prefix: Int, seq: UInt32) -> [UInt8] {
-        // ifaddrmsg: family AF_INET, prefixlen, flags, scope universe, index
-        let ifa: [UInt8] = [2, UInt8(prefix), 0, 0] + le32(0)
-        return message(newAddr, flags: create | excl, seq: seq, ifa + attr(2, be(a)) + attr(1, be(a)))  // IFA_LOCAL, IFA_ADDRESS
+    /// The address's family (AF_INET or AF_INET6) and bytes.
+    static func family(_ a: IP) -> (UInt8, [UInt8]) { a.v4.map { (2, be($0)) } ?? (10, a.bytes) }
+
+    /// RTM_NEWADDR: address/prefix on the TAP (an IPv6 one without duplicate address
+    /// detection: the link has no one else on it, and DAD would hold the address ~1 s).
+    public static func address(_ a: IP, prefix: Int, seq: UInt32) -> [UInt8] {
+        let (af, bytes) = family(a)
+        // ifaddrmsg: family, prefixlen, flags (IFA_F_NODAD for IPv6), scope universe, index
+        let ifa: [UInt8] = [af, UInt8(prefix), af == 10 ? 0x02 : 0, 0] + le32(0)
+        return message(newAddr, flags: create | excl, seq: seq, ifa + attr(2, bytes) + attr(1, bytes))  // IFA_LOCAL, IFA_ADDRESS
     }
 
     /// RTM_NEWROUTE: the default route through gw (main table, boot protocol, universe scope).
-    public static func defaultRoute(via gw: IPv4, seq: UInt32) -> [UInt8] {
+    public static func defaultRoute(via gw: IP, seq: UInt32) -> [UInt8] {
+        let (af, bytes) = family(gw)
         // rtmsg: family, dst_len, src_len, tos, table main(254), protocol boot(3), scope universe(0), type unicast(1), flags
-        let rtm: [UInt8] = [2, 0, 0, 0, 254, 3, 0, 1] + le32(0)
-        return message(newRoute, flags: create | excl, seq: seq, rtm + attr(5, be(gw)))  // RTA_GATEWAY
+        let rtm: [UInt8] = [af, 0, 0, 0, 254, 3, 0, 1] + le32(0)
+        return message(newRoute, flags: create | excl, seq: seq, rtm + attr(5, bytes))  // RTA_GATEWAY
     }
 
-    /// The whole setup of a SlirpNet TAP, in order.
-    public static func setup(_ c: SlirpConfig) -> [UInt8] {
-        linkUp(mtu: c.mtu, seq: 1) + address(c.guest, prefix: c.network.prefix, seq: 2) + defaultRoute(via: c.gateway, seq: 3)
+    /// The whole setup of a SlirpNet TAP, in order, one request each.
+    public static func setup(_ c: SlirpConfig) -> [[UInt8]] {
+        var m = [
+            linkUp(mtu: c.mtu, seq: 1), address(IP(c.guest), prefix: c.network.prefix, seq: 2), defaultRoute(via: IP(c.gateway), seq: 3),
+        ]
+        if c.ipv6 {
+            m += [
+                address(SlirpConfig.guest6, prefix: SlirpConfig.network6.prefix, seq: 4), defaultRoute(via: SlirpConfig.gateway6, seq: 5),
+            ]
+        }
+        return m
     }
 }

@@ -1,6 +1,6 @@
 // `--net slirp[:k=v,...]` and the egress flags, parsed into values. The sandbox's side of
-// the virtual link: its address, the gateway (the host, as far as the sandbox can tell),
-// the DNS forwarder, the MTU.
+// the virtual link: its addresses (IPv4, and IPv6 unless ipv6=false), the gateway (the
+// host, as far as the sandbox can tell), the DNS forwarder, the MTU.
 
 public struct SlirpConfig: Equatable, Sendable {
     public var network = CIDR(IPv4(10, 0, 2, 0), 24)
@@ -10,12 +10,21 @@ public struct SlirpConfig: Equatable, Sendable {
     /// Where the DNS forwarder sends queries (nil: the host's resolvers, found at run time).
     public var dnsUpstream: IPv4?
     public var dnsUpstreamPort: UInt16 = 53
+    /// IPv6 on the link too: fd00::100/64, gateway fd00::2, DNS fd00::3 (slirp4netns's
+    /// layout); neighbour discovery answered for the gateway's addresses.
+    public var ipv6 = true
+    public static let network6 = IPNet(IP(hi: 0xfd00_0000_0000_0000, lo: 0), 64)
 
     public init() {}
 
     public var gateway: IPv4 { IPv4(network.base.value + 2) }
     public var dns: IPv4 { IPv4(network.base.value + 3) }
     public var guest: IPv4 { IPv4(network.base.value + 100) }
+    public static let gateway6 = IP(hi: network6.base.hi, lo: 2)
+    public static let dns6 = IP(hi: network6.base.hi, lo: 3)
+    public static let guest6 = IP(hi: network6.base.hi, lo: 0x100)
+    /// The link's IPv6 MTU floor (RFC 8200 §5): below it, IPv6 is left off.
+    public static let minMTU6 = 1280
     public static let gatewayMAC = MAC(0x5255_0a00_0202)
 
     /// "slirp" or "slirp:mtu=1500,cidr=10.9.0.0/24,allow_host_loopback=true". Errors name the
@@ -36,15 +45,21 @@ public struct SlirpConfig: Equatable, Sendable {
                     throw SlirpError("--net slirp cidr \"\(p[1])\" is not an IPv4 network from /8 to /25", fix: "e.g. cidr=10.9.0.0/24")
                 }
                 c.network = n
+            case "ipv6":
+                guard p[1] == "true" || p[1] == "false" else {
+                    throw SlirpError("--net slirp ipv6 \"\(p[1])\" is not true or false", fix: "ipv6=false")
+                }
+                c.ipv6 = p[1] == "true"
             case "allow_host_loopback":
                 guard p[1] == "true" || p[1] == "false" else {
                     throw SlirpError("--net slirp allow_host_loopback \"\(p[1])\" is not true or false", fix: "allow_host_loopback=true")
                 }
                 c.allowHostLoopback = p[1] == "true"
             default:
-                throw SlirpError("unknown --net slirp option \"\(p[0])\"", fix: "known: mtu, cidr, allow_host_loopback")
+                throw SlirpError("unknown --net slirp option \"\(p[0])\"", fix: "known: mtu, cidr, ipv6, allow_host_loopback")
             }
         }
+        if c.mtu < SlirpConfig.minMTU6 { c.ipv6 = false }
         return c
     }
 }
@@ -81,18 +96,22 @@ public struct Ports: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A network (or one address) and the ports it covers: `--allow-net 10.0.0.0/8:443`.
+/// A network (or one address) and the ports it covers: `--allow-net 10.0.0.0/8:443`,
+/// `--allow-net [2001:db8::/32]:443`.
 public struct NetRule: Hashable, Sendable, CustomStringConvertible {
-    public var net: CIDR
+    public var net: IPNet
     public var ports: Ports
-    public init(_ net: CIDR, ports: Ports = .all) {
+    public init(_ net: IPNet, ports: Ports = .all) {
         self.net = net
         self.ports = ports
     }
-    public func matches(_ a: IPv4, _ port: UInt16) -> Bool { net.contains(a) && ports.contains(port) }
+    public init(_ net: CIDR, ports: Ports = .all) { self.init(IPNet(net), ports: ports) }
+    public func matches(_ a: IP, _ port: UInt16) -> Bool { net.contains(a) && ports.contains(port) }
     public var description: String {
-        let n = net.prefix == 0 && !ports.ranges.isEmpty ? "" : net.prefix == 32 ? "\(net.base)" : "\(net)"
-        return ports.ranges.isEmpty ? n : "\(n):\(ports)"
+        if net.prefix == 0 && !ports.ranges.isEmpty { return ":\(ports)" }
+        let n = net.isSingle ? "\(net.base)" : "\(net)"
+        if ports.ranges.isEmpty { return n }
+        return net.isV4 ? "\(n):\(ports)" : "[\(n)]:\(ports)"
     }
 }
 
@@ -107,21 +126,23 @@ public struct NameRule: Hashable, Sendable, CustomStringConvertible {
     public var description: String { ports.ranges.isEmpty ? name : "\(name):\(ports)" }
 }
 
-/// What a sandbox may reach through SlirpNet. The defaults: the internet yes; the host's
-/// loopback and its own addresses no (unless allow_host_loopback); link-local
-/// 169.254.0.0/16 no (cloud metadata); --deny-net refuses more, and --allow-net, once
-/// given, is the only way out (DNS to the forwarder always works). Each rule may name
-/// ports (`:443`, `:8000-8100`); without, it covers every port.
+/// What a sandbox may reach through SlirpNet, over IPv4 and IPv6 alike. The defaults: the
+/// internet yes; the host's loopback and its own addresses no (unless
+/// allow_host_loopback); link-local (169.254.0.0/16, fe80::/10) no, nor the cloud metadata
+/// addresses; --deny-net refuses more, and --allow-net, once given, is the only way out
+/// (DNS to the forwarder always works). Each rule may name ports (`:443`, `:8000-8100`);
+/// without, it covers every port. An IPv4 address in IPv6 form (mapped, or NAT64's
+/// 64:ff9b::/96) gets the IPv4 address's verdict.
 public struct EgressPolicy: Equatable, Sendable {
     public var allow: [NetRule] = []
     /// --allow-net NAME: the addresses the DNS forwarder answered for these names are allowed.
     public var allowNames: [NameRule] = []
     /// What those answers were, with the ports of the names that gave them (recorded by
     /// the engine; bounded).
-    public var resolved: [IPv4: Ports] = [:]
+    public var resolved: [IP: Ports] = [:]
     public var deny: [NetRule] = []
     /// The host's own addresses (its interfaces'), refused like its loopback.
-    public var hostAddresses: [IPv4] = []
+    public var hostAddresses: [IP] = []
     public var allowHostLoopback = false
 
     public init(allow: [NetRule] = [], deny: [NetRule] = [], allowHostLoopback: Bool = false) {
@@ -130,20 +151,29 @@ public struct EgressPolicy: Equatable, Sendable {
         self.allowHostLoopback = allowHostLoopback
     }
 
-    static let linkLocal = CIDR(IPv4(169, 254, 0, 0), 16)
-    /// Cloud metadata outside link-local: Alibaba's (100.100.100.200) and Azure's WireServer.
-    static let metadata = [CIDR(IPv4(100, 100, 100, 200), 32), CIDR(IPv4(168, 63, 129, 16), 32)]
-    static let loopback = CIDR(IPv4(127, 0, 0, 0), 8)
-    static let special = [CIDR(IPv4(0, 0, 0, 0), 8), CIDR(IPv4(224, 0, 0, 0), 4), CIDR(IPv4(240, 0, 0, 0), 4)]
+    static func v4(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, _ prefix: Int = 32) -> IPNet { IPNet(CIDR(IPv4(a, b, c, d), prefix)) }
+    static func v6(_ hi: UInt64, _ lo: UInt64 = 0, _ prefix: Int = 128) -> IPNet { IPNet(IP(hi: hi, lo: lo), prefix) }
+    /// 169.254.0.0/16, fe80::/10.
+    static let linkLocal = [v4(169, 254, 0, 0, 16), v6(0xfe80 << 48, 0, 10)]
+    /// Cloud metadata outside link-local: Alibaba's (100.100.100.200), Azure's WireServer,
+    /// and AWS's IPv6 endpoint (fd00:ec2::254).
+    static let metadata = [v4(100, 100, 100, 200), v4(168, 63, 129, 16), v6(0xfd00_0ec2_0000_0000, 0x254)]
+    static let loopback = [v4(127, 0, 0, 0, 8), v6(0, 1)]
+    /// Not unicast (or not an address one may send to): IPv4's this-network, multicast and
+    /// reserved; IPv6's unspecified and IPv4-compatible (::/96, ::1 aside), and multicast.
+    static let special = [v4(0, 0, 0, 0, 8), v4(224, 0, 0, 0, 4), v4(240, 0, 0, 0, 4), v6(0, 0, 96), v6(0xff00 << 48, 0, 8)]
+    /// NAT64's well-known prefix (64:ff9b::/96): an IPv4 address inside.
+    static let nat64 = v6(0x0064_ff9b_0000_0000, 0, 96)
 
     /// nil: a flow to a's port is allowed; else why not (for --net-log and the refusal).
-    public func refuses(_ a: IPv4, port: UInt16) -> String? {
-        if EgressPolicy.special.contains(where: { $0.contains(a) }) { return "not a unicast address" }
+    public func refuses(_ a: IP, port: UInt16) -> String? {
+        if EgressPolicy.nat64.contains(a) { return refuses(IP(IPv4(UInt32(truncatingIfNeeded: a.lo))), port: port) }
         if deny.contains(where: { $0.matches(a, port) }) { return "--deny-net" }
-        if EgressPolicy.linkLocal.contains(a) || EgressPolicy.metadata.contains(where: { $0.contains(a) }) { return refusesMetadata(a, port) }
-        if EgressPolicy.loopback.contains(a) || hostAddresses.contains(a) {
+        if EgressPolicy.loopback.contains(where: { $0.contains(a) }) || hostAddresses.contains(a) {
             return allowHostLoopback ? nil : "the host itself (allow_host_loopback=true opens it)"
         }
+        if EgressPolicy.special.contains(where: { $0.contains(a) }) { return "not a unicast address" }
+        if let why = refusesMetadata(a, port) { return why }
         if allow.contains(where: { $0.matches(a, port) }) || resolved[a]?.contains(port) == true { return nil }
         if !allow.isEmpty || !allowNames.isEmpty { return "not in --allow-net" + (allowNames.isEmpty ? "" : " (nor an answer for its names)") }
         return nil
@@ -152,47 +182,64 @@ public struct EgressPolicy: Equatable, Sendable {
     /// Link-local and the metadata addresses: refused unless a rule names a network inside
     /// them (never a name's answer, a bare port, nor a wide network that happens to cover
     /// them, such as 128.0.0.0/1).
-    func refusesMetadata(_ a: IPv4, _ port: UInt16) -> String? {
-        let zones = [EgressPolicy.linkLocal] + EgressPolicy.metadata
-        guard let zone = zones.first(where: { $0.contains(a) }) else { return nil }
-        let named = allow.contains { $0.matches(a, port) && $0.net.prefix >= zone.prefix && zone.contains($0.net.base) }
+    func refusesMetadata(_ a: IP, _ port: UInt16) -> String? {
+        guard let zone = (EgressPolicy.linkLocal + EgressPolicy.metadata).first(where: { $0.contains(a) }) else { return nil }
+        let named = allow.contains { $0.matches(a, port) && zone.covers($0.net) }
         return named ? nil : "link-local or cloud metadata; --allow-net with its network opens it"
     }
 
     /// For a host peer a forwarded UDP port hears from (the sandbox answers it): refused if
     /// it is not unicast, denied, or link-local/metadata. The host's loopback is fine (the
     /// peer is usually a local client).
-    public func refusesPeer(_ a: IPv4, port: UInt16) -> String? {
-        if EgressPolicy.special.contains(where: { $0.contains(a) }) { return "not a unicast address" }
+    public func refusesPeer(_ a: IP, port: UInt16) -> String? {
+        if EgressPolicy.nat64.contains(a) { return refusesPeer(IP(IPv4(UInt32(truncatingIfNeeded: a.lo))), port: port) }
+        if EgressPolicy.special.contains(where: { $0.contains(a) }) && !EgressPolicy.loopback.contains(where: { $0.contains(a) }) {
+            return "not a unicast address"
+        }
         if deny.contains(where: { $0.matches(a, port) }) { return "--deny-net" }
         return refusesMetadata(a, port)
     }
 
-    /// A comma-separated list of CIDRs, addresses and, where `names`, host names, each with
-    /// its ports or not (`10.0.0.0/8:443`, `pypi.org:443`, `:25` for every address) —
-    /// --allow-net, --deny-net.
+    /// A comma-separated list of networks, addresses and, where `names`, host names, each
+    /// with its ports or not (`10.0.0.0/8:443`, `pypi.org:443`, `2001:db8::/32`,
+    /// `[2001:db8::/32]:443`, `:25` for every address) — --allow-net, --deny-net.
     public static func targets(_ text: String, flag: String, names: Bool) throws -> ([NetRule], [NameRule]) {
         var out: [NetRule] = []
         var hosts: [NameRule] = []
-        let fix = "e.g. \(flag) 198.18.0.0/15,192.0.2.7:443\(names ? ",pypi.org:443" : ",:25")"
+        let fix = "e.g. \(flag) 198.18.0.0/15,192.0.2.7:443,[2001:db8::/32]:443\(names ? ",pypi.org:443" : ",:25")"
         for item in text.split(separator: ",") {
             var target = item
+            var portText: Substring?
+            let bracketed = item.hasPrefix("[")
+            if bracketed {
+                // [IPv6 network]:PORTS (the brackets keep its colons apart from the ports').
+                guard let close = item.firstIndex(of: "]") else { throw SlirpError("\(flag) \"\(item)\": no closing ]", fix: fix) }
+                target = item[item.index(after: item.startIndex)..<close]
+                let rest = item[item.index(after: close)...]
+                if !rest.isEmpty {
+                    guard rest.hasPrefix(":") else { throw SlirpError("\(flag) \"\(item)\": only :PORTS may follow ]", fix: fix) }
+                    portText = rest.dropFirst()
+                }
+            } else if item.filter({ $0 == ":" }).count == 1, let colon = item.firstIndex(of: ":") {
+                portText = item[item.index(after: colon)...]
+                target = item[..<colon]
+            }
             var ports = Ports.all
-            if let colon = item.firstIndex(of: ":") {
-                guard let p = Ports.parse(item[item.index(after: colon)...]) else {
+            if let t = portText {
+                guard let p = Ports.parse(t) else {
                     throw SlirpError("\(flag) \"\(item)\": the ports are not a number or range from 1 to 65535", fix: fix)
                 }
                 ports = p
-                target = item[..<colon]
             }
             if target.isEmpty && !ports.ranges.isEmpty {
-                out.append(NetRule(CIDR(IPv4(0), 0), ports: ports))
-            } else if let c = CIDR(target) {
+                out.append(NetRule(IPNet(IP(hi: 0, lo: 0), 0), ports: ports))
+            } else if let c = IPNet(target) {
                 out.append(NetRule(c, ports: ports))
-            } else if names, DNS.isHostName(target) {
+            } else if names, !bracketed, DNS.isHostName(target) {
                 hosts.append(NameRule(String(target.hasSuffix(".") ? target.dropLast() : target).lowercased(), ports: ports))
             } else {
-                throw SlirpError("\(flag) \"\(item)\" is not an IPv4 address or network\(names ? " or a host name" : ""), with or without :PORTS", fix: fix)
+                throw SlirpError(
+                    "\(flag) \"\(item)\" is not an IPv4 or IPv6 address or network\(names ? " or a host name" : ""), with or without :PORTS", fix: fix)
             }
         }
         guard !out.isEmpty || !hosts.isEmpty else { throw SlirpError("\(flag) needs at least one network", fix: fix) }

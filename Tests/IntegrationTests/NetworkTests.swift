@@ -10,6 +10,8 @@ final class NetworkTests: XCTestCase {
     var servers: [Process] = []
     /// The remote servers' ports: address -> (http, udp, dns, hold).
     var remote: [String: [Int]] = [:]
+    /// The remote's IPv6 server: its address and ports, as above.
+    var remote6: (addr: String, ports: [Int])?
 
     override func setUpWithError() throws {
         h = try Harness.make()
@@ -18,7 +20,12 @@ final class NetworkTests: XCTestCase {
         }
         for line in text.split(separator: "\n") {
             let w = line.split(separator: " ")
-            if w.count == 5 { remote[String(w[0])] = w.dropFirst().compactMap { Int($0) } }
+            guard w.count == 5 else { continue }
+            if w[0].contains(":") {
+                remote6 = (String(w[0]), w.dropFirst().compactMap { Int($0) })
+            } else {
+                remote[String(w[0])] = w.dropFirst().compactMap { Int($0) }
+            }
         }
         guard remote.count == 2 else { throw XCTSkip("SKIP: the remote servers did not start (\(text))") }
     }
@@ -33,10 +40,10 @@ final class NetworkTests: XCTestCase {
     func port(_ host: String, _ i: Int) -> Int { remote[host]![i] }
 
     /// A far end on the host's loopback (for the loopback tests): its ports.
-    func loopbackServer() throws -> [Int] {
+    func loopbackServer(_ addr: String = "127.0.0.1") throws -> [Int] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = [ProcessInfo.processInfo.environment["ROOTLESS_FIXTURES"]! + "/net-server.py", "127.0.0.1"]
+        p.arguments = [ProcessInfo.processInfo.environment["ROOTLESS_FIXTURES"]! + "/net-server.py", addr]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle(forWritingAtPath: "/dev/null")
@@ -128,6 +135,66 @@ final class NetworkTests: XCTestCase {
                 of: "$P", with: ping.replacingOccurrences(of: "\"", with: "\\\"")))
         XCTAssertEqual(r.out, "reply \(a) rootless\nreply 10.0.2.2 rootless\ntimeout 169.254.169.254\n", r.err)
         XCTAssertTrue(r.err.contains("icmp \(a) x1") && r.err.contains("icmp 169.254.169.254 x1 refused"), r.err)
+    }
+
+    /// IPv6 on the link: the sandbox has fd00::100/64 and a default route through fd00::2
+    /// (its kernel found the gateway by neighbour discovery, which the engine answers);
+    /// HTTP, UDP and ping reach the remote's IPv6 server; the gateway's IPv6 address is
+    /// the host's ::1, refused unless allow_host_loopback (the control: reached with it);
+    /// a rule with IPv6 ports holds; ipv6=false leaves the link IPv4 only.
+    func testIPv6() throws {
+        guard let (far, ports) = remote6 else { throw XCTSkip("SKIP: the remote has no IPv6 server (scripts/net-remote: is IPv6 disabled on this host?)") }
+        let ping6 = """
+            import socket, sys
+            s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+            s.settimeout(3)
+            s.sendto(bytes([128, 0, 0, 0, 0x42, 0x42, 0, 1]) + b'rootless', (sys.argv[1], 0))
+            try:
+                while True:
+                    d, a = s.recvfrom(2048)
+                    if d[0] == 129 and d[4:6] == b'BB': print('reply', a[0], d[8:].decode()); break
+            except socket.timeout:
+                print('timeout', sys.argv[1])
+            """.replacingOccurrences(of: "\"", with: "\\\"")
+        let udp6 =
+            "import socket; s=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(5); s.sendto(b'echo-me', ('\(far)', \(ports[1]))); print(s.recv(100).decode())"
+        let r = try slirp(
+            ["--cap-add", "CAP_NET_RAW", "--net-log"],
+            """
+            grep tap0 /proc/net/if_inet6 | cut -c1-32; awk '$1=="00000000000000000000000000000000" && $10=="tap0" {print $5}' /proc/net/ipv6_route
+            curl -sS -m 10 -g http://[\(far)]:\(ports[0])/hello
+            python3 -c "\(udp6)"
+            python3 -c "\(ping6)" \(far); python3 -c "\(ping6)" fd00::2
+            """)
+        XCTAssertEqual(r.status, 0, r.err)
+        let lines = r.out.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains("fd000000000000000000000000000100"), r.out)
+        XCTAssertTrue(lines.contains("fd000000000000000000000000000002"), "the default route through fd00::2: " + r.out)
+        XCTAssertTrue(lines.contains("hello-from-server"), r.out + r.err)
+        XCTAssertTrue(lines.contains("echo-me"), r.out + r.err)
+        XCTAssertTrue(lines.contains("reply \(far) rootless"), r.out + r.err)
+        XCTAssertTrue(lines.contains("reply fd00::2 rootless"), r.out + r.err)
+        XCTAssertTrue(r.err.contains("tcp [\(far)]:\(ports[0]) x1") && r.err.contains("udp [\(far)]:\(ports[1]) x1"), r.err)
+
+        let lo = try loopbackServer("::1")[0]
+        let refused = try slirp(["--net-log"], "curl -sS -m 10 -g http://[fd00::2]:\(lo)/hello; echo rc=$?")
+        XCTAssertEqual(refused["rc"], "7", refused.out + refused.err)
+        XCTAssertTrue(refused.err.contains("tcp [fd00::2]:\(lo) x1 refused (the host's loopback"), refused.err)
+        let allowed = try h.run(["run", "--net", "slirp:allow_host_loopback=true", "--", "curl", "-sS", "-m", "10", "-g", "http://[fd00::2]:\(lo)/hello"])
+        XCTAssertEqual(allowed.out, "hello-from-server\n", allowed.err)
+
+        let rule = try slirp(
+            ["--allow-net", "[\(far)/64]:\(ports[0])"],
+            "curl -sS -m 10 -g http://[\(far)]:\(ports[0])/hello; curl -sS -m 10 -g http://[\(far)]:\(ports[3])/; echo rc=$?")
+        XCTAssertTrue(rule.out.hasPrefix("hello-from-server\n"), rule.out + rule.err)
+        XCTAssertEqual(rule["rc"], "7", "another port of the allowed network is refused: " + rule.out + rule.err)
+
+        let off = try h.run([
+            "run", "--net", "slirp:ipv6=false", "--", "sh", "-c",
+            "grep -c tap0 /proc/net/if_inet6; curl -sS -m 10 -g http://[\(far)]:\(ports[0])/hello; echo rc=$?",
+        ])
+        XCTAssertFalse(off.out.contains("hello-from-server"), off.out)
+        XCTAssertEqual(off["rc"], "7", off.out + off.err)
     }
 
     /// --allow-net lets one destination through and refuses the rest; --deny-net refuses one.
@@ -459,8 +526,10 @@ final class NetworkTests: XCTestCase {
         for (args, text) in [
             (["--net", "slirp:mtu=1"], "mtu \"1\" is not a number from 576 to 65520"),
             (["--net", "slirp:bogus=1"], "unknown --net slirp option \"bogus\""),
-            (["--net", "slirp", "--allow-net", "exa_mple"], "\"exa_mple\" is not an IPv4 address or network or a host name"),
+            (["--net", "slirp", "--allow-net", "exa_mple"], "\"exa_mple\" is not an IPv4 or IPv6 address or network or a host name"),
             (["--net", "slirp", "--allow-net", "pypi.org:0"], "the ports are not a number or range from 1 to 65535"),
+            (["--net", "slirp", "--deny-net", "[2001:db8::/32:443"], "\"[2001:db8::/32:443\": no closing ]"),
+            (["--net", "slirp:ipv6=maybe"], "ipv6 \"maybe\" is not true or false"),
             (["--net-log"], "need --net slirp"),
             (["--net", "slirp", "--dns", "8.8.8.8:x"], "is not an IPv4 address"),
             (["--net", "slirp", "-p", "80"], "is not [HOSTIP:]HOSTPORT:SANDBOXPORT"),

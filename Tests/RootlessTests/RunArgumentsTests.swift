@@ -76,7 +76,7 @@ final class RunArgumentsTests: XCTestCase {
             (["--net", "pasta:mtu=1500", "true"], "--net pasta takes no options"),
             (["--net", "slirp:mtu=9", "true"], "mtu \"9\" is not a number from 576 to 65520"),
             (["--net", "host:mtu=1500", "true"], "takes no options"),
-            (["--allow-net", "py_pi", "true"], "\"py_pi\" is not an IPv4 address or network or a host name"),
+            (["--allow-net", "py_pi", "true"], "\"py_pi\" is not an IPv4 or IPv6 address or network or a host name"),
             (["--preserve-fds", "x", "true"], "not a count of fds"),
             ([], "no command given"),
         ]

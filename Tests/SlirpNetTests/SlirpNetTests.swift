@@ -1,19 +1,28 @@
 @testable import SlirpNet
 import XCTest
 
+/// An IPv4 address as the engine takes it.
+func v4(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> IP { IP(IPv4(a, b, c, d)) }
+
 /// The sandbox's side of the wire, simulated: builds its frames and reads the engine's.
 struct Sandbox {
     var b = FrameBuilder(ourMAC: MAC(0x0200_0000_0001), peerMAC: SlirpConfig.gatewayMAC)
-    let ip = IPv4(10, 0, 2, 100)
-    mutating func tcp(_ s: TCPSegment, to dst: IPv4) -> [UInt8] { b.tcp(s, src: ip, dst: dst) }
-    mutating func udp(_ port: UInt16, to dst: IPv4, _ dport: UInt16, _ data: [UInt8]) -> [UInt8] {
+    var ip = v4(10, 0, 2, 100)
+    /// The sandbox on IPv6 (its address on the link, fd00::100).
+    static var v6: Sandbox {
+        var s = Sandbox()
+        s.ip = SlirpConfig.guest6
+        return s
+    }
+    mutating func tcp(_ s: TCPSegment, to dst: IP) -> [UInt8] { b.tcp(s, src: ip, dst: dst) }
+    mutating func udp(_ port: UInt16, to dst: IP, _ dport: UInt16, _ data: [UInt8]) -> [UInt8] {
         b.udp(src: ip, srcPort: port, dst: dst, dstPort: dport, payload: data[...])
     }
 }
 
 func segments(_ effects: [Effect]) -> [TCPSegment] {
     effects.compactMap {
-        guard case let .frame(f) = $0, let ip = IPv4Header.parse(f, at: 14), ip.proto == IPProto.tcp else { return nil }
+        guard case let .frame(f) = $0, let ip = IPPacket.parse(f), ip.proto == IPProto.tcp else { return nil }
         return TCPSegment.parse(f, ip)
     }
 }
@@ -34,19 +43,19 @@ final class CodecTests: XCTestCase {
     func testTCPRoundTrip() {
         var sb = Sandbox()
         let s = TCPSegment(srcPort: 40000, dstPort: 80, seq: 7, ack: 9, flags: TCPFlag.syn, window: 64240, mss: 1460, windowScale: 7, payload: [1, 2, 3])
-        let f = sb.tcp(s, to: IPv4(198, 18, 0, 1))
-        let ip = IPv4Header.parse(f, at: 14)!
+        let f = sb.tcp(s, to: v4(198, 18, 0, 1))
+        let ip = IPPacket.parse(f)!
         XCTAssertEqual(ip.src, sb.ip)
         XCTAssertEqual(TCPSegment.parse(f, ip), s)
         var bad = f
         bad[bad.count - 1] ^= 0xff
-        XCTAssertNil(TCPSegment.parse(bad, IPv4Header.parse(bad, at: 14)!), "a corrupt payload fails the checksum")
+        XCTAssertNil(TCPSegment.parse(bad, IPPacket.parse(bad)!), "a corrupt payload fails the checksum")
     }
 
     /// rtnetlink requests, byte for byte (native endian, as x86_64 and arm64 read them).
     func testNetlinkGoldenBytes() {
         XCTAssertEqual(
-            Netlink.address(IPv4(10, 0, 2, 100), prefix: 24, seq: 2),
+            Netlink.address(v4(10, 0, 2, 100), prefix: 24, seq: 2),
             [
                 40, 0, 0, 0, 20, 0, 0x05, 0x06, 2, 0, 0, 0, 0, 0, 0, 0,  // nlmsghdr: len 40, RTM_NEWADDR, REQUEST|ACK|EXCL|CREATE
                 2, 24, 0, 0, 0, 0, 0, 0,  // ifaddrmsg: AF_INET /24, index 0 (the child fills it)
@@ -60,7 +69,7 @@ final class CodecTests: XCTestCase {
                 8, 0, 4, 0, 0xf0, 0xff, 0, 0,
             ])
         XCTAssertEqual(
-            Netlink.defaultRoute(via: IPv4(10, 0, 2, 2), seq: 3),
+            Netlink.defaultRoute(via: v4(10, 0, 2, 2), seq: 3),
             [36, 0, 0, 0, 24, 0, 0x05, 0x06, 3, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0, 8, 0, 5, 0, 10, 0, 2, 2])
     }
 
@@ -109,7 +118,7 @@ final class CodecTests: XCTestCase {
     func testDNSAnswersAreReadAndBadOnesRecordNothing() throws {
         let a = DNS.answers(CodecTests.dnsReply[...])
         XCTAssertEqual(a?.name, "svc.test")
-        XCTAssertEqual(a?.addresses, [IPv4(198, 18, 0, 2)])
+        XCTAssertEqual(a?.addresses, [v4(198, 18, 0, 2)])
         var loop = CodecTests.dnsReply
         loop[12] = 0xc0
         loop[13] = 12  // the question's name points at itself
@@ -135,7 +144,7 @@ final class CodecTests: XCTestCase {
             nets,
             [
                 NetRule(CIDR("10.0.0.0/8")!, ports: Ports([443...443])), NetRule(CIDR("192.0.2.7")!, ports: Ports([8000...8100])),
-                NetRule(CIDR(IPv4(0), 0), ports: Ports([25...25])),
+                NetRule(IPNet(IP(hi: 0, lo: 0), 0), ports: Ports([25...25])),  // every address, both families
             ])
         XCTAssertEqual(nets.map(\.description), ["10.0.0.0/8:443", "192.0.2.7:8000-8100", ":25"])
         XCTAssertEqual(names, [NameRule("files.pythonhosted.org", ports: Ports([443...443]))])
@@ -156,23 +165,23 @@ final class CodecTests: XCTestCase {
 
     func testThePolicyDefaults() {
         var p = EgressPolicy()
-        p.hostAddresses = [IPv4(192, 168, 1, 5)]
-        XCTAssertNil(p.refuses(IPv4(198, 18, 0, 1), port: 80), "the internet: yes")
-        XCTAssertNotNil(p.refuses(IPv4(169, 254, 169, 254), port: 80), "cloud metadata: no")
-        XCTAssertNotNil(p.refuses(IPv4(127, 0, 0, 1), port: 80), "host loopback: no")
-        XCTAssertNotNil(p.refuses(IPv4(192, 168, 1, 5), port: 80), "the host's own address: no")
-        XCTAssertNotNil(p.refuses(IPv4(224, 0, 0, 1), port: 80))
-        XCTAssertNotNil(p.refuses(IPv4(100, 100, 100, 200), port: 80), "Alibaba's metadata")
-        XCTAssertNotNil(p.refuses(IPv4(168, 63, 129, 16), port: 80), "Azure's WireServer")
+        p.hostAddresses = [v4(192, 168, 1, 5)]
+        XCTAssertNil(p.refuses(v4(198, 18, 0, 1), port: 80), "the internet: yes")
+        XCTAssertNotNil(p.refuses(v4(169, 254, 169, 254), port: 80), "cloud metadata: no")
+        XCTAssertNotNil(p.refuses(v4(127, 0, 0, 1), port: 80), "host loopback: no")
+        XCTAssertNotNil(p.refuses(v4(192, 168, 1, 5), port: 80), "the host's own address: no")
+        XCTAssertNotNil(p.refuses(v4(224, 0, 0, 1), port: 80))
+        XCTAssertNotNil(p.refuses(v4(100, 100, 100, 200), port: 80), "Alibaba's metadata")
+        XCTAssertNotNil(p.refuses(v4(168, 63, 129, 16), port: 80), "Azure's WireServer")
         var named = EgressPolicy()
         named.allowNames = [NameRule("evil.test")]
-        named.resolved = [IPv4(169, 254, 169, 254): .all]
-        XCTAssertNotNil(named.refuses(IPv4(169, 254, 169, 254), port: 80), "a name's answer never opens metadata")
+        named.resolved = [v4(169, 254, 169, 254): .all]
+        XCTAssertNotNil(named.refuses(v4(169, 254, 169, 254), port: 80), "a name's answer never opens metadata")
         p.allow = [NetRule(CIDR("198.18.0.0/15")!)]
-        XCTAssertNil(p.refuses(IPv4(198, 19, 0, 1), port: 80))
-        XCTAssertNotNil(p.refuses(IPv4(8, 8, 8, 8), port: 80), "--allow-net is the only way out once given")
+        XCTAssertNil(p.refuses(v4(198, 19, 0, 1), port: 80))
+        XCTAssertNotNil(p.refuses(v4(8, 8, 8, 8), port: 80), "--allow-net is the only way out once given")
         p.deny = [NetRule(CIDR("198.19.0.0/16")!)]
-        XCTAssertNotNil(p.refuses(IPv4(198, 19, 0, 1), port: 80))
+        XCTAssertNotNil(p.refuses(v4(198, 19, 0, 1), port: 80))
     }
 
     /// Rules with ports: an allowed network only on its ports; a bare port everywhere but
@@ -180,39 +189,39 @@ final class CodecTests: XCTestCase {
     func testPolicyRulesWithPorts() throws {
         var p = EgressPolicy()
         p.allow = try EgressPolicy.targets("198.18.0.0/15:443,:8000-8100", flag: "--allow-net", names: true).0
-        XCTAssertNil(p.refuses(IPv4(198, 18, 0, 1), port: 443))
-        XCTAssertNotNil(p.refuses(IPv4(198, 18, 0, 1), port: 80), "not its port")
-        XCTAssertNil(p.refuses(IPv4(8, 8, 8, 8), port: 8080), "a bare port range: every address")
-        XCTAssertNotNil(p.refuses(IPv4(169, 254, 169, 254), port: 8080), "but never link-local")
-        XCTAssertNotNil(p.refuses(IPv4(8, 8, 8, 8), port: 22))
+        XCTAssertNil(p.refuses(v4(198, 18, 0, 1), port: 443))
+        XCTAssertNotNil(p.refuses(v4(198, 18, 0, 1), port: 80), "not its port")
+        XCTAssertNil(p.refuses(v4(8, 8, 8, 8), port: 8080), "a bare port range: every address")
+        XCTAssertNotNil(p.refuses(v4(169, 254, 169, 254), port: 8080), "but never link-local")
+        XCTAssertNotNil(p.refuses(v4(8, 8, 8, 8), port: 22))
         var d = EgressPolicy()
         d.deny = try EgressPolicy.targets(":25", flag: "--deny-net", names: false).0
-        XCTAssertNotNil(d.refuses(IPv4(8, 8, 8, 8), port: 25))
-        XCTAssertNil(d.refuses(IPv4(8, 8, 8, 8), port: 587))
+        XCTAssertNotNil(d.refuses(v4(8, 8, 8, 8), port: 25))
+        XCTAssertNil(d.refuses(v4(8, 8, 8, 8), port: 587))
         var n = EgressPolicy()
         n.allowNames = [NameRule("pypi.org", ports: Ports([443...443]))]
-        n.resolved = [IPv4(198, 18, 0, 9): Ports([443...443])]
-        XCTAssertNil(n.refuses(IPv4(198, 18, 0, 9), port: 443))
-        XCTAssertNotNil(n.refuses(IPv4(198, 18, 0, 9), port: 80))
+        n.resolved = [v4(198, 18, 0, 9): Ports([443...443])]
+        XCTAssertNil(n.refuses(v4(198, 18, 0, 9), port: 443))
+        XCTAssertNotNil(n.refuses(v4(198, 18, 0, 9), port: 80))
         // Link-local opens only to a rule naming a network inside it, not a wide one.
         var wide = EgressPolicy()
         wide.allow = try EgressPolicy.targets("0.0.0.0/1:80,128.0.0.0/1:80", flag: "--allow-net", names: true).0
-        XCTAssertNotNil(wide.refuses(IPv4(169, 254, 169, 254), port: 80))
-        XCTAssertNotNil(wide.refuses(IPv4(168, 63, 129, 16), port: 80))
-        XCTAssertNil(wide.refuses(IPv4(8, 8, 8, 8), port: 80))
+        XCTAssertNotNil(wide.refuses(v4(169, 254, 169, 254), port: 80))
+        XCTAssertNotNil(wide.refuses(v4(168, 63, 129, 16), port: 80))
+        XCTAssertNil(wide.refuses(v4(8, 8, 8, 8), port: 80))
         wide.allow += try EgressPolicy.targets("169.254.169.254:80", flag: "--allow-net", names: true).0
-        XCTAssertNil(wide.refuses(IPv4(169, 254, 169, 254), port: 80))
+        XCTAssertNil(wide.refuses(v4(169, 254, 169, 254), port: 80))
         // A forwarded UDP port's peer: loopback is fine, metadata and denied ones are not.
-        XCTAssertNil(EgressPolicy().refusesPeer(IPv4(127, 0, 0, 1), port: 5000))
-        XCTAssertNotNil(EgressPolicy().refusesPeer(IPv4(169, 254, 169, 254), port: 80))
-        XCTAssertNotNil(EgressPolicy(deny: [NetRule(CIDR("10.0.0.0/8")!)]).refusesPeer(IPv4(10, 1, 1, 1), port: 80))
+        XCTAssertNil(EgressPolicy().refusesPeer(v4(127, 0, 0, 1), port: 5000))
+        XCTAssertNotNil(EgressPolicy().refusesPeer(v4(169, 254, 169, 254), port: 80))
+        XCTAssertNotNil(EgressPolicy(deny: [NetRule(CIDR("10.0.0.0/8")!)]).refusesPeer(v4(10, 1, 1, 1), port: 80))
         XCTAssertEqual(Ports([443...443]).union(Ports([80...80])), Ports([80...80, 443...443]))
         XCTAssertEqual(Ports([443...443]).union(.all), .all)
     }
 }
 
 final class EngineTests: XCTestCase {
-    let remote = IPv4(198, 18, 0, 1)
+    let remote = v4(198, 18, 0, 1)
 
     func engine(_ c: SlirpConfig = SlirpConfig()) -> SlirpEngine { SlirpEngine(config: c, policy: EgressPolicy()) }
 
@@ -277,7 +286,7 @@ final class EngineTests: XCTestCase {
     func testRefusedDestinationsGetAResetAndAreLogged() {
         let e = engine()
         var sb = Sandbox()
-        for dst in [IPv4(169, 254, 169, 254), SlirpConfig().gateway] {
+        for dst in [v4(169, 254, 169, 254), IP(SlirpConfig().gateway)] {
             e.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 80, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: dst), now: 0)
             let fx = e.drain()
             XCTAssertEqual(fx.count, 1)
@@ -287,11 +296,11 @@ final class EngineTests: XCTestCase {
         var open = SlirpConfig()
         open.allowHostLoopback = true
         let e2 = engine(open)
-        e2.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: open.gateway), now: 0)
-        XCTAssertEqual(e2.drain().first, .tcpConnect(1, Endpoint(IPv4(127, 0, 0, 1), 8080)))
+        e2.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: IP(open.gateway)), now: 0)
+        XCTAssertEqual(e2.drain().first, .tcpConnect(1, Endpoint(v4(127, 0, 0, 1), 8080)))
         // --deny-net still applies to the host's loopback once it is opened.
         let e3 = SlirpEngine(config: open, policy: EgressPolicy(deny: [NetRule(CIDR("127.0.0.1/32")!)]))
-        e3.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: open.gateway), now: 0)
+        e3.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: IP(open.gateway)), now: 0)
         XCTAssertTrue(segments(e3.drain())[0].has(TCPFlag.rst))
     }
 
@@ -401,7 +410,7 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(syn.count, 1)
         XCTAssertEqual(syn[0].flags, TCPFlag.syn)
         XCTAssertEqual(syn[0].dstPort, 8000)
-        let gw = SlirpConfig().gateway
+        let gw = IP(SlirpConfig().gateway)
         let synack = TCPSegment(
             srcPort: 8000, dstPort: syn[0].srcPort, seq: 500, ack: syn[0].seq &+ 1, flags: TCPFlag.syn | TCPFlag.ack, window: 65535, mss: 1460, windowScale: 7)
         e.input(sb.tcp(synack, to: gw), now: 1)
@@ -419,22 +428,22 @@ final class EngineTests: XCTestCase {
         let e = engine()
         var sb = Sandbox()
         let c = SlirpConfig()
-        let peer = Endpoint(IPv4(127, 0, 0, 1), 40000)
+        let peer = Endpoint(v4(127, 0, 0, 1), 40000)
         guard let id = e.udpForwarded(guestPort: 53, from: peer, [7, 8][...], now: 0) else { return XCTFail() }
-        guard case let .frame(f)? = e.drain().first, let ip = IPv4Header.parse(f, at: 14), let u = UDPDatagram.parse(f, ip) else { return XCTFail() }
-        XCTAssertEqual(ip.src, c.gateway)
-        XCTAssertEqual(ip.dst, c.guest)
+        guard case let .frame(f)? = e.drain().first, let ip = IPPacket.parse(f), let u = UDPDatagram.parse(f, ip) else { return XCTFail() }
+        XCTAssertEqual(ip.src, IP(c.gateway))
+        XCTAssertEqual(ip.dst, IP(c.guest))
         XCTAssertEqual(u.dstPort, 53)
         XCTAssertEqual(Array(f[u.payload]), [7, 8])
         XCTAssertEqual(e.udpForwarded(guestPort: 53, from: peer, [9][...], now: 1), id, "the same peer, the same flow")
         _ = e.drain()
-        e.input(sb.udp(53, to: c.gateway, u.srcPort, [1]), now: 2)
+        e.input(sb.udp(53, to: IP(c.gateway), u.srcPort, [1]), now: 2)
         XCTAssertEqual(e.drain(), [.udpSend(id, peer, [1][...])])
-        XCTAssertNotEqual(e.udpForwarded(guestPort: 53, from: Endpoint(IPv4(127, 0, 0, 1), 40001), [1][...], now: 3), id)
+        XCTAssertNotEqual(e.udpForwarded(guestPort: 53, from: Endpoint(v4(127, 0, 0, 1), 40001), [1][...], now: 3), id)
         XCTAssertNil(e.udpForwarded(guestPort: 53, from: peer, [UInt8](repeating: 0, count: 70000)[...], now: 3), "larger than the link")
         _ = e.drain()
         // The sandbox's own sends do not keep a forwarded flow alive.
-        e.input(sb.udp(53, to: c.gateway, u.srcPort, [1]), now: SlirpEngine.udpIdleMS)
+        e.input(sb.udp(53, to: IP(c.gateway), u.srcPort, [1]), now: SlirpEngine.udpIdleMS)
         _ = e.drain()
         e.tick(now: SlirpEngine.udpIdleMS + 10)
         let closed = e.drain().compactMap { if case let .udpClose(i) = $0 { return i } else { return nil } }
@@ -442,12 +451,12 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(e.flowCount, 0)
         // Senders on the host's port have a cap of their own; the sandbox's flows still open.
         for i in 0..<(SlirpEngine.maxUDPInbound + 50) {
-            _ = e.udpForwarded(guestPort: 53, from: Endpoint(IPv4(127, 0, 0, 1), UInt16(1000 + i)), [1][...], now: 20)
+            _ = e.udpForwarded(guestPort: 53, from: Endpoint(v4(127, 0, 0, 1), UInt16(1000 + i)), [1][...], now: 20)
         }
         XCTAssertEqual(e.udpInbound.count, SlirpEngine.maxUDPInbound)
-        XCTAssertNil(e.udpForwarded(guestPort: 53, from: Endpoint(IPv4(169, 254, 169, 254), 53), [1][...], now: 20), "a peer the policy never reaches")
+        XCTAssertNil(e.udpForwarded(guestPort: 53, from: Endpoint(v4(169, 254, 169, 254), 53), [1][...], now: 20), "a peer the policy never reaches")
         _ = e.drain()
-        e.input(sb.udp(7000, to: IPv4(198, 18, 0, 1), 53, [1]), now: 21)
+        e.input(sb.udp(7000, to: v4(198, 18, 0, 1), 53, [1]), now: 21)
         XCTAssertEqual(e.drain().count, 1, "the sandbox's own flow opens")
     }
 
@@ -456,11 +465,11 @@ final class EngineTests: XCTestCase {
         c.dnsUpstream = IPv4(127, 0, 0, 53)
         let e = engine(c)
         var sb = Sandbox()
-        e.input(sb.udp(5353, to: c.dns, 53, [1, 2, 3]), now: 0)
-        XCTAssertEqual(e.drain(), [.udpSend(1, Endpoint(IPv4(127, 0, 0, 53), 53), [1, 2, 3][...])])
+        e.input(sb.udp(5353, to: IP(c.dns), 53, [1, 2, 3]), now: 0)
+        XCTAssertEqual(e.drain(), [.udpSend(1, Endpoint(v4(127, 0, 0, 53), 53), [1, 2, 3][...])])
         e.udpReceived(1, [4, 5][...], now: 1)
-        guard case let .frame(f)? = e.drain().first, let ip = IPv4Header.parse(f, at: 14), let u = UDPDatagram.parse(f, ip) else { return XCTFail() }
-        XCTAssertEqual(ip.src, c.dns)
+        guard case let .frame(f)? = e.drain().first, let ip = IPPacket.parse(f), let u = UDPDatagram.parse(f, ip) else { return XCTFail() }
+        XCTAssertEqual(ip.src, IP(c.dns))
         XCTAssertEqual(u.srcPort, 53)
         XCTAssertEqual(Array(f[u.payload]), [4, 5])
         e.tick(now: SlirpEngine.udpIdleMS + 5)
@@ -477,15 +486,15 @@ final class EngineTests: XCTestCase {
         let e = SlirpEngine(config: c, policy: p)
         var sb = Sandbox()
         let syn = TCPSegment(srcPort: 3, dstPort: 80, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100)
-        e.input(sb.tcp(syn, to: IPv4(198, 18, 0, 2)), now: 0)
+        e.input(sb.tcp(syn, to: v4(198, 18, 0, 2)), now: 0)
         XCTAssertTrue(segments(e.drain())[0].has(TCPFlag.rst), "before the lookup: refused")
-        e.input(sb.udp(5353, to: c.dns, 53, [1]), now: 1)
+        e.input(sb.udp(5353, to: IP(c.dns), 53, [1]), now: 1)
         guard case let .udpSend(id, _, _)? = e.drain().first else { return XCTFail() }
         e.udpReceived(id, CodecTests.dnsReply[...], now: 2)
         _ = e.drain()
-        e.input(sb.tcp(syn, to: IPv4(198, 18, 0, 2)), now: 3)
-        XCTAssertEqual(e.drain().first, .tcpConnect(2, Endpoint(IPv4(198, 18, 0, 2), 80)))
-        e.input(sb.tcp(TCPSegment(srcPort: 4, dstPort: 80, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: IPv4(198, 18, 0, 3)), now: 4)
+        e.input(sb.tcp(syn, to: v4(198, 18, 0, 2)), now: 3)
+        XCTAssertEqual(e.drain().first, .tcpConnect(2, Endpoint(v4(198, 18, 0, 2), 80)))
+        e.input(sb.tcp(TCPSegment(srcPort: 4, dstPort: 80, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: v4(198, 18, 0, 3)), now: 4)
         XCTAssertTrue(segments(e.drain())[0].has(TCPFlag.rst), "another address: refused")
     }
 
@@ -498,7 +507,7 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(a.op, 2)
         XCTAssertEqual(a.senderMAC, SlirpConfig.gatewayMAC)
         var b = FrameBuilder(ourMAC: me, peerMAC: SlirpConfig.gatewayMAC)
-        e.input(b.icmpEcho(src: IPv4(10, 0, 2, 100), dst: IPv4(10, 0, 2, 2), type: 8, rest: [0, 1, 0, 1, 42][...]), now: 0)
+        e.input(b.icmp(src: v4(10, 0, 2, 100), dst: v4(10, 0, 2, 2), type: 8, rest: [0, 1, 0, 1, 42][...]), now: 0)
         guard case let .frame(r)? = e.drain().first, let ip = IPv4Header.parse(r, at: 14) else { return XCTFail() }
         XCTAssertEqual(r[ip.payload.lowerBound], 0, "echo reply")
         XCTAssertEqual(r.last, 42)
@@ -509,14 +518,14 @@ final class EngineTests: XCTestCase {
     func testEchoRequestsBeyondTheGatewayGoThroughPingSockets() {
         let e = engine()
         var b = FrameBuilder(ourMAC: MAC(0x0200_0000_0001), peerMAC: SlirpConfig.gatewayMAC)
-        let me = IPv4(10, 0, 2, 100)
-        e.input(b.icmpEcho(src: me, dst: remote, type: 8, rest: [0x12, 0x34, 0, 7, 42, 43][...]), now: 0)
+        let me = v4(10, 0, 2, 100)
+        e.input(b.icmp(src: me, dst: remote, type: 8, rest: [0x12, 0x34, 0, 7, 42, 43][...]), now: 0)
         guard case let .icmpEcho(id, to, msg)? = e.drain().first else { return XCTFail() }
         XCTAssertEqual(to, remote)
         XCTAssertEqual(Array(msg.prefix(1)) + Array(msg.suffix(2)), [8, 42, 43])
         // The host's socket answers with its own identifier (0x9999).
         e.icmpReceived(id, [0, 0, 0, 0, 0x99, 0x99, 0, 7, 42, 43][...], now: 1)
-        guard case let .frame(f)? = e.drain().first, let ip = IPv4Header.parse(f, at: 14) else { return XCTFail() }
+        guard case let .frame(f)? = e.drain().first, let ip = IPPacket.parse(f) else { return XCTFail() }
         let i = ip.payload.lowerBound
         XCTAssertEqual(ip.src, remote)
         XCTAssertEqual(ip.dst, me)
@@ -529,8 +538,8 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(e.drain(), [.icmpClose(id)])
         // Metadata, and a rule with ports, never let a ping through.
         let m = SlirpEngine(config: SlirpConfig(), policy: EgressPolicy(allow: [NetRule(CIDR("198.18.0.0/15")!, ports: Ports([443...443]))]))
-        m.input(b.icmpEcho(src: me, dst: IPv4(169, 254, 169, 254), type: 8, rest: [0, 1, 0, 1][...]), now: 0)
-        m.input(b.icmpEcho(src: me, dst: remote, type: 8, rest: [0, 1, 0, 1][...]), now: 0)
+        m.input(b.icmp(src: me, dst: v4(169, 254, 169, 254), type: 8, rest: [0, 1, 0, 1][...]), now: 0)
+        m.input(b.icmp(src: me, dst: remote, type: 8, rest: [0, 1, 0, 1][...]), now: 0)
         XCTAssertEqual(m.drain(), [])
         XCTAssertEqual(m.log.values.reduce(0, +), 2)
         XCTAssertTrue(m.log.keys.allSatisfy { $0.proto == "icmp" && $0.refused != nil })

@@ -4,12 +4,13 @@ GET /bytes?n=N: N bytes of a fixed pseudo-random stream, GET /bytes-sha?n=N: the
 SHA-256, PUT /sha256: the SHA-256 of the body, GET /open: connections open on the hold
 port), a UDP echo, a DNS server (A svc.test -> ADDR itself, anything else NXDOMAIN) and a
 hold port (accepts and keeps connections until the peer closes).
-usage: net-server.py ADDR   prints "HTTP UDP DNS HOLD" ports once listening."""
+usage: net-server.py ADDR   prints "HTTP UDP DNS HOLD" ports once listening (ADDR may be IPv6)."""
 import hashlib, os, socket, socketserver, struct, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
 
 addr = sys.argv[1]
+family = socket.AF_INET6 if ":" in addr else socket.AF_INET
 block = hashlib.sha256(b"rootless").digest() * 32768  # 1 MiB, fixed
 
 def stream(n):
@@ -87,15 +88,17 @@ def udp_loop(s, answer):
         if r is not None: s.sendto(r, peer)
 
 class TS(ThreadingHTTPServer):
+    address_family = family
     daemon_threads = True
     request_queue_size = 512
 http = TS((addr, 0), H)
 class HS(socketserver.ThreadingTCPServer):
+    address_family = family
     daemon_threads = True
     request_queue_size = 1024
 hold = HS((addr, 0), Hold)
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((addr, 0))
-d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); d.bind((addr, 0))
+u = socket.socket(family, socket.SOCK_DGRAM); u.bind((addr, 0))
+d = socket.socket(family, socket.SOCK_DGRAM); d.bind((addr, 0))
 for t in [lambda: http.serve_forever(), lambda: hold.serve_forever(), lambda: udp_loop(u, lambda x: x), lambda: udp_loop(d, dns_answer)]:
     threading.Thread(target=t, daemon=True).start()
 print(http.server_address[1], u.getsockname()[1], d.getsockname()[1], hold.server_address[1], flush=True)
