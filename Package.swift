@@ -70,13 +70,17 @@ let package = Package(
         .executableTarget(name: "RootlessCLI", dependencies: ["RootlessCommands", "FastStart"]),
         .testTarget(name: "IDMapTests", dependencies: ["IDMap"]),
         .testTarget(name: "SlirpNetTests", dependencies: ["SlirpNet"]),
+        // The commands the README and docs/ show, read one way for both doc tests.
+        .target(name: "DocPages", path: "Tests/DocPages"),
         .testTarget(
             name: "RootlessTests",
-            dependencies: ["RootlessCommands", "FastStart", "Registry", "Images", "RootlessCore", "SeccompCompile", "Cgroups", "RootlessOS", "SeccompPolicy"]),
+            dependencies: [
+                "RootlessCommands", "FastStart", "Registry", "Images", "RootlessCore", "SeccompCompile", "Cgroups", "RootlessOS", "SeccompPolicy", "DocPages",
+            ]),
         .testTarget(name: "SeccompPolicyTests", dependencies: ["SeccompPolicy"]),
         .testTarget(name: "ImageFormatTests", dependencies: ["ImageFormat", "RegistryWire"]),
         // Real sandboxes; run as an unprivileged user by scripts/test (skips loudly otherwise).
-        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["Fixtures"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["DocPages"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,5 +1,6 @@
 @testable import RootlessCommands
 @testable import RootlessCore
+import DocPages
 import Foundation
 import XCTest
 
@@ -10,45 +11,12 @@ import XCTest
 final class DocsTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// Every `rootless ...` command line in a page: code-block lines and inline code spans,
-    /// split at && and ; (a shell's comment dropped).
-    static func commands(_ text: String) -> [String] {
-        var out: [String] = []
-        var inBlock = false
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("```") {
-                inBlock.toggle()
-                continue
-            }
-            var spans: [Substring] = []
-            if inBlock {
-                spans = [line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]]
-            } else {
-                let parts = line.split(separator: "`", omittingEmptySubsequences: false)
-                spans = stride(from: 1, to: parts.count, by: 2).map { parts[$0] }
-            }
-            for span in spans {
-                for piece in span.replacingOccurrences(of: "&&", with: ";").split(separator: ";") {
-                    let cmd = piece.trimmingCharacters(in: .whitespaces)
-                    if cmd.hasPrefix("rootless ") { out.append(cmd) }
-                }
-            }
-        }
-        return out
-    }
-
     func testEveryDocumentedCommandIsOneTheBinaryTakes() throws {
-        let pages =
-            ["README.md"]
-            + (try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("docs").path)).filter { $0.hasSuffix(".md") }.map {
-                "docs/" + $0
-            }
         var checked = 0
-        for page in pages {
-            let text = try String(contentsOf: Self.root.appendingPathComponent(page), encoding: .utf8)
-            for cmd in Self.commands(text) {
+        for (page, text) in try DocPages.pages(root: Self.root) {
+            for cmd in DocPages.commands(text) {
                 // Synopses and placeholders (CMD, NAME|FILE, [..], …) show a form, not a line to run.
-                if cmd.contains("[") || cmd.contains("CMD") || cmd.contains("…") || cmd.contains("|") || cmd.contains("...") { continue }
+                if !DocPages.isRunnable(cmd) { continue }
                 let words = cmd.split(separator: " ").map(String.init).dropFirst()
                 guard let sub = words.first else { continue }
                 let args = Array(words.dropFirst())
@@ -74,8 +42,11 @@ final class DocsTests: XCTestCase {
 
     /// The control: a page naming a flag the binary does not have is caught.
     func testADriftedFlagIsCaught() throws {
-        let cmds = Self.commands("Try `rootless run --no-such-flag -- true` and\n```sh\nrootless images --colour # comment\n```\n")
-        XCTAssertEqual(cmds, ["rootless run --no-such-flag -- true", "rootless images --colour"])
+        let cmds = DocPages.commands(
+            "Try `rootless run --no-such-flag -- true` and\n```sh\nrootless images --colour # comment\n```\n```\nrootless run (a diagram)\n```\n")
+        XCTAssertEqual(cmds, ["rootless run --no-such-flag -- true", "rootless images --colour"], "a block without a language is output, not commands")
+        XCTAssertFalse(DocPages.isRunnable("rootless policy time NAME 200"))
+        XCTAssertTrue(DocPages.isRunnable("rootless run --memory 2g -- ./ci-job.sh"))
         XCTAssertThrowsError(try RunArguments.parse(["--no-such-flag", "--", "true"]))
         XCTAssertFalse(Commands.info("images")!.options.flatMap(\.names).contains("--colour"))
     }
