@@ -594,20 +594,27 @@ public final class SlirpRunner {
         return fd
     }
 
-    /// Whether e is this host itself: routing would send to it from itself (or it is
-    /// loopback: 127/8, ::1).
+    /// Whether e is this host itself: loopback (127/8, ::1), or an address the host's
+    /// routing delivers locally (a local, broadcast or anycast route: its own addresses,
+    /// an "AnyIP" range, IPv6's subnet-router anycast), asked of the kernel with
+    /// RTM_GETROUTE as the connect would be routed at this moment. Unsure is local.
     static func isLocal(_ e: Endpoint) -> Bool {
         if let v = e.ip.v4, v.value >> 24 == 127 { return true }
         if e.ip == IP(hi: 0, lo: 1) { return true }
-        let sa = SockAddr(Endpoint(e.ip, 9))
-        let fd = socket(sa.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return true }  // cannot tell: refuse
+        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)  // NETLINK_ROUTE
+        guard fd >= 0 else { return true }
         defer { close(fd) }
-        guard sa.withPointer({ Glibc.connect(fd, $0, $1) }) == 0 else { return false }  // unroutable: the connect will say so
-        var src = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &src) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return SockAddr.endpoint(src)?.ip == e.ip
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let req = Netlink.getRoute(to: e.ip, seq: 1)
+        guard req.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == req.count else { return true }
+        var reply = [UInt8](repeating: 0, count: 1024)
+        let n = reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return true }
+        // An error answer is no route at all (the connect itself will fail); an answer
+        // not understood is local.
+        guard let type = Netlink.routeType(Array(reply[0..<n])) else { return true }
+        return Netlink.isHostRoute(type)
     }
 
     /// The host's first IPv4 resolver (systemd-resolved's upstream when the host points at

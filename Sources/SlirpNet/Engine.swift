@@ -155,7 +155,9 @@ public final class SlirpEngine {
         case 135:  // neighbour solicitation: reserved(4), target(16), options
             guard n >= 24, ip.hopLimit == 255 else { return }  // from the link itself (RFC 4861 §7.1.1)
             let target = IP(b, at: i + 8)
-            guard ours(target) else { return }
+            // Only the gateway's IPv6 addresses (never an IPv4-mapped form of its IPv4
+            // ones), and only asked by a unicast or unspecified source.
+            guard !target.isV4, ours(target), ip.src.hi >> 56 != 0xff else { return }
             // The answer goes to the asker, or to all nodes when it asked from no address yet.
             let to = ip.src == IP(hi: 0, lo: 0) ? IP(hi: 0xff02_0000_0000_0000, lo: 1) : ip.src
             var rest = [UInt8](repeating: 0, count: 4 + 16 + 8)
@@ -224,8 +226,11 @@ public final class SlirpEngine {
                 return .failure(Refusal("the host's loopback (allow_host_loopback=true opens it)"))
             }
             // --deny-net 127.0.0.1 (or the gateway's address) still refuses it.
+            // The gateway's two addresses are one host: a deny rule on either, or on
+            // either loopback, refuses both.
             let loopback = dst.isV4 ? IP(IPv4(127, 0, 0, 1)) : IP(hi: 0, lo: 1)
-            if policy.deny.contains(where: { $0.matches(dst, port) }) { return .failure(Refusal("--deny-net")) }
+            let host = [IP(config.gateway), SlirpConfig.gateway6, IP(IPv4(127, 0, 0, 1)), IP(hi: 0, lo: 1)]
+            if host.contains(where: { h in policy.deny.contains { $0.matches(h, port) } }) { return .failure(Refusal("--deny-net")) }
             if let why = policy.refuses(loopback, port: port) { return .failure(Refusal(why)) }
             to = Endpoint(loopback, port)
         } else if ours(dst) {

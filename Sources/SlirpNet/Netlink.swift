@@ -47,6 +47,31 @@ public enum Netlink {
         return message(newRoute, flags: create | excl, seq: seq, rtm + attr(5, bytes))  // RTA_GATEWAY
     }
 
+    /// RTM_GETROUTE: how the host routes to a (the driver asks, in the host's own network
+    /// namespace, whether a destination is the host itself).
+    public static func getRoute(to a: IP, seq: UInt32) -> [UInt8] {
+        let (af, bytes) = family(a)
+        // rtmsg: family, dst_len (the whole address), src_len, tos, table, protocol, scope, type, flags
+        let rtm: [UInt8] = [af, UInt8(bytes.count * 8), 0, 0, 0, 0, 0, 0] + le32(0)
+        return le32(UInt32(16 + rtm.count + 4 + bytes.count)) + le16(getRouteType) + le16(request) + le32(seq) + le32(0) + rtm + attr(1, bytes)  // RTA_DST
+    }
+    static let getRouteType: UInt16 = 26
+
+    /// What an RTM_GETROUTE answer says: the route's type (RTN_UNICAST 1, RTN_LOCAL 2,
+    /// RTN_BROADCAST 3, RTN_ANYCAST 4, ...), 0 for an error answer (no route), nil for
+    /// anything else.
+    public static func routeType(_ reply: [UInt8]) -> UInt8? {
+        guard reply.count >= 20 else { return nil }
+        let len = Int(reply[0]) | Int(reply[1]) << 8 | Int(reply[2]) << 16 | Int(reply[3]) << 24
+        let type = UInt16(reply[4]) | UInt16(reply[5]) << 8
+        guard len <= reply.count else { return nil }
+        if type == 2 && len >= 20 { return 0 }  // NLMSG_ERROR
+        guard type == newRoute, len >= 28 else { return nil }
+        return reply[23]
+    }
+    /// Route types that end at this host: local, broadcast, anycast.
+    public static func isHostRoute(_ type: UInt8) -> Bool { type == 2 || type == 3 || type == 4 }
+
     /// The whole setup of a SlirpNet TAP, in order, one request each.
     public static func setup(_ c: SlirpConfig) -> [[UInt8]] {
         var m = [

@@ -156,28 +156,48 @@ public struct EgressPolicy: Equatable, Sendable {
     /// 169.254.0.0/16, fe80::/10.
     static let linkLocal = [v4(169, 254, 0, 0, 16), v6(0xfe80 << 48, 0, 10)]
     /// Cloud metadata outside link-local: Alibaba's (100.100.100.200), Azure's WireServer,
-    /// and AWS's IPv6 endpoint (fd00:ec2::254).
-    static let metadata = [v4(100, 100, 100, 200), v4(168, 63, 129, 16), v6(0xfd00_0ec2_0000_0000, 0x254)]
+    /// and the IPv6 endpoints of AWS (fd00:ec2::254), Google Cloud (fd20:ce::254) and
+    /// Oracle Cloud (fd00:c1::a9fe:a9fe); and NAT64's local-use prefix (64:ff9b:1::/48,
+    /// RFC 8215), where a translator on the host would put 169.254.169.254 too.
+    static let metadata = [
+        v4(100, 100, 100, 200), v4(168, 63, 129, 16), v6(0xfd00_0ec2_0000_0000, 0x254), v6(0xfd20_00ce_0000_0000, 0x254),
+        v6(0xfd00_00c1_0000_0000, 0xa9fe_a9fe), v6(0x0064_ff9b_0001_0000, 0, 48),
+    ]
     static let loopback = [v4(127, 0, 0, 0, 8), v6(0, 1)]
     /// Not unicast (or not an address one may send to): IPv4's this-network, multicast and
-    /// reserved; IPv6's unspecified and IPv4-compatible (::/96, ::1 aside), and multicast.
-    static let special = [v4(0, 0, 0, 0, 8), v4(224, 0, 0, 0, 4), v4(240, 0, 0, 0, 4), v6(0, 0, 96), v6(0xff00 << 48, 0, 8)]
+    /// reserved; IPv6's unspecified and IPv4-compatible (::/96, ::1 aside), the deprecated
+    /// site-local fec0::/10, and multicast.
+    static let special = [
+        v4(0, 0, 0, 0, 8), v4(224, 0, 0, 0, 4), v4(240, 0, 0, 0, 4), v6(0, 0, 96), v6(0xfec0 << 48, 0, 10), v6(0xff00 << 48, 0, 8),
+    ]
     /// NAT64's well-known prefix (64:ff9b::/96): an IPv4 address inside.
     static let nat64 = v6(0x0064_ff9b_0000_0000, 0, 96)
 
     /// nil: a flow to a's port is allowed; else why not (for --net-log and the refusal).
+    /// A NAT64 address answers to the rules written for it (a deny, an allow, a DNS64
+    /// answer) and to its IPv4 address's: refused if either refuses, allowed if either
+    /// allows what only --allow-net refused.
     public func refuses(_ a: IP, port: UInt16) -> String? {
-        if EgressPolicy.nat64.contains(a) { return refuses(IP(IPv4(UInt32(truncatingIfNeeded: a.lo))), port: port) }
+        var forms = [a]
+        if EgressPolicy.nat64.contains(a) { forms.append(IP(IPv4(UInt32(truncatingIfNeeded: a.lo)))) }
+        for f in forms { if let why = refusesAlways(f, port) { return why } }
+        if forms.contains(where: { allows($0, port) }) { return nil }
+        if !allow.isEmpty || !allowNames.isEmpty { return "not in --allow-net" + (allowNames.isEmpty ? "" : " (nor an answer for its names)") }
+        return nil
+    }
+
+    /// What no --allow-net rule opens: --deny-net, the host itself, non-unicast, and
+    /// link-local/metadata (opened only by a rule naming them; see refusesMetadata).
+    func refusesAlways(_ a: IP, _ port: UInt16) -> String? {
         if deny.contains(where: { $0.matches(a, port) }) { return "--deny-net" }
         if EgressPolicy.loopback.contains(where: { $0.contains(a) }) || hostAddresses.contains(a) {
             return allowHostLoopback ? nil : "the host itself (allow_host_loopback=true opens it)"
         }
         if EgressPolicy.special.contains(where: { $0.contains(a) }) { return "not a unicast address" }
-        if let why = refusesMetadata(a, port) { return why }
-        if allow.contains(where: { $0.matches(a, port) }) || resolved[a]?.contains(port) == true { return nil }
-        if !allow.isEmpty || !allowNames.isEmpty { return "not in --allow-net" + (allowNames.isEmpty ? "" : " (nor an answer for its names)") }
-        return nil
+        return refusesMetadata(a, port)
     }
+
+    func allows(_ a: IP, _ port: UInt16) -> Bool { allow.contains(where: { $0.matches(a, port) }) || resolved[a]?.contains(port) == true }
 
     /// Link-local and the metadata addresses: refused unless a rule names a network inside
     /// them (never a name's answer, a bare port, nor a wide network that happens to cover
@@ -192,7 +212,10 @@ public struct EgressPolicy: Equatable, Sendable {
     /// it is not unicast, denied, or link-local/metadata. The host's loopback is fine (the
     /// peer is usually a local client).
     public func refusesPeer(_ a: IP, port: UInt16) -> String? {
-        if EgressPolicy.nat64.contains(a) { return refusesPeer(IP(IPv4(UInt32(truncatingIfNeeded: a.lo))), port: port) }
+        if EgressPolicy.nat64.contains(a) {
+            if deny.contains(where: { $0.matches(a, port) }) { return "--deny-net" }
+            return refusesPeer(IP(IPv4(UInt32(truncatingIfNeeded: a.lo))), port: port)
+        }
         if EgressPolicy.special.contains(where: { $0.contains(a) }) && !EgressPolicy.loopback.contains(where: { $0.contains(a) }) {
             return "not a unicast address"
         }
@@ -223,6 +246,13 @@ public struct EgressPolicy: Equatable, Sendable {
             } else if item.filter({ $0 == ":" }).count == 1, let colon = item.firstIndex(of: ":") {
                 portText = item[item.index(after: colon)...]
                 target = item[..<colon]
+            } else if let colon = item.lastIndex(of: ":"), !item.contains("/"), item[item.index(after: colon)...].allSatisfy(\.isNumber),
+                IP(item[..<colon]) != nil
+            {
+                // "2001:db8::5:22": an address, or 2001:db8::5 and port 22? Brackets say which.
+                throw SlirpError(
+                    "\(flag) \"\(item)\" could be an IPv6 address or one with a port",
+                    fix: "write [\(item[..<colon])]:\(item[item.index(after: colon)...]) for the port, or [\(item)] for the address")
             }
             var ports = Ports.all
             if let t = portText {

@@ -99,6 +99,24 @@ final class NetworkTests: XCTestCase {
         XCTAssertEqual(allowed.out, "hello-from-server\n", allowed.err)
     }
 
+    /// The host's own addresses other than loopback (here its end of the remote's veth,
+    /// IPv4 and IPv6) are the host too: a server listening on all of the host's addresses
+    /// is refused through them at once; the control: allow_host_loopback reaches it.
+    func testTheHostsOwnAddressesAreRefused() throws {
+        guard let (far6, _) = remote6 else { throw XCTSkip("SKIP: the remote has no IPv6 server") }
+        let p = try loopbackServer("::")[0]
+        let v4 = a.split(separator: ".").dropLast().joined(separator: ".") + ".1"
+        let v6 = String(far6.dropLast()) + "1"
+        let script = "curl -sS -m 10 http://\(v4):\(p)/hello; echo rc4=$?; curl -sS -m 10 -g http://[\(v6)]:\(p)/hello; echo rc6=$?"
+        let refused = try slirp(["--net-log"], script)
+        XCTAssertEqual([refused["rc4"], refused["rc6"]], ["7", "7"], refused.out + refused.err)
+        XCTAssertTrue(
+            refused.err.contains("tcp \(v4):\(p) x1 refused (the host itself") && refused.err.contains("tcp [\(v6)]:\(p) x1 refused (the host itself"),
+            refused.err)
+        let allowed = try h.run(["run", "--net", "slirp:allow_host_loopback=true", "--", "sh", "-c", script])
+        XCTAssertEqual(allowed.out, "hello-from-server\nrc4=0\nhello-from-server\nrc6=0\n", allowed.err)
+    }
+
     /// Cloud metadata (169.254.169.254) is refused at once; the control: allowed by
     /// --allow-net, the engine does try it (the net-log shows no refusal).
     func testCloudMetadataIsRefused() throws {

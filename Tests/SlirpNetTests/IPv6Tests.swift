@@ -82,7 +82,9 @@ final class IPv6Tests: XCTestCase {
         e.input(solicit(SlirpConfig.guest6, from: v6("::")), now: 0)
         e.input(solicit(SlirpConfig.gateway6, hop: 64), now: 0)
         e.input(solicit(v6("fd00::5")), now: 0)
-        XCTAssertEqual(e.drain(), [], "its own address, a routed solicitation, nobody's address")
+        e.input(solicit(v6("::ffff:10.0.2.2")), now: 0)
+        e.input(solicit(SlirpConfig.gateway6, from: v6("ff02::1")), now: 0)
+        XCTAssertEqual(e.drain(), [], "its own address, a routed solicitation, nobody's address, a mapped one, a multicast asker")
         var off = SlirpConfig()
         off.ipv6 = false
         let e2 = engine(off)
@@ -165,9 +167,13 @@ final class IPv6Tests: XCTestCase {
     /// multicast and metadata are refused; rules take IPv6 networks, bracketed with ports.
     func testThePolicyOverBothFamilies() throws {
         XCTAssertEqual(EgressPolicy.linkLocal.map(\.description), ["169.254.0.0/16", "fe80::/10"])
-        XCTAssertEqual(EgressPolicy.metadata.map(\.description), ["100.100.100.200/32", "168.63.129.16/32", "fd00:ec2::254/128"])
+        XCTAssertEqual(
+            EgressPolicy.metadata.map(\.description),
+            [
+                "100.100.100.200/32", "168.63.129.16/32", "fd00:ec2::254/128", "fd20:ce::254/128", "fd00:c1::a9fe:a9fe/128", "64:ff9b:1::/48",
+            ])
         XCTAssertEqual(EgressPolicy.loopback.map(\.description), ["127.0.0.0/8", "::1/128"])
-        XCTAssertEqual(EgressPolicy.special.map(\.description), ["0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", "::/96", "ff00::/8"])
+        XCTAssertEqual(EgressPolicy.special.map(\.description), ["0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", "::/96", "fec0::/10", "ff00::/8"])
         XCTAssertEqual(EgressPolicy.nat64.description, "64:ff9b::/96")
         var p = EgressPolicy()
         p.hostAddresses = [v6("2001:db8:5::5")]
@@ -198,8 +204,54 @@ final class IPv6Tests: XCTestCase {
         for bad in ["[2001:db8::/32", "[2001:db8::]x", "[2001:db8::]:0", "2001:db8::/129", "[pypi.org]:443"] {
             XCTAssertThrowsError(try EgressPolicy.targets(bad, flag: "--allow-net", names: true), bad)
         }
+        for refused in ["fd20:ce::254", "fd00:c1::a9fe:a9fe", "64:ff9b:1::a9fe:a9fe", "fec0::1"] {
+            XCTAssertNotNil(EgressPolicy().refuses(v6(refused), port: 80), refused)
+        }
+        // "2001:db8::5:22" is an address or one with a port: the brackets must say which.
+        XCTAssertThrowsError(try EgressPolicy.targets("2001:db8::5:22", flag: "--deny-net", names: false)) {
+            XCTAssertTrue(($0 as? SlirpError)?.fix.contains("[2001:db8::5]:22") == true, "\($0)")
+        }
+        XCTAssertEqual(try EgressPolicy.targets("[2001:db8::5:22]", flag: "--deny-net", names: false).0.map(\.description), ["2001:db8::5:22"])
+        XCTAssertEqual(try EgressPolicy.targets("::1,fd00::1", flag: "--deny-net", names: false).0.count, 2)
         XCTAssertNil(EgressPolicy().refusesPeer(v6("::1"), port: 5000))
         XCTAssertNotNil(EgressPolicy().refusesPeer(v6("fe80::1"), port: 5000))
+    }
+
+    /// A NAT64 address answers to the rules written for it and to its IPv4 address's:
+    /// a deny of the prefix holds, an allow of it opens it (never metadata behind it), and
+    /// a DNS64 answer for an allowed name opens it.
+    func testNAT64AddressesAnswerToTheirOwnRules() throws {
+        var d = EgressPolicy()
+        d.deny = try EgressPolicy.targets("64:ff9b::/96", flag: "--deny-net", names: false).0
+        XCTAssertNotNil(d.refuses(v6("64:ff9b::808:808"), port: 443), "a deny of the NAT64 prefix")
+        XCTAssertNil(EgressPolicy().refuses(v6("64:ff9b::808:808"), port: 443), "the control: without it, allowed")
+        var a = EgressPolicy()
+        a.allow = try EgressPolicy.targets("[64:ff9b::/96]:443", flag: "--allow-net", names: false).0
+        XCTAssertNil(a.refuses(v6("64:ff9b::808:808"), port: 443), "an allow of the NAT64 prefix")
+        XCTAssertNotNil(a.refuses(v6("64:ff9b::808:808"), port: 80))
+        XCTAssertNotNil(a.refuses(v6("64:ff9b::a9fe:a9fe"), port: 443), "never the metadata behind it")
+        var n = EgressPolicy()
+        n.allowNames = [NameRule("svc.test")]
+        n.resolved = [v6("64:ff9b::102:304"): .all]
+        XCTAssertNil(n.refuses(v6("64:ff9b::102:304"), port: 443), "a DNS64 answer")
+    }
+
+    /// With the host's loopback open, a --deny-net rule on the gateway or a loopback
+    /// address, in either family, refuses the gateway in both.
+    func testDeniedLoopbackPortsHoldInBothFamilies() throws {
+        var c = SlirpConfig()
+        c.allowHostLoopback = true
+        for rule in ["127.0.0.1:5432", "10.0.2.2:5432", "[::1]:5432", "[fd00::2]:5432"] {
+            let p = EgressPolicy(deny: try EgressPolicy.targets(rule, flag: "--deny-net", names: false).0)
+            for (gw, sandbox) in [(IP(c.gateway), Sandbox()), (SlirpConfig.gateway6, Sandbox.v6)] {
+                var sb = sandbox
+                let e = engine(c, p)
+                e.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 5432, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: gw), now: 0)
+                XCTAssertTrue(segments(e.drain()).first?.has(TCPFlag.rst) == true, "\(rule) refuses \(gw):5432")
+                e.input(sb.tcp(TCPSegment(srcPort: 3, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: gw), now: 0)
+                guard case .tcpConnect? = e.drain().first else { return XCTFail("the control: \(gw):8080 is reached (\(rule))") }
+            }
+        }
     }
 
     /// A packet the sandbox dresses as IPv6 with an IPv4-mapped address is dropped whole:
