@@ -69,6 +69,10 @@ let package = Package(
             ]),
         .executableTarget(name: "RootlessCLI", dependencies: ["RootlessCommands", "FastStart"]),
         .testTarget(name: "IDMapTests", dependencies: ["IDMap"]),
+        // Counts a thread's heap allocations; SlirpHotPath, built for release by
+        // scripts/test, shows the engine's per-frame path makes none.
+        .target(name: "AllocCount", path: "Tests/AllocCount"),
+        .executableTarget(name: "SlirpHotPath", dependencies: ["SlirpNet", "AllocCount"], path: "Tests/SlirpHotPath"),
         .testTarget(name: "SlirpNetTests", dependencies: ["SlirpNet"]),
         // The commands the README and docs/ show, read one way for both doc tests.
         .target(name: "DocPages", path: "Tests/DocPages"),

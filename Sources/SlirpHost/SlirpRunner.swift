@@ -59,6 +59,11 @@ public final class SlirpRunner {
     var splices: [ObjectIdentifier: PortSplice] = [:]
     var owners: [Int32: Owner] = [:]
     var buffer = [UInt8](repeating: 0, count: 65536 + 64)
+    /// Where the TAP's frames are read: one buffer for every frame (the effects of one are
+    /// applied before the next is read, so the slices they hold are gone by then).
+    var tapBuffer = [UInt8](repeating: 0, count: SlirpRunner.frameMax)
+    /// The effects being performed (traded with the engine's array each round).
+    var batch: [Effect] = []
     /// The largest frame the TAP gives (MTU 65520 and the Ethernet header).
     static let frameMax = 65536 + 64
 
@@ -216,16 +221,12 @@ public final class SlirpRunner {
     /// Frames from the sandbox, a batch per wake-up.
     func readTap() {
         for _ in 0..<256 {
-            // Read into the frame's own array (no second copy: the engine's effects may
-            // keep slices of it, e.g. the bytes for a host socket).
-            var n = 0
-            let frame = [UInt8](unsafeUninitializedCapacity: SlirpRunner.frameMax) { b, count in
-                n = read(tap, b.baseAddress, b.count)
-                count = max(n, 0)
-            }
+            // The engine takes a slice of the buffer (no copy); the bytes for a host socket
+            // are sent straight from it, and what a socket does not take is copied.
+            let n = tapBuffer.withUnsafeMutableBytes { read(tap, $0.baseAddress, $0.count) }
             if n <= 0 { break }
-            engine.input(frame, now: SlirpRunner.now())
-            if engine.effects.count > 64 { apply() }
+            engine.input(tapBuffer[0..<n], now: SlirpRunner.now())
+            apply()
         }
     }
 
@@ -459,8 +460,12 @@ public final class SlirpRunner {
         var rounds = 0
         while !engine.effects.isEmpty && rounds < 64 {
             rounds += 1
-            for e in engine.drain() { perform(e) }
+            engine.drain(into: &batch)
+            for e in batch { perform(e) }
         }
+        // Let the frames and slices go: the builder's buffers and the TAP's are unique again.
+        batch.removeAll(keepingCapacity: true)
+        engine.framesReleased()
     }
 
     func perform(_ e: Effect) {

@@ -1,8 +1,14 @@
 // Big-endian fields in byte arrays, addresses, and the Internet checksum (RFC 1071). Every
 // reader is bounds-checked by its caller's parse (frames come from the sandbox).
 
-@inline(__always) func be16(_ b: [UInt8], _ i: Int) -> UInt16 { UInt16(b[i]) << 8 | UInt16(b[i + 1]) }
-@inline(__always) func be32(_ b: [UInt8], _ i: Int) -> UInt32 {
+/// Frame bytes as the parsers read them: a whole array, or a slice of the driver's read
+/// buffer (indices are the buffer's own: a slice from 0 reads as the array would).
+public protocol FrameBytes: RandomAccessCollection where Element == UInt8, Index == Int, SubSequence == ArraySlice<UInt8> {}
+extension Array: FrameBytes where Element == UInt8 {}
+extension ArraySlice: FrameBytes where Element == UInt8 {}
+
+@inline(__always) func be16(_ b: some FrameBytes, _ i: Int) -> UInt16 { UInt16(b[i]) << 8 | UInt16(b[i + 1]) }
+@inline(__always) func be32(_ b: some FrameBytes, _ i: Int) -> UInt32 {
     UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])
 }
 @inline(__always) func put16(_ b: inout [UInt8], _ i: Int, _ v: UInt16) {
@@ -66,7 +72,7 @@ public struct MAC: Hashable, CustomStringConvertible, Sendable {
     public var value: UInt64
     public init(_ value: UInt64) { self.value = value & 0xffff_ffff_ffff }
     public static let broadcast = MAC(0xffff_ffff_ffff)
-    init(_ b: [UInt8], at i: Int) {
+    init(_ b: some FrameBytes, at i: Int) {
         var v: UInt64 = 0
         for k in 0..<6 { v = v << 8 | UInt64(b[i + k]) }
         value = v
@@ -85,27 +91,12 @@ public enum Checksum {
     /// Adds b[from..<to] to sum (an odd last byte is padded with zero). The sum of 16-bit
     /// words does not depend on byte order (RFC 1071 §2): it is taken 8 bytes at a time in
     /// the machine's order and turned into network order once, at the end.
-    public static func add(_ b: [UInt8], _ from: Int, _ to: Int, _ sum: UInt32 = 0) -> UInt32 {
-        guard from >= 0, from <= to, to <= b.count else { return sum }
-        let native: UInt64 = b.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress else { return 0 }
-            var s: UInt64 = 0
-            var p = base + from
-            var n = to - from
-            while n >= 8 {
-                let w = p.loadUnaligned(as: UInt64.self)
-                s &+= (w & 0xffff_ffff) &+ (w >> 32)
-                p += 8
-                n -= 8
-            }
-            while n >= 2 {
-                s &+= UInt64(p.loadUnaligned(as: UInt16.self))
-                p += 2
-                n -= 2
-            }
-            if n == 1 { s &+= UInt64(p.load(as: UInt8.self)) }  // the first byte of a word: its low half in the machine's order
-            return s
-        }
+    public static func add(_ b: some FrameBytes, _ from: Int, _ to: Int, _ sum: UInt32 = 0) -> UInt32 {
+        guard from >= b.startIndex, from <= to, to <= b.endIndex else { return sum }
+        let native: UInt64 =
+            b.withContiguousStorageIfAvailable { buf in
+                sum8(UnsafeRawBufferPointer(buf), from - b.startIndex, to - from)
+            } ?? 0
         // Fold to 16 bits in the machine's order, then to network order.
         var f = native
         while f > 0xffff { f = (f & 0xffff) + (f >> 16) }
@@ -113,6 +104,27 @@ public enum Checksum {
         var t = UInt64(sum) + be
         while t > 0xffff_ffff { t = (t & 0xffff_ffff) + (t >> 32) }
         return UInt32(t)
+    }
+
+    /// The bytes' 16-bit words summed in the machine's order, 8 bytes at a time.
+    static func sum8(_ raw: UnsafeRawBufferPointer, _ from: Int, _ count: Int) -> UInt64 {
+        guard let base = raw.baseAddress else { return 0 }
+        var s: UInt64 = 0
+        var p = base + from
+        var n = count
+        while n >= 8 {
+            let w = p.loadUnaligned(as: UInt64.self)
+            s &+= (w & 0xffff_ffff) &+ (w >> 32)
+            p += 8
+            n -= 8
+        }
+        while n >= 2 {
+            s &+= UInt64(p.loadUnaligned(as: UInt16.self))
+            p += 2
+            n -= 2
+        }
+        if n == 1 { s &+= UInt64(p.load(as: UInt8.self)) }  // the first byte of a word: its low half in the machine's order
+        return s
     }
     public static func fold(_ sum: UInt32) -> UInt16 {
         var s = sum

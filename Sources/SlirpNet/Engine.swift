@@ -82,11 +82,27 @@ public final class SlirpEngine {
         return effects
     }
 
+    /// The effects so far, swapped into batch (emptied first): the two arrays trade
+    /// places and keep their capacity, so the driver's loop allocates nothing.
+    public func drain(into batch: inout [Effect]) {
+        batch.removeAll(keepingCapacity: true)
+        swap(&batch, &effects)
+    }
+
+    /// The driver has let every frame go: the next ones are built from the ring's first
+    /// buffers again, the ones still warm in the cache (cycling through all 64, 4 MiB of
+    /// 64 KiB frames, measured about 7% slower downloads).
+    public func framesReleased() { builder.slot = 0 }
+
     public var flowCount: Int { tcp.count + udp.count + icmp.count }
 
     // ---- frames from the sandbox ------------------------------------------------------------
 
-    public func input(_ b: [UInt8], now: UInt64) {
+    /// A frame the sandbox sent. The effects may hold slices of b (the bytes for a host
+    /// socket): the driver reads into one buffer and applies the effects before its next read.
+    public func input(_ b: [UInt8], now: UInt64) { input(b[...], now: now) }
+
+    public func input(_ b: ArraySlice<UInt8>, now: UInt64) {
         guard let eth = Ethernet.parse(b) else { return }
         if eth.src != .broadcast && eth.src.value & 0x0100_0000_0000 == 0 { builder.peerMAC = eth.src }
         switch eth.type {
@@ -107,7 +123,7 @@ public final class SlirpEngine {
         }
     }
 
-    func transport(_ ip: IPPacket, _ b: [UInt8], now: UInt64) {
+    func transport(_ ip: IPPacket, _ b: ArraySlice<UInt8>, now: UInt64) {
         switch ip.proto {
         case IPProto.tcp: if let s = TCPSegment.parse(b, ip) { tcpInput(ip, s, now: now) }
         case IPProto.udp: if let u = UDPDatagram.parse(b, ip) { udpInput(ip, u, b, now: now) }
@@ -127,7 +143,7 @@ public final class SlirpEngine {
     /// transport headers.
     func maxPayload(_ a: IP, header: Int) -> Int { config.mtu - (a.isV4 ? 20 : IPv6Header.length) - header }
 
-    func arp(_ b: [UInt8]) {
+    func arp(_ b: ArraySlice<UInt8>) {
         guard let a = ARP.parse(b, at: Ethernet.headerLength), a.op == 1, ours(IP(a.targetIP)) else { return }
         builder.peerMAC = a.senderMAC
         let reply = ARP(op: 2, senderMAC: SlirpConfig.gatewayMAC, senderIP: a.targetIP, targetMAC: a.senderMAC, targetIP: a.senderIP)
@@ -137,7 +153,7 @@ public final class SlirpEngine {
     /// Echo requests to the gateway or the DNS address are answered here; others go out
     /// through the host's unprivileged ICMP sockets (where its ping_group_range lets us),
     /// under the egress policy (as port 0: a rule with ports never opens them).
-    func icmpInput(_ ip: IPPacket, _ b: [UInt8], now: UInt64) {
+    func icmpInput(_ ip: IPPacket, _ b: ArraySlice<UInt8>, now: UInt64) {
         let i = ip.payload.lowerBound
         guard ip.payload.count >= 8, b[i] == 8, b[i + 1] == 0, Checksum.fold(Checksum.add(b, i, ip.payload.upperBound)) == 0 else { return }
         echo(ip, b, now: now)
@@ -145,7 +161,7 @@ public final class SlirpEngine {
 
     /// ICMPv6: neighbour solicitations for the gateway's addresses are answered (the
     /// sandbox's kernel asks before its first packet to them), echo requests as IPv4's.
-    func icmp6Input(_ ip: IPPacket, _ b: [UInt8], now: UInt64) {
+    func icmp6Input(_ ip: IPPacket, _ b: ArraySlice<UInt8>, now: UInt64) {
         let i = ip.payload.lowerBound
         let n = ip.payload.count
         guard n >= 8, b[i + 1] == 0, Checksum.fold(Checksum.add(b, i, i + n, Checksum.pseudo(ip.src, ip.dst, proto: IPProto.icmp6, length: n))) == 0 else {
@@ -176,7 +192,7 @@ public final class SlirpEngine {
 
     /// An echo request (ICMP or ICMPv6; the checksum checked by the caller): the gateway's
     /// addresses answer it here; others go out through a ping socket.
-    func echo(_ ip: IPPacket, _ b: [UInt8], now: UInt64) {
+    func echo(_ ip: IPPacket, _ b: ArraySlice<UInt8>, now: UInt64) {
         let i = ip.payload.lowerBound
         if ours(ip.dst) {
             effects.append(.frame(builder.icmp(src: ip.dst, dst: ip.src, type: ip.isV6 ? 129 : 0, rest: b[(i + 4)..<ip.payload.upperBound])))
@@ -250,7 +266,7 @@ public final class SlirpEngine {
 
     // ---- UDP ------------------------------------------------------------------------------------
 
-    func udpInput(_ ip: IPPacket, _ u: UDPDatagram, _ b: [UInt8], now: UInt64) {
+    func udpInput(_ ip: IPPacket, _ u: UDPDatagram, _ b: ArraySlice<UInt8>, now: UInt64) {
         let key = FlowKey(Endpoint(ip.src, u.srcPort), Endpoint(ip.dst, u.dstPort))
         if let f = udp[key] {
             // A forwarded port's flow lives on its host peer's datagrams only: the

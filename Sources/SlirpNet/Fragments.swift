@@ -32,7 +32,7 @@ struct Reassembler {
 
     /// Takes fragment b (its header ip): the whole datagram as one frame once every part
     /// has come, else nil.
-    mutating func add(_ b: [UInt8], _ ip: IPv4Header, now: UInt64) -> [UInt8]? {
+    mutating func add(_ b: some FrameBytes, _ ip: IPv4Header, now: UInt64) -> [UInt8]? {
         let key = Key(src: ip.src, dst: ip.dst, proto: ip.proto, id: ip.id)
         let at = ip.fragmentOffset, part = ip.payload
         let range = at..<(at + part.count)

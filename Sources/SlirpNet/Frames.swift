@@ -10,7 +10,7 @@ public struct Ethernet: Equatable {
     public var src: MAC
     public var type: UInt16
     public static let headerLength = 14
-    public static func parse(_ b: [UInt8]) -> Ethernet? {
+    public static func parse(_ b: some FrameBytes) -> Ethernet? {
         guard b.count >= headerLength else { return nil }
         return Ethernet(dst: MAC(b, at: 0), src: MAC(b, at: 6), type: be16(b, 12))
     }
@@ -28,7 +28,7 @@ public struct ARP: Equatable {
     public var targetMAC: MAC
     public var targetIP: IPv4
     /// An Ethernet/IPv4 ARP packet at b[at...].
-    public static func parse(_ b: [UInt8], at i: Int) -> ARP? {
+    public static func parse(_ b: some FrameBytes, at i: Int) -> ARP? {
         guard b.count >= i + 28, be16(b, i) == 1, be16(b, i + 2) == EtherType.ipv4, b[i + 4] == 6, b[i + 5] == 4 else { return nil }
         return ARP(
             op: be16(b, i + 6), senderMAC: MAC(b, at: i + 8), senderIP: IPv4(be32(b, i + 14)), targetMAC: MAC(b, at: i + 18),
@@ -66,7 +66,7 @@ public struct IPv4Header: Equatable {
     public var payload: Range<Int>
     /// The IPv4 packet at b[at...]: version 4, a sane header length, the total length
     /// within the frame, a valid header checksum.
-    public static func parse(_ b: [UInt8], at i: Int) -> IPv4Header? {
+    public static func parse(_ b: some FrameBytes, at i: Int) -> IPv4Header? {
         guard b.count >= i + 20, b[i] >> 4 == 4 else { return nil }
         let ihl = Int(b[i] & 0x0f) * 4
         let total = Int(be16(b, i + 2))
@@ -107,7 +107,7 @@ public struct IPPacket: Equatable {
     public var isV6: Bool { !src.isV4 }
 
     /// A whole frame's unfragmented IPv4 or IPv6 packet, or nil.
-    public static func parse(_ b: [UInt8]) -> IPPacket? {
+    public static func parse(_ b: some FrameBytes) -> IPPacket? {
         guard let eth = Ethernet.parse(b) else { return nil }
         if eth.type == EtherType.ipv6 { return IPv6Header.parse(b, at: Ethernet.headerLength) }
         guard eth.type == EtherType.ipv4, let h = IPv4Header.parse(b, at: Ethernet.headerLength), !h.fragment else { return nil }
@@ -120,7 +120,7 @@ public enum IPv6Header {
     /// The IPv6 packet at b[at...]: version 6, its payload within the frame, neither
     /// address IPv4-mapped (that would be IPv4's destination in IPv6's clothes). Extension
     /// headers are not walked: the packet's proto is then theirs, which nothing here takes.
-    public static func parse(_ b: [UInt8], at i: Int) -> IPPacket? {
+    public static func parse(_ b: some FrameBytes, at i: Int) -> IPPacket? {
         guard b.count >= i + length, b[i] >> 4 == 6 else { return nil }
         let n = Int(be16(b, i + 4))
         guard b.count >= i + length + n else { return nil }
@@ -147,49 +147,52 @@ public struct FrameBuilder {
     public var ourMAC: MAC
     public var peerMAC: MAC
     var nextID: UInt16 = 1
+    /// Frames are built in a ring of buffers that keep their capacity: once the driver has
+    /// written a frame and let its effect go, the buffer is unique again and the frame
+    /// built in it 64 frames later reuses its memory (no allocation per frame; a buffer
+    /// still held elsewhere is copied first, as any array is).
+    var ring = [[UInt8]](repeating: [], count: 64)
+    var slot = 0
     public init(ourMAC: MAC, peerMAC: MAC) {
         self.ourMAC = ourMAC
         self.peerMAC = peerMAC
     }
 
-    /// A frame with its Ethernet and IPv4 headers written, the transport header's bytes
-    /// zeroed and the payload copied after it: the payload is copied once, and never
-    /// zeroed first (a whole TCP segment's worth per frame on the download path).
-    mutating func ip(src: IP, dst: IP, proto: UInt8, header: Int, payload: ArraySlice<UInt8>, hopLimit: UInt8 = 64) -> [UInt8] {
+    /// Starts a frame in the ring's next buffer: its Ethernet and IP headers written, the
+    /// transport header's bytes zeroed and the payload copied after it (once, never zeroed
+    /// first: a whole TCP segment's worth per frame on the download path). Its slot.
+    mutating func begin(src: IP, dst: IP, proto: UInt8, header: Int, payload: ArraySlice<UInt8>, hopLimit: UInt8 = 64) -> Int {
+        let k = slot
+        slot = (slot + 1) % ring.count
         let start = FrameBuilder.transport(dst) + header
         let transportLength = header + payload.count
-        var b = [UInt8](unsafeUninitializedCapacity: start + payload.count) { buf, count in
-            guard let base = buf.baseAddress else { return }  // never: the capacity is at least 34
-            base.initialize(repeating: 0, count: start)
-            payload.withUnsafeBufferPointer { p in
-                if let src = p.baseAddress { (base + start).initialize(from: src, count: p.count) }
-            }
-            count = start + payload.count
-        }
+        ring[k].removeAll(keepingCapacity: true)
+        ring[k].append(contentsOf: repeatElement(0, count: start))
+        ring[k].append(contentsOf: payload)
         if let s4 = src.v4, let d4 = dst.v4 {
-            Ethernet(dst: peerMAC, src: ourMAC, type: EtherType.ipv4).write(&b)
-            IPv4Header.write(&b, at: Ethernet.headerLength, src: s4, dst: d4, proto: proto, id: nextID, payloadLength: transportLength)
+            Ethernet(dst: peerMAC, src: ourMAC, type: EtherType.ipv4).write(&ring[k])
+            IPv4Header.write(&ring[k], at: Ethernet.headerLength, src: s4, dst: d4, proto: proto, id: nextID, payloadLength: transportLength)
             nextID &+= 1
         } else {
-            Ethernet(dst: peerMAC, src: ourMAC, type: EtherType.ipv6).write(&b)
-            IPv6Header.write(&b, at: Ethernet.headerLength, src: src, dst: dst, proto: proto, hopLimit: hopLimit, payloadLength: transportLength)
+            Ethernet(dst: peerMAC, src: ourMAC, type: EtherType.ipv6).write(&ring[k])
+            IPv6Header.write(&ring[k], at: Ethernet.headerLength, src: src, dst: dst, proto: proto, hopLimit: hopLimit, payloadLength: transportLength)
         }
-        return b
+        return k
     }
     /// Where the transport header starts in a frame to dst.
     static func transport(_ dst: IP) -> Int { Ethernet.headerLength + (dst.isV4 ? 20 : IPv6Header.length) }
 
     public mutating func udp(src: IP, srcPort: UInt16, dst: IP, dstPort: UInt16, payload: ArraySlice<UInt8>) -> [UInt8] {
         let n = 8 + payload.count
-        var b = ip(src: src, dst: dst, proto: IPProto.udp, header: 8, payload: payload)
+        let k = begin(src: src, dst: dst, proto: IPProto.udp, header: 8, payload: payload)
         let t = FrameBuilder.transport(dst)
-        put16(&b, t, srcPort)
-        put16(&b, t + 2, dstPort)
-        put16(&b, t + 4, UInt16(n))
-        var c = Checksum.fold(Checksum.add(b, t, t + n, Checksum.pseudo(src, dst, proto: IPProto.udp, length: n)))
+        put16(&ring[k], t, srcPort)
+        put16(&ring[k], t + 2, dstPort)
+        put16(&ring[k], t + 4, UInt16(n))
+        var c = Checksum.fold(Checksum.add(ring[k], t, t + n, Checksum.pseudo(src, dst, proto: IPProto.udp, length: n)))
         if c == 0 { c = 0xffff }
-        put16(&b, t + 6, c)
-        return b
+        put16(&ring[k], t + 6, c)
+        return ring[k]
     }
 
     /// An ICMP (IPv4) or ICMPv6 message: its type, code 0, and what follows the checksum.
@@ -197,11 +200,11 @@ public struct FrameBuilder {
     public mutating func icmp(src: IP, dst: IP, type: UInt8, rest: ArraySlice<UInt8>, hopLimit: UInt8 = 64) -> [UInt8] {
         let n = 4 + rest.count
         let v6 = !dst.isV4
-        var b = ip(src: src, dst: dst, proto: v6 ? IPProto.icmp6 : IPProto.icmp, header: 4, payload: rest, hopLimit: hopLimit)
+        let k = begin(src: src, dst: dst, proto: v6 ? IPProto.icmp6 : IPProto.icmp, header: 4, payload: rest, hopLimit: hopLimit)
         let t = FrameBuilder.transport(dst)
-        b[t] = type
-        put16(&b, t + 2, Checksum.fold(Checksum.add(b, t, t + n, v6 ? Checksum.pseudo(src, dst, proto: IPProto.icmp6, length: n) : 0)))
-        return b
+        ring[k][t] = type
+        put16(&ring[k], t + 2, Checksum.fold(Checksum.add(ring[k], t, t + n, v6 ? Checksum.pseudo(src, dst, proto: IPProto.icmp6, length: n) : 0)))
+        return ring[k]
     }
 
     public mutating func tcp(_ s: TCPSegment, src: IP, dst: IP) -> [UInt8] {
@@ -211,18 +214,18 @@ public struct FrameBuilder {
         while opts.count % 4 != 0 { opts.append(1) }
         let hl = 20 + opts.count
         let n = hl + s.payload.count
-        var b = ip(src: src, dst: dst, proto: IPProto.tcp, header: hl, payload: s.payload)
+        let k = begin(src: src, dst: dst, proto: IPProto.tcp, header: hl, payload: s.payload)
         let t = FrameBuilder.transport(dst)
-        put16(&b, t, s.srcPort)
-        put16(&b, t + 2, s.dstPort)
-        put32(&b, t + 4, s.seq)
-        put32(&b, t + 8, s.ack)
-        b[t + 12] = UInt8(hl / 4) << 4
-        b[t + 13] = s.flags
-        put16(&b, t + 14, s.window)
-        b.replaceSubrange((t + 20)..<(t + hl), with: opts)
-        put16(&b, t + 16, Checksum.fold(Checksum.add(b, t, t + n, Checksum.pseudo(src, dst, proto: IPProto.tcp, length: n))))
-        return b
+        put16(&ring[k], t, s.srcPort)
+        put16(&ring[k], t + 2, s.dstPort)
+        put32(&ring[k], t + 4, s.seq)
+        put32(&ring[k], t + 8, s.ack)
+        ring[k][t + 12] = UInt8(hl / 4) << 4
+        ring[k][t + 13] = s.flags
+        put16(&ring[k], t + 14, s.window)
+        for (o, byte) in opts.enumerated() { ring[k][t + 20 + o] = byte }
+        put16(&ring[k], t + 16, Checksum.fold(Checksum.add(ring[k], t, t + n, Checksum.pseudo(src, dst, proto: IPProto.tcp, length: n))))
+        return ring[k]
     }
 }
 
@@ -231,7 +234,7 @@ public struct UDPDatagram: Equatable {
     public var dstPort: UInt16
     public var payload: Range<Int>
     /// The UDP datagram in ip's payload: length within it; the checksum, when present, valid.
-    public static func parse(_ b: [UInt8], _ ip: IPPacket) -> UDPDatagram? {
+    public static func parse(_ b: some FrameBytes, _ ip: IPPacket) -> UDPDatagram? {
         let i = ip.payload.lowerBound
         guard ip.payload.count >= 8 else { return nil }
         let n = Int(be16(b, i + 4))
@@ -278,7 +281,7 @@ public struct TCPSegment: Equatable {
 
     /// The TCP segment in ip's payload: header length within it, a valid checksum; the
     /// MSS and window-scale options read (others skipped, a malformed list refused).
-    public static func parse(_ b: [UInt8], _ ip: IPPacket) -> TCPSegment? {
+    public static func parse(_ b: some FrameBytes, _ ip: IPPacket) -> TCPSegment? {
         let i = ip.payload.lowerBound
         let n = ip.payload.count
         guard n >= 20 else { return nil }

@@ -19,7 +19,7 @@ public struct IP: Hashable, Comparable, CustomStringConvertible, Sendable {
     public var v4: IPv4? { hi == 0 && lo >> 32 == 0xffff ? IPv4(UInt32(truncatingIfNeeded: lo)) : nil }
     public var isV4: Bool { v4 != nil }
 
-    init(_ b: [UInt8], at i: Int) {
+    init(_ b: some FrameBytes, at i: Int) {
         var h: UInt64 = 0
         var l: UInt64 = 0
         for k in 0..<8 { h = h << 8 | UInt64(b[i + k]) }
