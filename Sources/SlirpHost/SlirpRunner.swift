@@ -476,7 +476,7 @@ public final class SlirpRunner {
             // The host's own addresses, as routing says at this moment (an interface added
             // since the start counts too), are refused unless the host's loopback is open.
             let dns = engine.config.dnsUpstream.map { Endpoint($0, engine.config.dnsUpstreamPort) }
-            guard engine.policy.allowHostLoopback || to == dns || !SlirpRunner.isLocal(to) else {
+            guard engine.policy.allowHostLoopback || to == dns || !isLocal(to) else {
                 return engine.tcpConnected(id, ok: false, now: SlirpRunner.now())
             }
             let fd = socket(SockAddr(to).family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -526,7 +526,7 @@ public final class SlirpRunner {
             var fd = udp[id] ?? -1
             if fd < 0 {
                 let dns = engine.config.dnsUpstream.map { Endpoint($0, engine.config.dnsUpstreamPort) }
-                guard engine.policy.allowHostLoopback || to == dns || !SlirpRunner.isLocal(to) else { return }
+                guard engine.policy.allowHostLoopback || to == dns || !isLocal(to) else { return }
                 guard let s = SlirpRunner.datagram(to: to) else { return }
                 fd = s
                 udp[id] = fd
@@ -537,7 +537,7 @@ public final class SlirpRunner {
         case let .icmpEcho(id, to, data):
             var fd = icmp[id] ?? -1
             if fd < 0 {
-                guard !noPing, engine.policy.allowHostLoopback || !SlirpRunner.isLocal(Endpoint(to, 0)) else { return }
+                guard !noPing, engine.policy.allowHostLoopback || !isLocal(Endpoint(to, 0)) else { return }
                 guard let s = SlirpRunner.datagram(to: Endpoint(to, 0), proto: Int32(to.isV4 ? IPPROTO_ICMP : IPPROTO_ICMPV6)) else {
                     noPing = errno == EACCES || errno == EPERM
                     return
@@ -561,6 +561,8 @@ public final class SlirpRunner {
     }
 
     func cleanup() {
+        if routeSock >= 0 { close(routeSock) }
+        routeSock = -1
         for c in tcp.values { close(c.fd) }
         for p in splices.values { p.closeAll(reset: false) }
         splices = [:]
@@ -602,25 +604,56 @@ public final class SlirpRunner {
     /// Whether e is this host itself: loopback (127/8, ::1), or an address the host's
     /// routing delivers locally (a local, broadcast or anycast route: its own addresses,
     /// an "AnyIP" range, IPv6's subnet-router anycast), asked of the kernel with
-    /// RTM_GETROUTE as the connect would be routed at this moment. Unsure is local.
-    static func isLocal(_ e: Endpoint) -> Bool {
+    /// RTM_GETROUTE as the connect would be routed. Unsure is local. `sock`: a
+    /// NETLINK_ROUTE socket to ask on (else one is made for the question).
+    static func isLocal(_ e: Endpoint, via sock: Int32 = -1, seq: UInt32 = 1) -> Bool {
         if let v = e.ip.v4, v.value >> 24 == 127 { return true }
         if e.ip == IP(hi: 0, lo: 1) { return true }
-        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)  // NETLINK_ROUTE
+        let fd = sock >= 0 ? sock : routeSocket()
         guard fd >= 0 else { return true }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: 1, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let req = Netlink.getRoute(to: e.ip, seq: 1)
+        defer { if sock < 0 { close(fd) } }
+        let req = Netlink.getRoute(to: e.ip, seq: seq)
         guard req.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == req.count else { return true }
         var reply = [UInt8](repeating: 0, count: 1024)
-        let n = reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { return true }
-        // An error answer is no route at all (the connect itself will fail); an answer
-        // not understood is local.
-        guard let type = Netlink.routeType(Array(reply[0..<n])) else { return true }
-        return Netlink.isHostRoute(type)
+        // The answer to this question (a late one to an earlier, timed-out question is skipped).
+        for _ in 0..<8 {
+            let n = reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { return true }
+            let answer = Array(reply[0..<n])
+            guard Netlink.replySeq(answer) == seq else { continue }
+            // An error answer is no route at all (the connect itself will fail); an answer
+            // not understood is local.
+            guard let type = Netlink.routeType(answer) else { return true }
+            return Netlink.isHostRoute(type)
+        }
+        return true
     }
+
+    /// A NETLINK_ROUTE socket whose answers come within a second, or -1.
+    static func routeSocket() -> Int32 {
+        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)  // NETLINK_ROUTE
+        guard fd >= 0 else { return -1 }
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
+    /// isLocal, asked on the runner's own route socket and remembered for a second per
+    /// address (a run's connections to one server ask once; a route that changes is seen
+    /// within the second, and the policy's list of the host's addresses is checked first).
+    func isLocal(_ e: Endpoint) -> Bool {
+        let now = SlirpRunner.now()
+        if let c = localCache[e.ip], now < c.until { return c.local }
+        if routeSock < 0 { routeSock = SlirpRunner.routeSocket() }
+        routeSeq &+= 1
+        let local = SlirpRunner.isLocal(e, via: routeSock, seq: routeSeq)
+        if localCache.count >= 1024 { localCache.removeAll(keepingCapacity: true) }
+        localCache[e.ip] = (local, now + 1000)
+        return local
+    }
+    var routeSock: Int32 = -1
+    var routeSeq: UInt32 = 0
+    var localCache: [IP: (local: Bool, until: UInt64)] = [:]
 
     /// The host's first IPv4 resolver (systemd-resolved's upstream when the host points at
     /// its stub 127.0.0.53), or nil.

@@ -69,6 +69,12 @@ public enum Netlink {
         guard type == newRoute, len >= 28 else { return nil }
         return reply[23]
     }
+    /// A netlink message's sequence number (what question it answers), or nil.
+    public static func replySeq(_ reply: [UInt8]) -> UInt32? {
+        guard reply.count >= 16 else { return nil }
+        return UInt32(reply[8]) | UInt32(reply[9]) << 8 | UInt32(reply[10]) << 16 | UInt32(reply[11]) << 24
+    }
+
     /// Route types that end at this host: local, broadcast, anycast.
     public static func isHostRoute(_ type: UInt8) -> Bool { type == 2 || type == 3 || type == 4 }
 

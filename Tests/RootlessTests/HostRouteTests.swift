@@ -22,6 +22,7 @@ final class HostRouteTests: XCTestCase {
         XCTAssertEqual(
             Netlink.getRoute(to: IP(IPv4(10, 0, 2, 2)), seq: 1),
             [36, 0, 0, 0, 26, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 1, 0, 10, 0, 2, 2])
+        XCTAssertEqual(Netlink.replySeq(Netlink.getRoute(to: IP(IPv4(10, 0, 2, 2)), seq: 0x0102_0304)), 0x0102_0304, "answers are matched to questions")
         var answer = [UInt8](repeating: 0, count: 28)
         answer[0] = 28
         answer[4] = 24  // RTM_NEWROUTE
