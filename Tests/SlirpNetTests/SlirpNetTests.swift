@@ -593,26 +593,32 @@ final class EngineTests: XCTestCase {
     func testFuzzedFramesAndFloods() {
         let e = engine()
         var sb = Sandbox()
-        var rng = SystemRandomNumberGenerator()
         let good = [
             sb.tcp(TCPSegment(srcPort: 9, dstPort: 80, seq: 1, ack: 0, flags: TCPFlag.syn, window: 10, mss: 100), to: remote),
             sb.udp(1, to: remote, 53, [1, 2, 3]),
             ARP(op: 1, senderMAC: MAC(1), senderIP: IPv4(1), targetMAC: MAC(2), targetIP: IPv4(2)).frame(from: MAC(1), to: .broadcast),
         ]
-        for i in 0..<20_000 {
-            var f = good[i % good.count]
-            switch i % 3 {
-            case 0: for _ in 0..<Int.random(in: 1...6, using: &rng) { f[Int.random(in: 0..<f.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
-            case 1: f = Array(f.prefix(Int.random(in: 0...f.count, using: &rng)))
-            default: f = (0..<Int.random(in: 0...200, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            }
-            e.input(f, now: UInt64(i))
-            _ = e.drain()
-        }
-        for p in 0..<6000 {
-            e.input(sb.tcp(TCPSegment(srcPort: UInt16(1000 + p), dstPort: 80, seq: 1, ack: 0, flags: TCPFlag.syn, window: 10), to: remote), now: 1)
-        }
-        _ = e.drain()
-        XCTAssertLessThanOrEqual(e.flowCount, SlirpEngine.maxTCPFlows + SlirpEngine.maxUDPFlows)
+        fuzz(e, good, &sb, to: remote, keep: 0)
     }
+}
+
+/// 20 000 frames made from good ones (bytes changed, cut short, or random after the first
+/// `keep` bytes), then a SYN flood of 6000: no crash, and the flows stay within the caps.
+func fuzz(_ e: SlirpEngine, _ good: [[UInt8]], _ sb: inout Sandbox, to remote: IP, keep: Int, file: StaticString = #filePath, line: UInt = #line) {
+    var rng = SystemRandomNumberGenerator()
+    for i in 0..<20_000 {
+        var f = good[i % good.count]
+        switch i % 3 {
+        case 0: for _ in 0..<Int.random(in: 1...6, using: &rng) { f[Int.random(in: 0..<f.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+        case 1: f = Array(f.prefix(Int.random(in: 0...f.count, using: &rng)))
+        default: f = Array(f.prefix(keep)) + (0..<Int.random(in: 0...200, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        }
+        e.input(f, now: UInt64(i))
+        _ = e.drain()
+    }
+    for p in 0..<6000 {
+        e.input(sb.tcp(TCPSegment(srcPort: UInt16(1000 + p), dstPort: 80, seq: 1, ack: 0, flags: TCPFlag.syn, window: 10), to: remote), now: 1)
+    }
+    _ = e.drain()
+    XCTAssertLessThanOrEqual(e.flowCount, SlirpEngine.maxTCPFlows + SlirpEngine.maxUDPFlows, file: file, line: line)
 }
