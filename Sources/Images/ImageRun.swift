@@ -12,7 +12,7 @@ import ImageFormat
 public enum ImageRun {
     /// `expand`: registries.conf's short-name aliases (a pulled alias is stored under its
     /// target's name): the name as typed is looked up first, then its expansion.
-    public static func resolve(_ s: inout RunSpec, expand: (String) -> String = { $0 }, warn: (String) -> Void) throws {
+    public static func resolve(_ s: inout RunSpec, expand: (String) throws -> String = { $0 }, warn: (String) -> Void) throws {
         guard let asked = s.image else { return }
         guard let root = s.storeRoot ?? Store.defaultRoot() else {
             throw RootlessError("no image store: neither XDG_DATA_HOME nor HOME is set", fix: "pass --root DIR")

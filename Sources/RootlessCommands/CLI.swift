@@ -125,9 +125,9 @@ public enum CLI {
             }
             // That probe is not an observed fact: such a run leaves no cached start.
             if spec.allowNoUserns { StartCache.forgo() }
-            // registries.conf is read only for an image run (its aliases).
-            let conf = spec.image != nil ? try AuthLocations.registries() : RegistriesConf()
-            try ImageRun.resolve(&spec, expand: conf.expand, warn: { OS.writeStderr("rootless: " + $0 + "\n") })
+            // registries.conf is read only for an image run whose name, as typed, is not in
+            // the store (its aliases).
+            try ImageRun.resolve(&spec, expand: { try AuthLocations.registries().expand($0) }, warn: { OS.writeStderr("rootless: " + $0 + "\n") })
             defer { if let r = spec.imageRoot { ImageRun.finish(r, map: spec.map) } }
             StateDirs.ensure(storeRoot: spec.storeRoot)
             let facts = SystemFacts.gather(subIDs: spec.map != .selfOnly, cgroups: spec.cgroup != .none, cwd: cwd)

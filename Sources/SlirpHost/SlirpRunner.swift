@@ -606,27 +606,30 @@ public final class SlirpRunner {
     /// an "AnyIP" range, IPv6's subnet-router anycast), asked of the kernel with
     /// RTM_GETROUTE as the connect would be routed. Unsure is local. `sock`: a
     /// NETLINK_ROUTE socket to ask on (else one is made for the question).
-    static func isLocal(_ e: Endpoint, via sock: Int32 = -1, seq: UInt32 = 1) -> Bool {
+    static func isLocal(_ e: Endpoint, via sock: Int32 = -1, seq: UInt32 = 1) -> Bool { routeIsLocal(e, via: sock, seq: seq) ?? true }
+
+    /// isLocal's answer, or nil when the kernel gave none that was understood (no socket,
+    /// a timeout, an answer not read): unsure, which callers take as local.
+    static func routeIsLocal(_ e: Endpoint, via sock: Int32, seq: UInt32) -> Bool? {
         if let v = e.ip.v4, v.value >> 24 == 127 { return true }
         if e.ip == IP(hi: 0, lo: 1) { return true }
         let fd = sock >= 0 ? sock : routeSocket()
-        guard fd >= 0 else { return true }
+        guard fd >= 0 else { return nil }
         defer { if sock < 0 { close(fd) } }
         let req = Netlink.getRoute(to: e.ip, seq: seq)
-        guard req.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == req.count else { return true }
+        guard req.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == req.count else { return nil }
         var reply = [UInt8](repeating: 0, count: 1024)
         // The answer to this question (a late one to an earlier, timed-out question is skipped).
         for _ in 0..<8 {
             let n = reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else { return true }
+            guard n > 0 else { return nil }
             let answer = Array(reply[0..<n])
             guard Netlink.replySeq(answer) == seq else { continue }
-            // An error answer is no route at all (the connect itself will fail); an answer
-            // not understood is local.
-            guard let type = Netlink.routeType(answer) else { return true }
+            // An error answer is no route at all (the connect itself will fail).
+            guard let type = Netlink.routeType(answer) else { return nil }
             return Netlink.isHostRoute(type)
         }
-        return true
+        return nil
     }
 
     /// A NETLINK_ROUTE socket whose answers come within a second, or -1.
@@ -646,7 +649,8 @@ public final class SlirpRunner {
         if let c = localCache[e.ip], now < c.until { return c.local }
         if routeSock < 0 { routeSock = SlirpRunner.routeSocket() }
         routeSeq &+= 1
-        let local = SlirpRunner.isLocal(e, via: routeSock, seq: routeSeq)
+        // Unsure is local, this once: only an answer the kernel gave is remembered.
+        guard let local = SlirpRunner.routeIsLocal(e, via: routeSock, seq: routeSeq) else { return true }
         if localCache.count >= 1024 { localCache.removeAll(keepingCapacity: true) }
         localCache[e.ip] = (local, now + 1000)
         return local

@@ -103,6 +103,9 @@ public final class SlirpEngine {
     public func input(_ b: [UInt8], now: UInt64) { input(b[...], now: now) }
 
     public func input(_ b: ArraySlice<UInt8>, now: UInt64) {
+        // The parsers index from 0 (the driver's slices start there); any other slice is
+        // copied to one that does.
+        guard b.startIndex == 0 else { return input(Array(b)[...], now: now) }
         guard let eth = Ethernet.parse(b) else { return }
         if eth.src != .broadcast && eth.src.value & 0x0100_0000_0000 == 0 { builder.peerMAC = eth.src }
         switch eth.type {
@@ -242,11 +245,17 @@ public final class SlirpEngine {
                 return .failure(Refusal("the host's loopback (allow_host_loopback=true opens it)"))
             }
             // --deny-net 127.0.0.1 (or the gateway's address) still refuses it.
-            // The gateway's two addresses are one host: a deny rule on either, or on
-            // either loopback, refuses both.
+            // The gateway's addresses are one host: a deny rule naming either of them, or
+            // either loopback address, refuses both (a range applies in its own family:
+            // the gateway's own address, then the loopback the flow goes to).
             let loopback = dst.isV4 ? IP(IPv4(127, 0, 0, 1)) : IP(hi: 0, lo: 1)
-            let host = [IP(config.gateway), SlirpConfig.gateway6, IP(IPv4(127, 0, 0, 1)), IP(hi: 0, lo: 1)]
-            if host.contains(where: { h in policy.deny.contains { $0.matches(h, port) } }) { return .failure(Refusal("--deny-net")) }
+            var host = [IP(config.gateway), IP(IPv4(127, 0, 0, 1))]
+            if config.ipv6 { host += [SlirpConfig.gateway6, IP(hi: 0, lo: 1)] }
+            if policy.deny.contains(where: { $0.matches(dst, port) })
+                || host.contains(where: { h in policy.deny.contains { $0.net.isSingle && $0.matches(h, port) } })
+            {
+                return .failure(Refusal("--deny-net"))
+            }
             if let why = policy.refuses(loopback, port: port) { return .failure(Refusal(why)) }
             to = Endpoint(loopback, port)
         } else if ours(dst) {

@@ -181,6 +181,8 @@ public struct EgressPolicy: Equatable, Sendable {
         var forms = [a]
         if EgressPolicy.nat64.contains(a) { forms.append(IP(IPv4(UInt32(truncatingIfNeeded: a.lo)))) }
         for f in forms { if let why = refusesAlways(f, port) { return why } }
+        // The host itself, opened by allow_host_loopback, needs no --allow-net rule too.
+        if allowHostLoopback && forms.contains(where: { f in EgressPolicy.loopback.contains { $0.contains(f) } || hostAddresses.contains(f) }) { return nil }
         if forms.contains(where: { allows($0, port) }) { return nil }
         if !allow.isEmpty || !allowNames.isEmpty { return "not in --allow-net" + (allowNames.isEmpty ? "" : " (nor an answer for its names)") }
         return nil

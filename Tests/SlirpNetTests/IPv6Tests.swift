@@ -254,6 +254,40 @@ final class IPv6Tests: XCTestCase {
         }
     }
 
+    /// allow_host_loopback opens the host itself with or without --allow-net; a deny range
+    /// of one family does not close the gateway's address in the other.
+    func testHostLoopbackRulesKeepTheirScope() throws {
+        var p = EgressPolicy(allow: try EgressPolicy.targets("198.18.0.0/15", flag: "--allow-net", names: false).0, allowHostLoopback: true)
+        p.hostAddresses = [v4(192, 0, 2, 2)]
+        XCTAssertNil(p.refuses(v4(127, 0, 0, 1), port: 8080), "allow_host_loopback needs no --allow-net rule")
+        XCTAssertNil(p.refuses(v4(192, 0, 2, 2), port: 8080))
+        XCTAssertNotNil(p.refuses(v4(8, 8, 8, 8), port: 80), "the control: --allow-net still holds elsewhere")
+        var c = SlirpConfig()
+        c.allowHostLoopback = true
+        let ula = EgressPolicy(deny: try EgressPolicy.targets("fd00::/8", flag: "--deny-net", names: false).0)
+        for ipv6 in [true, false] {
+            c.ipv6 = ipv6
+            let e = engine(c, ula)
+            var sb = Sandbox()
+            e.input(sb.tcp(TCPSegment(srcPort: 3, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: IP(c.gateway)), now: 0)
+            guard case .tcpConnect? = e.drain().first else { return XCTFail("--deny-net fd00::/8 closed the IPv4 gateway (ipv6=\(ipv6))") }
+        }
+        c.ipv6 = true
+        let e = engine(c, ula)
+        var sb6 = Sandbox.v6
+        e.input(sb6.tcp(TCPSegment(srcPort: 3, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: SlirpConfig.gateway6), now: 0)
+        XCTAssertTrue(segments(e.drain()).first?.has(TCPFlag.rst) == true, "the IPv6 gateway is in the denied range")
+    }
+
+    /// A slice that does not start at 0 is read as the frame it holds.
+    func testASliceOfAFrameIsTheFrame() {
+        let e = engine()
+        var sb = Sandbox()
+        let f = sb.tcp(TCPSegment(srcPort: 1, dstPort: 80, seq: 1, ack: 0, flags: TCPFlag.syn, window: 100), to: v4(198, 18, 0, 1))
+        e.input(([0, 0, 0] + f)[3...], now: 0)
+        XCTAssertEqual(e.drain(), [.tcpConnect(1, Endpoint(v4(198, 18, 0, 1), 80))])
+    }
+
     /// A packet the sandbox dresses as IPv6 with an IPv4-mapped address is dropped whole:
     /// it gets no flow of its own (that would be IPv4's flow, in IPv6's frames).
     func testMappedAddressesOnTheWireAreDropped() {
