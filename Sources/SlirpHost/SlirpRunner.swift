@@ -47,6 +47,7 @@ public final class SlirpRunner {
     /// The host refuses us ICMP sockets (its ping_group_range leaves our group out): echo
     /// requests beyond the gateway go unanswered.
     var noPing = false
+    var applying = false
     enum Owner {
         case tcp(Int), udp(Int), icmp(Int)
         case splice(PortSplice, Int)
@@ -395,6 +396,9 @@ public final class SlirpRunner {
             if n > 0 {
                 total += n
                 engine.tcpReceived(c.id, buffer[0..<n], now: SlirpRunner.now())
+                // Inside apply (a flow resumed): one read; the running loop applies it, and
+                // epoll reports the rest.
+                if applying { return }
                 apply()  // a pause takes effect before the next read
                 if c.paused || tcp[c.id] == nil { return }
                 continue
@@ -455,8 +459,13 @@ public final class SlirpRunner {
         close(c.fd)
     }
 
-    /// Does what the engine asked, until it asks nothing more.
+    /// Does what the engine asked, until it asks nothing more. Not re-entered: an effect
+    /// that reads a host socket (a resumed flow) leaves what that read asks to the loop
+    /// already running, so frames reach the TAP in the order the engine made them.
     func apply() {
+        guard !applying else { return }
+        applying = true
+        defer { applying = false }
         var rounds = 0
         while !engine.effects.isEmpty && rounds < 64 {
             rounds += 1
