@@ -129,14 +129,15 @@ public enum RunArguments {
         ) { s, v, _ in
             do { s.publish.append(try PortForward.parse(v)) } catch let e as SlirpError { throw RootlessError(e.message, step: "args", fix: e.fix) }
         },
-        Opt(["--dns"], "IP[:PORT]", "slirp: where the DNS forwarder sends queries (default: the\nhost's resolvers)") { s, v, _ in
-            let parts = v.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count <= 2, let ip = IPv4(parts[0]), parts.count == 1 || UInt16(parts[1]).map({ $0 > 0 }) == true else {
+        Opt(["--dns"], "IP[:PORT]", "slirp: where the DNS forwarder sends queries (default: the\nhost's resolver; IPv6 with a port: [2001:db8::53]:53)") {
+            s, v, _ in
+            guard let e = Endpoint.parse(Substring(v), port: 53) else {
                 throw RootlessError(
-                    "--dns \"\(v)\" is not an IPv4 address (with an optional port)", step: "args", fix: "e.g. --dns 192.0.2.53 or --dns 127.0.0.1:5353")
+                    "--dns \"\(v)\" is not an IPv4 or IPv6 address (with an optional port)", step: "args",
+                    fix: "e.g. --dns 192.0.2.53, --dns 127.0.0.1:5353 or --dns [2001:db8::53]:53")
             }
-            s.slirp.dnsUpstream = ip
-            s.slirp.dnsUpstreamPort = parts.count == 2 ? (UInt16(parts[1]) ?? 53) : 53
+            s.slirp.dnsUpstream = e.ip
+            s.slirp.dnsUpstreamPort = e.port
         },
     ]
 

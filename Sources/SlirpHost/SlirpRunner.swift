@@ -668,19 +668,20 @@ public final class SlirpRunner {
     var routeSeq: UInt32 = 0
     var localCache: [IP: (local: Bool, until: UInt64)] = [:]
 
-    /// The host's first IPv4 resolver (systemd-resolved's upstream when the host points at
+    /// The host's first resolver, either family (systemd-resolved's upstream when the host points at
     /// its stub 127.0.0.53), or nil.
-    static func hostResolver() -> IPv4? {
-        func first(_ path: String) -> IPv4? {
+    static func hostResolver() -> IP? {
+        func first(_ path: String) -> IP? {
             guard let t = OS.readFile(path) else { return nil }
             for line in t.split(separator: "\n") {
                 let w = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-                if w.count >= 2, w[0] == "nameserver", let a = IPv4(w[1]) { return a }
+                // Either family; a scoped address (fe80::1%eth0) is not one a socket here can use.
+                if w.count >= 2, w[0] == "nameserver", let a = IP(w[1]) { return a }
             }
             return nil
         }
         let a = first("/etc/resolv.conf")
-        if a == IPv4(127, 0, 0, 53), let up = first("/run/systemd/resolve/resolv.conf") { return up }
+        if a == IP(IPv4(127, 0, 0, 53)), let up = first("/run/systemd/resolve/resolv.conf") { return up }
         return a
     }
 

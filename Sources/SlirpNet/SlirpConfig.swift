@@ -8,7 +8,7 @@ public struct SlirpConfig: Equatable, Sendable {
     /// The host's loopback reached at the gateway's address (off: refused).
     public var allowHostLoopback = false
     /// Where the DNS forwarder sends queries (nil: the host's resolvers, found at run time).
-    public var dnsUpstream: IPv4?
+    public var dnsUpstream: IP?
     public var dnsUpstreamPort: UInt16 = 53
     /// IPv6 on the link too: fd00::100/64, gateway fd00::2, DNS fd00::3 (slirp4netns's
     /// layout); neighbour discovery answered for the gateway's addresses.
@@ -61,6 +61,27 @@ public struct SlirpConfig: Equatable, Sendable {
         }
         if c.mtu < SlirpConfig.minMTU6 { c.ipv6 = false }
         return c
+    }
+}
+
+extension Endpoint {
+    /// "A.B.C.D", "A.B.C.D:PORT", an IPv6 address alone, or "[V6]:PORT" (the port 1 to
+    /// 65535, `port` when none is given); nil otherwise.
+    public static func parse(_ text: Substring, port: UInt16) -> Endpoint? {
+        func number(_ s: Substring) -> UInt16? {
+            !s.isEmpty && s.count <= 5 && s.allSatisfy({ $0.isASCII && $0.isNumber }) ? UInt16(s).flatMap { $0 > 0 ? $0 : nil } : nil
+        }
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), let ip = IP(text[text.index(after: text.startIndex)..<close]), !ip.isV4 else { return nil }
+            let rest = text[text.index(after: close)...]
+            if rest.isEmpty { return Endpoint(ip, port) }
+            guard rest.hasPrefix(":"), let p = number(rest.dropFirst()) else { return nil }
+            return Endpoint(ip, p)
+        }
+        if let ip = IP(text) { return Endpoint(ip, port) }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let a = IPv4(parts[0]), let p = number(parts[1]) else { return nil }
+        return Endpoint(IP(a), p)
     }
 }
 

@@ -207,6 +207,14 @@ final class NetworkTests: XCTestCase {
         XCTAssertTrue(rule.out.hasPrefix("hello-from-server\n"), rule.out + rule.err)
         XCTAssertEqual(rule["rc"], "7", "another port of the allowed network is refused: " + rule.out + rule.err)
 
+        // DNS from an IPv6 upstream, and --allow-net NAME opening what its AAAA answer gave.
+        let named = try slirp(
+            ["--dns", "[\(far)]:\(ports[2])", "--allow-net", "svc.test"],
+            "getent ahostsv6 svc.test | head -1 | cut -d' ' -f1; curl -sS -m 10 -g http://svc.test:\(ports[0])/hello; curl -sS -m 10 http://\(a):\(port(a, 0))/hello; echo rc=$?"
+        )
+        XCTAssertTrue(named.out.hasPrefix("\(far)\nhello-from-server\n"), named.out + named.err)
+        XCTAssertEqual(named["rc"], "7", "an address no lookup gave is refused: " + named.out + named.err)
+
         let off = try h.run([
             "run", "--net", "slirp:ipv6=false", "--", "sh", "-c",
             "grep -c tap0 /proc/net/if_inet6; curl -sS -m 10 -g http://[\(far)]:\(ports[0])/hello; echo rc=$?",
@@ -549,7 +557,7 @@ final class NetworkTests: XCTestCase {
             (["--net", "slirp", "--deny-net", "[2001:db8::/32:443"], "\"[2001:db8::/32:443\": no closing ]"),
             (["--net", "slirp:ipv6=maybe"], "ipv6 \"maybe\" is not true or false"),
             (["--net-log"], "need --net slirp"),
-            (["--net", "slirp", "--dns", "8.8.8.8:x"], "is not an IPv4 address"),
+            (["--net", "slirp", "--dns", "8.8.8.8:x"], "is not an IPv4 or IPv6 address"),
             (["--net", "slirp", "-p", "80"], "is not [HOSTIP:]HOSTPORT:SANDBOXPORT"),
             (["--net", "slirp", "-p", "8080:80/sctp"], "unknown protocol \"sctp\""),
             (["-p", "8080:80"], "-p needs a network of the sandbox's own"),

@@ -41,6 +41,7 @@ final class IPv6Tests: XCTestCase {
             _ = IP(junk)
             _ = IPNet(Substring(junk))
             _ = try? EgressPolicy.targets(junk, flag: "--allow-net", names: true)
+            _ = Endpoint.parse(Substring(junk), port: 53)
         }
         XCTAssertTrue(IPNet("fd00::/8")!.contains(SlirpConfig.guest6))
         XCTAssertFalse(IPNet("fd00::/8")!.contains(v6("fe80::1")))
@@ -121,7 +122,7 @@ final class IPv6Tests: XCTestCase {
     /// DNS forwarder answers at fd00::3; UDP to the internet goes out as IPv6.
     func testGatewayDNSAndUDPOverIPv6() {
         var c = SlirpConfig()
-        c.dnsUpstream = IPv4(127, 0, 0, 53)
+        c.dnsUpstream = v4(127, 0, 0, 53)
         let e = engine(c)
         var sb = Sandbox.v6
         e.input(sb.tcp(TCPSegment(srcPort: 2, dstPort: 8080, seq: 5, ack: 0, flags: TCPFlag.syn, window: 100), to: SlirpConfig.gateway6), now: 0)
@@ -215,6 +216,25 @@ final class IPv6Tests: XCTestCase {
         XCTAssertEqual(try EgressPolicy.targets("::1,fd00::1", flag: "--deny-net", names: false).0.count, 2)
         XCTAssertNil(EgressPolicy().refusesPeer(v6("::1"), port: 5000))
         XCTAssertNotNil(EgressPolicy().refusesPeer(v6("fe80::1"), port: 5000))
+    }
+
+    /// --dns: IPv4 with or without a port, IPv6 alone or bracketed with one; the forwarder
+    /// relays to an IPv6 upstream as to any.
+    func testDNSUpstreamsOfEitherFamily() {
+        XCTAssertEqual(Endpoint.parse("192.0.2.53", port: 53), Endpoint(v4(192, 0, 2, 53), 53))
+        XCTAssertEqual(Endpoint.parse("127.0.0.1:5353", port: 53), Endpoint(v4(127, 0, 0, 1), 5353))
+        XCTAssertEqual(Endpoint.parse("2001:db8::53", port: 53), Endpoint(v6("2001:db8::53"), 53))
+        XCTAssertEqual(Endpoint.parse("[2001:db8::53]:5353", port: 53), Endpoint(v6("2001:db8::53"), 5353))
+        XCTAssertEqual(Endpoint.parse("[::1]", port: 53), Endpoint(v6("::1"), 53))
+        for bad in ["8.8.8.8:x", "8.8.8.8:0", "[2001:db8::53", "[1.2.3.4]:53", "[::1]53", "dns.example", "", ":53", "1.2.3.4:99999"] {
+            XCTAssertNil(Endpoint.parse(Substring(bad), port: 53), bad)
+        }
+        var c = SlirpConfig()
+        c.dnsUpstream = v6("2001:db8::53")
+        let e = engine(c)
+        var sb = Sandbox()
+        e.input(sb.udp(5353, to: IP(c.dns), 53, [1]), now: 0)
+        XCTAssertEqual(e.drain(), [.udpSend(1, Endpoint(v6("2001:db8::53"), 53), [1][...])])
     }
 
     /// A NAT64 address answers to the rules written for it and to its IPv4 address's:

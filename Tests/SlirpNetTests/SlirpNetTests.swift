@@ -462,7 +462,7 @@ final class EngineTests: XCTestCase {
 
     func testUDPAndDNSAreForwarded() {
         var c = SlirpConfig()
-        c.dnsUpstream = IPv4(127, 0, 0, 53)
+        c.dnsUpstream = v4(127, 0, 0, 53)
         let e = engine(c)
         var sb = Sandbox()
         e.input(sb.udp(5353, to: IP(c.dns), 53, [1, 2, 3]), now: 0)
@@ -480,7 +480,7 @@ final class EngineTests: XCTestCase {
     /// address nobody looked up is refused.
     func testAnAllowedNameOpensWhatItsLookupAnswered() {
         var c = SlirpConfig()
-        c.dnsUpstream = IPv4(127, 0, 0, 53)
+        c.dnsUpstream = v4(127, 0, 0, 53)
         var p = EgressPolicy()
         p.allowNames = [NameRule("svc.test")]
         let e = SlirpEngine(config: c, policy: p)

@@ -2,7 +2,7 @@
 """The far end for the network tests, on one address: an HTTP server (GET /hello,
 GET /bytes?n=N: N bytes of a fixed pseudo-random stream, GET /bytes-sha?n=N: their
 SHA-256, PUT /sha256: the SHA-256 of the body, GET /open: connections open on the hold
-port), a UDP echo, a DNS server (A svc.test -> ADDR itself, anything else NXDOMAIN) and a
+port), a UDP echo, a DNS server (svc.test -> ADDR itself, A or AAAA as ADDR is; anything else NXDOMAIN) and a
 hold port (accepts and keeps connections until the peer closes).
 usage: net-server.py ADDR   prints "HTTP UDP DNS HOLD" ports once listening (ADDR may be IPv6)."""
 import hashlib, os, socket, socketserver, struct, sys, threading
@@ -76,9 +76,14 @@ def dns_answer(q):
     question = q[12:i + 5]
     qtype = struct.unpack(">H", q[i + 1:i + 3])[0] if i + 3 <= len(q) else 0
     name = ".".join(labels).lower()
-    if name == "svc.test" and qtype == 1:
-        ans = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(addr)
-        return struct.pack(">HHHHHH", tid, 0x8180, 1, 1, 0, 0) + question + ans
+    if name == "svc.test":
+        # The server's own address, as an A record (IPv4) or AAAA (IPv6); the other
+        # type: no records (the name exists).
+        if qtype == (1 if family == socket.AF_INET else 28):
+            data = socket.inet_pton(family, addr)
+            ans = b"\xc0\x0c" + struct.pack(">HHIH", qtype, 1, 60, len(data)) + data
+            return struct.pack(">HHHHHH", tid, 0x8180, 1, 1, 0, 0) + question + ans
+        return struct.pack(">HHHHHH", tid, 0x8180, 1, 0, 0, 0) + question
     return struct.pack(">HHHHHH", tid, 0x8183, 1, 0, 0, 0) + question
 
 def udp_loop(s, answer):
