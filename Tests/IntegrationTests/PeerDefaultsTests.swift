@@ -69,7 +69,13 @@ final class PeerDefaultsTests: XCTestCase {
         }
         let s = h.scratch.path
         let podman = "podman --root \(s)/podman --runroot \(s)/podman-run --storage-driver vfs"
-        defer { _ = try? h.run([], shell: "XDG_RUNTIME_DIR=\(s)/xdg \(podman) unshare rm -rf \(s)/podman") }
+        // Its store (files of subordinate ids) removed from inside its namespace, then the
+        // pause process rootless podman keeps for that namespace (its pid file is under
+        // this XDG_RUNTIME_DIR, which the cleanup removes).
+        defer {
+            _ = try? h.run(
+                [], shell: "export XDG_RUNTIME_DIR=\(s)/xdg; \(podman) unshare rm -rf \(s)/podman; kill $(cat \(s)/xdg/libpod/tmp/pause.pid) 2>/dev/null")
+        }
         let p = try facts(
             """
             mkdir -p \(s)/img/bin \(s)/img/etc \(s)/xdg && cp /bin/busybox \(s)/img/bin/ && ln -s busybox \(s)/img/bin/sh \
