@@ -68,19 +68,16 @@ extension Endpoint {
     /// "A.B.C.D", "A.B.C.D:PORT", an IPv6 address alone, or "[V6]:PORT" (the port 1 to
     /// 65535, `port` when none is given); nil otherwise.
     public static func parse(_ text: Substring, port: UInt16) -> Endpoint? {
-        func number(_ s: Substring) -> UInt16? {
-            !s.isEmpty && s.count <= 5 && s.allSatisfy({ $0.isASCII && $0.isNumber }) ? UInt16(s).flatMap { $0 > 0 ? $0 : nil } : nil
-        }
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]"), let ip = IP(text[text.index(after: text.startIndex)..<close]), !ip.isV4 else { return nil }
             let rest = text[text.index(after: close)...]
             if rest.isEmpty { return Endpoint(ip, port) }
-            guard rest.hasPrefix(":"), let p = number(rest.dropFirst()) else { return nil }
+            guard rest.hasPrefix(":"), let p = Ports.number(rest.dropFirst()) else { return nil }
             return Endpoint(ip, p)
         }
         if let ip = IP(text) { return Endpoint(ip, port) }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let a = IPv4(parts[0]), let p = number(parts[1]) else { return nil }
+        guard parts.count == 2, let a = IPv4(parts[0]), let p = Ports.number(parts[1]) else { return nil }
         return Endpoint(IP(a), p)
     }
 }
@@ -106,13 +103,14 @@ public struct Ports: Hashable, Sendable, CustomStringConvertible {
         ranges.isEmpty || o.ranges.isEmpty ? .all : Ports(Array(Set(ranges + o.ranges)).sorted { $0.lowerBound < $1.lowerBound })
     }
     public var description: String { ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: "+") }
+    /// One port: decimal digits, 1 to 65535 (every flag that takes a port reads it here).
+    static func number(_ s: Substring) -> UInt16? {
+        !s.isEmpty && s.count <= 5 && s.allSatisfy({ $0.isASCII && $0.isNumber }) ? UInt16(s).flatMap { $0 > 0 ? $0 : nil } : nil
+    }
     /// "80", "8000-8100" (1 to 65535).
     static func parse(_ t: Substring) -> Ports? {
-        func port(_ s: Substring) -> UInt16? {
-            !s.isEmpty && s.count <= 5 && s.allSatisfy({ $0.isASCII && $0.isNumber }) ? UInt16(s).flatMap { $0 > 0 ? $0 : nil } : nil
-        }
         let r = t.split(separator: "-", omittingEmptySubsequences: false)
-        guard r.count <= 2, let lo = port(r[0]), let hi = r.count == 2 ? port(r[1]) : lo, lo <= hi else { return nil }
+        guard r.count <= 2, let lo = number(r[0]), let hi = r.count == 2 ? number(r[1]) : lo, lo <= hi else { return nil }
         return Ports([lo...hi])
     }
 }
@@ -328,8 +326,7 @@ public struct PortForward: Equatable, Sendable, CustomStringConvertible {
         }
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2 || parts.count == 3 else { throw SlirpError("-p \"\(text)\" is not [HOSTIP:]HOSTPORT:SANDBOXPORT", fix: fix) }
-        func port(_ s: Substring) -> UInt16? { s.allSatisfy({ $0.isASCII && $0.isNumber }) ? UInt16(s).flatMap { $0 > 0 ? $0 : nil } : nil }
-        guard let hp = port(parts[parts.count - 2]), let gp = port(parts[parts.count - 1]) else {
+        guard let hp = Ports.number(parts[parts.count - 2]), let gp = Ports.number(parts[parts.count - 1]) else {
             throw SlirpError("-p \"\(text)\": ports are numbers from 1 to 65535", fix: fix)
         }
         var ip = IPv4(0)
