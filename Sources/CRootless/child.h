@@ -31,7 +31,7 @@ void rl_net_tap(const struct rl_config *c, int report_fd, int sock);
 void rl_warm_wait(struct rl_config *c, int rep);
 
 // Its pid 1 keeps nothing of the keeper's open: every fd >= 3 but keep[0..2] (-1: none) is closed.
-void rl_zygote_close_others(const int keep[3]);
+void rl_zygote_close_others(const int keep[4]);
 // The command message (warm.c sends it, rl_warm_wait reads it). has_mask: the run's CPU
 // affinity follows the header (the sandbox was built with the keeper's).
 struct rl_go_hdr { uint32_t magic, argc, envc, has_path, has_mask, pad; };

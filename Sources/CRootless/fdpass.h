@@ -18,8 +18,9 @@ static inline int64_t now_ms(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-// Room for three fds (the most: a warm sandbox's command carries fds 0-2).
-union rl_fd_ctl { struct cmsghdr h; char b[CMSG_SPACE(3 * sizeof(int))]; };
+// Room for four fds (the most: a warm sandbox for --net slirp comes with its pidfd, its
+// socket, its TAP's socket and the keeper's user namespace).
+union rl_fd_ctl { struct cmsghdr h; char b[CMSG_SPACE(4 * sizeof(int))]; };
 static inline void rl_fd_msghdr(struct msghdr *m, struct iovec *iov, void *data, size_t len, union rl_fd_ctl *u) {
     iov->iov_base = data;
     iov->iov_len = len;
@@ -47,7 +48,7 @@ static inline int rl_fd_take(struct msghdr *m, int *fds, int max) {
     return n;
 }
 
-// Puts n (1 to 3) fds in m as one SCM_RIGHTS message, sized to them.
+// Puts n (1 to 4) fds in m as one SCM_RIGHTS message, sized to them.
 static inline void rl_fd_put(struct msghdr *m, const int *fds, int n) {
     struct cmsghdr *cm = CMSG_FIRSTHDR(m);
     cm->cmsg_level = SOL_SOCKET;

@@ -73,7 +73,9 @@ static int ns_type(int fd) { return ioctl(fd, NS_GET_NSTYPE); }
 
 // The keeper's answer: its pid (host pid namespace: it made only a user namespace), and
 // what the fds are: kind 0 [userns, netns?], kind 1 a warm sandbox [pidfd, socket] whose
-// pid 1 is zpid; and how many warm sandboxes it has ready and being built, and how many
+// pid 1 is zpid, or for --net slirp [pidfd, socket, tap, userns] (tap: the socket its
+// TAP's fd waits in; userns: ours, which the run joins so that its engine may make -p's
+// sockets in the sandbox's network namespace, as a cold run does); and how many warm sandboxes it has ready and being built, and how many
 // builds failed (for status: a build fails where a cold run would make a mount target in
 // the user's files, see mounts.c). A keeper from an older build answers with less; the
 // rest reads as 0.
@@ -180,7 +182,7 @@ static int dial(const char *path) {
 static int proof_fd(void) { return open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC); }
 
 // Connect, send the request (iov, and fd when >= 0), take the answer and its fds. 0 or -errno.
-static int ask_any(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[2], int *nfds, int any_build) {
+static int ask_any(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[4], int *nfds, int any_build) {
     int s = dial(path);
     if (s < 0) return s;
     struct msghdr out;
@@ -199,8 +201,9 @@ static int ask_any(const char *path, struct iovec *req, int nreq, int fd, struct
     do r = recvmsg(s, &m, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
     int e = r < 0 ? errno : EPROTO;
     close(s);
-    int n = r > 0 ? rl_fd_take(&m, fds, 2) : 0;
-    if (r < (ssize_t)sizeof a->pid || a->pid <= 0 || n < 1 || (a->kind == 1 && n != 2) || a->kind < 0 || a->kind > 1) {
+    int n = r > 0 ? rl_fd_take(&m, fds, 4) : 0;
+    if (r < (ssize_t)sizeof a->pid || a->pid <= 0 || n < 1 || (a->kind == 0 && n > 2) || (a->kind == 1 && n != 2 && n != 4) || a->kind < 0
+        || a->kind > 1) {
         for (int i = 0; i < n; i++) close(fds[i]);
         return -e;
     }
@@ -215,7 +218,7 @@ static int ask_any(const char *path, struct iovec *req, int nreq, int fd, struct
     return 0;
 }
 
-static int ask(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[2], int *nfds) {
+static int ask(const char *path, struct iovec *req, int nreq, int fd, struct keeper_answer *a, int fds[4], int *nfds) {
     return ask_any(path, req, nreq, fd, a, fds, nfds, 0);
 }
 
@@ -240,7 +243,7 @@ int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, i
     char req = want_net ? 'J' : 'U';
     struct iovec iov = { &req, 1 };
     struct keeper_answer a;
-    int fds[2] = { -1, -1 }, n = 0;
+    int fds[4] = { -1, -1, -1, -1 }, n = 0;
     int proof = proof_fd();
     int rc = ask(path, &iov, 1, proof, &a, fds, &n);
     if (proof >= 0) close(proof);
@@ -254,7 +257,7 @@ int rl_keeper_status(const char *path, int *pid, int *ready, int *building, int 
     char req = 'U';
     struct iovec iov = { &req, 1 };
     struct keeper_answer a;
-    int fds[2] = { -1, -1 }, n = 0;
+    int fds[4] = { -1, -1, -1, -1 }, n = 0;
     int proof = proof_fd();
     // Any build's keeper answers status (and so `keeper stop` reaches it); *same_build says
     // whether runs of this binary would use it.
@@ -273,12 +276,12 @@ int rl_keeper_status(const char *path, int *pid, int *ready, int *building, int 
 }
 
 int rl_keeper_warm(const char *path, const void *req, size_t len, int want_net, int *userns, int *netns, int *pid,
-                   int *zpid, int *pidfd, int *sock) {
-    *userns = *netns = *pid = *zpid = *pidfd = *sock = -1;
+                   int *zpid, int *pidfd, int *sock, int *tap) {
+    *userns = *netns = *pid = *zpid = *pidfd = *sock = *tap = -1;
     char w = want_net ? 'W' : 'V';
     struct iovec iov[2] = { { &w, 1 }, { (void *)req, len } };
     struct keeper_answer a;
-    int fds[2] = { -1, -1 }, n = 0;
+    int fds[4] = { -1, -1, -1, -1 }, n = 0;
     // Our user namespace goes along: the keeper builds only for the user it serves.
     int proof = proof_fd();
     int rc = ask(path, iov, 2, proof, &a, fds, &n);
@@ -293,13 +296,20 @@ int rl_keeper_warm(const char *path, const void *req, size_t len, int want_net, 
     }
     struct stat st;
     if (a.zpid <= 0 || syscall(SYS_pidfd_send_signal, fds[0], 0, NULL, 0) < 0 || fstat(fds[1], &st) < 0 || !S_ISSOCK(st.st_mode)) {
-        close(fds[0]);
-        close(fds[1]);
+        for (int i = 0; i < n; i++) close(fds[i]);
         return -EPROTO;
     }
     *zpid = a.zpid;
     *pidfd = fds[0];
     *sock = fds[1];
+    if (n == 4) {
+        if (fstat(fds[2], &st) < 0 || !S_ISSOCK(st.st_mode) || ns_type(fds[3]) != CLONE_NEWUSER) {
+            for (int i = 0; i < n; i++) close(fds[i]);
+            return -EPROTO;
+        }
+        *tap = fds[2];
+        *userns = fds[3];
+    }
     return 1;
 }
 
@@ -402,7 +412,7 @@ static int n_ready(void);
 static int n_spares_all(void);
 static int n_to_build(void);
 static int n_failed; // warm builds that failed (main thread, mu held)
-static int answer(int conn, int kind, int zpid, int fd0, int fd1) {
+static int answer(int conn, int kind, int zpid, const int *fds, int n) {
     int ready = n_ready();
     struct keeper_answer a = { getpid(), kind, zpid, ready, n_spares_all() - ready + n_to_build(), n_failed, { 0 } };
     rl_build_id(a.build);
@@ -410,8 +420,7 @@ static int answer(int conn, int kind, int zpid, int fd0, int fd1) {
     union rl_fd_ctl u;
     struct msghdr m;
     rl_fd_msghdr(&m, &iov, &a, sizeof a, &u);
-    int fds[2] = { fd0, fd1 };
-    rl_fd_put(&m, fds, fd1 >= 0 ? 2 : 1);
+    rl_fd_put(&m, fds, n);
     return sendmsg(conn, &m, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof a ? 0 : -1;
 }
 
@@ -452,7 +461,8 @@ static int take_pooled(void) {
 // and a pooled network namespace when want_net and the pool has one (ours to close after).
 static void answer_namespaces(int conn, int userns, int want_net) {
     int net = want_net ? take_pooled() : -1;
-    answer(conn, 0, 0, userns, net);
+    int fds[2] = { userns, net };
+    answer(conn, 0, 0, fds, net >= 0 ? 2 : 1);
     if (net >= 0) close(net);
 }
 
@@ -536,7 +546,8 @@ static void hold(int pidfd, int mnt, char *next_req, size_t next_len) {
 // (open_tree, recursive) made then: a mount the host adds or removes later under the
 // rootfs (a FUSE mount in it, say) is in a cold run's root and not in this one. Any change
 // of the host's (our) mount table bumps host_gen, and older sandboxes go.
-struct spare { char *req; size_t len; int pid, pidfd, sock, mnt, ready; int64_t since; int minfo; uint64_t gen; };
+// tap: our end of the socket its TAP's fd waits in (--net slirp), handed over with it; or -1.
+struct spare { char *req; size_t len; int pid, pidfd, sock, mnt, ready; int64_t since; int minfo; uint64_t gen; int tap; };
 static struct spare spares[KEEPER_SPARES];
 static int n_spares;
 static uint64_t host_gen; // mu
@@ -564,6 +575,7 @@ static void read_text(const char *path, char *buf, size_t cap) {
 static struct spare unlist_spare(int i) {
     struct spare x = spares[i];
     close(x.sock);
+    if (x.tap >= 0) close(x.tap);
     if (x.minfo >= 0) close(x.minfo);
     spares[i] = spares[--n_spares];
     return x;
@@ -669,7 +681,7 @@ static int warm_valid(const char *req, size_t len) {
 static int build_spare(const char *req, size_t len) {
     char *keep = malloc(len), *work = aligned_alloc(8, (len + 7) & ~(size_t)7);
     struct rl_config *c;
-    int z[2] = { -1, -1 }, net = -1;
+    int z[2] = { -1, -1 }, t[2] = { -1, -1 }, net = -1;
     if (!keep || !work || !(c = warm_config(work, req, len))) goto fail;
     memcpy(keep, req, len);
     pthread_mutex_lock(&mu);
@@ -678,6 +690,10 @@ static int build_spare(const char *req, size_t len) {
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, z) < 0) goto fail;
     c->zygote_fd = z[1];
     c->netns_fd = -1;
+    // --net slirp: pid 1 makes the TAP now and sends its fd here; the run that takes the
+    // sandbox gets t[0] with it and its engine reads the fd from there.
+    if (c->tap && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, t) < 0) goto fail;
+    c->net_sock = t[1];
     if (c->clone_flags & CLONE_NEWNET) {
         net = take_pooled();
         if (net >= 0) { c->netns_fd = net; c->clone_flags &= ~(uint64_t)CLONE_NEWNET; }
@@ -690,6 +706,8 @@ static int build_spare(const char *req, size_t len) {
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     close(z[1]);
     z[1] = -1;
+    if (t[1] >= 0) close(t[1]);
+    t[1] = -1;
     if (net >= 0) close(net);
     if (rc < 0) goto fail;
     rl_release(&ch);
@@ -699,13 +717,14 @@ static int build_spare(const char *req, size_t len) {
     free(work);
     pthread_mutex_lock(&mu);
     int room = n_spares < KEEPER_SPARES;
-    if (room) spares[n_spares++] = (struct spare){ keep, len, ch.pid, ch.pidfd, z[0], mnt, 0, now_ms(), -1, gen };
+    if (room) spares[n_spares++] = (struct spare){ keep, len, ch.pid, ch.pidfd, z[0], mnt, 0, now_ms(), -1, gen, t[0] };
     pthread_mutex_unlock(&mu);
     if (!room) { // the main thread filled the list meanwhile: not kept
         syscall(SYS_pidfd_send_signal, ch.pidfd, SIGKILL, NULL, 0);
         queue_chore((struct chore){ mnt, NULL, 0, 0 });
         close(ch.pidfd);
         close(z[0]);
+        if (t[0] >= 0) close(t[0]);
         free(keep);
         return -1;
     }
@@ -715,6 +734,8 @@ static int build_spare(const char *req, size_t len) {
 fail:
     if (z[0] >= 0) close(z[0]);
     if (z[1] >= 0) close(z[1]);
+    if (t[0] >= 0) close(t[0]);
+    if (t[1] >= 0) close(t[1]);
     free(keep);
     free(work);
     return -1;
@@ -877,7 +898,8 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
     }
     if (i >= 0) {
         struct spare x = spares[i];
-        if (answer(conn, 1, x.pid, x.pidfd, x.sock) == 0) {
+        int fds[4] = { x.pidfd, x.sock, x.tap, userns };
+        if (answer(conn, 1, x.pid, fds, x.tap >= 0 ? 4 : 2) == 0) {
             // Taken: the run holds pid 1's pidfd and the socket; we hold its mount
             // namespace until pid 1 exits (and reap it then). The next one is built then,
             // not now: its ~35 mounts and filters would compete for the CPUs with the

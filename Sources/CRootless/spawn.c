@@ -411,9 +411,10 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
         close(repp[0]);
         // Built by the keeper: nothing of its (its socket, pooled namespaces, other warm
         // sandboxes' sockets) may stay open in the sandbox, or the keeper's death would go
-        // unseen. Only the sync pipe, the socket and the netns are ours; all are >= 3.
+        // unseen. Only the sync pipe, the socket, the netns and the TAP's socket are ours;
+        // all are >= 3 (or -1).
         if (c->zygote) {
-            int keep[3] = { syncp[0], repp[1], netfd };
+            int keep[4] = { syncp[0], repp[1], netfd, tapsock };
             rl_zygote_close_others(keep);
         }
         if (master >= 0) close(master);

@@ -460,6 +460,9 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
         timing("stale");
         return RL_FAST_NONE;
     }
+    // --net slirp's engine is Swift: such a run starts from main (no entry is written for
+    // one; an entry that says so anyway is not run here).
+    if (s.cfg->tap) { free(b); return RL_FAST_MISS; }
     timing("entry checked:");
     const char **envp = NULL;
     if (rl_start_env(&s, envp_in, &envp, &s.cfg->search_path) < 0) { free(b); return RL_FAST_MISS; }
@@ -474,8 +477,16 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
         n = req ? rl_warm_pack(s.cfg, req, cap) : -ENOMEM;
     }
     timing("request packed:");
-    int u, nn, kpid, zpid, pidfd, sock;
-    int rc = n > 0 ? rl_keeper_warm(s.sock, req, (size_t)n, s.want_net, &u, &nn, &kpid, &zpid, &pidfd, &sock) : -1;
+    int u, nn, kpid, zpid, pidfd, sock, tap;
+    int rc = n > 0 ? rl_keeper_warm(s.sock, req, (size_t)n, s.want_net, &u, &nn, &kpid, &zpid, &pidfd, &sock, &tap) : -1;
+    if (rc == 1 && tap >= 0) { // a TAP this config did not ask for: not a sandbox of ours to use
+        rl_pidfd_kill(pidfd, SIGKILL);
+        close(pidfd);
+        close(sock);
+        close(tap);
+        if (u >= 0) close(u);
+        rc = -EPROTO;
+    }
     free(req);
     if (rc != 1) {
         // No sandbox this time: the Swift path asks again (the keeper, asked once already,

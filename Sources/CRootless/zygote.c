@@ -9,11 +9,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-void rl_zygote_close_others(const int keep[3]) {
+void rl_zygote_close_others(const int keep[4]) {
     int lo = 3;
     for (;;) {
         int next = -1;
-        for (int i = 0; i < 3; i++) if (keep[i] >= lo && (next < 0 || keep[i] < next)) next = keep[i];
+        for (int i = 0; i < 4; i++) if (keep[i] >= lo && (next < 0 || keep[i] < next)) next = keep[i];
         if (next < 0) { syscall(SYS_close_range, (unsigned)lo, ~0U, 0); return; }
         if (next > lo) syscall(SYS_close_range, (unsigned)lo, (unsigned)next - 1, 0);
         lo = next + 1;

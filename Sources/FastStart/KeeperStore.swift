@@ -25,16 +25,19 @@ public struct KeeperHandle {
     }
 }
 
-/// A warm sandbox handed over by the keeper: its pid 1 (the keeper's child) and the
-/// socket its command goes in and its reports come out of.
+/// A warm sandbox handed over by the keeper: its pid 1 (the keeper's child), the socket
+/// its command goes in and its reports come out of, and for --net slirp its TAP's socket
+/// and the keeper's user namespace (WarmNet).
 public struct WarmSandbox {
     public var pid: Int32
     public var pidfd: Int32
     public var socket: Int32
-    public init(pid: Int32, pidfd: Int32, socket: Int32) {
+    public var tap: WarmNet?
+    public init(pid: Int32, pidfd: Int32, socket: Int32, tap: WarmNet? = nil) {
         self.pid = pid
         self.pidfd = pidfd
         self.socket = socket
+        self.tap = tap
     }
 }
 
@@ -78,16 +81,20 @@ public struct KeeperStore {
     /// one). A dead keeper's socket refuses the connection. `error`: the errno on nil.
     func connect(_ key: String, net: Bool, warm: [UInt8]? = nil, error: UnsafeMutablePointer<Int32>? = nil) -> KeeperHandle? {
         var u: Int32 = -1, n: Int32 = -1, pid: Int32 = -1
-        var zpid: Int32 = -1, pidfd: Int32 = -1, sock: Int32 = -1
+        var zpid: Int32 = -1, pidfd: Int32 = -1, sock: Int32 = -1, tap: Int32 = -1
         let path = socketPath(key)
         let rc =
-            warm.map { w in w.withUnsafeBytes { rl_keeper_warm(path, $0.baseAddress, $0.count, net ? 1 : 0, &u, &n, &pid, &zpid, &pidfd, &sock) } }
+            warm.map { w in w.withUnsafeBytes { rl_keeper_warm(path, $0.baseAddress, $0.count, net ? 1 : 0, &u, &n, &pid, &zpid, &pidfd, &sock, &tap) } }
             ?? rl_keeper_connect(path, net ? 1 : 0, &u, &n, &pid)
         guard rc >= 0 else {
             error?.pointee = -rc
             return nil
         }
-        if rc == 1 { return KeeperHandle(userns: -1, netns: nil, pid: pid, socket: path, warm: WarmSandbox(pid: zpid, pidfd: pidfd, socket: sock)) }
+        if rc == 1 {
+            return KeeperHandle(
+                userns: -1, netns: nil, pid: pid, socket: path,
+                warm: WarmSandbox(pid: zpid, pidfd: pidfd, socket: sock, tap: tap >= 0 ? WarmNet(tapSocket: tap, userns: u >= 0 ? u : nil) : nil))
+        }
         return KeeperHandle(userns: u, netns: n >= 0 ? n : nil, pid: pid, socket: path)
     }
 

@@ -13,11 +13,25 @@ public protocol FastStarts {
     /// "Try to start it fast", before anything of the sandbox is made: either the sandbox
     /// ran whole (a warm one took the command: its result), or the namespaces the cold
     /// start joins instead of making them (a keeper's user namespace, whose maps need no
-    /// writing, and a pooled network namespace), or none.
-    func tryFast(_ plan: Plan, _ cfg: CConfig, writeMaps: (Int32) throws -> Void) -> FastTry
+    /// writing, and a pooled network namespace), or none. `tap` (--net slirp only) is given
+    /// a warm sandbox's WarmNet once it took the command and before it is supervised.
+    func tryFast(_ plan: Plan, _ cfg: CConfig, writeMaps: (Int32) throws -> Void, tap: ((WarmNet) -> Void)?) -> FastTry
     /// "Remember this start": the cold start's child is cloned and its maps written, not
     /// yet released.
     func remember(_ plan: Plan, _ child: rl_child)
+}
+
+/// What a warm --net slirp sandbox comes with: the socket its TAP's fd waits in, and the
+/// keeper's user namespace (joined before the engine starts, so that it may make -p's
+/// sockets in the sandbox's network namespace, as a cold run's engine does). Both the run's
+/// to close.
+public struct WarmNet {
+    public var tapSocket: Int32
+    public var userns: Int32?
+    public init(tapSocket: Int32, userns: Int32?) {
+        self.tapSocket = tapSocket
+        self.userns = userns
+    }
 }
 
 public enum FastTry {
@@ -28,7 +42,9 @@ public enum FastTry {
 /// No fast starts: every sandbox is made from scratch.
 public struct ColdOnly: FastStarts {
     public init() {}
-    public func tryFast(_ plan: Plan, _ cfg: CConfig, writeMaps: (Int32) throws -> Void) -> FastTry { .cold(userns: nil, netns: nil) }
+    public func tryFast(_ plan: Plan, _ cfg: CConfig, writeMaps: (Int32) throws -> Void, tap: ((WarmNet) -> Void)?) -> FastTry {
+        .cold(userns: nil, netns: nil)
+    }
     public func remember(_ plan: Plan, _ child: rl_child) {}
 }
 
@@ -66,10 +82,25 @@ public struct Launcher {
             }
         }
         let cfg = CConfig(plan, filters: filters, landlockABI: abi)
+        // The sandbox's resolv.conf (rewritten only when it changed): before a warm request,
+        // which names the files the sandbox binds by their identity.
+        if let r = plan.resolvConf, OS.readFile(r.path) != r.text, !kernel.writeFile(atomically: r.path, r.text) {
+            return fail(RootlessError("cannot write the sandbox's resolv.conf at \(r.path)", errno: errno, step: "net", fix: "check the runtime directory"))
+        }
+        // --net slirp: its listeners and engine, for a warm start or a cold one.
+        var net: SlirpStart?
+        if let n = plan.slirp {
+            switch SlirpStart.prepare(n, cfg) {
+            case let .success(s): net = s
+            case let .failure(e): return fail(e)
+            }
+        }
+        defer { if let n = net, let p = plan.slirp { n.finish(p, warn: warn) } }
         // Before the cgroup: a keeper started now outlives this run, so it must not start
         // inside the sandbox's cgroup (a systemd scope would then never empty).
         let joined: (userns: Int32?, netns: Int32?)
-        switch fast.tryFast(plan, cfg, writeMaps: { pid in if let m = plan.idmap { try writeMaps(m, pid: pid) } }) {
+        let warmTap = net.map { n in { (w: WarmNet) in n.warmRunning(w, warn: warn) } }
+        switch fast.tryFast(plan, cfg, writeMaps: { pid in if let m = plan.idmap { try writeMaps(m, pid: pid) } }, tap: warmTap) {
         case let .ran(r): return withExtendedLifetime(cfg) { status(r, plan) }
         case let .cold(userns, netns): joined = (userns, netns)
         }
@@ -84,40 +115,7 @@ public struct Launcher {
             warn("no cgroup for sandboxes here: \(n) (said once; rootless doctor explains)")
         }
         PhaseTimer.mark("cgroup")
-        // The sandbox's resolv.conf (rewritten only when it changed).
-        if let r = plan.resolvConf, OS.readFile(r.path) != r.text, !kernel.writeFile(atomically: r.path, r.text) {
-            return fail(RootlessError("cannot write the sandbox's resolv.conf at \(r.path)", errno: errno, step: "net", fix: "check the runtime directory"))
-        }
-        // --net slirp: the socket its TAP comes back on.
-        var net: SlirpRunner?
-        var netChildEnd: Int32 = -1
-        if let n = plan.slirp {
-            var sp: [Int32] = [-1, -1]
-            guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sp) == 0 else {
-                return fail(RootlessError("cannot make the socket for the sandbox's TAP", errno: errno, step: "net"))
-            }
-            cfg.tap(socket: sp[1])
-            netChildEnd = sp[1]
-            // -p: listening before the sandbox exists, so a port in use fails the run here.
-            var listeners: [SlirpRunner.Listener] = []
-            for f in n.publish {
-                switch SlirpRunner.listen(f) {
-                case let .success(fd): listeners.append(SlirpRunner.Listener(fd: fd, guestPort: f.guestPort, udp: f.udp))
-                case let .failure(e):
-                    listeners.forEach { close($0.fd) }
-                    close(sp[0])
-                    close(sp[1])
-                    return fail(
-                        RootlessError(
-                            "-p \(f.hostIP):\(f.hostPort)\(f.udp ? "/udp" : ""): cannot listen on that host port", errno: e.errno, step: "net",
-                            fix: e.errno == EADDRINUSE ? "the port is in use; choose another host port" : "choose another host address or port"))
-                }
-            }
-            net = SlirpRunner(config: n.config, policy: n.policy, tapSock: sp[0], listeners: listeners)
-        }
-        defer { if netChildEnd >= 0 { close(netChildEnd) } }
         var helper: NetHelper?
-        var netStarted = false
         let started = OS.monotonicSeconds()
         let r: rl_result? = withUnsafePointer(to: cfg.config) { c in
             var child: rl_child
@@ -125,11 +123,7 @@ public struct Launcher {
             PhaseTimer.mark("config+clone")
             // The engine's thread, now that the clone is done (no namespace is made after a
             // thread exists); it waits for the TAP, which the child makes after release.
-            if let n = net {
-                close(netChildEnd)
-                netChildEnd = -1
-                if n.start() { netStarted = true } else { warn("cannot start the network engine: \(OS.errorText(errno)); the sandbox has no network") }
-            }
+            net?.childMade(warn: warn)
             do {
                 if let idmap = plan.idmap, joined.userns == nil { try writeMaps(idmap, pid: child.pid) }
                 if let n = plan.netHelper {
@@ -151,11 +145,9 @@ public struct Launcher {
         }
         helper?.stop()
         // The engine stops with the sandbox: every host socket it opened is closed.
-        if let n = net, !netStarted { n.discard() }
-        if let n = net, netStarted {
-            let log = n.stop()
-            if let f = n.failure { warn("network: \(f)") }
-            if plan.slirp?.log == true { warn(SlirpPlan.report(log)) }
+        if let n = net, let p = plan.slirp {
+            n.finish(p, warn: warn)
+            net = nil
         }
         // Whatever happened, the cgroup goes (everything in it killed first).
         let wall = OS.monotonicSeconds() - started

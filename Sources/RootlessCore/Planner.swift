@@ -340,7 +340,6 @@ public enum Planner {
     /// files named at run time (a policy file, an image's layers) keeps it cold.
     static func warmOff(_ s: RunSpec, _ plan: Plan) -> String? {
         if !s.warm { return "--no-warm" }
-        if plan.slirp != nil { return "--net slirp (its TAP is the run's own)" }
         if let n = plan.netHelper { return "--net \(n.tool.rawValue) (a helper serves the run's own namespace)" }
         if plan.tty { return "-t" }
         if plan.preserveFDs > 0 { return "--preserve-fds" }

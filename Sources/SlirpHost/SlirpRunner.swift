@@ -14,7 +14,7 @@ public final class SlirpRunner {
     /// Made on the loop's thread (the host's resolvers and addresses are read there, off
     /// the start path), before the first frame.
     var engine: SlirpEngine!
-    let tapSock: Int32
+    var tapSock: Int32
     var stopPipe: [Int32] = [-1, -1]
     var ep: Int32 = -1
     var tap: Int32 = -1
@@ -109,6 +109,13 @@ public final class SlirpRunner {
             return .failure(ListenError(errno: e))
         }
         return .success(fd)
+    }
+
+    /// The TAP comes on fd instead (a warm sandbox's: the keeper made the socket it waits
+    /// in, not us); ours is closed. Before start.
+    public func takeTap(from fd: Int32) {
+        close(tapSock)
+        tapSock = fd
     }
 
     /// The loop, on its own thread.

@@ -111,15 +111,17 @@ struct Harness {
     }
 
     /// Starts `executable ARGS` (default: rootless) with stdout on a pipe, stderr to
-    /// /dev/null, stdin from /dev/null.
-    func start(_ args: [String], executable: String? = nil) throws -> Running {
+    /// /dev/null (or the file `stderr`), stdin from /dev/null, `env` over the test's environment.
+    func start(_ args: [String], executable: String? = nil, env: [String: String] = [:], stderr: String? = nil) throws -> Running {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable ?? bin)
         p.arguments = args
         p.currentDirectoryURL = scratch
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
         let out = Pipe()
         p.standardOutput = out
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        if let e = stderr { FileManager.default.createFile(atPath: e, contents: nil) }
+        p.standardError = FileHandle(forWritingAtPath: stderr ?? "/dev/null")
         p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         try p.run()
         return Running(p, out.fileHandleForReading.fileDescriptor)

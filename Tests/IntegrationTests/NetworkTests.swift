@@ -379,6 +379,52 @@ final class NetworkTests: XCTestCase {
         XCTAssertFalse(tcp.split(separator: "\n").contains { $0.split(separator: " ")[2].hasSuffix(rem) && $0.split(separator: " ")[3] == "01" }, tcp)
     }
 
+    /// A --net slirp sandbox the keeper built ahead (its TAP made then, and handed over in
+    /// a socket with it) has the network a cold one has: the remote by name through the DNS
+    /// forwarder, and -p's port, spliced into its namespace (the server sees its own
+    /// address as the peer). Each run checks it was warm (ROOTLESS_TIMING); the control,
+    /// --no-warm, is not.
+    func testAWarmSandboxHasItsNetwork() throws {
+        // The same sandbox for every run (a --bind or -w of its own would be another one).
+        let flags = ["run", "--net", "slirp", "--dns", "\(a):\(port(a, 2))", "--bind", h.scratch.path, "-w", h.scratch.path]
+        let timing = ["ROOTLESS_TIMING": "1"]
+        let fetch = "curl -sS -m 10 http://svc.test:\(port(a, 0))/hello"
+        var warm = false
+        for _ in 0..<10 where !warm {
+            let r = try h.run(flags + ["--", "sh", "-c", fetch], env: timing)
+            XCTAssertEqual(r.out, "hello-from-server\n", r.err)
+            warm = r.err.contains("warm: command sent")
+        }
+        let status = try h.run(["keeper", "status"]).out
+        XCTAssertTrue(warm, "no --net slirp run was warm: \(status)")
+        let cold = try h.run(["run", "--no-warm"] + flags.dropFirst() + ["--", "sh", "-c", fetch], env: timing)
+        XCTAssertEqual(cold.out, "hello-from-server\n", cold.err)
+        XCTAssertFalse(cold.err.contains("warm: command sent"), cold.err)
+
+        // The keeper builds the next one once the last warm run's sandbox is gone: the -p
+        // run waits for it (bounded: 3 s).
+        for _ in 0..<300 {
+            let words = try h.run(["keeper", "status"]).out.split(separator: " ")
+            if let i = words.firstIndex(of: "ready"), i > 0, Int(words[i - 1]) ?? 0 > 0 { break }
+            var p = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&p, 0, 10)
+        }
+        let pport = 20000 + Int((getpid() + 7) % 20000)
+        try "warm-forwarded\n".write(to: h.scratch.appendingPathComponent("wf.txt"), atomically: true, encoding: .utf8)
+        let script =
+            "python3 -c \"import http.server as s\nclass H(s.SimpleHTTPRequestHandler):\n def log_message(self, *a): print(self.client_address[0], flush=True)\ns.ThreadingHTTPServer(('0.0.0.0', 8000), H).serve_forever()\""
+        let errFile = h.scratch.appendingPathComponent("warm-p.err").path
+        let server = try h.start(
+            flags + ["-p", "127.0.0.1:\(pport):8000", "--", "sh", "-c", script], env: timing, stderr: errFile)
+        XCTAssertEqual(self.fetch("http://127.0.0.1:\(pport)/wf.txt", until: "warm-forwarded\n"), "warm-forwarded\n")
+        server.process.terminate()
+        let peers = server.read(until: nil, timeout: 20) ?? ""
+        server.process.waitUntilExit()
+        XCTAssertTrue(peers.split(separator: "\n").contains("10.0.2.100"), "spliced: the peer is the sandbox's own address: \(peers)")
+        let err = (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? ""
+        XCTAssertTrue(err.contains("warm: command sent"), "the -p run was not warm: \(err)")
+    }
+
     /// -p: a connection to the host's port reaches the sandbox's listener; a host port in
     /// use fails the run at once, naming it.
     func testPortForwarding() throws {

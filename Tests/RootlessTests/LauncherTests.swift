@@ -152,6 +152,40 @@ final class LauncherTests: XCTestCase {
         XCTAssertEqual(k.calls.last, "supervise")
     }
 
+    /// --net slirp, warm: the sandbox comes with the socket its TAP waits in, and the engine
+    /// takes it (and closes it when the sandbox ends) only once the command is sent.
+    func testAWarmSlirpSandboxsTAPGoesToTheEngine() throws {
+        let k = Recorder()
+        k.keeperFD = 9
+        var sp: [Int32] = [-1, -1]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &sp), 0)
+        defer { close(sp[1]) }
+        k.warmSandbox = WarmSandbox(pid: 77, pidfd: -1, socket: -1, tap: WarmNet(tapSocket: sp[0], userns: nil))
+        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(["--net", "slirp", "true"], warm: true)), 3)
+        XCTAssertEqual(Array(k.calls.suffix(2)), ["warm go pid=77 argv0=true", "supervise foreign pid=77"])
+        XCTAssertFalse(k.calls.contains("remember start argv=true join=0"), "a slirp run leaves no cached start: its engine is Swift \(k.calls)")
+        XCTAssertEqual(fcntl(sp[0], F_GETFD), -1, "the engine closed the TAP's socket when the sandbox ended")
+    }
+
+    /// A warm sandbox whose TAP does not match the plan (one without a TAP for --net slirp,
+    /// one with for --net none) gets no command: it is killed, its socket closed, and the
+    /// run starts cold.
+    func testAWarmSandboxWhoseTAPDoesNotMatchIsNotUsed() throws {
+        for (flags, tap) in [(["--net", "slirp"], false), ([], true)] {
+            let k = Recorder()
+            k.keeperFD = 9
+            var sp: [Int32] = [-1, -1]
+            XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &sp), 0)
+            defer { close(sp[1]) }
+            if !tap { close(sp[0]) }
+            k.warmSandbox = WarmSandbox(pid: 77, pidfd: -1, socket: -1, tap: tap ? WarmNet(tapSocket: sp[0], userns: nil) : nil)
+            XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(flags + ["true"], warm: true)), 3)
+            XCTAssertFalse(k.calls.contains { $0.hasPrefix("warm go") }, "\(flags): \(k.calls)")
+            XCTAssertTrue(k.calls.contains { $0.hasPrefix("spawn") }, "\(flags): started cold \(k.calls)")
+            if tap { XCTAssertEqual(fcntl(sp[0], F_GETFD), -1, "the unasked-for TAP socket was closed") }
+        }
+    }
+
     static let delegated = CgroupFacts(
         layout: CgroupLayout(kind: .unified, v2Mount: "/sys/fs/cgroup", v1Controllers: [], ownPath: "/user.slice/run-1.scope"),
         base: "/sys/fs/cgroup/user.slice/run-1.scope", delegated: true, available: ["cpu", "io", "memory", "pids"])

@@ -161,7 +161,8 @@ struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
 //   sandbox's, so every mount it sees is locked (CAP_SYS_ADMIN or CAP_SYS_PTRACE added).
 //  tap: SlirpNet: the child makes a TAP (tap0) in the sandbox's network namespace, sends
 //   it the net_setup requests (link up, address, default route) and hands its fd back on
-//   net_sock, the child's end of a socket the front process made.
+//   net_sock, the child's end of a socket the front process made (for a warm sandbox, the
+//   keeper: it hands the other end over with the sandbox, the TAP's fd waiting in it).
 #define RL_CONFIG_TABLE(SCALAR, FD, PTR, STR, STRV, LIST) \
     SCALAR(uint64_t, clone_flags, KEY, 0) \
     SCALAR(int32_t, host_view, KEY, 0) \
@@ -218,7 +219,7 @@ struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
     SCALAR(uint32_t, umask_value, KEY, 0) \
     SCALAR(int32_t, nest_userns, KEY, 0) \
     SCALAR(int32_t, pad_nest, KEY, 0) \
-    SCALAR(int32_t, tap, COLD, 0) \
+    SCALAR(int32_t, tap, KEY, 0) \
     FD(net_sock) \
     LIST(rl_nlmsg, net_setup, KEY, n_net_setup, 8) \
     SCALAR(int32_t, n_net_setup, KEY, 0)

@@ -45,11 +45,14 @@ int rl_keeper_defer(const char *path, int pidfd, int pid);
 // seccomp filter (a sandbox the keeper built would not carry them), E2BIG past cap.
 long rl_warm_pack(const struct rl_config *cfg, void *buf, size_t cap);
 // Asks the keeper at path for a warm sandbox matching req (rl_warm_pack). On a hit:
-// returns 1 with *zpid, *pidfd, *sock (pid 1's, and the socket of rl_warm_go). Otherwise
+// returns 1 with *zpid, *pidfd, *sock (pid 1's, and the socket of rl_warm_go), and for
+// --net slirp *tap (the socket its TAP's fd waits in, as the engine expects) and *userns
+// (the keeper's: joined, the engine may make sockets in the sandbox's network namespace);
+// else both -1. Otherwise
 // the keeper answers as rl_keeper_connect does (returns 0, namespaces filled) and builds
 // one for the next run with this request. -errno on failure.
 int rl_keeper_warm(const char *path, const void *req, size_t len, int want_net, int *userns, int *netns, int *pid,
-                   int *zpid, int *pidfd, int *sock);
+                   int *zpid, int *pidfd, int *sock, int *tap);
 // Sends a warm sandbox its command: cfg's argv, envp and PATH, and our fds 0-2. Blocks
 // the forwarded signals first (rl_supervise reads them). 0 or -errno (E2BIG: too long
 // for one message; EBADF: one of 0-2 is not open).

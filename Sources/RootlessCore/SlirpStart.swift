@@ -1,0 +1,87 @@
+import CRootless
+import Glibc
+import RootlessOS
+import SlirpHost
+import SlirpNet
+
+/// --net slirp around one start, cold or warm: the -p listeners and the engine, made before
+/// the sandbox is (a port in use fails the run there, before anything of it exists), and
+/// the socket the sandbox's TAP comes back on. A cold start's child gets `childEnd` and
+/// the engine starts once the clone is done (no namespace is made after a thread exists);
+/// a warm sandbox made its TAP when the keeper built it, and its engine starts on the
+/// keeper's socket once the command is sent. Either way it stops with the sandbox, and
+/// every host socket it opened is closed.
+final class SlirpStart {
+    let runner: SlirpRunner
+    /// The child's end (cfg.net_sock), ours to close once the child holds its own copy.
+    private(set) var childEnd: Int32
+    private var started = false
+    private var finished = false
+
+    private init(runner: SlirpRunner, childEnd: Int32) {
+        self.runner = runner
+        self.childEnd = childEnd
+    }
+
+    static func prepare(_ n: SlirpPlan, _ cfg: CConfig) -> Result<SlirpStart, RootlessError> {
+        var sp: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sp) == 0 else {
+            return .failure(RootlessError("cannot make the socket for the sandbox's TAP", errno: errno, step: "net"))
+        }
+        var listeners: [SlirpRunner.Listener] = []
+        for f in n.publish {
+            switch SlirpRunner.listen(f) {
+            case let .success(fd): listeners.append(SlirpRunner.Listener(fd: fd, guestPort: f.guestPort, udp: f.udp))
+            case let .failure(e):
+                listeners.forEach { close($0.fd) }
+                close(sp[0])
+                close(sp[1])
+                return .failure(
+                    RootlessError(
+                        "-p \(f.hostIP):\(f.hostPort)\(f.udp ? "/udp" : ""): cannot listen on that host port", errno: e.errno, step: "net",
+                        fix: e.errno == EADDRINUSE ? "the port is in use; choose another host port" : "choose another host address or port"))
+            }
+        }
+        cfg.tap(socket: sp[1])
+        return .success(SlirpStart(runner: SlirpRunner(config: n.config, policy: n.policy, tapSock: sp[0], listeners: listeners), childEnd: sp[1]))
+    }
+
+    /// The child exists (it holds its copy of childEnd): the engine starts and waits for the TAP.
+    func childMade(warn: (String) -> Void) {
+        closeChildEnd()
+        start(warn: warn)
+    }
+
+    /// A warm sandbox took the command: its TAP waits in the keeper's socket. The keeper's
+    /// user namespace is joined first, while this process has one thread (setns refuses
+    /// more); failing that, -p's connections go over the TAP instead of being spliced.
+    func warmRunning(_ w: WarmNet, warn: (String) -> Void) {
+        closeChildEnd()
+        if let u = w.userns {
+            _ = rl_setns_user(u)
+            close(u)
+        }
+        runner.takeTap(from: w.tapSocket)
+        start(warn: warn)
+    }
+
+    private func start(warn: (String) -> Void) {
+        if runner.start() { started = true } else { warn("cannot start the network engine: \(OS.errorText(errno)); the sandbox has no network") }
+    }
+
+    private func closeChildEnd() {
+        if childEnd >= 0 { close(childEnd) }
+        childEnd = -1
+    }
+
+    /// The sandbox is over (or never ran): the engine stops and closes what it held; --net-log's report.
+    func finish(_ plan: SlirpPlan, warn: (String) -> Void) {
+        closeChildEnd()
+        if finished { return }
+        finished = true
+        guard started else { return runner.discard() }
+        let log = runner.stop()
+        if let f = runner.failure { warn("network: \(f)") }
+        if plan.log { warn(SlirpPlan.report(log)) }
+    }
+}
