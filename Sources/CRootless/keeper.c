@@ -876,6 +876,31 @@ static int n_ready(void) {
 // (waiting up to WARM_WAIT_MS for one still being built: a build takes ~2 ms, a cold
 // start longer), else answer as 'J'/'U'; then have the next ones built.
 #define WARM_WAIT_MS 20
+
+// The TAP's fd waiting in a warm sandbox's socket, duplicated for us (MSG_PEEK clones the
+// fds it sees and leaves the message for the run), or -1.
+static int peek_tap(int sock) {
+    char one;
+    struct iovec iov;
+    union rl_fd_ctl u;
+    struct msghdr m;
+    rl_fd_msghdr(&m, &iov, &one, 1, &u);
+    int fds[2] = { -1, -1 };
+    int n = recvmsg(sock, &m, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1 ? rl_fd_take(&m, fds, 2) : 0;
+    if (n == 2) close(fds[1]); // the sandbox's network namespace: the run's
+    return n >= 1 ? fds[0] : -1;
+}
+
+// A pidfd of the process at the other end of conn (the run), or -1.
+static int peer_pidfd(int conn) {
+    int pfd = -1;
+    socklen_t l = sizeof pfd;
+    if (getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &pfd, &l) == 0) return pfd;
+    struct ucred cr;
+    l = sizeof cr;
+    return getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &l) == 0 ? (int)syscall(SYS_pidfd_open, cr.pid, 0) : -1;
+}
+
 static void serve_warm(int conn, int userns, int proof, char kind, const char *req, size_t len) {
     int ok = peer_is_user(proof);
     int i = ok ? find_spare(req, len, 1) : -1;
@@ -898,6 +923,13 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
     }
     if (i >= 0) {
         struct spare x = spares[i];
+        // --net slirp: a reference of our own to its TAP, held until the run has exited
+        // (its pidfd fires). A TAP's last close waits an RCU grace period (tun's detach,
+        // ~0.35 ms); held here, the run's own close is never the last, and ours is made
+        // by the builder, off every run's path.
+        int tapref = x.tap >= 0 ? peek_tap(x.tap) : -1, front = tapref >= 0 ? peer_pidfd(conn) : -1;
+        if (tapref >= 0 && front >= 0 && n_watch < KEEPER_WATCH) hold(front, tapref, NULL, 0);
+        else { if (tapref >= 0) close(tapref); if (front >= 0) close(front); }
         int fds[4] = { x.pidfd, x.sock, x.tap, userns };
         if (answer(conn, 1, x.pid, fds, x.tap >= 0 ? 4 : 2) == 0) {
             // Taken: the run holds pid 1's pidfd and the socket; we hold its mount

@@ -473,6 +473,8 @@ void rl_abort(struct rl_child *child) {
 
 int rl_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig) < 0 ? -errno : 0; }
 
+int rl_set_dumpable(int on) { return prctl(PR_SET_DUMPABLE, on) < 0 ? -errno : 0; }
+
 const char *rl_errno_name(int e) { return strerrorname_np(e); }
 
 int rl_memfd(const char *name) {

@@ -18,9 +18,15 @@ final class SlirpStart {
     private var started = false
     private var finished = false
 
-    private init(runner: SlirpRunner, childEnd: Int32) {
+    /// -p forwards TCP: the engine splices those connections from a socket inside the
+    /// sandbox's network namespace, which a warm run may make only once it has joined the
+    /// keeper's user namespace (which owns that namespace).
+    let splices: Bool
+
+    private init(runner: SlirpRunner, childEnd: Int32, splices: Bool) {
         self.runner = runner
         self.childEnd = childEnd
+        self.splices = splices
     }
 
     static func prepare(_ n: SlirpPlan, _ cfg: CConfig) -> Result<SlirpStart, RootlessError> {
@@ -43,7 +49,10 @@ final class SlirpStart {
             }
         }
         cfg.tap(socket: sp[1])
-        return .success(SlirpStart(runner: SlirpRunner(config: n.config, policy: n.policy, tapSock: sp[0], listeners: listeners), childEnd: sp[1]))
+        return .success(
+            SlirpStart(
+                runner: SlirpRunner(config: n.config, policy: n.policy, tapSock: sp[0], listeners: listeners), childEnd: sp[1],
+                splices: n.publish.contains { !$0.udp }))
     }
 
     /// The child exists (it holds its copy of childEnd): the engine starts and waits for the TAP.
@@ -52,13 +61,23 @@ final class SlirpStart {
         start(warn: warn)
     }
 
-    /// A warm sandbox took the command: its TAP waits in the keeper's socket. The keeper's
-    /// user namespace is joined first, while this process has one thread (setns refuses
-    /// more); failing that, -p's connections go over the TAP instead of being spliced.
+    /// A warm sandbox took the command: its TAP waits in the keeper's socket. With TCP to
+    /// splice, the keeper's user namespace is joined first, while this process has one
+    /// thread (setns refuses more); failing that, those connections go over the TAP. Once
+    /// joined, this process holds every capability in the namespace the sandbox's processes
+    /// run in, so it turns non-dumpable: none of them (nor anything else of the user's)
+    /// may ptrace it or take its fds, whatever capabilities it holds there.
     func warmRunning(_ w: WarmNet, warn: (String) -> Void) {
         closeChildEnd()
         if let u = w.userns {
-            _ = rl_setns_user(u)
+            if splices {
+                let rc = rl_setns_user(u)
+                if rc == 0 {
+                    _ = rl_set_dumpable(0)
+                } else {
+                    warn("cannot join the keeper's user namespace (\(OS.errorText(-rc))): -p's TCP connections go over the TAP, not spliced")
+                }
+            }
             close(u)
         }
         runner.takeTap(from: w.tapSocket)

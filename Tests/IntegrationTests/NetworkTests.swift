@@ -417,12 +417,61 @@ final class NetworkTests: XCTestCase {
         let server = try h.start(
             flags + ["-p", "127.0.0.1:\(pport):8000", "--", "sh", "-c", script], env: timing, stderr: errFile)
         XCTAssertEqual(self.fetch("http://127.0.0.1:\(pport)/wf.txt", until: "warm-forwarded\n"), "warm-forwarded\n")
+        // Joined to the keeper's user namespace (to splice), the run is non-dumpable: its
+        // /proc files are root's, and no process of the sandbox may ptrace it.
+        var st = stat()
+        XCTAssertEqual(stat("/proc/\(server.process.processIdentifier)/fd", &st), 0)
+        XCTAssertEqual(st.st_uid, 0, "the joined warm run is non-dumpable")
         server.process.terminate()
         let peers = server.read(until: nil, timeout: 20) ?? ""
         server.process.waitUntilExit()
         XCTAssertTrue(peers.split(separator: "\n").contains("10.0.2.100"), "spliced: the peer is the sandbox's own address: \(peers)")
         let err = (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? ""
         XCTAssertTrue(err.contains("warm: command sent"), "the -p run was not warm: \(err)")
+    }
+
+    /// A warm --net slirp run's TAP: the keeper holds a reference of its own while the run
+    /// lives (the last close of a TAP waits an RCU grace period, which is then not on the
+    /// run's exit path) and lets it go once the run has exited: no TAP is kept after.
+    func testTheKeeperHoldsAWarmRunsTAPUntilTheRunExits() throws {
+        let flags = ["run", "--net", "slirp"]
+        let timing = ["ROOTLESS_TIMING": "1"]
+        var warm = false
+        for _ in 0..<10 where !warm { warm = try h.run(flags + ["--", "true"], env: timing).err.contains("warm: command sent") }
+        XCTAssertTrue(warm, "no --net slirp run was warm")
+        // Every keeper of the user's ("keeper KEY pid N ..." a line each).
+        let status = try h.run(["keeper", "status"]).out
+        let keepers = status.split(separator: "\n").compactMap { line -> Int? in
+            let w = line.split(separator: " ")
+            return w.firstIndex(of: "pid").flatMap { $0 + 1 < w.count ? Int(w[$0 + 1]) : nil }
+        }
+        XCTAssertFalse(keepers.isEmpty, status)
+        func taps() -> Int {
+            keepers.reduce(0) { n, pid in
+                let dir = "/proc/\(pid)/fd"
+                // "/net/tun": opened where the sandbox's pid 1 was, a mount namespace of its own.
+                return n
+                    + ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter {
+                        (try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + $0))?.hasSuffix("net/tun") == true
+                    }.count
+            }
+        }
+        XCTAssertEqual(taps(), 0, "no run yet: the spares' TAPs wait in their sockets, not in the keeper")
+        let errFile = h.scratch.appendingPathComponent("hold.err").path
+        let run = try h.start(flags + ["--", "sh", "-c", "echo up; exec sleep 60"], env: timing, stderr: errFile)
+        XCTAssertEqual(run.read(until: "up\n", timeout: 20), "up\n")
+        let during = taps()
+        run.process.terminate()
+        run.process.waitUntilExit()
+        XCTAssertTrue(((try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "").contains("warm: command sent"), "the run was warm")
+        XCTAssertEqual(during, 1, "the keeper holds the running sandbox's TAP: \(status)")
+        var after = during
+        for _ in 0..<300 where after > 0 {
+            after = taps()
+            var p = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&p, 0, 10)
+        }
+        XCTAssertEqual(after, 0, "the keeper let the TAP go once the run exited")
     }
 
     /// -p: a connection to the host's port reaches the sandbox's listener; a host port in

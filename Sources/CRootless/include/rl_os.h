@@ -72,6 +72,9 @@ const char *rl_errno_name(int e);
 
 // PR_SET_PDEATHSIG on the calling thread (the one that will clone).
 int rl_set_pdeathsig(int sig);
+// prctl(PR_SET_DUMPABLE): 0 makes this process's /proc files root's and refuses ptrace
+// and pidfd_getfd to anyone without CAP_SYS_PTRACE over the initial user namespace.
+int rl_set_dumpable(int on);
 
 
 // setns(fd, CLONE_NEWUSER) for the calling process (must be single-threaded). 0 or -errno.
