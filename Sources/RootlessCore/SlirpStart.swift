@@ -99,8 +99,9 @@ final class SlirpStart {
         if finished { return }
         finished = true
         guard started else { return runner.discard() }
-        let log = runner.stop()
-        if let f = runner.failure { warn("network: \(f)") }
+        // Waited for only when its log is wanted; else the loop ends by itself, or with the
+        // process (`rootless run` exits next).
+        let log = runner.stop(wait: plan.log)
         if plan.log { warn(SlirpPlan.report(log)) }
     }
 }

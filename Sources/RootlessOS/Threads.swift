@@ -22,6 +22,8 @@ package enum Threads {
     }
 
     package static func join(_ t: pthread_t) { pthread_join(t, nil) }
+    /// Lets t end by itself: nobody joins it (its resources go when it ends, or with the process).
+    package static func detach(_ t: pthread_t) { pthread_detach(t) }
 }
 
 /// A mutex with a condition, for the hand-over between download threads and the

@@ -19,8 +19,9 @@ public final class SlirpRunner {
     var ep: Int32 = -1
     var tap: Int32 = -1
     var thread: pthread_t?
-    /// Why the loop ended early (the TAP never came, epoll failed), for the run's warning.
-    public private(set) var failure: String?
+    /// Why the loop ended early (the TAP never came, epoll failed): said at once, on the
+    /// loop's thread (stop may not wait for it).
+    func fail(_ why: String) { OS.writeStderr("rootless: network: \(why)\n") }
 
     final class Conn {
         let id: Int
@@ -134,16 +135,25 @@ public final class SlirpRunner {
     /// A runner that will not start (the sandbox failed first): what it holds, closed.
     public func discard() { cleanup() }
 
-    /// Ends the loop and closes everything; the destinations for --net-log.
-    public func stop() -> [NetLogEntry: Int] {
+    /// Ends the loop, which then closes everything it holds. With `wait`, returns once it
+    /// has, with the destinations for --net-log; without, at once: the loop finishes by
+    /// itself, or the process's exit, which closes the same, ends it first. (A short
+    /// sandbox may end while the loop still reads the host's addresses, and its last
+    /// closes cost the run's exit path too.)
+    public func stop(wait: Bool) -> [NetLogEntry: Int] {
         if stopPipe[1] >= 0 {
             var b: UInt8 = 1
             _ = write(stopPipe[1], &b, 1)
+            close(stopPipe[1])  // the read end is the loop's (cleanup)
+            stopPipe[1] = -1
         }
-        if let t = thread { Threads.join(t) }
+        guard let t = thread else { return [:] }
         thread = nil
-        for fd in stopPipe where fd >= 0 { close(fd) }
-        stopPipe = [-1, -1]
+        guard wait else {
+            Threads.detach(t)
+            return [:]
+        }
+        Threads.join(t)
         return engine?.log ?? [:]
     }
 
@@ -155,11 +165,7 @@ public final class SlirpRunner {
 
     func loop() {
         defer { cleanup() }
-        var c = config
-        if c.dnsUpstream == nil { c.dnsUpstream = SlirpRunner.hostResolver() }
-        var pol = policy
-        pol.hostAddresses = SlirpRunner.hostAddresses()
-        engine = SlirpEngine(config: c, policy: pol)
+        engine = SlirpEngine(config: config, policy: policy)
         // The TAP first (or EOF: the child failed and has said why).
         var p = [pollfd(fd: tapSock, events: Int16(POLLIN), revents: 0), pollfd(fd: stopPipe[0], events: Int16(POLLIN), revents: 0)]
         while poll(&p, 2, -1) < 0 && errno == EINTR {}
@@ -171,7 +177,7 @@ public final class SlirpRunner {
         if got == 2 { sandboxNet = fds[1] }
         ep = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard ep >= 0, watch(tap, EPOLLIN.rawValue), watch(stopPipe[0], EPOLLIN.rawValue), listeners.allSatisfy({ watch($0.fd, EPOLLIN.rawValue) }) else {
-            failure = "cannot watch the TAP: \(OS.errorText(errno))"
+            fail("cannot watch the TAP: \(OS.errorText(errno))")
             return
         }
         var events = [epoll_event](repeating: epoll_event(), count: 64)
@@ -180,7 +186,7 @@ public final class SlirpRunner {
             let timeout = engine.nextDeadline.map { Int32(clamping: $0 > now ? min($0 - now, 1000) : 0) } ?? 1000
             let n = epoll_wait(ep, &events, Int32(events.count), timeout)
             if n < 0 && errno != EINTR {
-                failure = "epoll_wait: \(OS.errorText(errno))"
+                fail("epoll_wait: \(OS.errorText(errno))")
                 return
             }
             for i in 0..<max(Int(n), 0) {
@@ -190,6 +196,7 @@ public final class SlirpRunner {
                 if fd == tap {
                     readTap()
                 } else if let l = listeners.first(where: { $0.fd == fd }) {
+                    learnHost()
                     if l.udp { forwardDatagrams(l) } else { accept(l.fd, l.guestPort) }
                 } else {
                     hostEvent(fd, ev)
@@ -226,6 +233,18 @@ public final class SlirpRunner {
         return epoll_ctl(ep, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &e) == 0
     }
 
+    /// The host's resolver and addresses, read once: before the first frame the sandbox
+    /// sends to a unicast address (the gateway, DNS: what may open a flow) or the first
+    /// -p connection. The frames a link sends by itself as it comes up (ARP, IPv6's router
+    /// solicitations and MLD reports) go to broadcast or multicast addresses and need
+    /// neither, so a sandbox that never uses the network never pays for the reads.
+    var hostKnown = false
+    func learnHost() {
+        if hostKnown { return }
+        hostKnown = true
+        engine.learnHost(resolver: config.dnsUpstream == nil ? SlirpRunner.hostResolver() : nil, addresses: SlirpRunner.hostAddresses())
+    }
+
     /// Frames from the sandbox, a batch per wake-up.
     func readTap() {
         for _ in 0..<256 {
@@ -233,6 +252,7 @@ public final class SlirpRunner {
             // are sent straight from it, and what a socket does not take is copied.
             let n = tapBuffer.withUnsafeMutableBytes { read(tap, $0.baseAddress, $0.count) }
             if n <= 0 { break }
+            if !hostKnown && tapBuffer[0] & 1 == 0 { learnHost() }  // the destination MAC's group bit
             engine.input(tapBuffer[0..<n], now: SlirpRunner.now())
             apply()
         }
@@ -596,6 +616,8 @@ public final class SlirpRunner {
         if tap >= 0 { close(tap) }
         if ep >= 0 { close(ep) }
         close(tapSock)
+        if stopPipe[0] >= 0 { close(stopPipe[0]) }
+        stopPipe[0] = -1
         tap = -1
         ep = -1
     }

@@ -37,7 +37,7 @@ public struct NetLogEntry: Hashable {
 }
 
 public final class SlirpEngine {
-    public let config: SlirpConfig
+    public private(set) var config: SlirpConfig
     public var policy: EgressPolicy
     public internal(set) var effects: [Effect] = []
     public private(set) var log: [NetLogEntry: Int] = [:]
@@ -74,6 +74,14 @@ public final class SlirpEngine {
         self.policy = policy
         self.policy.allowHostLoopback = policy.allowHostLoopback || config.allowHostLoopback
         builder = FrameBuilder(ourMAC: SlirpConfig.gatewayMAC, peerMAC: .broadcast)
+    }
+
+    /// What the driver reads from the host: its resolver (when no --dns was given) and its
+    /// own addresses (the policy's "host itself"). Told before the first frame that may
+    /// open a flow; before that no rule needs them.
+    public func learnHost(resolver: IP?, addresses: [IP]) {
+        if config.dnsUpstream == nil { config.dnsUpstream = resolver }
+        policy.hostAddresses = addresses
     }
 
     /// The effects so far, handed over (and forgotten here).

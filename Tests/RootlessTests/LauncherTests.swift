@@ -161,7 +161,8 @@ final class LauncherTests: XCTestCase {
         XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &sp), 0)
         defer { close(sp[1]) }
         k.warmSandbox = WarmSandbox(pid: 77, pidfd: -1, socket: -1, tap: WarmNet(tapSocket: sp[0], userns: nil))
-        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(["--net", "slirp", "true"], warm: true)), 3)
+        // --net-log: the run waits for the engine to end (for its log), so its closes are done.
+        XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(try plan(["--net", "slirp", "--net-log", "true"], warm: true)), 3)
         XCTAssertEqual(Array(k.calls.suffix(2)), ["warm go pid=77 argv0=true", "supervise foreign pid=77"])
         XCTAssertFalse(k.calls.contains("remember start argv=true join=0"), "a slirp run leaves no cached start: its engine is Swift \(k.calls)")
         XCTAssertEqual(fcntl(sp[0], F_GETFD), -1, "the engine closed the TAP's socket when the sandbox ended")
