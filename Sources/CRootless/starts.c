@@ -439,7 +439,7 @@ static void timing(const char *what) {
     if (n > 0) (void)!write(2, line, (size_t)n);
 }
 
-static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl_result *res) {
+static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl_result *res, struct rl_held *held) {
     if (argc < 3 || strcmp(argv[1], "run") != 0 || build_inputs(argc, argv) < 0) return RL_FAST_NOT_RUN;
     char path[4200];
     if (entry_path(path, sizeof path, 0) < 0) return RL_FAST_NONE;
@@ -460,9 +460,6 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
         timing("stale");
         return RL_FAST_NONE;
     }
-    // --net slirp's engine is Swift: such a run starts from main (no entry is written for
-    // one; an entry that says so anyway is not run here).
-    if (s.cfg->tap) { free(b); return RL_FAST_MISS; }
     timing("entry checked:");
     const char **envp = NULL;
     if (rl_start_env(&s, envp_in, &envp, &s.cfg->search_path) < 0) { free(b); return RL_FAST_MISS; }
@@ -479,11 +476,11 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
     timing("request packed:");
     int u, nn, kpid, zpid, pidfd, sock, tap;
     int rc = n > 0 ? rl_keeper_warm(s.sock, req, (size_t)n, s.want_net, &u, &nn, &kpid, &zpid, &pidfd, &sock, &tap) : -1;
-    if (rc == 1 && tap >= 0) { // a TAP this config did not ask for: not a sandbox of ours to use
+    if (rc == 1 && (tap >= 0) != (s.cfg->tap != 0)) { // a TAP exactly when the config asked for one
         rl_pidfd_kill(pidfd, SIGKILL);
         close(pidfd);
         close(sock);
-        close(tap);
+        if (tap >= 0) close(tap);
         if (u >= 0) close(u);
         rc = -EPROTO;
     }
@@ -498,6 +495,13 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
         return RL_FAST_MISS;
     }
     timing("keeper answered:");
+    if (s.cfg->tap) {
+        // --net slirp: main starts the engine and sends the command (rl_start_held); the
+        // entry and its environment stay, for the config that points into them.
+        *held = (struct rl_held){ zpid, pidfd, sock, tap, u, 0, s.cfg };
+        timing("held:");
+        return RL_FAST_HELD;
+    }
     if (rl_warm_go(sock, s.cfg) != 0) {
         rl_pidfd_kill(pidfd, SIGKILL);
         close(pidfd);
@@ -526,7 +530,7 @@ static struct rl_fast fast_state;
 // linking this target (the tests too) it does nothing unless argv[1] is "run".
 __attribute__((constructor(101))) static void start_fast(int argc, char **argv, char **envp) {
     timing_start = now_us();
-    fast_state.state = fast(argc, argv, envp, &fast_state.result);
+    fast_state.state = fast(argc, argv, envp, &fast_state.result, &fast_state.held);
     if (fast_state.state != RL_FAST_DONE) return;
     if (fast_state.result.outcome == RL_EXITED) _exit(fast_state.result.code);
     if (fast_state.result.outcome == RL_SIGNALED) _exit(128 + fast_state.result.code);

@@ -46,8 +46,7 @@ public final class KeeperStarts: FastStarts {
         guard let k = keeper else { return .cold(userns: nil, netns: nil) }
         // The keeper took the request: a later run like this one can send it from its
         // entry (StartCache). The config as it stands, before a miss joins namespaces.
-        // Not --net slirp's: its engine is Swift, and a start before main has none.
-        if request != nil, plan.slirp == nil { withUnsafePointer(to: cfg.config) { ops.rememberStart($0, plan, socket: k.socket) } }
+        if request != nil { withUnsafePointer(to: cfg.config) { ops.rememberStart($0, plan, socket: k.socket) } }
         guard let w = k.warm else { return .cold(userns: k.userns, netns: k.netns) }
         if let r = runWarm(w, cfg, tap: tap) { return .ran(r) }
         // The command could not be sent (the sandbox is gone): ask again, cold.

@@ -31,10 +31,43 @@ public enum StartCache {
 
     /// A run done from its entry whose status needs the plan to be told (a setup failure
     /// names the step's mount, a timeout its seconds): the CLI plans it, nothing more.
-    package static var finished: rl_result? { fast.state == Int32(RL_FAST_DONE.rawValue) ? fast.result : nil }
+    package static var finished: rl_result? { fast.state == Int32(RL_FAST_DONE.rawValue) ? fast.result : heldResult }
 
     /// Its warm sandbox took the command but could not run it: this run starts cold.
-    static var coldOnly: Bool { fast.state == Int32(RL_FAST_COLD.rawValue) }
+    static var coldOnly: Bool { fast.state == Int32(RL_FAST_COLD.rawValue) || heldNotSent }
+
+    nonisolated(unsafe) static var heldResult: rl_result?
+    nonisolated(unsafe) static var heldNotSent = false
+
+    /// A --net slirp run whose entry held a warm sandbox (starts.c): its engine, from the
+    /// run's flags alone (the entry stands for the rest of the plan), then the command.
+    /// The exit status when the run is over with a plain one; nil when the CLI goes on:
+    /// to plan the status a failure needs (finished), or to start cold (coldOnly), or
+    /// when nothing is held.
+    package static func runHeld(_ spec: RunSpec) -> Int32? {
+        guard fast.state == Int32(RL_FAST_HELD.rawValue) else { return nil }
+        let h = fast.held
+        let w = WarmNet(tapSocket: h.tap, userns: h.userns >= 0 ? h.userns : nil)
+        // The entry was made from these very flags, so they plan a --net slirp network;
+        // if not, the sandbox goes and the run plans from scratch (and says what is wrong).
+        guard let n = try? Planner.slirpPlan(spec) else {
+            _ = rl_pidfd_kill(h.pidfd, SIGKILL)
+            for fd in [h.pidfd, h.sock, h.tap, h.userns] where fd >= 0 { close(fd) }
+            heldNotSent = true
+            return nil
+        }
+        switch Launcher().runHeld(n, h.cfg, pid: h.pid, pidfd: h.pidfd, socket: h.sock, net: w) {
+        case let .ran(r):
+            if r.outcome == Int32(RL_EXITED.rawValue) { return r.code }
+            if r.outcome == Int32(RL_SIGNALED.rawValue) { return 128 + r.code }
+            heldResult = r
+            return nil
+        case let .failed(code): return code
+        case .notSent:
+            heldNotSent = true
+            return nil
+        }
+    }
 
     /// Stops recording (a fact the log cannot carry, or a plan made from one).
     package static func forgo() { Observe.recording = false }

@@ -115,6 +115,8 @@ public enum CLI {
             PhaseTimer.mark("start")
             let cwd = OS.knownDirectory()
             var spec = try RunArguments.parse(args, cwd: cwd)
+            // A --net slirp sandbox its cached start holds: the engine, and the command.
+            if let code = StartCache.runHeld(spec) { return code }
             // In order, then -e's: a later entry wins (podman's order).
             spec.env = try spec.envFiles.flatMap(EnvFile.read) + spec.env
             // The no-userns rung only when the user allowed it and this host forbids user

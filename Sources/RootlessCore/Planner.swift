@@ -278,7 +278,7 @@ public enum Planner {
     }
 
     /// --net slirp: the engine's link and policy. The egress flags need it.
-    static func slirpPlan(_ s: RunSpec) throws -> SlirpPlan? {
+    public static func slirpPlan(_ s: RunSpec) throws -> SlirpPlan? {
         guard s.net == .slirp else {
             if !s.allowNet.isEmpty || !s.allowNames.isEmpty || !s.denyNet.isEmpty || s.netLog || s.slirp.dnsUpstream != nil {
                 throw RootlessError("--allow-net, --deny-net, --net-log and --dns need --net slirp", step: "args", fix: "add --net slirp")

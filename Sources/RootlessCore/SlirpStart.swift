@@ -29,7 +29,9 @@ final class SlirpStart {
         self.splices = splices
     }
 
-    static func prepare(_ n: SlirpPlan, _ cfg: CConfig) -> Result<SlirpStart, RootlessError> {
+    /// The listeners and the engine, not started; the child's end of the TAP's socket is
+    /// childEnd (a cold start's config takes it).
+    static func prepare(_ n: SlirpPlan) -> Result<SlirpStart, RootlessError> {
         var sp: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sp) == 0 else {
             return .failure(RootlessError("cannot make the socket for the sandbox's TAP", errno: errno, step: "net"))
@@ -48,7 +50,6 @@ final class SlirpStart {
                         fix: e.errno == EADDRINUSE ? "the port is in use; choose another host port" : "choose another host address or port"))
             }
         }
-        cfg.tap(socket: sp[1])
         return .success(
             SlirpStart(
                 runner: SlirpRunner(config: n.config, policy: n.policy, tapSock: sp[0], listeners: listeners), childEnd: sp[1],

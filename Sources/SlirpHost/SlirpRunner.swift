@@ -60,10 +60,10 @@ public final class SlirpRunner {
     var nsSockets: NamespaceSockets?
     var splices: [ObjectIdentifier: PortSplice] = [:]
     var owners: [Int32: Owner] = [:]
-    var buffer = [UInt8](repeating: 0, count: 65536 + 64)
+    var buffer: [UInt8] = []  // 64 KiB + 64, made by the loop's thread (off the start path), as tapBuffer
     /// Where the TAP's frames are read: one buffer for every frame (the effects of one are
     /// applied before the next is read, so the slices they hold are gone by then).
-    var tapBuffer = [UInt8](repeating: 0, count: SlirpRunner.frameMax)
+    var tapBuffer: [UInt8] = []
     /// The effects being performed (traded with the engine's array each round).
     var batch: [Effect] = []
     /// The largest frame the TAP gives (MTU 65520 and the Ethernet header).
@@ -165,6 +165,8 @@ public final class SlirpRunner {
 
     func loop() {
         defer { cleanup() }
+        buffer = [UInt8](repeating: 0, count: SlirpRunner.frameMax)
+        tapBuffer = [UInt8](repeating: 0, count: SlirpRunner.frameMax)
         engine = SlirpEngine(config: config, policy: policy)
         // The TAP first (or EOF: the child failed and has said why).
         var p = [pollfd(fd: tapSock, events: Int16(POLLIN), revents: 0), pollfd(fd: stopPipe[0], events: Int16(POLLIN), revents: 0)]

@@ -430,6 +430,45 @@ final class NetworkTests: XCTestCase {
         XCTAssertTrue(err.contains("warm: command sent"), "the -p run was not warm: \(err)")
     }
 
+    /// A --net slirp run like an earlier one starts from its entry (starts.c holds the warm
+    /// sandbox before main; main makes the engine from the flags and sends the command): the
+    /// remote by name, and the command's status passed through. A -p port that is busy by
+    /// then fails the run before the command runs (its output never comes).
+    func testACachedStartHasItsNetwork() throws {
+        let timing = ["ROOTLESS_TIMING": "1"]
+        let pport = 20000 + Int((getpid() + 11) % 20000)
+        let args = [
+            "run", "--net", "slirp", "--dns", "\(a):\(port(a, 2))", "-p", "127.0.0.1:\(pport):80", "--", "sh", "-c",
+            "curl -sS -m 10 http://svc.test:\(port(a, 0))/hello; exit 7",
+        ]
+        var held = false
+        for _ in 0..<10 where !held {
+            let r = try h.run(args, env: timing)
+            XCTAssertEqual(r.out, "hello-from-server\n", r.err)
+            XCTAssertEqual(r.status, 7, r.err)
+            held = r.err.contains("start cache held")
+        }
+        XCTAssertTrue(held, "no --net slirp run started from its entry")
+        // The port, taken: the next run from the entry fails at its listener.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_port = in_port_t(UInt16(pport).bigEndian)
+        sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(bound, 0)
+        XCTAssertEqual(listen(fd, 1), 0)
+        var busy = try h.run(args, env: timing)
+        for _ in 0..<10 where !busy.err.contains("start cache held") { busy = try h.run(args, env: timing) }
+        XCTAssertTrue(busy.err.contains("start cache held"), busy.err)
+        XCTAssertEqual(busy.status, 125, busy.err)
+        XCTAssertEqual(busy.out, "", "the command did not run")
+        XCTAssertTrue(busy.err.contains("-p 127.0.0.1:\(pport): cannot listen on that host port"), busy.err)
+    }
+
     /// A warm --net slirp run's TAP: the keeper holds a reference of its own while the run
     /// lives (the last close of a TAP waits an RCU grace period, which is then not on the
     /// run's exit path) and lets it go once the run has exited: no TAP is kept after.
