@@ -891,14 +891,12 @@ static int peek_tap(int sock) {
     return n >= 1 ? fds[0] : -1;
 }
 
-// A pidfd of the process at the other end of conn (the run), or -1.
+// A pidfd of the process at the other end of conn (the run), or -1: SO_PEERPIDFD only
+// (>= 6.5). A pid looked up now could already be another process's.
 static int peer_pidfd(int conn) {
     int pfd = -1;
     socklen_t l = sizeof pfd;
-    if (getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &pfd, &l) == 0) return pfd;
-    struct ucred cr;
-    l = sizeof cr;
-    return getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &l) == 0 ? (int)syscall(SYS_pidfd_open, cr.pid, 0) : -1;
+    return getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &pfd, &l) == 0 ? pfd : -1;
 }
 
 static void serve_warm(int conn, int userns, int proof, char kind, const char *req, size_t len) {
@@ -928,7 +926,8 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
         // ~0.35 ms); held here, the run's own close is never the last, and ours is made
         // by the builder, off every run's path.
         int tapref = x.tap >= 0 ? peek_tap(x.tap) : -1, front = tapref >= 0 ? peer_pidfd(conn) : -1;
-        if (tapref >= 0 && front >= 0 && n_watch < KEEPER_WATCH) hold(front, tapref, NULL, 0);
+        // Only with room for the sandbox's own hold (below) left: that one matters more.
+        if (tapref >= 0 && front >= 0 && n_watch + 2 <= KEEPER_WATCH) hold(front, tapref, NULL, 0);
         else { if (tapref >= 0) close(tapref); if (front >= 0) close(front); }
         int fds[4] = { x.pidfd, x.sock, x.tap, userns };
         if (answer(conn, 1, x.pid, fds, x.tap >= 0 ? 4 : 2) == 0) {

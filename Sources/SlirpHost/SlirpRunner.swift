@@ -15,7 +15,11 @@ public final class SlirpRunner {
     /// the start path), before the first frame.
     var engine: SlirpEngine!
     var tapSock: Int32
-    var stopPipe: [Int32] = [-1, -1]
+    /// The stop channel, a socket pair: the loop's end (its alone: closed by its cleanup)
+    /// and the end stop() sends on (main's alone), sent on with MSG_NOSIGNAL, so a loop that
+    /// ended by itself first (its child failed before the TAP came) costs no SIGPIPE.
+    var stopRead: Int32 = -1
+    var stopWrite: Int32 = -1
     var ep: Int32 = -1
     var tap: Int32 = -1
     var thread: pthread_t?
@@ -121,7 +125,9 @@ public final class SlirpRunner {
 
     /// The loop, on its own thread.
     public func start() -> Bool {
-        guard rl_pipe_cloexec(&stopPipe) == 0 else { return false }
+        var sp: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sp) == 0 else { return false }
+        (stopRead, stopWrite) = (sp[0], sp[1])
         // Flows hold host sockets: as many fds as we may (the soft limit up to the hard one).
         var lim = rlimit()
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0, lim.rlim_cur < lim.rlim_max {
@@ -129,6 +135,10 @@ public final class SlirpRunner {
             _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
         }
         thread = Threads.start { [self] in loop() }
+        if thread == nil {
+            close(stopWrite)
+            stopWrite = -1
+        }
         return thread != nil
     }
 
@@ -141,11 +151,11 @@ public final class SlirpRunner {
     /// sandbox may end while the loop still reads the host's addresses, and its last
     /// closes cost the run's exit path too.)
     public func stop(wait: Bool) -> [NetLogEntry: Int] {
-        if stopPipe[1] >= 0 {
+        if stopWrite >= 0 {
             var b: UInt8 = 1
-            _ = write(stopPipe[1], &b, 1)
-            close(stopPipe[1])  // the read end is the loop's (cleanup)
-            stopPipe[1] = -1
+            _ = send(stopWrite, &b, 1, Int32(MSG_NOSIGNAL))
+            close(stopWrite)
+            stopWrite = -1
         }
         guard let t = thread else { return [:] }
         thread = nil
@@ -169,7 +179,7 @@ public final class SlirpRunner {
         tapBuffer = [UInt8](repeating: 0, count: SlirpRunner.frameMax)
         engine = SlirpEngine(config: config, policy: policy)
         // The TAP first (or EOF: the child failed and has said why).
-        var p = [pollfd(fd: tapSock, events: Int16(POLLIN), revents: 0), pollfd(fd: stopPipe[0], events: Int16(POLLIN), revents: 0)]
+        var p = [pollfd(fd: tapSock, events: Int16(POLLIN), revents: 0), pollfd(fd: stopRead, events: Int16(POLLIN), revents: 0)]
         while poll(&p, 2, -1) < 0 && errno == EINTR {}
         if p[1].revents != 0 { return }
         var fds: [Int32] = [-1, -1]
@@ -178,7 +188,7 @@ public final class SlirpRunner {
         tap = fds[0]
         if got == 2 { sandboxNet = fds[1] }
         ep = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard ep >= 0, watch(tap, EPOLLIN.rawValue), watch(stopPipe[0], EPOLLIN.rawValue), listeners.allSatisfy({ watch($0.fd, EPOLLIN.rawValue) }) else {
+        guard ep >= 0, watch(tap, EPOLLIN.rawValue), watch(stopRead, EPOLLIN.rawValue), listeners.allSatisfy({ watch($0.fd, EPOLLIN.rawValue) }) else {
             fail("cannot watch the TAP: \(OS.errorText(errno))")
             return
         }
@@ -194,7 +204,7 @@ public final class SlirpRunner {
             for i in 0..<max(Int(n), 0) {
                 let fd = events[i].data.fd
                 let ev = events[i].events
-                if fd == stopPipe[0] { return }
+                if fd == stopRead { return }
                 if fd == tap {
                     readTap()
                 } else if let l = listeners.first(where: { $0.fd == fd }) {
@@ -235,16 +245,28 @@ public final class SlirpRunner {
         return epoll_ctl(ep, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &e) == 0
     }
 
-    /// The host's resolver and addresses, read once: before the first frame the sandbox
-    /// sends to a unicast address (the gateway, DNS: what may open a flow) or the first
-    /// -p connection. The frames a link sends by itself as it comes up (ARP, IPv6's router
-    /// solicitations and MLD reports) go to broadcast or multicast addresses and need
+    /// The host's resolver and addresses, read once: before the first packet that may
+    /// open a flow (mayOpenFlow) or the first -p connection. The frames a link sends by
+    /// itself as it comes up (ARP, IPv6's router solicitations and MLD reports) need
     /// neither, so a sandbox that never uses the network never pays for the reads.
     var hostKnown = false
     func learnHost() {
         if hostKnown { return }
         hostKnown = true
         engine.learnHost(resolver: config.dnsUpstream == nil ? SlirpRunner.hostResolver() : nil, addresses: SlirpRunner.hostAddresses())
+    }
+
+    /// Whether frame (its first n bytes) may open a flow: an IPv4 or IPv6 packet to a
+    /// unicast address (the engine opens none to a group address), whatever its link
+    /// address says. ARP and packets to group addresses (a link's router solicitations,
+    /// MLD and IGMP reports) may not.
+    static func mayOpenFlow(_ f: [UInt8], _ n: Int) -> Bool {
+        guard n >= 14 else { return false }
+        switch (UInt16(f[12]) << 8) | UInt16(f[13]) {
+        case 0x0800: return n < 34 || !(f[30] >= 224)  // 224/4 multicast, 240/4 and broadcast
+        case 0x86DD: return n < 54 || f[38] != 0xff  // ff00::/8
+        default: return false
+        }
     }
 
     /// Frames from the sandbox, a batch per wake-up.
@@ -254,7 +276,7 @@ public final class SlirpRunner {
             // are sent straight from it, and what a socket does not take is copied.
             let n = tapBuffer.withUnsafeMutableBytes { read(tap, $0.baseAddress, $0.count) }
             if n <= 0 { break }
-            if !hostKnown && tapBuffer[0] & 1 == 0 { learnHost() }  // the destination MAC's group bit
+            if !hostKnown && SlirpRunner.mayOpenFlow(tapBuffer, n) { learnHost() }
             engine.input(tapBuffer[0..<n], now: SlirpRunner.now())
             apply()
         }
@@ -618,8 +640,8 @@ public final class SlirpRunner {
         if tap >= 0 { close(tap) }
         if ep >= 0 { close(ep) }
         close(tapSock)
-        if stopPipe[0] >= 0 { close(stopPipe[0]) }
-        stopPipe[0] = -1
+        if stopRead >= 0 { close(stopRead) }
+        stopRead = -1
         tap = -1
         ep = -1
     }
