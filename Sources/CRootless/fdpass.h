@@ -6,6 +6,7 @@
 // fds over a unix socket with SCM_RIGHTS: the --seccomp-log listener hand-off (payload.c
 // sends, supervise.c receives; one byte of data) and the keeper's answer (keeper.c: its
 // pid as data, up to two namespace fds).
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -46,6 +47,20 @@ static inline int rl_fd_take(struct msghdr *m, int *fds, int max) {
         }
     }
     return n;
+}
+
+// Receives one message of one byte and up to max fds into fds (flags: MSG_PEEK, MSG_DONTWAIT;
+// the fds are close-on-exec). How many fds, or -errno (-EPIPE: the peer closed).
+static inline int rl_fd_recv(int sock, int flags, int *fds, int max) {
+    char one;
+    struct iovec iov;
+    union rl_fd_ctl u;
+    struct msghdr m;
+    rl_fd_msghdr(&m, &iov, &one, 1, &u);
+    ssize_t r;
+    do r = recvmsg(sock, &m, flags | MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
+    if (r < 0) return -errno;
+    return r == 0 ? -EPIPE : rl_fd_take(&m, fds, max);
 }
 
 // Puts n (1 to 4) fds in m as one SCM_RIGHTS message, sized to them.

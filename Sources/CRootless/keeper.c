@@ -880,13 +880,8 @@ static int n_ready(void) {
 // The TAP's fd waiting in a warm sandbox's socket, duplicated for us (MSG_PEEK clones the
 // fds it sees and leaves the message for the run), or -1.
 static int peek_tap(int sock) {
-    char one;
-    struct iovec iov;
-    union rl_fd_ctl u;
-    struct msghdr m;
-    rl_fd_msghdr(&m, &iov, &one, 1, &u);
     int fds[2] = { -1, -1 };
-    int n = recvmsg(sock, &m, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1 ? rl_fd_take(&m, fds, 2) : 0;
+    int n = rl_fd_recv(sock, MSG_PEEK | MSG_DONTWAIT, fds, 2);
     if (n == 2) close(fds[1]); // the sandbox's network namespace: the run's
     return n >= 1 ? fds[0] : -1;
 }

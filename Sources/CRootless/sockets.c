@@ -11,17 +11,8 @@
 #include <unistd.h>
 
 int rl_recv_fds(int sock, int *fds, int max) {
-    char one;
-    struct iovec iov;
-    union rl_fd_ctl u;
-    struct msghdr m;
-    rl_fd_msghdr(&m, &iov, &one, 1, &u);
-    ssize_t r;
-    do r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
-    if (r < 0) return -errno;
-    if (r == 0) return -EPIPE;
-    int n = rl_fd_take(&m, fds, max);
-    return n > 0 ? n : -EPIPE;
+    int n = rl_fd_recv(sock, 0, fds, max);
+    return n == 0 ? -EPIPE : n;
 }
 
 int rl_setns_net(int fd) { return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0; }

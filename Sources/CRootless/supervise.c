@@ -30,14 +30,8 @@ static void write_all(int fd, const char *b, ssize_t n) {
 
 // --seccomp-log: the listener fd arrives once on the notify socket.
 static int recv_listener(int sock) {
-    char byte;
-    struct iovec iov;
-    union rl_fd_ctl u;
-    struct msghdr m;
-    rl_fd_msghdr(&m, &iov, &byte, 1, &u);
-    if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) <= 0) return -1;
     int fd = -1;
-    return rl_fd_take(&m, &fd, 1) == 1 ? fd : -1;
+    return rl_fd_recv(sock, 0, &fd, 1) == 1 ? fd : -1;
 }
 
 static int arg_matches(const struct rl_notify_arg *a, uint64_t v) {
