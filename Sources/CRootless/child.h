@@ -30,7 +30,7 @@ void rl_net_tap(const struct rl_config *c, int report_fd, int sock);
 // takes it into c (argv, envp, PATH) and fds 0-2. Exits quietly on EOF.
 void rl_warm_wait(struct rl_config *c, int rep);
 
-// Its pid 1 keeps nothing of the keeper's open: every fd >= 3 but keep[0..2] (-1: none) is closed.
+// Its pid 1 keeps nothing of the keeper's open: every fd >= 3 but keep[0..3] (-1: none) is closed.
 void rl_zygote_close_others(const int keep[4]);
 // The command message (warm.c sends it, rl_warm_wait reads it). has_mask: the run's CPU
 // affinity follows the header (the sandbox was built with the keeper's).

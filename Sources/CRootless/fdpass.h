@@ -4,8 +4,8 @@
 #define CROOTLESS_FDPASS_H
 #include <stdint.h>
 // fds over a unix socket with SCM_RIGHTS: the --seccomp-log listener hand-off (payload.c
-// sends, supervise.c receives; one byte of data) and the keeper's answer (keeper.c: its
-// pid as data, up to two namespace fds).
+// sends, supervise.c receives; one byte of data), a TAP's (net.c sends, the engine and the
+// keeper receive) and the keeper's answer (keeper.c: its pid as data, up to four fds).
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>

@@ -75,7 +75,8 @@ static int ns_type(int fd) { return ioctl(fd, NS_GET_NSTYPE); }
 // what the fds are: kind 0 [userns, netns?], kind 1 a warm sandbox [pidfd, socket] whose
 // pid 1 is zpid, or for --net slirp [pidfd, socket, tap, userns] (tap: the socket its
 // TAP's fd waits in; userns: ours, which the run joins so that its engine may make -p's
-// sockets in the sandbox's network namespace, as a cold run does); and how many warm sandboxes it has ready and being built, and how many
+// sockets in the sandbox's network namespace, as a cold run does); and how many warm
+// sandboxes it has ready and being built, and how many
 // builds failed (for status: a build fails where a cold run would make a mount target in
 // the user's files, see mounts.c). A keeper from an older build answers with less; the
 // rest reads as 0.
@@ -920,12 +921,15 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
         // (its pidfd fires). A TAP's last close waits an RCU grace period (tun's detach,
         // ~0.35 ms); held here, the run's own close is never the last, and ours is made
         // by the builder, off every run's path.
+        // Peeked before the answer (the run then takes the message), held only once the
+        // answer went out, and only with room for the sandbox's own hold (below) left:
+        // that one matters more.
         int tapref = x.tap >= 0 ? peek_tap(x.tap) : -1, front = tapref >= 0 ? peer_pidfd(conn) : -1;
-        // Only with room for the sandbox's own hold (below) left: that one matters more.
-        if (tapref >= 0 && front >= 0 && n_watch + 2 <= KEEPER_WATCH) hold(front, tapref, NULL, 0);
-        else { if (tapref >= 0) close(tapref); if (front >= 0) close(front); }
         int fds[4] = { x.pidfd, x.sock, x.tap, userns };
-        if (answer(conn, 1, x.pid, fds, x.tap >= 0 ? 4 : 2) == 0) {
+        int sent = answer(conn, 1, x.pid, fds, x.tap >= 0 ? 4 : 2) == 0;
+        if (sent && tapref >= 0 && front >= 0 && n_watch + 2 <= KEEPER_WATCH) hold(front, tapref, NULL, 0);
+        else { if (tapref >= 0) close(tapref); if (front >= 0) close(front); }
+        if (sent) {
             // Taken: the run holds pid 1's pidfd and the socket; we hold its mount
             // namespace until pid 1 exits (and reap it then). The next one is built then,
             // not now: its ~35 mounts and filters would compete for the CPUs with the

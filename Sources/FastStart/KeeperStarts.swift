@@ -48,7 +48,7 @@ public final class KeeperStarts: FastStarts {
         // entry (StartCache). The config as it stands, before a miss joins namespaces.
         if request != nil { withUnsafePointer(to: cfg.config) { ops.rememberStart($0, plan, socket: k.socket) } }
         guard let w = k.warm else { return .cold(userns: k.userns, netns: k.netns) }
-        if let r = runWarm(w, cfg, tap: tap) { return .ran(r) }
+        if let r = withUnsafePointer(to: cfg.config, { runWarm(w, $0, tap: tap) }) { return .ran(r) }
         // The command could not be sent (the sandbox is gone): ask again, cold.
         keeper = ops.keeper(idmap, net: net, warm: nil, writeMaps: writeMaps)
         return .cold(userns: keeper?.userns, netns: keeper?.netns)
@@ -67,31 +67,35 @@ public final class KeeperStarts: FastStarts {
 
     /// The command goes to the warm sandbox, which execs it; from then on it is supervised
     /// as a sandbox of our own (signals, timeout, status), except that pid 1 is the
-    /// keeper's child. nil: the command could not be sent, and the sandbox is killed.
+    /// keeper's child. nil: the command could not be sent, and the sandbox is dropped.
     /// --net slirp: the sandbox came with its TAP's socket, which `tap` takes once the
     /// command is sent (its engine then starts: a thread, which must not exist while a
-    /// failed hand-off may still start cold, joining namespaces).
-    func runWarm(_ w: WarmSandbox, _ cfg: CConfig, tap: ((WarmNet) -> Void)?) -> rl_result? {
-        withUnsafePointer(to: cfg.config) { c in
-            // A TAP is the sandbox's if and only if the config asked for one (it is part of
-            // the request); a keeper that says otherwise gets no command.
-            let rc = (w.tap != nil) == (tap != nil) ? ops.warmGo(w, c) : -EPROTO
-            guard rc == 0 else {
-                _ = rl_pidfd_kill(w.pidfd, SIGKILL)
-                close(w.pidfd)
-                close(w.socket)
-                if let t = w.tap {
-                    close(t.tapSocket)
-                    if let u = t.userns { close(u) }
-                }
-                return nil
-            }
-            PhaseTimer.mark("warm: command sent")
-            if let t = w.tap, let take = tap { take(t) }
-            var child = rl_child(pid: w.pid, pidfd: w.pidfd, sync_fd: -1, report_fd: w.socket, pty_master: -1, notify_sock: -1, foreign: 1)
-            let r = ops.supervise(c, &child)
-            PhaseTimer.mark("payload")
-            return r
+    /// failed hand-off may still start cold, joining namespaces). Also how a cached start
+    /// runs the --net slirp sandbox it holds (StartCache.runHeld).
+    func runWarm(_ w: WarmSandbox, _ c: UnsafePointer<rl_config>, tap: ((WarmNet) -> Void)?) -> rl_result? {
+        // A TAP is the sandbox's if and only if the config asked for one (it is part of
+        // the request); a keeper that says otherwise gets no command.
+        let rc = (w.tap != nil) == (tap != nil) ? ops.warmGo(w, c) : -EPROTO
+        guard rc == 0 else {
+            KeeperStarts.drop(w)
+            return nil
+        }
+        PhaseTimer.mark("warm: command sent")
+        if let t = w.tap, let take = tap { take(t) }
+        var child = rl_child(pid: w.pid, pidfd: w.pidfd, sync_fd: -1, report_fd: w.socket, pty_master: -1, notify_sock: -1, foreign: 1)
+        let r = ops.supervise(c, &child)
+        PhaseTimer.mark("payload")
+        return r
+    }
+
+    /// A warm sandbox that will not get its command: killed, and every fd of it closed.
+    static func drop(_ w: WarmSandbox) {
+        _ = rl_pidfd_kill(w.pidfd, SIGKILL)
+        close(w.pidfd)
+        close(w.socket)
+        if let t = w.tap {
+            close(t.tapSocket)
+            if let u = t.userns { close(u) }
         }
     }
 }

@@ -47,22 +47,24 @@ public enum StartCache {
     package static func runHeld(_ spec: RunSpec) -> Int32? {
         guard fast.state == Int32(RL_FAST_HELD.rawValue) else { return nil }
         let h = fast.held
-        let w = WarmNet(tapSocket: h.tap, userns: h.userns >= 0 ? h.userns : nil)
+        let w = WarmSandbox(pid: h.pid, pidfd: h.pidfd, socket: h.sock, tap: WarmNet(tapSocket: h.tap, userns: h.userns >= 0 ? h.userns : nil))
         // The entry was made from these very flags, so they plan a --net slirp network;
         // if not, the sandbox goes and the run plans from scratch (and says what is wrong).
         guard let n = try? Planner.slirpPlan(spec) else {
-            _ = rl_pidfd_kill(h.pidfd, SIGKILL)
-            for fd in [h.pidfd, h.sock, h.tap, h.userns] where fd >= 0 { close(fd) }
+            KeeperStarts.drop(w)
             heldNotSent = true
             return nil
         }
-        switch Launcher().runHeld(n, h.cfg, pid: h.pid, pidfd: h.pidfd, socket: h.sock, net: w) {
+        // Sent and supervised as a warm sandbox the keeper hands a run (KeeperStarts).
+        switch Launcher().runHeld(n, send: { tap in KeeperStarts().runWarm(w, h.cfg, tap: tap) }) {
         case let .ran(r):
             if r.outcome == Int32(RL_EXITED.rawValue) { return r.code }
             if r.outcome == Int32(RL_SIGNALED.rawValue) { return 128 + r.code }
             heldResult = r
             return nil
-        case let .failed(code): return code
+        case let .failed(code):
+            KeeperStarts.drop(w)  // it never got its command
+            return code
         case .notSent:
             heldNotSent = true
             return nil

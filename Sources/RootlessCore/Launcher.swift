@@ -178,43 +178,25 @@ public struct Launcher {
     /// What became of a warm sandbox a cached start held (runHeld).
     public enum HeldOutcome {
         case ran(rl_result)
-        /// The run failed before the command was sent (its status).
+        /// The run failed before the command was sent (its status); the sandbox is the caller's.
         case failed(Int32)
-        /// The command could not be sent: the sandbox is killed, and the run starts cold.
+        /// The command could not be sent (the sandbox is dropped): the run starts cold.
         case notSent
     }
 
     /// A --net slirp warm sandbox a cached start holds (starts.c: its engine is Swift): the
     /// engine is made, its -p listeners first (a port in use fails the run before the
-    /// command runs); the command goes to the sandbox, the engine starts on its TAP and the
-    /// sandbox is supervised, as KeeperStarts does for a warm sandbox it was handed.
-    public func runHeld(
-        _ n: SlirpPlan, _ cfg: UnsafePointer<rl_config>, pid: Int32, pidfd: Int32, socket: Int32, net w: WarmNet
-    ) -> HeldOutcome {
-        func drop() {
-            _ = rl_pidfd_kill(pidfd, SIGKILL)
-            close(pidfd)
-            close(socket)
-            close(w.tapSocket)
-            if let u = w.userns { close(u) }
-        }
+    /// command runs); then `send` sends the command and supervises the sandbox, giving the
+    /// engine the sandbox's TAP once the command is sent (KeeperStarts.runWarm: nil when
+    /// it could not be sent).
+    public func runHeld(_ n: SlirpPlan, send: (_ tap: @escaping (WarmNet) -> Void) -> rl_result?) -> HeldOutcome {
         let net: SlirpStart
         switch SlirpStart.prepare(n) {
         case let .success(s): net = s
-        case let .failure(e):
-            drop()
-            return .failed(fail(e))
+        case let .failure(e): return .failed(fail(e))
         }
         defer { net.finish(n, warn: warn) }
-        guard rl_warm_go(socket, cfg) == 0 else {
-            drop()
-            return .notSent
-        }
-        PhaseTimer.mark("warm: command sent")
-        net.warmRunning(w, warn: warn)
-        var child = rl_child(pid: pid, pidfd: pidfd, sync_fd: -1, report_fd: socket, pty_master: -1, notify_sock: -1, foreign: 1)
-        let r = kernel.supervise(cfg, &child)
-        PhaseTimer.mark("payload")
+        guard let r = send({ net.warmRunning($0, warn: warn) }) else { return .notSent }
         return .ran(r)
     }
 
