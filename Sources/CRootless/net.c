@@ -24,7 +24,9 @@ void rl_net_tap(const struct rl_config *c, int rep, int sock) {
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     memcpy(ifr.ifr_name, "tap0", 5);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    // A VirtioNet header before each frame, both ways: the engine's frames may leave TCP
+    // checksums partial (NEEDS_CSUM), which a locally delivered packet never sums.
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) rl_fail(rep, RL_STEP_TAP, errno, -1);
     // Persistent: closing the last fd (the engine's, at the run's end) then leaves the
     // device to its network namespace, whose teardown (a kernel worker, after the last

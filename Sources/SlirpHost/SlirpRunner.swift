@@ -68,6 +68,10 @@ public final class SlirpRunner {
     /// Where the TAP's frames are read: one buffer for every frame (the effects of one are
     /// applied before the next is read, so the slices they hold are gone by then).
     var tapBuffer: [UInt8] = []
+    /// The VirtioNet headers of the frame read and of the frame written (the TAP has
+    /// IFF_VNET_HDR: rl_net_tap).
+    var vnetIn = [UInt8](repeating: 0, count: VirtioNet.headerLength)
+    var vnetOut = [UInt8](repeating: 0, count: VirtioNet.headerLength)
     /// The effects being performed (traded with the engine's array each round).
     var batch: [Effect] = []
     /// The largest frame the TAP gives (MTU 65520 and the Ethernet header).
@@ -177,7 +181,7 @@ public final class SlirpRunner {
         defer { cleanup() }
         buffer = [UInt8](repeating: 0, count: SlirpRunner.frameMax)
         tapBuffer = [UInt8](repeating: 0, count: SlirpRunner.frameMax)
-        engine = SlirpEngine(config: config, policy: policy)
+        engine = SlirpEngine(config: config, policy: policy, partialTCPChecksums: true)
         // The TAP first (or EOF: the child failed and has said why).
         var p = [pollfd(fd: tapSock, events: Int16(POLLIN), revents: 0), pollfd(fd: stopRead, events: Int16(POLLIN), revents: 0)]
         while poll(&p, 2, -1) < 0 && errno == EINTR {}
@@ -195,7 +199,10 @@ public final class SlirpRunner {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         while true {
             let now = SlirpRunner.now()
-            let timeout = engine.nextDeadline.map { Int32(clamping: $0 > now ? min($0 - now, 1000) : 0) } ?? 1000
+            // The timers' earliest: ticked only once it is due (what this round's events
+            // arm lies ahead of it, or in a later round's reckoning).
+            let due = engine.nextDeadline
+            let timeout = due.map { Int32(clamping: $0 > now ? min($0 - now, 1000) : 0) } ?? 1000
             let n = epoll_wait(ep, &events, Int32(events.count), timeout)
             if n < 0 && errno != EINTR {
                 fail("epoll_wait: \(OS.errorText(errno))")
@@ -215,8 +222,10 @@ public final class SlirpRunner {
                 }
                 apply()
             }
-            engine.tick(now: SlirpRunner.now())
-            apply()
+            if let d = due, SlirpRunner.now() >= d {
+                engine.tick(now: SlirpRunner.now())
+                apply()
+            }
             // A listener set aside when fds ran out (EMFILE) is watched again after 100 ms.
             if let t = listenersResumeAt, SlirpRunner.now() >= t {
                 listenersResumeAt = nil
@@ -274,7 +283,10 @@ public final class SlirpRunner {
         for _ in 0..<256 {
             // The engine takes a slice of the buffer (no copy); the bytes for a host socket
             // are sent straight from it, and what a socket does not take is copied.
-            let n = tapBuffer.withUnsafeMutableBytes { read(tap, $0.baseAddress, $0.count) }
+            // Each frame comes after its VirtioNet header (unused: the TAP offers no
+            // offloads, so the sandbox's frames come whole).
+            let got = vnetIn.withUnsafeMutableBytes { h in tapBuffer.withUnsafeMutableBytes { SlirpRunner.readv(tap, h, $0) } }
+            let n = got - VirtioNet.headerLength
             if n <= 0 { break }
             if !hostKnown && SlirpRunner.mayOpenFlow(tapBuffer, n) { learnHost() }
             engine.input(tapBuffer[0..<n], now: SlirpRunner.now())
@@ -301,7 +313,9 @@ public final class SlirpRunner {
                 return
             }
             if ev & EPOLLOUT.rawValue != 0 { flush(c) }
-            if ev & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 && !c.paused { readHost(c) }
+            if ev & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 && !c.paused {
+                readHost(c, peerDone: ev & EPOLLRDHUP.rawValue != 0 && ev & EPOLLERR.rawValue == 0)
+            }
         case let .udp(id)?:
             for _ in 0..<64 {
                 let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
@@ -440,29 +454,53 @@ public final class SlirpRunner {
         }
     }
 
-    func readHost(_ c: Conn) {
+    /// peerDone: epoll saw the peer's FIN (EPOLLRDHUP) before these reads.
+    func readHost(_ c: Conn, peerDone: Bool = false) {
         var total = 0
         while total < (1 << 20) {
-            let n = buffer.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, 65536, Int32(MSG_DONTWAIT)) }
-            if n > 0 {
-                total += n
-                engine.tcpReceived(c.id, buffer[0..<n], now: SlirpRunner.now())
+            // Straight into the flow's ring when it has a run free for a good read (the
+            // download path copies nothing itself); else into our buffer, then copied (a
+            // new flow's ring grows as its bytes come).
+            var got: (n: Int, last: Bool, err: Int32) = (0, false, 0)
+            let into = engine.tcpRead(c.id, room: 16384, now: SlirpRunner.now()) { b in
+                got = SlirpRunner.recvHost(c.fd, b, peerDone: peerDone)
+                return (got.n, got.last)
+            }
+            if into == nil {
+                got = buffer.withUnsafeMutableBytes { SlirpRunner.recvHost(c.fd, $0, peerDone: peerDone) }
+                if got.n > 0 { engine.tcpReceived(c.id, buffer[0..<got.n], eof: got.last, now: SlirpRunner.now()) }
+            }
+            if got.n > 0 {
+                total += got.n
+                if got.last {
+                    c.eof = true
+                    rewatch(c)
+                }
                 // Inside apply (a flow resumed): one read; the running loop applies it, and
                 // epoll reports the rest.
-                if applying { return }
+                if applying || got.last { return }
                 apply()  // a pause takes effect before the next read
                 if c.paused || tcp[c.id] == nil { return }
                 continue
             }
-            if n == 0 {
+            if got.n == 0 {
                 c.eof = true
                 rewatch(c)
                 engine.tcpHostEOF(c.id, now: SlirpRunner.now())
-            } else if errno != EAGAIN && errno != EINTR {
+            } else if got.err != EAGAIN && got.err != EINTR {
                 engine.tcpHostError(c.id)
             }
             return
         }
+    }
+
+    /// One read of a host TCP socket into b (64 KiB at most): the count (or -1), whether
+    /// the bytes are the host's last, and errno. Last: a read short of what it asked after
+    /// the peer's FIN (peerDone) emptied the queue (the FIN goes with them; no read for the EOF).
+    static func recvHost(_ fd: Int32, _ b: UnsafeMutableRawBufferPointer, peerDone: Bool) -> (n: Int, last: Bool, err: Int32) {
+        let want = min(b.count, 65536)
+        let n = recv(fd, b.baseAddress, want, Int32(MSG_DONTWAIT))
+        return (n, peerDone && n > 0 && n < want, n < 0 ? errno : 0)
     }
 
     /// Writes what is buffered for the host; reports what went (the sandbox's window).
@@ -531,7 +569,11 @@ public final class SlirpRunner {
     func perform(_ e: Effect) {
         switch e {
         case let .frame(f):
-            _ = f.withUnsafeBytes { write(tap, $0.baseAddress, $0.count) }
+            VirtioNet.header(for: f, into: &vnetOut)
+            _ = vnetOut.withUnsafeMutableBytes { v in f.withUnsafeBytes { SlirpRunner.writev(tap, v, $0, UnsafeRawBufferPointer(start: nil, count: 0)) } }
+        case let .segment(h, p):
+            VirtioNet.header(for: h, into: &vnetOut)
+            _ = vnetOut.withUnsafeMutableBytes { v in h.withUnsafeBytes { hb in p.withUnsafeBytes { SlirpRunner.writev(tap, v, hb, $0) } } }
         case let .tcpConnect(id, to):
             // The host's own addresses, as routing says at this moment (an interface added
             // since the start counts too), are refused unless the host's loopback is open.
@@ -543,15 +585,25 @@ public final class SlirpRunner {
             guard fd >= 0 else { return engine.tcpConnected(id, ok: false, now: SlirpRunner.now()) }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let r = SlirpRunner.connect(fd, to: to)
-            guard r == 0 || errno == EINPROGRESS else {
+            var r = SlirpRunner.connect(fd, to: to)
+            // A connect within this host's own networks (a veth, a bridge) is most often done
+            // by the time connect returns: asked again, connect says so (0), or EALREADY
+            // while it goes on, or why it failed. Done, the SYN-ACK goes out now.
+            if r < 0 && errno == EINPROGRESS { r = SlirpRunner.connect(fd, to: to) }
+            guard r == 0 || errno == EALREADY else {
                 close(fd)
                 return engine.tcpConnected(id, ok: false, now: SlirpRunner.now())
             }
             let c = Conn(id: id, fd: fd)
             tcp[id] = c
             owners[fd] = .tcp(id)
-            c.watched = watch(fd, EPOLLOUT.rawValue)
+            c.connecting = r != 0
+            if c.connecting {
+                c.watched = watch(fd, EPOLLOUT.rawValue)
+            } else {
+                rewatch(c)
+                engine.tcpConnected(id, ok: true, now: SlirpRunner.now())
+            }
         case let .tcpSend(id, data):
             guard let c = tcp[id] else { return }
             // Straight from the frame when nothing waits before it (the usual case: the
@@ -644,6 +696,20 @@ public final class SlirpRunner {
         stopRead = -1
         tap = -1
         ep = -1
+    }
+
+    /// A frame in one read (readv: its VirtioNet header, then the frame) or write (writev:
+    /// its header, then the frame's bytes in one or two parts); what it returned.
+    static func readv(_ fd: Int32, _ a: UnsafeMutableRawBufferPointer, _ b: UnsafeMutableRawBufferPointer) -> Int {
+        var iov = (iovec(iov_base: a.baseAddress, iov_len: a.count), iovec(iov_base: b.baseAddress, iov_len: b.count))
+        return withUnsafePointer(to: &iov) { $0.withMemoryRebound(to: iovec.self, capacity: 2) { Glibc.readv(fd, $0, 2) } }
+    }
+    static func writev(_ fd: Int32, _ a: UnsafeMutableRawBufferPointer, _ b: UnsafeRawBufferPointer, _ c: UnsafeRawBufferPointer) -> Int {
+        var iov = (
+            iovec(iov_base: a.baseAddress, iov_len: a.count), iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress), iov_len: b.count),
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: c.baseAddress), iov_len: c.count)
+        )
+        return withUnsafePointer(to: &iov) { $0.withMemoryRebound(to: iovec.self, capacity: 3) { Glibc.writev(fd, $0, c.count > 0 ? 3 : 2) } }
     }
 
     /// connect(2) to e: 0, or -1 with errno set.

@@ -18,6 +18,7 @@ public struct Endpoint: Hashable, CustomStringConvertible, Sendable {
 /// What the driver must do, in order.
 public enum Effect: Equatable {
     case frame([UInt8])  // write to the TAP
+    case segment([UInt8], ArraySlice<UInt8>)  // a TCP frame to the TAP: its headers, then its payload (from the flow's ring)
     case tcpConnect(Int, Endpoint)  // open a host TCP socket; answer tcpConnected
     case tcpSend(Int, ArraySlice<UInt8>)  // write to it (the driver buffers; reports tcpWritten)
     case tcpShutdown(Int)  // the sandbox closed its side: shutdown(SHUT_WR)
@@ -27,6 +28,18 @@ public enum Effect: Equatable {
     case udpClose(Int)
     case icmpEcho(Int, IP, ArraySlice<UInt8>)  // an echo request (the ICMP or ICMPv6 message) on the flow's ping socket
     case icmpClose(Int)
+}
+
+extension Effect {
+    /// The frame's bytes as they go on the wire (a segment's headers and payload joined);
+    /// nil for an effect that is no frame.
+    public var wire: [UInt8]? {
+        switch self {
+        case let .frame(f): return f
+        case let .segment(h, p): return h + p
+        default: return nil
+        }
+    }
 }
 
 /// One destination reached or refused, for --net-log.
@@ -69,11 +82,14 @@ public final class SlirpEngine {
     public static let maxUDPInbound = 256
     public static let udpIdleMS: UInt64 = 60_000
 
-    public init(config: SlirpConfig, policy: EgressPolicy) {
+    /// partialTCPChecksums: the driver's link completes TCP checksums (a TAP with a
+    /// VirtioNet header); the frames then leave them partial (FrameBuilder).
+    public init(config: SlirpConfig, policy: EgressPolicy, partialTCPChecksums: Bool = false) {
         self.config = config
         self.policy = policy
         self.policy.allowHostLoopback = policy.allowHostLoopback || config.allowHostLoopback
         builder = FrameBuilder(ourMAC: SlirpConfig.gatewayMAC, peerMAC: .broadcast)
+        builder.partialTCPChecksums = partialTCPChecksums
     }
 
     /// What the driver reads from the host: its resolver (when no --dns was given) and its
@@ -356,10 +372,13 @@ public final class SlirpEngine {
 
     func reset(_ key: FlowKey, seq: UInt32, ack: UInt32) {
         let r = TCPSegment(srcPort: key.remote.port, dstPort: key.local.port, seq: seq, ack: ack, flags: TCPFlag.rst | TCPFlag.ack, window: 0)
-        effects.append(.frame(builder.tcp(r, src: key.remote.ip, dst: key.local.ip)))
+        effects.append(.frame(builder.tcpHeaders(r, src: key.remote.ip, dst: key.local.ip)))
     }
 
-    func send(_ f: TCPFlow, _ s: TCPSegment) { effects.append(.frame(builder.tcp(s, src: f.key.remote.ip, dst: f.key.local.ip))) }
+    func send(_ f: TCPFlow, _ s: TCPSegment) {
+        let h = builder.tcpHeaders(s, src: f.key.remote.ip, dst: f.key.local.ip)
+        effects.append(s.payload.isEmpty ? .frame(h) : .segment(h, s.payload))
+    }
 
     func remove(_ f: TCPFlow) {
         guard tcpByID[f.id] != nil else { return }
@@ -429,10 +448,23 @@ public final class SlirpEngine {
         }
     }
 
-    /// Bytes the host socket gave.
-    public func tcpReceived(_ id: Int, _ data: ArraySlice<UInt8>, now: UInt64) {
+    /// Reads the host socket's bytes straight into the flow's ring when it has `room`
+    /// bytes free in one run: read gets that run and says how many bytes it put there (≤ 0:
+    /// none) and whether they were the host's last. nil: not read (no such flow, or no
+    /// such room: the driver reads into its own buffer and calls tcpReceived).
+    public func tcpRead(_ id: Int, room: Int, now: UInt64, _ read: (UnsafeMutableRawBufferPointer) -> (count: Int, last: Bool)) -> Int? {
+        guard let f = tcpByID[id] else { return nil }
+        let n = f.hostRead(room: room, now: now, self, read)
+        if f.state == .closed { remove(f) }
+        return n
+    }
+
+    /// Bytes the host socket gave; eof: the host closed its side after them (the FIN goes
+    /// with them).
+    public func tcpReceived(_ id: Int, _ data: ArraySlice<UInt8>, eof: Bool = false, now: UInt64) {
         guard let f = tcpByID[id] else { return }
-        f.hostData(data, now: now, self)
+        f.hostData(data, eof: eof, now: now, self)
+        if f.state == .closed { remove(f) }
     }
 
     /// The host closed its side (EOF).
@@ -482,8 +514,8 @@ public final class SlirpEngine {
     public var nextDeadline: UInt64? {
         var d: UInt64? = nil
         for f in tcpByID.values { if let t = f.deadline { d = min(d ?? t, t) } }
-        if let u = udpByID.values.map({ $0.lastUsed + SlirpEngine.udpIdleMS }).min() { d = min(d ?? u, u) }
-        if let u = icmpByID.values.map({ $0.lastUsed + SlirpEngine.udpIdleMS }).min() { d = min(d ?? u, u) }
+        for f in udpByID.values { d = min(d ?? .max, f.lastUsed + SlirpEngine.udpIdleMS) }
+        for f in icmpByID.values { d = min(d ?? .max, f.lastUsed + SlirpEngine.udpIdleMS) }
         if let u = fragments.nextDeadline { d = min(d ?? u, u) }
         return d
     }

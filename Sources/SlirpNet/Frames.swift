@@ -153,6 +153,9 @@ public struct FrameBuilder {
     /// still held elsewhere is copied first, as any array is).
     var ring = [[UInt8]](repeating: [], count: 64)
     var slot = 0
+    /// TCP segments carry the pseudo-header's sum alone, for the kernel to complete (or,
+    /// delivering locally, to skip): the driver says so in each frame's VirtioNet header.
+    public var partialTCPChecksums = false
     public init(ourMAC: MAC, peerMAC: MAC) {
         self.ourMAC = ourMAC
         self.peerMAC = peerMAC
@@ -160,15 +163,16 @@ public struct FrameBuilder {
 
     /// Starts a frame in the ring's next buffer: its Ethernet and IP headers written, the
     /// transport header's bytes zeroed and the payload copied after it (once, never zeroed
-    /// first: a whole TCP segment's worth per frame on the download path). Its slot.
-    mutating func begin(src: IP, dst: IP, proto: UInt8, header: Int, payload: ArraySlice<UInt8>, hopLimit: UInt8 = 64) -> Int {
+    /// first), unless copyPayload is false (a TCP segment's: the driver writes it from
+    /// where it is). Its slot.
+    mutating func begin(src: IP, dst: IP, proto: UInt8, header: Int, payload: ArraySlice<UInt8>, copyPayload: Bool = true, hopLimit: UInt8 = 64) -> Int {
         let k = slot
         slot = (slot + 1) % ring.count
         let start = FrameBuilder.transport(dst) + header
         let transportLength = header + payload.count
         ring[k].removeAll(keepingCapacity: true)
         ring[k].append(contentsOf: repeatElement(0, count: start))
-        ring[k].append(contentsOf: payload)
+        if copyPayload { ring[k].append(contentsOf: payload) }
         if let s4 = src.v4, let d4 = dst.v4 {
             Ethernet(dst: peerMAC, src: ourMAC, type: EtherType.ipv4).write(&ring[k])
             IPv4Header.write(&ring[k], at: Ethernet.headerLength, src: s4, dst: d4, proto: proto, id: nextID, payloadLength: transportLength)
@@ -207,14 +211,20 @@ public struct FrameBuilder {
         return ring[k]
     }
 
-    public mutating func tcp(_ s: TCPSegment, src: IP, dst: IP) -> [UInt8] {
+    /// A whole TCP frame (the payload copied in).
+    public mutating func tcp(_ s: TCPSegment, src: IP, dst: IP) -> [UInt8] { tcp(s, src: src, dst: dst, copyPayload: true) }
+
+    /// A TCP frame's headers: its payload (s.payload, not copied) follows them on the wire.
+    public mutating func tcpHeaders(_ s: TCPSegment, src: IP, dst: IP) -> [UInt8] { tcp(s, src: src, dst: dst, copyPayload: false) }
+
+    mutating func tcp(_ s: TCPSegment, src: IP, dst: IP, copyPayload: Bool) -> [UInt8] {
         var opts: [UInt8] = []
         if let m = s.mss { opts += [2, 4, UInt8(m >> 8), UInt8(m & 0xff)] }
         if let w = s.windowScale { opts += [1, 3, 3, w] }
         while opts.count % 4 != 0 { opts.append(1) }
         let hl = 20 + opts.count
         let n = hl + s.payload.count
-        let k = begin(src: src, dst: dst, proto: IPProto.tcp, header: hl, payload: s.payload)
+        let k = begin(src: src, dst: dst, proto: IPProto.tcp, header: hl, payload: s.payload, copyPayload: copyPayload)
         let t = FrameBuilder.transport(dst)
         put16(&ring[k], t, s.srcPort)
         put16(&ring[k], t + 2, s.dstPort)
@@ -224,7 +234,12 @@ public struct FrameBuilder {
         ring[k][t + 13] = s.flags
         put16(&ring[k], t + 14, s.window)
         for (o, byte) in opts.enumerated() { ring[k][t + 20 + o] = byte }
-        put16(&ring[k], t + 16, Checksum.fold(Checksum.add(ring[k], t, t + n, Checksum.pseudo(src, dst, proto: IPProto.tcp, length: n))))
+        let pseudo = Checksum.pseudo(src, dst, proto: IPProto.tcp, length: n)
+        // The frame's bytes, then what follows them on the wire (the header's length is a
+        // multiple of 4: the payload's words continue its sum).
+        let after = copyPayload ? s.payload[s.payload.startIndex..<s.payload.startIndex] : s.payload
+        let sum = partialTCPChecksums ? 0 : Checksum.add(after, after.startIndex, after.endIndex, Checksum.add(ring[k], t, ring[k].count, pseudo))
+        put16(&ring[k], t + 16, partialTCPChecksums ? ~Checksum.fold(pseudo) : Checksum.fold(sum))
         return ring[k]
     }
 }

@@ -3,9 +3,10 @@
 // Sandbox -> host: in-order data is handed to the driver at once and acknowledged; the
 // window we advertise is our buffer less what the driver has not yet written to the host
 // (backpressure).
-// Host -> sandbox: bytes wait in `buf` until acknowledged; sent within the sandbox's
-// window and MSS; retransmitted from the oldest unacknowledged byte on timeout (no SACK);
-// a zero window is probed. A FIN goes each way once its side is done.
+// Host -> sandbox: bytes wait in `ring` until acknowledged (read into it from the host
+// socket, and sent to the TAP from it: no copy of ours on the download path); sent within
+// the sandbox's window and MSS; retransmitted from the oldest unacknowledged byte on
+// timeout (no SACK); a zero window is probed. A FIN goes each way once its side is done.
 
 @inline(__always) func seqDiff(_ a: UInt32, _ b: UInt32) -> Int32 { Int32(bitPattern: a &- b) }
 
@@ -27,9 +28,12 @@ final class TCPFlow {
     // The host's stream (to the sandbox).
     let iss: UInt32
     var sndUna: UInt32
-    var buf: [UInt8] = []
-    var bufStart = 0
-    var sent = 0  // bytes of buf (from bufStart) sent and not yet acknowledged
+    /// The host's bytes not yet acknowledged: `buffered` bytes from `head` (sndUna's byte),
+    /// wrapping at the ring's end. The ring grows (doubling) only when full, never shrinks.
+    var ring: [UInt8] = []
+    var head = 0
+    var buffered = 0
+    var sent = 0  // of the buffered bytes, sent and not yet acknowledged
     var peerWindow = 65535
     var peerScale: UInt8
     var mss: Int
@@ -45,7 +49,6 @@ final class TCPFlow {
     static let maxRetries = 12
 
     var deadline: UInt64? { rtoAt }
-    var buffered: Int { buf.count - bufStart }
 
     init(id: Int, key: FlowKey, syn: TCPSegment, iss: UInt32, mss ourMSS: Int, now: UInt64) {
         self.id = id
@@ -179,17 +182,14 @@ final class TCPFlow {
         guard acked > 0, seqDiff(s.ack, nxt) <= 0 else { return }
         let data = min(Int(acked), sent)
         if finSent && Int(acked) == sent + 1 { finAcked = true }
-        bufStart += data
+        head = buffered == data ? 0 : (head + data) % ring.count
+        buffered -= data
         sent -= data
         e.sendBuffered -= data
         sndUna = s.ack
         retries = 0
         rto = 200
         rtoAt = sent > 0 || (finSent && !finAcked) ? now + rto : nil
-        if bufStart > 65536 && bufStart * 2 > buf.count {
-            buf.removeFirst(bufStart)
-            bufStart = 0
-        }
         if paused && buffered < TCPFlow.sendCap / 2 && e.sendBuffered < SlirpEngine.sendBudget / 2 {
             paused = false
             e.effects.append(.tcpPause(id, false))
@@ -203,10 +203,13 @@ final class TCPFlow {
             let unsent = buffered - sent
             let room = peerWindow - sent
             guard unsent > 0, room > 0 else { break }
-            let n = min(unsent, room, mss)
-            let from = bufStart + sent
-            e.send(self, segment(TCPFlag.ack | TCPFlag.psh, seq: sndUna &+ UInt32(sent), payload: buf[from..<(from + n)]))
+            let n = min(unsent, room, mss, run(from: sent))
+            // The host's last bytes carry the FIN (one frame less each way: the sandbox
+            // acknowledges both at once).
+            let fin = n == unsent && hostEOF && !finSent ? TCPFlag.fin : 0
+            e.send(self, segment(TCPFlag.ack | TCPFlag.psh | fin, seq: sndUna &+ UInt32(sent), payload: bytes(from: sent, n)))
             sent += n
+            if fin != 0 { finSent = true }
             if rtoAt == nil { rtoAt = now + rto }
         }
         if buffered == sent && hostEOF && !finSent {
@@ -218,15 +221,76 @@ final class TCPFlow {
         if buffered > sent && rtoAt == nil { rtoAt = now + rto }
     }
 
-    func hostData(_ d: ArraySlice<UInt8>, now: UInt64, _ e: SlirpEngine) {
+    /// Bytes from the host; eof: they are its last (its EOF came with them).
+    func hostData(_ d: ArraySlice<UInt8>, eof: Bool = false, now: UInt64, _ e: SlirpEngine) {
         guard state != .closed, !hostEOF else { return }
-        buf.append(contentsOf: d)
-        e.sendBuffered += d.count
+        reserve(d.count)
+        d.withUnsafeBytes { src in
+            ring.withUnsafeMutableBytes { r in
+                guard let to = r.baseAddress, let from = src.baseAddress else { return }
+                var done = 0
+                while done < src.count {
+                    let tail = (head + buffered) % r.count
+                    let n = min(src.count - done, r.count - tail)
+                    (to + tail).copyMemory(from: from + done, byteCount: n)
+                    buffered += n
+                    done += n
+                }
+            }
+        }
+        took(d.count, eof: eof, now: now, e)
+    }
+
+    /// Reads host bytes straight into the ring: read is given the free run at its tail
+    /// (at least `room` bytes when the ring holds that many free, else nil: the driver
+    /// reads elsewhere and hands them to hostData) and says how many it put there (≤ 0:
+    /// none) and whether they are the host's last.
+    func hostRead(room: Int, now: UInt64, _ e: SlirpEngine, _ read: (UnsafeMutableRawBufferPointer) -> (count: Int, last: Bool)) -> Int? {
+        guard state != .closed, !hostEOF, !ring.isEmpty, ring.count - buffered >= room else { return nil }
+        let tail = (head + buffered) % ring.count
+        let free = min(ring.count - tail, ring.count - buffered)
+        guard free >= room else { return nil }
+        let (n, last) = ring.withUnsafeMutableBytes { read(UnsafeMutableRawBufferPointer(rebasing: $0[tail..<(tail + free)])) }
+        guard n > 0 else { return n }
+        buffered += n
+        took(n, eof: last, now: now, e)
+        return n
+    }
+
+    /// n more bytes came from the host (in the ring now); eof: they were its last.
+    func took(_ n: Int, eof: Bool, now: UInt64, _ e: SlirpEngine) {
+        hostEOF = eof
+        e.sendBuffered += n
         if !paused && (buffered >= TCPFlow.sendCap || e.sendBuffered >= SlirpEngine.sendBudget) {
             paused = true
             e.effects.append(.tcpPause(id, true))
         }
         trySend(now: now, e)
+        finishIfDone(e)
+    }
+
+    /// Room for n more bytes: a full ring is copied into one twice its size (or more),
+    /// its bytes from the start.
+    func reserve(_ n: Int) {
+        guard ring.count - buffered < n else { return }
+        var size = max(ring.count * 2, 2048)
+        while size - buffered < n { size *= 2 }
+        var bigger = [UInt8](repeating: 0, count: size)
+        if buffered > 0 {
+            let first = min(buffered, ring.count - head)
+            bigger.replaceSubrange(0..<first, with: ring[head..<(head + first)])
+            bigger.replaceSubrange(first..<buffered, with: ring[0..<(buffered - first)])
+        }
+        ring = bigger
+        head = 0
+    }
+
+    /// How many buffered bytes from offset (counted from head) lie before the ring wraps.
+    func run(from offset: Int) -> Int { ring.isEmpty ? 0 : ring.count - (head + offset) % ring.count }
+    /// n buffered bytes from offset, within one run.
+    func bytes(from offset: Int, _ n: Int) -> ArraySlice<UInt8> {
+        let from = (head + offset) % ring.count
+        return ring[from..<(from + n)]
     }
 
     func hostEOF(now: UInt64, _ e: SlirpEngine) {
@@ -268,13 +332,14 @@ final class TCPFlow {
         case .synSent: syn(now: now, e)
         case .established:
             if sent > 0 {
-                let n = min(sent, mss)
-                e.send(self, segment(TCPFlag.ack | TCPFlag.psh, seq: sndUna, payload: buf[bufStart..<(bufStart + n)]))
+                let n = min(sent, mss, run(from: 0))
+                let fin = n == sent && finSent ? TCPFlag.fin : 0
+                e.send(self, segment(TCPFlag.ack | TCPFlag.psh | fin, seq: sndUna, payload: bytes(from: 0, n)))
             } else if finSent && !finAcked {
                 e.send(self, segment(TCPFlag.fin | TCPFlag.ack, seq: sndUna))
             } else if buffered > 0 {
                 // The window is shut: one byte past it, which the sandbox acknowledges when it opens.
-                e.send(self, segment(TCPFlag.ack, seq: sndUna, payload: buf[bufStart..<(bufStart + 1)]))
+                e.send(self, segment(TCPFlag.ack, seq: sndUna, payload: bytes(from: 0, 1)))
                 sent = 1
             } else {
                 rtoAt = nil

@@ -11,7 +11,7 @@ import SlirpNet
 
 func v4(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> IP { IP(IPv4(a, b, c, d)) }
 
-/// A TCP/IPv4 frame's sequence number and payload length, read by hand: SlirpNet's generic
+/// A TCP/IPv4 frame's sequence number and payload length (from its headers), read by hand: SlirpNet's generic
 /// parsers, called from another module, would run unspecialised and allocate themselves.
 func seqAndLength(_ f: [UInt8]) -> (UInt32, Int)? {
     guard f.count >= 54, f[12] == 0x08, f[13] == 0x00, f[23] == 6 else { return nil }
@@ -57,7 +57,7 @@ final class Traffic {
         e.tcpReceived(id, chunk[...], now: now)
         drain(allocating)
         for effect in batch {
-            guard case let .frame(f) = effect, let (s, n) = seqAndLength(f), n > 0 else { continue }
+            guard case let .segment(h, _) = effect, let (s, n) = seqAndLength(h), n > 0 else { continue }
             ack = s &+ UInt32(n)
             delivered += n
         }

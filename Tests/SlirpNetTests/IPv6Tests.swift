@@ -113,7 +113,7 @@ final class IPv6Tests: XCTestCase {
                 to: remote), now: 3)
         XCTAssertEqual(e.drain().first, .tcpSend(id, [1, 2, 3][...]))
         e.tcpReceived(id, [9, 8][...], now: 4)
-        guard case let .frame(f)? = e.drain().first, let ip = IPPacket.parse(f), let s = TCPSegment.parse(f, ip) else { return XCTFail() }
+        guard let f = e.drain().first?.wire, let ip = IPPacket.parse(f), let s = TCPSegment.parse(f, ip) else { return XCTFail() }
         XCTAssertEqual([ip.src, ip.dst], [remote, SlirpConfig.guest6])
         XCTAssertEqual(Array(s.payload), [9, 8])
     }

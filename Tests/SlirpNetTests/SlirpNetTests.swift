@@ -22,7 +22,7 @@ struct Sandbox {
 
 func segments(_ effects: [Effect]) -> [TCPSegment] {
     effects.compactMap {
-        guard case let .frame(f) = $0, let ip = IPPacket.parse(f), ip.proto == IPProto.tcp else { return nil }
+        guard let f = $0.wire, let ip = IPPacket.parse(f), ip.proto == IPProto.tcp else { return nil }
         return TCPSegment.parse(f, ip)
     }
 }
