@@ -495,20 +495,25 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
         return RL_FAST_MISS;
     }
     timing("keeper answered:");
-    if (s.cfg->tap) {
-        // --net slirp: main starts the engine and sends the command (rl_start_held); the
-        // entry and its environment stay, for the config that points into them.
-        *held = (struct rl_held){ zpid, pidfd, sock, tap, u, 0, s.cfg };
-        timing("held:");
-        return RL_FAST_HELD;
-    }
-    if (rl_warm_go(sock, s.cfg) != 0) {
+    // --net slirp: main starts the engine (StartCache.runHeld); the command goes first
+    // when no -p listener must be bound before it (tap_go_first), so main's start-up and
+    // the engine's overlap the command's. The entry and its environment stay, for the
+    // config that points into them.
+    int go = !s.cfg->tap || s.cfg->tap_go_first;
+    if (go && rl_warm_go(sock, s.cfg) != 0) {
         rl_pidfd_kill(pidfd, SIGKILL);
         close(pidfd);
         close(sock);
+        if (tap >= 0) close(tap);
+        if (u >= 0) close(u);
         free(envp);
         free(b);
         return RL_FAST_COLD;
+    }
+    if (s.cfg->tap) {
+        *held = (struct rl_held){ zpid, pidfd, sock, tap, u, go, s.cfg };
+        timing(go ? "held: warm: command sent" : "held:");
+        return RL_FAST_HELD;
     }
     // (The Swift path's mark for a warm run, too: a hit is one.)
     timing("hit: warm: command sent");

@@ -72,15 +72,16 @@ public final class KeeperStarts: FastStarts {
     /// command is sent (its engine then starts: a thread, which must not exist while a
     /// failed hand-off may still start cold, joining namespaces). Also how a cached start
     /// runs the --net slirp sandbox it holds (StartCache.runHeld).
-    func runWarm(_ w: WarmSandbox, _ c: UnsafePointer<rl_config>, tap: ((WarmNet) -> Void)?) -> rl_result? {
+    /// sent: the command went already (a cached start's, from its constructor).
+    func runWarm(_ w: WarmSandbox, _ c: UnsafePointer<rl_config>, tap: ((WarmNet) -> Void)?, sent: Bool = false) -> rl_result? {
         // A TAP is the sandbox's if and only if the config asked for one (it is part of
         // the request); a keeper that says otherwise gets no command.
-        let rc = (w.tap != nil) == (tap != nil) ? ops.warmGo(w, c) : -EPROTO
+        let rc = (w.tap != nil) == (tap != nil) ? (sent ? 0 : ops.warmGo(w, c)) : -EPROTO
         guard rc == 0 else {
             KeeperStarts.drop(w)
             return nil
         }
-        PhaseTimer.mark("warm: command sent")
+        if !sent { PhaseTimer.mark("warm: command sent") }
         if let t = w.tap, let take = tap { take(t) }
         var child = rl_child(pid: w.pid, pidfd: w.pidfd, sync_fd: -1, report_fd: w.socket, pty_master: -1, notify_sock: -1, foreign: 1)
         let r = ops.supervise(c, &child)

@@ -40,23 +40,28 @@ public enum StartCache {
     nonisolated(unsafe) static var heldNotSent = false
 
     /// A --net slirp run whose entry held a warm sandbox (starts.c): its engine, from the
-    /// run's flags alone (the entry stands for the rest of the plan), then the command.
-    /// The exit status when the run is over with a plain one; nil when the CLI goes on:
-    /// to plan the status a failure needs (finished), or to start cold (coldOnly), or
-    /// when nothing is held.
+    /// run's flags alone (the entry stands for the rest of the plan), and the command
+    /// (sent already when no -p listener had to be bound first: tap_go_first). The exit
+    /// status when the run is over with a plain one; nil when the CLI goes on: to plan the
+    /// status a failure needs (finished), or to start cold (coldOnly), or when nothing is
+    /// held.
     package static func runHeld(_ spec: RunSpec) -> Int32? {
         guard fast.state == Int32(RL_FAST_HELD.rawValue) else { return nil }
         let h = fast.held
+        let sent = h.sent != 0
         let w = WarmSandbox(pid: h.pid, pidfd: h.pidfd, socket: h.sock, tap: WarmNet(tapSocket: h.tap, userns: h.userns >= 0 ? h.userns : nil))
         // The entry was made from these very flags, so they plan a --net slirp network;
-        // if not, the sandbox goes and the run plans from scratch (and says what is wrong).
-        guard let n = try? Planner.slirpPlan(spec) else {
+        // if not, the sandbox goes and the run plans from scratch (and says what is wrong),
+        // unless its command went already: then it ends here.
+        let plan = Result { try Planner.slirpPlan(spec) }
+        guard case let .success(n?) = plan else {
             KeeperStarts.drop(w)
+            if sent { return stopSent(plan) }
             heldNotSent = true
             return nil
         }
-        // Sent and supervised as a warm sandbox the keeper hands a run (KeeperStarts).
-        switch Launcher().runHeld(n, send: { tap in KeeperStarts().runWarm(w, h.cfg, tap: tap) }) {
+        // Supervised (and sent) as a warm sandbox the keeper hands a run (KeeperStarts).
+        switch Launcher().runHeld(n, send: { tap in KeeperStarts().runWarm(w, h.cfg, tap: tap, sent: sent) }) {
         case let .ran(r):
             if r.outcome == Int32(RL_EXITED.rawValue) { return r.code }
             if r.outcome == Int32(RL_SIGNALED.rawValue) { return 128 + r.code }
@@ -66,9 +71,19 @@ public enum StartCache {
             KeeperStarts.drop(w)  // it never got its command
             return code
         case .notSent:
+            if sent { return stopSent(plan) }
             heldNotSent = true
             return nil
         }
+    }
+
+    /// A sent command whose network could not be had (killed with its sandbox): never run
+    /// again cold, the run ends with what went wrong.
+    static func stopSent(_ plan: Result<SlirpPlan?, Error>) -> Int32 {
+        var e = RootlessError("the sandbox's network could not be set up; the command was stopped", fix: "run it again")
+        if case let .failure(f as RootlessError) = plan { e = f }
+        OS.writeStderr("rootless: " + e.description + "\n")
+        return e.exitCode
     }
 
     /// Stops recording (a fact the log cannot carry, or a plan made from one).

@@ -151,6 +151,7 @@ public final class CConfig {
                 r[i] = rl_nlmsg(bytes: UnsafeRawPointer(b), len: Int32(m.count), pad: 0)
             }
             c.tap = 1
+            c.tap_go_first = n.publish.isEmpty ? 1 : 0
             c.net_setup = UnsafePointer(r)
             c.n_net_setup = Int32(msgs.count)
         }

@@ -447,8 +447,20 @@ final class NetworkTests: XCTestCase {
             XCTAssertEqual(r.out, "hello-from-server\n", r.err)
             XCTAssertEqual(r.status, 7, r.err)
             held = r.err.contains("start cache held")
+            if held { XCTAssertFalse(sentFirst(r.err), "with -p the command waits for the listener: \(r.err)") }
         }
         XCTAssertTrue(held, "no --net slirp run started from its entry")
+        // Without -p the command goes from the constructor, before the engine runs: the
+        // sandbox's first frames wait in the TAP, and its first connection still works.
+        let first = ["run", "--net", "slirp", "--dns", "\(a):\(port(a, 2))", "--", "sh", "-c", "curl -sS -m 10 http://svc.test:\(port(a, 0))/hello; exit 7"]
+        var went = false
+        for _ in 0..<10 where !went {
+            let r = try h.run(first, env: timing)
+            XCTAssertEqual(r.out, "hello-from-server\n", r.err)
+            XCTAssertEqual(r.status, 7, r.err)
+            went = sentFirst(r.err)
+        }
+        XCTAssertTrue(went, "no --net slirp run without -p sent its command from the constructor")
         // The port, taken: the next run from the entry fails at its listener.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
@@ -468,6 +480,9 @@ final class NetworkTests: XCTestCase {
         XCTAssertEqual(busy.out, "", "the command did not run")
         XCTAssertTrue(busy.err.contains("-p 127.0.0.1:\(pport): cannot listen on that host port"), busy.err)
     }
+
+    /// Whether a run's timing lines say its cached start sent the command before main.
+    func sentFirst(_ err: String) -> Bool { err.contains("start cache held: warm: command sent") }
 
     /// A warm --net slirp run's TAP: the keeper holds a reference of its own while the run
     /// lives (the last close of a TAP waits an RCU grace period, which is then not on the

@@ -133,3 +133,19 @@ final class ErrorDataTests: XCTestCase {
         XCTAssertEqual(RootlessError("plain").step, "rootless")
     }
 }
+
+extension ConfigTableTests {
+    /// --net slirp's TAP: a cached start may send the command before the engine runs only
+    /// when no -p listener must be bound first (tap_go_first, a run field: not the
+    /// sandbox's key, so one warm slirp sandbox serves runs with and without -p).
+    func testACachedSlirpRunSendsItsCommandFirstUnlessItPublishesPorts() throws {
+        for (args, tap, first) in [
+            (["--net", "slirp", "true"], 1, 1), (["--net", "slirp", "-p", "8080:80", "true"], 1, 0), (["--net", "slirp", "-p", "53:53/udp", "true"], 1, 0),
+            (["true"], 0, 0),
+        ] {
+            let c = CConfig(try plan(args)).config
+            XCTAssertEqual(c.tap, Int32(tap), "\(args)")
+            XCTAssertEqual(c.tap_go_first, Int32(first), "\(args)")
+        }
+    }
+}

@@ -163,6 +163,9 @@ struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
 //   it the net_setup requests (link up, address, default route) and hands its fd back on
 //   net_sock, the child's end of a socket the front process made (for a warm sandbox, the
 //   keeper: it hands the other end over with the sandbox, the TAP's fd waiting in it).
+//  tap_go_first: a run from a cached start may send its command before its engine runs
+//   (no -p: no host listener must be bound first); the TAP queues the sandbox's first
+//   frames until the engine reads them.
 #define RL_CONFIG_TABLE(SCALAR, FD, PTR, STR, STRV, LIST) \
     SCALAR(uint64_t, clone_flags, KEY, 0) \
     SCALAR(int32_t, host_view, KEY, 0) \
@@ -220,6 +223,7 @@ struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
     SCALAR(int32_t, nest_userns, KEY, 0) \
     SCALAR(int32_t, pad_nest, KEY, 0) \
     SCALAR(int32_t, tap, KEY, 0) \
+    SCALAR(int32_t, tap_go_first, RUN, 0) \
     FD(net_sock) \
     LIST(rl_nlmsg, net_setup, KEY, n_net_setup, 8) \
     SCALAR(int32_t, n_net_setup, KEY, 0)
