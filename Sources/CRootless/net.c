@@ -28,6 +28,10 @@ void rl_net_tap(const struct rl_config *c, int rep, int sock) {
     // checksums partial (NEEDS_CSUM), which a locally delivered packet never sums.
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) rl_fail(rep, RL_STEP_TAP, errno, -1);
+    // The sandbox's kernel may leave its TCP and UDP checksums to the link (the header
+    // says so: the engine checks none of those). Without it, frames come summed: a
+    // kernel that refuses costs speed, not function.
+    (void)ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM);
     // Persistent: closing the last fd (the engine's, at the run's end) then leaves the
     // device to its network namespace, whose teardown (a kernel worker, after the last
     // process is gone) removes it. A non-persistent TAP is unregistered in close() itself,

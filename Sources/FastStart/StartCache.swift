@@ -68,7 +68,8 @@ public enum StartCache {
             heldResult = r
             return nil
         case let .failed(code):
-            KeeperStarts.drop(w)  // it never got its command
+            KeeperStarts.drop(w)  // the engine failed: a sent command is killed with it
+            if sent { OS.writeStderr("rootless: the command, started already, was killed (it may have partly run)\n") }
             return code
         case .notSent:
             if sent { return stopSent(plan) }
@@ -80,7 +81,8 @@ public enum StartCache {
     /// A sent command whose network could not be had (killed with its sandbox): never run
     /// again cold, the run ends with what went wrong.
     static func stopSent(_ plan: Result<SlirpPlan?, Error>) -> Int32 {
-        var e = RootlessError("the sandbox's network could not be set up; the command was stopped", fix: "run it again")
+        var e = RootlessError(
+            "the sandbox's network could not be set up; the command, started already, was killed (it may have partly run)", fix: "run it again")
         if case let .failure(f as RootlessError) = plan { e = f }
         OS.writeStderr("rootless: " + e.description + "\n")
         return e.exitCode

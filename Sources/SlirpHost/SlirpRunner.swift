@@ -238,7 +238,7 @@ public final class SlirpRunner {
     /// EOF, writable while bytes wait. With neither it is taken out of the set: epoll
     /// reports hang-ups and errors whatever the mask, so a mask of 0 would spin the loop.
     func rewatch(_ c: Conn) {
-        let want = (c.paused || c.eof ? 0 : EPOLLIN.rawValue | EPOLLRDHUP.rawValue) | (c.pending > 0 ? EPOLLOUT.rawValue : 0)
+        let want = (c.paused || c.eof ? 0 : EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLPRI.rawValue) | (c.pending > 0 ? EPOLLOUT.rawValue : 0)
         if want == 0 {
             if c.watched { epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nil) }
             c.watched = false
@@ -283,13 +283,13 @@ public final class SlirpRunner {
         for _ in 0..<256 {
             // The engine takes a slice of the buffer (no copy); the bytes for a host socket
             // are sent straight from it, and what a socket does not take is copied.
-            // Each frame comes after its VirtioNet header (unused: the TAP offers no
-            // offloads, so the sandbox's frames come whole).
+            // Each frame comes after its VirtioNet header: a TCP or UDP checksum the
+            // sandbox's kernel left to the link (TUN_F_CSUM) is not checked.
             let got = vnetIn.withUnsafeMutableBytes { h in tapBuffer.withUnsafeMutableBytes { SlirpRunner.readv(tap, h, $0) } }
             let n = got - VirtioNet.headerLength
             if n <= 0 { break }
             if !hostKnown && SlirpRunner.mayOpenFlow(tapBuffer, n) { learnHost() }
-            engine.input(tapBuffer[0..<n], now: SlirpRunner.now())
+            engine.input(tapBuffer[0..<n], summed: VirtioNet.summed(vnetIn), now: SlirpRunner.now())
             apply()
         }
     }
@@ -313,8 +313,8 @@ public final class SlirpRunner {
                 return
             }
             if ev & EPOLLOUT.rawValue != 0 { flush(c) }
-            if ev & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 && !c.paused {
-                readHost(c, peerDone: ev & EPOLLRDHUP.rawValue != 0 && ev & EPOLLERR.rawValue == 0)
+            if ev & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLPRI.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 && !c.paused {
+                readHost(c, peerDone: SlirpRunner.peerDone(ev))
             }
         case let .udp(id)?:
             for _ in 0..<64 {
@@ -494,6 +494,13 @@ public final class SlirpRunner {
         }
     }
 
+    /// Whether epoll's events say the peer's FIN came before what is queued now was read,
+    /// so a short read is the last: the FIN (EPOLLRDHUP), without an error (a reset's
+    /// EPOLLERR) or urgent data (EPOLLPRI: a read stops short at its mark, bytes still behind it).
+    static func peerDone(_ ev: UInt32) -> Bool {
+        ev & EPOLLRDHUP.rawValue != 0 && ev & (EPOLLERR.rawValue | EPOLLPRI.rawValue) == 0
+    }
+
     /// One read of a host TCP socket into b (64 KiB at most): the count (or -1), whether
     /// the bytes are the host's last, and errno. Last: a read short of what it asked after
     /// the peer's FIN (peerDone) emptied the queue (the FIN goes with them; no read for the EOF).
@@ -548,23 +555,35 @@ public final class SlirpRunner {
         close(c.fd)
     }
 
-    /// Does what the engine asked, until it asks nothing more. Not re-entered: an effect
-    /// that reads a host socket (a resumed flow) leaves what that read asks to the loop
-    /// already running, so frames reach the TAP in the order the engine made them.
+    /// Does what the engine asked, until it asks nothing more. Not re-entered: a resumed
+    /// flow's host socket is read within this loop once the round's frames are let go, and
+    /// what that read asks is done here too, so frames reach the TAP in the order the
+    /// engine made them.
     func apply() {
         guard !applying else { return }
         applying = true
         defer { applying = false }
         var rounds = 0
-        while !engine.effects.isEmpty && rounds < 64 {
-            rounds += 1
-            engine.drain(into: &batch)
-            for e in batch { perform(e) }
-        }
-        // Let the frames and slices go: the builder's buffers and the TAP's are unique again.
-        batch.removeAll(keepingCapacity: true)
-        engine.framesReleased()
+        repeat {
+            while !engine.effects.isEmpty && rounds < 64 {
+                rounds += 1
+                engine.drain(into: &batch)
+                for e in batch { perform(e) }
+            }
+            // Let the frames and slices go: the builder's buffers, the TAP's and the flows'
+            // rings are unique again.
+            batch.removeAll(keepingCapacity: true)
+            engine.framesReleased()
+            // Flows resumed meanwhile read only now: a read into a ring that a frame still
+            // shares would copy the whole ring first. (One read each; epoll reports the rest.)
+            for id in resumed {
+                if let c = tcp[id], !c.paused, !c.eof { readHost(c) }
+            }
+            resumed.removeAll(keepingCapacity: true)
+        } while !engine.effects.isEmpty && rounds < 64
     }
+    /// Flows whose host socket is to be read again once this round's frames are let go.
+    var resumed: [Int] = []
 
     func perform(_ e: Effect) {
         switch e {
@@ -589,7 +608,10 @@ public final class SlirpRunner {
             // A connect within this host's own networks (a veth, a bridge) is most often done
             // by the time connect returns: asked again, connect says so (0), or EALREADY
             // while it goes on, or why it failed. Done, the SYN-ACK goes out now.
-            if r < 0 && errno == EINPROGRESS { r = SlirpRunner.connect(fd, to: to) }
+            if r < 0 && errno == EINPROGRESS {
+                r = SlirpRunner.connect(fd, to: to)
+                if r < 0 && errno == EISCONN { r = 0 }
+            }
             guard r == 0 || errno == EALREADY else {
                 close(fd)
                 return engine.tcpConnected(id, ok: false, now: SlirpRunner.now())
@@ -628,7 +650,7 @@ public final class SlirpRunner {
             guard let c = tcp[id] else { return }
             c.paused = on
             rewatch(c)
-            if !on && !c.eof { readHost(c) }
+            if !on && !c.eof { resumed.append(id) }
         case let .udpSend(id, to, data):
             if let lfd = udpForward[id] {
                 let sa = SockAddr(to)

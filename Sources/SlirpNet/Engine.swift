@@ -77,6 +77,8 @@ public final class SlirpEngine {
     public static let rcvBudget = 64 << 20
     var sendBuffered = 0
     var rcvPending = 0
+    /// What the flows' send rings hold, bytes free included (TCPFlow.reserve).
+    var ringBytes = 0
     public static let maxUDPFlows = 1024
     /// -p /udp: host senders with a flow at once.
     public static let maxUDPInbound = 256
@@ -124,12 +126,15 @@ public final class SlirpEngine {
 
     /// A frame the sandbox sent. The effects may hold slices of b (the bytes for a host
     /// socket): the driver reads into one buffer and applies the effects before its next read.
-    public func input(_ b: [UInt8], now: UInt64) { input(b[...], now: now) }
+    /// summed: the link says the frame's TCP or UDP checksum needs no check (a VirtioNet
+    /// header's NEEDS_CSUM or DATA_VALID: the sandbox's kernel left it to the link, or
+    /// checked it); the frame is taken as if it were whole.
+    public func input(_ b: [UInt8], summed: Bool = false, now: UInt64) { input(b[...], summed: summed, now: now) }
 
-    public func input(_ b: ArraySlice<UInt8>, now: UInt64) {
+    public func input(_ b: ArraySlice<UInt8>, summed: Bool = false, now: UInt64) {
         // The parsers index from 0 (the driver's slices start there); any other slice is
         // copied to one that does.
-        guard b.startIndex == 0 else { return input(Array(b)[...], now: now) }
+        guard b.startIndex == 0 else { return input(Array(b)[...], summed: summed, now: now) }
         guard let eth = Ethernet.parse(b) else { return }
         if eth.src != .broadcast && eth.src.value & 0x0100_0000_0000 == 0 { builder.peerMAC = eth.src }
         switch eth.type {
@@ -140,20 +145,20 @@ public final class SlirpEngine {
                 if let whole = fragments.add(b, h, now: now) { input(whole, now: now) }
                 return
             }
-            transport(h.packet, b, now: now)
+            transport(h.packet, b, summed: summed, now: now)
         case EtherType.ipv6:
             // Unfragmented, without extension headers: what the sandbox's kernel sends
             // over a link whose MTU fits its segments (fragments are dropped).
             guard config.ipv6, let ip = IPv6Header.parse(b, at: Ethernet.headerLength) else { return }
-            transport(ip, b, now: now)
+            transport(ip, b, summed: summed, now: now)
         default: break
         }
     }
 
-    func transport(_ ip: IPPacket, _ b: ArraySlice<UInt8>, now: UInt64) {
+    func transport(_ ip: IPPacket, _ b: ArraySlice<UInt8>, summed: Bool, now: UInt64) {
         switch ip.proto {
-        case IPProto.tcp: if let s = TCPSegment.parse(b, ip) { tcpInput(ip, s, now: now) }
-        case IPProto.udp: if let u = UDPDatagram.parse(b, ip) { udpInput(ip, u, b, now: now) }
+        case IPProto.tcp: if let s = TCPSegment.parse(b, ip, summed: summed) { tcpInput(ip, s, now: now) }
+        case IPProto.udp: if let u = UDPDatagram.parse(b, ip, summed: summed) { udpInput(ip, u, b, now: now) }
         case IPProto.icmp: if !ip.isV6 { icmpInput(ip, b, now: now) }
         case IPProto.icmp6: if ip.isV6 { icmp6Input(ip, b, now: now) }
         default: break
@@ -387,6 +392,7 @@ public final class SlirpEngine {
         // What it held leaves the budgets with it.
         sendBuffered -= f.buffered
         rcvPending -= f.pending
+        ringBytes -= f.ring.count
     }
 
     /// Port forwarding: the driver accepted a host connection for the sandbox's port; the
@@ -477,7 +483,7 @@ public final class SlirpEngine {
     /// The host socket failed (reset, error): the sandbox gets a reset.
     public func tcpHostError(_ id: Int) {
         guard let f = tcpByID[id] else { return }
-        reset(f.key, seq: f.sndUna &+ UInt32(f.sent), ack: f.rcvNxt)
+        reset(f.key, seq: f.sndNxt, ack: f.rcvNxt)
         f.state = .closed
         effects.append(.tcpClose(id))
         remove(f)

@@ -248,14 +248,17 @@ public struct UDPDatagram: Equatable {
     public var srcPort: UInt16
     public var dstPort: UInt16
     public var payload: Range<Int>
-    /// The UDP datagram in ip's payload: length within it; the checksum, when present, valid.
-    public static func parse(_ b: some FrameBytes, _ ip: IPPacket) -> UDPDatagram? {
+    /// The UDP datagram in ip's payload: length within it; the checksum, when present, valid
+    /// (unless summed: the link vouches for it, see SlirpEngine.input).
+    public static func parse(_ b: some FrameBytes, _ ip: IPPacket, summed: Bool = false) -> UDPDatagram? {
         let i = ip.payload.lowerBound
         guard ip.payload.count >= 8 else { return nil }
         let n = Int(be16(b, i + 4))
         guard n >= 8, n <= ip.payload.count else { return nil }
         // IPv6 has no checksum-less UDP (RFC 8200 §8.1).
-        if be16(b, i + 6) != 0 || ip.isV6, Checksum.fold(Checksum.add(b, i, i + n, Checksum.pseudo(ip.src, ip.dst, proto: IPProto.udp, length: n))) != 0 {
+        if !summed, be16(b, i + 6) != 0 || ip.isV6,
+            Checksum.fold(Checksum.add(b, i, i + n, Checksum.pseudo(ip.src, ip.dst, proto: IPProto.udp, length: n))) != 0
+        {
             return nil
         }
         return UDPDatagram(srcPort: be16(b, i), dstPort: be16(b, i + 2), payload: (i + 8)..<(i + n))
@@ -294,15 +297,16 @@ public struct TCPSegment: Equatable {
 
     public func has(_ f: UInt8) -> Bool { flags & f != 0 }
 
-    /// The TCP segment in ip's payload: header length within it, a valid checksum; the
-    /// MSS and window-scale options read (others skipped, a malformed list refused).
-    public static func parse(_ b: some FrameBytes, _ ip: IPPacket) -> TCPSegment? {
+    /// The TCP segment in ip's payload: header length within it, a valid checksum (unless
+    /// summed: the link vouches for it, see SlirpEngine.input); the MSS and window-scale
+    /// options read (others skipped, a malformed list refused).
+    public static func parse(_ b: some FrameBytes, _ ip: IPPacket, summed: Bool = false) -> TCPSegment? {
         let i = ip.payload.lowerBound
         let n = ip.payload.count
         guard n >= 20 else { return nil }
         let hl = Int(b[i + 12] >> 4) * 4
         guard hl >= 20, hl <= n else { return nil }
-        guard Checksum.fold(Checksum.add(b, i, i + n, Checksum.pseudo(ip.src, ip.dst, proto: IPProto.tcp, length: n))) == 0 else { return nil }
+        guard summed || Checksum.fold(Checksum.add(b, i, i + n, Checksum.pseudo(ip.src, ip.dst, proto: IPProto.tcp, length: n))) == 0 else { return nil }
         var s = TCPSegment(
             srcPort: be16(b, i), dstPort: be16(b, i + 2), seq: be32(b, i + 4), ack: be32(b, i + 8), flags: b[i + 13],
             window: be16(b, i + 14), payload: b[(i + hl)..<(i + n)])

@@ -49,6 +49,9 @@ final class TCPFlow {
     static let maxRetries = 12
 
     var deadline: UInt64? { rtoAt }
+    /// The next sequence number: past what was sent, and past the FIN once it went (a bare
+    /// ACK or a reset at the FIN's own number would be out of the peer's window).
+    var sndNxt: UInt32 { sndUna &+ UInt32(sent) &+ (finSent ? 1 : 0) }
 
     init(id: Int, key: FlowKey, syn: TCPSegment, iss: UInt32, mss ourMSS: Int, now: UInt64) {
         self.id = id
@@ -167,14 +170,14 @@ final class TCPFlow {
         }
         let before = e.effects.count
         trySend(now: now, e)
-        if needAck && e.effects.count == before { e.send(self, segment(TCPFlag.ack, seq: sndUna &+ UInt32(sent))) }
+        if needAck && e.effects.count == before { e.send(self, segment(TCPFlag.ack, seq: sndNxt)) }
         finishIfDone(e)
     }
 
     /// The sandbox's acknowledgment and window.
     func acknowledge(_ s: TCPSegment, now: UInt64, _ e: SlirpEngine) {
         peerWindow = Int(s.window) << Int(peerScale)
-        let nxt = sndUna &+ UInt32(sent) &+ (finSent ? 1 : 0)
+        let nxt = sndNxt
         let acked = seqDiff(s.ack, sndUna)
         // Any acknowledgment within what we sent shows the peer alive (a zero-window probe
         // answered with the window still shut too): retries count only silence.
@@ -185,6 +188,13 @@ final class TCPFlow {
         head = buffered == data ? 0 : (head + data) % ring.count
         buffered -= data
         sent -= data
+        // An emptied ring is kept for the flow's next bytes while all rings together stay
+        // within the send budget; past it, it goes (rings never shrink: idle flows' rings
+        // would otherwise hold what their busiest moment took, 2 MiB each at most).
+        if buffered == 0 && e.ringBytes > SlirpEngine.sendBudget {
+            e.ringBytes -= ring.count
+            ring = []
+        }
         e.sendBuffered -= data
         sndUna = s.ack
         retries = 0
@@ -224,7 +234,7 @@ final class TCPFlow {
     /// Bytes from the host; eof: they are its last (its EOF came with them).
     func hostData(_ d: ArraySlice<UInt8>, eof: Bool = false, now: UInt64, _ e: SlirpEngine) {
         guard state != .closed, !hostEOF else { return }
-        reserve(d.count)
+        reserve(d.count, e)
         d.withUnsafeBytes { src in
             ring.withUnsafeMutableBytes { r in
                 guard let to = r.baseAddress, let from = src.baseAddress else { return }
@@ -270,11 +280,13 @@ final class TCPFlow {
     }
 
     /// Room for n more bytes: a full ring is copied into one twice its size (or more),
-    /// its bytes from the start.
-    func reserve(_ n: Int) {
+    /// its bytes from the start. (Zeroed: a byte of it is never sent unwritten, and stale
+    /// heap bytes could not be either.)
+    func reserve(_ n: Int, _ e: SlirpEngine) {
         guard ring.count - buffered < n else { return }
         var size = max(ring.count * 2, 2048)
         while size - buffered < n { size *= 2 }
+        e.ringBytes += size - ring.count
         var bigger = [UInt8](repeating: 0, count: size)
         if buffered > 0 {
             let first = min(buffered, ring.count - head)
@@ -306,7 +318,7 @@ final class TCPFlow {
         let done = min(pending, bytes)
         pending -= done
         e.rcvPending -= done
-        if state == .established && advertised < mss && window >= mss { e.send(self, segment(TCPFlag.ack, seq: sndUna &+ UInt32(sent))) }
+        if state == .established && advertised < mss && window >= mss { e.send(self, segment(TCPFlag.ack, seq: sndNxt)) }
     }
 
     func finishIfDone(_ e: SlirpEngine) {
@@ -320,7 +332,7 @@ final class TCPFlow {
         guard let at = rtoAt, now >= at else { return }
         retries += 1
         if retries > TCPFlow.maxRetries {
-            e.reset(key, seq: sndUna &+ UInt32(sent), ack: rcvNxt)
+            e.reset(key, seq: sndNxt, ack: rcvNxt)
             state = .closed
             e.effects.append(.tcpClose(id))
             return

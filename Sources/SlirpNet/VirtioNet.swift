@@ -4,10 +4,18 @@
 /// not told otherwise with TUNSETVNETLE/BE takes them).
 /// It lets a frame to the sandbox carry a partial TCP checksum (NEEDS_CSUM): the sandbox's
 /// kernel, delivering it locally, verifies none, and we sum no payload on the download path.
+/// The other way, the sandbox's kernel leaves its TCP and UDP checksums to the link (the TAP
+/// offers TUN_F_CSUM) and the engine checks none it was told not to.
 public enum VirtioNet {
     public static let headerLength = 10
     /// VIRTIO_NET_HDR_F_NEEDS_CSUM: sum from csum_start to the end, store at csum_start + csum_offset.
     static let needsChecksum: UInt8 = 1
+    /// VIRTIO_NET_HDR_F_DATA_VALID: the checksum was checked.
+    static let dataValid: UInt8 = 2
+
+    /// Whether a frame read with header h needs its TCP or UDP checksum checked: not when
+    /// the sandbox's kernel left it to the link (the TAP offers TUN_F_CSUM) or checked it.
+    public static func summed(_ h: [UInt8]) -> Bool { h[0] & (needsChecksum | dataValid) != 0 }
 
     /// Writes into h (headerLength bytes) frame's header: a TCP segment (whose checksum
     /// FrameBuilder left partial) asks for its checksum to be completed; any other frame,

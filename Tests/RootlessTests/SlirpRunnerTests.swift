@@ -1,3 +1,4 @@
+import CRootless
 import Glibc
 @testable import SlirpHost
 import SlirpNet
@@ -47,5 +48,79 @@ final class SlirpRunnerTests: XCTestCase {
             }
             XCTAssertEqual(r.stop(wait: wait), [:], "wait \(wait)")
         }
+    }
+
+    /// A host connection over loopback: (the engine's end, the server's end).
+    func tcpPair() -> (Int32, Int32) {
+        let l = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(l) }
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                XCTAssertEqual(bind(l, $0, len), 0)
+                XCTAssertEqual(getsockname(l, $0, &len), 0)
+            }
+        }
+        XCTAssertEqual(listen(l, 1), 0)
+        let c = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { XCTAssertEqual(Glibc.connect(c, $0, len), 0) } }
+        return (c, accept(l, nil, nil))
+    }
+
+    /// The host's bytes then its FIN, as epoll reports them and the reads take them.
+    func readAll(_ fd: Int32) -> (events: UInt32, reads: [(n: Int, last: Bool)]) {
+        let ep = epoll_create1(0)
+        defer { close(ep) }
+        var e = epoll_event()
+        e.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLPRI.rawValue
+        e.data.fd = fd
+        XCTAssertEqual(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e), 0)
+        var got = epoll_event()
+        XCTAssertEqual(epoll_wait(ep, &got, 1, 5000), 1)
+        var b = [UInt8](repeating: 0, count: 65536)
+        var reads: [(n: Int, last: Bool)] = []
+        while true {
+            let r = b.withUnsafeMutableBytes { SlirpRunner.recvHost(fd, $0, peerDone: SlirpRunner.peerDone(got.events)) }
+            reads.append((r.n, r.last))
+            if r.n <= 0 || r.last { break }
+        }
+        return (got.events, reads)
+    }
+
+    /// A short read after the peer's FIN is its last (no read for the EOF), unless urgent
+    /// data stopped it short at its mark: then the reads go on and lose nothing. The
+    /// control: the rule without the urgent-data test takes the first short read as the
+    /// last, with bytes still behind it.
+    func testTheLastReadAfterTheFin() {
+        let (a, sa) = tcpPair()
+        XCTAssertEqual(write(sa, "hello", 5), 5)
+        shutdown(sa, Int32(SHUT_WR))
+        var poll1 = pollfd(fd: a, events: Int16(0x2000 /* POLLRDHUP */), revents: 0)
+        XCTAssertEqual(poll(&poll1, 1, 5000), 1)
+        let plain = readAll(a)
+        XCTAssertEqual(plain.reads.map(\.n), [5])
+        XCTAssertEqual(plain.reads.map(\.last), [true], "one read: the bytes and the end")
+        close(a)
+        close(sa)
+
+        let (b, sb) = tcpPair()
+        XCTAssertEqual(write(sb, "before", 6), 6)
+        XCTAssertEqual(send(sb, "!", 1, Int32(MSG_OOB)), 1)
+        XCTAssertEqual(write(sb, "after", 5), 5)
+        shutdown(sb, Int32(SHUT_WR))
+        var poll2 = pollfd(fd: b, events: Int16(0x2000 /* POLLRDHUP */), revents: 0)
+        XCTAssertEqual(poll(&poll2, 1, 5000), 1)
+        let urgent = readAll(b)
+        XCTAssertNotEqual(urgent.events & EPOLLPRI.rawValue, 0, "the urgent byte is reported")
+        XCTAssertFalse(SlirpRunner.peerDone(urgent.events))
+        XCTAssertEqual(urgent.reads.filter { $0.n > 0 }.map(\.n).reduce(0, +), 11, "every byte in line read (the urgent byte itself is out of band)")
+        XCTAssertGreaterThan(urgent.reads.count, 1, "the read stopped at the mark: \(urgent.reads)")
+        XCTAssertTrue(
+            SlirpRunner.peerDone(urgent.events & ~EPOLLPRI.rawValue), "control: without the urgent-data test, the first short read would be taken as the last")
+        close(b)
+        close(sb)
     }
 }

@@ -124,3 +124,50 @@ extension EngineTests {
         XCTAssertEqual(h, [UInt8](repeating: 0, count: VirtioNet.headerLength), "a short frame: no crash, no ask")
     }
 }
+
+extension EngineTests {
+    /// Once the FIN went with the host's last bytes, a bare ACK (for the sandbox's own
+    /// data) and a reset carry the number after it: at the FIN's own number the sandbox,
+    /// which has taken the FIN, would drop them as out of its window.
+    func testAfterTheFinTheNextNumberIsPastIt() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, iss) = open(e, &sb)
+        e.tcpReceived(id, Array("bye".utf8)[...], eof: true, now: 3)
+        XCTAssertTrue(segments(e.drain())[0].has(TCPFlag.fin))
+        e.input(
+            sb.tcp(
+                TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: iss, flags: TCPFlag.ack | TCPFlag.psh, window: 65535, payload: [1, 2][...]),
+                to: remote), now: 4)
+        let ack = segments(e.drain())
+        XCTAssertEqual(ack.last?.seq, iss &+ 4, "3 bytes and the FIN")
+        e.tcpHostError(id)
+        XCTAssertEqual(segments(e.drain()).first?.seq, iss &+ 4)
+    }
+
+    /// The flows' rings are bounded together: an emptied ring goes once all rings hold more
+    /// than the send budget (each keeps, idle, what its busiest moment took). The control:
+    /// what the rings would hold, kept.
+    func testIdleRingsGoPastTheSendBudget() {
+        let e = engine()
+        var sb = Sandbox()
+        let chunk = [UInt8](repeating: 7, count: 1 << 20)
+        let flows = SlirpEngine.sendBudget / chunk.count + 16
+        for i in 0..<flows {
+            let (id, iss) = open(e, &sb, port: UInt16(20000 + i))
+            e.tcpReceived(id, chunk[...], now: 3)
+            _ = e.drain()
+            e.input(
+                sb.tcp(
+                    TCPSegment(srcPort: UInt16(20000 + i), dstPort: 80, seq: 1001, ack: iss &+ UInt32(chunk.count), flags: TCPFlag.ack, window: 65535),
+                    to: remote),
+                now: 4)
+            _ = e.drain()
+            XCTAssertEqual(e.tcpByID[id]?.buffered, 0)
+        }
+        XCTAssertEqual(e.flowCount, flows)
+        XCTAssertLessThanOrEqual(e.ringBytes, SlirpEngine.sendBudget + chunk.count)
+        XCTAssertGreaterThan(flows * chunk.count, SlirpEngine.sendBudget + chunk.count, "kept, they would hold more")
+        XCTAssertEqual(e.ringBytes, e.tcpByID.values.reduce(0) { $0 + $1.ring.count }, "the count is the rings'")
+    }
+}
