@@ -69,7 +69,7 @@ public enum StartCache {
             return nil
         case let .failed(code):
             KeeperStarts.drop(w)  // the engine failed: a sent command is killed with it
-            if sent { OS.writeStderr("rootless: the command, started already, was killed (it may have partly run)\n") }
+            if sent { OS.writeStderr(startedNote) }
             return code
         case .notSent:
             if sent { return stopSent(plan) }
@@ -81,12 +81,12 @@ public enum StartCache {
     /// A sent command whose network could not be had (killed with its sandbox): never run
     /// again cold, the run ends with what went wrong.
     static func stopSent(_ plan: Result<SlirpPlan?, Error>) -> Int32 {
-        var e = RootlessError(
-            "the sandbox's network could not be set up; the command, started already, was killed (it may have partly run)", fix: "run it again")
+        var e = RootlessError("the sandbox's network could not be set up", fix: "run it again")
         if case let .failure(f as RootlessError) = plan { e = f }
-        OS.writeStderr("rootless: " + e.description + "\n")
+        OS.writeStderr("rootless: " + e.description + "\n" + startedNote)
         return e.exitCode
     }
+    static let startedNote = "rootless: the command, started already, was killed (it may have partly run)\n"
 
     /// Stops recording (a fact the log cannot carry, or a plan made from one).
     package static func forgo() { Observe.recording = false }

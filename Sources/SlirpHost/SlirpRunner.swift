@@ -202,7 +202,8 @@ public final class SlirpRunner {
             // The timers' earliest: ticked only once it is due (what this round's events
             // arm lies ahead of it, or in a later round's reckoning).
             let due = engine.nextDeadline
-            let timeout = due.map { Int32(clamping: $0 > now ? min($0 - now, 1000) : 0) } ?? 1000
+            // Effects left when apply reached its round cap: no wait, they go next.
+            let timeout = !engine.effects.isEmpty ? 0 : due.map { Int32(clamping: $0 > now ? min($0 - now, 1000) : 0) } ?? 1000
             let n = epoll_wait(ep, &events, Int32(events.count), timeout)
             if n < 0 && errno != EINTR {
                 fail("epoll_wait: \(OS.errorText(errno))")
@@ -222,6 +223,7 @@ public final class SlirpRunner {
                 }
                 apply()
             }
+            if !engine.effects.isEmpty { apply() }
             if let d = due, SlirpRunner.now() >= d {
                 engine.tick(now: SlirpRunner.now())
                 apply()

@@ -50,8 +50,9 @@ final class TCPFlow {
 
     var deadline: UInt64? { rtoAt }
     /// The next sequence number: past what was sent, and past the FIN once it went (a bare
-    /// ACK or a reset at the FIN's own number would be out of the peer's window).
-    var sndNxt: UInt32 { sndUna &+ UInt32(sent) &+ (finSent ? 1 : 0) }
+    /// ACK or a reset at the FIN's own number would be out of the peer's window; once the
+    /// FIN is acknowledged, sndUna is past it already).
+    var sndNxt: UInt32 { sndUna &+ UInt32(sent) &+ (finSent && !finAcked ? 1 : 0) }
 
     init(id: Int, key: FlowKey, syn: TCPSegment, iss: UInt32, mss ourMSS: Int, now: UInt64) {
         self.id = id
@@ -188,12 +189,12 @@ final class TCPFlow {
         head = buffered == data ? 0 : (head + data) % ring.count
         buffered -= data
         sent -= data
-        // An emptied ring is kept for the flow's next bytes while all rings together stay
-        // within the send budget; past it, it goes (rings never shrink: idle flows' rings
-        // would otherwise hold what their busiest moment took, 2 MiB each at most).
-        if buffered == 0 && e.ringBytes > SlirpEngine.sendBudget {
-            e.ringBytes -= ring.count
-            ring = []
+        // A ring keeps its size for the flow's next bytes while all rings together stay
+        // within the send budget; past it, a ring mostly empty shrinks to twice what it
+        // holds (an emptied one goes), so idle flows do not keep what their busiest moment
+        // took (2 MiB each at most), nor flows that leave a byte unacknowledged.
+        if e.ringBytes > SlirpEngine.sendBudget && buffered * 4 <= ring.count && ring.count > 2048 {
+            resize(buffered == 0 ? 0 : max(2048, buffered * 2), e)
         }
         e.sendBuffered -= data
         sndUna = s.ack
@@ -286,14 +287,20 @@ final class TCPFlow {
         guard ring.count - buffered < n else { return }
         var size = max(ring.count * 2, 2048)
         while size - buffered < n { size *= 2 }
+        resize(size, e)
+    }
+
+    /// A ring of `size` bytes (at least what is buffered) with the buffered bytes from its
+    /// start; the engine's count of all rings follows.
+    func resize(_ size: Int, _ e: SlirpEngine) {
         e.ringBytes += size - ring.count
-        var bigger = [UInt8](repeating: 0, count: size)
+        var new = [UInt8](repeating: 0, count: size)
         if buffered > 0 {
             let first = min(buffered, ring.count - head)
-            bigger.replaceSubrange(0..<first, with: ring[head..<(head + first)])
-            bigger.replaceSubrange(first..<buffered, with: ring[0..<(buffered - first)])
+            new.replaceSubrange(0..<first, with: ring[head..<(head + first)])
+            new.replaceSubrange(first..<buffered, with: ring[0..<(buffered - first)])
         }
-        ring = bigger
+        ring = new
         head = 0
     }
 

@@ -70,8 +70,9 @@ final class SlirpRunnerTests: XCTestCase {
         return (c, accept(l, nil, nil))
     }
 
-    /// The host's bytes then its FIN, as epoll reports them and the reads take them.
-    func readAll(_ fd: Int32) -> (events: UInt32, reads: [(n: Int, last: Bool)]) {
+    /// The host's bytes then its FIN, as epoll reports them and the reads take them
+    /// (peerDone: as the runner says from the events, unless given).
+    func readAll(_ fd: Int32, peerDone forced: Bool? = nil) -> (events: UInt32, reads: [(n: Int, last: Bool)]) {
         let ep = epoll_create1(0)
         defer { close(ep) }
         var e = epoll_event()
@@ -83,44 +84,55 @@ final class SlirpRunnerTests: XCTestCase {
         var b = [UInt8](repeating: 0, count: 65536)
         var reads: [(n: Int, last: Bool)] = []
         while true {
-            let r = b.withUnsafeMutableBytes { SlirpRunner.recvHost(fd, $0, peerDone: SlirpRunner.peerDone(got.events)) }
+            let r = b.withUnsafeMutableBytes { SlirpRunner.recvHost(fd, $0, peerDone: forced ?? SlirpRunner.peerDone(got.events)) }
             reads.append((r.n, r.last))
             if r.n <= 0 || r.last { break }
         }
         return (got.events, reads)
     }
 
+    /// A connection whose host sent "before", an urgent byte, "after", then its FIN.
+    func urgentPair() -> (Int32, Int32) {
+        let (b, sb) = tcpPair()
+        XCTAssertEqual(write(sb, "before", 6), 6)
+        XCTAssertEqual(send(sb, "!", 1, Int32(MSG_OOB)), 1)
+        XCTAssertEqual(write(sb, "after", 5), 5)
+        shutdown(sb, Int32(SHUT_WR))
+        var p = pollfd(fd: b, events: Int16(0x2000 /* POLLRDHUP */), revents: 0)
+        XCTAssertEqual(poll(&p, 1, 5000), 1)
+        return (b, sb)
+    }
+
     /// A short read after the peer's FIN is its last (no read for the EOF), unless urgent
     /// data stopped it short at its mark: then the reads go on and lose nothing. The
-    /// control: the rule without the urgent-data test takes the first short read as the
-    /// last, with bytes still behind it.
+    /// control: the same reads taking the FIN's word alone stop at the mark, bytes unread.
     func testTheLastReadAfterTheFin() {
         let (a, sa) = tcpPair()
         XCTAssertEqual(write(sa, "hello", 5), 5)
         shutdown(sa, Int32(SHUT_WR))
-        var poll1 = pollfd(fd: a, events: Int16(0x2000 /* POLLRDHUP */), revents: 0)
-        XCTAssertEqual(poll(&poll1, 1, 5000), 1)
+        var p = pollfd(fd: a, events: Int16(0x2000 /* POLLRDHUP */), revents: 0)
+        XCTAssertEqual(poll(&p, 1, 5000), 1)
         let plain = readAll(a)
         XCTAssertEqual(plain.reads.map(\.n), [5])
         XCTAssertEqual(plain.reads.map(\.last), [true], "one read: the bytes and the end")
         close(a)
         close(sa)
 
-        let (b, sb) = tcpPair()
-        XCTAssertEqual(write(sb, "before", 6), 6)
-        XCTAssertEqual(send(sb, "!", 1, Int32(MSG_OOB)), 1)
-        XCTAssertEqual(write(sb, "after", 5), 5)
-        shutdown(sb, Int32(SHUT_WR))
-        var poll2 = pollfd(fd: b, events: Int16(0x2000 /* POLLRDHUP */), revents: 0)
-        XCTAssertEqual(poll(&poll2, 1, 5000), 1)
+        let (b, sb) = urgentPair()
         let urgent = readAll(b)
         XCTAssertNotEqual(urgent.events & EPOLLPRI.rawValue, 0, "the urgent byte is reported")
         XCTAssertFalse(SlirpRunner.peerDone(urgent.events))
+        XCTAssertEqual(urgent.reads.first?.n, 6, "the first read stopped at the mark")
         XCTAssertEqual(urgent.reads.filter { $0.n > 0 }.map(\.n).reduce(0, +), 11, "every byte in line read (the urgent byte itself is out of band)")
-        XCTAssertGreaterThan(urgent.reads.count, 1, "the read stopped at the mark: \(urgent.reads)")
-        XCTAssertTrue(
-            SlirpRunner.peerDone(urgent.events & ~EPOLLPRI.rawValue), "control: without the urgent-data test, the first short read would be taken as the last")
         close(b)
         close(sb)
+
+        let (c, sc) = urgentPair()
+        let trusting = readAll(c, peerDone: true)
+        XCTAssertEqual(trusting.reads.count, 1)
+        XCTAssertEqual(trusting.reads.first?.n, 6)
+        XCTAssertEqual(trusting.reads.first?.last, true, "control: taken as the last, with 5 bytes behind it")
+        close(c)
+        close(sc)
     }
 }

@@ -17,6 +17,11 @@ extension EngineTests {
         XCTAssertEqual(e.drain(), [], "control: a bad checksum is dropped")
         e.input(partial, summed: true, now: 0)
         guard case .tcpConnect? = e.drain().first else { return XCTFail("summed by the link: taken") }
+        // The IP header's own checksum is checked whatever the link says.
+        var badHeader = sb.tcp(syn(2), to: remote)
+        badHeader[Ethernet.headerLength + 10] ^= 0xff
+        e.input(badHeader, summed: true, now: 0)
+        XCTAssertEqual(e.drain(), [], "a bad IPv4 header checksum is dropped")
         var datagram = sb.udp(5353, to: remote, 9999, [1, 2, 3])
         datagram[Ethernet.headerLength + 20 + 6] ^= 0xff
         e.input(datagram, now: 0)
