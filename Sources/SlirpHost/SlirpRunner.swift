@@ -503,11 +503,12 @@ public final class SlirpRunner {
         ev & EPOLLRDHUP.rawValue != 0 && ev & (EPOLLERR.rawValue | EPOLLPRI.rawValue) == 0
     }
 
-    /// One read of a host TCP socket into b (64 KiB at most): the count (or -1), whether
-    /// the bytes are the host's last, and errno. Last: a read short of what it asked after
-    /// the peer's FIN (peerDone) emptied the queue (the FIN goes with them; no read for the EOF).
+    /// One read of a host TCP socket into b (256 KiB at most: fewer reads, and fewer
+    /// acknowledgments to the host's peer, each read's): the count (or -1), whether the
+    /// bytes are the host's last, and errno. Last: a read short of what it asked after the
+    /// peer's FIN (peerDone) emptied the queue (the FIN goes with them; no read for the EOF).
     static func recvHost(_ fd: Int32, _ b: UnsafeMutableRawBufferPointer, peerDone: Bool) -> (n: Int, last: Bool, err: Int32) {
-        let want = min(b.count, 65536)
+        let want = min(b.count, 256 << 10)
         let n = recv(fd, b.baseAddress, want, Int32(MSG_DONTWAIT))
         return (n, peerDone && n > 0 && n < want, n < 0 ? errno : 0)
     }
