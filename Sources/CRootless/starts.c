@@ -477,11 +477,7 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
     int u, nn, kpid, zpid, pidfd, sock, tap;
     int rc = n > 0 ? rl_keeper_warm(s.sock, req, (size_t)n, s.want_net, &u, &nn, &kpid, &zpid, &pidfd, &sock, &tap) : -1;
     if (rc == 1 && (tap >= 0) != (s.cfg->tap != 0)) { // a TAP exactly when the config asked for one
-        rl_pidfd_kill(pidfd, SIGKILL);
-        close(pidfd);
-        close(sock);
-        if (tap >= 0) close(tap);
-        if (u >= 0) close(u);
+        rl_warm_drop(pidfd, sock, tap, u);
         rc = -EPROTO;
     }
     free(req);
@@ -501,11 +497,7 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
     // config that points into them.
     int go = !s.cfg->tap || s.cfg->tap_go_first;
     if (go && rl_warm_go(sock, s.cfg) != 0) {
-        rl_pidfd_kill(pidfd, SIGKILL);
-        close(pidfd);
-        close(sock);
-        if (tap >= 0) close(tap);
-        if (u >= 0) close(u);
+        rl_warm_drop(pidfd, sock, tap, u);
         free(envp);
         free(b);
         return RL_FAST_COLD;

@@ -10,6 +10,7 @@
 //     supervises it as its own (rl_supervise, foreign: the keeper reaps pid 1).
 #include "wire.h"
 #include "child.h"
+#include "rl_os.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -175,4 +176,12 @@ int rl_warm_go(int sock, const struct rl_config *c) {
     int e = errno;
     free(b);
     return w == (ssize_t)n ? 0 : -(w < 0 ? e : EPROTO);
+}
+
+void rl_warm_drop(int pidfd, int sock, int tap, int userns) {
+    rl_pidfd_kill(pidfd, SIGKILL);
+    close(pidfd);
+    close(sock);
+    if (tap >= 0) close(tap);
+    if (userns >= 0) close(userns);
 }

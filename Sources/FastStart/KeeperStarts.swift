@@ -90,15 +90,7 @@ public final class KeeperStarts: FastStarts {
     }
 
     /// A warm sandbox that will not get its command: killed, and every fd of it closed.
-    static func drop(_ w: WarmSandbox) {
-        _ = rl_pidfd_kill(w.pidfd, SIGKILL)
-        close(w.pidfd)
-        close(w.socket)
-        if let t = w.tap {
-            close(t.tapSocket)
-            if let u = t.userns { close(u) }
-        }
-    }
+    static func drop(_ w: WarmSandbox) { rl_warm_drop(w.pidfd, w.socket, w.tap?.tapSocket ?? -1, w.tap?.userns ?? -1) }
 }
 
 public struct LiveKeeperOps: KeeperOps {

@@ -191,7 +191,7 @@ public struct Launcher {
     /// it could not be sent).
     public func runHeld(_ n: SlirpPlan, send: (_ tap: @escaping (WarmNet) -> Void) -> rl_result?) -> HeldOutcome {
         let net: SlirpStart
-        switch SlirpStart.prepare(n) {
+        switch SlirpStart.prepare(n, child: false) {
         case let .success(s): net = s
         case let .failure(e): return .failed(fail(e))
         }

@@ -29,11 +29,12 @@ final class SlirpStart {
         self.splices = splices
     }
 
-    /// The listeners and the engine, not started; the child's end of the TAP's socket is
-    /// childEnd (a cold start's config takes it).
-    static func prepare(_ n: SlirpPlan) -> Result<SlirpStart, RootlessError> {
+    /// The listeners and the engine, not started; with `child`, the socket a child of ours
+    /// sends the TAP on, whose child's end is childEnd (a cold start's config takes it).
+    /// Without (a sandbox the keeper built, its TAP waiting in the keeper's socket), none.
+    static func prepare(_ n: SlirpPlan, child: Bool = true) -> Result<SlirpStart, RootlessError> {
         var sp: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sp) == 0 else {
+        guard !child || socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sp) == 0 else {
             return .failure(RootlessError("cannot make the socket for the sandbox's TAP", errno: errno, step: "net"))
         }
         var listeners: [SlirpRunner.Listener] = []
@@ -42,8 +43,7 @@ final class SlirpStart {
             case let .success(fd): listeners.append(SlirpRunner.Listener(fd: fd, guestPort: f.guestPort, udp: f.udp))
             case let .failure(e):
                 listeners.forEach { close($0.fd) }
-                close(sp[0])
-                close(sp[1])
+                sp.filter { $0 >= 0 }.forEach { close($0) }
                 return .failure(
                     RootlessError(
                         "-p \(f.hostIP):\(f.hostPort)\(f.udp ? "/udp" : ""): cannot listen on that host port", errno: e.errno, step: "net",

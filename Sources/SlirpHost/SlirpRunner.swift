@@ -93,7 +93,8 @@ public final class SlirpRunner {
     /// -p /udp: a forwarded flow's answers leave through its listener's socket.
     var udpForward: [Int: Int32] = [:]
 
-    /// tapSock: the front's end of the socket the child sends the TAP's fd on.
+    /// tapSock: the front's end of the socket the child sends the TAP's fd on (-1: a warm
+    /// sandbox's, given by takeTap before the start).
     public init(config: SlirpConfig, policy: EgressPolicy, tapSock: Int32, listeners: [Listener] = []) {
         self.config = config
         self.policy = policy
@@ -123,7 +124,7 @@ public final class SlirpRunner {
     /// The TAP comes on fd instead (a warm sandbox's: the keeper made the socket it waits
     /// in, not us); ours is closed. Before start.
     public func takeTap(from fd: Int32) {
-        close(tapSock)
+        if tapSock >= 0 { close(tapSock) }
         tapSock = fd
     }
 
@@ -716,7 +717,7 @@ public final class SlirpRunner {
         for l in listeners { close(l.fd) }
         if tap >= 0 { close(tap) }
         if ep >= 0 { close(ep) }
-        close(tapSock)
+        if tapSock >= 0 { close(tapSock) }
         if stopRead >= 0 { close(stopRead) }
         stopRead = -1
         tap = -1

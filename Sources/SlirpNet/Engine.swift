@@ -30,18 +30,6 @@ public enum Effect: Equatable {
     case icmpClose(Int)
 }
 
-extension Effect {
-    /// The frame's bytes as they go on the wire (a segment's headers and payload joined);
-    /// nil for an effect that is no frame.
-    public var wire: [UInt8]? {
-        switch self {
-        case let .frame(f): return f
-        case let .segment(h, p): return h + p
-        default: return nil
-        }
-    }
-}
-
 /// One destination reached or refused, for --net-log.
 public struct NetLogEntry: Hashable {
     public var proto: String

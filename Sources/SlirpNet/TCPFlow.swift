@@ -29,7 +29,8 @@ final class TCPFlow {
     let iss: UInt32
     var sndUna: UInt32
     /// The host's bytes not yet acknowledged: `buffered` bytes from `head` (sndUna's byte),
-    /// wrapping at the ring's end. The ring grows (doubling) only when full, never shrinks.
+    /// wrapping at the ring's end. The ring grows (doubling) only when full, and shrinks only
+    /// once all rings together pass the send budget (acknowledge).
     var ring: [UInt8] = []
     var head = 0
     var buffered = 0

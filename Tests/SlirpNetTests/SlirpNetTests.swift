@@ -20,6 +20,18 @@ struct Sandbox {
     }
 }
 
+extension Effect {
+    /// The frame's bytes as they go on the wire (a segment's headers and payload joined);
+    /// nil for an effect that is no frame.
+    var wire: [UInt8]? {
+        switch self {
+        case let .frame(f): return f
+        case let .segment(h, p): return h + p
+        default: return nil
+        }
+    }
+}
+
 func segments(_ effects: [Effect]) -> [TCPSegment] {
     effects.compactMap {
         guard let f = $0.wire, let ip = IPPacket.parse(f), ip.proto == IPProto.tcp else { return nil }

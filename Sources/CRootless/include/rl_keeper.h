@@ -57,6 +57,9 @@ int rl_keeper_warm(const char *path, const void *req, size_t len, int want_net, 
 // the forwarded signals first (rl_supervise reads them). 0 or -errno (E2BIG: too long
 // for one message; EBADF: one of 0-2 is not open).
 int rl_warm_go(int sock, const struct rl_config *cfg);
+// A warm sandbox that will not get (or keep) its command: pid 1 killed, and its fds closed
+// (tap, userns: -1 for none).
+void rl_warm_drop(int pidfd, int sock, int tap, int userns);
 
 #ifdef __cplusplus
 }
