@@ -155,15 +155,20 @@ final class TCPFlow {
         let len = s.payload.count
         if len > 0 || s.has(TCPFlag.fin) {
             needAck = true
-            if s.seq == rcvNxt && !sandboxFin {
-                let n = min(len, window(e))
+            // A segment that starts before what we took (resent, and joined with what
+            // followed, when our acknowledgment was lost) gives its new bytes; one that
+            // starts past them waits for the sandbox to resend (nothing out of order is kept).
+            let seen = Int(seqDiff(rcvNxt, s.seq))
+            if seen >= 0 && seen <= len && !sandboxFin {
+                let fresh = s.payload.dropFirst(seen)
+                let n = min(fresh.count, window(e))
                 if n > 0 {
-                    e.effects.append(.tcpSend(id, s.payload.prefix(n)))
+                    e.effects.append(.tcpSend(id, fresh.prefix(n)))
                     rcvNxt &+= UInt32(n)
                     pending += n
                     e.rcvPending += n
                 }
-                if n == len && s.has(TCPFlag.fin) {
+                if n == fresh.count && s.has(TCPFlag.fin) {
                     sandboxFin = true
                     rcvNxt &+= 1
                     e.effects.append(.tcpShutdown(id))

@@ -282,6 +282,31 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(e.flowCount, 0, "both sides done: the flow is gone")
     }
 
+    /// A segment resent joined with new bytes (our acknowledgment was lost) gives the host
+    /// only the new ones; a FIN behind bytes already taken is taken.
+    func testAResentSegmentGivesOnlyItsNewBytes() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, seq) = open(e, &sb)
+        func data(_ at: UInt32, _ text: String, fin: Bool = false) -> [UInt8] {
+            sb.tcp(
+                TCPSegment(
+                    srcPort: 40000, dstPort: 80, seq: at, ack: seq, flags: TCPFlag.ack | (fin ? TCPFlag.fin : 0), window: 65535,
+                    payload: Array(text.utf8)[...]), to: remote)
+        }
+        e.input(data(1001, "GET "), now: 3)
+        XCTAssertEqual(e.drain().first, .tcpSend(id, Array("GET ".utf8)[...]))
+        e.input(data(1001, "GET /index"), now: 4)
+        let fx = e.drain()
+        XCTAssertEqual(fx.first, .tcpSend(id, Array("/index".utf8)[...]))
+        XCTAssertEqual(segments(fx).last?.ack, 1011)
+        e.input(data(1001, "GET /index", fin: true), now: 5)
+        let end = e.drain()
+        XCTAssertFalse(end.contains { if case .tcpSend = $0 { return true } else { return false } }, "nothing given twice")
+        XCTAssertTrue(end.contains(.tcpShutdown(id)))
+        XCTAssertEqual(segments(end).last?.ack, 1012)
+    }
+
     func testAFailedConnectIsAReset() {
         let e = engine()
         var sb = Sandbox()
