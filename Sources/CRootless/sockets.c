@@ -10,6 +10,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+int rl_cpus_allowed(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) < 0) return 1;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
+}
+
 int rl_recv_fds(int sock, int *fds, int max) {
     int n = rl_fd_recv(sock, 0, fds, max);
     return n == 0 ? -EPIPE : n;

@@ -178,6 +178,12 @@ public final class SlirpRunner {
         return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
     }
 
+    static func nowNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
     func loop() {
         defer { cleanup() }
         buffer = [UInt8](repeating: 0, count: SlirpRunner.frameMax)
@@ -198,6 +204,7 @@ public final class SlirpRunner {
             return
         }
         var events = [epoll_event](repeating: epoll_event(), count: 64)
+        polling = PollWindow(capMicros: config.pollMicros, cpus: Int(rl_cpus_allowed()))
         while true {
             let now = SlirpRunner.now()
             // The timers' earliest: ticked only once it is due (what this round's events
@@ -205,7 +212,7 @@ public final class SlirpRunner {
             let due = engine.nextDeadline
             // Effects left when apply reached its round cap: no wait, they go next.
             let timeout = !engine.effects.isEmpty ? 0 : due.map { Int32(clamping: $0 > now ? min($0 - now, 1000) : 0) } ?? 1000
-            let n = epoll_wait(ep, &events, Int32(events.count), timeout)
+            let n = wait(&events, timeout)
             if n < 0 && errno != EINTR {
                 fail("epoll_wait: \(OS.errorText(errno))")
                 return
@@ -235,6 +242,26 @@ public final class SlirpRunner {
                 for l in listeners { _ = watch(l.fd, EPOLLIN.rawValue) }
             }
         }
+    }
+
+    var polling = PollWindow(capMicros: 0, cpus: 1)
+
+    /// The events ready within timeout ms (0: those ready now): polled for over the
+    /// window first (PollWindow), then slept for.
+    func wait(_ events: inout [epoll_event], _ timeout: Int32) -> Int32 {
+        let max = Int32(events.count)
+        if timeout == 0 { return epoll_wait(ep, &events, max, 0) }
+        let until = SlirpRunner.nowNs() &+ polling.ns
+        while polling.ns > 0 {
+            let n = epoll_wait(ep, &events, max, 0)
+            if n != 0 { return n }
+            if SlirpRunner.nowNs() >= until { break }
+            sched_yield()  // a process this CPU could run goes first: polling takes only idle time
+        }
+        let asleep = SlirpRunner.nowNs()
+        let n = epoll_wait(ep, &events, max, timeout)
+        polling.slept(SlirpRunner.nowNs() &- asleep)
+        return n
     }
 
     /// A connection's place in the epoll set, from its state: readable unless paused or at

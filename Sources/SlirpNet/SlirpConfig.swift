@@ -13,6 +13,9 @@ public struct SlirpConfig: Equatable, Sendable {
     /// IPv6 on the link too: fd00::100/64, gateway fd00::2, DNS fd00::3 (slirp4netns's
     /// layout); neighbour discovery answered for the gateway's addresses.
     public var ipv6 = true
+    /// The longest the engine polls for its next event before it sleeps, in µs (0: it
+    /// never polls). See SlirpHost's PollWindow.
+    public var pollMicros = 200
     public static let network6 = IPNet(IP(hi: 0xfd00_0000_0000_0000, lo: 0), 64)
 
     public init() {}
@@ -27,7 +30,7 @@ public struct SlirpConfig: Equatable, Sendable {
     public static let minMTU6 = 1280
     public static let gatewayMAC = MAC(0x5255_0a00_0202)
 
-    /// "slirp" or "slirp:mtu=1500,cidr=10.9.0.0/24,allow_host_loopback=true". Errors name the
+    /// "slirp" or "slirp:mtu=1500,cidr=10.9.0.0/24,allow_host_loopback=true,poll=0". Errors name the
     /// value and the fix.
     public static func parse(options: Substring) throws -> SlirpConfig {
         var c = SlirpConfig()
@@ -55,8 +58,13 @@ public struct SlirpConfig: Equatable, Sendable {
                     throw SlirpError("--net slirp allow_host_loopback \"\(p[1])\" is not true or false", fix: "allow_host_loopback=true")
                 }
                 c.allowHostLoopback = p[1] == "true"
+            case "poll":
+                guard let us = Int(p[1]), (0...1000).contains(us) else {
+                    throw SlirpError("--net slirp poll \"\(p[1])\" is not a number of microseconds from 0 to 1000", fix: "e.g. poll=0 (never poll)")
+                }
+                c.pollMicros = us
             default:
-                throw SlirpError("unknown --net slirp option \"\(p[0])\"", fix: "known: mtu, cidr, ipv6, allow_host_loopback")
+                throw SlirpError("unknown --net slirp option \"\(p[0])\"", fix: "known: mtu, cidr, ipv6, allow_host_loopback, poll")
             }
         }
         if c.mtu < SlirpConfig.minMTU6 { c.ipv6 = false }

@@ -19,6 +19,29 @@ final class SlirpRunnerTests: XCTestCase {
     /// The host is read before the first packet to a unicast address, whatever the link
     /// address (a sandbox may put a group one on a unicast packet), and not for ARP or
     /// packets to group addresses (what a link sends by itself as it comes up).
+    /// The poll before a sleep doubles from 10 us while sleeps stay short, up to the cap,
+    /// and stops after a long one; with one CPU, or a cap of 0, there is none.
+    func testThePollWindowFollowsTheSleeps() {
+        var w = PollWindow(capMicros: 200, cpus: 2)
+        XCTAssertEqual(w.ns, 0)
+        var seen: [UInt64] = []
+        for _ in 0..<7 {
+            w.slept(50_000)
+            seen.append(w.ns)
+        }
+        XCTAssertEqual(seen, [10_000, 20_000, 40_000, 80_000, 160_000, 200_000, 200_000])
+        w.slept(200_001)
+        XCTAssertEqual(w.ns, 0, "the link went quiet: sleep at once")
+        for cpus in [1, 0] {
+            var one = PollWindow(capMicros: 200, cpus: cpus)
+            one.slept(1000)
+            XCTAssertEqual(one.ns, 0)
+        }
+        var off = PollWindow(capMicros: 0, cpus: 8)
+        off.slept(0)
+        XCTAssertEqual(off.ns, 0)
+    }
+
     func testWhatMayOpenAFlow() {
         let v6Unicast: [UInt8] = [0xfd, 0] + [UInt8](repeating: 0, count: 13) + [2]
         let v6Group: [UInt8] = [0xff, 2] + [UInt8](repeating: 0, count: 13) + [0x16]

@@ -94,6 +94,9 @@ final class CodecTests: XCTestCase {
         XCTAssertThrowsError(try SlirpConfig.parse(options: "mtu=99"))
         XCTAssertThrowsError(try SlirpConfig.parse(options: "speed=1"))
         XCTAssertThrowsError(try SlirpConfig.parse(options: "cidr=10.0.0.0/30"))
+        XCTAssertEqual(c.pollMicros, 200, "the engine polls up to 200 us unless told")
+        XCTAssertEqual(try SlirpConfig.parse(options: "poll=0").pollMicros, 0)
+        for bad in ["poll=1001", "poll=-1", "poll=x", "poll="] { XCTAssertThrowsError(try SlirpConfig.parse(options: bad[...]), bad) }
         XCTAssertThrowsError(try EgressPolicy.targets("1.2.3.0/24,no_pe", flag: "--allow-net", names: true))
     }
 

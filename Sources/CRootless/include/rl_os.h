@@ -57,6 +57,8 @@ int rl_setns_net(int fd);
 // splice(2) of up to len bytes, non-blocking, between a socket and a pipe: the bytes
 // moved, 0 at EOF, or -errno (-EAGAIN: nothing to move now).
 long rl_splice_nb(int from, int to, size_t len);
+// How many CPUs the calling thread may run on (sched_getaffinity), at least 1.
+int rl_cpus_allowed(void);
 // pipe2(O_CLOEXEC | O_NONBLOCK), asked to hold size bytes (0: the default): 0 or -errno.
 int rl_pipe_nb(int fds[2], int size);
 
