@@ -1,26 +1,49 @@
 /// How long the engine polls before it sleeps — KVM's halt polling, for the same reason
-/// (on by default there too, up to 200 µs, as here: --net slirp:poll=US). An engine that sleeps in epoll_wait between
-/// the frames of a short exchange pays a sleep and a wake-up for each one (on a VM, an
-/// inter-processor interrupt each time): most of a short connection's time. So the loop
-/// first polls (epoll_wait without waiting) for up to `ns`, then sleeps. The window follows
-/// how long the sleeps turn out to be: a sleep shorter than the cap says a longer poll
-/// would have caught its event (the window doubles, from 10 µs); a longer one says the link
-/// went quiet (no polling, so a sandbox idle or slow-paced costs no CPU for it). With one
-/// CPU, polling would keep the very process it waits for from running: never.
+/// (on by default there too, up to 200 µs, as here: --net slirp:poll=US). An engine that
+/// sleeps in epoll_wait between the frames of a short exchange pays a sleep and a wake-up
+/// for each one (on a VM, an inter-processor interrupt each time): most of a short
+/// connection's time. So the loop first polls (epoll_wait without waiting) for up to `ns`,
+/// then sleeps.
+///
+/// The window follows how long each wait (poll and sleep together) turns out to be, as
+/// KVM's does: one longer than the window but within the cap says a longer poll would have
+/// caught its event (the window doubles, from 10 µs); one past the cap says the link went
+/// quiet (no polling, so an idle or slow-paced sandbox costs nothing). And polling never
+/// costs more than the work it serves: over the last ~10 ms (halved each period), the time
+/// spent polling stays within the time spent on events, so a sandbox sending a trickle of
+/// cheap frames cannot make the thread poll for a core (at most about as long again as
+/// the frames' own handling). With one CPU, polling would keep the very process it waits
+/// for from running: none.
 struct PollWindow {
     static let start: UInt64 = 10_000
+    static let period: UInt64 = 10_000_000
     /// The longest poll (--net slirp:poll=US; 0: never).
     let cap: UInt64
-    /// Nanoseconds to poll before the next sleep (0: sleep at once).
+    /// The window: nanoseconds to poll before the next sleep (0: sleep at once).
     private(set) var ns: UInt64 = 0
+    /// Time spent on events and time spent polling, this period and (halved) before.
+    private(set) var working: UInt64 = 0
+    private(set) var polled: UInt64 = 0
+    private var periodEnds: UInt64 = 0
 
     init(capMicros: Int, cpus: Int) { cap = cpus > 1 ? UInt64(max(capMicros, 0)) * 1000 : 0 }
 
-    /// After a sleep of `slept` ns (one that polling did not avoid).
-    mutating func slept(_ slept: UInt64) {
-        if slept > cap {
+    /// How long to poll before this sleep: the window, within what the work left unspent.
+    var pollFor: UInt64 { polled < working ? min(ns, working - polled) : 0 }
+
+    /// After a wait of `waited` ns (`polling` of them spent polling) that followed
+    /// `worked` ns of work on events; `at` is the time, for the periods.
+    mutating func waited(_ waited: UInt64, polling: UInt64, worked: UInt64, at: UInt64) {
+        working &+= worked
+        polled &+= polling
+        if at >= periodEnds {
+            working /= 2
+            polled /= 2
+            periodEnds = at &+ PollWindow.period
+        }
+        if waited > cap {
             ns = 0
-        } else if ns < cap {
+        } else if waited > ns {
             ns = min(cap, max(PollWindow.start, ns * 2))
         }
     }

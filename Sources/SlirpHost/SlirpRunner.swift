@@ -245,22 +245,35 @@ public final class SlirpRunner {
     }
 
     var polling = PollWindow(capMicros: 0, cpus: 1)
+    /// When the last wait ended: the work on its events runs until the next one.
+    var woke: UInt64 = 0
 
-    /// The events ready within timeout ms (0: those ready now): polled for over the
-    /// window first (PollWindow), then slept for.
+    /// The events ready within timeout ms (0: those ready now): polled for first
+    /// (PollWindow), then slept for.
     func wait(_ events: inout [epoll_event], _ timeout: Int32) -> Int32 {
         let max = Int32(events.count)
         if timeout == 0 { return epoll_wait(ep, &events, max, 0) }
-        let until = SlirpRunner.nowNs() &+ polling.ns
-        while polling.ns > 0 {
-            let n = epoll_wait(ep, &events, max, 0)
-            if n != 0 { return n }
-            if SlirpRunner.nowNs() >= until { break }
-            sched_yield()  // a process this CPU could run goes first: polling takes only idle time
+        let start = SlirpRunner.nowNs()
+        let window = polling.pollFor
+        var n: Int32 = 0
+        var err: Int32 = 0
+        var now = start
+        while window > 0 {
+            n = epoll_wait(ep, &events, max, 0)
+            err = errno
+            now = SlirpRunner.nowNs()
+            if n != 0 || now &- start >= window { break }
+            sched_yield()  // between polls, the CPU goes to whatever else could run on it
         }
-        let asleep = SlirpRunner.nowNs()
-        let n = epoll_wait(ep, &events, max, timeout)
-        polling.slept(SlirpRunner.nowNs() &- asleep)
+        let polled = now &- start
+        if n == 0 {
+            n = epoll_wait(ep, &events, max, timeout)
+            err = errno
+            now = SlirpRunner.nowNs()
+        }
+        polling.waited(now &- start, polling: polled, worked: woke == 0 ? 0 : start &- woke, at: now)
+        woke = now
+        errno = err
         return n
     }
 

@@ -147,7 +147,14 @@ final class TCPFlow {
             rtoAt = nil
             retries = 0
             rto = 200
-        case .established: break
+        case .established:
+            // A SYN on a synchronized connection is answered with an acknowledgment and
+            // otherwise ignored (RFC 9293 3.10.7.4, the challenge ACK): its bytes are not
+            // the stream's.
+            if s.has(TCPFlag.syn) {
+                e.send(self, segment(TCPFlag.ack, seq: sndNxt))
+                return
+            }
         }
         guard s.has(TCPFlag.ack) else { return }
         acknowledge(s, now: now, e)

@@ -16,32 +16,50 @@ final class SlirpRunnerTests: XCTestCase {
         return f
     }
 
-    /// The host is read before the first packet to a unicast address, whatever the link
-    /// address (a sandbox may put a group one on a unicast packet), and not for ARP or
-    /// packets to group addresses (what a link sends by itself as it comes up).
-    /// The poll before a sleep doubles from 10 us while sleeps stay short, up to the cap,
-    /// and stops after a long one; with one CPU, or a cap of 0, there is none.
-    func testThePollWindowFollowsTheSleeps() {
+    /// The poll before a sleep doubles from 10 us while waits run past it within the cap,
+    /// and stops after a longer one; it never costs more than the work it serves (the two
+    /// halved every 10 ms); with one CPU, or a cap of 0, there is none.
+    func testThePollWindowFollowsTheWaitsWithinTheWork() {
         var w = PollWindow(capMicros: 200, cpus: 2)
-        XCTAssertEqual(w.ns, 0)
+        XCTAssertEqual(w.pollFor, 0)
         var seen: [UInt64] = []
-        for _ in 0..<7 {
-            w.slept(50_000)
+        for i in 0..<7 {
+            w.waited(min(w.ns + 1000, 200_000), polling: 0, worked: 1_000_000, at: UInt64(i))
             seen.append(w.ns)
         }
         XCTAssertEqual(seen, [10_000, 20_000, 40_000, 80_000, 160_000, 200_000, 200_000])
-        w.slept(200_001)
+        XCTAssertEqual(w.pollFor, 200_000)
+        w.waited(150_000, polling: 150_000, worked: 0, at: 10)
+        XCTAssertEqual(w.ns, 200_000, "a wait the poll caught (within the window) leaves it")
+        w.waited(200_001, polling: 200_000, worked: 0, at: 11)
         XCTAssertEqual(w.ns, 0, "the link went quiet: sleep at once")
+        XCTAssertEqual(w.pollFor, 0)
+        // The budget: polling spends what the work left, no more.
+        var b = PollWindow(capMicros: 200, cpus: 2)
+        for i in 0..<5 { b.waited(b.ns + 1000, polling: 0, worked: 0, at: UInt64(i)) }
+        XCTAssertEqual(b.ns, 160_000)
+        XCTAssertEqual(b.pollFor, 0, "no work yet: nothing to poll for")
+        b.waited(170_000, polling: 0, worked: 50_000, at: 6)
+        XCTAssertEqual(b.pollFor, 50_000, "the window, within the work's 50 us")
+        b.waited(100, polling: 50_000, worked: 0, at: 7)
+        XCTAssertEqual(b.pollFor, 0, "polled as long as it worked")
+        b.waited(100, polling: 0, worked: 100_000, at: PollWindow.period + 7)
+        XCTAssertEqual(b.working, 75_000, "a new period halves both")
+        XCTAssertEqual(b.polled, 25_000)
+        XCTAssertEqual(b.pollFor, 50_000)
         for cpus in [1, 0] {
             var one = PollWindow(capMicros: 200, cpus: cpus)
-            one.slept(1000)
-            XCTAssertEqual(one.ns, 0)
+            one.waited(1000, polling: 0, worked: 1_000_000, at: 0)
+            XCTAssertEqual(one.pollFor, 0)
         }
         var off = PollWindow(capMicros: 0, cpus: 8)
-        off.slept(0)
-        XCTAssertEqual(off.ns, 0)
+        off.waited(0, polling: 0, worked: 1_000_000, at: 0)
+        XCTAssertEqual(off.pollFor, 0)
     }
 
+    /// The host is read before the first packet to a unicast address, whatever the link
+    /// address (a sandbox may put a group one on a unicast packet), and not for ARP or
+    /// packets to group addresses (what a link sends by itself as it comes up).
     func testWhatMayOpenAFlow() {
         let v6Unicast: [UInt8] = [0xfd, 0] + [UInt8](repeating: 0, count: 13) + [2]
         let v6Group: [UInt8] = [0xff, 2] + [UInt8](repeating: 0, count: 13) + [0x16]

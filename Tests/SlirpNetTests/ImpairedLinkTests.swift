@@ -25,7 +25,7 @@ struct SandboxPeer {
     var port: UInt16
     var peerPort: UInt16 = 80
     var to: IP
-    let mss = 1460
+    var mss = 1460
     let scale: UInt8 = 2
     // Its stream to the host.
     let up: [UInt8]
@@ -171,12 +171,23 @@ final class ImpairedLinkTests: XCTestCase {
         for seed in [21, 22, 23, 24] as [UInt64] { cross(seed: seed, loss: 0.15, duplicate: 0.05, reorder: 0.2, forwarded: true) }
     }
 
-    func cross(seed: UInt64, loss: Double, duplicate: Double, reorder: Double, size: Int = 100_000, forwarded: Bool = false) {
+    /// A host slow to take the sandbox's bytes: more than the engine's buffer goes up, so
+    /// the window it advertises shuts and opens again, under loss.
+    func testAHostSlowToTakeBytesShutsTheWindowAndOpensIt() {
+        cross(seed: 41, loss: 0.05, duplicate: 0.02, reorder: 0.1, size: 1_400_000, mss: 16_000, slowHost: true)
+    }
+
+    func cross(
+        seed: UInt64, loss: Double, duplicate: Double, reorder: Double, size: Int = 100_000, forwarded: Bool = false, mss: Int = 1460,
+        slowHost: Bool = false
+    ) {
         var rng = Seeded(seed)
         let e = SlirpEngine(config: SlirpConfig(), policy: EgressPolicy())
         let up = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         let down = (0..<(size + 12_345)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
         var peer = SandboxPeer(to: remote, up: up, passive: forwarded)
+        peer.mss = mss
+        var shut = 0  // the engine's segments with a shut window
         // The link: frames in flight, each with the time it arrives.
         var toEngine: [(at: UInt64, frame: [UInt8])] = []
         var toSandbox: [(at: UInt64, frame: [UInt8])] = []
@@ -205,7 +216,8 @@ final class ImpairedLinkTests: XCTestCase {
             toEngine.removeAll { $0.at <= now }
             for a in arrived { e.input(a.frame, now: now) }
             // The host: takes some of what it was handed, sends some of its stream.
-            if let i = id, untaken > 0, rng.chance(0.5) {
+            // A slow host takes nothing for 20 s at a time.
+            if let i = id, untaken > 0, !slowHost || (now / 20_000) % 2 == 1, rng.chance(0.5) {
                 let n = Int.random(in: 1...untaken, using: &rng)
                 untaken -= n
                 e.tcpWritten(i, n, now: now)
@@ -242,6 +254,7 @@ final class ImpairedLinkTests: XCTestCase {
             toSandbox.removeAll { $0.at <= now }
             for b in back {
                 guard let ip = IPPacket.parse(b.frame), let s = TCPSegment.parse(b.frame, ip) else { continue }
+                if s.window == 0 && !s.has(TCPFlag.syn) { shut += 1 }
                 if let ack = peer.input(s, from: ip.src, now: now) { carry(ack, &toEngine, now: now) }
             }
         }
@@ -253,6 +266,7 @@ final class ImpairedLinkTests: XCTestCase {
             shutdown && closed && peer.gotFin && peer.finAcked,
             "both FINs through, the flow closed (seed \(seed)): shutdown \(shutdown) closed \(closed) gotFin \(peer.gotFin) finAcked \(peer.finAcked) steps \(steps) \(id.flatMap { e.tcpByID[$0] }.map { "state \($0.state) sent \($0.sent) buffered \($0.buffered) finSent \($0.finSent) finAcked \($0.finAcked) sandboxFin \($0.sandboxFin) hostEOF \($0.hostEOF) rtoAt \(String(describing: $0.rtoAt)) retries \($0.retries)" } ?? "-") now \(now)"
         )
+        if slowHost { XCTAssertGreaterThan(shut, 0, "the engine's window shut (seed \(seed))") }
         XCTAssertEqual(e.flowCount, 0, "seed \(seed)")
         XCTAssertEqual(e.sendBuffered, 0, "seed \(seed)")
         XCTAssertEqual(e.rcvPending, 0, "seed \(seed)")

@@ -310,6 +310,49 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(segments(end).last?.ack, 1012)
     }
 
+    /// Against a window nearly full (the host slow to take bytes), a resent segment's new
+    /// bytes go as far as the window, and its FIN waits until all of them are taken; a SYN
+    /// on the open connection gets an acknowledgment and gives nothing.
+    func testAResentSegmentAgainstAFullWindow() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, seq) = open(e, &sb)
+        func data(_ at: UInt32, _ n: Int, flags: UInt8 = TCPFlag.ack) -> [UInt8] {
+            sb.tcp(
+                TCPSegment(srcPort: 40000, dstPort: 80, seq: at, ack: seq, flags: flags, window: 65535, payload: [UInt8](repeating: 7, count: n)[...]),
+                to: remote)
+        }
+        let fill = TCPFlow.rcvCap - 100
+        var at: UInt32 = 1001
+        for chunk in stride(from: 0, to: fill, by: 60000) {
+            e.input(data(at, min(60000, fill - chunk)), now: 3)
+            at &+= UInt32(min(60000, fill - chunk))
+        }
+        _ = e.drain()
+        // 50 bytes already taken, 300 new of which the window holds 100, then the FIN.
+        e.input(data(at &- 50, 350, flags: TCPFlag.ack | TCPFlag.fin), now: 4)
+        var fx = e.drain()
+        XCTAssertEqual(fx.compactMap { if case let .tcpSend(_, d) = $0 { return d.count } else { return nil } }, [100])
+        XCTAssertFalse(fx.contains(.tcpShutdown(id)), "the FIN behind bytes not taken waits")
+        XCTAssertEqual(segments(fx).last?.ack, at &+ 100)
+        e.tcpWritten(id, TCPFlow.rcvCap, now: 5)
+        _ = e.drain()
+        e.input(data(at &- 50, 350, flags: TCPFlag.ack | TCPFlag.fin), now: 6)
+        fx = e.drain()
+        XCTAssertEqual(fx.compactMap { if case let .tcpSend(_, d) = $0 { return d.count } else { return nil } }, [200])
+        XCTAssertTrue(fx.contains(.tcpShutdown(id)))
+        XCTAssertEqual(segments(fx).last?.ack, at &+ 301)
+        // Another connection, open: a SYN at the very next number, with bytes.
+        let (_, seq2) = open(e, &sb, port: 40001)
+        let syn = TCPSegment(
+            srcPort: 40001, dstPort: 80, seq: 1001, ack: seq2, flags: TCPFlag.syn | TCPFlag.ack, window: 65535, payload: [1, 2, 3][...])
+        e.input(sb.tcp(syn, to: remote), now: 7)
+        fx = e.drain()
+        XCTAssertFalse(fx.contains { if case .tcpSend = $0 { return true } else { return false } }, "a SYN's bytes are not the stream's")
+        XCTAssertEqual(segments(fx).map(\.flags), [TCPFlag.ack])
+        XCTAssertEqual(segments(fx).first?.ack, 1001)
+    }
+
     func testAFailedConnectIsAReset() {
         let e = engine()
         var sb = Sandbox()
