@@ -8,12 +8,12 @@
 /// The window follows how long each wait (poll and sleep together) turns out to be, as
 /// KVM's does: one longer than the window but within the cap says a longer poll would have
 /// caught its event (the window doubles, from 10 µs); one past the cap says the link went
-/// quiet (no polling, so an idle or slow-paced sandbox costs nothing). And polling never
-/// costs more than the work it serves: over the last ~10 ms (halved each period), the time
-/// spent polling stays within the time spent on events, so a sandbox sending a trickle of
-/// cheap frames cannot make the thread poll for a core (at most about as long again as
-/// the frames' own handling). With one CPU, polling would keep the very process it waits
-/// for from running: none.
+/// quiet (no polling, so an idle or slow-paced sandbox costs nothing). And polling is held
+/// to the work it serves: the time spent polling stays within the time spent on events
+/// (both halved every 10 ms; a poll may overrun its share by one epoll_wait), so a sandbox
+/// sending a trickle of cheap frames cannot make the thread poll for a core (about as long
+/// again as the frames' own handling, at most). With one CPU, polling would keep the very
+/// process it waits for from running: none.
 struct PollWindow {
     static let start: UInt64 = 10_000
     static let period: UInt64 = 10_000_000
@@ -37,8 +37,10 @@ struct PollWindow {
         working &+= worked
         polled &+= polling
         if at >= periodEnds {
-            working /= 2
-            polled /= 2
+            // Halved once for each period gone by (a long sleep leaves no old credit).
+            let k = min((at - periodEnds) / PollWindow.period + 1, 63)
+            working >>= k
+            polled >>= k
             periodEnds = at &+ PollWindow.period
         }
         if waited > cap {

@@ -271,7 +271,8 @@ public final class SlirpRunner {
             err = errno
             now = SlirpRunner.nowNs()
         }
-        polling.waited(now &- start, polling: polled, worked: woke == 0 ? 0 : start &- woke, at: now)
+        // A wait cut short by a signal says nothing of the link.
+        if n >= 0 { polling.waited(now &- start, polling: polled, worked: woke == 0 ? 0 : start &- woke, at: now) }
         woke = now
         errno = err
         return n

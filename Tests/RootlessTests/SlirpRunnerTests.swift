@@ -47,13 +47,16 @@ final class SlirpRunnerTests: XCTestCase {
         XCTAssertEqual(b.working, 75_000, "a new period halves both")
         XCTAssertEqual(b.polled, 25_000)
         XCTAssertEqual(b.pollFor, 50_000)
+        b.waited(100, polling: 0, worked: 0, at: 5 * PollWindow.period + 7)
+        XCTAssertEqual(b.working, 75_000 >> 4, "halved once for each period gone by")
+        XCTAssertEqual(b.polled, 25_000 >> 4)
         for cpus in [1, 0] {
             var one = PollWindow(capMicros: 200, cpus: cpus)
             one.waited(1000, polling: 0, worked: 1_000_000, at: 0)
             XCTAssertEqual(one.pollFor, 0)
         }
         var off = PollWindow(capMicros: 0, cpus: 8)
-        off.waited(0, polling: 0, worked: 1_000_000, at: 0)
+        off.waited(1000, polling: 0, worked: 1_000_000, at: 0)
         XCTAssertEqual(off.pollFor, 0)
     }
 

@@ -501,6 +501,13 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(out.first?.flags, TCPFlag.ack)
         XCTAssertEqual(out.first?.ack, 501)
         XCTAssertEqual(out.last.map { Array($0.payload) }, Array("GET /".utf8), "the bytes the host sent while it opened")
+        // The sandbox resends its SYN-ACK (as when our ACK was lost): it gets the ACK it
+        // waits for, at the next number, and nothing else happens.
+        e.input(sb.tcp(synack, to: gw), now: 2)
+        let again = segments(e.drain())
+        XCTAssertEqual(again.map(\.flags), [TCPFlag.ack])
+        XCTAssertEqual(again.first?.ack, 501)
+        XCTAssertEqual(again.first?.seq, syn[0].seq &+ 1 &+ 5)
         e.input(sb.tcp(TCPSegment(srcPort: 8000, dstPort: syn[0].srcPort, seq: 501, ack: 0, flags: TCPFlag.rst, window: 0), to: gw), now: 2)
         XCTAssertEqual(e.drain(), [.tcpClose(id)])
     }
