@@ -503,7 +503,7 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
         return RL_FAST_COLD;
     }
     if (s.cfg->tap) {
-        *held = (struct rl_held){ zpid, pidfd, sock, tap, u, go, s.cfg };
+        *held = (struct rl_held){ zpid, pidfd, sock, tap, u, s.cfg };
         timing(go ? "held: warm: command sent" : "held:");
         return RL_FAST_HELD;
     }

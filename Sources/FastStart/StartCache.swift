@@ -38,7 +38,6 @@ public enum StartCache {
 
     nonisolated(unsafe) static var heldResult: rl_result?
     nonisolated(unsafe) static var heldNotSent = false
-
     /// A --net slirp run whose entry held a warm sandbox (starts.c): its engine, from the
     /// run's flags alone (the entry stands for the rest of the plan), and the command
     /// (sent already when no -p listener had to be bound first: tap_go_first). The exit
@@ -48,7 +47,7 @@ public enum StartCache {
     package static func runHeld(_ spec: RunSpec) -> Int32? {
         guard fast.state == Int32(RL_FAST_HELD.rawValue) else { return nil }
         let h = fast.held
-        let sent = h.sent != 0
+        let sent = h.cfg.pointee.tap_go_first != 0
         let w = WarmSandbox(pid: h.pid, pidfd: h.pidfd, socket: h.sock, tap: WarmNet(tapSocket: h.tap, userns: h.userns >= 0 ? h.userns : nil))
         // The entry was made from these very flags, so they plan a --net slirp network;
         // if not, the sandbox goes and the run plans from scratch (and says what is wrong),

@@ -114,6 +114,8 @@ public enum CLI {
         do {
             PhaseTimer.mark("start")
             let cwd = OS.knownDirectory()
+            // Pure in (args, cwd), which a cached start's entry matched: a run whose
+            // constructor holds a sandbox parses as the run that left the entry did.
             var spec = try RunArguments.parse(args, cwd: cwd)
             // A --net slirp sandbox its cached start holds: the engine, and the command.
             if let code = StartCache.runHeld(spec) { return code }

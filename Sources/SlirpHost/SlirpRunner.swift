@@ -172,12 +172,10 @@ public final class SlirpRunner {
         return engine?.log ?? [:]
     }
 
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
-    }
+    /// The engine's clock, in ms.
+    static func now() -> UInt64 { nowNs() / 1_000_000 }
 
+    /// CLOCK_MONOTONIC in ns (the poll window's clock; `now` is it in ms).
     static func nowNs() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -33,13 +33,14 @@ long rl_observe_record(void *buf, size_t cap, int op, const char *path, uint32_t
 // usable entry (the run should write one); found one but no warm sandbox (plan as usual);
 // sent the command but must start cold; ran it (result filled); or holds a --net slirp
 // warm sandbox for main to start the engine of (held filled: the engine is Swift), its
-// command sent already (sent: tap_go_first) or sent by main once -p's listeners are bound.
+// command sent already (the config's tap_go_first) or sent by main once -p's listeners
+// are bound.
 enum rl_fast_state { RL_FAST_NOT_RUN = 0, RL_FAST_NONE = 1, RL_FAST_MISS = 2, RL_FAST_COLD = 3, RL_FAST_DONE = 4, RL_FAST_HELD = 5 };
 // A held warm sandbox: pid 1's pid and pidfd, its socket, the socket its TAP's fd waits
-// in, the keeper's user namespace, whether the command went (rl_warm_go done), and the
-// entry's config (argv, envp, PATH set) for rl_warm_go and rl_supervise. The fds are
-// main's to close.
-struct rl_held { int32_t pid, pidfd, sock, tap, userns, sent; const struct rl_config *cfg; };
+// in, the keeper's user namespace, and the entry's config (argv, envp, PATH set) for
+// rl_warm_go and rl_supervise; its tap_go_first says whether the command went. The fds
+// are main's to close.
+struct rl_held { int32_t pid, pidfd, sock, tap, userns; const struct rl_config *cfg; };
 struct rl_fast { int32_t state; int32_t pad; struct rl_result result; struct rl_held held; };
 // What the start-up constructor did (before main: a run whose entry is valid goes to the
 // keeper from there, and one that ends with a plain status exits there).
