@@ -441,13 +441,10 @@ final class NetworkTests: XCTestCase {
             "run", "--net", "slirp", "--dns", "\(a):\(port(a, 2))", "-p", "127.0.0.1:\(pport):80", "--", "sh", "-c",
             "curl -sS -m 10 http://svc.test:\(port(a, 0))/hello; exit 7",
         ]
-        var held = false
-        for _ in 0..<10 where !held {
-            let r = try h.run(args, env: timing)
-            XCTAssertEqual(r.out, "hello-from-server\n", r.err)
-            XCTAssertEqual(r.status, 7, r.err)
-            held = r.err.contains("start cache held")
-            if held { XCTAssertFalse(sentFirst(r.err), "with -p the command waits for the listener: \(r.err)") }
+        let held = try untilFromEntry(args) { r in
+            guard r.err.contains("start cache held") else { return false }
+            XCTAssertFalse(sentFirst(r.err), "with -p the command waits for the listener: \(r.err)")
+            return true
         }
         XCTAssertTrue(held, "no --net slirp run started from its entry")
         // Without -p the command goes from the constructor, before the engine runs: the
@@ -458,13 +455,7 @@ final class NetworkTests: XCTestCase {
             "run", "--net", "slirp", "--dns", "\(a):\(port(a, 2))", "--", "sh", "-c",
             "curl -sS -m 10 --connect-timeout 0.95 http://\(a):\(port(a, 0))/hello; exit 7",
         ]
-        var went = false
-        for _ in 0..<10 where !went {
-            let r = try h.run(first, env: timing)
-            XCTAssertEqual(r.out, "hello-from-server\n", r.err)
-            XCTAssertEqual(r.status, 7, r.err)
-            went = sentFirst(r.err)
-        }
+        let went = try untilFromEntry(first) { sentFirst($0.err) }
         XCTAssertTrue(went, "no --net slirp run without -p sent its command from the constructor")
         // The port, taken: the next run from the entry fails at its listener.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -488,6 +479,18 @@ final class NetworkTests: XCTestCase {
 
     /// Whether a run's timing lines say its cached start sent the command before main.
     func sentFirst(_ err: String) -> Bool { err.contains("start cache held: warm: command sent") }
+
+    /// Runs args (timed) until `took` says a run started the way under test, at most 10
+    /// times; each run must get the server's answer and exit 7. Whether one did.
+    func untilFromEntry(_ args: [String], _ took: (Harness.Result) -> Bool) throws -> Bool {
+        for _ in 0..<10 {
+            let r = try h.run(args, env: ["ROOTLESS_TIMING": "1"])
+            XCTAssertEqual(r.out, "hello-from-server\n", r.err)
+            XCTAssertEqual(r.status, 7, r.err)
+            if took(r) { return true }
+        }
+        return false
+    }
 
     /// A warm --net slirp run's TAP: the keeper holds a reference of its own while the run
     /// lives (the last close of a TAP waits an RCU grace period, which is then not on the
