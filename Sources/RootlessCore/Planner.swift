@@ -286,6 +286,13 @@ public enum Planner {
             if !s.publish.isEmpty && s.net != .pasta && s.net != .slirp4netns {
                 throw RootlessError("-p needs a network of the sandbox's own: --net slirp, pasta or slirp4netns", step: "args", fix: "add --net slirp")
             }
+            // The peer tools run IPv4-only (pasta --ipv4-only; slirp4netns's API takes an
+            // IPv4 host_addr only).
+            if let f = s.publish.first(where: { !$0.hostIP.isV4 }) {
+                throw RootlessError(
+                    "-p \(f.host)\(f.udp ? "/udp" : ""): --net \(s.net.rawValue) forwards IPv4 host addresses only", step: "args",
+                    fix: "use --net slirp, or an IPv4 HOSTIP such as -p 127.0.0.1:\(f.hostPort):\(f.guestPort)")
+            }
             return nil
         }
         var policy = EgressPolicy(allow: s.allowNet, deny: s.denyNet, allowHostLoopback: s.slirp.allowHostLoopback)

@@ -126,7 +126,7 @@ public enum RunArguments {
         Opt(["--net-log"], nil, "slirp: report at exit each destination reached or refused") { s, _, _ in s.netLog = true },
         Opt(
             ["-p", "--publish"], "[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]",
-            "slirp, pasta, slirp4netns: the host's port reaches the\nsandbox's PORT (HOSTIP default 0.0.0.0)"
+            "slirp, pasta, slirp4netns: the host's port reaches the\nsandbox's PORT (HOSTIP default 0.0.0.0; IPv6 bracketed: [::1],\nslirp only)"
         ) { s, v, _ in
             do { s.publish.append(try PortForward.parse(v)) } catch let e as SlirpError { throw RootlessError(e.message, step: "args", fix: e.fix) }
         },

@@ -107,11 +107,14 @@ public final class SlirpRunner {
     /// A non-blocking socket bound to f's host address and port (listening, for TCP).
     public static func listen(_ f: PortForward) -> Result<Int32, ListenError> {
         let type = f.udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue
-        let sa = SockAddr(Endpoint(f.hostIP, f.hostPort))
+        let sa = SockAddr(f.host)
         let fd = socket(sa.family, Int32(type) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failure(ListenError(errno: errno)) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        // [::] is IPv6's every address only, whatever net.ipv6.bindv6only says: IPv4's
+        // 0.0.0.0 is a port of its own (`-p 8080:80 -p [::]:8080:80` takes both, as podman).
+        if sa.family == AF_INET6 { setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
         let r = sa.withPointer { bind(fd, $0, $1) }
         guard r == 0, f.udp || Glibc.listen(fd, 128) == 0 else {
             let e = errno

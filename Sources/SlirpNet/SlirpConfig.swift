@@ -308,22 +308,28 @@ public struct EgressPolicy: Equatable, Sendable {
 
 /// `-p [HOSTIP:]HOSTPORT:SANDBOXPORT[/tcp|/udp]`: a host port whose connections (or
 /// datagrams) reach the sandbox's port (podman's spelling; HOSTIP defaults to 0.0.0.0, as
-/// podman's).
+/// podman's; an IPv6 one is bracketed, `[::1]:8080:80`).
 public struct PortForward: Equatable, Sendable, CustomStringConvertible {
-    public var hostIP: IPv4
+    public var hostIP: IP
     public var hostPort: UInt16
     public var guestPort: UInt16
     public var udp = false
 
-    public init(hostIP: IPv4, hostPort: UInt16, guestPort: UInt16, udp: Bool = false) {
+    public init(hostIP: IP, hostPort: UInt16, guestPort: UInt16, udp: Bool = false) {
         self.hostIP = hostIP
         self.hostPort = hostPort
         self.guestPort = guestPort
         self.udp = udp
     }
+    public init(hostIP: IPv4, hostPort: UInt16, guestPort: UInt16, udp: Bool = false) {
+        self.init(hostIP: IP(hostIP), hostPort: hostPort, guestPort: guestPort, udp: udp)
+    }
+
+    /// The host's side, as written back to the user: `127.0.0.1:8080`, `[::1]:8080`.
+    public var host: Endpoint { Endpoint(hostIP, hostPort) }
 
     public static func parse(_ text: String) throws -> PortForward {
-        let fix = "e.g. -p 8080:80, -p 127.0.0.1:8080:80 or -p 5353:53/udp"
+        let fix = "e.g. -p 8080:80, -p 127.0.0.1:8080:80, -p [::1]:8080:80 or -p 5353:53/udp"
         var spec = Substring(text)
         var udp = false
         if let slash = spec.firstIndex(of: "/") {
@@ -332,18 +338,33 @@ public struct PortForward: Equatable, Sendable, CustomStringConvertible {
             udp = proto == "udp"
             spec = spec[..<slash]
         }
+        // A bracketed HOSTIP (IPv6 has colons of its own), then HOSTPORT:SANDBOXPORT.
+        var ip: IP?
+        if spec.first == "[" {
+            guard let close = spec.firstIndex(of: "]"), spec[spec.index(after: close)...].first == ":" else {
+                throw SlirpError("-p \"\(text)\" is not [HOSTIP]:HOSTPORT:SANDBOXPORT", fix: fix)
+            }
+            let inner = spec[spec.index(after: spec.startIndex)..<close]
+            guard let a = IP(inner) else { throw SlirpError("-p \"\(text)\": \"\(inner)\" is not an IP address", fix: fix) }
+            ip = a
+            spec = spec[spec.index(close, offsetBy: 2)...]
+        }
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2 || parts.count == 3 else { throw SlirpError("-p \"\(text)\" is not [HOSTIP:]HOSTPORT:SANDBOXPORT", fix: fix) }
+        guard parts.count == 2 || (parts.count == 3 && ip == nil) else {
+            if ip == nil, parts.count > 3, IP(Substring(parts.dropLast(2).joined(separator: ":"))) != nil {
+                throw SlirpError("-p \"\(text)\": an IPv6 HOSTIP goes in brackets", fix: "e.g. -p [::1]:8080:80")
+            }
+            throw SlirpError("-p \"\(text)\" is not [HOSTIP:]HOSTPORT:SANDBOXPORT", fix: fix)
+        }
         guard let hp = Ports.number(parts[parts.count - 2]), let gp = Ports.number(parts[parts.count - 1]) else {
             throw SlirpError("-p \"\(text)\": ports are numbers from 1 to 65535", fix: fix)
         }
-        var ip = IPv4(0)
         if parts.count == 3 {
             guard let a = IPv4(parts[0]) else { throw SlirpError("-p \"\(text)\": \"\(parts[0])\" is not an IPv4 address", fix: fix) }
-            ip = a
+            ip = IP(a)
         }
-        return PortForward(hostIP: ip, hostPort: hp, guestPort: gp, udp: udp)
+        return PortForward(hostIP: ip ?? IP(IPv4(0)), hostPort: hp, guestPort: gp, udp: udp)
     }
 
-    public var description: String { "\(hostIP):\(hostPort)->\(guestPort)/\(udp ? "udp" : "tcp")" }
+    public var description: String { "\(host)->\(guestPort)/\(udp ? "udp" : "tcp")" }
 }

@@ -325,7 +325,7 @@ final class NetworkTests: XCTestCase {
         for _ in 0..<200 {
             let c = Process()
             c.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            c.arguments = ["-s", "-m", "2", url]
+            c.arguments = ["-s", "-g", "-m", "2", url]
             let out = Pipe()
             c.standardOutput = out
             guard (try? c.run()) != nil else { break }
@@ -550,6 +550,28 @@ final class NetworkTests: XCTestCase {
         let busy = try h.run(["run", "--net", "slirp", "-p", "127.0.0.1:\(port):80", "--", "true"])
         XCTAssertEqual(busy.status, 125)
         XCTAssertTrue(busy.err.contains("-p 127.0.0.1:\(port): cannot listen on that host port") && busy.err.contains("in use"), busy.err)
+    }
+
+    /// -p with an IPv6 host address (bracketed, as podman's): [::] (every IPv6 address, so
+    /// ::1 too) reaches the sandbox's IPv4 listener, and IPv4's 127.0.0.1 on the same port
+    /// is a listener of its own beside it: the IPv6 one is IPv6-only (without IPV6_V6ONLY, on
+    /// a host with bindv6only=0, [::] would hold IPv4's port too and the second -p would fail
+    /// as in use). The peer tools run IPv4-only: refused at once, naming the address.
+    func testPortForwardingFromIPv6() throws {
+        let inet6 = (try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8)) ?? ""
+        guard inet6.contains("00000000000000000000000000000001") else { throw XCTSkip("SKIP: the host's loopback has no ::1 (IPv6 disabled on lo)") }
+        let port = 20000 + Int(getpid() % 20000) + 10
+        try "forwarded-v6\n".write(to: h.scratch.appendingPathComponent("pf6.txt"), atomically: true, encoding: .utf8)
+        let server = try h.start([
+            "run", "--net", "slirp", "-p", "[::]:\(port):8000", "-p", "127.0.0.1:\(port):8000", "--bind", h.scratch.path, "-w", h.scratch.path, "--",
+            "python3", "-m", "http.server", "8000", "--bind", "0.0.0.0",
+        ])
+        defer { server.process.terminate(); server.process.waitUntilExit() }
+        XCTAssertEqual(fetch("http://[::1]:\(port)/pf6.txt", until: "forwarded-v6\n"), "forwarded-v6\n")
+        XCTAssertEqual(fetch("http://127.0.0.1:\(port)/pf6.txt", until: "forwarded-v6\n"), "forwarded-v6\n")
+        let pasta = try h.run(["run", "--net", "pasta", "-p", "[::1]:\(port + 1):80", "--", "true"])
+        XCTAssertEqual(pasta.status, 125)
+        XCTAssertTrue(pasta.err.contains("-p [::1]:\(port + 1): --net pasta forwards IPv4 host addresses only"), pasta.err)
     }
 
     /// -p's two paths, each with 8 MiB up (half-closed after) and 4 MiB back after an urgent

@@ -143,6 +143,14 @@ final class PlannerTests: XCTestCase {
         XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--net", "host", "-p", "8080:80", "true"]), f)) {
             XCTAssertTrue("\($0)".contains("-p needs a network of the sandbox's own"), "\($0)")
         }
+        // The peer tools run IPv4-only: an IPv6 host address is refused before they start.
+        for tool in ["pasta", "slirp4netns"] {
+            XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--net", tool, "-p", "[::1]:8080:80/udp", "true"]), f)) {
+                XCTAssertTrue("\($0)".contains("-p [::1]:8080/udp: --net \(tool) forwards IPv4 host addresses only"), "\($0)")
+            }
+        }
+        XCTAssertEqual(
+            try Planner.plan(try RunArguments.parse(["--net", "slirp", "-p", "[::1]:8080:80", "true"]), f).slirp?.publish.first?.host.description, "[::1]:8080")
         XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--net", "pasta", "true"]), facts())) {
             XCTAssertTrue("\($0)".contains("pasta is not installed"), "\($0)")
         }

@@ -173,9 +173,46 @@ final class CodecTests: XCTestCase {
         XCTAssertEqual(try PortForward.parse("8080:80"), PortForward(hostIP: IPv4(0), hostPort: 8080, guestPort: 80))
         XCTAssertEqual(try PortForward.parse("127.0.0.1:8080:80/tcp"), PortForward(hostIP: IPv4(127, 0, 0, 1), hostPort: 8080, guestPort: 80))
         XCTAssertEqual(try PortForward.parse("5353:53/udp"), PortForward(hostIP: IPv4(0), hostPort: 5353, guestPort: 53, udp: true))
-        for bad in ["80", "a:80", "8080:0", "8080:70000", "1.2.3:8080:80", "8080:80/sctp", "8080:80/", "::80"] {
+        // An IPv6 host address is bracketed; the host's side is written back the same way.
+        let v6 = try PortForward.parse("[::1]:8080:80/udp")
+        XCTAssertEqual(v6, PortForward(hostIP: IP("::1")!, hostPort: 8080, guestPort: 80, udp: true))
+        XCTAssertEqual(v6.host.description, "[::1]:8080")
+        XCTAssertEqual(try PortForward.parse("[::]:8080:80").hostIP, IP("::")!)
+        XCTAssertEqual(try PortForward.parse("[127.0.0.1]:8080:80").host.description, "127.0.0.1:8080")
+        for bad in [
+            "80", "a:80", "8080:0", "8080:70000", "1.2.3:8080:80", "8080:80/sctp", "8080:80/", "::80", "[::1]:80", "[::1]8080:80", "[::1:8080:80",
+            "[x]:8080:80",
+            "[::1]:1.2.3.4:8080:80", "[]:8080:80",
+        ] {
             XCTAssertThrowsError(try PortForward.parse(bad), bad)
         }
+        // Unbracketed, the address's colons and the ports' cannot be told apart: the error says so.
+        XCTAssertThrowsError(try PortForward.parse("::1:8080:80")) { e in
+            XCTAssertEqual((e as? SlirpError)?.message, "-p \"::1:8080:80\": an IPv6 HOSTIP goes in brackets")
+        }
+    }
+
+    /// Fuzzed -p values never trap, and what parses is written back (the host's side, the
+    /// port, the protocol) as text that parses to the same forward.
+    func testFuzzedPortForwardsParseOrSayWhy() {
+        var rng = Seeded(21)
+        let hosts = ["", "127.0.0.1:", "[::1]:", "[::]:", "0.0.0.0:", "[fe80::1]:", "::1:", "[::1", "1.2.3:", "[]:"]
+        let ports = ["1", "80", "8080", "65535", "0", "70000", "x", ""]
+        let protos = ["", "/tcp", "/udp", "/sctp", "/"]
+        let junk: [Character] = ["[", "]", ":", "/", ".", "1", "f"]
+        var parsed = 0
+        for _ in 0..<20000 {
+            var text = [hosts, ports, [":"], ports, protos].map { $0.randomElement(using: &rng)! }.joined()
+            // Then a character or two inserted or taken away, anywhere.
+            for _ in 0..<Int.random(in: 0...2, using: &rng) where !text.isEmpty {
+                let at = text.index(text.startIndex, offsetBy: Int.random(in: 0..<text.count, using: &rng))
+                if rng.chance(0.5) { text.remove(at: at) } else { text.insert(junk.randomElement(using: &rng)!, at: at) }
+            }
+            guard let f = try? PortForward.parse(text) else { continue }
+            parsed += 1
+            XCTAssertEqual(try? PortForward.parse("\(f.host):\(f.guestPort)/\(f.udp ? "udp" : "tcp")"), f, text)
+        }
+        XCTAssertGreaterThan(parsed, 500, "the generator reaches valid spellings")
     }
 
     func testThePolicyDefaults() {
