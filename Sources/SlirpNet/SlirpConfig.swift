@@ -332,7 +332,9 @@ public struct PortForward: Equatable, Sendable, CustomStringConvertible {
         let fix = "e.g. -p 8080:80, -p 127.0.0.1:8080:80, -p [::1]:8080:80 or -p 5353:53/udp"
         var spec = Substring(text)
         var udp = false
-        if let slash = spec.firstIndex(of: "/") {
+        // The protocol's slash comes after a bracketed address (whose own text may hold one).
+        let after = spec.first == "[" ? spec.firstIndex(of: "]") ?? spec.endIndex : spec.startIndex
+        if let slash = spec[after...].firstIndex(of: "/") {
             let proto = spec[spec.index(after: slash)...]
             guard proto == "tcp" || proto == "udp" else { throw SlirpError("-p \(text): unknown protocol \"\(proto)\"", fix: "tcp or udp: \(fix)") }
             udp = proto == "udp"
@@ -346,6 +348,10 @@ public struct PortForward: Equatable, Sendable, CustomStringConvertible {
             }
             let inner = spec[spec.index(after: spec.startIndex)..<close]
             guard let a = IP(inner) else { throw SlirpError("-p \"\(text)\": \"\(inner)\" is not an IP address", fix: fix) }
+            // A link-local address is one only with its interface (a zone), which -p does not take.
+            guard !IPNet(IP(hi: 0xfe80 << 48, lo: 0), 10).contains(a) else {
+                throw SlirpError("-p \"\(text)\": \(inner) is link-local, which needs an interface", fix: "use the host's global or loopback address, or [::]")
+            }
             ip = a
             spec = spec[spec.index(close, offsetBy: 2)...]
         }

@@ -179,10 +179,14 @@ final class CodecTests: XCTestCase {
         XCTAssertEqual(v6.host.description, "[::1]:8080")
         XCTAssertEqual(try PortForward.parse("[::]:8080:80").hostIP, IP("::")!)
         XCTAssertEqual(try PortForward.parse("[127.0.0.1]:8080:80").host.description, "127.0.0.1:8080")
+        // A slash inside the brackets is the address's, not the protocol's.
+        XCTAssertThrowsError(try PortForward.parse("[2001:db8::/64]:8080:80")) { e in
+            XCTAssertEqual((e as? SlirpError)?.message, "-p \"[2001:db8::/64]:8080:80\": \"2001:db8::/64\" is not an IP address")
+        }
         for bad in [
             "80", "a:80", "8080:0", "8080:70000", "1.2.3:8080:80", "8080:80/sctp", "8080:80/", "::80", "[::1]:80", "[::1]8080:80", "[::1:8080:80",
             "[x]:8080:80",
-            "[::1]:1.2.3.4:8080:80", "[]:8080:80",
+            "[::1]:1.2.3.4:8080:80", "[]:8080:80", "[fe80::1]:8080:80", "[fe80::1%eth0]:8080:80",
         ] {
             XCTAssertThrowsError(try PortForward.parse(bad), bad)
         }
@@ -208,7 +212,11 @@ final class CodecTests: XCTestCase {
                 let at = text.index(text.startIndex, offsetBy: Int.random(in: 0..<text.count, using: &rng))
                 if rng.chance(0.5) { text.remove(at: at) } else { text.insert(junk.randomElement(using: &rng)!, at: at) }
             }
-            guard let f = try? PortForward.parse(text) else { continue }
+            let f: PortForward
+            do { f = try PortForward.parse(text) } catch is SlirpError { continue } catch {
+                XCTFail("\(text): \(error), not a SlirpError (the one-line message and fix)")
+                continue
+            }
             parsed += 1
             XCTAssertEqual(try? PortForward.parse("\(f.host):\(f.guestPort)/\(f.udp ? "udp" : "tcp")"), f, text)
         }
