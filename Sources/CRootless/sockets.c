@@ -6,7 +6,9 @@
 #include "fdpass.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,4 +36,66 @@ int rl_pipe_nb(int fds[2], int size) {
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return -errno;
     if (size > 0) (void)fcntl(fds[0], F_SETPIPE_SZ, size); // a hint: past the user's pipe budget it stays 64 KiB
     return 0;
+}
+
+int rl_udp_pktinfo(int fd, int family) {
+    int one = 1;
+    int r = family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one)
+                               : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+    return r < 0 ? -errno : 0;
+}
+
+long rl_recv_dst(int fd, void *buf, size_t len, struct sockaddr_storage *from, uint8_t dst[16], int *dstlen) {
+    struct iovec iov = { buf, len };
+    union { char b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))]; struct cmsghdr align; } ctl;
+    struct msghdr m = { from, sizeof *from, &iov, 1, ctl.b, sizeof ctl.b, 0 };
+    ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT);
+    if (n < 0) return -errno;
+    *dstlen = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            memcpy(dst, &pi.ipi_addr, 4);
+            *dstlen = 4;
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            memcpy(dst, &pi.ipi6_addr, 16);
+            *dstlen = 16;
+        }
+    }
+    return (long)n;
+}
+
+long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to, unsigned tolen, const uint8_t src[16], int srclen) {
+    struct iovec iov = { (void *)buf, len };
+    union { char b[CMSG_SPACE(sizeof(struct in6_pktinfo))]; struct cmsghdr align; } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr m = { (void *)to, tolen, &iov, 1, NULL, 0, 0 };
+    if (srclen == 4 || srclen == 16) {
+        m.msg_control = ctl.b;
+        struct cmsghdr *c = (struct cmsghdr *)(void *)ctl.b;
+        if (srclen == 4) {
+            struct in_pktinfo pi;
+            memset(&pi, 0, sizeof pi);
+            memcpy(&pi.ipi_spec_dst, src, 4);
+            c->cmsg_level = IPPROTO_IP;
+            c->cmsg_type = IP_PKTINFO;
+            c->cmsg_len = CMSG_LEN(sizeof pi);
+            memcpy(CMSG_DATA(c), &pi, sizeof pi);
+            m.msg_controllen = CMSG_SPACE(sizeof pi);
+        } else {
+            struct in6_pktinfo pi;
+            memset(&pi, 0, sizeof pi);
+            memcpy(&pi.ipi6_addr, src, 16);
+            c->cmsg_level = IPPROTO_IPV6;
+            c->cmsg_type = IPV6_PKTINFO;
+            c->cmsg_len = CMSG_LEN(sizeof pi);
+            memcpy(CMSG_DATA(c), &pi, sizeof pi);
+            m.msg_controllen = CMSG_SPACE(sizeof pi);
+        }
+    }
+    ssize_t n = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return n < 0 ? -errno : (long)n;
 }

@@ -90,8 +90,10 @@ public final class SlirpRunner {
         }
     }
     let listeners: [Listener]
-    /// -p /udp: a forwarded flow's answers leave through its listener's socket.
-    var udpForward: [Int: Int32] = [:]
+    /// -p /udp: a forwarded flow's answers leave through its listener's socket, from the
+    /// host address its sender wrote to (when the listener's is a wildcard, the kernel's own
+    /// choice may be another, whose answer a connected client drops).
+    var udpForward: [Int: (fd: Int32, from: [UInt8])] = [:]
 
     /// tapSock: the front's end of the socket the child sends the TAP's fd on (-1: a warm
     /// sandbox's, given by takeTap before the start).
@@ -115,6 +117,9 @@ public final class SlirpRunner {
         // [::] is IPv6's every address only, whatever net.ipv6.bindv6only says: IPv4's
         // 0.0.0.0 is a port of its own (`-p 8080:80 -p [::]:8080:80` takes both, as podman).
         if sa.family == AF_INET6 { setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        // A datagram's answer leaves from the address it came to (forwardDatagrams); without
+        // the kernel telling it, from the kernel's choice, as before.
+        if f.udp { _ = rl_udp_pktinfo(fd, sa.family) }
         let r = sa.withPointer { bind(fd, $0, $1) }
         guard r == 0, f.udp || Glibc.listen(fd, 128) == 0 else {
             let e = errno
@@ -412,17 +417,16 @@ public final class SlirpRunner {
     /// Port forwarding, UDP: each datagram waiting goes to the sandbox's port from the
     /// gateway, one flow per host peer.
     func forwardDatagrams(_ l: Listener) {
+        var to = [UInt8](repeating: 0, count: 16)
         for _ in 0..<64 {
             var from = sockaddr_storage()
-            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let n = buffer.withUnsafeMutableBytes { b in
-                withUnsafeMutablePointer(to: &from) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(l.fd, b.baseAddress, b.count, Int32(MSG_DONTWAIT), $0, &len) }
-                }
-            }
+            var toLength: Int32 = 0
+            let n = buffer.withUnsafeMutableBytes { b in rl_recv_dst(l.fd, b.baseAddress, b.count, &from, &to, &toLength) }
             if n < 0 { return }
             guard let peer = SockAddr.endpoint(from) else { continue }
-            if let id = engine.udpForwarded(guestPort: l.guestPort, from: peer, buffer[0..<n], now: SlirpRunner.now()) { udpForward[id] = l.fd }
+            if let id = engine.udpForwarded(guestPort: l.guestPort, from: peer, buffer[0..<n], now: SlirpRunner.now()) {
+                udpForward[id] = (l.fd, Array(to.prefix(Int(toLength))))
+            }
             apply()
         }
     }
@@ -698,9 +702,9 @@ public final class SlirpRunner {
             rewatch(c)
             if !on && !c.eof { resumed.append(id) }
         case let .udpSend(id, to, data):
-            if let lfd = udpForward[id] {
+            if let (lfd, from) = udpForward[id] {
                 let sa = SockAddr(to)
-                _ = data.withUnsafeBytes { b in sa.withPointer { sendto(lfd, b.baseAddress, b.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), $0, $1) } }
+                _ = data.withUnsafeBytes { b in sa.withPointer { rl_send_src(lfd, b.baseAddress, b.count, $0, $1, from, Int32(from.count)) } }
                 return
             }
             var fd = udp[id] ?? -1

@@ -703,6 +703,22 @@ final class NetworkTests: XCTestCase {
         }
     }
 
+    /// -p /udp on the wildcard address: the answer leaves from the address the datagram came
+    /// to. The client is connected to 127.0.0.2, which drops an answer from anywhere else; the
+    /// kernel's own choice for a wildcard socket answering 127.0.0.1 is 127.0.0.1 (the control:
+    /// without IP_PKTINFO the client gets nothing).
+    func testUDPPortForwardingAnswersFromTheAddressAsked() throws {
+        let port = 20000 + Int(getpid() % 20000) + 12
+        let server = try h.start([
+            "run", "--net", "slirp", "-p", "0.0.0.0:\(port):5300/udp", "--", "python3", "-c",
+            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('0.0.0.0', 5300))\nprint('ready', flush=True)\nwhile True:\n    d, a = s.recvfrom(2048)\n    s.sendto(b'echo:' + d, a)",
+        ])
+        defer { server.process.terminate(); server.process.waitUntilExit() }
+        XCTAssertEqual(server.read(until: "ready\n", timeout: 20), "ready\n")
+        XCTAssertEqual(udpAsk("127.0.0.2", port, "ping"), "echo:ping")
+        XCTAssertEqual(udpAsk("127.0.0.1", port, "pong"), "echo:pong")
+    }
+
     /// Sends text to host:port over UDP until an answer comes (up to 20 tries of 500 ms,
     /// should a datagram be lost); the answer.
     func udpAsk(_ host: String, _ port: Int, _ text: String) -> String? {

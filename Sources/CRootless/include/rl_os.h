@@ -61,6 +61,18 @@ long rl_splice_nb(int from, int to, size_t len);
 int rl_cpus_allowed(void);
 // pipe2(O_CLOEXEC | O_NONBLOCK), asked to hold size bytes (0: the default): 0 or -errno.
 int rl_pipe_nb(int fds[2], int size);
+// -p /udp on a wildcard address: each datagram's destination (the host's address the
+// sender chose), so the answer leaves from it — a connected client drops one from
+// another. rl_udp_pktinfo asks the listener for it (IP_PKTINFO, IPV6_RECVPKTINFO): 0 or
+// -errno. rl_recv_dst: recvmsg (non-blocking) of one datagram, its sender in *from and the
+// address it came to in dst (4 or 16 bytes; *dstlen 0 if not told): the bytes, or -errno.
+// rl_send_src: sendmsg (non-blocking) of one datagram to `to`, from src (srclen 4 or 16;
+// 0: the kernel's choice): the bytes, or -errno.
+struct sockaddr;
+struct sockaddr_storage;
+int rl_udp_pktinfo(int fd, int family);
+long rl_recv_dst(int fd, void *buf, size_t len, struct sockaddr_storage *from, uint8_t dst[16], int *dstlen);
+long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to, unsigned tolen, const uint8_t src[16], int srclen);
 
 // The commit the binary was built from (NUL-terminated, at most 63 bytes; buildinfo.c).
 const char *rl_build_info(void);
