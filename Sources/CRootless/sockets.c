@@ -74,27 +74,21 @@ long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to,
     memset(&ctl, 0, sizeof ctl);
     struct msghdr m = { (void *)to, tolen, &iov, 1, NULL, 0, 0 };
     if (srclen == 4 || srclen == 16) {
-        m.msg_control = ctl.b;
+        // The source goes in IPv4's ipi_spec_dst or IPv6's ipi6_addr; the rest stays zero.
+        struct in_pktinfo p4;
+        struct in6_pktinfo p6;
+        memset(&p4, 0, sizeof p4);
+        memset(&p6, 0, sizeof p6);
+        if (srclen == 4) memcpy(&p4.ipi_spec_dst, src, 4); else memcpy(&p6.ipi6_addr, src, 16);
+        const void *pi = srclen == 4 ? (const void *)&p4 : (const void *)&p6;
+        size_t size = srclen == 4 ? sizeof p4 : sizeof p6;
         struct cmsghdr *c = (struct cmsghdr *)(void *)ctl.b;
-        if (srclen == 4) {
-            struct in_pktinfo pi;
-            memset(&pi, 0, sizeof pi);
-            memcpy(&pi.ipi_spec_dst, src, 4);
-            c->cmsg_level = IPPROTO_IP;
-            c->cmsg_type = IP_PKTINFO;
-            c->cmsg_len = CMSG_LEN(sizeof pi);
-            memcpy(CMSG_DATA(c), &pi, sizeof pi);
-            m.msg_controllen = CMSG_SPACE(sizeof pi);
-        } else {
-            struct in6_pktinfo pi;
-            memset(&pi, 0, sizeof pi);
-            memcpy(&pi.ipi6_addr, src, 16);
-            c->cmsg_level = IPPROTO_IPV6;
-            c->cmsg_type = IPV6_PKTINFO;
-            c->cmsg_len = CMSG_LEN(sizeof pi);
-            memcpy(CMSG_DATA(c), &pi, sizeof pi);
-            m.msg_controllen = CMSG_SPACE(sizeof pi);
-        }
+        c->cmsg_level = srclen == 4 ? IPPROTO_IP : IPPROTO_IPV6;
+        c->cmsg_type = srclen == 4 ? IP_PKTINFO : IPV6_PKTINFO;
+        c->cmsg_len = CMSG_LEN(size);
+        memcpy(CMSG_DATA(c), pi, size);
+        m.msg_control = ctl.b;
+        m.msg_controllen = CMSG_SPACE(size);
     }
     ssize_t n = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
     return n < 0 ? -errno : (long)n;
