@@ -48,19 +48,23 @@ int rl_udp_pktinfo(int fd, int family) {
 long rl_recv_dst(int fd, void *buf, size_t len, struct sockaddr_storage *from, uint8_t dst[16], int *dstlen) {
     struct iovec iov = { buf, len };
     union { char b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))]; struct cmsghdr align; } ctl;
-    struct msghdr m = { from, sizeof *from, &iov, 1, ctl.b, sizeof ctl.b, 0 };
+    struct msghdr m = { .msg_name = from, .msg_namelen = sizeof *from, .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
     ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT);
     if (n < 0) return -errno;
     *dstlen = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        // IPv4: the local address to answer from (the kernel's: for a datagram to a
+        // broadcast or multicast address, the receiving interface's own). IPv6: the address
+        // written to, unless a multicast group (no source to answer from: the kernel's choice).
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
             struct in_pktinfo pi;
             memcpy(&pi, CMSG_DATA(c), sizeof pi);
-            memcpy(dst, &pi.ipi_addr, 4);
+            memcpy(dst, &pi.ipi_spec_dst, 4);
             *dstlen = 4;
-        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
             struct in6_pktinfo pi;
             memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            if (IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr)) continue;
             memcpy(dst, &pi.ipi6_addr, 16);
             *dstlen = 16;
         }
@@ -72,7 +76,7 @@ long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to,
     struct iovec iov = { (void *)buf, len };
     union { char b[CMSG_SPACE(sizeof(struct in6_pktinfo))]; struct cmsghdr align; } ctl;
     memset(&ctl, 0, sizeof ctl);
-    struct msghdr m = { (void *)to, tolen, &iov, 1, NULL, 0, 0 };
+    struct msghdr m = { .msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = &iov, .msg_iovlen = 1 };
     if (srclen == 4 || srclen == 16) {
         // The source goes in IPv4's ipi_spec_dst or IPv6's ipi6_addr; the rest stays zero.
         struct in_pktinfo p4;
@@ -91,5 +95,12 @@ long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to,
         m.msg_controllen = CMSG_SPACE(size);
     }
     ssize_t n = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+    // A source the kernel will not send from (gone since, or not one it answers from): the
+    // answer still goes, from the kernel's choice.
+    if (n < 0 && m.msg_control && (errno == EINVAL || errno == EADDRNOTAVAIL || errno == ENETUNREACH)) {
+        m.msg_control = NULL;
+        m.msg_controllen = 0;
+        n = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
     return n < 0 ? -errno : (long)n;
 }

@@ -424,7 +424,9 @@ public final class SlirpRunner {
             let n = buffer.withUnsafeMutableBytes { b in rl_recv_dst(l.fd, b.baseAddress, b.count, &from, &to, &toLength) }
             if n < 0 { return }
             guard let peer = SockAddr.endpoint(from) else { continue }
-            if let id = engine.udpForwarded(guestPort: l.guestPort, from: peer, buffer[0..<n], now: SlirpRunner.now()) {
+            if let id = engine.udpForwarded(guestPort: l.guestPort, from: peer, buffer[0..<n], now: SlirpRunner.now()),
+                udpForward[id].map({ $0.fd != l.fd || !$0.from.elementsEqual(to.prefix(Int(toLength))) }) ?? true
+            {
                 udpForward[id] = (l.fd, Array(to.prefix(Int(toLength))))
             }
             apply()

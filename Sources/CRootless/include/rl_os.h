@@ -65,9 +65,10 @@ int rl_pipe_nb(int fds[2], int size);
 // sender chose), so the answer leaves from it — a connected client drops one from
 // another. rl_udp_pktinfo asks the listener for it (IP_PKTINFO, IPV6_RECVPKTINFO): 0 or
 // -errno. rl_recv_dst: recvmsg (non-blocking) of one datagram, its sender in *from and the
-// address it came to in dst (4 or 16 bytes; *dstlen 0 if not told): the bytes, or -errno.
-// rl_send_src: sendmsg (non-blocking) of one datagram to `to`, from src (srclen 4 or 16;
-// 0: the kernel's choice): the bytes, or -errno.
+// local address to answer it from in dst (4 or 16 bytes; *dstlen 0 if not told): the
+// bytes, or -errno. rl_send_src: sendmsg (non-blocking) of one datagram to `to`, from src
+// (srclen 4 or 16; 0, or a source the kernel refuses: the kernel's choice): the bytes, or
+// -errno.
 struct sockaddr;
 struct sockaddr_storage;
 int rl_udp_pktinfo(int fd, int family);
