@@ -45,13 +45,13 @@ int rl_udp_pktinfo(int fd, int family) {
     return r < 0 ? -errno : 0;
 }
 
-long rl_recv_dst(int fd, void *buf, size_t len, struct sockaddr_storage *from, uint8_t dst[16], int *dstlen) {
+long rl_recv_dst(int fd, void *buf, size_t len, struct sockaddr_storage *from, struct sockaddr_storage *dst) {
     struct iovec iov = { buf, len };
     union { char b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))]; struct cmsghdr align; } ctl;
     struct msghdr m = { .msg_name = from, .msg_namelen = sizeof *from, .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
     ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT);
     if (n < 0) return -errno;
-    *dstlen = 0;
+    memset(dst, 0, sizeof *dst); // AF_UNSPEC: not told
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
         // IPv4: the local address to answer from (the kernel's: for a datagram to a
         // broadcast or multicast address, the receiving interface's own). IPv6: the address
@@ -59,36 +59,40 @@ long rl_recv_dst(int fd, void *buf, size_t len, struct sockaddr_storage *from, u
         if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
             struct in_pktinfo pi;
             memcpy(&pi, CMSG_DATA(c), sizeof pi);
-            memcpy(dst, &pi.ipi_spec_dst, 4);
-            *dstlen = 4;
+            struct sockaddr_in *a = (struct sockaddr_in *)(void *)dst;
+            a->sin_family = AF_INET;
+            a->sin_addr = pi.ipi_spec_dst;
         } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
             struct in6_pktinfo pi;
             memcpy(&pi, CMSG_DATA(c), sizeof pi);
             if (IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr)) continue;
-            memcpy(dst, &pi.ipi6_addr, 16);
-            *dstlen = 16;
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)(void *)dst;
+            a->sin6_family = AF_INET6;
+            a->sin6_addr = pi.ipi6_addr;
         }
     }
     return (long)n;
 }
 
-long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to, unsigned tolen, const uint8_t src[16], int srclen) {
+long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to, unsigned tolen, const struct sockaddr *src) {
     struct iovec iov = { (void *)buf, len };
     union { char b[CMSG_SPACE(sizeof(struct in6_pktinfo))]; struct cmsghdr align; } ctl;
     memset(&ctl, 0, sizeof ctl);
     struct msghdr m = { .msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = &iov, .msg_iovlen = 1 };
-    if (srclen == 4 || srclen == 16) {
+    int v4 = src && src->sa_family == AF_INET, v6 = src && src->sa_family == AF_INET6;
+    if (v4 || v6) {
         // The source goes in IPv4's ipi_spec_dst or IPv6's ipi6_addr; the rest stays zero.
         struct in_pktinfo p4;
         struct in6_pktinfo p6;
         memset(&p4, 0, sizeof p4);
         memset(&p6, 0, sizeof p6);
-        if (srclen == 4) memcpy(&p4.ipi_spec_dst, src, 4); else memcpy(&p6.ipi6_addr, src, 16);
-        const void *pi = srclen == 4 ? (const void *)&p4 : (const void *)&p6;
-        size_t size = srclen == 4 ? sizeof p4 : sizeof p6;
+        if (v4) p4.ipi_spec_dst = ((const struct sockaddr_in *)(const void *)src)->sin_addr;
+        else p6.ipi6_addr = ((const struct sockaddr_in6 *)(const void *)src)->sin6_addr;
+        const void *pi = v4 ? (const void *)&p4 : (const void *)&p6;
+        size_t size = v4 ? sizeof p4 : sizeof p6;
         struct cmsghdr *c = (struct cmsghdr *)(void *)ctl.b;
-        c->cmsg_level = srclen == 4 ? IPPROTO_IP : IPPROTO_IPV6;
-        c->cmsg_type = srclen == 4 ? IP_PKTINFO : IPV6_PKTINFO;
+        c->cmsg_level = v4 ? IPPROTO_IP : IPPROTO_IPV6;
+        c->cmsg_type = v4 ? IP_PKTINFO : IPV6_PKTINFO;
         c->cmsg_len = CMSG_LEN(size);
         memcpy(CMSG_DATA(c), pi, size);
         m.msg_control = ctl.b;

@@ -95,7 +95,7 @@ final class NetHelper {
                 if let why = NetHelper.addForward(f, api: api) {
                     stop()
                     throw RootlessError(
-                        "-p \(f.host)\(f.udp ? "/udp" : ""): slirp4netns cannot forward it: \(why)", step: "net",
+                        "\(f.named): slirp4netns cannot forward it: \(why)", step: "net",
                         fix: "the host port may be in use or the address not this host's; choose another")
                 }
             }

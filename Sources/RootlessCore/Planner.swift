@@ -290,7 +290,7 @@ public enum Planner {
             // IPv4 host_addr only).
             if let f = s.publish.first(where: { !$0.hostIP.isV4 }) {
                 throw RootlessError(
-                    "-p \(f.host)\(f.udp ? "/udp" : ""): --net \(s.net.rawValue) forwards IPv4 host addresses only", step: "args",
+                    "\(f.named): --net \(s.net.rawValue) forwards IPv4 host addresses only", step: "args",
                     fix: "use --net slirp, or an IPv4 HOSTIP such as -p 127.0.0.1:\(f.hostPort):\(f.guestPort)")
             }
             return nil

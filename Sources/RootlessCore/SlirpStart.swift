@@ -46,7 +46,7 @@ final class SlirpStart {
                 sp.filter { $0 >= 0 }.forEach { close($0) }
                 return .failure(
                     RootlessError(
-                        "-p \(f.host)\(f.udp ? "/udp" : ""): cannot listen on that host port", errno: e.errno, step: "net",
+                        "\(f.named): cannot listen on that host port", errno: e.errno, step: "net",
                         fix: e.errno == EADDRINUSE ? "the port is in use; choose another host port" : "choose another host address or port"))
             }
         }

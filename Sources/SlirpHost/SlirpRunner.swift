@@ -93,7 +93,7 @@ public final class SlirpRunner {
     /// -p /udp: a forwarded flow's answers leave through its listener's socket, from the
     /// host address its sender wrote to (when the listener's is a wildcard, the kernel's own
     /// choice may be another, whose answer a connected client drops).
-    var udpForward: [Int: (fd: Int32, from: [UInt8])] = [:]
+    var udpForward: [Int: (fd: Int32, from: IP?)] = [:]
 
     /// tapSock: the front's end of the socket the child sends the TAP's fd on (-1: a warm
     /// sandbox's, given by takeTap before the start).
@@ -417,17 +417,14 @@ public final class SlirpRunner {
     /// Port forwarding, UDP: each datagram waiting goes to the sandbox's port from the
     /// gateway, one flow per host peer.
     func forwardDatagrams(_ l: Listener) {
-        var to = [UInt8](repeating: 0, count: 16)
         for _ in 0..<64 {
             var from = sockaddr_storage()
-            var toLength: Int32 = 0
-            let n = buffer.withUnsafeMutableBytes { b in rl_recv_dst(l.fd, b.baseAddress, b.count, &from, &to, &toLength) }
+            var to = sockaddr_storage()
+            let n = buffer.withUnsafeMutableBytes { b in rl_recv_dst(l.fd, b.baseAddress, b.count, &from, &to) }
             if n < 0 { return }
             guard let peer = SockAddr.endpoint(from) else { continue }
-            if let id = engine.udpForwarded(guestPort: l.guestPort, from: peer, buffer[0..<n], now: SlirpRunner.now()),
-                udpForward[id].map({ $0.fd != l.fd || !$0.from.elementsEqual(to.prefix(Int(toLength))) }) ?? true
-            {
-                udpForward[id] = (l.fd, Array(to.prefix(Int(toLength))))
+            if let id = engine.udpForwarded(guestPort: l.guestPort, from: peer, buffer[0..<n], now: SlirpRunner.now()) {
+                udpForward[id] = (l.fd, SockAddr.endpoint(to)?.ip)
             }
             apply()
         }
@@ -706,7 +703,13 @@ public final class SlirpRunner {
         case let .udpSend(id, to, data):
             if let (lfd, from) = udpForward[id] {
                 let sa = SockAddr(to)
-                _ = data.withUnsafeBytes { b in sa.withPointer { rl_send_src(lfd, b.baseAddress, b.count, $0, $1, from, Int32(from.count)) } }
+                let src = from.map { SockAddr(Endpoint($0, 0)) }
+                _ = data.withUnsafeBytes { b in
+                    sa.withPointer { t, tl in
+                        guard let src else { return rl_send_src(lfd, b.baseAddress, b.count, t, tl, nil) }
+                        return src.withPointer { s, _ in rl_send_src(lfd, b.baseAddress, b.count, t, tl, s) }
+                    }
+                }
                 return
             }
             var fd = udp[id] ?? -1

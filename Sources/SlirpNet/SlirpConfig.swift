@@ -325,8 +325,10 @@ public struct PortForward: Equatable, Sendable, CustomStringConvertible {
         self.init(hostIP: IP(hostIP), hostPort: hostPort, guestPort: guestPort, udp: udp)
     }
 
-    /// The host's side, as written back to the user: `127.0.0.1:8080`, `[::1]:8080`.
+    /// The host's side: `127.0.0.1:8080`, `[::1]:8080`.
     public var host: Endpoint { Endpoint(hostIP, hostPort) }
+    /// The host's side as messages name it: `-p 127.0.0.1:8080`, `-p [::1]:5353/udp`.
+    public var named: String { "-p \(host)\(udp ? "/udp" : "")" }
 
     public static func parse(_ text: String) throws -> PortForward {
         let fix = "e.g. -p 8080:80, -p 127.0.0.1:8080:80, -p [::1]:8080:80 or -p 5353:53/udp"

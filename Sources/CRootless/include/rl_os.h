@@ -65,15 +65,15 @@ int rl_pipe_nb(int fds[2], int size);
 // sender chose), so the answer leaves from it — a connected client drops one from
 // another. rl_udp_pktinfo asks the listener for it (IP_PKTINFO, IPV6_RECVPKTINFO): 0 or
 // -errno. rl_recv_dst: recvmsg (non-blocking) of one datagram, its sender in *from and the
-// local address to answer it from in dst (4 or 16 bytes; *dstlen 0 if not told): the
-// bytes, or -errno. rl_send_src: sendmsg (non-blocking) of one datagram to `to`, from src
-// (srclen 4 or 16; 0, or a source the kernel refuses: the kernel's choice): the bytes, or
+// local address to answer it from in *dst (port 0; AF_UNSPEC if not told): the bytes, or
+// -errno. rl_send_src: sendmsg (non-blocking) of one datagram to `to`, from src's address
+// (NULL or AF_UNSPEC, or a source the kernel refuses: the kernel's choice): the bytes, or
 // -errno.
 struct sockaddr;
 struct sockaddr_storage;
 int rl_udp_pktinfo(int fd, int family);
-long rl_recv_dst(int fd, void *buf, size_t len, struct sockaddr_storage *from, uint8_t dst[16], int *dstlen);
-long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to, unsigned tolen, const uint8_t src[16], int srclen);
+long rl_recv_dst(int fd, void *buf, size_t len, struct sockaddr_storage *from, struct sockaddr_storage *dst);
+long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to, unsigned tolen, const struct sockaddr *src);
 
 // The commit the binary was built from (NUL-terminated, at most 63 bytes; buildinfo.c).
 const char *rl_build_info(void);
