@@ -77,6 +77,13 @@ public final class SlirpRunner {
     /// The largest frame the TAP gives (MTU 65520 and the Ethernet header).
     static let frameMax = 65536 + 64
 
+    /// frameMax bytes for reads to fill, not zeroed: only what a read wrote is looked at,
+    /// and zeroing two fresh 64 KiB buffers cost every --net slirp start ~0.1 ms of page
+    /// faults (and their teardown at exit) for pages most runs never touch.
+    static func readBuffer() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: frameMax) { _, count in count = frameMax }
+    }
+
     /// -p: a host socket (made by the caller, so a port in use fails the run early) and the
     /// sandbox port its connections or datagrams go to.
     public struct Listener {
@@ -192,8 +199,8 @@ public final class SlirpRunner {
 
     func loop() {
         defer { cleanup() }
-        buffer = [UInt8](repeating: 0, count: SlirpRunner.frameMax)
-        tapBuffer = [UInt8](repeating: 0, count: SlirpRunner.frameMax)
+        buffer = SlirpRunner.readBuffer()
+        tapBuffer = SlirpRunner.readBuffer()
         engine = SlirpEngine(config: config, policy: policy, partialTCPChecksums: true)
         // The TAP first (or EOF: the child failed and has said why).
         var p = [pollfd(fd: tapSock, events: Int16(POLLIN), revents: 0), pollfd(fd: stopRead, events: Int16(POLLIN), revents: 0)]
