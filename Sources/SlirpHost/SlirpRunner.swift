@@ -322,15 +322,16 @@ public final class SlirpRunner {
         engine.learnHost(resolver: config.dnsUpstream == nil ? SlirpRunner.hostResolver() : nil, addresses: SlirpRunner.hostAddresses())
     }
 
-    /// Whether frame (its first n bytes) may open a flow: an IPv4 or IPv6 packet to a
-    /// unicast address (the engine opens none to a group address), whatever its link
-    /// address says. ARP and packets to group addresses (a link's router solicitations,
-    /// MLD and IGMP reports) may not.
-    static func mayOpenFlow(_ f: [UInt8], _ n: Int) -> Bool {
+    /// Whether a frame may open a flow: an IPv4 or IPv6 packet to a unicast address (the
+    /// engine opens none to a group address), whatever its link address says. ARP and
+    /// packets to group addresses (a link's router solicitations, MLD and IGMP reports)
+    /// may not.
+    static func mayOpenFlow(_ f: ArraySlice<UInt8>) -> Bool {
+        let n = f.count, b = f.startIndex
         guard n >= 14 else { return false }
-        switch (UInt16(f[12]) << 8) | UInt16(f[13]) {
-        case 0x0800: return n < 34 || !(f[30] >= 224)  // 224/4 multicast, 240/4 and broadcast
-        case 0x86DD: return n < 54 || f[38] != 0xff  // ff00::/8
+        switch (UInt16(f[b + 12]) << 8) | UInt16(f[b + 13]) {
+        case 0x0800: return n < 34 || !(f[b + 30] >= 224)  // 224/4 multicast, 240/4 and broadcast
+        case 0x86DD: return n < 54 || f[b + 38] != 0xff  // ff00::/8
         default: return false
         }
     }
@@ -345,8 +346,10 @@ public final class SlirpRunner {
             let got = vnetIn.withUnsafeMutableBytes { h in tapBuffer.withUnsafeMutableBytes { SlirpRunner.readv(tap, h, $0) } }
             let n = got - VirtioNet.headerLength
             if n <= 0 { break }
-            if !hostKnown && SlirpRunner.mayOpenFlow(tapBuffer, n) { learnHost() }
-            engine.input(tapBuffer[0..<n], summed: VirtioNet.summed(vnetIn), now: SlirpRunner.now())
+            // Only the n bytes read are looked at (the buffer is not zeroed: readBuffer).
+            let frame = tapBuffer[0..<n]
+            if !hostKnown && SlirpRunner.mayOpenFlow(frame) { learnHost() }
+            engine.input(frame, summed: VirtioNet.summed(vnetIn), now: SlirpRunner.now())
             apply()
         }
     }

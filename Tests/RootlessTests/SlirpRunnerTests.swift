@@ -66,13 +66,15 @@ final class SlirpRunnerTests: XCTestCase {
     func testWhatMayOpenAFlow() {
         let v6Unicast: [UInt8] = [0xfd, 0] + [UInt8](repeating: 0, count: 13) + [2]
         let v6Group: [UInt8] = [0xff, 2] + [UInt8](repeating: 0, count: 13) + [0x16]
-        XCTAssertTrue(SlirpRunner.mayOpenFlow(frame(0x0800, dst: [10, 0, 2, 2]), 34), "IPv4 unicast, broadcast link address")
-        XCTAssertTrue(SlirpRunner.mayOpenFlow(frame(0x86DD, dst: v6Unicast), 54), "IPv6 unicast")
-        XCTAssertFalse(SlirpRunner.mayOpenFlow(frame(0x0800, dst: [224, 0, 0, 22]), 34), "IGMP report")
-        XCTAssertFalse(SlirpRunner.mayOpenFlow(frame(0x0800, dst: [255, 255, 255, 255]), 34), "IPv4 broadcast")
-        XCTAssertFalse(SlirpRunner.mayOpenFlow(frame(0x86DD, dst: v6Group), 54), "MLD report")
-        XCTAssertFalse(SlirpRunner.mayOpenFlow(frame(0x0806, dst: [10, 0, 2, 2]), 42), "ARP")
-        XCTAssertFalse(SlirpRunner.mayOpenFlow([0, 1, 2], 3), "a runt")
+        XCTAssertTrue(SlirpRunner.mayOpenFlow(frame(0x0800, dst: [10, 0, 2, 2])[0..<34]), "IPv4 unicast, broadcast link address")
+        XCTAssertTrue(SlirpRunner.mayOpenFlow(frame(0x86DD, dst: v6Unicast)[0..<54]), "IPv6 unicast")
+        XCTAssertFalse(SlirpRunner.mayOpenFlow(frame(0x0800, dst: [224, 0, 0, 22])[0..<34]), "IGMP report")
+        XCTAssertFalse(SlirpRunner.mayOpenFlow(frame(0x0800, dst: [255, 255, 255, 255])[0..<34]), "IPv4 broadcast")
+        XCTAssertFalse(SlirpRunner.mayOpenFlow(frame(0x86DD, dst: v6Group)[0..<54]), "MLD report")
+        XCTAssertFalse(SlirpRunner.mayOpenFlow(frame(0x0806, dst: [10, 0, 2, 2])[...]), "ARP")
+        XCTAssertFalse(SlirpRunner.mayOpenFlow([0, 1, 2][...]), "a runt")
+        XCTAssertTrue(SlirpRunner.mayOpenFlow(([7, 7] + frame(0x0800, dst: [10, 0, 2, 2]))[2..<36]), "read from a slice that starts past 0")
+        XCTAssertFalse(SlirpRunner.mayOpenFlow(([7, 7] + frame(0x0800, dst: [224, 0, 0, 22]))[2..<36]), "a group address, from such a slice")
     }
 
     /// A loop that ended by itself (the child failed before sending the TAP: its socket
