@@ -93,8 +93,8 @@ let package = Package(
 // mangled name: on first use the runtime then neither demangles a name nor checks the
 // type's requirements (a scan of every protocol conformance in the binary, once per type).
 // That was ~0.15 ms of the CPU of a --net slirp start, whose Swift code runs once per
-// sandbox (an alternated A/B of 300 runs). C targets take no Swift settings.
-for t in package.targets where !["CRootless", "CSeccomp", "CArchive", "AllocCount"].contains(t.name) {
+// sandbox (an alternated A/B of 300 runs). C targets have no Swift sources to apply it to.
+for t in package.targets {
     t.swiftSettings =
         (t.swiftSettings ?? []) + [
             .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"], .when(configuration: .release))
