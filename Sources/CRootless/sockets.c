@@ -74,12 +74,12 @@ long rl_recv_dst(int fd, void *buf, size_t len, struct sockaddr_storage *from, s
     return (long)n;
 }
 
-long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to, unsigned tolen, const struct sockaddr *src) {
+long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to, unsigned tolen, const struct sockaddr_storage *src) {
     struct iovec iov = { (void *)buf, len };
     union { char b[CMSG_SPACE(sizeof(struct in6_pktinfo))]; struct cmsghdr align; } ctl;
     memset(&ctl, 0, sizeof ctl);
     struct msghdr m = { .msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = &iov, .msg_iovlen = 1 };
-    int v4 = src && src->sa_family == AF_INET, v6 = src && src->sa_family == AF_INET6;
+    int v4 = src && src->ss_family == AF_INET, v6 = src && src->ss_family == AF_INET6;
     if (v4 || v6) {
         // The source goes in IPv4's ipi_spec_dst or IPv6's ipi6_addr; the rest stays zero.
         struct in_pktinfo p4;

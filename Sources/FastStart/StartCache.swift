@@ -38,7 +38,6 @@ public enum StartCache {
 
     nonisolated(unsafe) static var heldResult: rl_result?
     nonisolated(unsafe) static var heldNotSent = false
-
     /// A --net slirp run whose entry held a warm sandbox (starts.c): its engine, from the
     /// run's flags alone (the entry stands for the rest of the plan), and the command
     /// (sent already when no -p listener had to be bound first: tap_go_first). The exit

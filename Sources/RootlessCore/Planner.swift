@@ -226,6 +226,13 @@ public enum Planner {
         plan.rootRemovedAfter = s.imageRoot != nil
         plan.slirp = try slirpPlan(s)
         if let tool = NetHelperTool(rawValue: s.net.rawValue) {
+            // The peer tools run IPv4-only (pasta --ipv4-only; slirp4netns's API takes an
+            // IPv4 host_addr only).
+            if let f = s.publish.first(where: { !$0.hostIP.isV4 }) {
+                throw RootlessError(
+                    "\(f.named): --net \(tool.rawValue) forwards IPv4 host addresses only", step: "args",
+                    fix: "use --net slirp, or an IPv4 HOSTIP such as -p 127.0.0.1:\(f.hostPort):\(f.guestPort)")
+            }
             guard let path = NetHelperTool.dirs.map({ $0 + "/" + tool.rawValue }).first(where: { h.lookup($0) == false }) else {
                 throw RootlessError(
                     "--net \(tool.rawValue): \(tool.rawValue) is not installed (looked in \(NetHelperTool.dirs.joined(separator: ", ")))", step: "args",
@@ -285,13 +292,6 @@ public enum Planner {
             }
             if !s.publish.isEmpty && s.net != .pasta && s.net != .slirp4netns {
                 throw RootlessError("-p needs a network of the sandbox's own: --net slirp, pasta or slirp4netns", step: "args", fix: "add --net slirp")
-            }
-            // The peer tools run IPv4-only (pasta --ipv4-only; slirp4netns's API takes an
-            // IPv4 host_addr only).
-            if let f = s.publish.first(where: { !$0.hostIP.isV4 }) {
-                throw RootlessError(
-                    "\(f.named): --net \(s.net.rawValue) forwards IPv4 host addresses only", step: "args",
-                    fix: "use --net slirp, or an IPv4 HOSTIP such as -p 127.0.0.1:\(f.hostPort):\(f.guestPort)")
             }
             return nil
         }

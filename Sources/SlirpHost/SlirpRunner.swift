@@ -100,7 +100,9 @@ public final class SlirpRunner {
     /// -p /udp: a forwarded flow's answers leave through its listener's socket, from the
     /// host address its sender wrote to (when the listener's is a wildcard, the kernel's own
     /// choice may be another, whose answer a connected client drops).
-    var udpForward: [Int: (fd: Int32, from: IP?)] = [:]
+    /// The address is the kernel's, as rl_recv_dst gave it (AF_UNSPEC when not told: the
+    /// kernel's choice then), handed back to rl_send_src as it is.
+    var udpForward: [Int: (fd: Int32, from: sockaddr_storage)] = [:]
 
     /// tapSock: the front's end of the socket the child sends the TAP's fd on (-1: a warm
     /// sandbox's, given by takeTap before the start).
@@ -434,7 +436,7 @@ public final class SlirpRunner {
             if n < 0 { return }
             guard let peer = SockAddr.endpoint(from) else { continue }
             if let id = engine.udpForwarded(guestPort: l.guestPort, from: peer, buffer[0..<n], now: SlirpRunner.now()) {
-                udpForward[id] = (l.fd, SockAddr.endpoint(to)?.ip)
+                udpForward[id] = (l.fd, to)
             }
             apply()
         }
@@ -711,13 +713,12 @@ public final class SlirpRunner {
             rewatch(c)
             if !on && !c.eof { resumed.append(id) }
         case let .udpSend(id, to, data):
-            if let (lfd, from) = udpForward[id] {
+            if let l = udpForward[id] {
                 let sa = SockAddr(to)
-                let src = from.map { SockAddr(Endpoint($0, 0)) }
+                var from = l.from
                 _ = data.withUnsafeBytes { b in
                     sa.withPointer { t, tl in
-                        guard let src else { return rl_send_src(lfd, b.baseAddress, b.count, t, tl, nil) }
-                        return src.withPointer { s, _ in rl_send_src(lfd, b.baseAddress, b.count, t, tl, s) }
+                        rl_send_src(l.fd, b.baseAddress, b.count, t, tl, &from)
                     }
                 }
                 return

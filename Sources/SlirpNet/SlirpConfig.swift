@@ -180,8 +180,10 @@ public struct EgressPolicy: Equatable, Sendable {
 
     static func v4(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, _ prefix: Int = 32) -> IPNet { IPNet(CIDR(IPv4(a, b, c, d), prefix)) }
     static func v6(_ hi: UInt64, _ lo: UInt64 = 0, _ prefix: Int = 128) -> IPNet { IPNet(IP(hi: hi, lo: lo), prefix) }
+    /// fe80::/10: an address there is one only with its interface (a zone).
+    static let linkLocalV6 = v6(0xfe80 << 48, 0, 10)
     /// 169.254.0.0/16, fe80::/10.
-    static let linkLocal = [v4(169, 254, 0, 0, 16), v6(0xfe80 << 48, 0, 10)]
+    static let linkLocal = [v4(169, 254, 0, 0, 16), linkLocalV6]
     /// Cloud metadata outside link-local: Alibaba's (100.100.100.200), Azure's WireServer,
     /// and the IPv6 endpoints of AWS (fd00:ec2::254), Google Cloud (fd20:ce::254) and
     /// Oracle Cloud (fd00:c1::a9fe:a9fe); and NAT64's local-use prefix (64:ff9b:1::/48,
@@ -350,8 +352,8 @@ public struct PortForward: Equatable, Sendable, CustomStringConvertible {
             }
             let inner = spec[spec.index(after: spec.startIndex)..<close]
             guard let a = IP(inner) else { throw SlirpError("-p \"\(text)\": \"\(inner)\" is not an IP address", fix: fix) }
-            // A link-local address is one only with its interface (a zone), which -p does not take.
-            guard !IPNet(IP(hi: 0xfe80 << 48, lo: 0), 10).contains(a) else {
+            // A link-local address needs its interface (a zone), which -p does not take.
+            guard !EgressPolicy.linkLocalV6.contains(a) else {
                 throw SlirpError("-p \"\(text)\": \(inner) is link-local, which needs an interface", fix: "use the host's global or loopback address, or [::]")
             }
             ip = a

@@ -710,29 +710,46 @@ final class NetworkTests: XCTestCase {
     func testUDPPortForwardingAnswersFromTheAddressAsked() throws {
         let port = 20000 + Int(getpid() % 20000) + 12
         let server = try h.start([
-            "run", "--net", "slirp", "-p", "0.0.0.0:\(port):5300/udp", "--", "python3", "-c",
+            "run", "--net", "slirp", "-p", "0.0.0.0:\(port):5300/udp", "-p", "[::]:\(port):5300/udp", "--", "python3", "-c",
             "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('0.0.0.0', 5300))\nprint('ready', flush=True)\nwhile True:\n    d, a = s.recvfrom(2048)\n    s.sendto(b'echo:' + d, a)",
         ])
         defer { server.process.terminate(); server.process.waitUntilExit() }
         XCTAssertEqual(server.read(until: "ready\n", timeout: 20), "ready\n")
         XCTAssertEqual(udpAsk("127.0.0.2", port, "ping"), "echo:ping")
         XCTAssertEqual(udpAsk("127.0.0.1", port, "pong"), "echo:pong")
+        // IPv6's wildcard beside it (IPv6-only: the same port in both families), answered
+        // over ::1 from the address asked.
+        let inet6 = (try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8)) ?? ""
+        guard inet6.contains("00000000000000000000000000000001") else { throw XCTSkip("SKIP: the host's loopback has no ::1 (IPv6 disabled on lo)") }
+        XCTAssertEqual(udpAsk("::1", port, "six"), "echo:six")
     }
 
     /// Sends text to host:port over UDP until an answer comes (up to 20 tries of 500 ms,
     /// should a datagram be lost); the answer.
     func udpAsk(_ host: String, _ port: Int, _ text: String) -> String? {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let v6 = host.contains(":")
+        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd) }
         var tv = timeval(tv_sec: 0, tv_usec: 500_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = UInt16(port).bigEndian
-        inet_pton(AF_INET, host, &sa.sin_addr)
-        let ok = withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        var sa = sockaddr_storage()
+        let len: Int
+        if v6 {
+            var a = sockaddr_in6()
+            a.sin6_family = sa_family_t(AF_INET6)
+            a.sin6_port = UInt16(port).bigEndian
+            inet_pton(AF_INET6, host, &a.sin6_addr)
+            len = MemoryLayout<sockaddr_in6>.size
+            withUnsafeMutableBytes(of: &sa) { d in withUnsafeBytes(of: &a) { d.copyMemory(from: $0) } }
+        } else {
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = UInt16(port).bigEndian
+            inet_pton(AF_INET, host, &a.sin_addr)
+            len = MemoryLayout<sockaddr_in>.size
+            withUnsafeMutableBytes(of: &sa) { d in withUnsafeBytes(of: &a) { d.copyMemory(from: $0) } }
         }
+        let ok = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(len)) } }
         guard ok == 0 else { return nil }
         var buf = [UInt8](repeating: 0, count: 2048)
         for _ in 0..<20 {

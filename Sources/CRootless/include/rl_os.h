@@ -67,13 +67,13 @@ int rl_pipe_nb(int fds[2], int size);
 // -errno. rl_recv_dst: recvmsg (non-blocking) of one datagram, its sender in *from and the
 // local address to answer it from in *dst (port 0; AF_UNSPEC if not told): the bytes, or
 // -errno. rl_send_src: sendmsg (non-blocking) of one datagram to `to`, from src's address
-// (NULL or AF_UNSPEC, or a source the kernel refuses: the kernel's choice): the bytes, or
-// -errno.
+// (rl_recv_dst's dst as it came; NULL or AF_UNSPEC, or a source the kernel refuses: the
+// kernel's choice): the bytes, or -errno.
 struct sockaddr;
 struct sockaddr_storage;
 int rl_udp_pktinfo(int fd, int family);
 long rl_recv_dst(int fd, void *buf, size_t len, struct sockaddr_storage *from, struct sockaddr_storage *dst);
-long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to, unsigned tolen, const struct sockaddr *src);
+long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to, unsigned tolen, const struct sockaddr_storage *src);
 
 // The commit the binary was built from (NUL-terminated, at most 63 bytes; buildinfo.c).
 const char *rl_build_info(void);
