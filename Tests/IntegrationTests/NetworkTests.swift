@@ -727,29 +727,18 @@ final class NetworkTests: XCTestCase {
     /// Sends text to host:port over UDP until an answer comes (up to 20 tries of 500 ms,
     /// should a datagram be lost); the answer.
     func udpAsk(_ host: String, _ port: Int, _ text: String) -> String? {
-        let v6 = host.contains(":")
-        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        // A numeric address of either family, as the C library reads it.
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+        hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV
+        var ai: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &ai) == 0, let a = ai else { return nil }
+        defer { freeaddrinfo(a) }
+        let fd = socket(a.pointee.ai_family, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd) }
         var tv = timeval(tv_sec: 0, tv_usec: 500_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var sa = sockaddr_storage()
-        let len: Int
-        if v6 {
-            var a = sockaddr_in6()
-            a.sin6_family = sa_family_t(AF_INET6)
-            a.sin6_port = UInt16(port).bigEndian
-            inet_pton(AF_INET6, host, &a.sin6_addr)
-            len = MemoryLayout<sockaddr_in6>.size
-            withUnsafeMutableBytes(of: &sa) { d in withUnsafeBytes(of: &a) { d.copyMemory(from: $0) } }
-        } else {
-            var a = sockaddr_in()
-            a.sin_family = sa_family_t(AF_INET)
-            a.sin_port = UInt16(port).bigEndian
-            inet_pton(AF_INET, host, &a.sin_addr)
-            len = MemoryLayout<sockaddr_in>.size
-            withUnsafeMutableBytes(of: &sa) { d in withUnsafeBytes(of: &a) { d.copyMemory(from: $0) } }
-        }
-        let ok = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(len)) } }
+        let ok = connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen)
         guard ok == 0 else { return nil }
         var buf = [UInt8](repeating: 0, count: 2048)
         for _ in 0..<20 {
