@@ -6,7 +6,9 @@
 // Host -> sandbox: bytes wait in `ring` until acknowledged (read into it from the host
 // socket, and sent to the TAP from it: no copy of ours on the download path); sent within
 // the sandbox's window and MSS; retransmitted from the oldest unacknowledged byte on
-// timeout (no SACK); a zero window is probed. A FIN goes each way once its side is done.
+// timeout or on the third duplicate acknowledgment, then one lost segment per partial
+// acknowledgment until all that was sent is acknowledged (NewReno's recovery, RFC 6582;
+// no SACK); a zero window is probed. A FIN goes each way once its side is done.
 
 @inline(__always) func seqDiff(_ a: UInt32, _ b: UInt32) -> Int32 { Int32(bitPattern: a &- b) }
 
@@ -48,6 +50,10 @@ final class TCPFlow {
     var rtoAt: UInt64?
     var retries = 0
     static let maxRetries = 12
+    /// Duplicate acknowledgments in a row (RFC 5681 3.2), and while a loss is repaired, the
+    /// sequence number that ends it (what had been sent when it began).
+    var dupAcks = 0
+    var recover: UInt32?
 
     var deadline: UInt64? { rtoAt }
     /// The next sequence number: past what was sent, and past the FIN once it went (a bare
@@ -190,13 +196,27 @@ final class TCPFlow {
 
     /// The sandbox's acknowledgment and window.
     func acknowledge(_ s: TCPSegment, now: UInt64, _ e: SlirpEngine) {
-        peerWindow = Int(s.window) << Int(peerScale)
+        let window = Int(s.window) << Int(peerScale)
+        // A duplicate: nothing new acknowledged while our data is out, no data or FIN of
+        // its own, the window as it was (an update is none). The sandbox sends one for each
+        // segment that arrives past a hole, so the third says a segment was lost and later
+        // ones came: it goes again now, not after the timer's 200 ms.
+        let duplicate = s.ack == sndUna && sent > 0 && s.payload.isEmpty && !s.has(TCPFlag.fin) && window == peerWindow && window > 0
+        peerWindow = window
         let nxt = sndNxt
         let acked = seqDiff(s.ack, sndUna)
         // Any acknowledgment within what we sent shows the peer alive (a zero-window probe
         // answered with the window still shut too): retries count only silence.
         if acked >= 0, seqDiff(s.ack, nxt) <= 0 { retries = 0 }
+        if duplicate {
+            dupAcks += 1
+            if dupAcks == 3 && recover == nil {
+                recover = nxt
+                resendFirst(now: now, e)
+            }
+        }
         guard acked > 0, seqDiff(s.ack, nxt) <= 0 else { return }
+        dupAcks = 0
         let data = min(Int(acked), sent)
         if finSent && Int(acked) == sent + 1 { finAcked = true }
         head = buffered == data ? 0 : (head + data) % ring.count
@@ -214,6 +234,11 @@ final class TCPFlow {
         retries = 0
         rto = 200
         rtoAt = sent > 0 || (finSent && !finAcked) ? now + rto : nil
+        // Repairing a loss: an acknowledgment short of `recover` stops at the next hole
+        // (the sandbox keeps no segment past one, or lost more than one): resent at once.
+        if let r = recover {
+            if seqDiff(s.ack, r) >= 0 { recover = nil } else { resendFirst(now: now, e) }
+        }
         if paused && buffered < TCPFlow.sendCap / 2 && e.sendBuffered < SlirpEngine.sendBudget / 2 {
             paused = false
             e.effects.append(.tcpPause(id, false))
@@ -348,6 +373,21 @@ final class TCPFlow {
         }
     }
 
+    /// The oldest unacknowledged segment again (with the FIN when it is the last; the FIN
+    /// alone when only it is out), and the timer from now.
+    func resendFirst(now: UInt64, _ e: SlirpEngine) {
+        if sent > 0 {
+            let n = min(sent, mss, run(from: 0))
+            let fin = n == sent && finSent ? TCPFlag.fin : 0
+            e.send(self, segment(TCPFlag.ack | TCPFlag.psh | fin, seq: sndUna, payload: bytes(from: 0, n)))
+        } else if finSent && !finAcked {
+            e.send(self, segment(TCPFlag.fin | TCPFlag.ack, seq: sndUna))
+        } else {
+            return
+        }
+        rtoAt = now + rto
+    }
+
     func tick(now: UInt64, _ e: SlirpEngine) {
         guard let at = rtoAt, now >= at else { return }
         retries += 1
@@ -363,12 +403,12 @@ final class TCPFlow {
         case .synReceived: synAck(e)
         case .synSent: syn(now: now, e)
         case .established:
-            if sent > 0 {
-                let n = min(sent, mss, run(from: 0))
-                let fin = n == sent && finSent ? TCPFlag.fin : 0
-                e.send(self, segment(TCPFlag.ack | TCPFlag.psh | fin, seq: sndUna, payload: bytes(from: 0, n)))
-            } else if finSent && !finAcked {
-                e.send(self, segment(TCPFlag.fin | TCPFlag.ack, seq: sndUna))
+            if sent > 0 || (finSent && !finAcked) {
+                // The holes after this one follow on partial acknowledgments, not each on
+                // a timer of its own.
+                recover = sndNxt
+                dupAcks = 0
+                resendFirst(now: now, e)
             } else if buffered > 0 {
                 // The window is shut: one byte past it, which the sandbox acknowledges when it opens.
                 e.send(self, segment(TCPFlag.ack, seq: sndUna, payload: bytes(from: 0, 1)))

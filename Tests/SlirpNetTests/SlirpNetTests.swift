@@ -467,6 +467,72 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(got, data)
     }
 
+    /// Ten segments go; the third is lost. A receiver that keeps what follows a hole (as
+    /// Linux does) acknowledges each later one with the same number: the third duplicate
+    /// sends the lost segment again at once, with no timer run; an acknowledgment of all
+    /// of it ends the repair, and nothing more goes again.
+    func testALostSegmentGoesAgainOnTheThirdDuplicateAck() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, start) = open(e, &sb)
+        let data = (0..<14_600).map { UInt8(truncatingIfNeeded: $0 &* 11) }
+        e.tcpReceived(id, data[...], now: 10)
+        XCTAssertEqual(segments(e.drain()).filter { !$0.payload.isEmpty }.map(\.payload.count), Array(repeating: 1460, count: 10))
+        func ack(_ through: Int) -> [Effect] {
+            e.input(
+                sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: start &+ UInt32(through), flags: TCPFlag.ack, window: 65535), to: remote),
+                now: 11)
+            return e.drain()
+        }
+        XCTAssertEqual(ack(1460), [])
+        XCTAssertEqual(ack(2920), [])
+        // Segments 4 to 10 arrive past the hole.
+        XCTAssertEqual(ack(2920), [], "one duplicate is not a loss")
+        XCTAssertEqual(ack(2920), [], "nor two")
+        let again = segments(ack(2920))
+        XCTAssertEqual(again.count, 1, "the third resends")
+        XCTAssertEqual(again.first?.seq, start &+ 2920)
+        XCTAssertTrue(again.first.map { Array($0.payload) == Array(data[2920..<4380]) } ?? false, "the lost bytes")
+        for _ in 0..<4 { XCTAssertEqual(ack(2920), [], "once is enough") }
+        XCTAssertEqual(ack(14_600), [], "all acknowledged: the repair is over")
+        XCTAssertNil(e.tcpByID[id]?.recover)
+    }
+
+    /// A receiver that keeps nothing past a hole drops all that followed the lost segment:
+    /// each acknowledgment short of what had been sent (a partial one) sends the next
+    /// segment at once, so the whole stream is repaired without the timer.
+    func testEachPartialAckSendsTheNextHoleAtOnce() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, start) = open(e, &sb)
+        let data = (0..<14_600).map { UInt8(truncatingIfNeeded: $0 &* 5) }
+        e.tcpReceived(id, data[...], now: 10)
+        var got: [UInt8] = []
+        var expect = start
+        var queue = segments(e.drain()).filter { !$0.payload.isEmpty }
+        var first = true
+        var resent = 0
+        while !queue.isEmpty {
+            let s = queue.removeFirst()
+            if s.seq == start &+ 2920 && first {
+                first = false  // lost
+                continue
+            }
+            if s.seq == expect {
+                got += s.payload
+                expect &+= UInt32(s.payload.count)
+            }
+            e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: expect, flags: TCPFlag.ack, window: 65535), to: remote), now: 11)
+            let more = segments(e.drain()).filter { !$0.payload.isEmpty }
+            resent += more.count
+            queue += more
+        }
+        XCTAssertEqual(got.count, data.count)
+        XCTAssertTrue(got == data, "all of it, in order, with no timer run")
+        XCTAssertEqual(resent, 8, "the lost segment and the seven the receiver dropped, each once")
+        XCTAssertNil(e.tcpByID[id]?.recover)
+    }
+
     /// A zero window stops the sender; the flow probes; when the window opens it resumes.
     func testAZeroWindowIsProbedNotOverrun() {
         let e = engine()
