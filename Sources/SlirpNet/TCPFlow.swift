@@ -50,10 +50,13 @@ final class TCPFlow {
     var rtoAt: UInt64?
     var retries = 0
     static let maxRetries = 12
-    /// Duplicate acknowledgments in a row (RFC 5681 3.2), and while a loss is repaired, the
-    /// sequence number that ends it (what had been sent when it began).
+    /// Duplicate acknowledgments since bytes were last acknowledged (RFC 5681 3.2; a window
+    /// update or a segment with data between them does not start the count again, as in
+    /// Linux); while a loss is repaired, the sequence number that ends the repair (what had
+    /// been sent when it began), and the one past the last bytes sent again.
     var dupAcks = 0
     var recover: UInt32?
+    var resentTo: UInt32 = 0
 
     var deadline: UInt64? { rtoAt }
     /// The next sequence number: past what was sent, and past the FIN once it went (a bare
@@ -234,10 +237,18 @@ final class TCPFlow {
         retries = 0
         rto = 200
         rtoAt = sent > 0 || (finSent && !finAcked) ? now + rto : nil
-        // Repairing a loss: an acknowledgment short of `recover` stops at the next hole
-        // (the sandbox keeps no segment past one, or lost more than one): resent at once.
+        // Repairing a loss: an acknowledgment short of `recover` that covers what was sent
+        // again stops at the next hole (the sandbox keeps no segment past one, or lost more
+        // than one): resent at once. One that covers less (the sandbox acknowledging a byte
+        // at a time) sends nothing: each resent byte must be acknowledged before the next
+        // segment goes again, so a sandbox's acknowledgments never draw more than its own
+        // stream's worth of bytes.
         if let r = recover {
-            if seqDiff(s.ack, r) >= 0 { recover = nil } else { resendFirst(now: now, e) }
+            if seqDiff(s.ack, r) >= 0 {
+                recover = nil
+            } else if seqDiff(s.ack, resentTo) >= 0 {
+                resendFirst(now: now, e)
+            }
         }
         if paused && buffered < TCPFlow.sendCap / 2 && e.sendBuffered < SlirpEngine.sendBudget / 2 {
             paused = false
@@ -380,8 +391,10 @@ final class TCPFlow {
             let n = min(sent, mss, run(from: 0))
             let fin = n == sent && finSent ? TCPFlag.fin : 0
             e.send(self, segment(TCPFlag.ack | TCPFlag.psh | fin, seq: sndUna, payload: bytes(from: 0, n)))
+            resentTo = sndUna &+ UInt32(n) &+ (fin != 0 ? 1 : 0)
         } else if finSent && !finAcked {
             e.send(self, segment(TCPFlag.fin | TCPFlag.ack, seq: sndUna))
+            resentTo = sndUna &+ 1
         } else {
             return
         }
@@ -405,8 +418,9 @@ final class TCPFlow {
         case .established:
             if sent > 0 || (finSent && !finAcked) {
                 // The holes after this one follow on partial acknowledgments, not each on
-                // a timer of its own.
-                recover = sndNxt
+                // a timer of its own. (A probe of a shut window repairs nothing: the
+                // sandbox drops it, and the hole it leaves is found by duplicates.)
+                if peerWindow > 0 { recover = sndNxt }
                 dupAcks = 0
                 resendFirst(now: now, e)
             } else if buffered > 0 {

@@ -471,7 +471,7 @@ final class EngineTests: XCTestCase {
     /// Linux does) acknowledges each later one with the same number: the third duplicate
     /// sends the lost segment again at once, with no timer run; an acknowledgment of all
     /// of it ends the repair, and nothing more goes again.
-    func testALostSegmentGoesAgainOnTheThirdDuplicateAck() {
+    func testALostSegmentGoesAgainOnTheThirdDuplicateAck() throws {
         let e = engine()
         var sb = Sandbox()
         let (id, start) = open(e, &sb)
@@ -495,13 +495,13 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(again.first.map { Array($0.payload) == Array(data[2920..<4380]) } ?? false, "the lost bytes")
         for _ in 0..<4 { XCTAssertEqual(ack(2920), [], "once is enough") }
         XCTAssertEqual(ack(14_600), [], "all acknowledged: the repair is over")
-        XCTAssertNil(e.tcpByID[id]?.recover)
+        XCTAssertNil(try XCTUnwrap(e.tcpByID[id]).recover)
     }
 
     /// A receiver that keeps nothing past a hole drops all that followed the lost segment:
     /// each acknowledgment short of what had been sent (a partial one) sends the next
     /// segment at once, so the whole stream is repaired without the timer.
-    func testEachPartialAckSendsTheNextHoleAtOnce() {
+    func testEachPartialAckSendsTheNextHoleAtOnce() throws {
         let e = engine()
         var sb = Sandbox()
         let (id, start) = open(e, &sb)
@@ -530,7 +530,75 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(got.count, data.count)
         XCTAssertTrue(got == data, "all of it, in order, with no timer run")
         XCTAssertEqual(resent, 8, "the lost segment and the seven the receiver dropped, each once")
-        XCTAssertNil(e.tcpByID[id]?.recover)
+        XCTAssertNil(try XCTUnwrap(e.tcpByID[id]).recover)
+    }
+
+    /// All ten segments lost: the timer sends the first again, and each acknowledgment of
+    /// a resent one sends the next at once (one timer run for the whole window).
+    func testATimeoutStartsTheSameRepair() throws {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, start) = open(e, &sb)
+        let data = (0..<14_600).map { UInt8(truncatingIfNeeded: $0 &* 3) }
+        e.tcpReceived(id, data[...], now: 10)
+        _ = e.drain()  // all lost
+        e.tick(now: 10 + 200)
+        var queue = segments(e.drain()).filter { !$0.payload.isEmpty }
+        XCTAssertEqual(queue.map(\.seq), [start], "the timer resends the first segment only")
+        var got: [UInt8] = []
+        while !queue.isEmpty {
+            let s = queue.removeFirst()
+            XCTAssertEqual(s.seq, start &+ UInt32(got.count), "in order, each once")
+            got += s.payload
+            e.input(
+                sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: start &+ UInt32(got.count), flags: TCPFlag.ack, window: 65535), to: remote),
+                now: 211)
+            queue += segments(e.drain()).filter { !$0.payload.isEmpty }
+        }
+        XCTAssertTrue(got == data, "all of it after one timer run")
+        XCTAssertNil(try XCTUnwrap(e.tcpByID[id]).recover)
+    }
+
+    /// A sandbox that starts a repair and then acknowledges a byte at a time draws no
+    /// more than it acknowledges (plus the one segment out): a resent segment must be
+    /// acknowledged whole before the next goes again, never one per acknowledgment.
+    func testByteAtATimeAcknowledgmentsDrawNoMoreThanTheyAcknowledge() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, start) = open(e, &sb)
+        e.tcpReceived(id, [UInt8](repeating: 1, count: 14_600)[...], now: 10)
+        _ = e.drain()
+        func ack(_ n: Int) -> Int {
+            e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: start &+ UInt32(n), flags: TCPFlag.ack, window: 65535), to: remote), now: 11)
+            return segments(e.drain()).reduce(0) { $0 + $1.payload.count }
+        }
+        var resent = (0..<3).reduce(0) { r, _ in r + ack(0) }
+        XCTAssertEqual(resent, 1460, "the third duplicate resends one segment")
+        for n in 1...5000 { resent += ack(n) }
+        XCTAssertLessThanOrEqual(resent, 5000 + 1460, "no more than was acknowledged, and the segment out")
+        XCTAssertGreaterThan(resent, 1460, "the repair went on as the resent bytes were acknowledged")
+    }
+
+    /// The window shut and probed: the probe (which the sandbox drops) starts no repair,
+    /// so once the window opens, the hole the dropped probe left is found by duplicates.
+    func testAProbeOfAShutWindowLeavesDuplicatesTheirRepair() throws {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, start) = open(e, &sb, window: 0, scale: nil)
+        e.tcpReceived(id, [UInt8](repeating: 2, count: 5000)[...], now: 10)
+        XCTAssertEqual(segments(e.drain()).filter { !$0.payload.isEmpty }.count, 0)
+        e.tick(now: 1000)
+        e.tick(now: 5000)
+        XCTAssertEqual(segments(e.drain()).filter { !$0.payload.isEmpty }.map(\.payload.count), [1, 1], "two probes")
+        XCTAssertNil(try XCTUnwrap(e.tcpByID[id]).recover, "a probe repairs nothing")
+        func ack(window: UInt16) -> [TCPSegment] {
+            e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: start, flags: TCPFlag.ack, window: window), to: remote), now: 5001)
+            return segments(e.drain()).filter { !$0.payload.isEmpty }
+        }
+        XCTAssertEqual(ack(window: 20_000).first?.seq, start &+ 1, "the window opens: the rest goes, past the dropped probe")
+        XCTAssertEqual(ack(window: 20_000), [])
+        XCTAssertEqual(ack(window: 20_000), [])
+        XCTAssertEqual(ack(window: 20_000).map(\.seq), [start], "the third duplicate resends from the hole")
     }
 
     /// A zero window stops the sender; the flow probes; when the window opens it resumes.
