@@ -205,12 +205,23 @@ final class TCPFlow {
         // segment that arrives past a hole, so the third says a segment was lost and later
         // ones came: it goes again now, not after the timer's 200 ms.
         let duplicate = s.ack == sndUna && sent > 0 && s.payload.isEmpty && !s.has(TCPFlag.fin) && window == peerWindow && window > 0
+        let opens = peerWindow == 0 && window > 0
         peerWindow = window
         let nxt = sndNxt
         let acked = seqDiff(s.ack, sndUna)
         // Any acknowledgment within what we sent shows the peer alive (a zero-window probe
         // answered with the window still shut too): retries count only silence.
         if acked >= 0, seqDiff(s.ack, nxt) <= 0 { retries = 0 }
+        // A shut window opening at the same acknowledgment: what went past sndUna meanwhile
+        // (a probe's byte) lay past its edge, and the sandbox dropped it. It goes again now,
+        // with what follows (trySend, next), not when the probe timer (backed off to
+        // seconds) runs out.
+        if opens && acked == 0 && (sent > 0 || finSent && !finAcked) {
+            sent = 0
+            finSent = false
+            rto = 200
+            rtoAt = nil
+        }
         if duplicate {
             dupAcks += 1
             if dupAcks == 3 && recover == nil {
@@ -419,7 +430,7 @@ final class TCPFlow {
             if sent > 0 || (finSent && !finAcked) {
                 // The holes after this one follow on partial acknowledgments, not each on
                 // a timer of its own. (A probe of a shut window repairs nothing: the
-                // sandbox drops it, and the hole it leaves is found by duplicates.)
+                // sandbox drops it, and it goes again when the window opens.)
                 if peerWindow > 0 { recover = sndNxt }
                 dupAcks = 0
                 resendFirst(now: now, e)
