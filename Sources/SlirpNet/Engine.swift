@@ -45,6 +45,7 @@ public final class SlirpEngine {
     var builder: FrameBuilder
     var tcp: [FlowKey: TCPFlow] = [:]
     var tcpByID: [Int: TCPFlow] = [:]
+    var timeWait = TimeWaitTable()
     var udp: [FlowKey: UDPFlow] = [:]
     var udpByID: [Int: UDPFlow] = [:]
     /// -p /udp: the flow for each (sandbox port, host peer).
@@ -337,6 +338,13 @@ public final class SlirpEngine {
             if f.state == .closed { remove(f) }
             return
         }
+        // A connection that ended: what the sandbox sends again is acknowledged (a reset
+        // ends the wait); a SYN on its ports starts a new one.
+        if let w = timeWait.lookup(key, now: now) {
+            if s.has(TCPFlag.rst) { return timeWait.remove(key) }
+            if !s.has(TCPFlag.syn) { return reply(key, seq: w.snd, ack: w.rcv, flags: TCPFlag.ack) }
+            timeWait.remove(key)
+        }
         if s.has(TCPFlag.rst) { return }
         guard s.has(TCPFlag.syn) && !s.has(TCPFlag.ack) else {
             // Not ours (a flow long gone): reset, as a host would.
@@ -363,8 +371,11 @@ public final class SlirpEngine {
         }
     }
 
-    func reset(_ key: FlowKey, seq: UInt32, ack: UInt32) {
-        let r = TCPSegment(srcPort: key.remote.port, dstPort: key.local.port, seq: seq, ack: ack, flags: TCPFlag.rst | TCPFlag.ack, window: 0)
+    func reset(_ key: FlowKey, seq: UInt32, ack: UInt32) { reply(key, seq: seq, ack: ack, flags: TCPFlag.rst | TCPFlag.ack) }
+
+    /// A bare segment to the sandbox for a flow the engine does not keep.
+    func reply(_ key: FlowKey, seq: UInt32, ack: UInt32, flags: UInt8) {
+        let r = TCPSegment(srcPort: key.remote.port, dstPort: key.local.port, seq: seq, ack: ack, flags: flags, window: 0)
         effects.append(.frame(builder.tcpHeaders(r, src: key.remote.ip, dst: key.local.ip)))
     }
 
@@ -497,6 +508,7 @@ public final class SlirpEngine {
             effects.append(.udpClose(f.id))
         }
         fragments.expire(now: now)
+        timeWait.expire(now: now)
         for f in Array(icmpByID.values) where now >= f.lastUsed + SlirpEngine.udpIdleMS {
             icmp[f.key] = nil
             icmpByID[f.id] = nil

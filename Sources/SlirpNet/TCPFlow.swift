@@ -57,6 +57,8 @@ final class TCPFlow {
     var dupAcks = 0
     var recover: UInt32?
     var resentTo: UInt32 = 0
+    /// The one byte sent is a probe of a shut window.
+    var probing = false
 
     var deadline: UInt64? { rtoAt }
     /// The next sequence number: past what was sent, and past the FIN once it went (a bare
@@ -194,7 +196,7 @@ final class TCPFlow {
         let before = e.effects.count
         trySend(now: now, e)
         if needAck && e.effects.count == before { e.send(self, segment(TCPFlag.ack, seq: sndNxt)) }
-        finishIfDone(e)
+        finishIfDone(now: now, e)
     }
 
     /// The sandbox's acknowledgment and window.
@@ -212,16 +214,15 @@ final class TCPFlow {
         // Any acknowledgment within what we sent shows the peer alive (a zero-window probe
         // answered with the window still shut too): retries count only silence.
         if acked >= 0, seqDiff(s.ack, nxt) <= 0 { retries = 0 }
-        // A shut window opening at the same acknowledgment: what went past sndUna meanwhile
-        // (a probe's byte) lay past its edge, and the sandbox dropped it. It goes again now,
-        // with what follows (trySend, next), not when the probe timer (backed off to
-        // seconds) runs out.
-        if opens && acked == 0 && (sent > 0 || finSent && !finAcked) {
+        // A shut window opening at the same acknowledgment: the probe's byte lay past its
+        // edge, and the sandbox dropped it. It goes again now, with what follows (trySend,
+        // next), not when the probe timer (backed off to seconds) runs out.
+        if probing && opens && acked == 0 {
             sent = 0
-            finSent = false
             rto = 200
             rtoAt = nil
         }
+        if acked != 0 || opens { probing = false }
         if duplicate {
             dupAcks += 1
             if dupAcks == 3 && recover == nil {
@@ -337,7 +338,7 @@ final class TCPFlow {
             e.effects.append(.tcpPause(id, true))
         }
         trySend(now: now, e)
-        finishIfDone(e)
+        finishIfDone(now: now, e)
     }
 
     /// Room for n more bytes: a full ring is copied into one twice its size (or more),
@@ -375,7 +376,7 @@ final class TCPFlow {
     func hostEOF(now: UInt64, _ e: SlirpEngine) {
         hostEOF = true
         trySend(now: now, e)
-        finishIfDone(e)
+        finishIfDone(now: now, e)
     }
 
     /// The driver wrote this many of the bytes handed to it: a window that opens again is
@@ -388,8 +389,9 @@ final class TCPFlow {
         if state == .established && advertised < mss && window >= mss { e.send(self, segment(TCPFlag.ack, seq: sndNxt)) }
     }
 
-    func finishIfDone(_ e: SlirpEngine) {
+    func finishIfDone(now: UInt64, _ e: SlirpEngine) {
         if sandboxFin && finAcked && state != .closed {
+            e.timeWait.add(key, snd: sndNxt, rcv: rcvNxt, now: now)
             state = .closed
             e.effects.append(.tcpClose(id))
         }
@@ -438,6 +440,7 @@ final class TCPFlow {
                 // The window is shut: one byte past it, which the sandbox acknowledges when it opens.
                 e.send(self, segment(TCPFlag.ack, seq: sndUna, payload: bytes(from: 0, 1)))
                 sent = 1
+                probing = true
             } else {
                 rtoAt = nil
             }

@@ -599,6 +599,53 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(sent.flatMap(\.payload) == data, "all of it, at once")
     }
 
+    /// A connection that ended (both FINs acknowledged) is answered for a while: the
+    /// sandbox's FIN sent again (our acknowledgment of it lost) gets that acknowledgment,
+    /// not a reset; a SYN on its ports is a new connection; once the wait is over, a reset.
+    func testAnEndedConnectionAcknowledgesWhatIsSentAgain() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, start) = open(e, &sb)
+        e.tcpHostEOF(id, now: 10)
+        XCTAssertEqual(segments(e.drain()).map(\.flags), [TCPFlag.fin | TCPFlag.ack])
+        let fin = sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: start &+ 1, flags: TCPFlag.fin | TCPFlag.ack, window: 65535), to: remote)
+        e.input(fin, now: 11)
+        XCTAssertTrue(e.drain().contains(.tcpClose(id)))
+        XCTAssertEqual(e.flowCount, 0, "ended")
+        e.input(fin, now: 400)
+        let again = segments(e.drain())
+        XCTAssertEqual(again.map(\.flags), [TCPFlag.ack], "acknowledged, not reset")
+        XCTAssertEqual(again.first?.ack, 1002)
+        XCTAssertEqual(again.first?.seq, start &+ 1)
+        e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 9000, ack: 0, flags: TCPFlag.syn, window: 65535, mss: 1460), to: remote), now: 500)
+        guard case .tcpConnect = e.drain().first else { return XCTFail("a SYN on the same ports is a new connection") }
+        XCTAssertEqual(e.flowCount, 1)
+        // Another connection ends; after the wait its FIN again is reset.
+        let (id2, start2) = open(e, &sb, port: 40001)
+        e.tcpHostEOF(id2, now: 600)
+        _ = e.drain()
+        let fin2 = sb.tcp(TCPSegment(srcPort: 40001, dstPort: 80, seq: 1001, ack: start2 &+ 1, flags: TCPFlag.fin | TCPFlag.ack, window: 65535), to: remote)
+        e.input(fin2, now: 601)
+        _ = e.drain()
+        e.input(fin2, now: 601 + TimeWaitTable.ms)
+        XCTAssertEqual(segments(e.drain()).map { $0.has(TCPFlag.rst) }, [true], "the wait is over")
+    }
+
+    /// The wait is bounded: past its cap the oldest ended connections are forgotten, and
+    /// those whose time is over go on the next tick.
+    func testTheWaitIsBounded() {
+        var t = TimeWaitTable()
+        for i in 0..<(TimeWaitTable.cap + 1000) {
+            let key = FlowKey(Endpoint(v4(10, 0, 2, 100), UInt16(1000 + i % 60000)), Endpoint(v4(198, 18, 0, UInt8(1 + i / 60000)), 80))
+            t.add(key, snd: 1, rcv: 2, now: UInt64(i))
+        }
+        XCTAssertEqual(t.count, TimeWaitTable.cap)
+        let first = FlowKey(Endpoint(v4(10, 0, 2, 100), 1000), Endpoint(v4(198, 18, 0, 1), 80))
+        XCTAssertNil(t.lookup(first, now: 5000), "the oldest went first")
+        t.expire(now: UInt64(TimeWaitTable.cap + 1000) + TimeWaitTable.ms)
+        XCTAssertEqual(t.count, 0)
+    }
+
     /// A zero window stops the sender; the flow probes; when the window opens it resumes.
     func testAZeroWindowIsProbedNotOverrun() {
         let e = engine()
