@@ -338,12 +338,20 @@ public final class SlirpEngine {
             if f.state == .closed { remove(f) }
             return
         }
-        // A connection that ended: what the sandbox sends again is acknowledged (a reset
-        // ends the wait); a SYN on its ports starts a new one.
+        // A connection that ended (RFC 9293 3.10.7.4, TIME-WAIT): a reset ends the wait; a
+        // SYN past its last byte starts a new connection (an older one is a duplicate of
+        // the old SYN: acknowledged); its FIN again starts the wait over; what else comes
+        // is acknowledged, but a bare acknowledgment that fits (the answer to ours) is not,
+        // so two acknowledgments never chase each other.
         if let w = timeWait.lookup(key, now: now) {
             if s.has(TCPFlag.rst) { return timeWait.remove(key) }
-            if !s.has(TCPFlag.syn) { return reply(key, seq: w.snd, ack: w.rcv, flags: TCPFlag.ack) }
-            timeWait.remove(key)
+            if s.has(TCPFlag.syn) && !s.has(TCPFlag.ack) && seqDiff(s.seq, w.rcv) > 0 {
+                timeWait.remove(key)
+            } else {
+                if s.has(TCPFlag.fin) { timeWait.restart(key, now: now) }
+                if !s.has(TCPFlag.fin) && s.payload.isEmpty && s.seq == w.rcv { return }
+                return reply(key, seq: w.snd, ack: w.rcv, flags: TCPFlag.ack)
+            }
         }
         if s.has(TCPFlag.rst) { return }
         guard s.has(TCPFlag.syn) && !s.has(TCPFlag.ack) else {
@@ -401,6 +409,7 @@ public final class SlirpEngine {
         nextForwardPort = nextForwardPort == 65535 ? 49152 : nextForwardPort + 1
         let key = FlowKey(Endpoint(config.guest, guestPort), Endpoint(config.gateway, nextForwardPort))
         if tcp[key] != nil { return nil }
+        timeWait.remove(key)  // the gateway's port comes round again: an old wait there ends
         let f = TCPFlow(id: nextID, key: key, iss: nextISS, mss: config.mtu - 40, now: now)
         nextID += 1
         nextISS &+= 0x0101_0101

@@ -219,10 +219,11 @@ final class TCPFlow {
         // next), not when the probe timer (backed off to seconds) runs out.
         if probing && opens && acked == 0 {
             sent = 0
+            finSent = false  // a FIN that followed the byte went past the edge too
             rto = 200
             rtoAt = nil
         }
-        if acked != 0 || opens { probing = false }
+        if acked > 0 || opens { probing = false }
         if duplicate {
             dupAcks += 1
             if dupAcks == 3 && recover == nil {

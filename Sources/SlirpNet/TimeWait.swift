@@ -1,13 +1,13 @@
 // TCP connections that ended with both FINs acknowledged, remembered for a while (the
 // TIME-WAIT of RFC 9293 3.6, kept apart from live flows and bounded): when the sandbox
-// sends a segment of such a connection again — its FIN, or bytes whose acknowledgment was
-// lost — it gets the acknowledgment it missed, not a reset. A new SYN on the same ports
-// ends the wait. Only the numbers are kept: the host socket is closed already.
+// sends its FIN again (our acknowledgment of it was lost), or bytes from before it, it
+// gets the acknowledgment it missed, not a reset. Only the numbers are kept: the host
+// socket is closed already. The engine's rules for the segments: tcpInput.
 
 struct TimeWaitTable {
     /// How long an ended connection is answered (the sandbox's own retransmissions come
-    /// within seconds), and how many at once: past the cap the oldest is forgotten first
-    /// (its late segments are then reset, as before there was a wait).
+    /// within seconds; a FIN again starts the time over), and how many at once: past the
+    /// cap the oldest is forgotten first (its late segments are then reset).
     static let ms: UInt64 = 10_000
     static let cap = 4096
 
@@ -17,9 +17,9 @@ struct TimeWaitTable {
         var until: UInt64
     }
     private(set) var entries: [FlowKey: Entry] = [:]
-    /// Keys in the order they entered (a key may appear more than once, or no longer be
-    /// in entries): the oldest goes first, expired or past the cap.
-    private var order: [FlowKey] = []
+    /// Each time a key's wait (re)starts, in that order, with its end: an occurrence whose
+    /// end is no longer its entry's (the wait started again, or ended) is passed over.
+    private var order: [(key: FlowKey, until: UInt64)] = []
     private var head = 0
 
     var count: Int { entries.count }
@@ -27,15 +27,13 @@ struct TimeWaitTable {
     /// A connection ended: snd is the sequence number past our FIN, rcv past the sandbox's.
     mutating func add(_ key: FlowKey, snd: UInt32, rcv: UInt32, now: UInt64) {
         expire(now: now)
-        // Past the cap (of connections, or of the order, which holds a key again each time
-        // it ends), the oldest goes.
+        // Past the cap (of waits, or of the order, which holds a key again each time its
+        // wait starts over), the oldest goes.
         while (entries.count >= TimeWaitTable.cap || order.count - head >= 2 * TimeWaitTable.cap) && head < order.count {
-            entries[order[head]] = nil
-            head += 1
+            pop()
         }
         entries[key] = Entry(snd: snd, rcv: rcv, until: now + TimeWaitTable.ms)
-        order.append(key)
-        compact()
+        order.append((key, now + TimeWaitTable.ms))
     }
 
     /// The ended connection on these ports, if it is still waited on.
@@ -44,23 +42,30 @@ struct TimeWaitTable {
         return e
     }
 
+    /// Its FIN came again: the wait starts over.
+    mutating func restart(_ key: FlowKey, now: UInt64) {
+        guard let e = entries[key] else { return }
+        add(key, snd: e.snd, rcv: e.rcv, now: now)
+    }
+
     mutating func remove(_ key: FlowKey) { entries[key] = nil }
 
     /// Forgets the connections whose wait is over, oldest first.
     mutating func expire(now: UInt64) {
         while head < order.count {
-            let k = order[head]
-            if let e = entries[k] {
-                if now < e.until { break }
-                entries[k] = nil
-            }
-            head += 1
+            let o = order[head]
+            if entries[o.key]?.until == o.until && now < o.until { break }
+            pop()
         }
-        compact()
     }
 
-    /// The order's consumed front goes once it is most of the array.
-    private mutating func compact() {
+    /// The oldest occurrence goes, and its wait with it if it is still that one.
+    private mutating func pop() {
+        let o = order[head]
+        if entries[o.key]?.until == o.until { entries[o.key] = nil }
+        head += 1
+        // The consumed front goes once it is most of the array (amortized: each
+        // occurrence is moved at most once per compaction).
         if head > 1024 && head * 2 > order.count {
             order.removeFirst(head)
             head = 0

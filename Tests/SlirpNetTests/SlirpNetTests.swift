@@ -601,49 +601,86 @@ final class EngineTests: XCTestCase {
 
     /// A connection that ended (both FINs acknowledged) is answered for a while: the
     /// sandbox's FIN sent again (our acknowledgment of it lost) gets that acknowledgment,
-    /// not a reset; a SYN on its ports is a new connection; once the wait is over, a reset.
+    /// not a reset, and so do bytes from before it; a bare acknowledgment that fits gets
+    /// nothing; an old SYN again is acknowledged, a new one opens a connection; once the
+    /// wait is over, a reset. A connection ended by a reset is not waited on.
     func testAnEndedConnectionAcknowledgesWhatIsSentAgain() {
         let e = engine()
         var sb = Sandbox()
         let (id, start) = open(e, &sb)
+        let (id2, start2) = open(e, &sb, port: 40001)
+        let (id3, _) = open(e, &sb, port: 40002)
+        func tcp(_ port: UInt16, seq: UInt32, ack: UInt32, _ flags: UInt8, _ payload: [UInt8] = []) -> [UInt8] {
+            sb.tcp(TCPSegment(srcPort: port, dstPort: 80, seq: seq, ack: ack, flags: flags, window: 65535, payload: payload[...]), to: remote)
+        }
+        func answer(_ frame: [UInt8], now: UInt64) -> [TCPSegment] {
+            e.input(frame, now: now)
+            return segments(e.drain())
+        }
         e.tcpHostEOF(id, now: 10)
         XCTAssertEqual(segments(e.drain()).map(\.flags), [TCPFlag.fin | TCPFlag.ack])
-        let fin = sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: start &+ 1, flags: TCPFlag.fin | TCPFlag.ack, window: 65535), to: remote)
+        let fin = tcp(40000, seq: 1001, ack: start &+ 1, TCPFlag.fin | TCPFlag.ack)
         e.input(fin, now: 11)
         XCTAssertTrue(e.drain().contains(.tcpClose(id)))
-        XCTAssertEqual(e.flowCount, 0, "ended")
-        e.input(fin, now: 400)
-        let again = segments(e.drain())
+        XCTAssertEqual(e.flowCount, 2, "ended")
+        let again = answer(fin, now: 400)
         XCTAssertEqual(again.map(\.flags), [TCPFlag.ack], "acknowledged, not reset")
         XCTAssertEqual(again.first?.ack, 1002)
         XCTAssertEqual(again.first?.seq, start &+ 1)
-        e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 9000, ack: 0, flags: TCPFlag.syn, window: 65535, mss: 1460), to: remote), now: 500)
-        guard case .tcpConnect = e.drain().first else { return XCTFail("a SYN on the same ports is a new connection") }
-        XCTAssertEqual(e.flowCount, 1)
+        XCTAssertEqual(
+            answer(tcp(40000, seq: 1001, ack: start &+ 1, TCPFlag.ack | TCPFlag.psh, [1, 2]), now: 401).map(\.ack), [1002], "old bytes again: acknowledged")
+        XCTAssertEqual(answer(tcp(40000, seq: 1002, ack: start &+ 1, TCPFlag.ack), now: 402), [], "the answer to our acknowledgment: nothing")
+        XCTAssertEqual(answer(tcp(40000, seq: 1000, ack: 0, TCPFlag.syn), now: 403).map(\.flags), [TCPFlag.ack], "the old SYN again")
+        e.input(tcp(40000, seq: 9000, ack: 0, TCPFlag.syn), now: 404)
+        guard case .tcpConnect = e.drain().first else { return XCTFail("a SYN past the old connection is a new one") }
         // Another connection ends; after the wait its FIN again is reset.
-        let (id2, start2) = open(e, &sb, port: 40001)
         e.tcpHostEOF(id2, now: 600)
         _ = e.drain()
-        let fin2 = sb.tcp(TCPSegment(srcPort: 40001, dstPort: 80, seq: 1001, ack: start2 &+ 1, flags: TCPFlag.fin | TCPFlag.ack, window: 65535), to: remote)
+        let fin2 = tcp(40001, seq: 1001, ack: start2 &+ 1, TCPFlag.fin | TCPFlag.ack)
         e.input(fin2, now: 601)
         _ = e.drain()
-        e.input(fin2, now: 601 + TimeWaitTable.ms)
-        XCTAssertEqual(segments(e.drain()).map { $0.has(TCPFlag.rst) }, [true], "the wait is over")
+        e.tick(now: 601 + TimeWaitTable.ms)
+        XCTAssertEqual(e.timeWait.count, 0, "the tick forgets it")
+        XCTAssertEqual(answer(fin2, now: 601 + TimeWaitTable.ms).map { $0.has(TCPFlag.rst) }, [true], "the wait is over")
+        // Ended by the host's error (the sandbox is reset): its bytes later are reset too.
+        e.tcpHostError(id3)
+        _ = e.drain()
+        XCTAssertEqual(answer(tcp(40002, seq: 1001, ack: 1, TCPFlag.ack | TCPFlag.psh, [7]), now: 700).map { $0.has(TCPFlag.rst) }, [true])
     }
 
-    /// The wait is bounded: past its cap the oldest ended connections are forgotten, and
-    /// those whose time is over go on the next tick.
+    /// The wait is bounded: past its cap the oldest ended connections are forgotten (a
+    /// wait started over counts once, from its new start), and those whose time is over go.
     func testTheWaitIsBounded() {
         var t = TimeWaitTable()
-        for i in 0..<(TimeWaitTable.cap + 1000) {
-            let key = FlowKey(Endpoint(v4(10, 0, 2, 100), UInt16(1000 + i % 60000)), Endpoint(v4(198, 18, 0, UInt8(1 + i / 60000)), 80))
-            t.add(key, snd: 1, rcv: 2, now: UInt64(i))
+        func key(_ i: Int) -> FlowKey { FlowKey(Endpoint(v4(10, 0, 2, 100), UInt16(1000 + i % 60000)), Endpoint(v4(198, 18, 0, UInt8(1 + i / 60000)), 80)) }
+        t.add(key(0), snd: 1, rcv: 2, now: 0)
+        for i in 1..<(2 * TimeWaitTable.cap) {
+            t.add(key(i), snd: 1, rcv: 2, now: UInt64(i))
+            if i % 2 == 0 { t.restart(key(0), now: UInt64(i)) }  // its wait keeps starting over
+            if i % 3 == 0 { t.remove(key(i - 1)) }
         }
-        XCTAssertEqual(t.count, TimeWaitTable.cap)
-        let first = FlowKey(Endpoint(v4(10, 0, 2, 100), 1000), Endpoint(v4(198, 18, 0, 1), 80))
-        XCTAssertNil(t.lookup(first, now: 5000), "the oldest went first")
-        t.expire(now: UInt64(TimeWaitTable.cap + 1000) + TimeWaitTable.ms)
+        XCTAssertLessThanOrEqual(t.count, TimeWaitTable.cap)
+        XCTAssertNotNil(t.lookup(key(0), now: UInt64(2 * TimeWaitTable.cap)), "started over: kept")
+        XCTAssertNil(t.lookup(key(1), now: 5000), "the oldest went first")
+        t.expire(now: UInt64(2 * TimeWaitTable.cap) + TimeWaitTable.ms)
         XCTAssertEqual(t.count, 0)
+    }
+
+    /// The host's last byte goes as a probe and its EOF follows (the FIN past the shut
+    /// window too): when the window opens, the byte and the FIN go again at once.
+    func testAWindowThatOpensAfterAProbeAndAFINGetsBoth() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, start) = open(e, &sb, window: 0, scale: nil)
+        e.tcpReceived(id, [9][...], now: 10)
+        e.tick(now: 1000)
+        e.tcpHostEOF(id, now: 1001)
+        XCTAssertEqual(segments(e.drain()).map(\.seq), [start, start &+ 1], "the probe, then the FIN")
+        e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: start, flags: TCPFlag.ack, window: 1000), to: remote), now: 1002)
+        let again = segments(e.drain())
+        XCTAssertEqual(again.map(\.seq), [start])
+        XCTAssertEqual(again.map { Array($0.payload) }, [[9]])
+        XCTAssertEqual(again.map { $0.has(TCPFlag.fin) }, [true], "the byte with the FIN")
     }
 
     /// A zero window stops the sender; the flow probes; when the window opens it resumes.
