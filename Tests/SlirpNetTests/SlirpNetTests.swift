@@ -467,16 +467,23 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(got, data)
     }
 
+    /// An open connection whose host has sent ten full segments (14,600 bytes, each byte
+    /// its offset times `mul`), sent to the sandbox and not yet acknowledged.
+    func tenSegmentsSent(_ mul: UInt8) -> (SlirpEngine, Sandbox, Int, UInt32, [UInt8]) {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, start) = open(e, &sb)
+        let data = (0..<14_600).map { UInt8(truncatingIfNeeded: $0 &* Int(mul)) }
+        e.tcpReceived(id, data[...], now: 10)
+        return (e, sb, id, start, data)
+    }
+
     /// Ten segments go; the third is lost. A receiver that keeps what follows a hole (as
     /// Linux does) acknowledges each later one with the same number: the third duplicate
     /// sends the lost segment again at once, with no timer run; an acknowledgment of all
     /// of it ends the repair, and nothing more goes again.
     func testALostSegmentGoesAgainOnTheThirdDuplicateAck() throws {
-        let e = engine()
-        var sb = Sandbox()
-        let (id, start) = open(e, &sb)
-        let data = (0..<14_600).map { UInt8(truncatingIfNeeded: $0 &* 11) }
-        e.tcpReceived(id, data[...], now: 10)
+        var (e, sb, id, start, data) = tenSegmentsSent(11)
         XCTAssertEqual(segments(e.drain()).filter { !$0.payload.isEmpty }.map(\.payload.count), Array(repeating: 1460, count: 10))
         func ack(_ through: Int) -> [Effect] {
             e.input(
@@ -502,11 +509,7 @@ final class EngineTests: XCTestCase {
     /// each acknowledgment short of what had been sent (a partial one) sends the next
     /// segment at once, so the whole stream is repaired without the timer.
     func testEachPartialAckSendsTheNextHoleAtOnce() throws {
-        let e = engine()
-        var sb = Sandbox()
-        let (id, start) = open(e, &sb)
-        let data = (0..<14_600).map { UInt8(truncatingIfNeeded: $0 &* 5) }
-        e.tcpReceived(id, data[...], now: 10)
+        var (e, sb, id, start, data) = tenSegmentsSent(5)
         var got: [UInt8] = []
         var expect = start
         var queue = segments(e.drain()).filter { !$0.payload.isEmpty }
@@ -536,11 +539,7 @@ final class EngineTests: XCTestCase {
     /// All ten segments lost: the timer sends the first again, and each acknowledgment of
     /// a resent one sends the next at once (one timer run for the whole window).
     func testATimeoutStartsTheSameRepair() throws {
-        let e = engine()
-        var sb = Sandbox()
-        let (id, start) = open(e, &sb)
-        let data = (0..<14_600).map { UInt8(truncatingIfNeeded: $0 &* 3) }
-        e.tcpReceived(id, data[...], now: 10)
+        var (e, sb, id, start, data) = tenSegmentsSent(3)
         _ = e.drain()  // all lost
         e.tick(now: 10 + 200)
         var queue = segments(e.drain()).filter { !$0.payload.isEmpty }
