@@ -358,6 +358,32 @@ final class NetworkTests: XCTestCase {
         XCTAssertEqual(l[2], l[3], "upload")
     }
 
+    /// A lossy link: 1% of the TCP frames into the sandbox dropped inside it (an nftables
+    /// rule on its input hook, after the link: to the engine's TCP, lost segments). A
+    /// 64 MiB download keeps every byte through the engine's repair, and the rule's
+    /// counter shows frames were dropped.
+    func testALossyLinkKeepsEveryByte() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft") else {
+            throw XCTSkip("SKIP: nft (nftables) is not installed: scripts/setup installs it")
+        }
+        let n = 64 << 20
+        let url = "http://\(a):\(port(a, 0))"
+        let r = try slirp(
+            ["--cap-add", "NET_ADMIN"],
+            """
+            /usr/sbin/nft add table ip loss && /usr/sbin/nft add chain ip loss in '{ type filter hook input priority 0; }' \
+              && /usr/sbin/nft add rule ip loss in meta l4proto tcp numgen random mod 100 lt 1 counter drop || exit 3
+            curl -sS -m 120 "\(url)/bytes?n=\(n)" | sha256sum | cut -d' ' -f1; curl -sS -m 60 "\(url)/bytes-sha?n=\(n)"
+            /usr/sbin/nft list chain ip loss in | grep -o 'packets [0-9]*' | cut -d' ' -f2
+            """)
+        if r.status == 3 { throw XCTSkip("SKIP: nftables cannot add a rule in the sandbox's namespace here: \(r.err)") }
+        let l = r.out.split(separator: "\n")
+        XCTAssertEqual(l.count, 3, r.out + r.err)
+        guard l.count == 3 else { return }
+        XCTAssertEqual(l[0], l[1], "every byte, in order")
+        XCTAssertGreaterThan(Int(l[2]) ?? 0, 0, "frames were dropped")
+    }
+
     /// When the sandbox ends, every host socket its flows opened is closed: a connection
     /// left open by a payload that exits is closed at the far end, and no rootless
     /// process is left.
