@@ -57,8 +57,6 @@ final class TCPFlow {
     var dupAcks = 0
     var recover: UInt32?
     var resentTo: UInt32 = 0
-    /// The one byte sent is a probe of a shut window.
-    var probing = false
 
     var deadline: UInt64? { rtoAt }
     /// The next sequence number: past what was sent, and past the FIN once it went (a bare
@@ -214,16 +212,16 @@ final class TCPFlow {
         // Any acknowledgment within what we sent shows the peer alive (a zero-window probe
         // answered with the window still shut too): retries count only silence.
         if acked >= 0, seqDiff(s.ack, nxt) <= 0 { retries = 0 }
-        // A shut window opening at the same acknowledgment: the probe's byte lay past its
-        // edge, and the sandbox dropped it. It goes again now, with what follows (trySend,
-        // next), not when the probe timer (backed off to seconds) runs out.
-        if probing && opens && acked == 0 {
+        // A shut window opening at the same acknowledgment: what was sent past its edge
+        // meanwhile (a probe's byte, and a FIN after it) the sandbox dropped. It goes again
+        // now (trySend, next), not when the probe timer (backed off to seconds) runs out.
+        // (A FIN alone is taken into a shut window: it is not sent again.)
+        if opens && acked == 0 && sent > 0 {
             sent = 0
-            finSent = false  // a FIN that followed the byte went past the edge too
+            finSent = false
             rto = 200
             rtoAt = nil
         }
-        if acked > 0 || opens { probing = false }
         if duplicate {
             dupAcks += 1
             if dupAcks == 3 && recover == nil {
@@ -441,7 +439,6 @@ final class TCPFlow {
                 // The window is shut: one byte past it, which the sandbox acknowledges when it opens.
                 e.send(self, segment(TCPFlag.ack, seq: sndUna, payload: bytes(from: 0, 1)))
                 sent = 1
-                probing = true
             } else {
                 rtoAt = nil
             }

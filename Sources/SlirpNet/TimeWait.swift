@@ -42,10 +42,13 @@ struct TimeWaitTable {
         return e
     }
 
-    /// Its FIN came again: the wait starts over.
+    /// Its FIN came again: the wait starts over (the same connection: it takes no other's
+    /// place under the cap).
     mutating func restart(_ key: FlowKey, now: UInt64) {
-        guard let e = entries[key] else { return }
-        add(key, snd: e.snd, rcv: e.rcv, now: now)
+        guard entries[key] != nil else { return }
+        entries[key]?.until = now + TimeWaitTable.ms
+        order.append((key, now + TimeWaitTable.ms))
+        while order.count - head >= 2 * TimeWaitTable.cap { pop() }
     }
 
     mutating func remove(_ key: FlowKey) { entries[key] = nil }

@@ -361,7 +361,8 @@ final class NetworkTests: XCTestCase {
     /// A lossy link: 1% of the TCP frames into the sandbox dropped inside it (an nftables
     /// rule on its input hook, after the link: to the engine's TCP, lost segments). A
     /// 64 MiB download keeps every byte through the engine's repair, and the rule's
-    /// counter shows frames were dropped.
+    /// counter shows frames were dropped. Integrity, against the sandbox's real TCP: how
+    /// fast the repair comes is the unit tests' (EngineTests) and bench-net's to show.
     func testALossyLinkKeepsEveryByte() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft") else {
             throw XCTSkip("SKIP: nft (nftables) is not installed: scripts/setup installs it")
@@ -744,7 +745,9 @@ final class NetworkTests: XCTestCase {
         XCTAssertEqual(udpAsk("127.0.0.2", port, "ping"), "echo:ping")
         XCTAssertEqual(udpAsk("127.0.0.1", port, "pong"), "echo:pong")
         // IPv6's wildcard beside it (IPv6-only: the same port in both families), answered
-        // over ::1 from the address asked.
+        // over ::1. That is the only IPv6 loopback address, so the kernel's own choice of
+        // source is the same: this shows the [::] listener and its answer path, not the
+        // choice (127.0.0.2 above does).
         let inet6 = (try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8)) ?? ""
         guard inet6.contains("00000000000000000000000000000001") else { throw XCTSkip("SKIP: the host's loopback has no ::1 (IPv6 disabled on lo)") }
         XCTAssertEqual(udpAsk("::1", port, "six"), "echo:six")

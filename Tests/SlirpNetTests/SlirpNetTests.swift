@@ -663,6 +663,12 @@ final class EngineTests: XCTestCase {
         XCTAssertNil(t.lookup(key(1), now: 5000), "the oldest went first")
         t.expire(now: UInt64(2 * TimeWaitTable.cap) + TimeWaitTable.ms)
         XCTAssertEqual(t.count, 0)
+        // Full, a wait that starts over takes no other connection's place.
+        var u = TimeWaitTable()
+        for i in 0..<TimeWaitTable.cap { u.add(key(i), snd: 1, rcv: 2, now: 0) }
+        u.restart(key(5), now: 1)
+        XCTAssertEqual(u.count, TimeWaitTable.cap)
+        XCTAssertNotNil(u.lookup(key(0), now: 2), "the oldest is still there")
     }
 
     /// The host's last byte goes as a probe and its EOF follows (the FIN past the shut
