@@ -88,7 +88,7 @@ public enum RunArguments {
             """
             none | host | pasta | slirp4netns |
             slirp[:mtu=N,cidr=NET,ipv6=false,allow_host_loopback=true,
-                   poll=US]
+                   poll=US,linger=SECONDS]
             (default: none; slirp: our user-mode stack, the internet
             over IPv4 and IPv6 but not the host's loopback or
             link-local/metadata; pasta,

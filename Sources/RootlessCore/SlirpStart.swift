@@ -100,9 +100,8 @@ final class SlirpStart {
         if finished { return }
         finished = true
         guard started else { return runner.discard() }
-        // Waited for only when its log is wanted; else the loop ends by itself, or with the
-        // process (`rootless run` exits next).
-        let log = runner.stop(wait: plan.log)
+        // Waited for: the connections the sandbox left deliver what it sent first.
+        let log = runner.stop()
         if plan.log { warn(SlirpPlan.report(log)) }
     }
 }

@@ -6,8 +6,9 @@ import SlirpNet
 /// SlirpNet's host side: one thread, one epoll loop over the sandbox's TAP and every host
 /// socket its flows opened, driving the pure engine (SlirpEngine) and doing its effects.
 /// It runs in the process that supervises the sandbox, started once the sandbox's child exists (no
-/// namespace is made once a thread exists), and everything it opened is closed when the
-/// sandbox ends (stop).
+/// namespace is made once a thread exists). When the sandbox ends (stop), its connections
+/// first deliver what it sent before the end (config.lingerMS at most), then everything
+/// the loop opened is closed.
 public final class SlirpRunner {
     let config: SlirpConfig
     let policy: EgressPolicy
@@ -167,12 +168,12 @@ public final class SlirpRunner {
     /// A runner that will not start (the sandbox failed first): what it holds, closed.
     public func discard() { cleanup() }
 
-    /// Ends the loop, which then closes everything it holds. With `wait`, returns once it
-    /// has, with the destinations for --net-log; without, at once: the loop finishes by
-    /// itself, or the process's exit, which closes the same, ends it first. (A short
-    /// sandbox may end while the loop still reads the host's addresses, and its last
-    /// closes cost the run's exit path too.)
-    public func stop(wait: Bool) -> [NetLogEntry: Int] {
+    /// The sandbox has ended: the loop takes the frames it sent last, lets its connections
+    /// deliver what it sent (ending), then closes everything it holds. Returns once it has,
+    /// with the destinations for --net-log. (Not returning at once: the process's exit
+    /// would close a host socket whose bytes the sandbox's kernel still holds, and the far
+    /// end would take the shortened stream for the whole one.)
+    public func stop() -> [NetLogEntry: Int] {
         if stopWrite >= 0 {
             var b: UInt8 = 1
             _ = send(stopWrite, &b, 1, Int32(MSG_NOSIGNAL))
@@ -181,10 +182,6 @@ public final class SlirpRunner {
         }
         guard let t = thread else { return [:] }
         thread = nil
-        guard wait else {
-            Threads.detach(t)
-            return [:]
-        }
         Threads.join(t)
         return engine?.log ?? [:]
     }
@@ -204,10 +201,11 @@ public final class SlirpRunner {
         buffer = SlirpRunner.readBuffer()
         tapBuffer = SlirpRunner.readBuffer()
         engine = SlirpEngine(config: config, policy: policy, partialTCPChecksums: true)
-        // The TAP first (or EOF: the child failed and has said why).
+        // The TAP first (or EOF: the child failed and has said why). A sandbox that ended
+        // first may have sent frames already: its TAP is taken if it came, and read.
         var p = [pollfd(fd: tapSock, events: Int16(POLLIN), revents: 0), pollfd(fd: stopRead, events: Int16(POLLIN), revents: 0)]
         while poll(&p, 2, -1) < 0 && errno == EINTR {}
-        if p[1].revents != 0 { return }
+        if p[0].revents == 0 { return }
         var fds: [Int32] = [-1, -1]
         let got = rl_recv_fds(tapSock, &fds, 2)
         guard got > 0 else { return }
@@ -226,7 +224,8 @@ public final class SlirpRunner {
             // arm lies ahead of it, or in a later round's reckoning).
             let due = engine.nextDeadline
             // Effects left when apply reached its round cap: no wait, they go next.
-            let timeout = !engine.effects.isEmpty ? 0 : due.map { Int32(clamping: $0 > now ? min($0 - now, 1000) : 0) } ?? 1000
+            var timeout = !engine.effects.isEmpty ? 0 : due.map { Int32(clamping: $0 > now ? min($0 - now, 1000) : 0) } ?? 1000
+            if let end = endBy { timeout = min(timeout, Int32(clamping: end > now ? end - now : 0)) }
             let n = wait(&events, timeout)
             if n < 0 && errno != EINTR {
                 fail("epoll_wait: \(OS.errorText(errno))")
@@ -235,8 +234,9 @@ public final class SlirpRunner {
             for i in 0..<max(Int(n), 0) {
                 let fd = events[i].data.fd
                 let ev = events[i].events
-                if fd == stopRead { return }
-                if fd == tap {
+                if fd == stopRead {
+                    beginEnding()
+                } else if fd == tap {
                     readTap()
                 } else if let l = listeners.first(where: { $0.fd == fd }) {
                     learnHost()
@@ -256,7 +256,89 @@ public final class SlirpRunner {
                 listenersResumeAt = nil
                 for l in listeners { _ = watch(l.fd, EPOLLIN.rawValue) }
             }
+            if let end = endBy {
+                let owing = tcp.values.filter(owes).count + splices.values.filter(owes).count
+                let now = SlirpRunner.now()
+                if owing == 0 || now >= end { return endConnections() }
+                if !told && now >= end - config.lingerMS + 1000 {
+                    told = true
+                    fail(
+                        "the sandbox has ended; \(owing) connection(s) still deliver what it sent (up to \((end - now + 999) / 1000) s more; Ctrl-C resets them)"
+                    )
+                }
+            }
         }
+    }
+
+    // ---- the end ------------------------------------------------------------------------------
+
+    /// Once the sandbox has ended (stop): the time by which the connections it left must be
+    /// done (nil: it has not ended), and whether the wait has been said.
+    var endBy: UInt64?
+    var told = false
+    var listenersClosed = false
+
+    /// Whether a connection still owes the host bytes the sandbox sent: they wait in its
+    /// buffer, or the sandbox's kernel may still send some (it holds what the sandbox
+    /// wrote before it ended, with the FIN behind it). A -p connection spliced: its
+    /// sandbox-to-host direction is not yet shut.
+    func owes(_ c: Conn) -> Bool { c.pending > 0 || engine.sandboxMaySend(c.id) }
+    func owes(_ p: PortSplice) -> Bool { !p.shut[1] }
+
+    /// The sandbox's processes are gone, its kernel is not (the TAP holds its network
+    /// namespace): the frames it sent last are read, no new -p connection is taken, and a
+    /// connection that owes the host bytes is reset rather than ended if this process dies
+    /// (Ctrl-C) before it is done: the far end must not take a shortened stream for a whole one.
+    func beginEnding() {
+        endBy = SlirpRunner.now() + config.lingerMS
+        epoll_ctl(ep, EPOLL_CTL_DEL, stopRead, nil)
+        for l in listeners { close(l.fd) }
+        listenersClosed = true
+        listenersResumeAt = nil
+        readTap()
+        for c in tcp.values where owes(c) { SlirpRunner.setLinger(c.fd, reset: true) }
+        for p in splices.values where owes(p) { SlirpRunner.setLinger(p.fds[0], reset: true) }
+    }
+
+    /// Every connection is done, or the time is up: the ones that owe bytes still are
+    /// reset (and said); the rest are closed as a program closes a socket it is done with
+    /// (its host kernel sends what it holds, then the FIN), their unread input dropped first
+    /// (a socket closed with bytes unread would be reset, losing what it still had to send).
+    func endConnections() {
+        var reset = 0
+        for c in tcp.values {
+            let o = owes(c)
+            if o { reset += 1 }
+            SlirpRunner.closeHost(c.fd, reset: o)
+        }
+        for p in splices.values {
+            let o = owes(p)
+            if o { reset += 1 }
+            if !o { SlirpRunner.setLinger(p.fds[0], reset: false) }
+            p.closeAll(reset: o)
+        }
+        tcp = [:]
+        splices = [:]
+        if reset > 0 {
+            let when = config.lingerMS == 0 ? "when it ended" : "\(config.lingerMS / 1000) s after it ended"
+            fail("\(reset) connection(s) had not delivered everything the sandbox sent \(when), and were reset (--net slirp:linger=SECONDS gives them longer)")
+        }
+    }
+
+    /// SO_LINGER: close resets the connection (reset), or ends it as usual.
+    static func setLinger(_ fd: Int32, reset: Bool) {
+        var l = Glibc.linger(l_onoff: reset ? 1 : 0, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+    }
+
+    /// A host TCP socket closed: reset, or ended as usual once its unread input is dropped.
+    static func closeHost(_ fd: Int32, reset: Bool) {
+        setLinger(fd, reset: reset)
+        // MSG_TRUNC: TCP drops the bytes without copying them anywhere. A few rounds: a far
+        // end still sending fills the queue again as fast as it is emptied.
+        var rounds = 0
+        while !reset && rounds < 8 && recv(fd, nil, 1 << 30, Int32(MSG_DONTWAIT | MSG_TRUNC)) > 0 { rounds += 1 }
+        Glibc.close(fd)
     }
 
     var polling = PollWindow(capMicros: 0, cpus: 1)
@@ -776,7 +858,8 @@ public final class SlirpRunner {
         tcp = [:]
         udp = [:]
         owners = [:]
-        for l in listeners { close(l.fd) }
+        if !listenersClosed { for l in listeners { close(l.fd) } }
+        listenersClosed = true
         if tap >= 0 { close(tap) }
         if ep >= 0 { close(ep) }
         if tapSock >= 0 { close(tapSock) }

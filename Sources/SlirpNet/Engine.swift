@@ -497,6 +497,9 @@ public final class SlirpEngine {
         remove(f)
     }
 
+    /// Whether flow id may still bring the sandbox's bytes for the host (TCPFlow.sandboxMaySend).
+    public func sandboxMaySend(_ id: Int) -> Bool { tcpByID[id]?.sandboxMaySend ?? false }
+
     /// How many more of the bytes handed over (tcpSend) the driver wrote to the host socket
     /// (our receive window opens by as much).
     public func tcpWritten(_ id: Int, _ bytes: Int, now: UInt64) {

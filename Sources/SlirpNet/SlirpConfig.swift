@@ -16,6 +16,9 @@ public struct SlirpConfig: Equatable, Sendable {
     /// The longest the engine polls for its next event before it sleeps, in µs (0: it
     /// never polls). See SlirpHost's PollWindow.
     public var pollMicros = 200
+    /// Once the sandbox has ended, how long its connections may go on delivering what it
+    /// sent before them (its kernel still holds it), in ms; those not done by then are reset.
+    public var lingerMS: UInt64 = 10_000
     public static let network6 = IPNet(IP(hi: 0xfd00_0000_0000_0000, lo: 0), 64)
 
     public init() {}
@@ -30,7 +33,7 @@ public struct SlirpConfig: Equatable, Sendable {
     public static let minMTU6 = 1280
     public static let gatewayMAC = MAC(0x5255_0a00_0202)
 
-    /// "slirp" or "slirp:mtu=1500,cidr=10.9.0.0/24,allow_host_loopback=true,poll=0". Errors name the
+    /// "slirp" or "slirp:mtu=1500,cidr=10.9.0.0/24,allow_host_loopback=true,poll=0,linger=30". Errors name the
     /// value and the fix.
     public static func parse(options: Substring) throws -> SlirpConfig {
         var c = SlirpConfig()
@@ -63,8 +66,13 @@ public struct SlirpConfig: Equatable, Sendable {
                     throw SlirpError("--net slirp poll \"\(p[1])\" is not a number of microseconds from 0 to 1000", fix: "e.g. poll=0 (never poll)")
                 }
                 c.pollMicros = us
+            case "linger":
+                guard let s = UInt64(p[1]), s <= 3600 else {
+                    throw SlirpError("--net slirp linger \"\(p[1])\" is not a number of seconds from 0 to 3600", fix: "e.g. linger=60")
+                }
+                c.lingerMS = s * 1000
             default:
-                throw SlirpError("unknown --net slirp option \"\(p[0])\"", fix: "known: mtu, cidr, ipv6, allow_host_loopback, poll")
+                throw SlirpError("unknown --net slirp option \"\(p[0])\"", fix: "known: mtu, cidr, ipv6, allow_host_loopback, poll, linger")
             }
         }
         if c.mtu < SlirpConfig.minMTU6 { c.ipv6 = false }

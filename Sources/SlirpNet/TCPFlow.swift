@@ -59,6 +59,10 @@ final class TCPFlow {
     var resentTo: UInt32 = 0
 
     var deadline: UInt64? { rtoAt }
+    /// The sandbox may still send on it: it is open and its FIN has not come. (A sandbox
+    /// that has ended leaves such a connection to its kernel, which goes on sending what
+    /// was written before the end.)
+    var sandboxMaySend: Bool { (state == .synReceived || state == .established) && !sandboxFin }
     /// The next sequence number: past what was sent, and past the FIN once it went (a bare
     /// ACK or a reset at the FIN's own number would be out of the peer's window; once the
     /// FIN is acknowledged, sndUna is past it already).

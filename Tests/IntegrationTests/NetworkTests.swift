@@ -406,6 +406,62 @@ final class NetworkTests: XCTestCase {
         XCTAssertFalse(tcp.split(separator: "\n").contains { $0.split(separator: " ")[2].hasSuffix(rem) && $0.split(separator: " ")[3] == "01" }, tcp)
     }
 
+    /// The payload PUTs n bytes of the fixture's stream to the far end's sink, which reads
+    /// them at `pace` (net-server.py), and exits without waiting for an answer (with stall,
+    /// it sends what the buffers take, then exits); then, from another sandbox, the sink's
+    /// account: bytes, their SHA-256, and how the stream ended (whole, FIN, RST).
+    func sink(_ n: Int, pace: String, options: String = "") throws -> (run: Harness.Result, account: [Substring]) {
+        let tag = UUID().uuidString
+        let code = #"""
+            import hashlib, socket
+            n = \#(n)
+            block = hashlib.sha256(b"rootless").digest() * 32768
+            s = socket.create_connection(("\#(a)", \#(port(a, 0))))
+            s.sendall(b"PUT /sink?tag=\#(tag)&pace=\#(pace) HTTP/1.1\r\nHost: far\r\nContent-Length: %d\r\n\r\n" % n)
+            s.setblocking(\#(pace == "stall" ? "False" : "True"))
+            try:
+                while n > 0:
+                    k = min(n, len(block))
+                    s.sendall(block[:k])
+                    n -= k
+            except BlockingIOError:
+                pass
+            s.close()
+            """#
+        let r = try h.run(["run", "--net", "slirp" + options, "--", "python3", "-c", code])
+        let account = try h.run(["run", "--net", "slirp", "--", "curl", "-sS", "-m", "90", "http://\(a):\(port(a, 0))/sink?tag=\(tag)"])
+        return (r, account.out.split(separator: " ").map { $0.hasSuffix("\n") ? $0.dropLast() : $0 })
+    }
+
+    /// What the sandbox sent before it ended is delivered. The payload writes 32 MiB to a
+    /// far end that reads slowly, closes the socket and exits while megabytes still wait in
+    /// its kernel and in the engine; the run ends once they are delivered, and the far end
+    /// gets every byte, then the end of the stream. The control, linger=0 (no wait, as
+    /// before): the far end gets fewer bytes, and a reset, never a shortened stream that
+    /// ends as if it were whole.
+    func testWhatTheSandboxSentBeforeItEndedIsDelivered() throws {
+        let n = 32 << 20
+        let sha = try h.run(["run", "--net", "slirp", "--", "curl", "-sS", "-m", "60", "http://\(a):\(port(a, 0))/bytes-sha?n=\(n)"]).out
+        let whole = try sink(n, pace: "slow")
+        XCTAssertEqual(whole.run.status, 0, whole.run.err)
+        XCTAssertEqual(whole.account, ["\(n)", sha.dropLast(), "whole"], whole.run.err)
+        XCTAssertEqual(whole.run.err, "", "no connection was reset")
+        let cut = try sink(n, pace: "slow", options: ":linger=0")
+        XCTAssertEqual(cut.account.count, 3, cut.run.err)
+        XCTAssertLessThan(Int(cut.account.first ?? "") ?? n, n, "control: without the wait, bytes are lost")
+        XCTAssertEqual(cut.account.last, "RST", "and the far end is told")
+        XCTAssertTrue(cut.run.err.contains("1 connection(s) had not delivered everything the sandbox sent when it ended"), cut.run.err)
+    }
+
+    /// A connection that cannot deliver what the sandbox sent (the far end reads nothing)
+    /// holds the run only up to linger's bound: then it is reset, and the run says so.
+    func testAConnectionThatCannotDeliverIsResetAtTheBound() throws {
+        let stuck = try sink(1 << 30, pace: "stall", options: ":linger=1")
+        XCTAssertEqual(stuck.run.status, 0, stuck.run.err)
+        XCTAssertTrue(stuck.run.err.contains("1 connection(s) had not delivered everything the sandbox sent 1 s after it ended, and were reset"), stuck.run.err)
+        XCTAssertEqual(stuck.account.last, "RST", stuck.account.joined(separator: " "))
+    }
+
     /// A --net slirp sandbox the keeper built ahead (its TAP made then, and handed over in
     /// a socket with it) has the network a cold one has: the remote by name through the DNS
     /// forwarder, and -p's port, spliced into its namespace (the server sees its own

@@ -97,6 +97,10 @@ final class CodecTests: XCTestCase {
         XCTAssertEqual(c.pollMicros, 200, "the engine polls up to 200 us unless told")
         XCTAssertEqual(try SlirpConfig.parse(options: "poll=0").pollMicros, 0)
         for bad in ["poll=1001", "poll=-1", "poll=x", "poll="] { XCTAssertThrowsError(try SlirpConfig.parse(options: bad[...]), bad) }
+        XCTAssertEqual(c.lingerMS, 10_000, "an ended sandbox's connections get 10 s unless told")
+        XCTAssertEqual(try SlirpConfig.parse(options: "linger=0").lingerMS, 0)
+        XCTAssertEqual(try SlirpConfig.parse(options: "linger=3600").lingerMS, 3_600_000)
+        for bad in ["linger=3601", "linger=-1", "linger=1.5", "linger="] { XCTAssertThrowsError(try SlirpConfig.parse(options: bad[...]), bad) }
         XCTAssertThrowsError(try EgressPolicy.targets("1.2.3.0/24,no_pe", flag: "--allow-net", names: true))
     }
 
@@ -328,6 +332,26 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(end.contains(.tcpShutdown(id)))
         XCTAssertTrue(end.contains(.tcpClose(id)))
         XCTAssertEqual(e.flowCount, 0, "both sides done: the flow is gone")
+    }
+
+    /// What an ended sandbox's connection may still bring (the runner waits for it): bytes
+    /// while it is open, nothing once its FIN has come, or a reset; nothing before the
+    /// host's connect lets its handshake go on.
+    func testTheSandboxMaySendUntilItsFINOrAReset() {
+        let e = engine()
+        var sb = Sandbox()
+        e.input(sb.tcp(TCPSegment(srcPort: 40001, dstPort: 80, seq: 1000, ack: 0, flags: TCPFlag.syn, window: 65535, mss: 1460), to: remote), now: 0)
+        guard case let .tcpConnect(waiting, _) = e.drain().first else { return XCTFail("no connect") }
+        XCTAssertFalse(e.sandboxMaySend(waiting), "connecting: the sandbox has had no answer to send on")
+        let (id, seq) = open(e, &sb)
+        XCTAssertTrue(e.sandboxMaySend(id))
+        e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: seq, flags: TCPFlag.ack | TCPFlag.fin, window: 65535), to: remote), now: 3)
+        XCTAssertTrue(e.drain().contains(.tcpShutdown(id)))
+        XCTAssertFalse(e.sandboxMaySend(id), "its FIN came")
+        let (other, oseq) = open(e, &sb, port: 40002)
+        e.input(sb.tcp(TCPSegment(srcPort: 40002, dstPort: 80, seq: 1001, ack: oseq, flags: TCPFlag.rst, window: 0), to: remote), now: 4)
+        XCTAssertFalse(e.sandboxMaySend(other), "reset")
+        XCTAssertFalse(e.sandboxMaySend(9999), "no such flow")
     }
 
     /// A segment resent joined with new bytes (our acknowledgment was lost) gives the host

@@ -2,7 +2,9 @@
 """The far end for the network tests, on one address: an HTTP server (GET /hello,
 GET /bytes?n=N: N bytes of a fixed pseudo-random stream, GET /bytes-sha?n=N: their
 SHA-256, PUT /sha256: the SHA-256 of the body, GET /open: connections open on the hold
-port), a UDP echo, a DNS server (svc.test -> ADDR itself, A or AAAA as ADDR is; anything else NXDOMAIN) and a
+port, PUT /sink?tag=T&pace=slow|stall: a body read slowly (64 KiB per 2 ms) or only once
+GET /sink?tag=T asks, which answers "BYTES SHA256 END" for it, END being whole (all of
+Content-Length), FIN (fewer, then the end of the stream) or RST), a UDP echo, a DNS server (svc.test -> ADDR itself, A or AAAA as ADDR is; anything else NXDOMAIN) and a
 hold port (accepts and keeps connections until the peer closes).
 usage: net-server.py ADDR   prints "HTTP UDP DNS HOLD" ports once listening (ADDR may be IPv6)."""
 import hashlib, os, socket, socketserver, struct, sys, threading
@@ -21,6 +23,10 @@ def stream(n):
 
 held = 0
 lock = threading.Lock()
+sinks = {}  # tag -> {"asked": Event, "done": Event, "result": bytes}
+
+def sink(tag):
+    with lock: return sinks.setdefault(tag, {"asked": threading.Event(), "done": threading.Event(), "result": b""})
 
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -36,6 +42,10 @@ class H(BaseHTTPRequestHandler):
         if u.path == "/hello": return self.reply(b"hello-from-server\n")
         if u.path == "/open":
             with lock: return self.reply(b"%d\n" % held)
+        if u.path == "/sink":
+            k = sink(q.get("tag", [""])[0])
+            k["asked"].set()
+            return self.reply(k["result"] if k["done"].wait(60) else b"none\n")
         n = int(q.get("n", ["0"])[0])
         if u.path == "/bytes-sha":
             h = hashlib.sha256()
@@ -49,6 +59,8 @@ class H(BaseHTTPRequestHandler):
             return
         self.send_error(404)
     def do_PUT(self):
+        u = urlparse(self.path)
+        if u.path == "/sink": return self.sink(parse_qs(u.query))
         n = int(self.headers.get("Content-Length", "0"))
         h = hashlib.sha256()
         while n > 0:
@@ -57,6 +69,25 @@ class H(BaseHTTPRequestHandler):
             h.update(c)
             n -= len(c)
         self.reply(h.hexdigest().encode() + b"\n")
+
+    def sink(self, q):
+        k = sink(q.get("tag", [""])[0])
+        if q.get("pace", [""])[0] == "stall": k["asked"].wait(60)
+        want, got, end, h = int(self.headers.get("Content-Length", "0")), 0, "whole", hashlib.sha256()
+        try:
+            while got < want:
+                c = self.rfile.read1(min(want - got, 65536))
+                if not c:
+                    end = "FIN"
+                    break
+                h.update(c)
+                got += len(c)
+                if q.get("pace", [""])[0] == "slow": threading.Event().wait(0.002)
+        except ConnectionResetError:
+            end = "RST"
+        k["result"] = b"%d %s %s\n" % (got, h.hexdigest().encode(), end.encode())
+        k["done"].set()
+        self.close_connection = True
 
 class Hold(socketserver.BaseRequestHandler):
     def handle(self):
