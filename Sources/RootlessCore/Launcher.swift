@@ -103,7 +103,9 @@ public struct Launcher {
         let joined: (userns: Int32?, netns: Int32?)
         let warmTap = net.map { n in { (w: WarmNet) in n.warmRunning(w, warn: warn) } }
         switch fast.tryFast(plan, cfg, writeMaps: { pid in if let m = plan.idmap { try writeMaps(m, pid: pid) } }, tap: warmTap) {
-        case let .ran(r): return withExtendedLifetime(cfg) { status(r, plan) }
+        case let .ran(r):
+            if let n = net, let p = plan.slirp { n.finish(p, after: r, warn: warn) }
+            return withExtendedLifetime(cfg) { status(r, plan) }
         case let .cold(userns, netns): joined = (userns, netns)
         }
         PhaseTimer.mark("keeper")
@@ -146,13 +148,15 @@ public struct Launcher {
             return r
         }
         helper?.stop()
-        // The engine stops with the sandbox: every host socket it opened is closed.
+        // The sandbox's time, not the wait for its connections below.
+        let wall = OS.monotonicSeconds() - started
+        // The engine stops with the sandbox, once the connections it left have delivered
+        // what it sent: every host socket it opened is closed.
         if let n = net, let p = plan.slirp {
-            n.finish(p, warn: warn)
+            n.finish(p, after: r, warn: warn)
             net = nil
         }
         // Whatever happened, the cgroup goes (everything in it killed first).
-        let wall = OS.monotonicSeconds() - started
         let stats = cgroup.map { kernel.finishCgroup($0, wallSeconds: wall, usage: plan.stats) } ?? (plan.stats ? kernel.childrenUsage(wallSeconds: wall) : nil)
         guard let r else { return 125 }
         if filters.log != nil {
@@ -197,6 +201,7 @@ public struct Launcher {
         }
         defer { net.finish(n, warn: warn) }
         guard let r = send({ net.warmRunning($0, warn: warn) }) else { return .notSent }
+        net.finish(n, after: r, warn: warn)
         return .ran(r)
     }
 

@@ -95,13 +95,14 @@ final class SlirpStart {
     }
 
     /// The sandbox is over (or never ran): the engine stops and closes what it held; --net-log's report.
-    func finish(_ plan: SlirpPlan, warn: (String) -> Void) {
+    /// `after`: how the sandbox ended; one killed at its timeout gets no wait for its connections.
+    func finish(_ plan: SlirpPlan, after r: rl_result? = nil, warn: (String) -> Void) {
         closeChildEnd()
         if finished { return }
         finished = true
         guard started else { return runner.discard() }
         // Waited for: the connections the sandbox left deliver what it sent first.
-        let log = runner.stop()
+        let log = runner.stop(linger: r?.outcome != Int32(bitPattern: RL_TIMED_OUT.rawValue))
         if plan.log { warn(SlirpPlan.report(log)) }
     }
 }

@@ -22,6 +22,8 @@ final class PortSplice {
     var watched = [false, false]
     var connecting = true
     var closed = false
+    /// The host's side is set to be reset when closed (SlirpRunner.armAndCount).
+    var armed = false
 
     init(host: Int32, sandbox: Int32) { fds = [host, sandbox] }
 

@@ -41,6 +41,9 @@ public final class SlirpRunner {
         /// The flow is over in the engine, but bytes for the host still wait: written
         /// first, then the socket is shut and closed (closing now would drop them).
         var draining = false
+        /// Set to be reset when closed (SO_LINGER 0): the sandbox has ended, and the
+        /// connection has not passed on its whole stream (ending).
+        var armed = false
         init(id: Int, fd: Int32) {
             self.id = id
             self.fd = fd
@@ -169,13 +172,14 @@ public final class SlirpRunner {
     public func discard() { cleanup() }
 
     /// The sandbox has ended: the loop takes the frames it sent last, lets its connections
-    /// deliver what it sent (ending), then closes everything it holds. Returns once it has,
-    /// with the destinations for --net-log. (Not returning at once: the process's exit
-    /// would close a host socket whose bytes the sandbox's kernel still holds, and the far
-    /// end would take the shortened stream for the whole one.)
-    public func stop() -> [NetLogEntry: Int] {
+    /// deliver what it sent (ending; not when `linger` is false: a sandbox killed at its
+    /// timeout), then closes everything it holds. Returns once it has, with the
+    /// destinations for --net-log. (Not returning at once: the process's exit would close
+    /// a host socket whose bytes the sandbox's kernel still holds, and the far end would
+    /// take the shortened stream for the whole one.)
+    public func stop(linger: Bool = true) -> [NetLogEntry: Int] {
         if stopWrite >= 0 {
-            var b: UInt8 = 1
+            var b: UInt8 = linger ? 1 : 0
             _ = send(stopWrite, &b, 1, Int32(MSG_NOSIGNAL))
             close(stopWrite)
             stopWrite = -1
@@ -235,10 +239,12 @@ public final class SlirpRunner {
                 let fd = events[i].data.fd
                 let ev = events[i].events
                 if fd == stopRead {
-                    beginEnding()
+                    var b: UInt8 = 1
+                    _ = recv(stopRead, &b, 1, Int32(MSG_DONTWAIT))
+                    beginEnding(linger: b != 0)
                 } else if fd == tap {
                     readTap()
-                } else if let l = listeners.first(where: { $0.fd == fd }) {
+                } else if endBy == nil, let l = listeners.first(where: { $0.fd == fd }) {
                     learnHost()
                     if l.udp { forwardDatagrams(l) } else { accept(l.fd, l.guestPort) }
                 } else {
@@ -257,9 +263,9 @@ public final class SlirpRunner {
                 for l in listeners { _ = watch(l.fd, EPOLLIN.rawValue) }
             }
             if let end = endBy {
-                let owing = tcp.values.filter(owes).count + splices.values.filter(owes).count
+                let owing = armAndCount()
                 let now = SlirpRunner.now()
-                if owing == 0 || now >= end { return endConnections() }
+                if (owing == 0 && engine.effects.isEmpty) || now >= end { return endConnections() }
                 if !told && now >= end - config.lingerMS + 1000 {
                     told = true
                     fail(
@@ -276,46 +282,71 @@ public final class SlirpRunner {
     /// done (nil: it has not ended), and whether the wait has been said.
     var endBy: UInt64?
     var told = false
-    var listenersClosed = false
 
     /// Whether a connection still owes the host bytes the sandbox sent: they wait in its
     /// buffer, or the sandbox's kernel may still send some (it holds what the sandbox
     /// wrote before it ended, with the FIN behind it). A -p connection spliced: its
-    /// sandbox-to-host direction is not yet shut.
-    func owes(_ c: Conn) -> Bool { c.pending > 0 || engine.sandboxMaySend(c.id) }
-    func owes(_ p: PortSplice) -> Bool { !p.shut[1] }
+    /// sandbox-to-host direction is not yet shut (once connected: one still connecting
+    /// has carried nothing).
+    func owes(_ c: Conn) -> Bool { c.pending > 0 || engine.sandboxStream(c.id) == .open }
+    func owes(_ p: PortSplice) -> Bool { !p.connecting && !p.shut[1] }
+    /// Whether a connection's host socket has the sandbox's whole stream, its end too: it
+    /// may be closed as a program closes a socket it is done with. Any other is reset.
+    func whole(_ c: Conn) -> Bool { c.pending == 0 && !c.shutdownPending && engine.sandboxStream(c.id) == .ended }
+    func whole(_ p: PortSplice) -> Bool { !p.connecting && p.shut[1] }
 
-    /// The sandbox's processes are gone, its kernel is not (the TAP holds its network
-    /// namespace): the frames it sent last are read, no new -p connection is taken, and a
-    /// connection that owes the host bytes is reset rather than ended if this process dies
-    /// (Ctrl-C) before it is done: the far end must not take a shortened stream for a whole one.
-    func beginEnding() {
-        endBy = SlirpRunner.now() + config.lingerMS
-        epoll_ctl(ep, EPOLL_CTL_DEL, stopRead, nil)
-        for l in listeners { close(l.fd) }
-        listenersClosed = true
-        listenersResumeAt = nil
-        readTap()
-        for c in tcp.values where owes(c) { SlirpRunner.setLinger(c.fd, reset: true) }
-        for p in splices.values where owes(p) { SlirpRunner.setLinger(p.fds[0], reset: true) }
+    /// Once a round while ending: every connection not yet whole is set to be reset if
+    /// this process dies before it is (Ctrl-C: the far end must not take a shortened
+    /// stream for a whole one), and unset once it is; how many still owe bytes.
+    func armAndCount() -> Int {
+        var owing = 0
+        for c in tcp.values {
+            if owes(c) { owing += 1 }
+            SlirpRunner.arm(c.fd, &c.armed, !whole(c))
+        }
+        for p in splices.values {
+            if owes(p) { owing += 1 }
+            SlirpRunner.arm(p.fds[0], &p.armed, !whole(p))
+        }
+        return owing
     }
 
-    /// Every connection is done, or the time is up: the ones that owe bytes still are
-    /// reset (and said); the rest are closed as a program closes a socket it is done with
-    /// (its host kernel sends what it holds, then the FIN), their unread input dropped first
-    /// (a socket closed with bytes unread would be reset, losing what it still had to send).
+    static func arm(_ fd: Int32, _ armed: inout Bool, _ want: Bool) {
+        if armed != want { setLinger(fd, reset: want) }
+        armed = want
+    }
+
+    /// The sandbox's processes are gone, its kernel is not (the TAP holds its network
+    /// namespace): the frames it sent last are read, and no new -p connection is taken
+    /// (the listeners stay open, unwatched, so their fds are not reused meanwhile; those
+    /// waiting are reset when they close). Without `linger`, the loop ends this round.
+    func beginEnding(linger: Bool) {
+        endBy = SlirpRunner.now() + (linger ? config.lingerMS : 0)
+        epoll_ctl(ep, EPOLL_CTL_DEL, stopRead, nil)
+        for l in listeners { epoll_ctl(ep, EPOLL_CTL_DEL, l.fd, nil) }
+        listenersResumeAt = nil
+        readTap()
+    }
+
+    /// Every connection is done, or the time is up: the ones whose stream is whole are
+    /// closed as a program closes a socket it is done with (its host kernel sends what it
+    /// holds, then the FIN), their unread input dropped first (a socket closed with bytes
+    /// unread is reset, losing what it still had to send); the others are reset, and
+    /// those that owed bytes are said.
     func endConnections() {
         var reset = 0
         for c in tcp.values {
-            let o = owes(c)
-            if o { reset += 1 }
-            SlirpRunner.closeHost(c.fd, reset: o)
+            if owes(c) { reset += 1 }
+            SlirpRunner.closeHost(c.fd, reset: !whole(c))
         }
         for p in splices.values {
-            let o = owes(p)
-            if o { reset += 1 }
-            if !o { SlirpRunner.setLinger(p.fds[0], reset: false) }
-            p.closeAll(reset: o)
+            if owes(p) { reset += 1 }
+            let w = whole(p)
+            if w {
+                SlirpRunner.setLinger(p.fds[0], reset: false)
+                SlirpRunner.discardInput(p.fds[0])
+            }
+            p.closeAll(reset: !w)
         }
         tcp = [:]
         splices = [:]
@@ -334,11 +365,15 @@ public final class SlirpRunner {
     /// A host TCP socket closed: reset, or ended as usual once its unread input is dropped.
     static func closeHost(_ fd: Int32, reset: Bool) {
         setLinger(fd, reset: reset)
-        // MSG_TRUNC: TCP drops the bytes without copying them anywhere. A few rounds: a far
-        // end still sending fills the queue again as fast as it is emptied.
-        var rounds = 0
-        while !reset && rounds < 8 && recv(fd, nil, 1 << 30, Int32(MSG_DONTWAIT | MSG_TRUNC)) > 0 { rounds += 1 }
+        if !reset { discardInput(fd) }
         Glibc.close(fd)
+    }
+
+    /// What a TCP socket has received and not been read, dropped (MSG_TRUNC: without a
+    /// copy). A few rounds: a far end still sending fills the queue as fast as it empties.
+    static func discardInput(_ fd: Int32) {
+        var rounds = 0
+        while rounds < 8 && recv(fd, nil, 1 << 30, Int32(MSG_DONTWAIT | MSG_TRUNC)) > 0 { rounds += 1 }
     }
 
     var polling = PollWindow(capMicros: 0, cpus: 1)
@@ -579,6 +614,7 @@ public final class SlirpRunner {
     }
 
     func endSplice(_ p: PortSplice, reset: Bool) {
+        if !reset && p.armed { SlirpRunner.setLinger(p.fds[0], reset: false) }
         for fd in p.fds where fd >= 0 { owners[fd] = nil }
         splices[ObjectIdentifier(p)] = nil
         p.closeAll(reset: reset)  // closing takes them out of the epoll set
@@ -692,9 +728,10 @@ public final class SlirpRunner {
         rewatch(c)
     }
 
-    func drop(_ c: Conn) {
+    func drop(_ c: Conn, reset: Bool = false) {
         tcp[c.id] = nil
         owners[c.fd] = nil
+        if reset || c.armed { SlirpRunner.setLinger(c.fd, reset: reset) }
         close(c.fd)
     }
 
@@ -789,6 +826,12 @@ public final class SlirpRunner {
             guard let c = tcp[id] else { return }
             guard c.pending == 0 || c.connecting else { return drain(c) }
             drop(c)
+        case let .tcpAbort(id):
+            // The sandbox reset its end (its kernel drops what it had not sent, as a socket
+            // closed with bytes unread does), or stopped answering: the host's end is reset
+            // too, never ended as if the stream were whole.
+            guard let c = tcp[id] else { return }
+            drop(c, reset: true)
         case let .tcpPause(id, on):
             guard let c = tcp[id] else { return }
             c.paused = on
@@ -858,8 +901,7 @@ public final class SlirpRunner {
         tcp = [:]
         udp = [:]
         owners = [:]
-        if !listenersClosed { for l in listeners { close(l.fd) } }
-        listenersClosed = true
+        for l in listeners { close(l.fd) }
         if tap >= 0 { close(tap) }
         if ep >= 0 { close(ep) }
         if tapSock >= 0 { close(tapSock) }

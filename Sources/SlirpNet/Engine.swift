@@ -22,7 +22,8 @@ public enum Effect: Equatable {
     case tcpConnect(Int, Endpoint)  // open a host TCP socket; answer tcpConnected
     case tcpSend(Int, ArraySlice<UInt8>)  // write to it (the driver buffers; reports tcpWritten)
     case tcpShutdown(Int)  // the sandbox closed its side: shutdown(SHUT_WR)
-    case tcpClose(Int)  // drop the socket (reset or done)
+    case tcpClose(Int)  // drop the socket (done, or it failed)
+    case tcpAbort(Int)  // reset the host's connection (the sandbox reset its end, or stopped answering)
     case tcpPause(Int, Bool)  // stop/resume reading it (the sandbox is slow)
     case udpSend(Int, Endpoint, ArraySlice<UInt8>)  // on the flow's host UDP socket
     case udpClose(Int)
@@ -497,8 +498,11 @@ public final class SlirpEngine {
         remove(f)
     }
 
-    /// Whether flow id may still bring the sandbox's bytes for the host (TCPFlow.sandboxMaySend).
-    public func sandboxMaySend(_ id: Int) -> Bool { tcpByID[id]?.sandboxMaySend ?? false }
+    /// Where flow id's stream from the sandbox stands (nil: no such flow, or it is over).
+    public func sandboxStream(_ id: Int) -> SandboxStream? {
+        guard let f = tcpByID[id], f.state != .closed else { return nil }
+        return f.sandboxStream
+    }
 
     /// How many more of the bytes handed over (tcpSend) the driver wrote to the host socket
     /// (our receive window opens by as much).

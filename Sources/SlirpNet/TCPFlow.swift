@@ -12,6 +12,11 @@
 
 @inline(__always) func seqDiff(_ a: UInt32, _ b: UInt32) -> Int32 { Int32(bitPattern: a &- b) }
 
+/// A connection's stream from the sandbox: its handshake not done (nothing can have come),
+/// open (more may come: a sandbox that has ended leaves its kernel sending what was written
+/// before the end), or ended with its FIN.
+public enum SandboxStream { case opening, open, ended }
+
 final class TCPFlow {
     enum State { case connecting, synReceived, synSent, established, closed }
     let id: Int
@@ -59,10 +64,10 @@ final class TCPFlow {
     var resentTo: UInt32 = 0
 
     var deadline: UInt64? { rtoAt }
-    /// The sandbox may still send on it: it is open and its FIN has not come. (A sandbox
-    /// that has ended leaves such a connection to its kernel, which goes on sending what
-    /// was written before the end.)
-    var sandboxMaySend: Bool { (state == .synReceived || state == .established) && !sandboxFin }
+    var sandboxStream: SandboxStream {
+        if sandboxFin { return .ended }
+        return state == .synReceived || state == .established ? .open : .opening
+    }
     /// The next sequence number: past what was sent, and past the FIN once it went (a bare
     /// ACK or a reset at the FIN's own number would be out of the peer's window; once the
     /// FIN is acknowledged, sndUna is past it already).
@@ -129,7 +134,7 @@ final class TCPFlow {
     func input(_ s: TCPSegment, now: UInt64, _ e: SlirpEngine) {
         if s.has(TCPFlag.rst) {
             state = .closed
-            e.effects.append(.tcpClose(id))
+            e.effects.append(.tcpAbort(id))
             return
         }
         switch state {
@@ -423,7 +428,7 @@ final class TCPFlow {
         if retries > TCPFlow.maxRetries {
             e.reset(key, seq: sndNxt, ack: rcvNxt)
             state = .closed
-            e.effects.append(.tcpClose(id))
+            e.effects.append(.tcpAbort(id))
             return
         }
         rto = min(rto * 2, 10_000)

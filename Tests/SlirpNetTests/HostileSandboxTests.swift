@@ -73,7 +73,7 @@ final class HostileSandboxTests: XCTestCase {
                 case let .tcpConnect(id, _):
                     ids[id] = port
                     e.tcpConnected(id, ok: rng.chance(0.9), now: now)
-                case let .tcpClose(id): ids[id] = nil
+                case let .tcpClose(id), let .tcpAbort(id): ids[id] = nil
                 default:
                     if let f = fx.wire, let ip = IPPacket.parse(f), let s = TCPSegment.parse(f, ip) {
                         theirs[s.dstPort] = s.seq &+ UInt32(s.payload.count) &+ (s.has(TCPFlag.syn) || s.has(TCPFlag.fin) ? 1 : 0)
@@ -81,7 +81,10 @@ final class HostileSandboxTests: XCTestCase {
                 }
             }
             // Effects the connects above caused.
-            for fx in e.drain() { if case let .tcpClose(id) = fx { ids[id] = nil } }
+            for fx in e.drain() {
+                if case let .tcpClose(id) = fx { ids[id] = nil }
+                if case let .tcpAbort(id) = fx { ids[id] = nil }
+            }
             XCTAssertGreaterThanOrEqual(e.sendBuffered, 0)
             XCTAssertGreaterThanOrEqual(e.rcvPending, 0)
             XCTAssertGreaterThanOrEqual(e.ringBytes, 0)

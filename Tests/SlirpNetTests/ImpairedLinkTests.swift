@@ -242,7 +242,7 @@ final class ImpairedLinkTests: XCTestCase {
                     hostGot += d
                     untaken += d.count
                 case .tcpShutdown: shutdown = true
-                case .tcpClose: closed = true
+                case .tcpClose, .tcpAbort: closed = true
                 case let .tcpPause(_, p): paused = p
                 default:
                     if let f = fx.wire { carry(f, &toSandbox, now: now) }

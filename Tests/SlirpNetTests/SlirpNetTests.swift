@@ -334,24 +334,46 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(e.flowCount, 0, "both sides done: the flow is gone")
     }
 
-    /// What an ended sandbox's connection may still bring (the runner waits for it): bytes
-    /// while it is open, nothing once its FIN has come, or a reset; nothing before the
-    /// host's connect lets its handshake go on.
-    func testTheSandboxMaySendUntilItsFINOrAReset() {
+    /// Where a connection's stream from the sandbox stands (an ended sandbox's runner waits
+    /// while it is open): opening before the host's connect lets its handshake go on, open
+    /// until its FIN (ended), gone after a reset, which resets the host's end too.
+    func testTheSandboxsStreamIsOpenUntilItsFINOrAReset() {
         let e = engine()
         var sb = Sandbox()
         e.input(sb.tcp(TCPSegment(srcPort: 40001, dstPort: 80, seq: 1000, ack: 0, flags: TCPFlag.syn, window: 65535, mss: 1460), to: remote), now: 0)
         guard case let .tcpConnect(waiting, _) = e.drain().first else { return XCTFail("no connect") }
-        XCTAssertFalse(e.sandboxMaySend(waiting), "connecting: the sandbox has had no answer to send on")
+        XCTAssertEqual(e.sandboxStream(waiting), .opening, "connecting: the sandbox has had no answer to send on")
         let (id, seq) = open(e, &sb)
-        XCTAssertTrue(e.sandboxMaySend(id))
+        XCTAssertEqual(e.sandboxStream(id), .open)
         e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: seq, flags: TCPFlag.ack | TCPFlag.fin, window: 65535), to: remote), now: 3)
         XCTAssertTrue(e.drain().contains(.tcpShutdown(id)))
-        XCTAssertFalse(e.sandboxMaySend(id), "its FIN came")
+        XCTAssertEqual(e.sandboxStream(id), .ended, "its FIN came")
         let (other, oseq) = open(e, &sb, port: 40002)
         e.input(sb.tcp(TCPSegment(srcPort: 40002, dstPort: 80, seq: 1001, ack: oseq, flags: TCPFlag.rst, window: 0), to: remote), now: 4)
-        XCTAssertFalse(e.sandboxMaySend(other), "reset")
-        XCTAssertFalse(e.sandboxMaySend(9999), "no such flow")
+        XCTAssertEqual(e.drain(), [.tcpAbort(other)], "the host's end is reset, not ended")
+        XCTAssertNil(e.sandboxStream(other), "reset")
+        XCTAssertNil(e.sandboxStream(9999), "no such flow")
+    }
+
+    /// A sandbox that stops answering: after the retries its end gets a reset, and the
+    /// host's end is reset too (tcpAbort), not ended as if the stream were whole.
+    func testASandboxThatStopsAnsweringIsResetBothWays() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, _) = open(e, &sb)
+        e.tcpReceived(id, [UInt8](repeating: 1, count: 100)[...], now: 3)
+        _ = e.drain()
+        var now: UInt64 = 3
+        var fx: [Effect] = []
+        while !fx.contains(.tcpAbort(id)) && now < 1_000_000 {
+            now += 10_000
+            e.tick(now: now)
+            fx = e.drain()
+        }
+        XCTAssertTrue(fx.contains(.tcpAbort(id)))
+        XCTAssertFalse(fx.contains(.tcpClose(id)))
+        XCTAssertTrue(segments(fx).contains { $0.has(TCPFlag.rst) }, "the sandbox's end is reset")
+        XCTAssertEqual(e.flowCount, 0)
     }
 
     /// A segment resent joined with new bytes (our acknowledgment was lost) gives the host
@@ -743,7 +765,7 @@ final class EngineTests: XCTestCase {
                 e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: start, flags: TCPFlag.ack, window: 0), to: remote), now: now)
             }
         }
-        XCTAssertFalse(e.drain().contains(.tcpClose(id)), "still open after 40 answered probes")
+        XCTAssertFalse(e.drain().contains { $0 == .tcpClose(id) || $0 == .tcpAbort(id) }, "still open after 40 answered probes")
         XCTAssertEqual(e.flowCount, 1)
         XCTAssertEqual(e.sendBuffered, 5000)
         e.input(sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: 1001, ack: 0, flags: TCPFlag.rst, window: 0), to: remote), now: now)
@@ -799,7 +821,7 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(again.first?.ack, 501)
         XCTAssertEqual(again.first?.seq, syn[0].seq &+ 1 &+ 5)
         e.input(sb.tcp(TCPSegment(srcPort: 8000, dstPort: syn[0].srcPort, seq: 501, ack: 0, flags: TCPFlag.rst, window: 0), to: gw), now: 2)
-        XCTAssertEqual(e.drain(), [.tcpClose(id)])
+        XCTAssertEqual(e.drain(), [.tcpAbort(id)])
     }
 
     /// -p /udp: a host peer's datagram reaches the sandbox's port from the gateway; the
