@@ -3,12 +3,16 @@
 // Used by the front's engine thread, never between clone and exec.
 #define _GNU_SOURCE
 #include "crootless.h"
+#include "child.h" // the one list of forwarded signals
 #include "fdpass.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -107,4 +111,22 @@ long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to,
         n = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
     }
     return n < 0 ? -errno : (long)n;
+}
+
+static sigset_t forwarded(void) {
+    sigset_t s;
+    sigemptyset(&s);
+    for (int i = 0; i < rl_n_forwarded_signals; i++) sigaddset(&s, rl_forwarded_signals[i]);
+    return s;
+}
+
+void rl_block_forwarded(sigset_t *old) {
+    sigset_t s = forwarded();
+    pthread_sigmask(SIG_BLOCK, &s, old);
+}
+
+int rl_forwarded_signalfd(void) {
+    sigset_t s = forwarded();
+    int fd = signalfd(-1, &s, SFD_NONBLOCK | SFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
 }

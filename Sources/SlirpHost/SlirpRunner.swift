@@ -178,6 +178,12 @@ public final class SlirpRunner {
     /// a host socket whose bytes the sandbox's kernel still holds, and the far end would
     /// take the shortened stream for the whole one.)
     public func stop(linger: Bool = true) -> [NetLogEntry: Int] {
+        // Meanwhile the signals the run forwards to a sandbox are the loop's to read (Ctrl-C
+        // ends the wait), not this thread's to die of before the run cleans up.
+        var mask = sigset_t()
+        let holding = thread != nil
+        if holding { rl_block_forwarded(&mask) }
+        defer { if holding { pthread_sigmask(SIG_SETMASK, &mask, nil) } }
         if stopWrite >= 0 {
             var b: UInt8 = linger ? 1 : 0
             _ = send(stopWrite, &b, 1, Int32(MSG_NOSIGNAL))
@@ -202,6 +208,9 @@ public final class SlirpRunner {
 
     func loop() {
         defer { cleanup() }
+        // Forwarded signals are read by the run's supervision, then by ending (a thread
+        // of ours started before they were blocked must not die of them either).
+        rl_block_forwarded(nil)
         buffer = SlirpRunner.readBuffer()
         tapBuffer = SlirpRunner.readBuffer()
         engine = SlirpEngine(config: config, policy: policy, partialTCPChecksums: true)
@@ -242,6 +251,11 @@ public final class SlirpRunner {
                     var b: UInt8 = 1
                     _ = recv(stopRead, &b, 1, Int32(MSG_DONTWAIT))
                     beginEnding(linger: b != 0)
+                } else if fd == signals {
+                    var info = [UInt8](repeating: 0, count: 128)  // a signalfd_siginfo each
+                    while info.withUnsafeMutableBytes({ read(signals, $0.baseAddress, $0.count) }) > 0 {}
+                    endWhy = "when the wait for them was interrupted"
+                    endBy = SlirpRunner.now()
                 } else if fd == tap {
                     readTap()
                 } else if endBy == nil, let l = listeners.first(where: { $0.fd == fd }) {
@@ -282,6 +296,10 @@ public final class SlirpRunner {
     /// done (nil: it has not ended), and whether the wait has been said.
     var endBy: UInt64?
     var told = false
+    /// When the connections not done by endBy were given up, for the run to say.
+    var endWhy = ""
+    /// The forwarded signals (SIGINT...) while ending: one ends the wait at once.
+    var signals: Int32 = -1
 
     /// Whether a connection still owes the host bytes the sandbox sent: they wait in its
     /// buffer, or the sandbox's kernel may still send some (it holds what the sandbox
@@ -292,7 +310,7 @@ public final class SlirpRunner {
     func owes(_ p: PortSplice) -> Bool { !p.connecting && !p.shut[1] }
     /// Whether a connection's host socket has the sandbox's whole stream, its end too: it
     /// may be closed as a program closes a socket it is done with. Any other is reset.
-    func whole(_ c: Conn) -> Bool { c.pending == 0 && !c.shutdownPending && engine.sandboxStream(c.id) == .ended }
+    func whole(_ c: Conn) -> Bool { c.pending == 0 && !c.shutdownPending && engine.sandboxStream(c.id) == .ended && engine.effects.isEmpty }
     func whole(_ p: PortSplice) -> Bool { !p.connecting && p.shut[1] }
 
     /// Once a round while ending: every connection not yet whole is set to be reset if
@@ -322,8 +340,21 @@ public final class SlirpRunner {
     /// waiting are reset when they close). Without `linger`, the loop ends this round.
     func beginEnding(linger: Bool) {
         endBy = SlirpRunner.now() + (linger ? config.lingerMS : 0)
+        endWhy =
+            !linger
+            ? "when it was killed at its timeout"
+            : config.lingerMS == 0
+                ? "when it ended; --net slirp:linger=SECONDS lets them finish"
+                : "\(config.lingerMS / 1000) s after it ended; --net slirp:linger=SECONDS gives them longer"
         epoll_ctl(ep, EPOLL_CTL_DEL, stopRead, nil)
-        for l in listeners { epoll_ctl(ep, EPOLL_CTL_DEL, l.fd, nil) }
+        signals = rl_forwarded_signalfd()
+        if signals >= 0 { _ = watch(signals, EPOLLIN.rawValue) }
+        // A TCP listener shut stops listening (its waiting connections are reset) and keeps
+        // its fd; a UDP one is only no longer read.
+        for l in listeners {
+            epoll_ctl(ep, EPOLL_CTL_DEL, l.fd, nil)
+            if !l.udp { shutdown(l.fd, Int32(SHUT_RD)) }
+        }
         listenersResumeAt = nil
         readTap()
     }
@@ -350,10 +381,7 @@ public final class SlirpRunner {
         }
         tcp = [:]
         splices = [:]
-        if reset > 0 {
-            let when = config.lingerMS == 0 ? "when it ended" : "\(config.lingerMS / 1000) s after it ended"
-            fail("\(reset) connection(s) had not delivered everything the sandbox sent \(when), and were reset (--net slirp:linger=SECONDS gives them longer)")
-        }
+        if reset > 0 { fail("\(reset) connection(s) were reset: they had not delivered everything the sandbox sent \(endWhy)") }
     }
 
     /// SO_LINGER: close resets the connection (reset), or ends it as usual.
@@ -529,7 +557,7 @@ public final class SlirpRunner {
             if fd < 0 { return }
             if splice(fd, guestPort) { continue }
             guard let id = engine.tcpAccepted(guestPort: guestPort, now: SlirpRunner.now()) else {
-                close(fd)
+                SlirpRunner.closeHost(fd, reset: true)
                 continue
             }
             var one: Int32 = 1
@@ -907,6 +935,8 @@ public final class SlirpRunner {
         if tapSock >= 0 { close(tapSock) }
         if stopRead >= 0 { close(stopRead) }
         stopRead = -1
+        if signals >= 0 { close(signals) }
+        signals = -1
         tap = -1
         ep = -1
     }

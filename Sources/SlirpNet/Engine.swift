@@ -489,12 +489,13 @@ public final class SlirpEngine {
         if f.state == .closed { remove(f) }
     }
 
-    /// The host socket failed (reset, error): the sandbox gets a reset.
+    /// The host socket failed (reset, error): the sandbox gets a reset, and the socket goes
+    /// as it is (its bytes unsent with it).
     public func tcpHostError(_ id: Int) {
         guard let f = tcpByID[id] else { return }
         reset(f.key, seq: f.sndNxt, ack: f.rcvNxt)
         f.state = .closed
-        effects.append(.tcpClose(id))
+        effects.append(.tcpAbort(id))
         remove(f)
     }
 

@@ -409,28 +409,42 @@ final class NetworkTests: XCTestCase {
     /// The payload PUTs n bytes of the fixture's stream to the far end's sink, which reads
     /// them at `pace` (net-server.py), and exits without waiting for an answer (with stall,
     /// it sends what the buffers take, then exits); then, from another sandbox, the sink's
-    /// account: bytes, their SHA-256, and how the stream ended (whole, FIN, RST).
-    func sink(_ n: Int, pace: String, options: String = "") throws -> (run: Harness.Result, account: [Substring]) {
+    /// account: bytes, their SHA-256, and how the stream ended (whole, FIN, RST); and how
+    /// long the payload's run took.
+    func sink(_ n: Int, pace: String, options: String = "") throws -> (run: Harness.Result, account: [Substring], seconds: Double) {
         let tag = UUID().uuidString
-        let code = #"""
-            import hashlib, socket
-            n = \#(n)
-            block = hashlib.sha256(b"rootless").digest() * 32768
-            s = socket.create_connection(("\#(a)", \#(port(a, 0))))
-            s.sendall(b"PUT /sink?tag=\#(tag)&pace=\#(pace) HTTP/1.1\r\nHost: far\r\nContent-Length: %d\r\n\r\n" % n)
-            s.setblocking(\#(pace == "stall" ? "False" : "True"))
-            try:
-                while n > 0:
-                    k = min(n, len(block))
-                    s.sendall(block[:k])
-                    n -= k
-            except BlockingIOError:
-                pass
-            s.close()
-            """#
-        let r = try h.run(["run", "--net", "slirp" + options, "--", "python3", "-c", code])
-        let account = try h.run(["run", "--net", "slirp", "--", "curl", "-sS", "-m", "90", "http://\(a):\(port(a, 0))/sink?tag=\(tag)"])
-        return (r, account.out.split(separator: " ").map { $0.hasSuffix("\n") ? $0.dropLast() : $0 })
+        let started = Date()
+        let r = try h.run(["run", "--net", "slirp" + options, "--", "python3", "-c", sinkPayload(n, pace: pace, tag: tag)])
+        let seconds = Date().timeIntervalSince(started)
+        return (r, try account(tag), seconds)
+    }
+
+    /// The payload for sink: sends the PUT's head, then n bytes (stall: what the buffers
+    /// take), says "sent" and exits.
+    func sinkPayload(_ n: Int, pace: String, tag: String) -> String {
+        #"""
+        import hashlib, socket
+        n = \#(n)
+        block = hashlib.sha256(b"rootless").digest() * 32768
+        s = socket.create_connection(("\#(a)", \#(port(a, 0))))
+        s.sendall(b"PUT /sink?tag=\#(tag)&pace=\#(pace) HTTP/1.1\r\nHost: far\r\nContent-Length: %d\r\n\r\n" % n)
+        s.setblocking(\#(pace == "stall" ? "False" : "True"))
+        try:
+            while n > 0:
+                k = min(n, len(block))
+                s.sendall(block[:k])
+                n -= k
+        except BlockingIOError:
+            pass
+        print("sent", flush=True)
+        s.close()
+        """#
+    }
+
+    /// The sink's account of the stream tagged tag (after its sender's run).
+    func account(_ tag: String) throws -> [Substring] {
+        let r = try h.run(["run", "--net", "slirp", "--", "curl", "-sS", "-m", "90", "http://\(a):\(port(a, 0))/sink?tag=\(tag)"])
+        return r.out.split(separator: " ").map { $0.hasSuffix("\n") ? $0.dropLast() : $0 }
     }
 
     /// What the sandbox sent before it ended is delivered. The payload writes 32 MiB to a
@@ -445,25 +459,23 @@ final class NetworkTests: XCTestCase {
         let whole = try sink(n, pace: "slow")
         XCTAssertEqual(whole.run.status, 0, whole.run.err)
         XCTAssertEqual(whole.account, ["\(n)", sha.dropLast(), "whole"], whole.run.err)
-        XCTAssertFalse(whole.run.err.contains("reset"), whole.run.err)
+        XCTAssertFalse(whole.run.err.contains("were reset"), whole.run.err)
         let cut = try sink(n, pace: "slow", options: ":linger=0")
         XCTAssertEqual(cut.account.count, 3, cut.run.err)
         XCTAssertLessThan(Int(cut.account.first ?? "") ?? n, n, "control: without the wait, bytes are lost")
         XCTAssertEqual(cut.account.last, "RST", "and the far end is told")
-        XCTAssertTrue(cut.run.err.contains("1 connection(s) had not delivered everything the sandbox sent when it ended"), cut.run.err)
+        XCTAssertTrue(cut.run.err.contains("1 connection(s) were reset: they had not delivered everything the sandbox sent when it ended"), cut.run.err)
     }
 
     /// A connection that cannot deliver what the sandbox sent (the far end reads nothing)
     /// holds the run only up to linger's bound: then it is reset, and the run says so.
     func testAConnectionThatCannotDeliverIsResetAtTheBound() throws {
-        let started = Date()
         let stuck = try sink(1 << 30, pace: "stall", options: ":linger=1")
-        let waited = Date().timeIntervalSince(started)
         XCTAssertEqual(stuck.run.status, 0, stuck.run.err)
-        // Both runs (the payload's and the account's) fit far within the default 10 s: the
-        // bound was linger's 1 s, and it was waited for.
-        XCTAssertTrue(waited >= 1 && waited < 9, "\(waited) s")
-        XCTAssertTrue(stuck.run.err.contains("1 connection(s) had not delivered everything the sandbox sent 1 s after it ended, and were reset"), stuck.run.err)
+        // Far within the default 10 s: the bound was linger's 1 s, and it was waited for.
+        XCTAssertTrue(stuck.seconds >= 1 && stuck.seconds < 9, "\(stuck.seconds) s")
+        XCTAssertTrue(
+            stuck.run.err.contains("1 connection(s) were reset: they had not delivered everything the sandbox sent 1 s after it ended"), stuck.run.err)
         XCTAssertEqual(stuck.account.last, "RST", stuck.account.joined(separator: " "))
     }
 
@@ -738,10 +750,32 @@ final class NetworkTests: XCTestCase {
         return String(text.prefix(64))
     }
 
+    /// Ctrl-C while the run waits for such a connection ends the wait at once: the
+    /// connection is reset, the run says so and ends with the sandbox's own status (its
+    /// cleanup done as usual), long before linger's 60 s.
+    func testCtrlCEndsTheWait() throws {
+        let tag = UUID().uuidString
+        // Its stderr into the pipe too, to see the wait begin.
+        let run = try h.start(
+            ["-c", "exec \"$0\" \"$@\" 2>&1", h.bin, "run", "--net", "slirp:linger=60", "--", "python3", "-c", sinkPayload(1 << 30, pace: "stall", tag: tag)],
+            executable: "/bin/sh")
+        let seen = run.read(until: "still deliver", timeout: 30) ?? ""
+        XCTAssertTrue(seen.contains("sent\n"), seen)
+        run.process.interrupt()  // SIGINT, as a terminal's Ctrl-C
+        let rest = run.read(until: nil, timeout: 30) ?? "(still waiting after 30 s)"
+        run.process.waitUntilExit()
+        XCTAssertEqual(run.process.terminationReason, .exit, "not killed by the signal")
+        XCTAssertEqual(run.process.terminationStatus, 0, seen + rest)
+        XCTAssertTrue(
+            rest.contains("1 connection(s) were reset: they had not delivered everything the sandbox sent when the wait for them was interrupted"), rest)
+        XCTAssertEqual(try account(tag).last, "RST")
+    }
+
     /// A -p connection whose server inside answers, then exits with its answer still on
     /// the way to a client that reads slowly: the client gets all of it, then the end (not
-    /// a reset), on both paths (spliced, and over the link with --no-keeper); the client
-    /// half-closed first, so the connection ends while the run waits for it.
+    /// a reset), on both paths (spliced, and over the link with --no-keeper: the peer the
+    /// server saw says which); the client half-closed first, so the connection ends while
+    /// the run waits for it. (Without the wait, 7 and 12 of the 16 MiB came, then the end.)
     func testAForwardedAnswerSentBeforeTheSandboxEndedIsDelivered() throws {
         let server = """
             import socket
@@ -751,15 +785,18 @@ final class NetworkTests: XCTestCase {
             s.listen()
             print('ready', flush=True)
             c, a = s.accept()
+            print(a[0], flush=True)
             while c.recv(1 << 16): pass
             c.sendall(b'x' * (16 << 20))
+            print('sent', flush=True)
             c.close()
             """
-        for flags in [[String](), ["--no-keeper"]] {
+        for (flags, peer) in [([String](), "10.0.2.100"), (["--no-keeper"], "10.0.2.2")] {
             let port = 20000 + Int(getpid() % 20000) + 14 + flags.count
             let run = try h.start(["run", "--net", "slirp"] + flags + ["-p", "127.0.0.1:\(port):8000", "--", "python3", "-c", server])
             XCTAssertEqual(run.read(until: "ready\n", timeout: 20), "ready\n")
             let (reply, err) = tcpExchange(port, Array("GET".utf8), slowly: true)
+            XCTAssertEqual(run.read(until: "sent\n", timeout: 30), "\(peer)\nsent\n", "spliced, or over the link \(flags)")
             XCTAssertEqual(err, 0, "ended, not reset \(flags)")
             XCTAssertEqual(reply.count, 16 << 20, "\(flags)")
             run.process.waitUntilExit()

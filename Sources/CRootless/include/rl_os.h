@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/epoll.h> // for SlirpHost: Swift's Glibc module leaves it out
+#include <signal.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,6 +60,13 @@ int rl_setns_net(int fd);
 long rl_splice_nb(int from, int to, size_t len);
 // How many CPUs the calling thread may run on (sched_getaffinity), at least 1.
 int rl_cpus_allowed(void);
+// The signals a run forwards to its sandbox (SIGINT, SIGTERM, ...), once the sandbox has
+// ended: rl_block_forwarded blocks them in the calling thread (its mask before in *old,
+// unless NULL); rl_forwarded_signalfd reads them (non-blocking, close-on-exec): the fd or
+// -errno. So Ctrl-C while the engine waits for the connections the sandbox left ends that
+// wait, and the run still cleans up.
+void rl_block_forwarded(sigset_t *old);
+int rl_forwarded_signalfd(void);
 // pipe2(O_CLOEXEC | O_NONBLOCK), asked to hold size bytes (0: the default): 0 or -errno.
 int rl_pipe_nb(int fds[2], int size);
 // -p /udp on a wildcard address: each datagram's destination (the host's address the
