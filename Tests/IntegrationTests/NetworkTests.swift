@@ -681,13 +681,8 @@ final class NetworkTests: XCTestCase {
     /// peer); with a user namespace of its own the connection goes over the TAP (the peer
     /// is the gateway). A port nobody listens on inside ends the host's connection at once.
     func testPortForwardingPaths() throws {
-        let server = """
-            import hashlib, socket
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(('0.0.0.0', 8000))
-            s.listen()
-            print('ready', flush=True)
+        let server = listening8000(
+            """
             while True:
                 c, a = s.accept()
                 h, n = hashlib.sha256(), 0
@@ -700,7 +695,7 @@ final class NetworkTests: XCTestCase {
                 c.send(b'!', socket.MSG_OOB)
                 c.sendall(b'x' * (4 << 20))
                 c.close()
-            """
+            """)
         let up = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
         let sha = sha256Hex(up)
         for (flags, peer) in [([String](), "10.0.2.100"), (["--no-keeper"], "10.0.2.2")] {
@@ -722,6 +717,20 @@ final class NetworkTests: XCTestCase {
             // The run's end closes its listeners: nothing of ours listens on the ports after.
             XCTAssertEqual(listening([port, port + 1]), [], "\(flags)")
         }
+    }
+
+    /// A Python server for inside: listens on port 8000 (the socket s, hashlib imported),
+    /// says "ready", then runs body.
+    func listening8000(_ body: String) -> String {
+        """
+        import hashlib, socket
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(('0.0.0.0', 8000))
+        s.listen()
+        print('ready', flush=True)
+
+        """ + body
     }
 
     /// Which of ports have a TCP socket listening in the host's namespace (/proc/net/tcp).
@@ -777,20 +786,15 @@ final class NetworkTests: XCTestCase {
     /// server saw says which); the client half-closed first, so the connection ends while
     /// the run waits for it. (Without the wait, 7 and 12 of the 16 MiB came, then the end.)
     func testAForwardedAnswerSentBeforeTheSandboxEndedIsDelivered() throws {
-        let server = """
-            import socket
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(('0.0.0.0', 8000))
-            s.listen()
-            print('ready', flush=True)
+        let server = listening8000(
+            """
             c, a = s.accept()
             print(a[0], flush=True)
             while c.recv(1 << 16): pass
             c.sendall(b'x' * (16 << 20))
             print('sent', flush=True)
             c.close()
-            """
+            """)
         for (flags, peer) in [([String](), "10.0.2.100"), (["--no-keeper"], "10.0.2.2")] {
             let port = 20000 + Int(getpid() % 20000) + 14 + flags.count
             let run = try h.start(["run", "--net", "slirp"] + flags + ["-p", "127.0.0.1:\(port):8000", "--", "python3", "-c", server])
