@@ -120,13 +120,17 @@ static sigset_t forwarded(void) {
     return s;
 }
 
-void rl_block_forwarded(sigset_t *old) {
+void rl_block_forwarded(void) {
     sigset_t s = forwarded();
-    pthread_sigmask(SIG_BLOCK, &s, old);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
 }
 
 int rl_forwarded_signalfd(void) {
     sigset_t s = forwarded();
+    for (int i = 0; i < rl_n_forwarded_signals; i++) {
+        struct sigaction a;
+        if (sigaction(rl_forwarded_signals[i], NULL, &a) == 0 && a.sa_handler == SIG_IGN) sigdelset(&s, rl_forwarded_signals[i]);
+    }
     int fd = signalfd(-1, &s, SFD_NONBLOCK | SFD_CLOEXEC);
     return fd < 0 ? -errno : fd;
 }

@@ -178,12 +178,10 @@ public final class SlirpRunner {
     /// a host socket whose bytes the sandbox's kernel still holds, and the far end would
     /// take the shortened stream for the whole one.)
     public func stop(linger: Bool = true) -> [NetLogEntry: Int] {
-        // Meanwhile the signals the run forwards to a sandbox are the loop's to read (Ctrl-C
-        // ends the wait), not this thread's to die of before the run cleans up.
-        var mask = sigset_t()
-        let holding = thread != nil
-        if holding { rl_block_forwarded(&mask) }
-        defer { if holding { pthread_sigmask(SIG_SETMASK, &mask, nil) } }
+        // The signals the run forwards to a sandbox stay blocked to the run's exit (its
+        // supervision left them so): the loop reads them (Ctrl-C ends the wait); none may
+        // kill the run before it has cleaned up.
+        rl_block_forwarded()
         if stopWrite >= 0 {
             var b: UInt8 = linger ? 1 : 0
             _ = send(stopWrite, &b, 1, Int32(MSG_NOSIGNAL))
@@ -208,9 +206,8 @@ public final class SlirpRunner {
 
     func loop() {
         defer { cleanup() }
-        // Forwarded signals are read by the run's supervision, then by ending (a thread
-        // of ours started before they were blocked must not die of them either).
-        rl_block_forwarded(nil)
+        // Made now, while fds are to be had (flows may take every one later).
+        signals = rl_forwarded_signalfd()
         buffer = SlirpRunner.readBuffer()
         tapBuffer = SlirpRunner.readBuffer()
         engine = SlirpEngine(config: config, policy: policy, partialTCPChecksums: true)
@@ -252,10 +249,16 @@ public final class SlirpRunner {
                     _ = recv(stopRead, &b, 1, Int32(MSG_DONTWAIT))
                     beginEnding(linger: b != 0)
                 } else if fd == signals {
-                    var info = [UInt8](repeating: 0, count: 128)  // a signalfd_siginfo each
-                    while info.withUnsafeMutableBytes({ read(signals, $0.baseAddress, $0.count) }) > 0 {}
-                    endWhy = "when the wait for them was interrupted"
-                    endBy = SlirpRunner.now()
+                    // Those that stop a program end the wait (SIGWINCH, SIGCONT, SIGUSR1 and
+                    // SIGUSR2 do not). Each signalfd_siginfo: 128 bytes, its number first.
+                    var info = [UInt8](repeating: 0, count: 128)
+                    while info.withUnsafeMutableBytes({ read(signals, $0.baseAddress, $0.count) }) == 128 {
+                        let n = info.withUnsafeBytes { $0.load(as: UInt32.self) }
+                        if [SIGINT, SIGTERM, SIGHUP, SIGQUIT].contains(Int32(n)) {
+                            endWhy = "when the wait for them was interrupted"
+                            endBy = SlirpRunner.now()
+                        }
+                    }
                 } else if fd == tap {
                     readTap()
                 } else if endBy == nil, let l = listeners.first(where: { $0.fd == fd }) {
@@ -347,7 +350,6 @@ public final class SlirpRunner {
                 ? "when it ended; --net slirp:linger=SECONDS lets them finish"
                 : "\(config.lingerMS / 1000) s after it ended; --net slirp:linger=SECONDS gives them longer"
         epoll_ctl(ep, EPOLL_CTL_DEL, stopRead, nil)
-        signals = rl_forwarded_signalfd()
         if signals >= 0 { _ = watch(signals, EPOLLIN.rawValue) }
         // A TCP listener shut stops listening (its waiting connections are reset) and keeps
         // its fd; a UDP one is only no longer read.

@@ -450,9 +450,9 @@ final class NetworkTests: XCTestCase {
     /// What the sandbox sent before it ended is delivered. The payload writes 32 MiB to a
     /// far end that reads slowly, closes the socket and exits while megabytes still wait in
     /// its kernel and in the engine; the run ends once they are delivered, and the far end
-    /// gets every byte, then the end of the stream. The control, linger=0 (no wait, as
-    /// before): the far end gets fewer bytes, and a reset, never a shortened stream that
-    /// ends as if it were whole.
+    /// gets every byte, then the end of the stream. The control, linger=0 (no wait): the
+    /// far end gets fewer bytes, and a reset, never a shortened stream that ends as if it
+    /// were whole.
     func testWhatTheSandboxSentBeforeItEndedIsDelivered() throws {
         let n = 32 << 20
         let sha = try h.run(["run", "--net", "slirp", "--", "curl", "-sS", "-m", "60", "http://\(a):\(port(a, 0))/bytes-sha?n=\(n)"]).out
@@ -784,7 +784,7 @@ final class NetworkTests: XCTestCase {
     /// the way to a client that reads slowly: the client gets all of it, then the end (not
     /// a reset), on both paths (spliced, and over the link with --no-keeper: the peer the
     /// server saw says which); the client half-closed first, so the connection ends while
-    /// the run waits for it. (Without the wait, 7 and 12 of the 16 MiB came, then the end.)
+    /// the run waits for it.
     func testAForwardedAnswerSentBeforeTheSandboxEndedIsDelivered() throws {
         let server = listening8000(
             """

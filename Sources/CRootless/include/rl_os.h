@@ -61,11 +61,12 @@ long rl_splice_nb(int from, int to, size_t len);
 // How many CPUs the calling thread may run on (sched_getaffinity), at least 1.
 int rl_cpus_allowed(void);
 // The signals a run forwards to its sandbox (SIGINT, SIGTERM, ...), once the sandbox has
-// ended: rl_block_forwarded blocks them in the calling thread (its mask before in *old,
-// unless NULL); rl_forwarded_signalfd reads them (non-blocking, close-on-exec): the fd or
-// -errno. So Ctrl-C while the engine waits for the connections the sandbox left ends that
-// wait, and the run still cleans up.
-void rl_block_forwarded(sigset_t *old);
+// ended: rl_block_forwarded blocks them in the calling thread; rl_forwarded_signalfd
+// reads those this process does not ignore (a blocked signal is queued even then:
+// nohup's SIGHUP must not count), non-blocking, close-on-exec: the fd or -errno. So
+// Ctrl-C while the engine waits for the connections the sandbox left ends that wait, and
+// the run still cleans up.
+void rl_block_forwarded(void);
 int rl_forwarded_signalfd(void);
 // pipe2(O_CLOEXEC | O_NONBLOCK), asked to hold size bytes (0: the default): 0 or -errno.
 int rl_pipe_nb(int fds[2], int size);
