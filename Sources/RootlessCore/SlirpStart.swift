@@ -102,7 +102,7 @@ final class SlirpStart {
         finished = true
         guard started else { return runner.discard() }
         // Waited for: the connections the sandbox left deliver what it sent first.
-        let log = runner.stop(linger: r?.outcome != Int32(bitPattern: RL_TIMED_OUT.rawValue))
+        let log = runner.stop(linger: r?.outcome != Int32(bitPattern: RL_TIMED_OUT.rawValue), log: plan.log)
         if plan.log { warn(SlirpPlan.report(log)) }
     }
 }

@@ -2,6 +2,7 @@ import CRootless
 import Glibc
 import RootlessOS
 import SlirpNet
+import Synchronization
 
 /// SlirpNet's host side: one thread, one epoll loop over the sandbox's TAP and every host
 /// socket its flows opened, driving the pure engine (SlirpEngine) and doing its effects.
@@ -177,11 +178,21 @@ public final class SlirpRunner {
     /// destinations for --net-log. (Not returning at once: the process's exit would close
     /// a host socket whose bytes the sandbox's kernel still holds, and the far end would
     /// take the shortened stream for the whole one.)
-    public func stop(linger: Bool = true) -> [NetLogEntry: Int] {
+    /// `log`: its destinations are wanted (the loop is then always waited for).
+    public func stop(linger: Bool = true, log: Bool = false) -> [NetLogEntry: Int] {
         // The signals the run forwards to a sandbox stay blocked to the run's exit (its
         // supervision left them so): the loop reads them (Ctrl-C ends the wait); none may
         // kill the run before it has cleaned up.
         rl_block_forwarded()
+        if !log, let t = thread, idle() {
+            // Nothing to finish: the process's exit ends the loop (not woken and waited
+            // for: a sandbox that never used its network costs its start nothing here).
+            // -p's TCP ports stop listening now, as ending's do.
+            for l in listeners where !l.udp { shutdown(l.fd, Int32(SHUT_RD)) }
+            thread = nil
+            Threads.detach(t)
+            return [:]
+        }
         if stopWrite >= 0 {
             var b: UInt8 = linger ? 1 : 0
             _ = send(stopWrite, &b, 1, Int32(MSG_NOSIGNAL))
@@ -192,6 +203,25 @@ public final class SlirpRunner {
         thread = nil
         Threads.join(t)
         return engine?.log ?? [:]
+    }
+
+    /// The loop's side of stop's shortcut: odd while it works (from its start until it
+    /// has the TAP, and after each wait), even while it waits with nothing left to do; and
+    /// the TCP connections it holds (relayed and spliced), written before each wait.
+    let phase = Atomic<Int>(1)
+    let connections = Atomic<Int>(0)
+
+    /// Whether the loop has nothing to finish, with the sandbox gone: at one moment it
+    /// waited for events (the same even phase before and after), held no TCP connection,
+    /// and the TAP held no frame. What the sandbox sent is all in the TAP's queue by the
+    /// time its pid 1 has exited, and without a connection its kernel sends nothing that
+    /// needs an answer. (A frame the loop read before the poll moved the phase first.)
+    func idle() -> Bool {
+        let g = phase.load(ordering: .sequentiallyConsistent)
+        guard g % 2 == 0, connections.load(ordering: .sequentiallyConsistent) == 0, tap >= 0 else { return false }
+        var p = pollfd(fd: tap, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, 0) == 0 else { return false }
+        return phase.load(ordering: .sequentiallyConsistent) == g
     }
 
     /// The engine's clock, in ms.
@@ -236,7 +266,14 @@ public final class SlirpRunner {
             // Effects left when apply reached its round cap: no wait, they go next.
             var timeout = !engine.effects.isEmpty ? 0 : due.map { Int32(clamping: $0 > now ? min($0 - now, 1000) : 0) } ?? 1000
             if let end = endBy { timeout = min(timeout, Int32(clamping: end > now ? end - now : 0)) }
+            // At rest only with no effect left to do (apply's round cap).
+            let resting = engine.effects.isEmpty
+            if resting {
+                connections.store(tcp.count + splices.count, ordering: .sequentiallyConsistent)
+                phase.add(1, ordering: .sequentiallyConsistent)
+            }
             let n = wait(&events, timeout)
+            if resting { phase.add(1, ordering: .sequentiallyConsistent) }
             if n < 0 && errno != EINTR {
                 fail("epoll_wait: \(OS.errorText(errno))")
                 return
