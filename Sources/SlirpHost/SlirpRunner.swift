@@ -187,8 +187,6 @@ public final class SlirpRunner {
         if !log, let t = thread, idle() {
             // Nothing to finish: the process's exit ends the loop (not woken and waited
             // for: a sandbox that never used its network costs its start nothing here).
-            // -p's TCP ports stop listening now, as ending's do.
-            for l in listeners where !l.udp { shutdown(l.fd, Int32(SHUT_RD)) }
             thread = nil
             Threads.detach(t)
             return [:]
@@ -206,17 +204,23 @@ public final class SlirpRunner {
     }
 
     /// The loop's side of stop's shortcut: odd while it works (from its start until it
-    /// has the TAP, and after each wait), even while it waits with nothing left to do; and
-    /// the TCP connections it holds (relayed and spliced), written before each wait.
+    /// has the TAP, and after each wait), even inside wait() with no effect pending; and
+    /// the TCP connections it holds (relayed and spliced, connecting and draining ones
+    /// too), written before each such wait.
     let phase = Atomic<Int>(1)
     let connections = Atomic<Int>(0)
 
     /// Whether the loop has nothing to finish, with the sandbox gone: at one moment it
     /// waited for events (the same even phase before and after), held no TCP connection,
-    /// and the TAP held no frame. What the sandbox sent is all in the TAP's queue by the
-    /// time its pid 1 has exited, and without a connection its kernel sends nothing that
-    /// needs an answer. (A frame the loop read before the poll moved the phase first.)
+    /// and the TAP held no frame. By the time pid 1's exit is seen, the sandbox's other
+    /// processes are gone (the kernel waits for them), what they sent has been handed to
+    /// the TAP as the normal path reads it too, and without a connection the sandbox's
+    /// kernel sends nothing that needs an answer. (A frame the loop read before the poll
+    /// moved the phase first: the loop turns odd before it reads, and the TAP's read and
+    /// poll take the same queue's lock.) Never with -p listeners: a client could be
+    /// accepted meanwhile, and ending stops them listening first.
     func idle() -> Bool {
+        guard listeners.isEmpty else { return false }
         let g = phase.load(ordering: .sequentiallyConsistent)
         guard g % 2 == 0, connections.load(ordering: .sequentiallyConsistent) == 0, tap >= 0 else { return false }
         var p = pollfd(fd: tap, events: Int16(POLLIN), revents: 0)
