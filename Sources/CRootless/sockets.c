@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -113,23 +112,12 @@ long rl_send_src(int fd, const void *buf, size_t len, const struct sockaddr *to,
     return n < 0 ? -errno : (long)n;
 }
 
-static sigset_t forwarded(void) {
+int rl_forwarded_signalfd(void) {
     sigset_t s;
     sigemptyset(&s);
-    for (int i = 0; i < rl_n_forwarded_signals; i++) sigaddset(&s, rl_forwarded_signals[i]);
-    return s;
-}
-
-void rl_block_forwarded(void) {
-    sigset_t s = forwarded();
-    pthread_sigmask(SIG_BLOCK, &s, NULL);
-}
-
-int rl_forwarded_signalfd(void) {
-    sigset_t s = forwarded();
     for (int i = 0; i < rl_n_forwarded_signals; i++) {
         struct sigaction a;
-        if (sigaction(rl_forwarded_signals[i], NULL, &a) == 0 && a.sa_handler == SIG_IGN) sigdelset(&s, rl_forwarded_signals[i]);
+        if (sigaction(rl_forwarded_signals[i], NULL, &a) == 0 && a.sa_handler != SIG_IGN) sigaddset(&s, rl_forwarded_signals[i]);
     }
     int fd = signalfd(-1, &s, SFD_NONBLOCK | SFD_CLOEXEC);
     return fd < 0 ? -errno : fd;

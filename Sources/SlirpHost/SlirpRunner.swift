@@ -179,11 +179,11 @@ public final class SlirpRunner {
     /// a host socket whose bytes the sandbox's kernel still holds, and the far end would
     /// take the shortened stream for the whole one.)
     /// `log`: its destinations are wanted (the loop is then always waited for).
+    /// The signals the run forwards to a sandbox are blocked in its threads from the
+    /// sandbox's start to the run's exit (rl_spawn and rl_warm_go block them, and
+    /// rl_supervise leaves them so for a run with a TAP): the loop reads them while it
+    /// waits (Ctrl-C ends the wait); none may kill the run before it has cleaned up.
     public func stop(linger: Bool = true, log: Bool = false) -> [NetLogEntry: Int] {
-        // The signals the run forwards to a sandbox stay blocked to the run's exit (its
-        // supervision left them so): the loop reads them (Ctrl-C ends the wait); none may
-        // kill the run before it has cleaned up.
-        rl_block_forwarded()
         if !log, let t = thread, idle() {
             // Nothing to finish: the process's exit ends the loop (not woken and waited
             // for: a sandbox that never used its network costs its start nothing here).
@@ -380,8 +380,8 @@ public final class SlirpRunner {
 
     /// The sandbox's processes are gone, its kernel is not (the TAP holds its network
     /// namespace): the frames it sent last are read, and no new -p connection is taken
-    /// (the listeners stay open, unwatched, so their fds are not reused meanwhile; those
-    /// waiting are reset when they close). Without `linger`, the loop ends this round.
+    /// (the listeners are shut, not closed, so their fds are not reused meanwhile).
+    /// Without `linger`, the loop ends this round.
     func beginEnding(linger: Bool) {
         endBy = SlirpRunner.now() + (linger ? config.lingerMS : 0)
         endWhy =

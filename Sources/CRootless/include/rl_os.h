@@ -60,13 +60,11 @@ int rl_setns_net(int fd);
 long rl_splice_nb(int from, int to, size_t len);
 // How many CPUs the calling thread may run on (sched_getaffinity), at least 1.
 int rl_cpus_allowed(void);
-// The signals a run forwards to its sandbox (SIGINT, SIGTERM, ...), once the sandbox has
-// ended: rl_block_forwarded blocks them in the calling thread; rl_forwarded_signalfd
-// reads those this process does not ignore (a blocked signal is queued even then:
-// nohup's SIGHUP must not count), non-blocking, close-on-exec: the fd or -errno. So
-// Ctrl-C while the engine waits for the connections the sandbox left ends that wait, and
-// the run still cleans up.
-void rl_block_forwarded(void);
+// The signals a run forwards to its sandbox (SIGINT, SIGTERM, ...; blocked in its threads
+// to its exit), once the sandbox has ended: a signalfd reading those this process does
+// not ignore (a blocked signal is queued even then: nohup's SIGHUP must not count),
+// non-blocking, close-on-exec: the fd or -errno. So Ctrl-C while the engine waits for the
+// connections the sandbox left ends that wait, and the run still cleans up.
 int rl_forwarded_signalfd(void);
 // pipe2(O_CLOEXEC | O_NONBLOCK), asked to hold size bytes (0: the default): 0 or -errno.
 int rl_pipe_nb(int fds[2], int size);
