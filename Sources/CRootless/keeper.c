@@ -2,17 +2,18 @@
 // already written (by newuidmap/newgidmap, or directly for --map self), so later
 // sandboxes join it with setns instead of mapping afresh per start — podman's pause
 // process. It also keeps a small pool of fresh network namespaces (owned by that user
-// namespace, only lo, up): creating one costs ~0.6 ms, the largest single step of a
-// start, and the keeper makes the next one while nobody is asking.
+// namespace, only lo, up; for --net slirp with its TAP made), see pool.c.
 //
-// The pool is kept by a second thread (see refill), warm sandboxes are built and held
+// The pool is kept by a second thread (pool.c), warm sandboxes are built and held
 // mount namespaces closed by a third (see builder); the main thread only answers.
 // Hand-off, over a SOCK_SEQPACKET socket in the caller's 0700 runtime dir: a run
 // connects, the keeper answers one message carrying the user namespace fd and, when the
-// pool has one, a network namespace fd, which it then closes: each network namespace is
-// handed out once and never entered by anything before the sandbox.
+// pool has one, a network namespace fd (and its TAP's socket), which it then closes: each
+// network namespace is handed out once and entered by nothing but the keeper's pool
+// thread before the sandbox.
 #include "wire.h"
 #include "child.h"
+#include "pool.h"
 #include <elf.h>
 #include <link.h>
 #include <errno.h>
@@ -43,7 +44,6 @@
 
 #define KEEPER_LISTEN_FD 3
 #define KEEPER_PARENT_FD 4
-#define KEEPER_POOL 2
 
 static int unix_addr(struct sockaddr_un *sa, const char *path) {
     memset(sa, 0, sizeof *sa);
@@ -203,7 +203,7 @@ static int ask_any(const char *path, struct iovec *req, int nreq, int fd, struct
     int e = r < 0 ? errno : EPROTO;
     close(s);
     int n = r > 0 ? rl_fd_take(&m, fds, 4) : 0;
-    if (r < (ssize_t)sizeof a->pid || a->pid <= 0 || n < 1 || (a->kind == 0 && n > 2) || (a->kind == 1 && n != 2 && n != 4) || a->kind < 0
+    if (r < (ssize_t)sizeof a->pid || a->pid <= 0 || n < 1 || (a->kind == 0 && n > 3) || (a->kind == 1 && n != 2 && n != 4) || a->kind < 0
         || a->kind > 1) {
         for (int i = 0; i < n; i++) close(fds[i]);
         return -e;
@@ -223,10 +223,12 @@ static int ask(const char *path, struct iovec *req, int nreq, int fd, struct kee
     return ask_any(path, req, nreq, fd, a, fds, nfds, 0);
 }
 
-// Only namespaces of the right kinds, and a network namespace the user namespace owns.
-static int check_namespaces(int *fds, int n, int *userns, int *netns) {
-    int ok = ns_type(fds[0]) == CLONE_NEWUSER;
-    if (ok && n == 2) {
+// Only namespaces of the right kinds, a network namespace the user namespace owns, and
+// with it a socket (its TAP's, made ahead: pool.c) only when asked with a key.
+static int check_namespaces(int *fds, int n, int keyed, int *userns, int *netns, int *tap) {
+    struct stat st;
+    int ok = ns_type(fds[0]) == CLONE_NEWUSER && (n < 3 || (keyed && fstat(fds[2], &st) == 0 && S_ISSOCK(st.st_mode)));
+    if (ok && n >= 2) {
         int owner = ioctl(fds[1], NS_GET_USERNS);
         struct stat a, b;
         ok = ns_type(fds[1]) == CLONE_NEWNET && owner >= 0 && fstat(owner, &a) == 0 && fstat(fds[0], &b) == 0
@@ -235,21 +237,22 @@ static int check_namespaces(int *fds, int n, int *userns, int *netns) {
     }
     if (!ok) { for (int i = 0; i < n; i++) close(fds[i]); return -EPROTO; }
     *userns = fds[0];
-    *netns = n == 2 ? fds[1] : -1;
+    *netns = n >= 2 ? fds[1] : -1;
+    *tap = n == 3 ? fds[2] : -1;
     return 0;
 }
 
-int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, int *pid) {
-    *userns = *netns = *pid = -1;
-    char req = want_net ? 'J' : 'U';
-    struct iovec iov = { &req, 1 };
+int rl_keeper_connect(const char *path, int want_net, const void *key, size_t key_len, int *userns, int *netns, int *tap, int *pid) {
+    *userns = *netns = *tap = *pid = -1;
+    char req = !want_net ? 'U' : key_len > 0 ? 'T' : 'J';
+    struct iovec iov[2] = { { &req, 1 }, { (void *)key, key_len } };
     struct keeper_answer a;
     int fds[4] = { -1, -1, -1, -1 }, n = 0;
     int proof = proof_fd();
-    int rc = ask(path, &iov, 1, proof, &a, fds, &n);
+    int rc = ask(path, iov, req == 'T' ? 2 : 1, proof, &a, fds, &n);
     if (proof >= 0) close(proof);
     if (rc == 0 && a.kind != 0) { for (int i = 0; i < n; i++) close(fds[i]); rc = -EPROTO; }
-    if (rc == 0) rc = check_namespaces(fds, n, userns, netns);
+    if (rc == 0) rc = check_namespaces(fds, n, req == 'T', userns, netns, tap);
     if (rc == 0) *pid = a.pid;
     return rc;
 }
@@ -291,8 +294,8 @@ int rl_keeper_warm(const char *path, const void *req, size_t len, int want_net, 
     *pid = a.pid;
     if (a.kind == 0) {
         // No warm sandbox this time (none yet, or this caller may not have one): the
-        // namespaces, as for 'J'/'U'.
-        rc = check_namespaces(fds, n, userns, netns);
+        // namespaces, as for 'J'/'U'/'T' (the request's config is the key).
+        rc = check_namespaces(fds, n, want_net, userns, netns, tap);
         return rc < 0 ? rc : 0;
     }
     struct stat st;
@@ -390,23 +393,6 @@ int rl_keeper_spawn(int listen_fd, struct rl_child *out) {
     return 0;
 }
 
-// One more fresh network namespace for the pool: the keeper moves into a new one (it
-// holds every capability in its user namespace, which owns it), brings lo up as the
-// sandbox's child would, and keeps an fd. Returns the fd or -1.
-static int fresh_netns(void) {
-    if (unshare(CLONE_NEWNET) < 0) return -1;
-    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    memcpy(ifr.ifr_name, "lo", 3);
-    int up = s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr) == 0);
-    if (s >= 0) close(s);
-    if (!up) { close(fd); return -1; }
-    return fd;
-}
-
 // The message: our pid (host pid namespace: we made only a user namespace), for
 // `keeper status|stop`, and the kind of the fds that ride along (struct keeper_answer).
 static int n_ready(void);
@@ -423,48 +409,6 @@ static int answer(int conn, int kind, int zpid, const int *fds, int n) {
     rl_fd_msghdr(&m, &iov, &a, sizeof a, &u);
     rl_fd_put(&m, fds, n);
     return sendmsg(conn, &m, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof a ? 0 : -1;
-}
-
-// The pool, filled by its own thread: a netns made right after another one was torn
-// down waits for the kernel's cleanup (rtnl), up to milliseconds, and a run asking then
-// must not wait behind it. unshare(CLONE_NEWNET) moves only the calling thread.
-static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t low;
-    int fds[KEEPER_POOL];
-    int n;
-} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { -1 }, 0 };
-
-static void *refill(void *arg) {
-    (void)arg;
-    for (;;) {
-        pthread_mutex_lock(&pool.mu);
-        while (pool.n >= KEEPER_POOL) pthread_cond_wait(&pool.low, &pool.mu);
-        pthread_mutex_unlock(&pool.mu);
-        int fd = fresh_netns();
-        if (fd < 0) return NULL; // e.g. max_net_namespaces reached: runs make their own
-        pthread_mutex_lock(&pool.mu);
-        pool.fds[pool.n++] = fd;
-        pthread_mutex_unlock(&pool.mu);
-    }
-}
-
-// A fresh network namespace from the pool (the refill thread is told), or -1 if empty.
-static int take_pooled(void) {
-    pthread_mutex_lock(&pool.mu);
-    int net = pool.n > 0 ? pool.fds[--pool.n] : -1;
-    pthread_cond_signal(&pool.low);
-    pthread_mutex_unlock(&pool.mu);
-    return net;
-}
-
-// The answer to 'J'/'U' (and to a warm request that gets no sandbox): our user namespace,
-// and a pooled network namespace when want_net and the pool has one (ours to close after).
-static void answer_namespaces(int conn, int userns, int want_net) {
-    int net = want_net ? take_pooled() : -1;
-    int fds[2] = { userns, net };
-    answer(conn, 0, 0, fds, net >= 0 ? 2 : 1);
-    if (net >= 0) close(net);
 }
 
 // Sandboxes whose mount namespace we hold until their pid 1 is gone (see rl_keeper_defer),
@@ -670,13 +614,6 @@ static struct rl_config *warm_config(char *work, const char *req, size_t len) {
     return c;
 }
 
-static int warm_valid(const char *req, size_t len) {
-    char *work = aligned_alloc(8, (len + 7) & ~(size_t)7);
-    int ok = work && warm_config(work, req, len) != NULL;
-    free(work);
-    return ok;
-}
-
 // Builds a warm sandbox for req and keeps it (builder thread; mu not held): it says
 // RL_STEP_READY on its socket once its payload waits. 0 or -1.
 static int build_spare(const char *req, size_t len) {
@@ -696,7 +633,7 @@ static int build_spare(const char *req, size_t len) {
     if (c->tap && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, t) < 0) goto fail;
     c->net_sock = t[1];
     if (c->clone_flags & CLONE_NEWNET) {
-        net = take_pooled();
+        net = rl_pool_take_plain();
         if (net >= 0) { c->netns_fd = net; c->clone_flags &= ~(uint64_t)CLONE_NEWNET; }
     }
     // rl_spawn leaves the forwarded signals blocked for a supervisor; we are none.
@@ -895,6 +832,25 @@ static int peer_pidfd(int conn) {
     return getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &pfd, &l) == 0 ? pfd : -1;
 }
 
+// The answer to 'J'/'U'/'T' (and to a warm request that gets no sandbox): our user
+// namespace, and when want_net a pooled network namespace if there is one; for a
+// --net slirp run (key: its TAP's, rl_tap_key) one with its TAP made, and the socket the
+// TAP's fd waits in, if the pool has one made with that key. Ours to close after.
+static void answer_namespaces(int conn, int userns, int want_net, const char *key, size_t key_len) {
+    int net = -1, sock = -1;
+    if (want_net) rl_pool_take(key, key_len, &net, &sock);
+    // Our own reference to the TAP, held until the run has exited, as for a warm one
+    // (serve_warm): the run's close is then never the last.
+    int tapref = sock >= 0 ? peek_tap(sock) : -1;
+    int fds[3] = { userns, net, sock };
+    int sent = answer(conn, 0, 0, fds, net < 0 ? 1 : sock < 0 ? 2 : 3) == 0;
+    int front = sent && tapref >= 0 ? peer_pidfd(conn) : -1;
+    if (front >= 0 && n_watch + 2 <= KEEPER_WATCH) hold(front, tapref, NULL, 0);
+    else { if (tapref >= 0) close(tapref); if (front >= 0) close(front); }
+    if (net >= 0) close(net);
+    if (sock >= 0) close(sock);
+}
+
 static void serve_warm(int conn, int userns, int proof, char kind, const char *req, size_t len) {
     int ok = peer_is_user(proof);
     int i = ok ? find_spare(req, len, 1) : -1;
@@ -940,12 +896,25 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
             return;
         }
         drop_spare(i, 1);
-    } else {
-        answer_namespaces(conn, userns, kind == 'W');
+    }
+    // A miss: the request's config, checked (a first run's, for the builds below) and, with
+    // --net slirp, the key of the TAP its namespace may come with.
+    int first = ok && i == -1 && have_builder, valid = 0;
+    if (i < 0 && (first || kind == 'W')) {
+        static char key[8 * 1024];
+        size_t key_len = 0;
+        char *work = aligned_alloc(8, (len + 7) & ~(size_t)7);
+        struct rl_config *c = work ? warm_config(work, req, len) : NULL;
+        valid = c != NULL;
+        if (c && kind == 'W') key_len = rl_tap_key(c, key, sizeof key);
+        free(work);
+        answer_namespaces(conn, userns, kind == 'W', key, key_len);
+    } else if (i < 0) {
+        answer_namespaces(conn, userns, kind == 'W', NULL, 0);
     }
     // The first run like this (checked here, after its answer): room is made by dropping
     // the oldest spares, then WARM_PER_REQUEST are built, in the builder.
-    if (ok && i == -1 && have_builder && warm_valid(req, len)) {
+    if (first && valid) {
         char *copy = malloc(len);
         if (!copy) return;
         memcpy(copy, req, len);
@@ -987,7 +956,9 @@ static void serve(int conn, int userns) {
     }
     pthread_mutex_lock(&mu); // answer() counts the spares
     if (r == 1 && n == 1 && (req == 'J' || req == 'U')) {
-        answer_namespaces(conn, userns, req == 'J');
+        answer_namespaces(conn, userns, req == 'J', NULL, 0);
+    } else if (r > 1 && n == 1 && req == 'T' && !(m.msg_flags & MSG_TRUNC)) {
+        answer_namespaces(conn, userns, 1, body, (size_t)r - 1);
     } else if (r > 1 && n == 1 && (req == 'W' || req == 'V') && !(m.msg_flags & MSG_TRUNC)) {
         serve_warm(conn, userns, fds[0], req, body, (size_t)r - 1);
     } else if (r == 1 && req == 'D' && n == 3 && n_watch < KEEPER_WATCH && ns_type(fds[1]) == CLONE_NEWNS) {
@@ -1029,7 +1000,7 @@ __attribute__((noreturn)) void rl_keeper_loop(void) {
     read_text("/proc/self/attr/current", self.label, sizeof self.label);
     // No refill thread, no pool: runs make their own network namespaces. No builder, no
     // warm sandboxes: runs start cold (queue_chore).
-    start_thread(refill, 64 * 1024);
+    rl_pool_start(start_thread);
     wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     // The builder's stack is copied into each sandbox's pid 1 (clone3 without CLONE_VM),
     // which builds the root on it: child_main needs ~20 KiB.

@@ -249,7 +249,7 @@ __attribute__((noreturn)) static void child_main(const struct rl_config *c, int 
         loopback_up(rep);
     }
     // SlirpNet: the TAP, in the network namespace just joined or made (net.c).
-    if (c->tap) rl_net_tap(c, rep, tapsock);
+    if (c->tap && !c->tap_made) rl_net_tap(c, rep, tapsock);
 
     if (!c->no_userns && !c->keep_root) rl_build_root(c, rep);
 
@@ -363,7 +363,7 @@ int rl_spawn(const struct rl_config *c, struct rl_child *out) {
     }
     // SlirpNet's socket for the TAP's fd, lifted likewise.
     int tapsock = -1;
-    if (c->tap && (tapsock = fcntl(c->net_sock, F_DUPFD_CLOEXEC, min_fd)) < 0) {
+    if (c->tap && !c->tap_made && (tapsock = fcntl(c->net_sock, F_DUPFD_CLOEXEC, min_fd)) < 0) {
         int e = errno; close(syncp[0]); close(syncp[1]); close(repp[0]); close(repp[1]); if (netfd >= 0) close(netfd); return -e;
     }
     syncp[0] = lift_fd(syncp[0], min_fd);

@@ -43,7 +43,7 @@
 #define START_MAGIC 0x31545352u // "RST1"
 // The entry's own format (its header), bumped by hand; the config inside it is versioned
 // by its tables (rl_config_layout), which follow every field by themselves.
-#define START_FORMAT 2u
+#define START_FORMAT 3u
 #define START_MAX (1u << 20)
 #define START_BUCKETS 256
 #define OBS_MAX_READ (256 * 1024)
@@ -58,7 +58,7 @@ struct start_hdr {
     uint64_t sock;             // the keeper's socket
     uint64_t argv, sets;       // offsets of argc+1 / n_sets+1 string offsets (0-terminated)
     uint32_t argc, n_sets;     // sets: the -e entries, in order ("K=V" sets, "K" copies)
-    uint32_t want_net, clear_env;
+    uint32_t clear_env, pad;
     uint64_t default_path;     // PATH when the environment has none
     uint64_t cfg;              // the run's rl_config, flattened (flat.c)
 };
@@ -240,7 +240,6 @@ long rl_start_encode(void *buf, size_t cap, const struct rl_start *in, const str
     h.sock = (uint64_t)(uintptr_t)rl_pk_str(&p, in->sock);
     h.argv = rl_pk_strv(&p, c->argv, &h.argc);
     h.sets = rl_pk_strv(&p, in->sets, &h.n_sets);
-    h.want_net = in->want_net ? 1 : 0;
     h.clear_env = in->clear_env ? 1 : 0;
     h.default_path = (uint64_t)(uintptr_t)rl_pk_str(&p, in->default_path);
     // The run's whole config but what is made per process: envp and PATH (rl_start_env),
@@ -257,7 +256,7 @@ int rl_start_parse(void *buf, size_t len, struct rl_start *out) {
     struct start_hdr h;
     if (((uintptr_t)b & 7) || len < sizeof h) return -1;
     memcpy(&h, b, sizeof h);
-    if (h.magic != START_MAGIC || h.format != START_FORMAT || h.layout != rl_config_layout() || h.total != len || h.want_net > 1 || h.clear_env > 1) return -1;
+    if (h.magic != START_MAGIC || h.format != START_FORMAT || h.layout != rl_config_layout() || h.total != len || h.clear_env > 1 || h.pad) return -1;
     if (h.inputs < sizeof h || h.inputs > len || h.n_inputs > len - h.inputs) return -1;
     if (h.n_obs && (h.obs < sizeof h || h.obs > len || h.n_obs > len - h.obs)) return -1;
     if (h.n_obs && obs_walk(b + h.obs, h.n_obs, 0) < 0) return -1;
@@ -279,7 +278,6 @@ int rl_start_parse(void *buf, size_t len, struct rl_start *out) {
     out->n_obs = h.n_obs;
     out->notes = notes;
     out->sock = sock;
-    out->want_net = (int32_t)h.want_net;
     out->clear_env = (int32_t)h.clear_env;
     out->sets = sets;
     out->default_path = dpath;
@@ -475,7 +473,9 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
     }
     timing("request packed:");
     int u, nn, kpid, zpid, pidfd, sock, tap;
-    int rc = n > 0 ? rl_keeper_warm(s.sock, req, (size_t)n, s.want_net, &u, &nn, &kpid, &zpid, &pidfd, &sock, &tap) : -1;
+    // Without the namespaces a miss would bring (this path cannot use them: the Swift
+    // path asks again), so that none of the keeper's pool is spent on it.
+    int rc = n > 0 ? rl_keeper_warm(s.sock, req, (size_t)n, 0, &u, &nn, &kpid, &zpid, &pidfd, &sock, &tap) : -1;
     if (rc == 1 && (tap >= 0) != (s.cfg->tap != 0)) { // a TAP exactly when the config asked for one
         rl_warm_drop(pidfd, sock, tap, u);
         rc = -EPROTO;
@@ -484,7 +484,7 @@ static int32_t fast(int argc, char *const *argv, char *const *envp_in, struct rl
     if (rc != 1) {
         // No sandbox this time: the Swift path asks again (the keeper, asked once already,
         // is building one and hands it over when ready) or starts cold.
-        if (rc == 0) { if (u >= 0) close(u); if (nn >= 0) close(nn); }
+        if (rc == 0) { if (u >= 0) close(u); if (nn >= 0) close(nn); if (tap >= 0) close(tap); }
         free(envp);
         free(b);
         timing("miss");

@@ -10,7 +10,9 @@ public protocol KeeperOps {
     /// The namespaces of the keeper holding these maps (started if needed, its maps
     /// written by `writeMaps(pid)`), with a pooled network namespace when `net`, or nil.
     /// With `warm` (a request from warmRequest) the handle may carry a warm sandbox instead.
-    func keeper(_ idmap: IDMapPlan, net: Bool, warm: [UInt8]?, writeMaps: (Int32) throws -> Void) -> KeeperHandle?
+    /// `tap` (--net slirp: rl_tap_key's bytes): the pooled namespace may come with its TAP
+    /// made (a warm request is its own key).
+    func keeper(_ idmap: IDMapPlan, net: Bool, warm: [UInt8]?, tap: [UInt8]?, writeMaps: (Int32) throws -> Void) -> KeeperHandle?
     /// What identifies the sandbox cfg describes for this caller (rl_warm_pack), or nil when
     /// the keeper may not build it (the caller is confined, a path is missing, too big).
     func warmRequest(_ cfg: UnsafePointer<rl_config>) -> [UInt8]?
@@ -34,7 +36,7 @@ public final class KeeperStarts: FastStarts {
     public init(ops: any KeeperOps = LiveKeeperOps()) { self.ops = ops }
 
     public func tryFast(_ plan: Plan, _ cfg: CConfig, writeMaps: (Int32) throws -> Void, tap: ((WarmNet) -> Void)?) -> FastTry {
-        guard plan.keeper, let idmap = plan.idmap else { return .cold(userns: nil, netns: nil) }
+        guard plan.keeper, let idmap = plan.idmap else { return .cold(userns: nil, netns: nil, tap: nil) }
         // A helper (--net slirp4netns, pasta) configures the namespace the child is cloned
         // with, before release: a pooled one, joined only after release, would not be it.
         let net = plan.namespaces.contains(.net) && plan.netHelper == nil
@@ -42,16 +44,30 @@ public final class KeeperStarts: FastStarts {
         // like this one) and is asked with what identifies it; on a hit only the command is
         // left to send. On a miss it answers as usual and builds one for the next run.
         let request = plan.warm && !StartCache.coldOnly ? withUnsafePointer(to: cfg.config) { ops.warmRequest($0) } : nil
-        keeper = ops.keeper(idmap, net: net, warm: request, writeMaps: writeMaps)
-        guard let k = keeper else { return .cold(userns: nil, netns: nil) }
+        // --net slirp: what the keeper's pool makes its TAP with (a warm request names it).
+        let tapKey = net ? withUnsafePointer(to: cfg.config) { KeeperStarts.tapKey($0) } : nil
+        keeper = ops.keeper(idmap, net: net, warm: request, tap: request == nil ? tapKey : nil, writeMaps: writeMaps)
+        guard let k = keeper else { return .cold(userns: nil, netns: nil, tap: nil) }
         // The keeper took the request: a later run like this one can send it from its
         // entry (StartCache). The config as it stands, before a miss joins namespaces.
         if request != nil { withUnsafePointer(to: cfg.config) { ops.rememberStart($0, plan, socket: k.socket) } }
-        guard let w = k.warm else { return .cold(userns: k.userns, netns: k.netns) }
+        guard let w = k.warm else { return .cold(userns: k.userns, netns: k.netns, tap: k.tap) }
         if let r = withUnsafePointer(to: cfg.config, { runWarm(w, $0, tap: tap) }) { return .ran(r) }
         // The command could not be sent (the sandbox is gone): ask again, cold.
-        keeper = ops.keeper(idmap, net: net, warm: nil, writeMaps: writeMaps)
-        return .cold(userns: keeper?.userns, netns: keeper?.netns)
+        keeper = ops.keeper(idmap, net: net, warm: nil, tap: tapKey, writeMaps: writeMaps)
+        return .cold(userns: keeper?.userns, netns: keeper?.netns, tap: keeper?.tap)
+    }
+
+    /// cfg's TAP as the keeper's pool makes it ahead (rl_tap_key), or nil: no TAP, or one
+    /// the pool would not make.
+    static func tapKey(_ cfg: UnsafePointer<rl_config>) -> [UInt8]? {
+        guard cfg.pointee.tap != 0 else { return nil }
+        var n = 0
+        let key = [UInt8](unsafeUninitializedCapacity: 8 * 1024) { b, count in
+            n = rl_tap_key(cfg, b.baseAddress, b.count)
+            count = n
+        }
+        return n > 0 ? key : nil
     }
 
     /// Before the child runs: the keeper holds the sandbox's mount namespace until pid 1
@@ -98,8 +114,8 @@ public struct LiveKeeperOps: KeeperOps {
     var recipe: StartCache.Recipe?
     public init(recipe: StartCache.Recipe? = nil) { self.recipe = recipe }
 
-    public func keeper(_ idmap: IDMapPlan, net: Bool, warm: [UInt8]?, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
-        KeeperStore()?.join(idmap, net: net, warm: warm, writeMaps: writeMaps)
+    public func keeper(_ idmap: IDMapPlan, net: Bool, warm: [UInt8]?, tap: [UInt8]?, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+        KeeperStore()?.join(idmap, net: net, warm: warm, tapKey: tap, writeMaps: writeMaps)
     }
 
     public func warmRequest(_ cfg: UnsafePointer<rl_config>) -> [UInt8]? {

@@ -5,10 +5,12 @@ import Glibc
 import IDMap
 
 /// What a keeper hands a run: its user namespace, and a fresh network namespace from its
-/// pool (nil when the pool was empty: the run then makes its own).
+/// pool (nil when the pool was empty: the run then makes its own), for --net slirp maybe
+/// with its TAP made: `tap`, the socket [tap, netns] wait in, as the engine takes them.
 public struct KeeperHandle {
     public var userns: Int32
     public var netns: Int32?
+    public var tap: Int32?
     /// The keeper's own pid, as it reported it (for status and stop).
     public var pid: Int32 = 0
     /// Where it listens (a run hands it its mount namespace there, see Launcher).
@@ -16,9 +18,10 @@ public struct KeeperHandle {
     /// A sandbox it built ahead for a run like this one (then userns is -1): only the
     /// command is left to send (warm.c).
     public var warm: WarmSandbox?
-    public init(userns: Int32, netns: Int32?, pid: Int32 = 0, socket: String = "", warm: WarmSandbox? = nil) {
+    public init(userns: Int32, netns: Int32?, tap: Int32? = nil, pid: Int32 = 0, socket: String = "", warm: WarmSandbox? = nil) {
         self.userns = userns
         self.netns = netns
+        self.tap = tap
         self.pid = pid
         self.socket = socket
         self.warm = warm
@@ -57,10 +60,11 @@ public struct KeeperStore {
     /// then maps a fresh namespace itself (and reports any helper failure as usual).
     /// `net`: also take a pooled network namespace (a run with its own, --net none).
     /// `warm`: a warm request (rl_warm_pack): take the sandbox built for it if there is one.
-    public func join(_ m: IDMapPlan, net: Bool, warm: [UInt8]? = nil, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+    /// `tapKey`: a TAP's key (rl_tap_key): the network namespace may come with it made.
+    public func join(_ m: IDMapPlan, net: Bool, warm: [UInt8]? = nil, tapKey tap: [UInt8]? = nil, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
         let key = Keeper.key(m) + "-" + KeeperStore.build
         var e: Int32 = 0
-        if let h = connect(key, net: net, warm: warm, error: &e) { return h }
+        if let h = connect(key, net: net, warm: warm, tapKey: tap, error: &e) { return h }
         // Only a missing or dead keeper is replaced. One that is there but did not answer
         // (busy, stopped) keeps its socket: replacing it would orphan it, alive and
         // unreachable by `keeper stop`. This run then maps its own namespace.
@@ -70,22 +74,22 @@ public struct KeeperStore {
         guard lock >= 0 else { return nil }
         defer { close(lock) }
         guard rl_flock(lock, LOCK_EX) == 0 else { return nil }
-        if let h = connect(key, net: net, warm: warm, error: &e) { return h }
+        if let h = connect(key, net: net, warm: warm, tapKey: tap, error: &e) { return h }
         guard e == ENOENT || e == ECONNREFUSED else { return nil }
-        return start(key, net: net, warm: warm, writeMaps: writeMaps)
+        return start(key, net: net, warm: warm, tapKey: tap, writeMaps: writeMaps)
     }
 
     /// The keeper's socket is named by the hash of its maps and lives in our 0700 runtime
     /// directory: whoever answers there is a keeper we started with exactly these maps
     /// (the C side checks the namespace kinds and that the user namespace owns the network
     /// one). A dead keeper's socket refuses the connection. `error`: the errno on nil.
-    func connect(_ key: String, net: Bool, warm: [UInt8]? = nil, error: UnsafeMutablePointer<Int32>? = nil) -> KeeperHandle? {
+    func connect(_ key: String, net: Bool, warm: [UInt8]? = nil, tapKey: [UInt8]? = nil, error: UnsafeMutablePointer<Int32>? = nil) -> KeeperHandle? {
         var u: Int32 = -1, n: Int32 = -1, pid: Int32 = -1
         var zpid: Int32 = -1, pidfd: Int32 = -1, sock: Int32 = -1, tap: Int32 = -1
         let path = socketPath(key)
         let rc =
             warm.map { w in w.withUnsafeBytes { rl_keeper_warm(path, $0.baseAddress, $0.count, net ? 1 : 0, &u, &n, &pid, &zpid, &pidfd, &sock, &tap) } }
-            ?? rl_keeper_connect(path, net ? 1 : 0, &u, &n, &pid)
+            ?? (tapKey ?? []).withUnsafeBytes { rl_keeper_connect(path, net ? 1 : 0, $0.baseAddress, $0.count, &u, &n, &tap, &pid) }
         guard rc >= 0 else {
             error?.pointee = -rc
             return nil
@@ -95,7 +99,7 @@ public struct KeeperStore {
                 userns: -1, netns: nil, pid: pid, socket: path,
                 warm: WarmSandbox(pid: zpid, pidfd: pidfd, socket: sock, tap: tap >= 0 ? WarmNet(tapSocket: tap, userns: u >= 0 ? u : nil) : nil))
         }
-        return KeeperHandle(userns: u, netns: n >= 0 ? n : nil, pid: pid, socket: path)
+        return KeeperHandle(userns: u, netns: n >= 0 ? n : nil, tap: tap >= 0 ? tap : nil, pid: pid, socket: path)
     }
 
     func socketPath(_ key: String) -> String { dir + "/" + key + ".sock" }
@@ -112,7 +116,7 @@ public struct KeeperStore {
     /// listen -> clone the keeper (the socket as its fd 3) -> write its maps -> release
     /// it -> ask it like any later run. The socket exists before the keeper does, so a run
     /// that connects early waits in the backlog instead of failing.
-    func start(_ key: String, net: Bool, warm: [UInt8]?, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+    func start(_ key: String, net: Bool, warm: [UInt8]?, tapKey tap: [UInt8]?, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
         let listener = rl_keeper_listen(socketPath(key))
         guard listener >= 0 else { return nil }
         var child = rl_child()
@@ -123,7 +127,7 @@ public struct KeeperStore {
             rl_abort(&child)
             return nil
         }
-        guard rl_release(&child) == 0, let h = connect(key, net: net, warm: warm) else {
+        guard rl_release(&child) == 0, let h = connect(key, net: net, warm: warm, tapKey: tap) else {
             rl_abort(&child)
             return nil
         }

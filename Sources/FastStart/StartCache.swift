@@ -113,7 +113,6 @@ public enum StartCache {
                                 e.n_obs = obs.count
                                 e.notes = notesPtr
                                 e.sock = sockPtr
-                                e.want_net = plan.namespaces.contains(.net) ? 1 : 0
                                 e.clear_env = recipe.clearEnv ? 1 : 0
                                 e.sets = setsC
                                 e.default_path = pathPtr

@@ -169,6 +169,13 @@ public final class CConfig {
     /// SlirpNet: the child's end of the socket its TAP's fd comes back on.
     public func tap(socket fd: Int32) { config.net_sock = fd }
 
+    /// SlirpNet: the network namespace joined has its TAP already (the keeper's pool made
+    /// it with these setup requests); the child makes none and sends nothing.
+    public func tapMade() {
+        config.tap_made = 1
+        config.net_sock = -1
+    }
+
     /// The sandbox's cgroup leaf (clone3 with CLONE_INTO_CGROUP), once made: after the
     /// keeper was asked, which must not start inside it.
     public func enter(cgroup fd: Int32) {

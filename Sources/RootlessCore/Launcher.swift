@@ -36,14 +36,15 @@ public struct WarmNet {
 
 public enum FastTry {
     case ran(rl_result)
-    case cold(userns: Int32?, netns: Int32?)
+    /// tap: --net slirp's TAP made ahead in netns (the socket it waits in), or nil.
+    case cold(userns: Int32?, netns: Int32?, tap: Int32?)
 }
 
 /// No fast starts: every sandbox is made from scratch.
 public struct ColdOnly: FastStarts {
     public init() {}
     public func tryFast(_ plan: Plan, _ cfg: CConfig, writeMaps: (Int32) throws -> Void, tap: ((WarmNet) -> Void)?) -> FastTry {
-        .cold(userns: nil, netns: nil)
+        .cold(userns: nil, netns: nil, tap: nil)
     }
     public func remember(_ plan: Plan, _ child: rl_child) {}
 }
@@ -106,9 +107,19 @@ public struct Launcher {
         case let .ran(r):
             if let n = net, let p = plan.slirp { n.finish(p, after: r, warn: warn) }
             return withExtendedLifetime(cfg) { status(r, plan) }
-        case let .cold(userns, netns): joined = (userns, netns)
+        case let .cold(userns, netns, tap):
+            joined = (userns, netns)
+            // The keeper made the TAP in that namespace already: the child makes none.
+            if let t = tap {
+                if let n = net {
+                    n.tapMadeAhead(t)
+                    cfg.tapMade()
+                } else {
+                    close(t)
+                }
+            }
         }
-        PhaseTimer.mark("keeper")
+        PhaseTimer.mark(cfg.config.tap_made != 0 ? "keeper: TAP made ahead" : "keeper")
         defer { if let n = joined.netns { close(n) } }
         cfg.join(userns: joined.userns, netns: joined.netns)
         var cgroup: CgroupHandle?

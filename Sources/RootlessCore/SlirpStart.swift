@@ -85,6 +85,13 @@ final class SlirpStart {
         start(warn: warn)
     }
 
+    /// The keeper's pool made the TAP in the network namespace the child joins: it waits
+    /// in `socket` (as the child would have sent it), and the child has no end to send on.
+    func tapMadeAhead(_ socket: Int32) {
+        closeChildEnd()
+        runner.takeTap(from: socket)
+    }
+
     private func start(warn: (String) -> Void) {
         if runner.start() { started = true } else { warn("cannot start the network engine: \(OS.errorText(errno)); the sandbox has no network") }
     }

@@ -592,6 +592,36 @@ final class NetworkTests: XCTestCase {
         return false
     }
 
+    /// A cold --net slirp run may join a network namespace of the keeper's pool whose TAP
+    /// the keeper made ahead, with the setup requests of the last such run (its key): the
+    /// sandbox has the link its own flags ask for, and its network works. A run with other
+    /// flags never gets that TAP (it makes its own), and teaches the pool its own.
+    func testATAPMadeAheadIsTheLinkTheRunAskedFor() throws {
+        let timing = ["ROOTLESS_TIMING": "1"]
+        let fetch = "cat /sys/class/net/tap0/mtu; curl -sS -m 10 http://\(a):\(port(a, 0))/hello"
+        /// Runs with this MTU until one joins a TAP made ahead (the pool is filled in the
+        /// background: at most 20 runs), each checked from inside; whether one did.
+        func untilMadeAhead(_ mtu: Int) throws -> (ahead: Bool, first: Bool) {
+            var first = false
+            for i in 0..<20 {
+                let r = try h.run(["run", "--no-warm", "--net", "slirp:mtu=\(mtu)", "--", "sh", "-c", fetch], env: timing)
+                XCTAssertEqual(r.out, "\(mtu)\nhello-from-server\n", r.err)
+                let ahead = r.err.contains("keeper: TAP made ahead")
+                if i == 0 { first = ahead }
+                if ahead { return (true, first) }
+            }
+            return (false, first)
+        }
+        let one = try untilMadeAhead(1400)
+        XCTAssertTrue(one.ahead, "no run joined a TAP made ahead")
+        XCTAssertFalse(one.first, "the first run taught the pool its key")
+        // Another MTU: its first run makes its own TAP (the one made ahead has MTU 1400),
+        // and later ones get TAPs made with its key.
+        let other = try untilMadeAhead(9000)
+        XCTAssertFalse(other.first, "a run with another MTU was given a TAP made for 1400")
+        XCTAssertTrue(other.ahead, "the pool did not learn the new key")
+    }
+
     /// A warm --net slirp run's TAP: the keeper holds a reference of its own while the run
     /// lives (the last close of a TAP waits an RCU grace period, which is then not on the
     /// run's exit path) and lets it go once the run has exited: no TAP is kept after.

@@ -8,6 +8,7 @@ import CRootless
 @testable import Images
 @testable import Registry
 @testable import RootlessCommands
+import SlirpNet
 import XCTest
 
 /// The launcher's order of effects, recorded by a fake kernel.
@@ -39,14 +40,21 @@ final class LauncherTests: XCTestCase {
         /// A warm sandbox the keeper hands over (to a run that sent a warm request).
         var warmSandbox: WarmSandbox?
         var warmGoResult: Int32 = 0
-        func keeper(_ idmap: IDMapPlan, net: Bool, warm: [UInt8]?, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
-            calls.append("keeper " + IDMapPlan.render(idmap.uidLines).split(separator: "\n").joined(separator: ",") + (warm != nil ? " warm" : ""))
+        /// A TAP made ahead the keeper hands over with its namespace (to a run that gave a key).
+        var keeperTap: Int32?
+        var tapKeys: [[UInt8]] = []
+        func keeper(_ idmap: IDMapPlan, net: Bool, warm: [UInt8]?, tap: [UInt8]?, writeMaps: (Int32) throws -> Void) -> KeeperHandle? {
+            calls.append(
+                "keeper " + IDMapPlan.render(idmap.uidLines).split(separator: "\n").joined(separator: ",") + (warm != nil ? " warm" : "")
+                    + (tap != nil ? " tap" : ""))
+            if let t = tap { tapKeys.append(t) }
             if startKeeper { try? writeMaps(7) }
             if warm != nil, let w = warmSandbox {
                 warmSandbox = nil  // handed out once
                 return KeeperHandle(userns: -1, netns: nil, warm: w)
             }
-            return keeperFD.map { KeeperHandle(userns: $0, netns: net ? keeperNetFD : nil) }
+            defer { keeperTap = nil }
+            return keeperFD.map { KeeperHandle(userns: $0, netns: net ? keeperNetFD : nil, tap: tap != nil ? keeperTap : nil) }
         }
         func warmRequest(_ cfg: UnsafePointer<rl_config>) -> [UInt8]? {
             calls.append("warm request argv=\(cfg.pointee.argv != nil) zygote=\(cfg.pointee.zygote)")
@@ -66,7 +74,7 @@ final class LauncherTests: XCTestCase {
         func landlockABI() -> Int32 { calls.append("landlock-abi"); return 7 }
         func spawn(_ cfg: UnsafePointer<rl_config>) throws -> rl_child {
             calls.append(
-                "spawn flags=\(String(cfg.pointee.clone_flags, radix: 16))\(cfg.pointee.join_userns != 0 ? " join=\(cfg.pointee.userns_fd)" : "")\(cfg.pointee.netns_fd >= 0 ? " netns=\(cfg.pointee.netns_fd)" : "")\(cfg.pointee.into_cgroup != 0 ? " cgroup=\(cfg.pointee.cgroup_fd)" : "") mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))"
+                "spawn flags=\(String(cfg.pointee.clone_flags, radix: 16))\(cfg.pointee.tap != 0 ? " tap=\(cfg.pointee.tap_made != 0 ? "made" : "\(cfg.pointee.net_sock)")" : "")\(cfg.pointee.join_userns != 0 ? " join=\(cfg.pointee.userns_fd)" : "")\(cfg.pointee.netns_fd >= 0 ? " netns=\(cfg.pointee.netns_fd)" : "")\(cfg.pointee.into_cgroup != 0 ? " cgroup=\(cfg.pointee.cgroup_fd)" : "") mounts=\(cfg.pointee.n_mounts) argv0=\(String(cString: cfg.pointee.argv[0]!))"
             )
             return rl_child(pid: 42, pidfd: -1, sync_fd: -1, report_fd: -1, pty_master: -1, notify_sock: -1, foreign: 0)
         }
@@ -184,6 +192,34 @@ final class LauncherTests: XCTestCase {
             XCTAssertTrue(k.calls.contains { $0.hasPrefix("spawn") }, "\(flags): started cold \(k.calls)")
             if tap { XCTAssertEqual(fcntl(sp[0], F_GETFD), -1, "the unasked-for TAP socket was closed") }
         }
+    }
+
+    /// --net slirp, cold: the run gives the keeper its TAP's key (its setup requests, back
+    /// to back). With a TAP the keeper's pool made with that key, the child makes none and
+    /// the engine takes the socket it waits in; without, the child makes it as ever.
+    func testATAPMadeAheadByTheKeeperGoesToTheEngineAndTheChildMakesNone() throws {
+        let p = try plan(["--net", "slirp", "--net-log", "true"])
+        let want = Netlink.setup(p.slirp!.config).flatMap { $0 }
+        for pooled in [true, false] {
+            let k = Recorder()
+            k.keeperFD = 9
+            k.keeperNetFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            var sp: [Int32] = [-1, -1]
+            XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &sp), 0)
+            defer { close(sp[1]) }
+            if pooled { k.keeperTap = sp[0] } else { close(sp[0]) }
+            XCTAssertEqual(Launcher(kernel: k, fast: KeeperStarts(ops: k), warn: { _ in }).run(p), 3)
+            XCTAssertEqual(k.tapKeys, [want], "the key is the child's setup requests")
+            let spawn = k.calls.first { $0.hasPrefix("spawn") } ?? ""
+            XCTAssertEqual(spawn.contains(" tap=made "), pooled, spawn)
+            XCTAssertTrue(spawn.contains("netns=\(k.keeperNetFD!)"), spawn)
+            if pooled { XCTAssertEqual(fcntl(sp[0], F_GETFD), -1, "the engine closed the TAP's socket when the sandbox ended") }
+        }
+        // No key without a TAP.
+        let none = Recorder()
+        none.keeperFD = 9
+        _ = Launcher(kernel: none, fast: KeeperStarts(ops: none), warn: { _ in }).run(try plan(["true"]))
+        XCTAssertEqual(none.tapKeys, [])
     }
 
     static let delegated = CgroupFacts(

@@ -50,7 +50,6 @@ final class StartCacheTests: XCTestCase {
                         e.n_obs = o.count
                         e.sock = UnsafePointer(strdup("/run/user/1000/rootless/k.sock"))
                         e.notes = notes.isEmpty ? nil : UnsafePointer(strdup(notes))
-                        e.want_net = 1
                         e.clear_env = clear ? 1 : 0
                         e.sets = setsC
                         e.default_path = UnsafePointer(strdup(Planner.defaultPath))

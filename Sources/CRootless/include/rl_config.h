@@ -166,6 +166,8 @@ struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
 //  tap_go_first: a run from a cached start may send its command before its engine runs
 //   (no -p: no host listener must be bound first); the TAP queues the sandbox's first
 //   frames until the engine reads them.
+//  tap_made: the network namespace joined (netns_fd) has its TAP already, made by the
+//   keeper with these net_setup requests (its pool): the child makes none.
 #define RL_CONFIG_TABLE(SCALAR, FD, PTR, STR, STRV, LIST) \
     SCALAR(uint64_t, clone_flags, KEY, 0) \
     SCALAR(int32_t, host_view, KEY, 0) \
@@ -224,6 +226,7 @@ struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
     SCALAR(int32_t, pad_nest, KEY, 0) \
     SCALAR(int32_t, tap, KEY, 0) \
     SCALAR(int32_t, tap_go_first, RUN, 0) \
+    SCALAR(int32_t, tap_made, COLD, 0) \
     FD(net_sock) \
     LIST(rl_nlmsg, net_setup, KEY, n_net_setup, 8) \
     SCALAR(int32_t, n_net_setup, KEY, 0)

@@ -26,8 +26,14 @@ int rl_build_id(uint8_t out[20]);
 __attribute__((noreturn)) void rl_keeper_loop(void);
 // Asks the keeper at path: *userns gets its user namespace, *netns (want_net only) a
 // fresh network namespace it owns (or -1 when the pool is empty), *pid the keeper's pid.
+// With key (a --net slirp run's, rl_tap_key; key_len 0: none), *tap may get the socket
+// whose message holds [tap, netns] of a TAP the keeper made in *netns with exactly those
+// requests (as the engine expects it: the child then makes none), else -1.
 // Kinds and ownership are checked. 0 or -errno (ENOENT/ECONNREFUSED: no live keeper).
-int rl_keeper_connect(const char *path, int want_net, int *userns, int *netns, int *pid);
+int rl_keeper_connect(const char *path, int want_net, const void *key, size_t key_len, int *userns, int *netns, int *tap, int *pid);
+// What identifies cfg's TAP for the keeper's pool: its setup requests, back to back, into
+// buf. The length, or 0 (no TAP, or requests the keeper would not take: it makes none).
+size_t rl_tap_key(const struct rl_config *cfg, void *buf, size_t cap);
 // The keeper's pid and how many warm sandboxes it has ready / being built, and whether it
 // is this build's (any build's keeper answers). 0 or -errno.
 int rl_keeper_status(const char *path, int *pid, int *ready, int *building, int *failed, int *same_build);
@@ -49,8 +55,9 @@ long rl_warm_pack(const struct rl_config *cfg, void *buf, size_t cap);
 // --net slirp *tap (the socket its TAP's fd waits in, as the engine expects) and *userns
 // (the keeper's: joined, the engine may make sockets in the sandbox's network namespace);
 // else both -1. Otherwise
-// the keeper answers as rl_keeper_connect does (returns 0, namespaces filled) and builds
-// one for the next run with this request. -errno on failure.
+// the keeper answers as rl_keeper_connect does (returns 0, namespaces filled, and with
+// want_net a TAP made ahead in *tap if the pool has one for the request's config) and
+// builds one for the next run with this request. -errno on failure.
 int rl_keeper_warm(const char *path, const void *req, size_t len, int want_net, int *userns, int *netns, int *pid,
                    int *zpid, int *pidfd, int *sock, int *tap);
 // Sends a warm sandbox its command: cfg's argv, envp and PATH, and our fds 0-2. Blocks

@@ -54,7 +54,6 @@ struct rl_start {
     size_t n_obs;
     const char *notes;        // the plan's notes as written to stderr, or NULL
     const char *sock;         // the keeper's socket
-    int32_t want_net;
     int32_t clear_env;        // --clearenv
     const char *const *sets;  // -e entries in order, NULL-terminated ("K=V" or "K")
     const char *default_path; // PATH when the environment has none

@@ -1,0 +1,196 @@
+// The keeper's pool of fresh network namespaces (owned by its user namespace, lo up):
+// creating one costs ~0.6 ms, the largest single step of a start, and the keeper makes
+// the next one while nobody is asking. Two kinds:
+//  - plain: for a run with a network namespace of its own (--net none), and for the warm
+//    sandboxes the keeper builds;
+//  - with tap0 made and configured (--net slirp): a TAP's making (register the device,
+//    bring it up, addresses, routes) costs a cold start ~1 ms more, most of it waiting
+//    for the kernel's rtnl lock, which the teardown of the last run's namespace holds.
+//    Made with the setup requests of the last --net slirp run that asked (its key); a run
+//    with other ones gets a plain namespace and makes its TAP itself, and the pool is
+//    made anew for the new key.
+// Kept by a thread of their own (refill): a namespace made right after another was torn
+// down waits for the kernel's cleanup (rtnl), up to milliseconds, and a run asking then
+// must not wait behind it. unshare(CLONE_NEWNET) moves only the calling thread.
+#include "child.h"
+#include "pool.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define POOL_PLAIN 2
+#define POOL_TAP 2
+#define TAP_KEY_MAX (8 * 1024)
+
+// A TAP made ahead: its network namespace, and the socket [tap, netns] wait in (the only
+// reference to the TAP: none is open in the keeper while it waits, as for a warm sandbox).
+struct tap_entry { int netns, sock; };
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t low;
+    int plain[POOL_PLAIN];
+    int n_plain;
+    struct tap_entry taps[POOL_TAP];
+    int n_taps;
+    // The key the TAPs are made with (key_len 0: none yet); gen counts its changes, so an
+    // entry made with an older key is not pooled. tap_failed: making one failed for this
+    // key (no /dev/net/tun, a request the kernel refuses): runs make their own.
+    char key[TAP_KEY_MAX];
+    size_t key_len;
+    uint64_t gen;
+    int tap_failed;
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { -1 }, 0, { { -1, -1 } }, 0, { 0 }, 0, 0, 0 };
+
+// One more fresh network namespace: this thread moves into a new one (the keeper holds
+// every capability in its user namespace, which owns it), brings lo up as the sandbox's
+// child would, and keeps an fd. Returns the fd or -1.
+static int fresh_netns(void) {
+    if (unshare(CLONE_NEWNET) < 0) return -1;
+    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    int up = s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr) == 0);
+    if (s >= 0) close(s);
+    if (!up) { close(fd); return -1; }
+    return fd;
+}
+
+// Each request of a key, split by its header's length: a NETLINK_ROUTE link, address or
+// route request of 24 to 1024 bytes, at most 8 of them (what rl_tap_key makes). A key
+// comes only from a peer proven to be the user, outside every sandbox (keeper.c), and is
+// sent only in a namespace made for it, as that user's own run would send it; the kinds
+// are checked all the same, since the keeper sends them for every later run. Calls
+// fn(msg, len, arg) for each while it returns 0; 0 when all were and the key is whole,
+// else the first nonzero (or -EINVAL).
+static int each_request(const char *key, size_t len, int (*fn)(const char *, size_t, void *), void *arg) {
+    size_t at = 0;
+    int n = 0;
+    while (at < len) {
+        struct nlmsghdr h;
+        if (len - at < sizeof h || ++n > 8) return -EINVAL;
+        memcpy(&h, key + at, sizeof h);
+        if (h.nlmsg_len < 24 || h.nlmsg_len > 1024 || h.nlmsg_len > len - at) return -EINVAL;
+        if (h.nlmsg_type != RTM_NEWLINK && h.nlmsg_type != RTM_NEWADDR && h.nlmsg_type != RTM_NEWROUTE) return -EINVAL;
+        int rc = fn(key + at, h.nlmsg_len, arg);
+        if (rc) return rc;
+        at += h.nlmsg_len;
+    }
+    return n > 0 ? 0 : -EINVAL;
+}
+
+static int check_one(const char *msg, size_t len, void *arg) { (void)msg; (void)len; (void)arg; return 0; }
+
+struct tap_req { int nl; int32_t index; };
+static int send_one(const char *msg, size_t len, void *arg) {
+    struct tap_req *r = arg;
+    return rl_tap_request(r->nl, msg, len, r->index);
+}
+
+// A fresh network namespace with tap0 made and configured with key's requests, as a
+// cold run's child makes it (net.c), and a socket with [tap, netns] waiting in it, as the
+// engine takes them: 0, or -1.
+static int fresh_tap(const char *key, size_t len, struct tap_entry *e) {
+    *e = (struct tap_entry){ fresh_netns(), -1 };
+    struct tap_req r = { socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 0 };
+    int sp[2] = { -1, -1 }, tap = -1;
+    int ok = e->netns >= 0 && r.nl >= 0 && (tap = rl_tap_open(r.nl, &r.index)) >= 0 && each_request(key, len, send_one, &r) == 0
+             && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == 0 && rl_tap_send(sp[1], tap) == 0;
+    if (r.nl >= 0) close(r.nl);
+    if (tap >= 0) close(tap);
+    if (sp[1] >= 0) close(sp[1]); // the message stays readable at sp[0]
+    e->sock = sp[0];
+    if (ok) return 0;
+    if (e->netns >= 0) close(e->netns);
+    if (e->sock >= 0) close(e->sock);
+    return -1;
+}
+
+static void close_entry(struct tap_entry e) {
+    close(e.netns);
+    close(e.sock);
+}
+
+static int tap_wanted(void) { return pool.key_len > 0 && !pool.tap_failed && pool.n_taps < POOL_TAP; }
+
+static void *refill(void *arg) {
+    (void)arg;
+    static char key[TAP_KEY_MAX];
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (pool.n_plain >= POOL_PLAIN && !tap_wanted()) pthread_cond_wait(&pool.low, &pool.mu);
+        if (pool.n_plain < POOL_PLAIN) {
+            pthread_mutex_unlock(&pool.mu);
+            int fd = fresh_netns();
+            pthread_mutex_lock(&pool.mu);
+            if (fd < 0) break; // e.g. max_net_namespaces reached: runs make their own
+            pool.plain[pool.n_plain++] = fd;
+            continue;
+        }
+        size_t len = pool.key_len;
+        uint64_t gen = pool.gen;
+        memcpy(key, pool.key, len);
+        pthread_mutex_unlock(&pool.mu);
+        struct tap_entry e;
+        int rc = fresh_tap(key, len, &e);
+        pthread_mutex_lock(&pool.mu);
+        if (gen != pool.gen) { // the key changed meanwhile
+            if (rc == 0) close_entry(e);
+        } else if (rc < 0) {
+            pool.tap_failed = 1;
+        } else {
+            pool.taps[pool.n_taps++] = e;
+        }
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return NULL;
+}
+
+int rl_pool_start(int (*start)(void *(*)(void *), size_t)) { return start(refill, 64 * 1024); }
+
+int rl_pool_take_plain(void) {
+    pthread_mutex_lock(&pool.mu);
+    int net = pool.n_plain > 0 ? pool.plain[--pool.n_plain] : -1;
+    pthread_cond_signal(&pool.low);
+    pthread_mutex_unlock(&pool.mu);
+    return net;
+}
+
+int rl_pool_take(const char *key, size_t len, int *netns, int *sock) {
+    *netns = *sock = -1;
+    struct tap_entry old[POOL_TAP];
+    int n_old = 0;
+    pthread_mutex_lock(&pool.mu);
+    if (len > 0 && len == pool.key_len && memcmp(key, pool.key, len) == 0) {
+        if (pool.n_taps > 0) {
+            struct tap_entry e = pool.taps[--pool.n_taps];
+            *netns = e.netns;
+            *sock = e.sock;
+        }
+    } else if (len > 0 && len <= TAP_KEY_MAX && each_request(key, len, check_one, NULL) == 0) {
+        // A new key: the TAPs made with the old one go; the next ones are made with it.
+        n_old = pool.n_taps;
+        memcpy(old, pool.taps, sizeof(struct tap_entry) * (size_t)n_old);
+        pool.n_taps = 0;
+        memcpy(pool.key, key, len);
+        pool.key_len = len;
+        pool.gen++;
+        pool.tap_failed = 0;
+    }
+    if (*netns < 0 && pool.n_plain > 0) *netns = pool.plain[--pool.n_plain];
+    pthread_cond_signal(&pool.low);
+    pthread_mutex_unlock(&pool.mu);
+    for (int i = 0; i < n_old; i++) close_entry(old[i]);
+    return *sock >= 0;
+}
