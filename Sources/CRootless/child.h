@@ -25,8 +25,9 @@ __attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int re
 // sent on sock (then closed). Reports and exits on failure.
 void rl_net_tap(const struct rl_config *c, int report_fd, int sock);
 // Its steps, for the keeper's pool too (pool.c), each 0 (or an fd) or -errno:
-// tap0 opened in the caller's network namespace, persistent, its index looked up on nl;
-int rl_tap_open(int nl, int32_t *index);
+// tap0 opened in the caller's network namespace, persistent; its index, looked up on nl;
+int rl_tap_open(void);
+int rl_tap_index(int nl);
 // one rtnetlink request on nl (tap0's index patched into link and address requests), acked;
 int rl_tap_request(int nl, const void *msg, size_t len, int32_t index);
 // [tap, the calling thread's network namespace] sent on sock, as the engine takes them.

@@ -599,19 +599,26 @@ static int proof_ok(int kind, int proof, int userns) {
 }
 
 // A request's config, unpacked into work (8-aligned, len bytes, a copy: the kept bytes
-// stay as sent, for comparing), if every offset checks (rl_warm_unpack) and the caller's
-// mount namespace, cgroup and LSM label are ours, the ones the sandbox is built in.
-// Checked before a first build is queued and again by the build; a request equal to a
-// kept one was checked when that one was built, so a hit is a byte comparison.
-static struct rl_config *warm_config(char *work, const char *req, size_t len) {
+// stay as sent, for comparing), if every offset checks (rl_warm_unpack); *ours: the
+// caller's mount namespace, cgroup and LSM label are ours, the ones the sandbox is built
+// in. warm_config: both. Checked before a first build is queued and again by the build; a
+// request equal to a kept one was checked when that one was built, so a hit is a byte
+// comparison.
+static struct rl_config *warm_unpacked(char *work, const char *req, size_t len, int *ours) {
     struct rl_config *c;
     const char *cg, *lb;
     uint64_t md, mi;
     memcpy(work, req, len);
-    if (rl_warm_unpack(work, len, &c, &cg, &lb, &md, &mi) < 0 || md != self.mnt_dev || mi != self.mnt_ino
-        || strcmp(cg, self.cgroup) != 0 || strcmp(lb, self.label) != 0)
-        return NULL;
+    *ours = 0;
+    if (rl_warm_unpack(work, len, &c, &cg, &lb, &md, &mi) < 0) return NULL;
+    *ours = md == self.mnt_dev && mi == self.mnt_ino && strcmp(cg, self.cgroup) == 0 && strcmp(lb, self.label) == 0;
     return c;
+}
+
+static struct rl_config *warm_config(char *work, const char *req, size_t len) {
+    int ours;
+    struct rl_config *c = warm_unpacked(work, req, len, &ours);
+    return ours ? c : NULL;
 }
 
 // Builds a warm sandbox for req and keeps it (builder thread; mu not held): it says
@@ -897,23 +904,23 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
         }
         drop_spare(i, 1);
     }
-    // A miss: the request's config, checked (a first run's, for the builds below) and, with
-    // --net slirp, the key of the TAP its namespace may come with.
+    // A miss: the namespaces, as for 'J'/'T' (with --net slirp, the request's config is
+    // its TAP's key, whatever world the caller is in); and the config checked for the
+    // builds below when this is the first run like this.
     int first = ok && i == -1 && have_builder, valid = 0;
     if (i < 0 && (first || kind == 'W')) {
         static char key[8 * 1024];
         size_t key_len = 0;
         char *work = aligned_alloc(8, (len + 7) & ~(size_t)7);
-        struct rl_config *c = work ? warm_config(work, req, len) : NULL;
-        valid = c != NULL;
+        struct rl_config *c = work ? warm_unpacked(work, req, len, &valid) : NULL;
         if (c && kind == 'W') key_len = rl_tap_key(c, key, sizeof key);
         free(work);
         answer_namespaces(conn, userns, kind == 'W', key, key_len);
     } else if (i < 0) {
         answer_namespaces(conn, userns, kind == 'W', NULL, 0);
     }
-    // The first run like this (checked here, after its answer): room is made by dropping
-    // the oldest spares, then WARM_PER_REQUEST are built, in the builder.
+    // The first run like this: room is made by dropping the oldest spares, then
+    // WARM_PER_REQUEST are built, in the builder.
     if (first && valid) {
         char *copy = malloc(len);
         if (!copy) return;
@@ -927,7 +934,8 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
     }
 }
 
-// One request: 'J' (join: answer with the namespaces), 'U' (the user namespace only: a run
+// One request: 'J' (join: answer with the namespaces), 'T' + a TAP's key ('J' for a
+// --net slirp run: rl_tap_key, see pool.c), 'U' (the user namespace only: a run
 // with the host network, status, stop), 'W'/'V' + bytes (a warm sandbox, see serve_warm)
 // or 'D' + [pidfd, mntns fd] (hold the mount namespace until that pid 1 exits). A client
 // that sends nothing within 200 ms is dropped: the keeper must not hang on one.

@@ -16,9 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-// tap0 in the caller's network namespace (where it holds CAP_NET_ADMIN): its fd, and its
-// index (looked up on nl, a NETLINK_ROUTE socket), or -errno.
-int rl_tap_open(int nl, int32_t *index) {
+// tap0 in the caller's network namespace (where it holds CAP_NET_ADMIN): its fd, or -errno.
+int rl_tap_open(void) {
     int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return -errno;
     struct ifreq ifr;
@@ -36,14 +35,19 @@ int rl_tap_open(int nl, int32_t *index) {
     // device to its network namespace, whose teardown (a kernel worker, after the last
     // process is gone) removes it. A non-persistent TAP is unregistered in close() itself,
     // an RCU grace period (~30 ms) on the run's exit path.
-    ok = ok && ioctl(fd, TUNSETPERSIST, 1) == 0 && ioctl(nl, SIOCGIFINDEX, &ifr) == 0;
-    if (!ok) {
+    if (!ok || ioctl(fd, TUNSETPERSIST, 1) < 0) {
         int e = errno;
         close(fd);
         return -e;
     }
-    *index = ifr.ifr_ifindex;
     return fd;
+}
+
+int rl_tap_index(int nl) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "tap0", 5);
+    return ioctl(nl, SIOCGIFINDEX, &ifr) < 0 ? -errno : ifr.ifr_ifindex;
 }
 
 int rl_tap_request(int nl, const void *msg, size_t len, int32_t index) {
@@ -88,11 +92,12 @@ int rl_tap_send(int sock, int tap) {
 }
 
 void rl_net_tap(const struct rl_config *c, int rep, int sock) {
+    int fd = rl_tap_open();
+    if (fd < 0) rl_fail(rep, RL_STEP_TAP, -fd, -1);
     int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (nl < 0) rl_fail(rep, RL_STEP_TAP_CONFIG, errno, -1);
-    int32_t index;
-    int fd = rl_tap_open(nl, &index);
-    if (fd < 0) rl_fail(rep, RL_STEP_TAP, -fd, -1);
+    int32_t index = rl_tap_index(nl);
+    if (index < 0) rl_fail(rep, RL_STEP_TAP_CONFIG, -index, -1);
     for (int i = 0; i < c->n_net_setup; i++) {
         const struct rl_nlmsg *m = &c->net_setup[i];
         int rc = m->len < 0 ? -EINVAL : rl_tap_request(nl, m->bytes, (size_t)m->len, index);
@@ -107,7 +112,8 @@ void rl_net_tap(const struct rl_config *c, int rep, int sock) {
 
 // The key of a TAP made ahead (pool.c): cfg's setup requests, back to back, each exactly
 // as long as its header says (so that the keeper, splitting them by their headers, sends
-// what the child would have). Its length, or 0: no TAP, or requests that do not split so.
+// what the child would have). Its length, or 0: no TAP, or requests that do not split so
+// (a key the keeper will not take for other reasons gets a plain namespace).
 size_t rl_tap_key(const struct rl_config *c, void *buf, size_t cap) {
     size_t n = 0;
     if (!c->tap || c->n_net_setup <= 0 || c->n_net_setup > 8) return 0;

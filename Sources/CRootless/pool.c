@@ -14,6 +14,7 @@
 // must not wait behind it. unshare(CLONE_NEWNET) moves only the calling thread.
 #include "child.h"
 #include "pool.h"
+#include "rl_keeper.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -29,6 +30,9 @@
 #define POOL_PLAIN 2
 #define POOL_TAP 2
 #define TAP_KEY_MAX (8 * 1024)
+// After a TAP could not be made (no /dev/net/tun, max_net_namespaces reached for a while),
+// the next try for the same key waits this long: runs meanwhile make their own.
+#define TAP_RETRY_MS 1000
 
 // A TAP made ahead: its network namespace, and the socket [tap, netns] wait in (the only
 // reference to the TAP: none is open in the keeper while it waits, as for a warm sandbox).
@@ -41,14 +45,18 @@ static struct {
     int n_plain;
     struct tap_entry taps[POOL_TAP];
     int n_taps;
+    // Made with an old key: closed by the refill thread (a TAP's last close waits for the
+    // kernel's rtnl lock and an RCU grace period, not for a run's answer).
+    struct tap_entry stale[2 * POOL_TAP];
+    int n_stale;
     // The key the TAPs are made with (key_len 0: none yet); gen counts its changes, so an
-    // entry made with an older key is not pooled. tap_failed: making one failed for this
-    // key (no /dev/net/tun, a request the kernel refuses): runs make their own.
+    // entry made with an older key is not pooled. failed_at: when making one last failed
+    // for this key (a request the kernel refuses, say), or 0.
     char key[TAP_KEY_MAX];
     size_t key_len;
     uint64_t gen;
-    int tap_failed;
-} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { -1 }, 0, { { -1, -1 } }, 0, { 0 }, 0, 0, 0 };
+    int64_t failed_at;
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .low = PTHREAD_COND_INITIALIZER };
 
 // One more fresh network namespace: this thread moves into a new one (the keeper holds
 // every capability in its user namespace, which owns it), brings lo up as the sandbox's
@@ -67,11 +75,36 @@ static int fresh_netns(void) {
     return fd;
 }
 
-// Each request of a key, split by its header's length: a NETLINK_ROUTE link, address or
-// route request of 24 to 1024 bytes, at most 8 of them (what rl_tap_key makes). A key
-// comes only from a peer proven to be the user, outside every sandbox (keeper.c), and is
-// sent only in a namespace made for it, as that user's own run would send it; the kinds
-// are checked all the same, since the keeper sends them for every later run. Calls
+// Whether msg (len bytes, a whole rtnetlink request) is one SlirpNet's setup makes
+// (SlirpNet.Netlink): a link request with only an MTU, an address request with only its
+// address, a route request with only a gateway. A key comes only from a peer proven to be
+// the user, outside every sandbox (keeper.c), and is sent only in a namespace made for it,
+// as that user's own run would send it; it is checked all the same, since the keeper
+// sends it for every later run, from its own fd table (an attribute naming an fd, such as
+// IFLA_NET_NS_FD, would name one of the keeper's).
+static int setup_request(const char *msg, size_t len) {
+    struct nlmsghdr h;
+    memcpy(&h, msg, sizeof h);
+    size_t fixed = h.nlmsg_type == RTM_NEWLINK ? sizeof(struct ifinfomsg)
+                   : h.nlmsg_type == RTM_NEWADDR ? sizeof(struct ifaddrmsg)
+                   : h.nlmsg_type == RTM_NEWROUTE ? sizeof(struct rtmsg) : 0;
+    if (!fixed || len < NLMSG_LENGTH(fixed)) return 0;
+    for (size_t at = NLMSG_ALIGN(NLMSG_LENGTH(fixed)); at < len;) {
+        struct rtattr a;
+        if (len - at < sizeof a) return 0;
+        memcpy(&a, msg + at, sizeof a);
+        if (a.rta_len < sizeof a || a.rta_len > len - at) return 0;
+        int ok = h.nlmsg_type == RTM_NEWLINK ? a.rta_type == IFLA_MTU
+                 : h.nlmsg_type == RTM_NEWADDR ? a.rta_type == IFA_LOCAL || a.rta_type == IFA_ADDRESS
+                 : a.rta_type == RTA_GATEWAY;
+        if (!ok) return 0;
+        at += RTA_ALIGN(a.rta_len);
+    }
+    return 1;
+}
+
+// Each request of a key, split by its header's length: a setup request of 24 to 1024
+// bytes, at most 8 of them (what rl_tap_key makes of a SlirpNet config). Calls
 // fn(msg, len, arg) for each while it returns 0; 0 when all were and the key is whole,
 // else the first nonzero (or -EINVAL).
 static int each_request(const char *key, size_t len, int (*fn)(const char *, size_t, void *), void *arg) {
@@ -81,8 +114,7 @@ static int each_request(const char *key, size_t len, int (*fn)(const char *, siz
         struct nlmsghdr h;
         if (len - at < sizeof h || ++n > 8) return -EINVAL;
         memcpy(&h, key + at, sizeof h);
-        if (h.nlmsg_len < 24 || h.nlmsg_len > 1024 || h.nlmsg_len > len - at) return -EINVAL;
-        if (h.nlmsg_type != RTM_NEWLINK && h.nlmsg_type != RTM_NEWADDR && h.nlmsg_type != RTM_NEWROUTE) return -EINVAL;
+        if (h.nlmsg_len < 24 || h.nlmsg_len > 1024 || h.nlmsg_len > len - at || !setup_request(key + at, h.nlmsg_len)) return -EINVAL;
         int rc = fn(key + at, h.nlmsg_len, arg);
         if (rc) return rc;
         at += h.nlmsg_len;
@@ -91,6 +123,8 @@ static int each_request(const char *key, size_t len, int (*fn)(const char *, siz
 }
 
 static int check_one(const char *msg, size_t len, void *arg) { (void)msg; (void)len; (void)arg; return 0; }
+
+int rl_tap_key_ok(const void *key, size_t len) { return len > 0 && len <= TAP_KEY_MAX && each_request(key, len, check_one, NULL) == 0; }
 
 struct tap_req { int nl; int32_t index; };
 static int send_one(const char *msg, size_t len, void *arg) {
@@ -105,7 +139,8 @@ static int fresh_tap(const char *key, size_t len, struct tap_entry *e) {
     *e = (struct tap_entry){ fresh_netns(), -1 };
     struct tap_req r = { socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 0 };
     int sp[2] = { -1, -1 }, tap = -1;
-    int ok = e->netns >= 0 && r.nl >= 0 && (tap = rl_tap_open(r.nl, &r.index)) >= 0 && each_request(key, len, send_one, &r) == 0
+    int ok = e->netns >= 0 && r.nl >= 0 && (tap = rl_tap_open()) >= 0 && (r.index = rl_tap_index(r.nl)) >= 0
+             && each_request(key, len, send_one, &r) == 0
              && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == 0 && rl_tap_send(sp[1], tap) == 0;
     if (r.nl >= 0) close(r.nl);
     if (tap >= 0) close(tap);
@@ -122,14 +157,23 @@ static void close_entry(struct tap_entry e) {
     close(e.sock);
 }
 
-static int tap_wanted(void) { return pool.key_len > 0 && !pool.tap_failed && pool.n_taps < POOL_TAP; }
+static int tap_wanted(void) {
+    return pool.key_len > 0 && pool.n_taps < POOL_TAP && (!pool.failed_at || now_ms() - pool.failed_at >= TAP_RETRY_MS);
+}
 
 static void *refill(void *arg) {
     (void)arg;
     static char key[TAP_KEY_MAX];
     pthread_mutex_lock(&pool.mu);
     for (;;) {
-        while (pool.n_plain >= POOL_PLAIN && !tap_wanted()) pthread_cond_wait(&pool.low, &pool.mu);
+        while (pool.n_plain >= POOL_PLAIN && !tap_wanted() && !pool.n_stale) pthread_cond_wait(&pool.low, &pool.mu);
+        if (pool.n_stale) {
+            struct tap_entry e = pool.stale[--pool.n_stale];
+            pthread_mutex_unlock(&pool.mu);
+            close_entry(e);
+            pthread_mutex_lock(&pool.mu);
+            continue;
+        }
         if (pool.n_plain < POOL_PLAIN) {
             pthread_mutex_unlock(&pool.mu);
             int fd = fresh_netns();
@@ -145,13 +189,16 @@ static void *refill(void *arg) {
         struct tap_entry e;
         int rc = fresh_tap(key, len, &e);
         pthread_mutex_lock(&pool.mu);
-        if (gen != pool.gen) { // the key changed meanwhile
-            if (rc == 0) close_entry(e);
-        } else if (rc < 0) {
-            pool.tap_failed = 1;
-        } else {
-            pool.taps[pool.n_taps++] = e;
+        if (gen != pool.gen) { // the key changed meanwhile: made for no one
+            if (rc == 0) {
+                pthread_mutex_unlock(&pool.mu);
+                close_entry(e);
+                pthread_mutex_lock(&pool.mu);
+            }
+            continue;
         }
+        if (rc < 0) pool.failed_at = now_ms();
+        else pool.taps[pool.n_taps++] = e;
     }
     pthread_mutex_unlock(&pool.mu);
     return NULL;
@@ -169,8 +216,6 @@ int rl_pool_take_plain(void) {
 
 int rl_pool_take(const char *key, size_t len, int *netns, int *sock) {
     *netns = *sock = -1;
-    struct tap_entry old[POOL_TAP];
-    int n_old = 0;
     pthread_mutex_lock(&pool.mu);
     if (len > 0 && len == pool.key_len && memcmp(key, pool.key, len) == 0) {
         if (pool.n_taps > 0) {
@@ -178,19 +223,21 @@ int rl_pool_take(const char *key, size_t len, int *netns, int *sock) {
             *netns = e.netns;
             *sock = e.sock;
         }
-    } else if (len > 0 && len <= TAP_KEY_MAX && each_request(key, len, check_one, NULL) == 0) {
-        // A new key: the TAPs made with the old one go; the next ones are made with it.
-        n_old = pool.n_taps;
-        memcpy(old, pool.taps, sizeof(struct tap_entry) * (size_t)n_old);
-        pool.n_taps = 0;
+    } else if (rl_tap_key_ok(key, len)) {
+        // A new key: the TAPs made with the old one go (closed by the refill thread); the
+        // next ones are made with it.
+        while (pool.n_taps > 0) {
+            struct tap_entry e = pool.taps[--pool.n_taps];
+            if (pool.n_stale < 2 * POOL_TAP) pool.stale[pool.n_stale++] = e;
+            else close_entry(e); // keys changing faster than the refill thread closes
+        }
         memcpy(pool.key, key, len);
         pool.key_len = len;
         pool.gen++;
-        pool.tap_failed = 0;
+        pool.failed_at = 0;
     }
     if (*netns < 0 && pool.n_plain > 0) *netns = pool.plain[--pool.n_plain];
     pthread_cond_signal(&pool.low);
     pthread_mutex_unlock(&pool.mu);
-    for (int i = 0; i < n_old; i++) close_entry(old[i]);
     return *sock >= 0;
 }

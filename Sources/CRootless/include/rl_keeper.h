@@ -32,8 +32,12 @@ __attribute__((noreturn)) void rl_keeper_loop(void);
 // Kinds and ownership are checked. 0 or -errno (ENOENT/ECONNREFUSED: no live keeper).
 int rl_keeper_connect(const char *path, int want_net, const void *key, size_t key_len, int *userns, int *netns, int *tap, int *pid);
 // What identifies cfg's TAP for the keeper's pool: its setup requests, back to back, into
-// buf. The length, or 0 (no TAP, or requests the keeper would not take: it makes none).
+// buf. The length, or 0 (no TAP, or requests that do not split by their headers). The
+// keeper takes only what SlirpNet's setup makes (pool.c); for another key it answers
+// with a plain network namespace.
 size_t rl_tap_key(const struct rl_config *cfg, void *buf, size_t cap);
+// Whether the keeper takes key (len bytes) to make TAPs with (pool.c): 1 or 0.
+int rl_tap_key_ok(const void *key, size_t len);
 // The keeper's pid and how many warm sandboxes it has ready / being built, and whether it
 // is this build's (any build's keeper answers). 0 or -errno.
 int rl_keeper_status(const char *path, int *pid, int *ready, int *building, int *failed, int *same_build);

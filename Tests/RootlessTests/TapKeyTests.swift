@@ -1,0 +1,79 @@
+import CRootless
+import SlirpNet
+import XCTest
+
+/// The key of a TAP the keeper makes ahead (pool.c): a --net slirp run's setup requests,
+/// back to back. The keeper sends a key's requests for every later run with it, from its
+/// own fd table, so it takes only what SlirpNet's setup makes.
+final class TapKeyTests: XCTestCase {
+    func ok(_ key: [UInt8]) -> Bool { key.withUnsafeBytes { rl_tap_key_ok($0.baseAddress, $0.count) } == 1 }
+
+    static func key(_ c: SlirpConfig) -> [UInt8] { Netlink.setup(c).flatMap { $0 } }
+
+    /// A request with one more attribute (type, 4-byte value), its length fixed up.
+    static func withAttribute(_ m: [UInt8], type: UInt16, value: UInt32) -> [UInt8] {
+        var out = m + [8, 0, UInt8(type & 0xff), UInt8(type >> 8)] + withUnsafeBytes(of: value.littleEndian) { Array($0) }
+        let n = UInt32(out.count)
+        out.replaceSubrange(0..<4, with: withUnsafeBytes(of: n.littleEndian) { Array($0) })
+        return out
+    }
+
+    func testEverySetupTheEngineMakesIsTaken() throws {
+        var small = SlirpConfig()
+        small.mtu = 1500
+        var v4 = SlirpConfig()
+        v4.ipv6 = false
+        for c in [SlirpConfig(), small, v4] { XCTAssertTrue(ok(Self.key(c)), "\(c)") }
+    }
+
+    /// Anything else is refused: an attribute that names an fd (IFLA_NET_NS_FD) or another
+    /// one, a request of another kind, a cut or empty key, more than 8 requests.
+    func testAnythingElseIsRefused() {
+        let setup = Netlink.setup(SlirpConfig())
+        XCTAssertTrue(ok(setup.flatMap { $0 }), "the control")
+        var cases: [(String, [UInt8])] = []
+        cases.append(("IFLA_NET_NS_FD on the link", (Self.withAttribute(setup[0], type: 28, value: 3) + setup.dropFirst().flatMap { $0 })))
+        cases.append(("IFLA_NET_NS_PID on the link", (Self.withAttribute(setup[0], type: 19, value: 1) + setup.dropFirst().flatMap { $0 })))
+        cases.append(("RTA_OIF on a route", setup[0] + setup[1] + Self.withAttribute(setup[2], type: 4, value: 1)))
+        cases.append(("a nested attribute type", (Self.withAttribute(setup[0], type: 0x8000 | 4, value: 1500))))
+        var del = setup[0]
+        del[4] = 17  // RTM_DELLINK
+        cases.append(("RTM_DELLINK", del))
+        let whole = setup.flatMap { $0 }
+        cases.append(("cut by a byte", Array(whole.dropLast())))
+        cases.append(("empty", []))
+        cases.append(("9 requests", Array(repeating: setup[0], count: 9).flatMap { $0 }))
+        var short = setup[0]
+        short.replaceSubrange(0..<4, with: [20, 0, 0, 0])
+        cases.append(("a request shorter than its header's fixed part", Array(short.prefix(20))))
+        for (what, k) in cases { XCTAssertFalse(ok(k), what) }
+    }
+
+    /// Mutated and random keys: refused or taken, never a crash or a read out of bounds;
+    /// one that is taken splits into link, address and route requests only.
+    func testFuzzedKeysNeverCrash() {
+        var rng = SystemRandomNumberGenerator()
+        let seed = Self.key(SlirpConfig())
+        var taken = 0
+        for i in 0..<20000 {
+            var b: [UInt8]
+            if i % 2 == 0 {
+                b = seed
+                for _ in 0..<Int.random(in: 1...4, using: &rng) { b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+                if i % 6 == 0 { b = Array(b.prefix(Int.random(in: 0...b.count, using: &rng))) }
+            } else {
+                b = (0..<Int.random(in: 0...96, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            }
+            guard ok(b) else { continue }
+            taken += 1
+            var at = 0
+            while at < b.count {
+                let len = Int(b[at]) | Int(b[at + 1]) << 8 | Int(b[at + 2]) << 16 | Int(b[at + 3]) << 24
+                let type = Int(b[at + 4]) | Int(b[at + 5]) << 8
+                XCTAssertTrue([16, 20, 24].contains(type), "a taken key holds only setup requests: \(b)")
+                at += max(len, 1)
+            }
+        }
+        XCTAssertGreaterThan(taken, 0, "some mutations (a changed address, say) are still a setup")
+    }
+}
