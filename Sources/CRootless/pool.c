@@ -30,9 +30,9 @@
 #define POOL_PLAIN 2
 #define POOL_TAP 2
 #define TAP_KEY_MAX (8 * 1024)
-// After a TAP could not be made (no /dev/net/tun, max_net_namespaces reached for a while),
-// the next try for the same key waits this long: runs meanwhile make their own.
-#define TAP_RETRY_MS 1000
+// After a namespace or a TAP could not be made (max_net_namespaces reached for a while,
+// no /dev/net/tun), the next try waits this long: runs meanwhile make their own.
+#define RETRY_MS 1000
 
 // A TAP made ahead: its network namespace, and the socket [tap, netns] wait in (the only
 // reference to the TAP: none is open in the keeper while it waits, as for a warm sandbox).
@@ -46,16 +46,17 @@ static struct {
     struct tap_entry taps[POOL_TAP];
     int n_taps;
     // Made with an old key: closed by the refill thread (a TAP's last close waits for the
-    // kernel's rtnl lock and an RCU grace period, not for a run's answer).
-    struct tap_entry stale[2 * POOL_TAP];
+    // kernel's rtnl lock and an RCU grace period, not for a run's answer). It makes no TAP
+    // while one waits here, so these and the pooled ones are never more than POOL_TAP.
+    struct tap_entry stale[POOL_TAP];
     int n_stale;
     // The key the TAPs are made with (key_len 0: none yet); gen counts its changes, so an
-    // entry made with an older key is not pooled. failed_at: when making one last failed
-    // for this key (a request the kernel refuses, say), or 0.
+    // entry made with an older key is not pooled. tap_failed_at, plain_failed_at: when
+    // making one last failed (for this key), or 0.
     char key[TAP_KEY_MAX];
     size_t key_len;
     uint64_t gen;
-    int64_t failed_at;
+    int64_t tap_failed_at, plain_failed_at;
 } pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .low = PTHREAD_COND_INITIALIZER };
 
 // One more fresh network namespace: this thread moves into a new one (the keeper holds
@@ -88,7 +89,10 @@ static int setup_request(const char *msg, size_t len) {
     size_t fixed = h.nlmsg_type == RTM_NEWLINK ? sizeof(struct ifinfomsg)
                    : h.nlmsg_type == RTM_NEWADDR ? sizeof(struct ifaddrmsg)
                    : h.nlmsg_type == RTM_NEWROUTE ? sizeof(struct rtmsg) : 0;
-    if (!fixed || len < NLMSG_LENGTH(fixed)) return 0;
+    // Acknowledged (rl_tap_request waits for each ack), nothing echoed; a new address or
+    // route, never one replaced.
+    uint16_t flags = NLM_F_REQUEST | NLM_F_ACK | (h.nlmsg_type == RTM_NEWLINK ? 0 : NLM_F_CREATE | NLM_F_EXCL);
+    if (!fixed || h.nlmsg_flags != flags || len < NLMSG_LENGTH(fixed)) return 0;
     for (size_t at = NLMSG_ALIGN(NLMSG_LENGTH(fixed)); at < len;) {
         struct rtattr a;
         if (len - at < sizeof a) return 0;
@@ -139,6 +143,9 @@ static int fresh_tap(const char *key, size_t len, struct tap_entry *e) {
     *e = (struct tap_entry){ fresh_netns(), -1 };
     struct tap_req r = { socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 0 };
     int sp[2] = { -1, -1 }, tap = -1;
+    // An ack that never comes fails this TAP, not the pool.
+    struct timeval tv = { 1, 0 };
+    if (r.nl >= 0) setsockopt(r.nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     int ok = e->netns >= 0 && r.nl >= 0 && (tap = rl_tap_open()) >= 0 && (r.index = rl_tap_index(r.nl)) >= 0
              && each_request(key, len, send_one, &r) == 0
              && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == 0 && rl_tap_send(sp[1], tap) == 0;
@@ -157,8 +164,23 @@ static void close_entry(struct tap_entry e) {
     close(e.sock);
 }
 
-static int tap_wanted(void) {
-    return pool.key_len > 0 && pool.n_taps < POOL_TAP && (!pool.failed_at || now_ms() - pool.failed_at >= TAP_RETRY_MS);
+// Whether one more is wanted now; a failed try is retried RETRY_MS after.
+static int due(int64_t failed_at, int64_t now) { return !failed_at || now - failed_at >= RETRY_MS; }
+static int plain_wanted(int64_t now) { return pool.n_plain < POOL_PLAIN && due(pool.plain_failed_at, now); }
+static int tap_wanted(int64_t now) { return pool.key_len > 0 && pool.n_taps < POOL_TAP && due(pool.tap_failed_at, now); }
+
+// Waits (pool.mu held) to be told (a take, a new key), or until a failed try is due.
+static void wait_for_work(void) {
+    int64_t at = 0;
+    if (pool.n_plain < POOL_PLAIN && pool.plain_failed_at) at = pool.plain_failed_at + RETRY_MS;
+    if (pool.key_len > 0 && pool.n_taps < POOL_TAP && pool.tap_failed_at && (!at || pool.tap_failed_at + RETRY_MS < at))
+        at = pool.tap_failed_at + RETRY_MS;
+    if (!at) {
+        pthread_cond_wait(&pool.low, &pool.mu);
+        return;
+    }
+    struct timespec ts = { (time_t)(at / 1000), (long)(at % 1000) * 1000000 };
+    pthread_cond_timedwait(&pool.low, &pool.mu, &ts);
 }
 
 static void *refill(void *arg) {
@@ -166,45 +188,51 @@ static void *refill(void *arg) {
     static char key[TAP_KEY_MAX];
     pthread_mutex_lock(&pool.mu);
     for (;;) {
-        while (pool.n_plain >= POOL_PLAIN && !tap_wanted() && !pool.n_stale) pthread_cond_wait(&pool.low, &pool.mu);
+        int64_t now = now_ms();
         if (pool.n_stale) {
             struct tap_entry e = pool.stale[--pool.n_stale];
             pthread_mutex_unlock(&pool.mu);
             close_entry(e);
             pthread_mutex_lock(&pool.mu);
-            continue;
-        }
-        if (pool.n_plain < POOL_PLAIN) {
+        } else if (plain_wanted(now)) {
             pthread_mutex_unlock(&pool.mu);
             int fd = fresh_netns();
             pthread_mutex_lock(&pool.mu);
-            if (fd < 0) break; // e.g. max_net_namespaces reached: runs make their own
-            pool.plain[pool.n_plain++] = fd;
-            continue;
-        }
-        size_t len = pool.key_len;
-        uint64_t gen = pool.gen;
-        memcpy(key, pool.key, len);
-        pthread_mutex_unlock(&pool.mu);
-        struct tap_entry e;
-        int rc = fresh_tap(key, len, &e);
-        pthread_mutex_lock(&pool.mu);
-        if (gen != pool.gen) { // the key changed meanwhile: made for no one
-            if (rc == 0) {
-                pthread_mutex_unlock(&pool.mu);
-                close_entry(e);
-                pthread_mutex_lock(&pool.mu);
+            if (fd >= 0) pool.plain[pool.n_plain++] = fd;
+            pool.plain_failed_at = fd < 0 ? now_ms() : 0;
+        } else if (tap_wanted(now)) {
+            size_t len = pool.key_len;
+            uint64_t gen = pool.gen;
+            memcpy(key, pool.key, len);
+            pthread_mutex_unlock(&pool.mu);
+            struct tap_entry e;
+            int rc = fresh_tap(key, len, &e);
+            pthread_mutex_lock(&pool.mu);
+            if (gen != pool.gen) { // the key changed meanwhile: made for no one
+                if (rc == 0) {
+                    pthread_mutex_unlock(&pool.mu);
+                    close_entry(e);
+                    pthread_mutex_lock(&pool.mu);
+                }
+            } else {
+                if (rc == 0) pool.taps[pool.n_taps++] = e;
+                pool.tap_failed_at = rc < 0 ? now_ms() : 0;
             }
-            continue;
+        } else {
+            wait_for_work();
         }
-        if (rc < 0) pool.failed_at = now_ms();
-        else pool.taps[pool.n_taps++] = e;
     }
-    pthread_mutex_unlock(&pool.mu);
-    return NULL;
 }
 
-int rl_pool_start(int (*start)(void *(*)(void *), size_t)) { return start(refill, 64 * 1024); }
+// The refill thread's condition variable waits on the monotonic clock (its retries).
+int rl_pool_start(int (*start)(void *(*)(void *), size_t)) {
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&pool.low, &a);
+    pthread_condattr_destroy(&a);
+    return start(refill, 64 * 1024);
+}
 
 int rl_pool_take_plain(void) {
     pthread_mutex_lock(&pool.mu);
@@ -226,15 +254,11 @@ int rl_pool_take(const char *key, size_t len, int *netns, int *sock) {
     } else if (rl_tap_key_ok(key, len)) {
         // A new key: the TAPs made with the old one go (closed by the refill thread); the
         // next ones are made with it.
-        while (pool.n_taps > 0) {
-            struct tap_entry e = pool.taps[--pool.n_taps];
-            if (pool.n_stale < 2 * POOL_TAP) pool.stale[pool.n_stale++] = e;
-            else close_entry(e); // keys changing faster than the refill thread closes
-        }
+        while (pool.n_taps > 0) pool.stale[pool.n_stale++] = pool.taps[--pool.n_taps];
         memcpy(pool.key, key, len);
         pool.key_len = len;
         pool.gen++;
-        pool.failed_at = 0;
+        pool.tap_failed_at = 0;
     }
     if (*netns < 0 && pool.n_plain > 0) *netns = pool.plain[--pool.n_plain];
     pthread_cond_signal(&pool.low);

@@ -791,13 +791,30 @@ final class NetworkTests: XCTestCase {
 
     /// Ctrl-C while the run waits for such a connection ends the wait at once: the
     /// connection is reset, the run says so and ends with the sandbox's own status (its
-    /// cleanup done as usual), long before linger's 60 s.
+    /// cleanup done as usual), long before linger's 60 s. The run is started with SIGINT
+    /// at its default (a test runner started by a shell's `&` would pass it on ignored);
+    /// the control, one started with SIGINT ignored (as under `nohup` or `&`), takes no
+    /// Ctrl-C: its wait runs to linger's bound.
     func testCtrlCEndsTheWait() throws {
+        /// The run, its stderr into the pipe too (to see the wait begin), with SIGINT as
+        /// `signal` says (env's --default-signal or --ignore-signal).
+        func start(_ signal: String, linger: Int, tag: String) throws -> Harness.Running {
+            try h.start(
+                [
+                    "--\(signal)-signal=INT", "sh", "-c", "exec \"$0\" \"$@\" 2>&1", h.bin, "run", "--net", "slirp:linger=\(linger)", "--", "python3", "-c",
+                    sinkPayload(1 << 30, pace: "stall", tag: tag),
+                ], executable: "/usr/bin/env")
+        }
+        let ignoring = UUID().uuidString
+        let control = try start("ignore", linger: 2, tag: ignoring)
+        XCTAssertTrue((control.read(until: "still deliver", timeout: 30) ?? "").contains("sent\n"))
+        control.process.interrupt()
+        let ran = control.read(until: nil, timeout: 30) ?? "(still waiting after 30 s)"
+        control.process.waitUntilExit()
+        XCTAssertTrue(ran.contains("they had not delivered everything the sandbox sent 2 s after it ended"), "the control: \(ran)")
+
         let tag = UUID().uuidString
-        // Its stderr into the pipe too, to see the wait begin.
-        let run = try h.start(
-            ["-c", "exec \"$0\" \"$@\" 2>&1", h.bin, "run", "--net", "slirp:linger=60", "--", "python3", "-c", sinkPayload(1 << 30, pace: "stall", tag: tag)],
-            executable: "/bin/sh")
+        let run = try start("default", linger: 60, tag: tag)
         let seen = run.read(until: "still deliver", timeout: 30) ?? ""
         XCTAssertTrue(seen.contains("sent\n"), seen)
         run.process.interrupt()  // SIGINT, as a terminal's Ctrl-C

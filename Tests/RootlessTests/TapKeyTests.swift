@@ -18,12 +18,34 @@ final class TapKeyTests: XCTestCase {
         return out
     }
 
+    /// rl_tap_key (what a run sends) makes of a config's setup requests exactly their
+    /// bytes, back to back, and the keeper takes every one the engine makes.
     func testEverySetupTheEngineMakesIsTaken() throws {
         var small = SlirpConfig()
         small.mtu = 1500
         var v4 = SlirpConfig()
         v4.ipv6 = false
-        for c in [SlirpConfig(), small, v4] { XCTAssertTrue(ok(Self.key(c)), "\(c)") }
+        for c in [SlirpConfig(), small, v4] {
+            let setup = Netlink.setup(c)
+            let copies = setup.map { m -> UnsafeMutableRawPointer in
+                let b = UnsafeMutableRawPointer.allocate(byteCount: m.count, alignment: 8)
+                m.withUnsafeBytes { b.copyMemory(from: $0.baseAddress!, byteCount: m.count) }
+                return b
+            }
+            defer { copies.forEach { $0.deallocate() } }
+            let msgs = zip(copies, setup).map { rl_nlmsg(bytes: UnsafeRawPointer($0), len: Int32($1.count), pad: 0) }
+            let key = msgs.withUnsafeBufferPointer { m -> [UInt8] in
+                var cfg = rl_config()
+                cfg.tap = 1
+                cfg.net_setup = m.baseAddress
+                cfg.n_net_setup = Int32(m.count)
+                var buf = [UInt8](repeating: 0, count: 8192)
+                let n = buf.withUnsafeMutableBytes { rl_tap_key(&cfg, $0.baseAddress, $0.count) }
+                return Array(buf.prefix(n))
+            }
+            XCTAssertEqual(key, Self.key(c), "\(c)")
+            XCTAssertTrue(ok(key), "\(c)")
+        }
     }
 
     /// Anything else is refused: an attribute that names an fd (IFLA_NET_NS_FD) or another
@@ -31,6 +53,7 @@ final class TapKeyTests: XCTestCase {
     func testAnythingElseIsRefused() {
         let setup = Netlink.setup(SlirpConfig())
         XCTAssertTrue(ok(setup.flatMap { $0 }), "the control")
+        XCTAssertTrue(ok(Self.withAttribute(setup[0], type: 4, value: 1500) + setup.dropFirst().flatMap { $0 }), "the control: one more IFLA_MTU")
         var cases: [(String, [UInt8])] = []
         cases.append(("IFLA_NET_NS_FD on the link", (Self.withAttribute(setup[0], type: 28, value: 3) + setup.dropFirst().flatMap { $0 })))
         cases.append(("IFLA_NET_NS_PID on the link", (Self.withAttribute(setup[0], type: 19, value: 1) + setup.dropFirst().flatMap { $0 })))
@@ -44,8 +67,20 @@ final class TapKeyTests: XCTestCase {
         cases.append(("empty", []))
         cases.append(("9 requests", Array(repeating: setup[0], count: 9).flatMap { $0 }))
         var short = setup[0]
-        short.replaceSubrange(0..<4, with: [20, 0, 0, 0])
-        cases.append(("a request shorter than its header's fixed part", Array(short.prefix(20))))
+        short.replaceSubrange(0..<4, with: [28, 0, 0, 0])
+        cases.append(("a link request shorter than its ifinfomsg", Array(short.prefix(28))))
+        var tiny = Self.withAttribute(setup[0], type: 4, value: 1500)
+        tiny[setup[0].count] = 2  // rta_len 2: shorter than an attribute's header
+        cases.append(("an attribute of length 2", tiny))
+        var noAck = setup[0]
+        noAck[6] = 0x01  // NLM_F_REQUEST only: no ack would come
+        cases.append(("a request without NLM_F_ACK", noAck))
+        var echo = setup[0]
+        echo[6] = 0x0d  // NLM_F_ECHO too
+        cases.append(("a request with NLM_F_ECHO", echo))
+        var replace = setup[1]
+        replace[7] = 0x01  // NLM_F_REPLACE, not NLM_F_EXCL
+        cases.append(("an address that replaces", setup[0] + replace))
         for (what, k) in cases { XCTAssertFalse(ok(k), what) }
     }
 
