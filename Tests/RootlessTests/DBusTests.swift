@@ -69,14 +69,10 @@ final class DBusTests: XCTestCase {
         var rng = SystemRandomNumberGenerator()
         let seed = startTransientScope(name: "rootless-1-2.scope", pids: [1, 2, 3], description: "d", serial: 3).encode()
         for i in 0..<20000 {
-            var b: [UInt8]
-            if i % 2 == 0 {
-                b = seed
-                for _ in 0..<Int.random(in: 1...6, using: &rng) { b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
-                if i % 6 == 0 { b = Array(b.prefix(Int.random(in: 0...b.count, using: &rng))) }
-            } else {
-                b = (0..<Int.random(in: 0...64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-                if b.count > 4 { b[0] = UInt8(ascii: "l"); b[3] = 1 }
+            var b = FuzzInputs.make(i, seed: seed, changes: 1...6, randomUpTo: 64, using: &rng)
+            if i % 2 == 1, b.count > 4 {  // random bytes: a little-endian message header
+                b[0] = UInt8(ascii: "l")
+                b[3] = 1
             }
             _ = try? DBusMessage.length(head: b[...])
             if let m = try? DBusMessage(decoding: b[...]) { _ = m.arguments() }

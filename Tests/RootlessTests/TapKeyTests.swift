@@ -91,14 +91,7 @@ final class TapKeyTests: XCTestCase {
         let seed = Self.key(SlirpConfig())
         var taken = 0
         for i in 0..<20000 {
-            var b: [UInt8]
-            if i % 2 == 0 {
-                b = seed
-                for _ in 0..<Int.random(in: 1...4, using: &rng) { b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
-                if i % 6 == 0 { b = Array(b.prefix(Int.random(in: 0...b.count, using: &rng))) }
-            } else {
-                b = (0..<Int.random(in: 0...96, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            }
+            let b = FuzzInputs.make(i, seed: seed, changes: 1...4, randomUpTo: 96, using: &rng)
             guard ok(b) else { continue }
             taken += 1
             var at = 0
