@@ -595,7 +595,8 @@ final class NetworkTests: XCTestCase {
     /// A cold --net slirp run may join a network namespace of the keeper's pool whose TAP
     /// the keeper made ahead, with the setup requests of the last such run (its key): the
     /// sandbox has the link its own flags ask for, and its network works. A run with other
-    /// flags never gets that TAP (it makes its own), and teaches the pool its own.
+    /// flags never gets that TAP (it makes its own), and teaches the pool its own. A run
+    /// whose warm request missed gets one too.
     func testATAPMadeAheadIsTheLinkTheRunAskedFor() throws {
         let timing = ["ROOTLESS_TIMING": "1"]
         let fetch = "cat /sys/class/net/tap0/mtu; curl -sS -m 10 http://\(a):\(port(a, 0))/hello"
@@ -620,6 +621,16 @@ final class NetworkTests: XCTestCase {
         let other = try untilMadeAhead(9000)
         XCTAssertFalse(other.first, "a run with another MTU was given a TAP made for 1400")
         XCTAssertTrue(other.ahead, "the pool did not learn the new key")
+        // A missed warm request is a key too (the keeper reads it from the request's config):
+        // each run here is a sandbox of its own (its own -w), so each misses.
+        var missAhead = false
+        for dir in ["/usr", "/usr/bin", "/usr/lib", "/usr/share", "/usr/sbin", "/etc"] where !missAhead {
+            let r = try h.run(["run", "--net", "slirp:mtu=9000", "-w", dir, "--", "sh", "-c", fetch], env: timing)
+            XCTAssertEqual(r.out, "9000\nhello-from-server\n", r.err)
+            XCTAssertFalse(r.err.contains("warm: command sent"), "a sandbox of its own: \(r.err)")
+            missAhead = r.err.contains("keeper: TAP made ahead")
+        }
+        XCTAssertTrue(missAhead, "no missed warm request got a TAP made ahead")
     }
 
     /// A warm --net slirp run's TAP: the keeper holds a reference of its own while the run
