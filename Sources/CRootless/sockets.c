@@ -122,3 +122,11 @@ int rl_forwarded_signalfd(void) {
     int fd = signalfd(-1, &s, SFD_NONBLOCK | SFD_CLOEXEC);
     return fd < 0 ? -errno : fd;
 }
+
+int rl_signalfd_stops(int fd) {
+    struct signalfd_siginfo si;
+    int stop = 0;
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
+        if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM || si.ssi_signo == SIGHUP || si.ssi_signo == SIGQUIT) stop = 1;
+    return stop;
+}

@@ -227,10 +227,8 @@ int rl_supervise(const struct rl_config *c, struct rl_child *ch, struct rl_resul
     if (lfd >= 0) close(lfd);
     close(ch->pidfd);
     ch->pidfd = ch->report_fd = ch->pty_master = ch->notify_sock = -1;
-    // A --net slirp run keeps them blocked to its exit: its engine reads them while it waits
-    // for the connections the sandbox left (SlirpRunner.stop), and one that comes during
-    // the run's last cleanup must not kill it half done.
-    if (!c->tap) sigprocmask(SIG_UNBLOCK, &fwd, NULL);
+    // A run with a network of the sandbox's own keeps them blocked to its exit (hold_signals).
+    if (!c->hold_signals) sigprocmask(SIG_UNBLOCK, &fwd, NULL);
 
     if (have_error) {
         res->outcome = RL_SETUP_FAILED;

@@ -155,6 +155,8 @@ public final class CConfig {
             c.net_setup = UnsafePointer(r)
             c.n_net_setup = Int32(msgs.count)
         }
+        // The run waits for the sandbox's connections after it ends, reading Ctrl-C meanwhile.
+        c.hold_signals = plan.slirp != nil || plan.netHelper != nil ? 1 : 0
         if !plan.rlimits.isEmpty {
             let r = alloc(rl_rlimit.self, plan.rlimits.count)
             for (i, u) in plan.rlimits.enumerated() { r[i] = rl_rlimit(resource: u.resource, pad: 0, soft: u.soft, hard: u.hard) }

@@ -158,9 +158,19 @@ public struct Launcher {
             PhaseTimer.mark("child setup+payload")
             return r
         }
-        helper?.stop()
         // The sandbox's time, not the wait for its connections below.
         let wall = OS.monotonicSeconds() - started
+        // The peer tool stops once the connections the sandbox left have handed it what
+        // they hold (not after a --timeout kill).
+        if let h = helper {
+            let tool = h.plan.tool.rawValue
+            let (owing, when) = h.finish(linger: r != nil && r?.outcome != Int32(bitPattern: RL_TIMED_OUT.rawValue))
+            if owing > 0 {
+                warn(
+                    "\(owing) connection(s) had not handed \(tool) everything the sandbox sent \(when), and were cut short with it: their far ends may take them for whole (--net \(tool):linger=SECONDS waits longer)"
+                )
+            }
+        }
         // The engine stops with the sandbox, once the connections it left have delivered
         // what it sent: every host socket it opened is closed.
         if let n = net, let p = plan.slirp {

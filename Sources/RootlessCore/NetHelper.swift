@@ -25,6 +25,9 @@ public struct NetHelperPlan: Equatable, Sendable {
     public var publish: [PortForward] = []
     /// Where slirp4netns's API socket goes (for -p), the runtime directory.
     public var apiDir = "/tmp"
+    /// How long the run waits, once the sandbox has ended, for its connections to hand the
+    /// tool what they still hold (`--net pasta:linger=SECONDS`, as SlirpNet's).
+    public var lingerMS: UInt64 = 10_000
 }
 
 final class NetHelper {
@@ -33,11 +36,23 @@ final class NetHelper {
     var exitFD: Int32 = -1
     /// slirp4netns's API socket (for -p), removed at the end.
     var apiSocket: String?
+    /// The sandbox's TCP tables (/proc/PID/net/tcp and tcp6), opened while its pid 1 lives:
+    /// an open one goes on reading its namespace's sockets once every process there is
+    /// gone (and keeps the namespace until it is closed, as the tool does).
+    var tables: [Int32] = []
 
     init(_ p: NetHelperPlan) { plan = p }
 
     /// Starts it for the sandbox whose pid 1 is child and waits until it is ready (10 s at most).
-    func start(child: Int32) throws {
+    func start(child: Int32, proc: String = "/proc") throws {
+        // Opened as the tool opens the namespace: the child is in it already (cloned with
+        // CLONE_NEWNET; never one it joins later). Not if it were still in ours: the wait
+        // would be for the host's own sockets.
+        var theirs = stat(), ours = stat()
+        if stat("\(proc)/\(child)/ns/net", &theirs) == 0, stat("\(proc)/self/ns/net", &ours) == 0, theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev
+        {
+            tables = ["tcp", "tcp6"].map { open("\(proc)/\(child)/net/\($0)", O_RDONLY | O_CLOEXEC) }.filter { $0 >= 0 }
+        }
         var ready: [Int32] = [-1, -1], exit: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
         guard rl_pipe_cloexec(&ready) == 0, rl_pipe_cloexec(&exit) == 0, rl_pipe_cloexec(&err) == 0 else {
             throw RootlessError("cannot make pipes for \(plan.tool.rawValue)", errno: errno, step: "net")
@@ -183,8 +198,53 @@ final class NetHelper {
         return r == pid ? ((st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)) : -1
     }
 
+    /// The sandbox has ended, but not its kernel: a socket a program closed before it
+    /// exited still sends what it holds, and its FIN, to the tool, which passes them on.
+    /// Stopping the tool first would cut those streams short, and their far ends would see
+    /// a FIN as if they were whole. So this waits until no socket of the sandbox owes the
+    /// tool a byte or its FIN (TCPTable), lingerMS at most, not at all without `linger` (a
+    /// sandbox killed at its --timeout); a forwarded signal (Ctrl-C) ends the wait. Then
+    /// the tool is stopped. Returns how many sockets still owed, and why the wait ended
+    /// ("" when none did).
+    func finish(linger: Bool) -> (owing: Int, when: String) {
+        defer { stop() }
+        guard linger, plan.lingerMS > 0, !tables.isEmpty else { return (0, "") }
+        let signals = rl_forwarded_signalfd()
+        defer { if signals >= 0 { close(signals) } }
+        let end = OS.monotonicSeconds() + Double(plan.lingerMS) / 1000
+        var buf = [UInt8](repeating: 0, count: 64 * 1024)
+        var text: [UInt8] = []
+        // The tables are read again after 1 ms, then twice as long each time, 64 ms at most:
+        // the kernel tells no one when a socket's queue empties.
+        var pause = 1.0
+        while true {
+            var owing = 0
+            for fd in tables {
+                text.removeAll(keepingCapacity: true)
+                guard lseek(fd, 0, SEEK_SET) == 0 else { continue }
+                while text.count < 32 << 20 {
+                    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }
+                    text += buf[0..<n]
+                }
+                owing += TCPTable.owing(text)
+            }
+            let left = end - OS.monotonicSeconds()
+            if owing == 0 { return (0, "") }
+            if left <= 0 { return (owing, "\(plan.lingerMS / 1000) s after it ended") }
+            var p = pollfd(fd: signals, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, Int32(min(pause, left * 1000).rounded(.up))) == 1 && rl_signalfd_stops(signals) != 0 {
+                return (owing, "when the wait for them was interrupted")
+            }
+            pause = min(pause * 2, 64)
+        }
+    }
+
     /// Ends it (its exit fd closes; pasta, which has none, is sent SIGTERM), and reaps it.
     func stop() {
+        tables.forEach { close($0) }
+        tables = []
         if exitFD >= 0 { close(exitFD); exitFD = -1 }
         if let api = apiSocket { unlink(api) }
         apiSocket = nil

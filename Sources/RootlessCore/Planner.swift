@@ -238,7 +238,7 @@ public enum Planner {
                     "--net \(tool.rawValue): \(tool.rawValue) is not installed (looked in \(NetHelperTool.dirs.joined(separator: ", ")))", step: "args",
                     fix: "apt-get install \(tool.rawValue), or use --net slirp (rootless's own)")
             }
-            plan.netHelper = NetHelperPlan(tool: tool, path: path, publish: s.publish, apiDir: state.first ?? "/tmp")
+            plan.netHelper = NetHelperPlan(tool: tool, path: path, publish: s.publish, apiDir: state.first ?? "/tmp", lingerMS: s.slirp.lingerMS)
             // pasta is started by this process, which would be inside a pooled user
             // namespace (the keeper's) by then; from there it cannot open the sandbox's
             // namespaces. The run makes its own user namespace instead.

@@ -86,20 +86,33 @@ public enum RunArguments {
         Opt(
             ["--net", "--network"], "MODE",
             """
-            none | host | pasta | slirp4netns |
+            none | host | pasta[:linger=SECONDS] |
+            slirp4netns[:linger=SECONDS] |
             slirp[:mtu=N,cidr=NET,ipv6=false,allow_host_loopback=true,
                    poll=US,linger=SECONDS]
             (default: none; slirp: our user-mode stack, the internet
             over IPv4 and IPv6 but not the host's loopback or
             link-local/metadata; pasta,
             slirp4netns: the peer tools, same addresses, no host
-            loopback, but metadata and the host's addresses reachable)
+            loopback, but metadata and the host's addresses reachable;
+            linger: how long the run waits at the end for what the
+            sandbox's connections still hold, 10 s by default)
             """, choices: NetworkMode.allCases.map(\.rawValue)
         ) { s, full, _ in
             let v = String(full.prefix(while: { $0 != ":" }))
             if full.contains(":") {
-                guard v == "slirp" else { throw RootlessError("--net \(v) takes no options (\"\(full)\")", fix: "options are for --net slirp:...") }
-                do { s.slirp = try SlirpConfig.parse(options: full.drop(while: { $0 != ":" }).dropFirst()) } catch let e as SlirpError {
+                let opts = full.drop(while: { $0 != ":" }).dropFirst()
+                // The peer tools take linger (the wait for the sandbox's connections at its end).
+                let peer = v == NetworkMode.pasta.rawValue || v == NetworkMode.slirp4netns.rawValue
+                guard v == "slirp" || peer else {
+                    throw RootlessError(
+                        "--net \(v) takes no options (\"\(full)\")", fix: "options are for --net slirp:..., and linger for pasta and slirp4netns")
+                }
+                if peer, let other = opts.split(separator: ",").first(where: { !$0.hasPrefix("linger=") }) {
+                    throw RootlessError(
+                        "--net \(v) takes one option, linger (not \"\(other)\")", step: "args", fix: "e.g. --net \(v):linger=30; the others are --net slirp's")
+                }
+                do { s.slirp = try SlirpConfig.parse(options: opts, mode: v) } catch let e as SlirpError {
                     throw RootlessError(e.message, step: "args", fix: e.fix)
                 }
             }

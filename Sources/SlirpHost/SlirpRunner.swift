@@ -290,15 +290,10 @@ public final class SlirpRunner {
                     _ = recv(stopRead, &b, 1, Int32(MSG_DONTWAIT))
                     beginEnding(linger: b != 0)
                 } else if fd == signals {
-                    // Those that stop a program end the wait (SIGWINCH, SIGCONT, SIGUSR1 and
-                    // SIGUSR2 do not). Each signalfd_siginfo: 128 bytes, its number first.
-                    var info = [UInt8](repeating: 0, count: 128)
-                    while info.withUnsafeMutableBytes({ read(signals, $0.baseAddress, $0.count) }) == 128 {
-                        let n = info.withUnsafeBytes { $0.load(as: UInt32.self) }
-                        if [SIGINT, SIGTERM, SIGHUP, SIGQUIT].contains(Int32(n)) {
-                            endWhy = "when the wait for them was interrupted"
-                            endBy = SlirpRunner.now()
-                        }
+                    // Those that stop a program end the wait (rl_signalfd_stops).
+                    if rl_signalfd_stops(signals) != 0 {
+                        endWhy = "when the wait for them was interrupted"
+                        endBy = SlirpRunner.now()
                     }
                 } else if fd == tap {
                     readTap()

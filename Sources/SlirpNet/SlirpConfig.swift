@@ -33,46 +33,46 @@ public struct SlirpConfig: Equatable, Sendable {
     public static let minMTU6 = 1280
     public static let gatewayMAC = MAC(0x5255_0a00_0202)
 
-    /// "slirp" or "slirp:mtu=1500,cidr=10.9.0.0/24,allow_host_loopback=true,poll=0,linger=30". Errors name the
-    /// value and the fix.
-    public static func parse(options: Substring) throws -> SlirpConfig {
+    /// "slirp" or "slirp:mtu=1500,cidr=10.9.0.0/24,allow_host_loopback=true,poll=0,linger=30"
+    /// (mode: the --net mode they came with, for the errors). Errors name the value and the fix.
+    public static func parse(options: Substring, mode: String = "slirp") throws -> SlirpConfig {
         var c = SlirpConfig()
         for kv in options.split(separator: ",") {
             let p = kv.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard p.count == 2 else { throw SlirpError("--net slirp option \"\(kv)\" is not KEY=VALUE", fix: "e.g. --net slirp:mtu=1500") }
+            guard p.count == 2 else { throw SlirpError("--net \(mode) option \"\(kv)\" is not KEY=VALUE", fix: "e.g. --net slirp:mtu=1500") }
             switch p[0] {
             case "mtu":
                 guard let m = Int(p[1]), (576...65520).contains(m) else {
-                    throw SlirpError("--net slirp mtu \"\(p[1])\" is not a number from 576 to 65520", fix: "e.g. mtu=1500")
+                    throw SlirpError("--net \(mode) mtu \"\(p[1])\" is not a number from 576 to 65520", fix: "e.g. mtu=1500")
                 }
                 c.mtu = m
             case "cidr":
                 guard let n = CIDR(p[1]), n.prefix >= 8, n.prefix <= 25 else {
-                    throw SlirpError("--net slirp cidr \"\(p[1])\" is not an IPv4 network from /8 to /25", fix: "e.g. cidr=10.9.0.0/24")
+                    throw SlirpError("--net \(mode) cidr \"\(p[1])\" is not an IPv4 network from /8 to /25", fix: "e.g. cidr=10.9.0.0/24")
                 }
                 c.network = n
             case "ipv6":
                 guard p[1] == "true" || p[1] == "false" else {
-                    throw SlirpError("--net slirp ipv6 \"\(p[1])\" is not true or false", fix: "ipv6=false")
+                    throw SlirpError("--net \(mode) ipv6 \"\(p[1])\" is not true or false", fix: "ipv6=false")
                 }
                 c.ipv6 = p[1] == "true"
             case "allow_host_loopback":
                 guard p[1] == "true" || p[1] == "false" else {
-                    throw SlirpError("--net slirp allow_host_loopback \"\(p[1])\" is not true or false", fix: "allow_host_loopback=true")
+                    throw SlirpError("--net \(mode) allow_host_loopback \"\(p[1])\" is not true or false", fix: "allow_host_loopback=true")
                 }
                 c.allowHostLoopback = p[1] == "true"
             case "poll":
                 guard let us = Int(p[1]), (0...1000).contains(us) else {
-                    throw SlirpError("--net slirp poll \"\(p[1])\" is not a number of microseconds from 0 to 1000", fix: "e.g. poll=0 (never poll)")
+                    throw SlirpError("--net \(mode) poll \"\(p[1])\" is not a number of microseconds from 0 to 1000", fix: "e.g. poll=0 (never poll)")
                 }
                 c.pollMicros = us
             case "linger":
                 guard let s = UInt64(p[1]), s <= 3600 else {
-                    throw SlirpError("--net slirp linger \"\(p[1])\" is not a number of seconds from 0 to 3600", fix: "e.g. linger=60")
+                    throw SlirpError("--net \(mode) linger \"\(p[1])\" is not a number of seconds from 0 to 3600", fix: "e.g. linger=60")
                 }
                 c.lingerMS = s * 1000
             default:
-                throw SlirpError("unknown --net slirp option \"\(p[0])\"", fix: "known: mtu, cidr, ipv6, allow_host_loopback, poll, linger")
+                throw SlirpError("unknown --net \(mode) option \"\(p[0])\"", fix: "known: mtu, cidr, ipv6, allow_host_loopback, poll, linger")
             }
         }
         if c.mtu < SlirpConfig.minMTU6 { c.ipv6 = false }

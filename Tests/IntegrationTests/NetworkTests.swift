@@ -411,10 +411,10 @@ final class NetworkTests: XCTestCase {
     /// it sends what the buffers take, then exits); then, from another sandbox, the sink's
     /// account: bytes, their SHA-256, and how the stream ended (whole, FIN, RST); and how
     /// long the payload's run took.
-    func sink(_ n: Int, pace: String, options: String = "") throws -> (run: Harness.Result, account: [Substring], seconds: Double) {
+    func sink(_ n: Int, pace: String, net: String = "slirp", options: String = "") throws -> (run: Harness.Result, account: [Substring], seconds: Double) {
         let tag = UUID().uuidString
         let started = Date()
-        let r = try h.run(["run", "--net", "slirp" + options, "--", "python3", "-c", sinkPayload(n, pace: pace, tag: tag)])
+        let r = try h.run(["run", "--net", net + options, "--", "python3", "-c", sinkPayload(n, pace: pace, tag: tag)])
         let seconds = Date().timeIntervalSince(started)
         return (r, try account(tag), seconds)
     }
@@ -465,6 +465,41 @@ final class NetworkTests: XCTestCase {
         XCTAssertLessThan(Int(cut.account.first ?? "") ?? n, n, "control: without the wait, bytes are lost")
         XCTAssertEqual(cut.account.last, "RST", "and the far end is told")
         XCTAssertTrue(cut.run.err.contains("1 connection(s) were reset: they had not delivered everything the sandbox sent when it ended"), cut.run.err)
+    }
+
+    /// Through the peer tools too: the run stops pasta or slirp4netns only once the sockets
+    /// the sandbox left have handed it every byte and their FIN. The control, linger=0 (the
+    /// tool stopped at once, as before): the far end gets fewer bytes, then a FIN, a stream
+    /// cut short that ends as if it were whole.
+    func testWhatTheSandboxSentThroughPastaBeforeItEndedIsDelivered() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/bin/pasta") else { throw XCTSkip("SKIP: pasta is not installed (Debian: passt)") }
+        try deliveredThrough("pasta")
+    }
+
+    /// The same through slirp4netns; and a far end that reads nothing holds the run only up
+    /// to linger's bound, and the run says what was cut short.
+    func testWhatTheSandboxSentThroughSlirp4netnsBeforeItEndedIsDelivered() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/bin/slirp4netns") else { throw XCTSkip("SKIP: slirp4netns is not installed") }
+        try deliveredThrough("slirp4netns")
+        let stuck = try sink(1 << 30, pace: "stall", net: "slirp4netns", options: ":linger=1")
+        XCTAssertEqual(stuck.run.status, 0, stuck.run.err)
+        XCTAssertTrue(stuck.seconds >= 1 && stuck.seconds < 9, "\(stuck.seconds) s")
+        XCTAssertTrue(
+            stuck.run.err.contains("1 connection(s) had not handed slirp4netns everything the sandbox sent 1 s after it ended"), stuck.run.err)
+        XCTAssertEqual(ours { $0 == "slirp4netns" }, [], "no slirp4netns of ours is left")
+    }
+
+    func deliveredThrough(_ tool: String) throws {
+        let n = 32 << 20
+        let sha = try h.run(["run", "--net", "slirp", "--", "curl", "-sS", "-m", "60", "http://\(a):\(port(a, 0))/bytes-sha?n=\(n)"]).out
+        let whole = try sink(n, pace: "slow", net: tool)
+        XCTAssertEqual(whole.run.status, 0, whole.run.err)
+        XCTAssertEqual(whole.account, ["\(n)", sha.dropLast(), "whole"], whole.run.err)
+        XCTAssertFalse(whole.run.err.contains("cut short"), whole.run.err)
+        let cut = try sink(n, pace: "slow", net: tool, options: ":linger=0")
+        XCTAssertEqual(cut.account.count, 3, cut.run.err)
+        XCTAssertLessThan(Int(cut.account.first ?? "") ?? n, n, "control: with the tool stopped at once, bytes are lost")
+        XCTAssertEqual(cut.account.last, "FIN", "and the far end cannot tell")
     }
 
     /// A connection that cannot deliver what the sandbox sent (the far end reads nothing)

@@ -140,6 +140,10 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(s.netHelper?.tool, .slirp4netns)
         XCTAssertEqual(s.netHelper?.publish, [PortForward(hostIP: IPv4(0), hostPort: 8080, guestPort: 80)])
         XCTAssertTrue(s.keeper)
+        // linger: the wait at the end for the sandbox's connections, 10 s unless told.
+        XCTAssertEqual(s.netHelper?.lingerMS, 10_000)
+        XCTAssertEqual(try Planner.plan(try RunArguments.parse(["--net", "pasta:linger=0", "true"]), f).netHelper?.lingerMS, 0)
+        XCTAssertEqual(try Planner.plan(try RunArguments.parse(["--net", "slirp4netns:linger=30", "true"]), f).netHelper?.lingerMS, 30_000)
         XCTAssertThrowsError(try Planner.plan(try RunArguments.parse(["--net", "host", "-p", "8080:80", "true"]), f)) {
             XCTAssertTrue("\($0)".contains("-p needs a network of the sandbox's own"), "\($0)")
         }

@@ -168,6 +168,10 @@ struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
 //   frames until the engine reads them.
 //  tap_made: the network namespace joined (netns_fd) has its TAP already, made by the
 //   keeper with these net_setup requests (its pool): the child makes none.
+//  hold_signals: the forwarded signals stay blocked when rl_supervise returns, to the
+//   run's exit: the run reads them (a signalfd) while it waits for the connections the
+//   sandbox left to deliver what it sent (--net slirp, pasta, slirp4netns), and one that
+//   comes during its last cleanup must not kill it half done.
 #define RL_CONFIG_TABLE(SCALAR, FD, PTR, STR, STRV, LIST) \
     SCALAR(uint64_t, clone_flags, KEY, 0) \
     SCALAR(int32_t, host_view, KEY, 0) \
@@ -227,6 +231,7 @@ struct rl_denial { uint32_t arch; int32_t nr; int32_t err; uint32_t count; };
     SCALAR(int32_t, tap, KEY, 0) \
     SCALAR(int32_t, tap_go_first, RUN, 0) \
     SCALAR(int32_t, tap_made, COLD, 0) \
+    SCALAR(int32_t, hold_signals, RUN, 0) \
     FD(net_sock) \
     LIST(rl_nlmsg, net_setup, KEY, n_net_setup, 8) \
     SCALAR(int32_t, n_net_setup, KEY, 0)

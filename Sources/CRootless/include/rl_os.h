@@ -66,6 +66,10 @@ int rl_cpus_allowed(void);
 // non-blocking, close-on-exec: the fd or -errno. So Ctrl-C while the engine waits for the
 // connections the sandbox left ends that wait, and the run still cleans up.
 int rl_forwarded_signalfd(void);
+// Reads every signal waiting on such a signalfd: 1 if one came that stops a program
+// (SIGINT, SIGTERM, SIGHUP, SIGQUIT: the wait ends), else 0 (SIGWINCH, SIGCONT, SIGUSR1
+// and SIGUSR2 do not end it).
+int rl_signalfd_stops(int fd);
 // pipe2(O_CLOEXEC | O_NONBLOCK), asked to hold size bytes (0: the default): 0 or -errno.
 int rl_pipe_nb(int fds[2], int size);
 // -p /udp on a wildcard address: each datagram's destination (the host's address the
