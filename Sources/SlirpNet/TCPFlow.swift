@@ -43,6 +43,10 @@ final class TCPFlow {
     var buffered = 0
     var sent = 0  // of the buffered bytes, sent and not yet acknowledged
     var peerWindow = 65535
+    /// The sequence and acknowledgment numbers of the segment that last set peerWindow
+    /// (SND.WL1, SND.WL2): only one no older sets it again (acknowledge).
+    var wl1: UInt32 = 0
+    var wl2: UInt32 = 0
     var peerScale: UInt8
     var mss: Int
     var hostEOF = false
@@ -83,6 +87,8 @@ final class TCPFlow {
         peerScale = syn.windowScale ?? 0
         mss = max(64, min(Int(syn.mss ?? 536), ourMSS))
         peerWindow = Int(syn.window)
+        wl1 = syn.seq
+        wl2 = iss
     }
 
     /// A connection to the sandbox (port forwarding): we open it, as the gateway.
@@ -147,6 +153,7 @@ final class TCPFlow {
             peerScale = s.windowScale ?? 0
             mss = max(64, min(Int(s.mss ?? 536), mss))
             peerWindow = Int(s.window)
+            (wl1, wl2) = (s.seq, s.ack)
             state = .established
             rtoAt = nil
             retries = 0
@@ -209,14 +216,20 @@ final class TCPFlow {
     /// The sandbox's acknowledgment and window.
     func acknowledge(_ s: TCPSegment, now: UInt64, _ e: SlirpEngine) {
         let window = Int(s.window) << Int(peerScale)
+        let nxt = sndNxt
+        // The window is taken from a segment that acknowledges nothing unsent and is no
+        // older than the last that set it (RFC 9293 3.10.7.4: SND.WL1, SND.WL2): one that
+        // a link delayed or sent twice carries a window the sandbox has moved past, and
+        // would shut one it has opened since.
+        let update =
+            seqDiff(s.ack, sndUna) >= 0 && seqDiff(s.ack, nxt) <= 0 && (seqDiff(s.seq, wl1) > 0 || (s.seq == wl1 && seqDiff(s.ack, wl2) >= 0))
         // A duplicate: nothing new acknowledged while our data is out, no data or FIN of
         // its own, the window as it was (an update is none). The sandbox sends one for each
         // segment that arrives past a hole, so the third says a segment was lost and later
         // ones came: it goes again now, not after the timer's 200 ms.
         let duplicate = s.ack == sndUna && sent > 0 && s.payload.isEmpty && !s.has(TCPFlag.fin) && window == peerWindow && window > 0
-        let opens = peerWindow == 0 && window > 0
-        peerWindow = window
-        let nxt = sndNxt
+        let opens = update && peerWindow == 0 && window > 0
+        if update { (peerWindow, wl1, wl2) = (window, s.seq, s.ack) }
         let acked = seqDiff(s.ack, sndUna)
         // Any acknowledgment within what we sent shows the peer alive (a zero-window probe
         // answered with the window still shut too): retries count only silence.

@@ -750,6 +750,45 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(rest.map { Array($0.payload) }, [[2, 3]])
     }
 
+    /// The window is taken only from a segment no older than the last that set it (RFC 9293
+    /// 3.10.7.4, SND.WL1 and SND.WL2): an acknowledgment a link delayed, with the window the
+    /// sandbox had then, does not shut the window it has opened since, whether its
+    /// acknowledgment is older or its sequence number is; nor does one that acknowledges
+    /// bytes never sent. Each is followed by bytes from the host, which go at once.
+    func testAnOlderSegmentDoesNotShutTheWindow() {
+        let e = engine()
+        var sb = Sandbox()
+        let (id, start) = open(e, &sb, window: 1000, scale: nil)
+        func ack(_ seq: UInt32, _ ack: UInt32, _ window: UInt16, _ data: [UInt8] = []) {
+            e.input(
+                sb.tcp(TCPSegment(srcPort: 40000, dstPort: 80, seq: seq, ack: ack, flags: TCPFlag.ack, window: window, payload: data[...]), to: remote), now: 20
+            )
+        }
+        func sent(after bytes: Int) -> Int {
+            e.tcpReceived(id, [UInt8](repeating: 5, count: bytes)[...], now: 20)
+            return segments(e.drain()).reduce(0) { $0 + $1.payload.count }
+        }
+        XCTAssertEqual(sent(after: 1000), 1000)
+        ack(1001, start &+ 1000, 0)  // its buffer full
+        ack(1001, start &+ 1000, 8000)  // read: open again
+        XCTAssertEqual(sent(after: 2000), 2000)
+        ack(1001, start &+ 3000, 8000)
+        ack(1001, start &+ 1000, 0)  // the first, delayed: an older acknowledgment
+        XCTAssertEqual(sent(after: 500), 500, "the window the sandbox has now")
+        // The sandbox's own bytes move its sequence number on; a delayed acknowledgment
+        // from before them carries an older one.
+        ack(1001, start &+ 3500, 8000, [1, 2, 3])
+        _ = e.drain()
+        ack(1004, start &+ 3500, 8000)
+        ack(1001, start &+ 3500, 0)
+        XCTAssertEqual(sent(after: 500), 500, "the window the sandbox has now")
+        ack(1004, start &+ 9000, 0)  // acknowledges bytes never sent
+        XCTAssertEqual(sent(after: 500), 500)
+        // The control: a segment no older (the same numbers) sets the window, even to zero.
+        ack(1004, start &+ 4500, 0)
+        XCTAssertEqual(sent(after: 500), 0, "a zero window from a current segment is kept")
+    }
+
     /// A reader that stops for long (zero window, probes answered) keeps its connection;
     /// only silence ends one. What a flow held leaves the engine's budgets with it.
     func testAStoppedReaderIsNotResetAndBudgetsComeBack() {
