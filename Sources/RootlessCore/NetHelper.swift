@@ -40,11 +40,17 @@ final class NetHelper {
     /// an open one goes on reading its namespace's sockets once every process there is
     /// gone (and keeps the namespace until it is closed, as the tool does).
     var tables: [Int32] = []
+    /// The tool's own TCP tables (its namespace's, the host's), read for its sockets.
+    var toolTables: [Int32] = []
+    let proc: String
 
-    init(_ p: NetHelperPlan) { plan = p }
+    init(_ p: NetHelperPlan, proc: String = "/proc") {
+        plan = p
+        self.proc = proc
+    }
 
     /// Starts it for the sandbox whose pid 1 is child and waits until it is ready (10 s at most).
-    func start(child: Int32, proc: String = "/proc") throws {
+    func start(child: Int32) throws {
         // Opened as the tool opens the namespace: the child is in it already (cloned with
         // CLONE_NEWNET; never one it joins later). Not if it were still in ours: the wait
         // would be for the host's own sockets.
@@ -78,13 +84,18 @@ final class NetHelper {
         var empty = sigset_t()
         sigemptyset(&empty)
         posix_spawnattr_setsigmask(&attr, &empty)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
+        // A process group of its own: a terminal's Ctrl-C reaches the run (which passes it
+        // to the sandbox), not the tool, which must outlive the sandbox to carry what its
+        // connections still hold (finish).
+        posix_spawnattr_setpgroup(&attr, 0)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
         let cargs = argv.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
         let rc = posix_spawn(&pid, plan.path, &fa, &attr, cargs, environ)
         guard rc == 0 else {
             throw RootlessError("cannot run \(plan.path)", errno: rc, step: "net", fix: "check the \(plan.tool.rawValue) install, or use --net slirp")
         }
+        toolTables = ["tcp", "tcp6"].map { open("\(proc)/\(pid)/net/\($0)", O_RDONLY | O_CLOEXEC) }.filter { $0 >= 0 }
         close(ready[1]); ready[1] = -1
         close(exit[0]); exit[0] = -1
         close(err[1]); err[1] = -1
@@ -202,49 +213,72 @@ final class NetHelper {
     /// exited still sends what it holds, and its FIN, to the tool, which passes them on.
     /// Stopping the tool first would cut those streams short, and their far ends would see
     /// a FIN as if they were whole. So this waits until no socket of the sandbox owes the
-    /// tool a byte or its FIN (TCPTable), lingerMS at most, not at all without `linger` (a
-    /// sandbox killed at its --timeout); a forwarded signal (Ctrl-C) ends the wait. Then
-    /// the tool is stopped. Returns how many sockets still owed, and why the wait ended
-    /// ("" when none did).
+    /// tool a byte or its FIN, and the tool has shut each of its host sockets for writing
+    /// (it does once it has passed on everything and the end: TCPTable), lingerMS at
+    /// most, not at all without `linger` (a
+    /// sandbox killed at its --timeout); a forwarded signal (Ctrl-C) ends the wait, and so
+    /// does the tool's exit (nothing is carried then). Then the tool is stopped. Returns
+    /// how many sockets still owed, and why the wait ended ("" when none did).
     func finish(linger: Bool) -> (owing: Int, when: String) {
         defer { stop() }
         guard linger, plan.lingerMS > 0, !tables.isEmpty else { return (0, "") }
         let signals = rl_forwarded_signalfd()
-        defer { if signals >= 0 { close(signals) } }
+        let tool = pid > 0 ? rl_pidfd_open(pid) : -1
+        defer { [signals, tool].forEach { if $0 >= 0 { close($0) } } }
         let end = OS.monotonicSeconds() + Double(plan.lingerMS) / 1000
         var buf = [UInt8](repeating: 0, count: 64 * 1024)
         var text: [UInt8] = []
         // The tables are read again after 1 ms, then twice as long each time, 64 ms at most:
-        // the kernel tells no one when a socket's queue empties.
+        // the kernel tells no one when a socket's queue empties. Never sooner than ten
+        // times what the last reading took (a sandbox may leave 100,000 sockets in them),
+        // so the wait costs the run a tenth of a CPU at most.
         var pause = 1.0
         while true {
-            var owing = 0
-            for fd in tables {
-                text.removeAll(keepingCapacity: true)
-                guard lseek(fd, 0, SEEK_SET) == 0 else { continue }
-                while text.count < 32 << 20 {
-                    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                    if n < 0 && errno == EINTR { continue }
-                    if n <= 0 { break }
-                    text += buf[0..<n]
+            let began = OS.monotonicSeconds()
+            func owed(_ fds: [Int32], _ side: TCPTable.Side) -> Int {
+                fds.reduce(0) { sum, fd in
+                    text.removeAll(keepingCapacity: true)
+                    guard lseek(fd, 0, SEEK_SET) == 0 else { return sum }
+                    while text.count < 32 << 20 {
+                        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                        if n < 0 && errno == EINTR { continue }
+                        if n <= 0 { break }
+                        text += buf[0..<n]
+                    }
+                    return sum + TCPTable.owing(text, side)
                 }
-                owing += TCPTable.owing(text)
             }
-            let left = end - OS.monotonicSeconds()
+            var owing = owed(tables, .sandbox)
+            if owing == 0 { owing = owed(toolTables, .tool(inodes: toolSockets())) }
+            let now = OS.monotonicSeconds()
+            let left = end - now
             if owing == 0 { return (0, "") }
             if left <= 0 { return (owing, "\(plan.lingerMS / 1000) s after it ended") }
-            var p = pollfd(fd: signals, events: Int16(POLLIN), revents: 0)
-            if poll(&p, 1, Int32(min(pause, left * 1000).rounded(.up))) == 1 && rl_signalfd_stops(signals) != 0 {
-                return (owing, "when the wait for them was interrupted")
+            var p = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0), pollfd(fd: tool, events: Int16(POLLIN), revents: 0)]
+            if poll(&p, 2, Int32(min(pause, left * 1000).rounded(.up))) > 0 {
+                if p[1].revents != 0 { return (owing, "when \(plan.tool.rawValue) exited") }
+                if p[0].revents != 0 && rl_signalfd_stops(signals) != 0 { return (owing, "when the wait for them was interrupted") }
             }
-            pause = min(pause * 2, 64)
+            pause = max(min(pause * 2, 64), (now - began) * 10_000)
         }
+    }
+
+    /// The inodes of the sockets the tool holds (its fds' links, "socket:[N]").
+    func toolSockets() -> Set<UInt64> {
+        let dir = "\(proc)/\(pid)/fd"
+        var out = Set<UInt64>()
+        var link = [UInt8](repeating: 0, count: 64)
+        for e in OS.listDirectory(dir) ?? [] {
+            let n = link.withUnsafeMutableBytes { readlink(dir + "/" + e.name, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+            if n > 0, let inode = TCPTable.socketInode(Array(link[0..<n])) { out.insert(inode) }
+        }
+        return out
     }
 
     /// Ends it (its exit fd closes; pasta, which has none, is sent SIGTERM), and reaps it.
     func stop() {
-        tables.forEach { close($0) }
-        tables = []
+        (tables + toolTables).forEach { close($0) }
+        (tables, toolTables) = ([], [])
         if exitFD >= 0 { close(exitFD); exitFD = -1 }
         if let api = apiSocket { unlink(api) }
         apiSocket = nil

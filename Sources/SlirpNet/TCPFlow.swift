@@ -217,12 +217,14 @@ final class TCPFlow {
     func acknowledge(_ s: TCPSegment, now: UInt64, _ e: SlirpEngine) {
         let window = Int(s.window) << Int(peerScale)
         let nxt = sndNxt
-        // The window is taken from a segment that acknowledges nothing unsent and is no
-        // older than the last that set it (RFC 9293 3.10.7.4: SND.WL1, SND.WL2): one that
-        // a link delayed or sent twice carries a window the sandbox has moved past, and
-        // would shut one it has opened since.
+        // The window is taken from a segment that acknowledges nothing unsent, starts
+        // within any window we gave, and is no older than the last that set it (RFC 9293
+        // 3.10.7.4: SND.WL1, SND.WL2): one that a link delayed or sent twice carries a
+        // window the sandbox has moved past, and would shut one it has opened since; one
+        // from far ahead would stop every later update.
         let update =
-            seqDiff(s.ack, sndUna) >= 0 && seqDiff(s.ack, nxt) <= 0 && (seqDiff(s.seq, wl1) > 0 || (s.seq == wl1 && seqDiff(s.ack, wl2) >= 0))
+            seqDiff(s.ack, sndUna) >= 0 && seqDiff(s.ack, nxt) <= 0 && seqDiff(s.seq, rcvNxt) <= Int32(TCPFlow.rcvCap)
+            && (seqDiff(s.seq, wl1) > 0 || (s.seq == wl1 && seqDiff(s.ack, wl2) >= 0))
         // A duplicate: nothing new acknowledged while our data is out, no data or FIN of
         // its own, the window as it was (an update is none). The sandbox sends one for each
         // segment that arrives past a hole, so the third says a segment was lost and later

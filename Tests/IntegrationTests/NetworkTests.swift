@@ -420,25 +420,37 @@ final class NetworkTests: XCTestCase {
     }
 
     /// The payload for sink: sends the PUT's head, then n bytes (stall: what the buffers
-    /// take), says "sent" and exits.
-    func sinkPayload(_ n: Int, pace: String, tag: String) -> String {
+    /// take, until the far end has taken nothing for a second: every buffer on the way is
+    /// full then, and the sandbox's kernel holds bytes it cannot send), says how many
+    /// ("bytes N") and "sent", and exits.
+    func sinkPayload(_ n: Int, pace: String, tag: String, thenWait: Bool = false) -> String {
         #"""
         import hashlib, socket
         n = \#(n)
         block = hashlib.sha256(b"rootless").digest() * 32768
         s = socket.create_connection(("\#(a)", \#(port(a, 0))))
         s.sendall(b"PUT /sink?tag=\#(tag)&pace=\#(pace) HTTP/1.1\r\nHost: far\r\nContent-Length: %d\r\n\r\n" % n)
-        s.setblocking(\#(pace == "stall" ? "False" : "True"))
+        s.settimeout(\#(pace == "stall" ? "1" : "None"))
+        sent = 0
         try:
             while n > 0:
-                k = min(n, len(block))
-                s.sendall(block[:k])
+                k = s.send(block[:min(n, len(block))])
+                sent += k
                 n -= k
-        except BlockingIOError:
+        except socket.timeout:
             pass
+        print("bytes", sent, flush=True)
         print("sent", flush=True)
+        if \#(thenWait ? "True" : "False"):
+            import signal
+            signal.pause()
         s.close()
         """#
+    }
+
+    /// The bytes the sink's payload said it sent.
+    func sentBytes(_ out: String) -> Int {
+        Int(out.split(separator: "\n").first { $0.hasPrefix("bytes ") }?.dropFirst(6) ?? "") ?? -1
     }
 
     /// The sink's account of the stream tagged tag (after its sender's run).
@@ -469,8 +481,10 @@ final class NetworkTests: XCTestCase {
 
     /// Through the peer tools too: the run stops pasta or slirp4netns only once the sockets
     /// the sandbox left have handed it every byte and their FIN. The control, linger=0 (the
-    /// tool stopped at once, as before): the far end gets fewer bytes, then a FIN, a stream
-    /// cut short that ends as if it were whole.
+    /// tool stopped at once, as before), to a far end that reads nothing until the run is
+    /// over, so that the sandbox's kernel surely still holds bytes when it ends: the far end
+    /// gets fewer bytes than the payload sent, then a FIN, a stream cut short that ends as
+    /// if it were whole.
     func testWhatTheSandboxSentThroughPastaBeforeItEndedIsDelivered() throws {
         guard FileManager.default.fileExists(atPath: "/usr/bin/pasta") else { throw XCTSkip("SKIP: pasta is not installed (Debian: passt)") }
         try deliveredThrough("pasta")
@@ -489,6 +503,59 @@ final class NetworkTests: XCTestCase {
         XCTAssertEqual(ours { $0 == "slirp4netns" }, [], "no slirp4netns of ours is left")
     }
 
+    /// A tool that exits while the run waits for it ends the wait: nothing would carry
+    /// the bytes any more, and the run says what was cut short (long before linger's 30 s).
+    func testAPeerToolThatExitsEndsTheWait() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/bin/slirp4netns") else { throw XCTSkip("SKIP: slirp4netns is not installed") }
+        let run = try h.start(
+            [
+                "-c", "exec \"$0\" \"$@\" 2>&1", h.bin, "run", "--net", "slirp4netns:linger=30", "--", "python3", "-c",
+                sinkPayload(1 << 30, pace: "stall", tag: UUID().uuidString),
+            ],
+            executable: "/bin/sh")
+        let seen = run.read(until: "sent\n", timeout: 30) ?? ""
+        XCTAssertTrue(seen.contains("sent\n"), seen)
+        let started = Date()
+        let tools = ours { $0 == "slirp4netns" }
+        XCTAssertEqual(tools.count, 1, "the run's slirp4netns")
+        tools.forEach { kill(pid_t($0) ?? 0, SIGKILL) }
+        let rest = run.read(until: nil, timeout: 30) ?? "(still waiting after 30 s)"
+        run.process.waitUntilExit()
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, rest)
+        XCTAssertEqual(run.process.terminationStatus, 0, seen + rest)
+        XCTAssertTrue(rest.contains("1 connection(s) had not handed slirp4netns everything the sandbox sent when slirp4netns exited"), rest)
+    }
+
+    /// A terminal's Ctrl-C goes to the run's whole process group: the run passes it to the
+    /// sandbox, whose command ends, and the tool, in a group of its own, is still there to
+    /// carry what the command sent: the far end gets all of it. (Without the group of its
+    /// own, slirp4netns dies of the same Ctrl-C, and the run says what was cut short.)
+    func testCtrlCEndsTheCommandNotThePeerTool() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/bin/slirp4netns") else { throw XCTSkip("SKIP: slirp4netns is not installed") }
+        let tag = UUID().uuidString
+        let n = 32 << 20
+        // The run leads a process group of its own, SIGINT at its default, as a shell's
+        // foreground job.
+        let run = try h.start(
+            [
+                "--default-signal=INT", "python3", "-c", "import os, sys; os.setpgid(0, 0); os.dup2(1, 2); os.execv(sys.argv[1], sys.argv[1:])", h.bin, "run",
+                "--net", "slirp4netns", "--", "python3", "-c", sinkPayload(n, pace: "slow", tag: tag, thenWait: true),
+            ], executable: "/usr/bin/env")
+        let seen = run.read(until: "sent\n", timeout: 60) ?? ""
+        XCTAssertTrue(seen.contains("sent\n"), seen)
+        kill(-run.process.processIdentifier, SIGINT)
+        let rest = run.read(until: nil, timeout: 60) ?? "(still waiting after 60 s)"
+        run.process.waitUntilExit()
+        XCTAssertFalse(rest.contains("cut short"), rest)
+        XCTAssertEqual(
+            try account(tag),
+            [
+                "\(n)", try h.run(["run", "--net", "slirp", "--", "curl", "-sS", "-m", "60", "http://\(a):\(port(a, 0))/bytes-sha?n=\(n)"]).out.dropLast(),
+                "whole",
+            ])
+        XCTAssertEqual(ours { $0 == "slirp4netns" }, [], "no slirp4netns of ours is left")
+    }
+
     func deliveredThrough(_ tool: String) throws {
         let n = 32 << 20
         let sha = try h.run(["run", "--net", "slirp", "--", "curl", "-sS", "-m", "60", "http://\(a):\(port(a, 0))/bytes-sha?n=\(n)"]).out
@@ -496,10 +563,12 @@ final class NetworkTests: XCTestCase {
         XCTAssertEqual(whole.run.status, 0, whole.run.err)
         XCTAssertEqual(whole.account, ["\(n)", sha.dropLast(), "whole"], whole.run.err)
         XCTAssertFalse(whole.run.err.contains("cut short"), whole.run.err)
-        let cut = try sink(n, pace: "slow", net: tool, options: ":linger=0")
+        let cut = try sink(1 << 30, pace: "stall", net: tool, options: ":linger=0")
         XCTAssertEqual(cut.account.count, 3, cut.run.err)
-        XCTAssertLessThan(Int(cut.account.first ?? "") ?? n, n, "control: with the tool stopped at once, bytes are lost")
-        XCTAssertEqual(cut.account.last, "FIN", "and the far end cannot tell")
+        let sent = sentBytes(cut.run.out)
+        XCTAssertGreaterThan(sent, 0, cut.run.out)
+        XCTAssertLessThan(Int(cut.account.first ?? "") ?? sent, sent, "control: with the tool stopped at once, bytes are lost")
+        XCTAssertEqual(cut.account.last, "FIN", "and the stream ends as if whole")
     }
 
     /// A connection that cannot deliver what the sandbox sent (the far end reads nothing)

@@ -754,7 +754,8 @@ final class EngineTests: XCTestCase {
     /// 3.10.7.4, SND.WL1 and SND.WL2): an acknowledgment a link delayed, with the window the
     /// sandbox had then, does not shut the window it has opened since, whether its
     /// acknowledgment is older or its sequence number is; nor does one that acknowledges
-    /// bytes never sent. Each is followed by bytes from the host, which go at once.
+    /// bytes never sent, or one from far ahead (which, taken, would stop every later
+    /// update). Each is followed by bytes from the host, which go at once.
     func testAnOlderSegmentDoesNotShutTheWindow() {
         let e = engine()
         var sb = Sandbox()
@@ -783,6 +784,8 @@ final class EngineTests: XCTestCase {
         ack(1001, start &+ 3500, 0)
         XCTAssertEqual(sent(after: 500), 500, "the window the sandbox has now")
         ack(1004, start &+ 9000, 0)  // acknowledges bytes never sent
+        XCTAssertEqual(sent(after: 500), 500)
+        ack(1004 &+ (1 << 30), start &+ 4500, 0)  // from far past any window we gave
         XCTAssertEqual(sent(after: 500), 500)
         // The control: a segment no older (the same numbers) sets the window, even to zero.
         ack(1004, start &+ 4500, 0)
