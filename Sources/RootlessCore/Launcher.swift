@@ -167,7 +167,7 @@ public struct Launcher {
             let (owing, when) = h.finish(linger: r != nil && r?.outcome != Int32(bitPattern: RL_TIMED_OUT.rawValue))
             if owing > 0 {
                 warn(
-                    "\(owing) connection(s) had not handed \(tool) everything the sandbox sent \(when), and were cut short with it: their far ends may take them for whole (--net \(tool):linger=SECONDS waits longer)"
+                    "\(owing) connection(s) had not carried everything the sandbox sent through \(tool) \(when), and were cut short with it: their far ends may take them for whole (--net \(tool):linger=SECONDS waits longer)"
                 )
             }
         }

@@ -178,12 +178,15 @@ final class NetHelper {
         case .pasta:
             // Foreground, so it stays our child; the pid file (our pipe) is written once the
             // namespace is configured, which is the ready signal. Only -p's ports are forwarded
-            // (its default, "auto", would publish every port the sandbox listens on).
+            // (its default, "auto", would publish every port the sandbox listens on). It quits
+            // when told (stop), not on its own once the sandbox's pid 1 is gone (newer
+            // releases would, within a second: before what the sandbox sent is carried).
             return
                 [
                     plan.path, "--config-net", "--foreground", "--quiet", "--ipv4-only", "--pid", "/proc/self/fd/3", "--ns-ifname", "tap0", "--address",
                     "10.0.2.100",
-                    "--netmask", "24", "--gateway", "10.0.2.2", "--mtu", "65520", "--dns-forward", "10.0.2.3", "--no-map-gw", "--tcp-ns", "none", "--udp-ns",
+                    "--netmask", "24", "--gateway", "10.0.2.2", "--mtu", "65520", "--dns-forward", "10.0.2.3", "--no-map-gw", "--no-netns-quit", "--tcp-ns",
+                    "none", "--udp-ns",
                     "none",
                 ] + forwards(udp: false) + forwards(udp: true) + [String(child)]
         }
@@ -249,7 +252,9 @@ final class NetHelper {
                 }
             }
             var owing = owed(tables, .sandbox)
-            if owing == 0 { owing = owed(toolTables, .tool(inodes: toolSockets())) }
+            // (pasta makes itself non-dumpable: its fds are not ours to read, and it takes no
+            // byte before its host socket has.)
+            if owing == 0, case let inodes = toolSockets(), !inodes.isEmpty { owing = owed(toolTables, .tool(inodes: inodes)) }
             let now = OS.monotonicSeconds()
             let left = end - now
             if owing == 0 { return (0, "") }

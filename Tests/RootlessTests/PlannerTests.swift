@@ -133,6 +133,7 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(values("--udp-ports"), ["0.0.0.0/5353:53"])
         XCTAssertEqual(values("--tcp-ns") + values("--udp-ns"), ["none", "none"])
         XCTAssertTrue(argv.contains("--no-map-gw") && argv.contains("--ipv4-only"))
+        XCTAssertTrue(argv.contains("--no-netns-quit"), "stopped by the run, after the sandbox's connections have been carried")
         XCTAssertEqual(argv.last, "42")
         let bare = NetHelper(NetHelperPlan(tool: .pasta, path: "/usr/bin/pasta")).arguments(child: 42)
         XCTAssertEqual(bare.indices.filter { bare[$0] == "--tcp-ports" || bare[$0] == "--udp-ports" }.map { bare[$0 + 1] }, ["none", "none"])
