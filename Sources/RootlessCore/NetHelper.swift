@@ -126,6 +126,24 @@ final class NetHelper {
                 }
             }
         }
+        // What it writes on stderr from now on is read and dropped, until it exits: a write
+        // to a pipe nobody reads any more would kill it (SIGPIPE), and the sandbox's network
+        // with it. (A thread after the clone: no namespace is made after it.)
+        let drain = err[0]
+        err[0] = -1
+        if let t = Threads.start({
+            var b = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = b.withUnsafeMutableBytes { read(drain, $0.baseAddress, $0.count) }
+                if n > 0 || (n < 0 && errno == EINTR) { continue }
+                break
+            }
+            close(drain)
+        }) {
+            Threads.detach(t)
+        } else {
+            close(drain)
+        }
     }
 
     /// Asks slirp4netns (its API socket) to forward f; nil, or its error.

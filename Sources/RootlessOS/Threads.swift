@@ -1,8 +1,9 @@
 import Glibc
 
-/// Plain pthreads for the download workers of a pull. Not Dispatch and not Tasks: a pull
-/// never creates a namespace in its own process (it spawns `rootless unshare`), and the
-/// run path, which does, never starts threads.
+/// Plain pthreads: the download workers of a pull, SlirpNet's loop, a peer tool's stderr
+/// reader. Not Dispatch and not Tasks: a pull never creates a namespace in its own process
+/// (it spawns `rootless unshare`), and the run path, which does, starts threads only after
+/// its clone.
 package enum Threads {
     final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
 
