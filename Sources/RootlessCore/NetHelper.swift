@@ -106,9 +106,12 @@ final class NetHelper {
         var b: UInt8 = 0
         let ok = poll(&p, 1, 10_000) == 1 && read(ready[0], &b, 1) == 1
         guard ok else {
+            // Stopped first (a tool that hangs without a word must not hold the read), and
+            // its stderr then read without waiting: what it said before it went.
+            stop()
+            _ = fcntl(err[0], F_SETFL, O_NONBLOCK)
             var buf = [UInt8](repeating: 0, count: 2048)
             let n = buf.withUnsafeMutableBytes { read(err[0], $0.baseAddress, $0.count) }
-            stop()
             // pasta also says on stderr that it has no syslog to write to: not the failure.
             let lines = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self).split(separator: "\n").filter { !$0.hasSuffix("to syslog") } : []
             let text = lines.isEmpty ? "it did not become ready in 10 s" : lines.joined(separator: "; ")
@@ -226,8 +229,9 @@ final class NetHelper {
             close(fd)
         }
         var st: Int32 = 0
-        let r = waitpid(pid, &st, WNOHANG)
-        return r == pid ? ((st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)) : -1
+        guard pid > 0, waitpid(pid, &st, WNOHANG) == pid else { return -1 }
+        pid = -1  // reaped: its number may be another process's from now on
+        return (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
     }
 
     /// The sandbox has ended, but not its kernel: a socket a program closed before it
@@ -306,11 +310,12 @@ final class NetHelper {
         if let api = apiSocket { unlink(api) }
         apiSocket = nil
         if pid > 0 {
-            if plan.tool == .pasta { kill(pid, SIGTERM) }
+            let p = pid
+            if plan.tool == .pasta { kill(p, SIGTERM) }
             if waitExit(timeoutMS: 2000) < 0 {
-                kill(pid, SIGKILL)
+                kill(p, SIGKILL)
                 var st: Int32 = 0
-                while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+                while waitpid(p, &st, 0) < 0 && errno == EINTR {}
             }
             pid = -1
         }

@@ -37,4 +37,33 @@ final class NetHelperTests: XCTestCase {
         h.stop()
         XCTAssertEqual(h.pid, -1, "stopped and reaped")
     }
+
+    /// A tool that fails before it is ready is told in one line with what it said; one
+    /// that hangs without a word is stopped after the 10 s, and the run goes on to say so
+    /// (before, it waited on the tool's silent stderr for good).
+    func testAToolThatFailsOrHangsBeforeItIsReadyIsToldInOneLine() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rootless-nethelper-fail-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func failure(_ script: String) -> String {
+            let tool = dir.appendingPathComponent("slirp4netns")
+            try? ("#!/bin/sh\n" + script + "\n").write(to: tool, atomically: true, encoding: .utf8)
+            chmod(tool.path, 0o755)
+            let h = NetHelper(NetHelperPlan(tool: .slirp4netns, path: tool.path))
+            defer { h.stop() }
+            do {
+                try h.start(child: getpid())
+                return "(ready)"
+            } catch {
+                return "\(error)"
+            }
+        }
+        let said = failure("echo 'cannot open the namespace: permission denied' >&2; exit 1")
+        XCTAssertTrue(said.contains("slirp4netns failed to set up the sandbox's network: cannot open the namespace: permission denied"), said)
+        XCTAssertEqual(said.split(separator: "\n").count, 1, said)
+        let started = Date()
+        let hung = failure("exec sleep 1000")
+        XCTAssertTrue(hung.contains("slirp4netns failed to set up the sandbox's network: it did not become ready in 10 s"), hung)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 20)
+    }
 }
