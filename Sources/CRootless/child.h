@@ -24,6 +24,8 @@ __attribute__((noreturn)) void rl_exec_payload(const struct rl_config *c, int re
 // net.c: the SlirpNet TAP, made and configured in the sandbox's network namespace, its fd
 // sent on sock (then closed). Reports and exits on failure.
 void rl_net_tap(const struct rl_config *c, int report_fd, int sock);
+// lo up in the caller's network namespace (the child's loopback_up, the pool's namespaces): 0 or -errno.
+int rl_lo_up(void);
 // Its steps, for the keeper's pool too (pool.c), each 0 (or an fd) or -errno:
 // tap0 opened in the caller's network namespace, persistent; its index, looked up on nl;
 int rl_tap_open(void);

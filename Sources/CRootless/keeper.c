@@ -640,7 +640,8 @@ static int build_spare(const char *req, size_t len) {
     if (c->tap && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, t) < 0) goto fail;
     c->net_sock = t[1];
     if (c->clone_flags & CLONE_NEWNET) {
-        net = rl_pool_take_plain();
+        int none;  // no key: never a TAP
+        rl_pool_take(NULL, 0, &net, &none);
         if (net >= 0) { c->netns_fd = net; c->clone_flags &= ~(uint64_t)CLONE_NEWNET; }
     }
     // rl_spawn leaves the forwarded signals blocked for a supervisor; we are none.
@@ -909,7 +910,7 @@ static void serve_warm(int conn, int userns, int proof, char kind, const char *r
     // builds below when this is the first run like this.
     int first = ok && i == -1 && have_builder, valid = 0;
     if (i < 0 && (first || kind == 'W')) {
-        static char key[8 * 1024];
+        static char key[RL_TAP_KEY_MAX];
         size_t key_len = 0;
         char *work = aligned_alloc(8, (len + 7) & ~(size_t)7);
         struct rl_config *c = work ? warm_unpacked(work, req, len, &valid) : NULL;

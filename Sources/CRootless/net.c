@@ -16,6 +16,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+// lo up in the caller's network namespace: 0 or -errno. Allocation-free (the child calls it).
+int rl_lo_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr) == 0) ? 0 : -errno;
+    close(s);
+    return rc;
+}
+
 // tap0 in the caller's network namespace (where it holds CAP_NET_ADMIN): its fd, or -errno.
 int rl_tap_open(void) {
     int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);

@@ -19,17 +19,14 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define POOL_PLAIN 2
 #define POOL_TAP 2
-#define TAP_KEY_MAX (8 * 1024)
 // After a namespace or a TAP could not be made (max_net_namespaces reached for a while,
 // no /dev/net/tun), the next try waits this long: runs meanwhile make their own.
 #define RETRY_MS 1000
@@ -53,7 +50,7 @@ static struct {
     // The key the TAPs are made with (key_len 0: none yet); gen counts its changes, so an
     // entry made with an older key is not pooled. tap_failed_at, plain_failed_at: when
     // making one last failed (for this key), or 0.
-    char key[TAP_KEY_MAX];
+    char key[RL_TAP_KEY_MAX];
     size_t key_len;
     uint64_t gen;
     int64_t tap_failed_at, plain_failed_at;
@@ -66,13 +63,7 @@ static int fresh_netns(void) {
     if (unshare(CLONE_NEWNET) < 0) return -1;
     int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    memcpy(ifr.ifr_name, "lo", 3);
-    int up = s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr) == 0);
-    if (s >= 0) close(s);
-    if (!up) { close(fd); return -1; }
+    if (rl_lo_up() < 0) { close(fd); return -1; }
     return fd;
 }
 
@@ -128,7 +119,7 @@ static int each_request(const char *key, size_t len, int (*fn)(const char *, siz
 
 static int check_one(const char *msg, size_t len, void *arg) { (void)msg; (void)len; (void)arg; return 0; }
 
-int rl_tap_key_ok(const void *key, size_t len) { return len > 0 && len <= TAP_KEY_MAX && each_request(key, len, check_one, NULL) == 0; }
+int rl_tap_key_ok(const void *key, size_t len) { return len > 0 && len <= RL_TAP_KEY_MAX && each_request(key, len, check_one, NULL) == 0; }
 
 struct tap_req { int nl; int32_t index; };
 static int send_one(const char *msg, size_t len, void *arg) {
@@ -185,7 +176,7 @@ static void wait_for_work(void) {
 
 static void *refill(void *arg) {
     (void)arg;
-    static char key[TAP_KEY_MAX];
+    static char key[RL_TAP_KEY_MAX];
     pthread_mutex_lock(&pool.mu);
     for (;;) {
         int64_t now = now_ms();
@@ -232,14 +223,6 @@ int rl_pool_start(int (*start)(void *(*)(void *), size_t)) {
     pthread_cond_init(&pool.low, &a);
     pthread_condattr_destroy(&a);
     return start(refill, 64 * 1024);
-}
-
-int rl_pool_take_plain(void) {
-    pthread_mutex_lock(&pool.mu);
-    int net = pool.n_plain > 0 ? pool.plain[--pool.n_plain] : -1;
-    pthread_cond_signal(&pool.low);
-    pthread_mutex_unlock(&pool.mu);
-    return net;
 }
 
 int rl_pool_take(const char *key, size_t len, int *netns, int *sock) {

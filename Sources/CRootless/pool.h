@@ -5,9 +5,7 @@
 
 // Starts the thread that fills the pool, with start(fn, stack size): its result.
 int rl_pool_start(int (*start)(void *(*)(void *), size_t));
-// A plain pooled network namespace (the refill thread is told), or -1 if none is ready.
-int rl_pool_take_plain(void);
-// For a run that asked with a TAP's key (rl_tap_key; len 0: none): a namespace whose tap0
+// A pooled network namespace (the refill thread is told). For a run that asked with a TAP's key (rl_tap_key; len 0: none): a namespace whose tap0
 // was made with exactly those requests, and *sock, the socket [tap, netns] wait in
 // (returns 1); else a plain one in *netns, or -1 (returns 0). A key other than the
 // pool's becomes the pool's. Every fd given is the caller's.

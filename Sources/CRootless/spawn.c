@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <time.h>
 #include <linux/sched.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -77,15 +76,8 @@ static void make_cwd(int rootfd, const char *rel, int rep) {
 }
 
 static void loopback_up(int rep) {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) rl_fail(rep, RL_STEP_LOOPBACK, errno, -1);
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    memcpy(ifr.ifr_name, "lo", 3);
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) rl_fail(rep, RL_STEP_LOOPBACK, errno, -1);
-    ifr.ifr_flags |= IFF_UP;
-    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) rl_fail(rep, RL_STEP_LOOPBACK, errno, -1);
-    close(s);
+    int rc = rl_lo_up();
+    if (rc < 0) rl_fail(rep, RL_STEP_LOOPBACK, -rc, -1);
 }
 
 // pid 1, once its payload has exec'd: nothing it holds may help the payload undo the

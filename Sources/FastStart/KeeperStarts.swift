@@ -44,9 +44,10 @@ public final class KeeperStarts: FastStarts {
         // like this one) and is asked with what identifies it; on a hit only the command is
         // left to send. On a miss it answers as usual and builds one for the next run.
         let request = plan.warm && !StartCache.coldOnly ? withUnsafePointer(to: cfg.config) { ops.warmRequest($0) } : nil
-        // --net slirp: what the keeper's pool makes its TAP with (a warm request names it).
-        let tapKey = net ? withUnsafePointer(to: cfg.config) { KeeperStarts.tapKey($0) } : nil
-        keeper = ops.keeper(idmap, net: net, warm: request, tap: request == nil ? tapKey : nil, writeMaps: writeMaps)
+        // --net slirp: what the keeper's pool makes its TAP with (a warm request names it:
+        // made only for a run that sends none, or asks again without one).
+        let tapKey = { net ? withUnsafePointer(to: cfg.config) { KeeperStarts.tapKey($0) } : nil }
+        keeper = ops.keeper(idmap, net: net, warm: request, tap: request == nil ? tapKey() : nil, writeMaps: writeMaps)
         guard let k = keeper else { return .cold(userns: nil, netns: nil, tap: nil) }
         // The keeper took the request: a later run like this one can send it from its
         // entry (StartCache). The config as it stands, before a miss joins namespaces.
@@ -54,7 +55,7 @@ public final class KeeperStarts: FastStarts {
         guard let w = k.warm else { return .cold(userns: k.userns, netns: k.netns, tap: k.tap) }
         if let r = withUnsafePointer(to: cfg.config, { runWarm(w, $0, tap: tap) }) { return .ran(r) }
         // The command could not be sent (the sandbox is gone): ask again, cold.
-        keeper = ops.keeper(idmap, net: net, warm: nil, tap: tapKey, writeMaps: writeMaps)
+        keeper = ops.keeper(idmap, net: net, warm: nil, tap: tapKey(), writeMaps: writeMaps)
         return .cold(userns: keeper?.userns, netns: keeper?.netns, tap: keeper?.tap)
     }
 
@@ -63,7 +64,7 @@ public final class KeeperStarts: FastStarts {
     static func tapKey(_ cfg: UnsafePointer<rl_config>) -> [UInt8]? {
         guard cfg.pointee.tap != 0 else { return nil }
         var n = 0
-        let key = [UInt8](unsafeUninitializedCapacity: 8 * 1024) { b, count in
+        let key = [UInt8](unsafeUninitializedCapacity: Int(RL_TAP_KEY_MAX)) { b, count in
             n = rl_tap_key(cfg, b.baseAddress, b.count)
             count = n
         }

@@ -251,8 +251,6 @@ final class NetHelper {
         let tool = pid > 0 ? rl_pidfd_open(pid) : -1
         defer { [signals, tool].forEach { if $0 >= 0 { close($0) } } }
         let end = OS.monotonicSeconds() + Double(plan.lingerMS) / 1000
-        var buf = [UInt8](repeating: 0, count: 64 * 1024)
-        var text: [UInt8] = []
         // The tables are read again after 1 ms, then twice as long each time, 64 ms at most:
         // the kernel tells no one when a socket's queue empties. Never sooner than ten
         // times what the last reading took (a sandbox may leave 100,000 sockets in them),
@@ -262,14 +260,7 @@ final class NetHelper {
             let began = OS.monotonicSeconds()
             func owed(_ fds: [Int32], _ side: TCPTable.Side) -> Int {
                 fds.reduce(0) { sum, fd in
-                    text.removeAll(keepingCapacity: true)
-                    guard lseek(fd, 0, SEEK_SET) == 0 else { return sum }
-                    while text.count < 32 << 20 {
-                        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                        if n < 0 && errno == EINTR { continue }
-                        if n <= 0 { break }
-                        text += buf[0..<n]
-                    }
+                    guard lseek(fd, 0, SEEK_SET) == 0, let text = OS.readBytes(fd: fd, limit: 32 << 20) else { return sum }
                     return sum + TCPTable.owing(text, side)
                 }
             }

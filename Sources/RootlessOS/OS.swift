@@ -20,6 +20,11 @@ public enum OS {
             errno = EINVAL
             return nil
         }
+        return readBytes(fd: fd, limit: limit)
+    }
+
+    /// What an open fd gives from its offset to its end (at most `limit` bytes).
+    public static func readBytes(fd: Int32, limit: Int = 4 << 20) -> [UInt8]? {
         // A malloc'd buffer, 4 KiB first and doubled when full: most files read here (/proc,
         // cgroup files, the seccomp cache) are small, and the zeroed 64 KiB scratch array
         // this used before cost 16 page faults per read on the start path.

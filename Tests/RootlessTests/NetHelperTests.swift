@@ -6,14 +6,20 @@ import XCTest
 /// The peer tools' process (NetHelper), with a stand-in tool: a shell script that speaks
 /// the ready and exit fds as slirp4netns does.
 final class NetHelperTests: XCTestCase {
+    /// Each test's own directory for its stand-in tool (mkdtemp: never one left by another).
+    var dir = URL(fileURLWithPath: "/")
+    override func setUpWithError() throws {
+        var t = Array("/tmp/rootless-nethelper.XXXXXX".utf8CString)
+        guard let p = mkdtemp(&t) else { throw XCTSkip("SKIP: mkdtemp failed: \(String(cString: strerror(errno)))") }
+        dir = URL(fileURLWithPath: String(cString: p))
+    }
+    override func tearDown() { try? FileManager.default.removeItem(at: dir) }
+
     /// A tool that writes on stderr after it is ready (a warning mid-run) goes on: the run
     /// reads its stderr to its end. (Before, nobody read it once the tool was ready: the
     /// write failed with EPIPE, or SIGPIPE killed the writer, and the sandbox's network
     /// with it; the control is that code, where the script's 256 KiB never arrive.)
     func testWhatAToolWritesAfterItIsReadyIsRead() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rootless-nethelper-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
         let tool = dir.appendingPathComponent("slirp4netns")
         let marker = dir.appendingPathComponent("written")
         // Ready on fd 3; then 256 KiB on stderr (more than a pipe holds), a marker once
@@ -42,9 +48,6 @@ final class NetHelperTests: XCTestCase {
     /// that hangs without a word is stopped after the 10 s, and the run goes on to say so
     /// (before, it waited on the tool's silent stderr for good).
     func testAToolThatFailsOrHangsBeforeItIsReadyIsToldInOneLine() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rootless-nethelper-fail-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
         func failure(_ script: String) -> String {
             let tool = dir.appendingPathComponent("slirp4netns")
             try? ("#!/bin/sh\n" + script + "\n").write(to: tool, atomically: true, encoding: .utf8)

@@ -36,6 +36,8 @@ int rl_keeper_connect(const char *path, int want_net, const void *key, size_t ke
 // keeper takes only what SlirpNet's setup makes (pool.c); for another key it answers
 // with a plain network namespace.
 size_t rl_tap_key(const struct rl_config *cfg, void *buf, size_t cap);
+// The longest key the keeper takes (and so the buffer a key is made in).
+#define RL_TAP_KEY_MAX (8 * 1024)
 // Whether the keeper takes key (len bytes) to make TAPs with (pool.c): 1 or 0.
 int rl_tap_key_ok(const void *key, size_t len);
 // The keeper's pid and how many warm sandboxes it has ready / being built, and whether it
